@@ -1,0 +1,129 @@
+//! Optimal assignment (the Hungarian method, with potentials, `O(n²m)`).
+//!
+//! Given a cost matrix `C ∈ R^{n×m}`, finds the one-to-one matching of `min(n, m)` rows and
+//! columns that minimises the total cost. Used to match heads to centroids.
+
+/// For each row, its column, or `None` when `n > m` left the row unmatched.
+pub fn min_cost_matching(cost: &[f64], n: usize, m: usize) -> Vec<Option<usize>> {
+    assert_eq!(cost.len(), n * m);
+    if n == 0 || m == 0 {
+        return vec![None; n];
+    }
+    if n > m {
+        // Match the columns to rows instead, then invert.
+        let t: Vec<f64> = (0..m * n).map(|idx| cost[(idx % n) * m + idx / n]).collect();
+        let cols = min_cost_matching(&t, m, n);
+        let mut rows = vec![None; n];
+        for (c, r) in cols.into_iter().enumerate() {
+            if let Some(r) = r {
+                rows[r] = Some(c);
+            }
+        }
+        return rows;
+    }
+    let a = |i: usize, j: usize| cost[(i - 1) * m + (j - 1)];
+    let inf = f64::INFINITY;
+    let (mut u, mut v) = (vec![0.0; n + 1], vec![0.0; m + 1]);
+    let (mut p, mut way) = (vec![0usize; m + 1], vec![0usize; m + 1]);
+    for i in 1..=n {
+        p[0] = i;
+        let mut j0 = 0;
+        let mut minv = vec![inf; m + 1];
+        let mut used = vec![false; m + 1];
+        loop {
+            used[j0] = true;
+            let i0 = p[j0];
+            let mut delta = inf;
+            let mut j1 = 0;
+            for j in 1..=m {
+                if !used[j] {
+                    let cur = a(i0, j) - u[i0] - v[j];
+                    if cur < minv[j] {
+                        minv[j] = cur;
+                        way[j] = j0;
+                    }
+                    if minv[j] < delta {
+                        delta = minv[j];
+                        j1 = j;
+                    }
+                }
+            }
+            for j in 0..=m {
+                if used[j] {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+            if p[j0] == 0 {
+                break;
+            }
+        }
+        loop {
+            let j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+            if j0 == 0 {
+                break;
+            }
+        }
+    }
+    let mut rows = vec![None; n];
+    for j in 1..=m {
+        if p[j] != 0 {
+            rows[p[j] - 1] = Some(j - 1);
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brute(cost: &[f64], n: usize, m: usize) -> f64 {
+        // every injective map of rows to columns (n ≤ m)
+        fn rec(i: usize, n: usize, m: usize, used: &mut Vec<bool>, cost: &[f64]) -> f64 {
+            if i == n {
+                return 0.0;
+            }
+            let mut best = f64::INFINITY;
+            for j in 0..m {
+                if !used[j] {
+                    used[j] = true;
+                    best = best.min(cost[i * m + j] + rec(i + 1, n, m, used, cost));
+                    used[j] = false;
+                }
+            }
+            best
+        }
+        rec(0, n, m, &mut vec![false; m], cost)
+    }
+
+    #[test]
+    fn matches_brute_force() {
+        let mut seed = 12345u64;
+        for (n, m) in [(1, 1), (2, 2), (3, 3), (2, 4), (4, 2), (5, 5), (6, 7), (7, 6)] {
+            for _ in 0..20 {
+                let cost: Vec<f64> = (0..n * m)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        (seed >> 33) as f64 / (1u64 << 31) as f64
+                    })
+                    .collect();
+                let r = min_cost_matching(&cost, n, m);
+                let total: f64 = r.iter().enumerate().filter_map(|(i, j)| j.map(|j| cost[i * m + j])).sum();
+                let expect = if n <= m {
+                    brute(&cost, n, m)
+                } else {
+                    let t: Vec<f64> = (0..m * n).map(|idx| cost[(idx % n) * m + idx / n]).collect();
+                    brute(&t, m, n)
+                };
+                assert!((total - expect).abs() < 1e-12, "{n}x{m}: {total} vs {expect}");
+                assert_eq!(r.iter().filter(|j| j.is_some()).count(), n.min(m));
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! Model A: the two-head clustering layer (any number of heads `H ≥ 1`).
+//!
+//! Parameters `Θ = (θ_1 … θ_H)`, `θ_h ∈ Rᵈ`, inverse temperature `λ > 0`. For a token `x`:
+//!
+//! ```text
+//! s_h(x) = λ⟨x, θ_h⟩                  (Scores::Dot)
+//! s_h(x) = λ⟨x, θ_h⟩ − λ‖θ_h‖²/2       (Scores::Distance, = −λ‖x − θ_h‖²/2 + const(x))
+//! a(x)   = softmax_h s(x),   T(x) = Σ_h a_h(x) θ_h
+//! ```
+//!
+//! The loss of one token is `‖r‖²`, `r = x − T(x)`. With `c_g = ⟨r, θ_g⟩` and `c̄ = Σ_g a_g c_g`
+//! its exact gradient is
+//!
+//! ```text
+//! ∇_{θ_h} = −2 a_h [ r + λ (c_h − c̄) x ]            (Dot)
+//! ∇_{θ_h} = −2 a_h [ r + λ (c_h − c̄) (x − θ_h) ]    (Distance)
+//! ```
+//!
+//! (`∂T/∂θ_h = a_h I + Σ_g θ_g ∂a_g/∂θ_h` and `∂a_g/∂s_h = a_g(δ_gh − a_h)`). The risk over a sample
+//! is the mean loss; it is reduced per fixed chunk of [`REDUCE_CHUNK`] tokens, in `f64`, and the
+//! chunks are added in order, so the result does not depend on the thread count.
+
+use crate::error::{ensure, Error, Result};
+use crate::par::Par;
+use crate::real::{dot, Real};
+use crate::softmax::softmax_in_place;
+
+/// How a head scores a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Scores {
+    #[default]
+    Dot,
+    Distance,
+}
+
+/// Tokens per chunk of a reduction.
+pub const REDUCE_CHUNK: usize = 1024;
+
+/// A borrowed view of the layer's parameters and settings.
+#[derive(Clone, Debug)]
+pub struct Layer<'a, T: Real> {
+    pub params: &'a [T],
+    pub heads: usize,
+    pub dim: usize,
+    pub lambda: T,
+    pub scores: Scores,
+    /// `λ‖θ_h‖²/2` for distance scores, 0 for dot scores.
+    offsets: Vec<T>,
+}
+
+/// Per-thread work space for one token.
+pub struct Scratch<T> {
+    pub a: Vec<T>,
+    c: Vec<T>,
+    pub t: Vec<T>,
+    r: Vec<T>,
+}
+
+impl<T: Real> Scratch<T> {
+    pub fn new(heads: usize, dim: usize) -> Self {
+        Scratch { a: vec![T::zero(); heads], c: vec![T::zero(); heads], t: vec![T::zero(); dim], r: vec![T::zero(); dim] }
+    }
+}
+
+/// Checks that `lambda` is a usable inverse temperature.
+pub fn check_lambda(lambda: f64) -> Result<()> {
+    ensure(lambda.is_finite() && lambda > 0.0, || format!("`lambda` must be positive and finite, got {lambda}"))
+}
+
+impl<'a, T: Real> Layer<'a, T> {
+    pub fn new(params: &'a [T], heads: usize, dim: usize, lambda: f64, scores: Scores) -> Result<Self> {
+        ensure(heads >= 1, || format!("`heads` must be at least 1, got {heads}"))?;
+        ensure(dim >= 1, || format!("`dim` must be at least 1, got {dim}"))?;
+        check_lambda(lambda)?;
+        if params.len() != heads * dim {
+            return Err(Error::type_(format!(
+                "`params` must hold H × d = {heads} × {dim} values, got {}",
+                params.len()
+            )));
+        }
+        if let Some(i) = params.iter().position(|v| !v.is_finite()) {
+            return Err(Error::range(format!("`params` must be finite, got {:?} at index {i}", params[i])));
+        }
+        let lambda = T::of(lambda);
+        let half = T::of(0.5);
+        let offsets = (0..heads)
+            .map(|h| match scores {
+                Scores::Dot => T::zero(),
+                Scores::Distance => {
+                    let th = &params[h * dim..(h + 1) * dim];
+                    lambda * half * dot(th, th)
+                }
+            })
+            .collect();
+        Ok(Layer { params, heads, dim, lambda, scores, offsets })
+    }
+
+    #[inline]
+    pub fn theta(&self, h: usize) -> &[T] {
+        &self.params[h * self.dim..(h + 1) * self.dim]
+    }
+
+    /// `a = softmax_h s_h(x)`.
+    #[inline]
+    pub fn attend(&self, x: &[T], a: &mut [T]) {
+        for h in 0..self.heads {
+            a[h] = self.lambda * dot(x, self.theta(h)) - self.offsets[h];
+        }
+        softmax_in_place(a);
+    }
+
+    /// `out = T(x)`; leaves the attention weights in `a`.
+    #[inline]
+    pub fn forward_one(&self, x: &[T], a: &mut [T], out: &mut [T]) {
+        self.attend(x, a);
+        out.iter_mut().for_each(|v| *v = T::zero());
+        for h in 0..self.heads {
+            let ah = a[h];
+            for (o, &t) in out.iter_mut().zip(self.theta(h)) {
+                *o = *o + ah * t;
+            }
+        }
+    }
+
+    /// Loss `‖x − T(x)‖²` of one token, its gradient added into `grad` (`H × d`, `f64`).
+    #[inline]
+    pub fn loss_grad_one(&self, x: &[T], s: &mut Scratch<T>, grad: &mut [f64]) -> f64 {
+        let d = self.dim;
+        self.forward_one(x, &mut s.a, &mut s.t);
+        for i in 0..d {
+            s.r[i] = x[i] - s.t[i];
+        }
+        let loss = dot(&s.r, &s.r);
+        let mut cbar = T::zero();
+        for h in 0..self.heads {
+            s.c[h] = dot(&s.r, self.theta(h));
+            cbar = cbar + s.a[h] * s.c[h];
+        }
+        let two = T::of(2.0);
+        for h in 0..self.heads {
+            let ah = s.a[h];
+            let k = self.lambda * (s.c[h] - cbar);
+            let g = &mut grad[h * d..(h + 1) * d];
+            let th = self.theta(h);
+            match self.scores {
+                Scores::Dot => {
+                    for i in 0..d {
+                        g[i] += (-two * ah * (s.r[i] + k * x[i])).f64();
+                    }
+                }
+                Scores::Distance => {
+                    for i in 0..d {
+                        g[i] += (-two * ah * (s.r[i] + k * (x[i] - th[i]))).f64();
+                    }
+                }
+            }
+        }
+        loss.f64()
+    }
+
+    /// `T(x)` for every row of `x` (`n × d`).
+    pub fn forward(&self, x: &[T], par: Par) -> Result<Vec<T>> {
+        let d = self.dim;
+        check_tokens(x, d, "x")?;
+        let mut out = vec![T::zero(); x.len()];
+        let par = par.above(x.len() * self.heads, 1 << 15);
+        par.chunks_mut(&mut out, REDUCE_CHUNK * d, |c, o| {
+            let mut a = vec![T::zero(); self.heads];
+            let xs = &x[c * REDUCE_CHUNK * d..c * REDUCE_CHUNK * d + o.len()];
+            for (xr, or) in xs.chunks(d).zip(o.chunks_mut(d)) {
+                self.forward_one(xr, &mut a, or);
+            }
+        });
+        Ok(out)
+    }
+
+    /// Mean risk `(1/n) Σ ‖x_i − T(x_i)‖²` and its gradient (`H × d`, `f64`).
+    pub fn risk_grad(&self, x: &[T], par: Par) -> Result<(f64, Vec<f64>)> {
+        let d = self.dim;
+        check_tokens(x, d, "x")?;
+        let n = x.len() / d;
+        ensure(n >= 1, || "`x` must hold at least one token".into())?;
+        let chunks = n.div_ceil(REDUCE_CHUNK);
+        let par = par.above(x.len() * self.heads, 1 << 15);
+        let parts = par.map(chunks, |c| {
+            let rows = &x[c * REDUCE_CHUNK * d..((c + 1) * REDUCE_CHUNK).min(n) * d];
+            let mut s = Scratch::new(self.heads, d);
+            let mut g = vec![0.0; self.heads * d];
+            let loss: f64 = rows.chunks(d).map(|xr| self.loss_grad_one(xr, &mut s, &mut g)).sum();
+            (loss, g)
+        });
+        Ok(combine(parts, self.heads * d, n))
+    }
+
+    /// Mean risk only.
+    pub fn risk(&self, x: &[T], par: Par) -> Result<f64> {
+        let d = self.dim;
+        check_tokens(x, d, "x")?;
+        let n = x.len() / d;
+        ensure(n >= 1, || "`x` must hold at least one token".into())?;
+        let chunks = n.div_ceil(REDUCE_CHUNK);
+        let par = par.above(x.len() * self.heads, 1 << 15);
+        let parts = par.map(chunks, |c| {
+            let rows = &x[c * REDUCE_CHUNK * d..((c + 1) * REDUCE_CHUNK).min(n) * d];
+            let (mut a, mut t) = (vec![T::zero(); self.heads], vec![T::zero(); d]);
+            rows.chunks(d)
+                .map(|xr| {
+                    self.forward_one(xr, &mut a, &mut t);
+                    xr.iter().zip(&t).map(|(&p, &q)| ((p - q) * (p - q)).f64()).sum::<f64>()
+                })
+                .sum::<f64>()
+        });
+        Ok(parts.into_iter().sum::<f64>() / n as f64)
+    }
+}
+
+/// Adds chunk results in order and divides by `n`.
+pub fn combine(parts: Vec<(f64, Vec<f64>)>, len: usize, n: usize) -> (f64, Vec<f64>) {
+    let mut loss = 0.0;
+    let mut grad = vec![0.0; len];
+    for (l, g) in parts {
+        loss += l;
+        grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+    }
+    let inv = 1.0 / n as f64;
+    grad.iter_mut().for_each(|v| *v *= inv);
+    (loss * inv, grad)
+}
+
+/// Checks that `x` is a whole number of finite `d`-dimensional tokens.
+pub fn check_tokens<T: Real>(x: &[T], d: usize, name: &str) -> Result<()> {
+    if x.len() % d != 0 {
+        return Err(Error::type_(format!("`{name}` must hold n × {d} values, got {} (not a multiple of {d})", x.len())));
+    }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::range(format!("`{name}` must be finite, got {:?} at row {}, column {}", x[i], i / d, i % d)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gmm::Mixture;
+
+    /// Plain reference: softmax over heads written out, loss summed in f64.
+    fn reference_loss(params: &[f64], h: usize, d: usize, lambda: f64, scores: Scores, x: &[f64]) -> f64 {
+        let n = x.len() / d;
+        let mut total = 0.0;
+        for i in 0..n {
+            let xi = &x[i * d..(i + 1) * d];
+            let s: Vec<f64> = (0..h)
+                .map(|k| {
+                    let th = &params[k * d..(k + 1) * d];
+                    match scores {
+                        Scores::Dot => lambda * xi.iter().zip(th).map(|(a, b)| a * b).sum::<f64>(),
+                        Scores::Distance => -0.5 * lambda * xi.iter().zip(th).map(|(a, b)| (a - b) * (a - b)).sum::<f64>(),
+                    }
+                })
+                .collect();
+            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = s.iter().map(|v| (v - m).exp()).collect();
+            let z: f64 = e.iter().sum();
+            for j in 0..d {
+                let t: f64 = (0..h).map(|k| e[k] / z * params[k * d + j]).sum();
+                total += (xi[j] - t) * (xi[j] - t);
+            }
+        }
+        total / n as f64
+    }
+
+    fn sample(n: usize, d: usize) -> Vec<f64> {
+        let mut means = vec![0.0; 2 * d];
+        means[0] = 1.5;
+        means[d] = -1.0;
+        means[d + d.min(2) - 1] += 0.7;
+        Mixture::isotropic(means, 2, d, &[0.6], None).unwrap().sample::<f64>(n, 5, 0, Par::Seq).0
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        for scores in [Scores::Dot, Scores::Distance] {
+            for (h, d) in [(1, 1), (2, 3), (3, 5), (2, 16)] {
+                let x = sample(37, d);
+                let params: Vec<f64> = (0..h * d).map(|i| ((i * 7 % 11) as f64 - 5.0) * 0.13).collect();
+                let lambda = 0.8;
+                let layer = Layer::new(&params, h, d, lambda, scores).unwrap();
+                let (risk, grad) = layer.risk_grad(&x, Par::Seq).unwrap();
+                let r0 = reference_loss(&params, h, d, lambda, scores, &x);
+                assert!((risk - r0).abs() <= 1e-12 * (1.0 + r0), "{risk} vs {r0}");
+                for p in 0..h * d {
+                    let eps = 1e-5;
+                    let (mut up, mut dn) = (params.clone(), params.clone());
+                    up[p] += eps;
+                    dn[p] -= eps;
+                    let fd = (reference_loss(&up, h, d, lambda, scores, &x) - reference_loss(&dn, h, d, lambda, scores, &x)) / (2.0 * eps);
+                    let scale = grad.iter().map(|g| g.abs()).fold(1e-3, f64::max);
+                    assert!((grad[p] - fd).abs() <= 1e-8 * scale, "{scores:?} h={h} d={d} p={p}: {} vs {fd}", grad[p]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f32_close_to_f64_and_thread_independent() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for (h, d) in [(2, 1), (2, 7), (3, 8), (2, 9), (4, 17)] {
+            for n in [1, 3, 1023, 1025, 4100] {
+                let x = sample(n, d);
+                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                let params: Vec<f64> = (0..h * d).map(|i| ((i * 5 % 7) as f64 - 3.0) * 0.2).collect();
+                let pf: Vec<f32> = params.iter().map(|&v| v as f32).collect();
+                for scores in [Scores::Dot, Scores::Distance] {
+                    let l64 = Layer::new(&params, h, d, 1.0, scores).unwrap();
+                    let l32 = Layer::new(&pf, h, d, 1.0, scores).unwrap();
+                    let (r, g) = l64.risk_grad(&x, Par::Seq).unwrap();
+                    let (r2, g2) = pool.install(|| l64.risk_grad(&x, Par::Rayon).unwrap());
+                    assert_eq!(r.to_bits(), r2.to_bits());
+                    assert_eq!(g, g2);
+                    assert!((l64.risk(&x, Par::Rayon).unwrap() - r).abs() <= 1e-12 * (1.0 + r));
+                    let (rf, gf) = l32.risk_grad(&xf, Par::Rayon).unwrap();
+                    assert!((rf - r).abs() <= 1e-4 * (1.0 + r), "{rf} vs {r}");
+                    let gs = g.iter().map(|v| v.abs()).fold(1.0, f64::max);
+                    assert!(g.iter().zip(&gf).all(|(a, b)| (a - b).abs() <= 1e-4 * gs));
+                    let y = l64.forward(&x, Par::Rayon).unwrap();
+                    assert_eq!(y.len(), x.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn huge_lambda_stays_finite() {
+        let params = vec![1e3, 0.0, -1e3, 0.0];
+        let x = vec![1e3, 1.0, -5.0, 2.0];
+        let l = Layer::new(&params, 2, 2, 1e6, Scores::Dot).unwrap();
+        let (r, g) = l.risk_grad(&x, Par::Seq).unwrap();
+        assert!(r.is_finite() && g.iter().all(|v| v.is_finite()));
+        assert!(Layer::new(&params, 2, 2, 0.0, Scores::Dot).is_err());
+        assert!(Layer::new(&params, 2, 2, f64::NAN, Scores::Dot).is_err());
+    }
+}

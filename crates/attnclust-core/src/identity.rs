@@ -1,0 +1,193 @@
+//! Model B: identity attention, `Y = softmax_rows(S) X` with `W_Q = W_K = W_V = I`.
+//!
+//! For a prompt `X ∈ R^{L×d}` the scores are
+//!
+//! ```text
+//! S_ij = λ⟨x_i, x_j⟩                (Scores::Dot)
+//! S_ij = −λ‖x_i − x_j‖²/2           (Scores::Distance)
+//! ```
+//!
+//! and, with `exclude_self`, `S_ii = −∞`. The distance scores are computed as
+//! `λ⟨x_i, x_j⟩ − λ‖x_j‖²/2`: the dropped `−λ‖x_i‖²/2` is constant along row `i` and cancels in the
+//! softmax. `depth = m` applies the layer `m` times; with `residual` each application is
+//! `X ← X + Attn(X)` (the transformer residual), without it `X ← Attn(X)` (one mean-shift step when
+//! the scores are distances).
+//!
+//! Rows are processed one at a time, each with a max-subtracted softmax over its `L` scores held in
+//! a buffer of length `L`: the `L × L` matrix is never stored.
+
+use crate::error::{ensure, Result};
+use crate::heads::{check_lambda, check_tokens, Scores};
+use crate::par::Par;
+use crate::real::{dot, Real};
+use crate::softmax::softmax_in_place;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Options {
+    pub lambda: f64,
+    pub scores: Scores,
+    pub exclude_self: bool,
+    pub depth: usize,
+    pub residual: bool,
+}
+
+/// Rows per parallel work item.
+const ROW_CHUNK: usize = 16;
+
+/// Largest `depth` accepted.
+pub const MAX_DEPTH: usize = 4096;
+
+/// One application of the layer to prompt `x` (`L × d`), written into `y`.
+pub fn apply_prompt<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par) {
+    let l = x.len() / d;
+    let lambda = T::of(opts.lambda);
+    let half = T::of(0.5);
+    let offsets: Vec<T> = match opts.scores {
+        Scores::Dot => vec![T::zero(); l],
+        Scores::Distance => x.chunks(d).map(|r| lambda * half * dot(r, r)).collect(),
+    };
+    let par = par.above(l * l * d, 1 << 16);
+    par.chunks_mut(y, ROW_CHUNK * d, |c, out| {
+        let mut w = vec![T::zero(); l];
+        for (r, yi) in out.chunks_mut(d).enumerate() {
+            let i = c * ROW_CHUNK + r;
+            let xi = &x[i * d..(i + 1) * d];
+            for (j, xj) in x.chunks(d).enumerate() {
+                w[j] = lambda * dot(xi, xj) - offsets[j];
+            }
+            if opts.exclude_self {
+                w[i] = T::neg_infinity();
+            }
+            softmax_in_place(&mut w);
+            yi.iter_mut().for_each(|v| *v = T::zero());
+            for (j, xj) in x.chunks(d).enumerate() {
+                let wj = w[j];
+                if wj != T::zero() {
+                    for (o, &v) in yi.iter_mut().zip(xj) {
+                        *o = *o + wj * v;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Checks the options against a prompt length `l`.
+pub fn check(opts: &Options, l: usize) -> Result<()> {
+    check_lambda(opts.lambda)?;
+    ensure(opts.depth >= 1 && opts.depth <= MAX_DEPTH, || format!("`depth` must be an integer in [1, {MAX_DEPTH}], got {}", opts.depth))?;
+    ensure(!opts.exclude_self || l >= 2, || format!("`excludeSelf` needs prompts of length at least 2, got length {l}"))?;
+    Ok(())
+}
+
+/// Applies the layer `depth` times to each of the `b` prompts of `x` (`b × l × d`).
+pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: &Options, par: Par) -> Result<Vec<T>> {
+    ensure(d >= 1, || "`x` must have at least one coordinate per token".into())?;
+    if x.len() != b * l * d {
+        return Err(crate::Error::type_(format!("`x` must hold B × L × d = {b} × {l} × {d} values, got {}", x.len())));
+    }
+    check_tokens(x, d, "x")?;
+    check(opts, l)?;
+    let mut cur = x.to_vec();
+    let mut next = vec![T::zero(); x.len()];
+    let size = l * d;
+    if size == 0 {
+        return Ok(cur);
+    }
+    for _ in 0..opts.depth {
+        // Parallel over prompts when there are several, else over rows within the prompt.
+        let inner = if b >= 2 { Par::Seq } else { par };
+        par.above(b * l * l * d, 1 << 16).chunks_mut(&mut next, size, |p, out| {
+            apply_prompt(&cur[p * size..(p + 1) * size], out, d, opts, inner);
+        });
+        if opts.residual {
+            next.iter_mut().zip(&cur).for_each(|(n, &c)| *n = *n + c);
+        }
+        std::mem::swap(&mut cur, &mut next);
+    }
+    Ok(cur)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain reference: the full `L × L` score matrix, softmax written out, in f64.
+    fn reference(x: &[f64], l: usize, d: usize, o: &Options) -> Vec<f64> {
+        let mut cur = x.to_vec();
+        for _ in 0..o.depth {
+            let mut s = vec![0.0; l * l];
+            for i in 0..l {
+                for j in 0..l {
+                    let xi = &cur[i * d..(i + 1) * d];
+                    let xj = &cur[j * d..(j + 1) * d];
+                    s[i * l + j] = match o.scores {
+                        Scores::Dot => o.lambda * xi.iter().zip(xj).map(|(a, b)| a * b).sum::<f64>(),
+                        Scores::Distance => -0.5 * o.lambda * xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum::<f64>(),
+                    };
+                    if o.exclude_self && i == j {
+                        s[i * l + j] = f64::NEG_INFINITY;
+                    }
+                }
+            }
+            let mut y = vec![0.0; l * d];
+            for i in 0..l {
+                let row = &s[i * l..(i + 1) * l];
+                let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = row.iter().map(|v| (v - m).exp()).sum();
+                for j in 0..l {
+                    let w = (row[j] - m).exp() / z;
+                    for k in 0..d {
+                        y[i * d + k] += w * cur[j * d + k];
+                    }
+                }
+            }
+            if o.residual {
+                y.iter_mut().zip(&cur).for_each(|(a, b)| *a += b);
+            }
+            cur = y;
+        }
+        cur
+    }
+
+    #[test]
+    fn matches_reference_over_shapes() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for (b, l, d) in [(1, 0, 3), (1, 1, 1), (2, 3, 2), (1, 17, 7), (3, 33, 8), (2, 65, 9), (1, 40, 16), (1, 300, 5)] {
+            let x: Vec<f64> = (0..b * l * d).map(|i| ((i * 37 % 101) as f64 / 50.0 - 1.0) * 1.3).collect();
+            for scores in [Scores::Dot, Scores::Distance] {
+                for (exclude_self, depth, residual) in [(false, 1, false), (true, 1, false), (false, 3, true), (false, 2, false)] {
+                    if exclude_self && l < 2 {
+                        continue;
+                    }
+                    let o = Options { lambda: 0.7, scores, exclude_self, depth, residual };
+                    let y = identity_attention(&x, b, l, d, &o, Par::Seq).unwrap();
+                    let y2 = pool.install(|| identity_attention(&x, b, l, d, &o, Par::Rayon).unwrap());
+                    assert_eq!(y, y2, "thread count changed the result");
+                    for p in 0..b {
+                        let r = reference(&x[p * l * d..(p + 1) * l * d], l, d, &o);
+                        for (a, e) in y[p * l * d..(p + 1) * l * d].iter().zip(&r) {
+                            assert!((a - e).abs() <= 1e-12 * (1.0 + e.abs()) * depth as f64 * 4.0, "{a} vs {e}");
+                        }
+                    }
+                    let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                    let yf = identity_attention(&xf, b, l, d, &o, Par::Rayon).unwrap();
+                    for (a, e) in yf.iter().zip(&y) {
+                        assert!((*a as f64 - e).abs() <= 1e-4 * (1.0 + e.abs()) * depth as f64, "f32 {a} vs {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_lambda_and_bad_options() {
+        let x = vec![1e3f64, 0.0, 0.0, 1e3, -1e3, 1.0];
+        let o = Options { lambda: 1e6, scores: Scores::Dot, exclude_self: false, depth: 1, residual: false };
+        assert!(identity_attention(&x, 1, 3, 2, &o, Par::Seq).unwrap().iter().all(|v| v.is_finite()));
+        assert!(identity_attention(&x, 1, 3, 2, &Options { lambda: -1.0, ..o }, Par::Seq).is_err());
+        assert!(identity_attention(&x, 1, 3, 2, &Options { depth: 0, ..o }, Par::Seq).is_err());
+        assert!(identity_attention(&x[..2], 1, 1, 2, &Options { exclude_self: true, ..o }, Par::Seq).is_err());
+        assert!(identity_attention(&x, 1, 2, 2, &o, Par::Seq).is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! Initialisations of the head parameters (SPEC §6 `InitSpec`).
+//!
+//! - `Random { scale }`: `θ_h = scale · ε_h`, `ε_h ~ N(0, I)` (small or large random);
+//! - `Point { at, noise }`: every head at the same point `at` plus `noise · ε_h` (a symmetric start
+//!   when `noise` is 0 or tiny);
+//! - `Data`: heads on tokens of the data, chosen k-means++-like: the first uniformly, each next one
+//!   with probability proportional to its squared distance to the nearest head already chosen.
+
+use crate::error::{ensure, Error, Result};
+use crate::real::Real;
+use crate::rng::{self, purpose};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    Random { scale: f64, seed: u64 },
+    Point { at: Option<Vec<f64>>, noise: f64, seed: u64 },
+    Data { seed: u64 },
+}
+
+/// Heads `H × d` for the given spec; `data` (`n × d`) is needed only by `Init::Data`.
+pub fn init_params<T: Real>(spec: &Init, heads: usize, dim: usize, data: Option<&[T]>) -> Result<Vec<T>> {
+    ensure(heads >= 1 && dim >= 1, || format!("`heads` and `dim` must be at least 1, got {heads} and {dim}"))?;
+    match spec {
+        Init::Random { scale, seed } => {
+            ensure(scale.is_finite() && *scale >= 0.0, || format!("`init.scale` must be finite and ≥ 0, got {scale}"))?;
+            let mut g = rng::gen(*seed, rng::stream(purpose::INIT, 0), 0);
+            Ok((0..heads * dim).map(|_| T::of(scale * rng::normal(&mut g))).collect())
+        }
+        Init::Point { at, noise, seed } => {
+            ensure(noise.is_finite() && *noise >= 0.0, || format!("`init.noise` must be finite and ≥ 0, got {noise}"))?;
+            let at = at.clone().unwrap_or_else(|| vec![0.0; dim]);
+            if at.len() != dim {
+                return Err(Error::type_(format!("`init.at` must have {dim} coordinates, got {}", at.len())));
+            }
+            ensure(at.iter().all(|v| v.is_finite()), || "`init.at` must be finite".into())?;
+            let mut g = rng::gen(*seed, rng::stream(purpose::INIT, 1), 0);
+            Ok((0..heads * dim).map(|i| T::of(at[i % dim] + noise * rng::normal(&mut g))).collect())
+        }
+        Init::Data { seed } => {
+            let x = data.ok_or_else(|| Error::type_("`init` of kind 'data' needs data to draw from".to_string()))?;
+            let n = x.len() / dim;
+            ensure(n >= 1, || "`init` of kind 'data' needs at least one token".into())?;
+            let mut g = rng::gen(*seed, rng::stream(purpose::INIT, 2), 0);
+            let mut chosen = Vec::with_capacity(heads);
+            chosen.push(((rng::uniform(&mut g) * n as f64) as usize).min(n - 1));
+            let mut d2: Vec<f64> = vec![f64::INFINITY; n];
+            while chosen.len() < heads {
+                let last = &x[chosen[chosen.len() - 1] * dim..][..dim];
+                for (i, row) in x.chunks(dim).enumerate() {
+                    let d: f64 = row.iter().zip(last).map(|(a, b)| (a.f64() - b.f64()).powi(2)).sum();
+                    d2[i] = d2[i].min(d);
+                }
+                let total: f64 = d2.iter().sum();
+                let next = if total > 0.0 {
+                    let mut u = rng::uniform(&mut g) * total;
+                    d2.iter().position(|&w| {
+                        u -= w;
+                        u < 0.0
+                    }).unwrap_or(n - 1)
+                } else {
+                    ((rng::uniform(&mut g) * n as f64) as usize).min(n - 1)
+                };
+                chosen.push(next);
+            }
+            Ok(chosen.iter().flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied()).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        let r: Vec<f64> = init_params(&Init::Random { scale: 0.0, seed: 1 }, 2, 3, None).unwrap();
+        assert_eq!(r, vec![0.0; 6]);
+        let p: Vec<f64> = init_params(&Init::Point { at: Some(vec![1.0, 2.0]), noise: 0.0, seed: 1 }, 3, 2, None).unwrap();
+        assert_eq!(p, vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0]);
+        let x = vec![0.0f64, 0.0, 10.0, 10.0];
+        let d: Vec<f64> = init_params(&Init::Data { seed: 4 }, 2, 2, Some(&x)).unwrap();
+        // k-means++ must pick both distinct points
+        assert!(d == vec![0.0, 0.0, 10.0, 10.0] || d == vec![10.0, 10.0, 0.0, 0.0]);
+        assert!(init_params::<f64>(&Init::Data { seed: 4 }, 2, 2, None).is_err());
+    }
+}

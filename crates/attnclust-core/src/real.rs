@@ -1,0 +1,69 @@
+//! The floating-point types the kernels are generic over.
+
+use num_traits::Float;
+use std::fmt::Debug;
+use std::iter::Sum;
+
+/// `f32` or `f64`. Conversions go through `f64`; reductions that must be exact across thread
+/// counts are done per fixed chunk in `f64` and combined in chunk order.
+pub trait Real: Float + Sum + Send + Sync + Debug + Default + 'static {
+    const NAME: &'static str;
+    fn of(v: f64) -> Self;
+    fn f64(self) -> f64;
+}
+
+impl Real for f32 {
+    const NAME: &'static str = "f32";
+    #[inline(always)]
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Real for f64 {
+    const NAME: &'static str = "f64";
+    #[inline(always)]
+    fn of(v: f64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self
+    }
+}
+
+/// `⟨a, b⟩`, with four independent accumulators so the compiler can vectorise it.
+#[inline]
+pub fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [T::zero(); 4];
+    let chunks = a.len() / 4;
+    for c in 0..chunks {
+        for l in 0..4 {
+            acc[l] = acc[l] + a[4 * c + l] * b[4 * c + l];
+        }
+    }
+    let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+    for i in 4 * chunks..a.len() {
+        s = s + a[i] * b[i];
+    }
+    s
+}
+
+/// `‖a − b‖²`.
+#[inline]
+pub fn dist2<T: Real>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).map(|(&x, &y)| (x - y) * (x - y)).sum()
+}
+
+/// `y := y + α·x`.
+#[inline]
+pub fn axpy<T: Real>(alpha: T, x: &[T], y: &mut [T]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = *yi + alpha * xi;
+    }
+}

@@ -1,0 +1,183 @@
+//! Training loops for model A.
+//!
+//! - **Online SGD** (the population risk): step `t` draws `batch` fresh samples from the mixture and
+//!   follows their mean gradient, an unbiased estimate of `∇R(Θ)`. Sampling is fused with the
+//!   gradient: chunk `c` of step `t` draws its [`SAMPLE_CHUNK`] samples one at a time from
+//!   `gen(seed, stream(TRAIN, t), c)`, scores, reconstructs and accumulates, so the batch is never
+//!   stored. Chunk sums are added in chunk order: the trajectory does not depend on the threads.
+//! - **Full batch**: every step follows the exact gradient of the empirical risk on a fixed sample.
+//!
+//! Both run a range of steps `start .. start + count` and can be resumed: the state is the
+//! parameters, the optimiser buffer and the step number. The risk recorded for step `t` is that of
+//! the parameters before its update (on the step's batch, or on the whole fixed sample).
+
+use crate::error::{ensure, Error, Result};
+use crate::gmm::Mixture;
+use crate::heads::{combine, Layer, Scores, Scratch};
+use crate::optim::{update, Optimizer, Schedule};
+use crate::par::Par;
+use crate::real::Real;
+use crate::rng::{self, purpose, SAMPLE_CHUNK};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setup {
+    pub heads: usize,
+    pub dim: usize,
+    pub lambda: f64,
+    pub scores: Scores,
+    pub optimizer: Optimizer,
+    pub schedule: Schedule,
+    pub lr: f64,
+    /// Samples per step (online) — ignored by full-batch training.
+    pub batch: usize,
+    pub seed: u64,
+}
+
+/// Largest batch accepted per step.
+pub const MAX_BATCH: usize = 1 << 26;
+
+impl Setup {
+    pub fn check(&self) -> Result<()> {
+        crate::heads::check_lambda(self.lambda)?;
+        ensure(self.lr.is_finite() && self.lr > 0.0, || format!("`lr` must be positive and finite, got {}", self.lr))?;
+        ensure(self.batch >= 1 && self.batch <= MAX_BATCH, || format!("`batch` must be an integer in [1, {MAX_BATCH}], got {}", self.batch))?;
+        self.optimizer.check()?;
+        self.schedule.check()
+    }
+}
+
+fn step<T: Real>(setup: &Setup, params: &mut [T], state: &mut [f64], t: u64, grad: &[f64]) -> Result<()> {
+    let lr = setup.schedule.at(setup.lr, t);
+    update(&setup.optimizer, params, grad, state, lr, t + 1);
+    if params.iter().any(|v| !v.is_finite()) {
+        return Err(Error::range(format!(
+            "training diverged at step {t} (the parameters are no longer finite): lower `lr` (now {})",
+            setup.lr
+        )));
+    }
+    Ok(())
+}
+
+fn check_state<T: Real>(setup: &Setup, params: &[T], state: &[f64]) -> Result<()> {
+    setup.check()?;
+    let p = setup.heads * setup.dim;
+    if params.len() != p || state.len() != 2 * p {
+        return Err(Error::type_(format!(
+            "`params` must hold H × d = {p} values and the optimiser state {}, got {} and {}",
+            2 * p,
+            params.len(),
+            state.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Mean risk and gradient on `batch` fresh samples of step `t`, fused with the sampling.
+pub fn online_gradient<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, seed: u64, t: u64, par: Par) -> (f64, Vec<f64>) {
+    let d = mix.dim;
+    let chunks = batch.div_ceil(SAMPLE_CHUNK);
+    let par = par.above(batch * d * layer.heads, 1 << 15);
+    let parts = par.map(chunks, |c| {
+        let mut g = rng::gen(seed, rng::stream(purpose::TRAIN, t), c as u64);
+        let mut s = Scratch::new(layer.heads, d);
+        let mut grad = vec![0.0; layer.heads * d];
+        let (mut buf, mut x) = (vec![0.0f64; d], vec![T::zero(); d]);
+        let count = SAMPLE_CHUNK.min(batch - c * SAMPLE_CHUNK);
+        let mut loss = 0.0;
+        for _ in 0..count {
+            mix.draw(&mut g, &mut buf);
+            x.iter_mut().zip(&buf).for_each(|(o, &v)| *o = T::of(v));
+            loss += layer.loss_grad_one(&x, &mut s, &mut grad);
+        }
+        (loss, grad)
+    });
+    combine(parts, layer.heads * d, batch)
+}
+
+/// Runs online SGD steps `start .. start + count`; returns each step's batch risk.
+pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
+    check_state(setup, params, state)?;
+    ensure(mix.dim == setup.dim, || format!("the mixture has dimension {} but the layer {}", mix.dim, setup.dim))?;
+    let mut risks = Vec::with_capacity(count as usize);
+    for t in start..start + count {
+        let (risk, grad) = {
+            let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
+            online_gradient(mix, &layer, setup.batch, setup.seed, t, par)
+        };
+        risks.push(risk);
+        step(setup, params, state, t, &grad)?;
+    }
+    Ok(risks)
+}
+
+/// Runs full-batch gradient steps `start .. start + count` on the fixed sample `x` (`n × d`);
+/// returns the empirical risk before each step.
+pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
+    check_state(setup, params, state)?;
+    let mut risks = Vec::with_capacity(count as usize);
+    for t in start..start + count {
+        let (risk, grad) = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?.risk_grad(x, par)?;
+        risks.push(risk);
+        step(setup, params, state, t, &grad)?;
+    }
+    Ok(risks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::{init_params, Init};
+    use crate::metrics::{alignment, centroid_error};
+
+    fn mixture(d: usize, norm: f64, sigma: f64) -> Mixture {
+        let mut m = vec![0.0; 2 * d];
+        m[0] = norm;
+        m[d + 1.min(d - 1)] = norm;
+        Mixture::isotropic(m, 2, d, &[sigma], None).unwrap()
+    }
+
+    fn setup(d: usize) -> Setup {
+        Setup { heads: 2, dim: d, lambda: 1.0, scores: Scores::Dot, optimizer: Optimizer::Sgd, schedule: Schedule::Constant, lr: 0.05, batch: 2500, seed: 3 }
+    }
+
+    #[test]
+    fn online_sgd_finds_the_centroids_and_is_thread_independent() {
+        let d = 8;
+        let mix = mixture(d, 2.0, 0.5);
+        let s = setup(d);
+        let p0: Vec<f64> = init_params(&Init::Random { scale: 0.01, seed: 1 }, 2, d, None).unwrap();
+        let (mut p1, mut st1) = (p0.clone(), vec![0.0; 4 * d]);
+        let r1 = online(&mix, &s, &mut p1, &mut st1, 0, 300, Par::Seq).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let (mut p2, mut st2) = (p0.clone(), vec![0.0; 4 * d]);
+        // two resumed halves on two threads = one run on one thread
+        let mut r2 = pool.install(|| online(&mix, &s, &mut p2, &mut st2, 0, 120, Par::Rayon)).unwrap();
+        r2.extend(pool.install(|| online(&mix, &s, &mut p2, &mut st2, 120, 180, Par::Rayon)).unwrap());
+        assert_eq!(p1, p2);
+        assert_eq!(r1, r2);
+        let means: Vec<f64> = mix.means.clone();
+        assert!(alignment(&p1, &means, d).unwrap() > 0.99, "{p1:?}");
+        assert!(centroid_error(&p1, &means, d).unwrap() < 0.1);
+        assert!(r1[r1.len() - 1] < r1[0]);
+    }
+
+    #[test]
+    fn full_batch_decreases_risk_and_divergence_is_an_error() {
+        let d = 3;
+        let mix = mixture(d, 2.0, 0.5);
+        let (x, _) = mix.sample::<f32>(2000, 1, 0, Par::Rayon);
+        let mut s = setup(d);
+        s.optimizer = Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+        let mut p: Vec<f32> = init_params(&Init::Data { seed: 2 }, 2, d, Some(&x)).unwrap();
+        let mut st = vec![0.0; 4 * d];
+        let r = full_batch(&x, &s, &mut p, &mut st, 0, 200, Par::Rayon).unwrap();
+        assert!(r[199] < r[0]);
+        let mut s2 = setup(d);
+        s2.lr = 1e30;
+        let mut p: Vec<f64> = vec![1.0; 2 * d];
+        let mut st = vec![0.0; 4 * d];
+        let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let e = full_batch(&xd, &s2, &mut p, &mut st, 0, 50, Par::Seq).unwrap_err();
+        assert!(e.message().contains("diverged"));
+    }
+}
