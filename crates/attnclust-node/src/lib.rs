@@ -1,0 +1,17 @@
+//! Node.js bindings of attnclust-core (napi-rs). Thin on purpose: conversion of typed arrays,
+//! argument checks that need JS types, sync and async (libuv thread pool) forms of each call,
+//! core errors mapped to messages that the TypeScript layer turns into `TypeError`/`RangeError`.
+//!
+//! Every call, sync or async, runs inside [`guard`], which turns a Rust panic into a JS error:
+//! no panic crosses into Node.
+
+mod baselines;
+mod convert;
+mod gmm;
+mod heads;
+mod identity;
+mod job;
+mod metrics;
+mod pool;
+
+pub use job::guard;

@@ -1,0 +1,1 @@
+//! Baselines: k-means and EM (added with the experiments).

@@ -1,0 +1,50 @@
+//! Model B: identity attention.
+
+use crate::convert::{self, Out, Owned};
+use crate::job::{guard, Job};
+use attnclust_core::identity::{identity_attention as run_identity, Options};
+use attnclust_core::{Error as CoreError, Par};
+use napi::bindgen_prelude::{AbortSignal, AsyncTask, Either, Float32Array, Float64Array};
+use napi_derive::napi;
+
+/// Options of identity attention.
+#[napi(object)]
+pub struct IdentityOptions {
+    pub lambda: f64,
+    /// 'dot' or 'distance'.
+    pub scores: String,
+    pub exclude_self: bool,
+    pub depth: u32,
+    pub residual: bool,
+}
+
+fn options(o: &IdentityOptions) -> Result<Options, CoreError> {
+    Ok(Options { lambda: o.lambda, scores: convert::scores(&o.scores)?, exclude_self: o.exclude_self, depth: o.depth as usize, residual: o.residual })
+}
+
+fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result<Either<Float32Array, Float64Array>, CoreError> {
+    let y = run_identity(x, b as usize, l as usize, d as usize, &options(o)?, Par::Rayon)?;
+    Ok(T::out(y))
+}
+
+/// `softmax_rows(λXXᵀ)X`, applied `depth` times, to `b` prompts of `l × d` tokens.
+#[napi]
+pub fn identity_attention_sync(x: Either<Float32Array, Float64Array>, b: u32, l: u32, d: u32, opts: IdentityOptions) -> napi::Result<Either<Float32Array, Float64Array>> {
+    guard(|| match &x {
+        napi::bindgen_prelude::Either::A(v) => apply::<f32>(v, b, l, d, &opts),
+        napi::bindgen_prelude::Either::B(v) => apply::<f64>(v, b, l, d, &opts),
+    })
+}
+
+/// Async form of [`identity_attention_sync`]; `signal` cancels it before it starts.
+#[napi(ts_return_type = "Promise<Float32Array | Float64Array>")]
+pub fn identity_attention(x: Either<Float32Array, Float64Array>, b: u32, l: u32, d: u32, opts: IdentityOptions, signal: Option<AbortSignal>) -> AsyncTask<Job<Either<Float32Array, Float64Array>>> {
+    let x = Owned::copy(&x);
+    Job::spawn(
+        move || match &x {
+            Owned::F32(v) => apply::<f32>(v, b, l, d, &opts),
+            Owned::F64(v) => apply::<f64>(v, b, l, d, &opts),
+        },
+        signal,
+    )
+}

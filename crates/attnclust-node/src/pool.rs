@@ -1,0 +1,58 @@
+//! The rayon pool every call runs in; its size is set from JS (`setThreads`).
+
+use napi_derive::napi;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::sync::{Arc, RwLock};
+
+static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
+
+fn default_threads() -> usize {
+    std::env::var("ATTNCLUST_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n >= 1)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+fn build(n: usize) -> napi::Result<Arc<ThreadPool>> {
+    ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("attnclust-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| napi::Error::from_reason(format!("Error: could not start {n} threads: {e}")))
+}
+
+/// The current pool, started on first use.
+pub fn current() -> napi::Result<Arc<ThreadPool>> {
+    if let Some(p) = POOL.read().map_err(|_| poisoned())?.as_ref() {
+        return Ok(p.clone());
+    }
+    let mut w = POOL.write().map_err(|_| poisoned())?;
+    if w.is_none() {
+        *w = Some(build(default_threads())?);
+    }
+    Ok(w.as_ref().expect("just set").clone())
+}
+
+fn poisoned() -> napi::Error {
+    napi::Error::from_reason("Error: the thread pool lock is poisoned")
+}
+
+/// Sets the number of worker threads used by every later call (1–256). Results do not depend on
+/// it: work is split into fixed-size chunks.
+#[napi]
+pub fn set_threads(n: u32) -> napi::Result<()> {
+    if !(1..=256).contains(&n) {
+        return Err(napi::Error::from_reason(format!("RangeError: `threads` must be an integer in [1, 256], got {n}")));
+    }
+    let p = build(n as usize)?;
+    *POOL.write().map_err(|_| poisoned())? = Some(p);
+    Ok(())
+}
+
+/// The number of worker threads in use.
+#[napi]
+pub fn get_threads() -> napi::Result<u32> {
+    Ok(current()?.current_num_threads() as u32)
+}
