@@ -15,6 +15,7 @@
 //! results do not depend on the number of threads.
 
 pub mod assign;
+pub mod em;
 pub mod error;
 pub mod gmm;
 pub mod heads;

@@ -1,0 +1,29 @@
+/**
+ * attnclust: attention-based clustering (Maulen-Soto, Marion, Boyer; NeurIPS 2025).
+ * Explicit exports only.
+ */
+export { GaussianMixture, MixturePrior } from './gmm';
+export type { PromptOptions } from './gmm';
+export { TwoHeadLayer } from './layer';
+export type { TwoHeadLayerOptions } from './layer';
+export { identityAttention, identityAttentionSync } from './identity';
+export { metrics, alignment, centroidError, quantizationRatio, adjustedRandIndex } from './metrics';
+export { setThreads, getThreads } from './threads';
+export type {
+  Dtype,
+  Float,
+  HistoryEntry,
+  IdentityAttentionOptions,
+  InitSpec,
+  MatrixLike,
+  MixtureSample,
+  OptimizerSpec,
+  PromptBatch,
+  SampleOptions,
+  ScheduleSpec,
+  Scores,
+  Tensor,
+  TokensLike,
+  TrainOptions,
+  TrainResult,
+} from './types';

@@ -1,0 +1,264 @@
+/**
+ * Model A, the two-head clustering layer (any `H ≥ 1` heads).
+ *
+ * Parameters `Θ = (θ_1 … θ_H)`, `θ_h ∈ Rᵈ`, inverse temperature `λ > 0`:
+ *
+ *     s_h(x) = λ⟨x, θ_h⟩               ('dot')
+ *     s_h(x) = λ⟨x, θ_h⟩ − λ‖θ_h‖²/2    ('distance', the softmax of −λ‖x − θ_h‖²/2)
+ *     T_Θ(x) = Σ_h softmax_h(s(x)) θ_h
+ *
+ * Risk `R(Θ) = E ‖x − T_Θ(x)‖²`. `train` from a `GaussianMixture` runs online SGD with fresh samples
+ * every step (the population risk); from a `Tensor` it runs full-batch gradient descent on that
+ * fixed sample. Training runs off the event loop in chunks of steps, so `signal` stops it within one
+ * chunk and `onStep` reports as it goes; the trajectory does not depend on the chunking nor on the
+ * number of threads.
+ */
+import { abortError, call, callAsync } from './errors';
+import { GaussianMixture } from './gmm';
+import { alignment, centroidError } from './metrics';
+import { native, type Native } from './native';
+import type { Dtype, HistoryEntry, InitSpec, MatrixLike, Scores, Tensor, TrainOptions, TrainResult } from './types';
+import * as v from './validate';
+
+/** Options of `new TwoHeadLayer`. */
+export interface TwoHeadLayerOptions {
+  /** Token dimension `d`. */
+  dim: number;
+  /** Number of heads `H` (default 2). */
+  heads?: number;
+  /** Inverse temperature `λ > 0`. */
+  lambda: number;
+  /** Default `'dot'`. */
+  scores?: Scores;
+  /** Computation type (default `'f64'`). */
+  dtype?: Dtype;
+  /** Initial parameters `[H, d]`, or how to draw them (default `{ kind: 'random', scale: 0.01, seed: 0 }`). */
+  init?: Tensor | number[][] | InitSpec;
+}
+
+/** Work (≈ flop) per native call while training: keeps each chunk well under 100 ms. */
+const CHUNK_WORK = 4e7;
+
+function optimizerFields(o: unknown): Pick<Native.TrainSpec, 'optimizer' | 'beta' | 'beta1' | 'beta2' | 'eps'> {
+  if (o === undefined) return { optimizer: 'sgd' };
+  if (typeof o === 'string') return { optimizer: v.oneOf('optimizer', o, ['sgd', 'momentum', 'adam'] as const) };
+  const spec = v.options('optimizer', o, true);
+  const kind = v.oneOf('optimizer.kind', spec.kind, ['sgd', 'momentum', 'adam'] as const);
+  const unit = (name: string, x: unknown): number | undefined => {
+    if (x === undefined) return undefined;
+    const n = v.number(name, x);
+    if (!(n >= 0 && n < 1)) throw new RangeError(`\`${name}\` must be in [0, 1), got ${n}`);
+    return n;
+  };
+  return {
+    optimizer: kind,
+    beta: unit('optimizer.beta', spec.beta),
+    beta1: unit('optimizer.beta1', spec.beta1),
+    beta2: unit('optimizer.beta2', spec.beta2),
+    eps: spec.eps === undefined ? undefined : v.positive('optimizer.eps', spec.eps),
+  };
+}
+
+function scheduleFields(s: unknown, steps: number): Pick<Native.TrainSpec, 'schedule' | 'scheduleTotal' | 'scheduleFloor' | 'scheduleTau'> {
+  if (s === undefined || s === 'constant') return { schedule: 'constant' };
+  const spec = v.options('schedule', s, true);
+  const kind = v.oneOf('schedule.kind', spec.kind, ['cosine', 'inverse-time'] as const);
+  if (kind === 'cosine') {
+    const floor = spec.floor === undefined ? 0 : v.nonNegative('schedule.floor', spec.floor);
+    if (floor > 1) throw new RangeError(`\`schedule.floor\` must be in [0, 1], got ${floor}`);
+    return { schedule: 'cosine', scheduleTotal: spec.total === undefined ? Math.max(1, steps) : v.integer('schedule.total', spec.total, 1, Number.MAX_SAFE_INTEGER), scheduleFloor: floor };
+  }
+  return { schedule: 'inverse-time', scheduleTau: v.positive('schedule.tau', spec.tau) };
+}
+
+/** Whether some row of `m` is all zeros (its relative error is undefined). */
+function hasZeroRow(m: Tensor): boolean {
+  const d = m.shape[1] as number;
+  for (let i = 0; i < m.data.length; i += d) {
+    if (m.data.subarray(i, i + d).every((x) => x === 0)) return true;
+  }
+  return false;
+}
+
+/** The two-head attention layer of the paper (any number of heads). */
+export class TwoHeadLayer {
+  /** Token dimension `d`. */
+  readonly dim: number;
+  /** Number of heads `H`. */
+  readonly heads: number;
+  /** Inverse temperature `λ`. */
+  readonly lambda: number;
+  /** Score kind. */
+  readonly scores: Scores;
+  /** Computation type. */
+  readonly dtype: Dtype;
+  #params: Tensor;
+
+  constructor(opts: TwoHeadLayerOptions) {
+    const o = v.options('options', opts, true);
+    this.dim = v.integer('dim', o.dim, 1, 1 << 20);
+    this.heads = o.heads === undefined ? 2 : v.integer('heads', o.heads, 1, 4096);
+    this.lambda = v.positive('lambda', o.lambda);
+    this.scores = v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot');
+    this.dtype = v.dtype('dtype', o.dtype, 'f64');
+    this.#params = this.#initial(o.init ?? { kind: 'random', scale: 0.01, seed: 0 });
+  }
+
+  #initial(init: unknown): Tensor {
+    const [h, d] = [this.heads, this.dim];
+    if (Array.isArray(init) || (typeof init === 'object' && init !== null && 'data' in init)) {
+      const t = v.matrix('init', init, this.dtype);
+      if (t.shape[0] !== h || t.shape[1] !== d) throw new TypeError(`\`init\` must have shape [${h}, ${d}], got [${t.shape.join(', ')}]`);
+      return { shape: [h, d], data: v.floats(t.data, this.dtype) };
+    }
+    const s = v.options('init', init, true);
+    const kind = v.oneOf('init.kind', s.kind, ['random', 'point', 'data'] as const);
+    if (kind === 'data') {
+      throw new TypeError("`init` of kind 'data' needs data: call `layer.initFromData(source, { seed })` instead");
+    }
+    const spec: Native.InitSpec = { kind, seed: v.seed('init.seed', s.seed) };
+    if (kind === 'random') spec.scale = v.nonNegative('init.scale', s.scale);
+    if (kind === 'point') {
+      spec.noise = s.noise === undefined ? 0 : v.nonNegative('init.noise', s.noise);
+      if (s.at !== undefined) spec.at = v.finiteArray('init.at', s.at, d);
+    }
+    return { shape: [h, d], data: call(() => native.initHeads(spec, h, d, this.dtype, null)) };
+  }
+
+  /** Puts the heads on tokens of `source` chosen k-means++-like (`InitSpec` kind `'data'`). */
+  initFromData(source: GaussianMixture | MatrixLike, opts: { seed: number; n?: number }): this {
+    const o = v.options('options', opts, true);
+    const seed = v.seed('seed', o.seed);
+    let x: Tensor;
+    if (source instanceof GaussianMixture) {
+      x = source.sample(o.n === undefined ? 1024 : v.integer('n', o.n, 1, 1 << 24), { seed, stream: 0x494e4954, dtype: this.dtype }).x;
+    } else {
+      x = v.matrix('source', source, this.dtype);
+    }
+    if (x.shape[1] !== this.dim) throw new TypeError(`\`source\` must have ${this.dim} columns, got ${x.shape[1]}`);
+    if (x.shape[0] === 0) throw new RangeError('`source` must hold at least one token');
+    const data = call(() => native.initHeads({ kind: 'data', seed }, this.heads, this.dim, this.dtype, x.data));
+    this.#params = { shape: [this.heads, this.dim], data };
+    return this;
+  }
+
+  /** Parameters `[H, d]` (a copy is not made: do not modify while training). */
+  get params(): Tensor {
+    return this.#params;
+  }
+
+  set params(p: Tensor) {
+    const t = v.matrix('params', p, this.dtype);
+    if (t.shape[0] !== this.heads || t.shape[1] !== this.dim) throw new TypeError(`\`params\` must have shape [${this.heads}, ${this.dim}], got [${t.shape.join(', ')}]`);
+    this.#params = { shape: [this.heads, this.dim], data: v.floats(t.data, this.dtype) };
+  }
+
+  get #spec(): Native.LayerSpec {
+    return { heads: this.heads, dim: this.dim, lambda: this.lambda, scores: this.scores };
+  }
+
+  #tokens(x: unknown): Tensor {
+    const t = v.matrix('x', x, this.dtype);
+    if (t.shape[1] !== this.dim) throw new TypeError(`\`x\` must have ${this.dim} columns, got shape [${t.shape.join(', ')}]`);
+    return { shape: t.shape, data: v.as(t.data, this.dtype) };
+  }
+
+  /** `T_Θ(x)` for each row of `x` (`[n, d]`). */
+  forward(x: MatrixLike): Tensor {
+    const t = this.#tokens(x);
+    return { shape: t.shape, data: call(() => native.headsForward(this.#spec, this.#params.data, t.data)) };
+  }
+
+  /** Empirical risk `(1/n) Σ ‖x_i − T_Θ(x_i)‖²`. */
+  risk(x: MatrixLike): number {
+    const t = this.#tokens(x);
+    if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
+    return call(() => native.headsRisk(this.#spec, this.#params.data, t.data));
+  }
+
+  /** Exact gradient of the empirical risk, `[H, d]` (always `f64`). */
+  gradient(x: MatrixLike): Tensor {
+    const t = this.#tokens(x);
+    if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
+    const g = call(() => native.headsRiskGrad(this.#spec, this.#params.data, t.data));
+    return { shape: [this.heads, this.dim], data: g.grad };
+  }
+
+  /**
+   * Trains the layer: online SGD on fresh samples from a `GaussianMixture`, or full-batch gradient
+   * descent on a fixed sample. Updates `params` as it goes (also when cancelled).
+   */
+  async train(source: GaussianMixture | MatrixLike, opts: TrainOptions): Promise<TrainResult> {
+    const o = v.options('options', opts, true);
+    const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
+    const lr = v.positive('lr', o.lr);
+    const seed = v.seed('seed', o.seed);
+    const online = source instanceof GaussianMixture;
+    const batch = online ? v.integer('batch', o.batch, 1, 1 << 26) : o.batch === undefined ? 0 : v.integer('batch', o.batch, 1, 1 << 26);
+    const recordEvery = o.recordEvery === undefined ? Math.max(1, Math.ceil(steps / 200)) : v.integer('recordEvery', o.recordEvery, 1, Number.MAX_SAFE_INTEGER);
+    const recordParams = v.boolean('recordParams', o.recordParams, false);
+    const signal = o.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('`signal` must be an AbortSignal');
+    const onStep = o.onStep;
+    if (onStep !== undefined && typeof onStep !== 'function') throw new TypeError('`onStep` must be a function');
+    let means: Tensor | undefined;
+    let x: Tensor | undefined;
+    if (online) {
+      if (source.dim !== this.dim) throw new TypeError(`\`source\` has dimension ${source.dim} but the layer ${this.dim}`);
+      means = source.means;
+    } else {
+      x = this.#tokens(source);
+      if (x.shape[0] === 0) throw new RangeError('`source` must hold at least one token');
+      if (o.means !== undefined) means = v.matrix('means', o.means);
+    }
+    if (means !== undefined && means.shape[1] !== this.dim) throw new TypeError(`\`means\` must have ${this.dim} columns`);
+    const spec: Native.TrainSpec = {
+      layer: this.#spec,
+      ...optimizerFields(o.optimizer),
+      ...scheduleFields(o.schedule, steps),
+      lr,
+      batch: online ? batch : Math.max(1, x?.shape[0] ?? 1),
+      seed,
+    };
+    const n = online ? batch : (x?.shape[0] ?? 1);
+    const perStep = Math.max(1, n * this.dim * this.heads * 6);
+    const chunk = Math.max(1, Math.min(recordEvery, Math.floor(CHUNK_WORK / perStep)));
+
+    const history: HistoryEntry[] = [];
+    const record = (step: number, risk: number, params: Tensor): void => {
+      const e: HistoryEntry = { step, risk };
+      if (means !== undefined) {
+        e.alignment = alignment(params, means);
+        if (!hasZeroRow(means)) e.centroidError = centroidError(params, means);
+      }
+      if (recordParams) e.params = { shape: [...params.shape], data: params.data.slice() };
+      history.push(e);
+      onStep?.(e);
+    };
+
+    let state: Float64Array = new Float64Array(2 * this.heads * this.dim);
+    let t = 0;
+    while (t < steps) {
+      if (signal?.aborted) throw abortError(signal);
+      // End this chunk at the next record point (or earlier if the chunk would be too long).
+      const nextRecord = (Math.floor(t / recordEvery) + 1) * recordEvery;
+      const count = Math.min(chunk, nextRecord - t, steps - t);
+      const before = this.#params;
+      const r = await callAsync(() =>
+        online
+          ? native.trainOnline(source.nativeMixture, spec, before.data, state, t, count)
+          : native.trainFullBatch(x!.data, spec, before.data, state, t, count),
+      );
+      if (t % recordEvery === 0) record(t, r.risks[0] as number, before);
+      this.#params = { shape: [this.heads, this.dim], data: r.params };
+      state = r.state;
+      t += count;
+    }
+    // The final point: risk on a fresh batch (online) or on the sample (full batch).
+    const finalRisk = online
+      ? this.risk(source.sample(batch, { seed, stream: 2 ** 40 + steps, dtype: this.dtype }).x)
+      : this.risk(x!);
+    record(steps, finalRisk, this.#params);
+    return { params: this.#params, history };
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Argument checks. Each names the argument in backticks and says what was expected.
+ */
+import type { Dtype, Float, MatrixLike, Tensor, TokensLike } from './types';
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  return typeof v;
+}
+
+/** A number (not NaN). */
+export function number(name: string, v: unknown): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`\`${name}\` must be a number, got ${show(v)}`);
+  return v;
+}
+
+/** A finite number `> 0`. */
+export function positive(name: string, v: unknown): number {
+  const n = number(name, v);
+  if (!(Number.isFinite(n) && n > 0)) throw new RangeError(`\`${name}\` must be positive and finite, got ${n}`);
+  return n;
+}
+
+/** A finite number `≥ 0`. */
+export function nonNegative(name: string, v: unknown): number {
+  const n = number(name, v);
+  if (!(Number.isFinite(n) && n >= 0)) throw new RangeError(`\`${name}\` must be finite and ≥ 0, got ${n}`);
+  return n;
+}
+
+/** An integer in `[min, max]`. */
+export function integer(name: string, v: unknown, min: number, max: number): number {
+  const n = number(name, v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new RangeError(`\`${name}\` must be an integer in [${min}, ${max}], got ${n}`);
+  }
+  return n;
+}
+
+/** A seed: an integer in `[0, 2^53 − 1]`. */
+export function seed(name: string, v: unknown): number {
+  return integer(name, v, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/** A boolean (default when undefined). */
+export function boolean(name: string, v: unknown, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new TypeError(`\`${name}\` must be a boolean, got ${show(v)}`);
+  return v;
+}
+
+/** One of the given strings (default when undefined). */
+export function oneOf<T extends string>(name: string, v: unknown, choices: readonly T[], dflt?: T): T {
+  if (v === undefined && dflt !== undefined) return dflt;
+  if (typeof v !== 'string' || !(choices as readonly string[]).includes(v)) {
+    throw new TypeError(`\`${name}\` must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${show(v)}`);
+  }
+  return v as T;
+}
+
+/** A plain object (the options bag of a call). */
+export function options(name: string, v: unknown, required: boolean): Record<string, unknown> {
+  if (v === undefined && !required) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError(`\`${name}\` must be an options object, got ${show(v)}`);
+  return v as Record<string, unknown>;
+}
+
+/** A dtype name. */
+export function dtype(name: string, v: unknown, dflt: Dtype): Dtype {
+  return oneOf(name, v, ['f32', 'f64'] as const, dflt);
+}
+
+/** The dtype of a float array. */
+export function dtypeOf(a: Float): Dtype {
+  return a instanceof Float32Array ? 'f32' : 'f64';
+}
+
+/** A float array of the given dtype holding `values`. */
+export function floats(values: ArrayLike<number>, dt: Dtype): Float {
+  return dt === 'f32' ? Float32Array.from(values) : Float64Array.from(values);
+}
+
+/** `a` itself when it already has dtype `dt`, else a converted copy. */
+export function as(a: Float, dt: Dtype): Float {
+  return dtypeOf(a) === dt ? a : floats(a, dt);
+}
+
+/** An array of finite numbers. */
+export function finiteArray(name: string, v: unknown, length?: number): number[] {
+  if (!Array.isArray(v)) throw new TypeError(`\`${name}\` must be an array of numbers, got ${show(v)}`);
+  if (length !== undefined && v.length !== length) throw new TypeError(`\`${name}\` must have ${length} entries, got ${v.length}`);
+  v.forEach((x, i) => {
+    if (typeof x !== 'number') throw new TypeError(`\`${name}[${i}]\` must be a number, got ${show(x)}`);
+    if (!Number.isFinite(x)) throw new RangeError(`\`${name}[${i}]\` must be finite, got ${x}`);
+  });
+  return v as number[];
+}
+
+function checkFinite(name: string, data: Float): void {
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i] as number;
+    if (!Number.isFinite(x)) throw new RangeError(`\`${name}\` must be finite, got ${x} at flat index ${i}`);
+  }
+}
+
+/** A checked `Tensor`: float data, integer shape, matching length, finite values. */
+export function tensor(name: string, v: unknown, rank?: number | readonly number[]): Tensor {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError(`\`${name}\` must be a Tensor { shape, data }, got ${show(v)}`);
+  const t = v as { shape?: unknown; data?: unknown };
+  if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
+    throw new TypeError(`\`${name}.data\` must be a Float32Array or Float64Array, got ${show(t.data)}`);
+  }
+  if (!Array.isArray(t.shape) || !t.shape.every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 0)) {
+    throw new TypeError(`\`${name}.shape\` must be an array of non-negative integers`);
+  }
+  const ranks = rank === undefined ? undefined : typeof rank === 'number' ? [rank] : rank;
+  if (ranks && !ranks.includes(t.shape.length)) {
+    throw new TypeError(`\`${name}\` must have rank ${ranks.join(' or ')}, got shape [${t.shape.join(', ')}]`);
+  }
+  const size = (t.shape as number[]).reduce((a, b) => a * b, 1);
+  if (size !== t.data.length) {
+    throw new TypeError(`\`${name}.data\` must hold ${size} values for shape [${t.shape.join(', ')}], got ${t.data.length}`);
+  }
+  checkFinite(name, t.data);
+  return { shape: [...(t.shape as number[])], data: t.data };
+}
+
+function nestedShape(name: string, v: unknown, depth: number): number[] {
+  const shape: number[] = [];
+  let cur: unknown = v;
+  for (let i = 0; i < depth; i++) {
+    if (!Array.isArray(cur)) throw new TypeError(`\`${name}\` must be nested arrays of depth ${depth}`);
+    shape.push(cur.length);
+    if (cur.length === 0) break;
+    cur = cur[0];
+  }
+  while (shape.length < depth) shape.push(0);
+  return shape;
+}
+
+/** Nested arrays of numbers (rectangular, finite) as a tensor of dtype `dt`. */
+export function fromNested(name: string, v: unknown[], depth: number, dt: Dtype): Tensor {
+  const shape = nestedShape(name, v, depth);
+  const size = shape.reduce((a, b) => a * b, 1);
+  const data = dt === 'f32' ? new Float32Array(size) : new Float64Array(size);
+  let k = 0;
+  const walk = (node: unknown, level: number, path: string): void => {
+    if (level === depth) {
+      if (typeof node !== 'number') throw new TypeError(`\`${name}${path}\` must be a number, got ${show(node)}`);
+      if (!Number.isFinite(node)) throw new RangeError(`\`${name}${path}\` must be finite, got ${node}`);
+      data[k++] = node;
+      return;
+    }
+    if (!Array.isArray(node) || node.length !== shape[level]) {
+      throw new TypeError(`\`${name}${path}\` must be an array of length ${shape[level]} (rows must all have the same length), got ${show(node)}`);
+    }
+    node.forEach((c, i) => walk(c, level + 1, `${path}[${i}]`));
+  };
+  walk(v, 0, '');
+  return { shape, data };
+}
+
+/** A matrix `[n, d]` from a `Tensor` or `number[][]`; plain arrays become dtype `dt`. */
+export function matrix(name: string, v: unknown, dt: Dtype = 'f64'): Tensor {
+  if (Array.isArray(v)) return fromNested(name, v, 2, dt);
+  return tensor(name, v, 2);
+}
+
+/** Tokens `[L, d]` or `[B, L, d]` from a `Tensor` or nested arrays. */
+export function tokens(name: string, v: unknown, dt: Dtype = 'f64'): Tensor {
+  if (Array.isArray(v)) {
+    const depth = Array.isArray(v[0]) && Array.isArray((v[0] as unknown[])[0]) ? 3 : 2;
+    return fromNested(name, v, depth, dt);
+  }
+  return tensor(name, v, [2, 3]);
+}
+
+export type { MatrixLike, TokensLike };
