@@ -9,6 +9,8 @@ export type { TwoHeadLayerOptions } from './layer';
 export { identityAttention, identityAttentionSync } from './identity';
 export { metrics, alignment, centroidError, quantizationRatio, adjustedRandIndex } from './metrics';
 export { setThreads, getThreads } from './threads';
+export { kmeans, kmeansAsync, em } from './baselines';
+export type { KMeansOptions, KMeansResult, EmOptions, EmResult } from './baselines';
 export type {
   Dtype,
   Float,

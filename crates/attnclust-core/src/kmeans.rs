@@ -31,7 +31,7 @@
 //! counts, inertia, k-means++ weights) are computed on their own and added in chunk order, so the
 //! result is bit-identical with any number of threads.
 
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, Result};
 use crate::heads::check_tokens;
 use crate::par::Par;
 use crate::real::Real;
@@ -446,6 +446,7 @@ pub fn kmeans<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use crate::gmm::Mixture;
     use crate::metrics::adjusted_rand_index;
 
@@ -618,6 +619,28 @@ mod tests {
                 assert_eq!(bits(&af), bits(&bf), "f32, n = {n}, k = {k}");
             }
         }
+    }
+
+    #[test]
+    #[ignore]
+    fn timing_scratch_km() {
+        let means: Vec<f64> = (0..10 * 64).map(|i| ((i * 7919) % 13) as f64 - 6.0).collect();
+        let m = Mixture::isotropic(means, 10, 64, &[1.0], None).unwrap();
+        let (x, _) = m.sample::<f32>(1 << 20, 1, 0, Par::Rayon);
+        let n = 1 << 20;
+        let t = std::time::Instant::now();
+        let c = plusplus(&x, 64, 10, 1, 0, Par::Rayon);
+        eprintln!("plusplus {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let mut assign = vec![(u32::MAX, 0.0); n];
+        assign_pass(&x, 64, &c, &mut assign, Par::Rayon);
+        eprintln!("assign {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let _ = sums_pass(&x, 64, 10, &assign, Par::Rayon);
+        eprintln!("sums {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let _ = mean_variance(&x, 64, Par::Rayon);
+        eprintln!("var {:?}", t.elapsed());
     }
 
     #[test]

@@ -1,1 +1,110 @@
-//! Baselines: k-means and EM (added with the experiments).
+//! Baselines: k-means (k-means++ start, Lloyd) and EM for isotropic or diagonal mixtures.
+
+use crate::convert::Out;
+use crate::job::{guard, Job};
+use attnclust_core::em::{em as run_em, EmCovariance, EmOptions};
+use attnclust_core::kmeans::{kmeans as run_kmeans, KMeansOptions};
+use attnclust_core::{Error as CoreError, Par};
+use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Float64Array, Uint32Array};
+use napi_derive::napi;
+
+/// Options of k-means.
+#[napi(object)]
+pub struct KMeansSpec {
+    pub k: u32,
+    pub seed: f64,
+    pub n_init: u32,
+    pub max_iter: u32,
+    pub tol: f64,
+}
+
+/// A k-means fit.
+#[napi(object)]
+pub struct KMeansFit {
+    /// `k × d`, same float type as the input.
+    pub centers: Either<Float32Array, Float64Array>,
+    pub labels: Uint32Array,
+    pub inertia: f64,
+    pub iterations: u32,
+}
+
+fn fit_kmeans<T: Out>(x: &[T], d: u32, s: &KMeansSpec) -> Result<KMeansFit, CoreError> {
+    let o = KMeansOptions { k: s.k as usize, seed: s.seed as u64, n_init: s.n_init as usize, max_iter: s.max_iter as usize, tol: s.tol };
+    let r = run_kmeans(x, d as usize, &o, Par::Rayon)?;
+    Ok(KMeansFit { centers: T::out(r.centers), labels: Uint32Array::new(r.labels), inertia: r.inertia, iterations: r.iterations as u32 })
+}
+
+/// k-means on the rows of `x` (`n × d`).
+#[napi]
+pub fn kmeans_sync(x: Either<Float32Array, Float64Array>, d: u32, spec: KMeansSpec) -> napi::Result<KMeansFit> {
+    guard(|| match &x {
+        Either::A(v) => fit_kmeans::<f32>(v, d, &spec),
+        Either::B(v) => fit_kmeans::<f64>(v, d, &spec),
+    })
+}
+
+/// Async form of [`kmeans_sync`].
+#[napi(ts_return_type = "Promise<KMeansFit>")]
+pub fn kmeans(x: Either<Float32Array, Float64Array>, d: u32, spec: KMeansSpec) -> AsyncTask<Job<KMeansFit>> {
+    let x = crate::convert::Owned::copy(&x);
+    Job::spawn(
+        move || match &x {
+            crate::convert::Owned::F32(v) => fit_kmeans::<f32>(v, d, &spec),
+            crate::convert::Owned::F64(v) => fit_kmeans::<f64>(v, d, &spec),
+        },
+        None,
+    )
+}
+
+/// Options of EM.
+#[napi(object)]
+pub struct EmSpec {
+    pub k: u32,
+    pub seed: f64,
+    /// 'isotropic' or 'diagonal'.
+    pub covariance: String,
+    pub max_iter: u32,
+    pub tol: f64,
+    pub reg: f64,
+}
+
+/// An EM fit.
+#[napi(object)]
+pub struct EmFit {
+    pub weights: Vec<f64>,
+    /// `K × d`.
+    pub means: Either<Float32Array, Float64Array>,
+    /// `K` (isotropic) or `K × d` (diagonal).
+    pub variances: Either<Float32Array, Float64Array>,
+    pub labels: Uint32Array,
+    /// Mean log-likelihood per point.
+    pub log_likelihood: f64,
+    pub iterations: u32,
+}
+
+fn fit_em<T: Out>(x: &[T], d: u32, s: &EmSpec) -> Result<EmFit, CoreError> {
+    let covariance = match s.covariance.as_str() {
+        "isotropic" => EmCovariance::Isotropic,
+        "diagonal" => EmCovariance::Diagonal,
+        other => return Err(CoreError::type_(format!("`covariance` must be 'isotropic' or 'diagonal', got '{other}'"))),
+    };
+    let o = EmOptions { k: s.k as usize, seed: s.seed as u64, covariance, max_iter: s.max_iter as usize, tol: s.tol, reg: s.reg };
+    let r = run_em(x, d as usize, &o, Par::Rayon)?;
+    Ok(EmFit {
+        weights: r.weights,
+        means: T::out(r.means),
+        variances: T::out(r.variances),
+        labels: Uint32Array::new(r.labels),
+        log_likelihood: r.log_likelihood,
+        iterations: r.iterations as u32,
+    })
+}
+
+/// EM for a Gaussian mixture on the rows of `x` (`n × d`).
+#[napi]
+pub fn em_sync(x: Either<Float32Array, Float64Array>, d: u32, spec: EmSpec) -> napi::Result<EmFit> {
+    guard(|| match &x {
+        Either::A(v) => fit_em::<f32>(v, d, &spec),
+        Either::B(v) => fit_em::<f64>(v, d, &spec),
+    })
+}

@@ -1,0 +1,118 @@
+/**
+ * The classical baselines, run in Rust: k-means (k-means++ start, Lloyd iterations, restarts) and
+ * EM (expectation-maximisation) for Gaussian mixtures with isotropic or diagonal covariances,
+ * started from k-means.
+ */
+import { call, callAsync } from './errors';
+import { native } from './native';
+import type { MatrixLike, Tensor } from './types';
+import * as v from './validate';
+
+/** Options of `kmeans`. */
+export interface KMeansOptions {
+  seed: number;
+  /** k-means++ restarts; the lowest inertia is kept (default 4). */
+  nInit?: number;
+  /** Lloyd updates per restart (default 300). */
+  maxIter?: number;
+  /** Relative tolerance on the centres' movement (default 1e-4). */
+  tol?: number;
+}
+
+/** A k-means fit. */
+export interface KMeansResult {
+  /** `[k, d]`, dtype of the input. */
+  centers: Tensor;
+  labels: Uint32Array;
+  /** `Σ_i ‖x_i − c_{z_i}‖²`. */
+  inertia: number;
+  iterations: number;
+}
+
+/** Options of `em`. */
+export interface EmOptions {
+  /** Seed of the k-means start. */
+  seed: number;
+  /** Default `'diagonal'`. */
+  covariance?: 'isotropic' | 'diagonal';
+  /** Default 200. */
+  maxIter?: number;
+  /** Stop when the mean log-likelihood rises by less than this (default 1e-6). */
+  tol?: number;
+  /** Variance floor (default 1e-6). */
+  reg?: number;
+}
+
+/** An EM fit. */
+export interface EmResult {
+  weights: number[];
+  /** `[k, d]`. */
+  means: Tensor;
+  /** `[k]` (isotropic) or `[k, d]` (diagonal). */
+  variances: Tensor;
+  /** Most responsible component of each point. */
+  labels: Uint32Array;
+  /** Mean log-likelihood per point. */
+  logLikelihood: number;
+  iterations: number;
+}
+
+function points(x: unknown, k: unknown): { t: Tensor; n: number; d: number; k: number } {
+  const t = v.matrix('x', x);
+  const [n, d] = t.shape as [number, number];
+  if (n < 1 || d < 1) throw new RangeError(`\`x\` must hold at least one point of at least one coordinate, got shape [${n}, ${d}]`);
+  return { t, n, d, k: v.integer('k', k, 1, n) };
+}
+
+function kmeansSpec(k: number, opts: unknown) {
+  const o = v.options('options', opts, true);
+  return {
+    k,
+    seed: v.seed('seed', o.seed),
+    nInit: o.nInit === undefined ? 4 : v.integer('nInit', o.nInit, 1, 1000),
+    maxIter: o.maxIter === undefined ? 300 : v.integer('maxIter', o.maxIter, 1, 1_000_000),
+    tol: o.tol === undefined ? 1e-4 : v.nonNegative('tol', o.tol),
+  };
+}
+
+function wrapKMeans(r: { centers: Float32Array | Float64Array; labels: Uint32Array; inertia: number; iterations: number }, k: number, d: number): KMeansResult {
+  return { centers: { shape: [k, d], data: r.centers }, labels: r.labels, inertia: r.inertia, iterations: r.iterations };
+}
+
+/** k-means with `k` clusters on the rows of `x` (`[n, d]`). */
+export function kmeans(x: MatrixLike, k: number, opts: KMeansOptions): KMeansResult {
+  const p = points(x, k);
+  const spec = kmeansSpec(p.k, opts);
+  return wrapKMeans(call(() => native.kmeansSync(p.t.data, p.d, spec)), p.k, p.d);
+}
+
+/** `kmeans`, off the event loop. */
+export async function kmeansAsync(x: MatrixLike, k: number, opts: KMeansOptions): Promise<KMeansResult> {
+  const p = points(x, k);
+  const spec = kmeansSpec(p.k, opts);
+  return wrapKMeans(await callAsync(() => native.kmeans(p.t.data, p.d, spec)), p.k, p.d);
+}
+
+/** EM for a `k`-component Gaussian mixture on the rows of `x` (`[n, d]`). */
+export function em(x: MatrixLike, k: number, opts: EmOptions): EmResult {
+  const p = points(x, k);
+  const o = v.options('options', opts, true);
+  const covariance = v.oneOf('covariance', o.covariance, ['isotropic', 'diagonal'] as const, 'diagonal');
+  const spec = {
+    k: p.k,
+    seed: v.seed('seed', o.seed),
+    covariance,
+    maxIter: o.maxIter === undefined ? 200 : v.integer('maxIter', o.maxIter, 1, 1_000_000),
+    tol: o.tol === undefined ? 1e-6 : v.nonNegative('tol', o.tol),
+    reg: o.reg === undefined ? 1e-6 : v.positive('reg', o.reg),
+  };
+  const r = call(() => native.emSync(p.t.data, p.d, spec));
+  return {
+    weights: r.weights,
+    means: { shape: [p.k, p.d], data: r.means },
+    variances: { shape: covariance === 'isotropic' ? [p.k] : [p.k, p.d], data: r.variances },
+    labels: r.labels,
+    logLikelihood: r.logLikelihood,
+    iterations: r.iterations,
+  };
+}

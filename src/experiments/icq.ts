@@ -1,0 +1,32 @@
+/**
+ * Shared by E5 and E6: identity attention on prompts and its per-prompt measurements.
+ */
+import { kmeans } from '../baselines';
+import { MixturePrior } from '../gmm';
+import { identityAttention } from '../identity';
+import { adjustedRandIndex, quantizationRatio } from '../metrics';
+import type { IdentityAttentionOptions, PromptBatch, Tensor } from '../types';
+import { prompt } from './common';
+
+/** Prompts of a sphere prior. */
+export function prompts(o: { k: number; dim: number; radius: number; sigma: number; prompts: number; length: number; seed: number }): PromptBatch {
+  return MixturePrior.sphere({ k: o.k, dim: o.dim, radius: o.radius, sigma: o.sigma }).samplePrompts(o.prompts, o.length, { seed: o.seed, dtype: 'f32' });
+}
+
+/** Each prompt's quantization ratio. */
+export function ratios(p: PromptBatch, y: Tensor): number[] {
+  const [b, l] = p.x.shape as [number, number, number];
+  return Array.from({ length: b }, (_, i) => quantizationRatio(prompt(p.x, i), prompt(y, i), prompt(p.means, i), p.labels.subarray(i * l, (i + 1) * l)));
+}
+
+/** Each prompt's adjusted Rand index of a per-prompt k-means (k = K) on `t` against the true labels. */
+export function kmeansAri(p: PromptBatch, t: Tensor, seed: number): number[] {
+  const [b, l] = p.x.shape as [number, number, number];
+  const k = p.means.shape[1] as number;
+  return Array.from({ length: b }, (_, i) => adjustedRandIndex(kmeans(prompt(t, i), k, { seed: seed + i }).labels, p.labels.subarray(i * l, (i + 1) * l)));
+}
+
+/** Identity attention on all prompts. */
+export function attend(p: PromptBatch, opts: IdentityAttentionOptions): Promise<Tensor> {
+  return identityAttention(p.x, opts);
+}

@@ -1,0 +1,44 @@
+/**
+ * Runs an experiment: merges defaults for a scale with overrides, validates the config (zod, with
+ * messages naming the field), times the run.
+ */
+import { z } from 'zod';
+import type { Context, Experiment, ExperimentResult, Scale } from './common';
+
+/** A config error naming the bad field and what was expected. */
+export class ConfigError extends TypeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Formats zod issues as `field: message` lines. */
+export function describeIssues(error: z.ZodError, prefix = ''): string {
+  return error.issues
+    .map((i) => {
+      const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.');
+      return `\`${path || '(config)'}\`: ${i.message}`;
+    })
+    .join('; ');
+}
+
+/** The config an experiment runs with: its defaults for `scale`, overridden by `overrides`. */
+export function resolveConfig(exp: Experiment<Record<string, unknown>>, scale: Scale, overrides: Record<string, unknown>): Record<string, unknown> {
+  const base = exp.defaults(scale);
+  const unknown = Object.keys(overrides).filter((k) => !(k in base));
+  if (unknown.length) {
+    throw new ConfigError(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `\`${k}\``).join(', ')} for ${exp.id}; expected some of ${Object.keys(base).map((k) => `\`${k}\``).join(', ')}`);
+  }
+  const merged = { ...base, ...overrides };
+  const parsed = exp.schema.safeParse(merged);
+  if (!parsed.success) throw new ConfigError(`invalid config for ${exp.id}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+/** Runs `exp` with a resolved config. */
+export async function runExperiment(exp: Experiment<Record<string, unknown>>, scale: Scale, config: Record<string, unknown>, ctx: Context): Promise<ExperimentResult> {
+  const t0 = performance.now();
+  const r = await exp.run(config, ctx);
+  return { id: exp.id, title: exp.title, scale, config, ...r, seconds: (performance.now() - t0) / 1000 };
+}
