@@ -156,29 +156,30 @@ pub(crate) fn chunk_rows<T>(x: &[T], d: usize, n: usize, c: usize) -> &[T] {
     &x[c * CHUNK * d..((c + 1) * CHUNK).min(n) * d]
 }
 
-/// `‖x − c‖²` in `f64`, with four accumulators.
+/// `‖x − c‖²` in `f64`, with eight accumulators (so that the compiler can vectorise it).
 #[inline]
 pub(crate) fn dist2_to<T: Real>(x: &[T], c: &[f64]) -> f64 {
     debug_assert_eq!(x.len(), c.len());
-    let mut acc = [0.0f64; 4];
-    let quads = x.len() / 4;
-    for q in 0..quads {
-        for l in 0..4 {
-            let t = x[4 * q + l].f64() - c[4 * q + l];
+    let mut acc = [0.0f64; 8];
+    let blocks = x.len() / 8;
+    for (xb, cb) in x.chunks_exact(8).zip(c.chunks_exact(8)) {
+        for l in 0..8 {
+            let t = xb[l].f64() - cb[l];
             acc[l] += t * t;
         }
     }
-    let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
-    for i in 4 * quads..x.len() {
+    let mut s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for i in 8 * blocks..x.len() {
         let t = x[i].f64() - c[i];
         s += t * t;
     }
     s
 }
 
-/// The nearest centre of `x` and its squared distance (ties to the lowest index).
+/// The nearest centre of `x` (already in `f64`) and its squared distance (ties to the lowest
+/// index).
 #[inline]
-fn nearest<T: Real>(x: &[T], centers: &[f64], d: usize) -> (u32, f64) {
+fn nearest(x: &[f64], centers: &[f64], d: usize) -> (u32, f64) {
     let mut best = (0u32, f64::INFINITY);
     for (j, c) in centers.chunks_exact(d).enumerate() {
         let e = dist2_to(x, c);
@@ -295,8 +296,10 @@ fn assign_pass<T: Real>(x: &[T], d: usize, centers: &[f64], assign: &mut [(u32, 
         usize::MAX,
         |c, out| {
             let (mut ch, mut s) = (0usize, 0.0f64);
+            let mut buf = vec![0.0f64; d];
             for (row, slot) in chunk_rows(x, d, n, c).chunks_exact(d).zip(out.iter_mut()) {
-                let (l, e) = nearest(row, centers, d);
+                buf.iter_mut().zip(row).for_each(|(b, v)| *b = v.f64());
+                let (l, e) = nearest(&buf, centers, d);
                 ch += usize::from(l != slot.0);
                 s += e;
                 *slot = (l, e);
@@ -619,28 +622,6 @@ mod tests {
                 assert_eq!(bits(&af), bits(&bf), "f32, n = {n}, k = {k}");
             }
         }
-    }
-
-    #[test]
-    #[ignore]
-    fn timing_scratch_km() {
-        let means: Vec<f64> = (0..10 * 64).map(|i| ((i * 7919) % 13) as f64 - 6.0).collect();
-        let m = Mixture::isotropic(means, 10, 64, &[1.0], None).unwrap();
-        let (x, _) = m.sample::<f32>(1 << 20, 1, 0, Par::Rayon);
-        let n = 1 << 20;
-        let t = std::time::Instant::now();
-        let c = plusplus(&x, 64, 10, 1, 0, Par::Rayon);
-        eprintln!("plusplus {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let mut assign = vec![(u32::MAX, 0.0); n];
-        assign_pass(&x, 64, &c, &mut assign, Par::Rayon);
-        eprintln!("assign {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let _ = sums_pass(&x, 64, 10, &assign, Par::Rayon);
-        eprintln!("sums {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let _ = mean_variance(&x, 64, Par::Rayon);
-        eprintln!("var {:?}", t.elapsed());
     }
 
     #[test]
