@@ -63,13 +63,13 @@ export const e1: Experiment<E1Config> = {
     norm: 4,
     sigma: 1,
     lambda: 1,
-    steps: byScale(scale, { tiny: 20, small: 150, default: 300, paper: 1500 }),
+    steps: byScale(scale, { tiny: 20, small: 400, default: 1000, paper: 3000 }),
     batch: byScale(scale, { tiny: 32, small: 128, default: 256, paper: 1024 }),
     lr: 0.05,
-    seeds: byScale(scale, { tiny: 2, small: 5, default: 10, paper: 50 }),
+    seeds: byScale(scale, { tiny: 2, small: 5, default: 16, paper: 50 }),
     inits: [...INIT_REGIMES],
     scores: ['dot', 'distance'],
-    recordEvery: byScale(scale, { tiny: 2, small: 5, default: 5, paper: 10 }),
+    recordEvery: byScale(scale, { tiny: 2, small: 5, default: 10, paper: 20 }),
   }),
   async run(c, ctx) {
     const means = sphereMeans(2, c.dim, c.norm, c.seed, c.norm);

@@ -14,7 +14,7 @@ import { band, byScale, type Context, type Experiment, type Figure, fmt, runLimi
 /** Settings shared by E2 and E3. */
 export const sweepFields = {
   seed: z.number().int().min(0),
-  lambda: z.number().positive(),
+  lambdas: z.array(z.number().positive()).min(1),
   steps: z.number().int().min(1),
   batch: z.number().int().min(1),
   lr: z.number().positive(),
@@ -28,45 +28,56 @@ interface Point {
   sigma: number;
 }
 
-/** Final metrics of the layer and of the baselines at each point, over seeds. */
+/** Final metrics at one point of a sweep, one entry per seed. */
+export interface SweepRow {
+  x: number;
+  /** Per `λ`: the layer's final alignment and centroid error over seeds. */
+  layer: { lambda: number; align: number[]; err: number[] }[];
+  kmAlign: number[];
+  kmErr: number[];
+  emErr: number[];
+}
+
+/** Final metrics of the layer (for each `λ`) and of the baselines at each point, over seeds. */
 export async function sweep(
   label: string,
   points: Point[],
   xs: number[],
-  c: { seed: number; lambda: number; steps: number; batch: number; lr: number; seeds: number; baselineSamples: number },
+  c: { seed: number; lambdas: number[]; steps: number; batch: number; lr: number; seeds: number; baselineSamples: number },
   ctx: Context,
-): Promise<{ table: Table; rows: { x: number; layerAlign: number[]; layerErr: number[]; kmErr: number[]; emErr: number[]; kmAlign: number[] }[] }> {
-  const table: Table = { name: 'final', columns: [label, 'seed', 'layerAlignment', 'layerCentroidError', 'kmeansAlignment', 'kmeansCentroidError', 'emCentroidError'], rows: [] };
+): Promise<{ table: Table; rows: SweepRow[] }> {
+  const table: Table = { name: 'final', columns: [label, 'method', 'lambda', 'seed', 'alignment', 'centroidError'], rows: [] };
   ctx.progress.start(`${label} sweep`, points.length * c.seeds);
-  const rows = [];
+  const rows: SweepRow[] = [];
   for (const [i, p] of points.entries()) {
+    const x = xs[i] as number;
     const runs = await runLimited(
       Array.from({ length: c.seeds }, (_, s) => async () => {
         const seed = c.seed * 1000 + s;
         const means = sphereMeans(2, p.dim, p.norm, seed, p.norm);
         const mix = GaussianMixture.isotropic({ means, sigma: p.sigma });
-        const layer = new TwoHeadLayer({ dim: p.dim, lambda: c.lambda, init: { kind: 'random', scale: 0.01, seed } });
-        await layer.train(mix, { steps: c.steps, batch: c.batch, lr: c.lr, seed, recordEvery: c.steps, signal: ctx.signal });
+        const layer = [];
+        for (const lambda of c.lambdas) {
+          const l = new TwoHeadLayer({ dim: p.dim, lambda, init: { kind: 'random', scale: 0.01, seed } });
+          await l.train(mix, { steps: c.steps, batch: c.batch, lr: c.lr, seed, recordEvery: c.steps, signal: ctx.signal });
+          layer.push({ align: alignment(l.params, means), err: centroidError(l.params, means) });
+        }
         const sample = mix.sample(c.baselineSamples, { seed, stream: 7 });
         const km = kmeans(sample.x, 2, { seed });
         const fit = em(sample.x, 2, { seed, covariance: 'isotropic' });
         ctx.progress.tick();
-        return {
-          layerAlign: alignment(layer.params, means),
-          layerErr: centroidError(layer.params, means),
-          kmAlign: alignment(km.centers, means),
-          kmErr: centroidError(km.centers, means),
-          emErr: centroidError(fit.means, means),
-        };
+        return { layer, kmAlign: alignment(km.centers, means), kmErr: centroidError(km.centers, means), emAlign: alignment(fit.means, means), emErr: centroidError(fit.means, means) };
       }),
       2,
       ctx.signal,
     );
-    runs.forEach((r, s) => table.rows.push([xs[i] as number, s, r.layerAlign, r.layerErr, r.kmAlign, r.kmErr, r.emErr]));
+    runs.forEach((r, s) => {
+      c.lambdas.forEach((lambda, j) => table.rows.push([x, 'attention layer', lambda, s, r.layer[j]!.align, r.layer[j]!.err]));
+      table.rows.push([x, 'k-means', NaN, s, r.kmAlign, r.kmErr], [x, 'EM', NaN, s, r.emAlign, r.emErr]);
+    });
     rows.push({
-      x: xs[i] as number,
-      layerAlign: runs.map((r) => r.layerAlign),
-      layerErr: runs.map((r) => r.layerErr),
+      x,
+      layer: c.lambdas.map((lambda, j) => ({ lambda, align: runs.map((r) => r.layer[j]!.align), err: runs.map((r) => r.layer[j]!.err) })),
       kmAlign: runs.map((r) => r.kmAlign),
       kmErr: runs.map((r) => r.kmErr),
       emErr: runs.map((r) => r.emErr),
@@ -77,23 +88,25 @@ export async function sweep(
 }
 
 /** The two panels (alignment, centroid error) of a sweep. */
-export function sweepFigure(name: string, title: string, xLabel: string, logX: boolean, rows: Awaited<ReturnType<typeof sweep>>['rows'], seeds: number): Figure {
+export function sweepFigure(name: string, title: string, xLabel: string, logX: boolean, rows: SweepRow[], seeds: number): Figure {
   const x = rows.map((r) => r.x);
-  const series = (label: string, get: (r: (typeof rows)[number]) => number[]) => {
+  const series = (label: string, get: (r: SweepRow) => number[]) => {
     const b = rows.map((r) => band(get(r)));
     return { name: label, x, mean: b.map((v) => v.mean), lo: b.map((v) => v.lo), hi: b.map((v) => v.hi) };
   };
+  const lambdas = rows[0]?.layer.map((l) => l.lambda) ?? [];
+  const layerSeries = (get: 'align' | 'err') => lambdas.map((lambda, j) => series(`attention layer, λ = ${lambda}`, (r) => r.layer[j]![get]));
   return {
     name,
     title,
     spec: hconcat(
       [
-        linePlot({ title: 'alignment', x: { label: xLabel, log: logX }, y: { label: 'mean cosine' }, series: [series('attention layer', (r) => r.layerAlign), series('k-means', (r) => r.kmAlign)] }),
+        linePlot({ title: 'alignment', x: { label: xLabel, log: logX }, y: { label: 'mean cosine' }, series: [...layerSeries('align'), series('k-means', (r) => r.kmAlign)] }),
         linePlot({
           title: 'relative centroid error',
           x: { label: xLabel, log: logX },
           y: { label: '‖θ − μ*‖ / ‖μ*‖', log: true },
-          series: [series('attention layer', (r) => r.layerErr), series('k-means', (r) => r.kmErr), series('EM', (r) => r.emErr)],
+          series: [...layerSeries('err'), series('k-means', (r) => r.kmErr), series('EM', (r) => r.emErr)],
         }),
       ],
       { title, shared: ['color'] },
@@ -102,7 +115,12 @@ export function sweepFigure(name: string, title: string, xLabel: string, logX: b
   };
 }
 
-const schema = z.object({ ...sweepFields, dim: z.number().int().min(1), sigma: z.number().positive(), separations: z.array(z.number().positive()).min(1) });
+/** `a → b` of the means of a per-λ metric at the first and last point, for the text. */
+export function fromTo(rows: SweepRow[], get: (r: SweepRow) => number[]): string {
+  return `${fmt(band(get(rows[0]!)).mean)} → ${fmt(band(get(rows[rows.length - 1]!)).mean)}`;
+}
+
+const schema = z.object({ ...sweepFields, dim: z.number().int().min(1), norm: z.number().positive(), separations: z.array(z.number().positive()).min(1) });
 export type E2Config = z.infer<typeof schema>;
 
 export const e2: Experiment<E2Config> = {
@@ -112,30 +130,35 @@ export const e2: Experiment<E2Config> = {
   schema,
   defaults: (scale) => ({
     seed: 2,
-    lambda: 1,
-    steps: byScale(scale, { tiny: 20, small: 150, default: 300, paper: 1500 }),
+    lambdas: [0.25, 1],
+    steps: byScale(scale, { tiny: 20, small: 400, default: 1000, paper: 3000 }),
     batch: byScale(scale, { tiny: 32, small: 128, default: 256, paper: 1024 }),
     lr: 0.05,
-    seeds: byScale(scale, { tiny: 2, small: 4, default: 8, paper: 30 }),
+    seeds: byScale(scale, { tiny: 2, small: 4, default: 10, paper: 30 }),
     baselineSamples: byScale(scale, { tiny: 64, small: 1000, default: 2000, paper: 10000 }),
     dim: 16,
-    sigma: 1,
+    norm: 4,
     separations: byScale(scale, { tiny: [1, 4], small: [0.5, 1, 2, 4, 8], default: [0.5, 1, 1.5, 2, 3, 4, 6, 8], paper: [0.5, 0.75, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8] }),
   }),
   async run(c, ctx) {
-    const { table, rows } = await sweep('separation', c.separations.map((s) => ({ dim: c.dim, norm: s * c.sigma, sigma: c.sigma })), c.separations, c, ctx);
-    const at = (s: number) => rows.find((r) => r.x === s);
-    const last = rows[rows.length - 1]!;
-    const first = rows[0]!;
+    // The centroids keep the norm ‖μ*‖ = `norm`; the noise σ = norm / separation shrinks.
+    const { table, rows } = await sweep('separation', c.separations.map((s) => ({ dim: c.dim, norm: c.norm, sigma: c.norm / s })), c.separations, c, ctx);
+    const layerText = c.lambdas
+      .map((lambda, j) => `λ = ${lambda}: alignment ${fromTo(rows, (r) => r.layer[j]!.align)}, centroid error ${fromTo(rows, (r) => r.layer[j]!.err)}`)
+      .join('; ');
     return {
       tables: [table],
-      figures: [sweepFigure('separation', `Recovery vs separation (d = ${c.dim}, λ = ${c.lambda})`, '‖μ*‖ / σ', true, rows, c.seeds)],
-      summary: Object.fromEntries(rows.flatMap((r) => [[`layer alignment at ${r.x}`, band(r.layerAlign).mean], [`layer centroid error at ${r.x}`, band(r.layerErr).mean], [`k-means centroid error at ${r.x}`, band(r.kmErr).mean]])),
+      figures: [sweepFigure('separation', `Recovery vs separation (d = ${c.dim}, ‖μ*‖ = ${c.norm})`, '‖μ*‖ / σ', true, rows, c.seeds)],
+      summary: Object.fromEntries(
+        rows.flatMap((r) => [
+          ...r.layer.flatMap((l) => [[`layer λ=${l.lambda} alignment at ${r.x}`, band(l.align).mean], [`layer λ=${l.lambda} centroid error at ${r.x}`, band(l.err).mean]]),
+          [`k-means centroid error at ${r.x}`, band(r.kmErr).mean],
+          [`EM centroid error at ${r.x}`, band(r.emErr).mean],
+        ]),
+      ),
       text:
-        `As the separation grows from ${first.x} to ${last.x}, the trained heads' alignment goes from ${fmt(band(first.layerAlign).mean)} to ${fmt(band(last.layerAlign).mean)} ` +
-        `and their relative centroid error from ${fmt(band(first.layerErr).mean)} to ${fmt(band(last.layerErr).mean)} ` +
-        `(k-means on ${c.baselineSamples} samples: ${fmt(band(first.kmErr).mean)} to ${fmt(band(last.kmErr).mean)}; EM: ${fmt(band(first.emErr).mean)} to ${fmt(band(last.emErr).mean)}).` +
-        (at(4) ? ` At ‖μ*‖/σ = 4 the layer reaches alignment ${fmt(band(at(4)!.layerAlign).mean)}.` : ''),
+        `With ‖μ*‖ = ${c.norm} in d = ${c.dim} and σ shrinking so that ‖μ*‖/σ goes from ${rows[0]!.x} to ${rows[rows.length - 1]!.x} (${c.seeds} seeds, ${c.steps} steps of ${c.batch} fresh samples), the trained heads go ${layerText}. ` +
+        `k-means on ${c.baselineSamples} samples: centroid error ${fromTo(rows, (r) => r.kmErr)}; EM: ${fromTo(rows, (r) => r.emErr)}.`,
     };
   },
 };

@@ -3,10 +3,10 @@
  * separation, with k-means and EM beside them (the sweep of E2 along another axis).
  */
 import { z } from 'zod';
-import { band, byScale, type Experiment, fmt } from './common';
-import { sweep, sweepFields, sweepFigure } from './e2';
+import { band, byScale, type Experiment } from './common';
+import { fromTo, sweep, sweepFields, sweepFigure } from './e2';
 
-const schema = z.object({ ...sweepFields, separation: z.number().positive(), sigma: z.number().positive(), dims: z.array(z.number().int().min(1)).min(1) });
+const schema = z.object({ ...sweepFields, separation: z.number().positive(), norm: z.number().positive(), dims: z.array(z.number().int().min(1)).min(1) });
 export type E3Config = z.infer<typeof schema>;
 
 export const e3: Experiment<E3Config> = {
@@ -16,28 +16,35 @@ export const e3: Experiment<E3Config> = {
   schema,
   defaults: (scale) => ({
     seed: 3,
-    lambda: 1,
-    steps: byScale(scale, { tiny: 20, small: 150, default: 300, paper: 1500 }),
+    lambdas: [0.25, 1],
+    steps: byScale(scale, { tiny: 20, small: 400, default: 1000, paper: 3000 }),
     batch: byScale(scale, { tiny: 32, small: 128, default: 256, paper: 1024 }),
     lr: 0.05,
-    seeds: byScale(scale, { tiny: 2, small: 4, default: 6, paper: 30 }),
+    seeds: byScale(scale, { tiny: 2, small: 4, default: 8, paper: 30 }),
     baselineSamples: byScale(scale, { tiny: 64, small: 1000, default: 2000, paper: 10000 }),
     separation: 4,
-    sigma: 1,
+    norm: 4,
     dims: byScale(scale, { tiny: [2, 8], small: [2, 8, 32, 128], default: [2, 4, 8, 16, 32, 64, 128, 256], paper: [2, 4, 8, 16, 32, 64, 128, 256] }),
   }),
   async run(c, ctx) {
-    const { table, rows } = await sweep('dim', c.dims.map((d) => ({ dim: d, norm: c.separation * c.sigma, sigma: c.sigma })), c.dims, c, ctx);
-    const worst = rows.reduce((a, r) => (band(r.layerAlign).mean < band(a.layerAlign).mean ? r : a), rows[0]!);
+    const sigma = c.norm / c.separation;
+    const { table, rows } = await sweep('dim', c.dims.map((d) => ({ dim: d, norm: c.norm, sigma })), c.dims, c, ctx);
+    const layerText = c.lambdas
+      .map((lambda, j) => `λ = ${lambda}: alignment ${fromTo(rows, (r) => r.layer[j]!.align)}, centroid error ${fromTo(rows, (r) => r.layer[j]!.err)}`)
+      .join('; ');
     return {
       tables: [table],
-      figures: [sweepFigure('dimension', `Recovery vs dimension (‖μ*‖/σ = ${c.separation}, λ = ${c.lambda})`, 'dimension d', true, rows, c.seeds)],
-      summary: Object.fromEntries(rows.flatMap((r) => [[`layer alignment at d=${r.x}`, band(r.layerAlign).mean], [`layer centroid error at d=${r.x}`, band(r.layerErr).mean], [`k-means centroid error at d=${r.x}`, band(r.kmErr).mean]])),
+      figures: [sweepFigure('dimension', `Recovery vs dimension (‖μ*‖/σ = ${c.separation}, ‖μ*‖ = ${c.norm})`, 'dimension d', true, rows, c.seeds)],
+      summary: Object.fromEntries(
+        rows.flatMap((r) => [
+          ...r.layer.flatMap((l) => [[`layer λ=${l.lambda} alignment at d=${r.x}`, band(l.align).mean], [`layer λ=${l.lambda} centroid error at d=${r.x}`, band(l.err).mean]]),
+          [`k-means centroid error at d=${r.x}`, band(r.kmErr).mean],
+          [`EM centroid error at d=${r.x}`, band(r.emErr).mean],
+        ]),
+      ),
       text:
-        `Over d = ${c.dims.join(', ')} at ‖μ*‖/σ = ${c.separation}, the layer's final alignment is ` +
-        rows.map((r) => `${fmt(band(r.layerAlign).mean)} (d = ${r.x})`).join(', ') +
-        `; the lowest is at d = ${worst.x}. Its centroid error ranges ${fmt(Math.min(...rows.map((r) => band(r.layerErr).mean)))}–${fmt(Math.max(...rows.map((r) => band(r.layerErr).mean)))}, ` +
-        `k-means's ${fmt(Math.min(...rows.map((r) => band(r.kmErr).mean)))}–${fmt(Math.max(...rows.map((r) => band(r.kmErr).mean)))} (the baselines see a fixed sample of ${c.baselineSamples} points; the layer sees ${c.steps} × ${c.batch} fresh ones).`,
+        `From d = ${rows[0]!.x} to d = ${rows[rows.length - 1]!.x} at ‖μ*‖/σ = ${c.separation} (${c.seeds} seeds, ${c.steps} steps of ${c.batch} fresh samples), the trained heads go ${layerText}. ` +
+        `k-means on a fixed sample of ${c.baselineSamples} points: centroid error ${fromTo(rows, (r) => r.kmErr)}; EM: ${fromTo(rows, (r) => r.emErr)}.`,
     };
   },
 };

@@ -40,7 +40,7 @@ export const e5: Experiment<E5Config> = {
     radius: 3,
     sigma: 0.5,
     prompts: byScale(scale, { tiny: 3, small: 16, default: 32, paper: 128 }),
-    lambdas: byScale(scale, { tiny: logspace(0.03, 10, 4), small: logspace(0.01, 30, 9), default: logspace(0.01, 30, 15), paper: logspace(0.003, 30, 25) }),
+    lambdas: byScale(scale, { tiny: [0.03, 0.3, 3, 10], small: [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30], default: [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10, 30], paper: logspace(0.003, 30, 25) }),
     lengths: byScale(scale, { tiny: [8, 32], small: [16, 64, 256], default: [16, 32, 64, 128, 256, 512, 1024], paper: [16, 32, 64, 128, 256, 512, 1024, 2048] }),
     separations: byScale(scale, { tiny: [2, 6], small: [1, 2, 4, 8], default: [1, 2, 3, 4, 6, 8], paper: [0.5, 1, 1.5, 2, 3, 4, 6, 8, 12] }),
     ks: byScale(scale, { tiny: [2, 3], small: [2, 4, 8], default: [2, 3, 4, 6, 8], paper: [2, 3, 4, 5, 6, 8, 12, 16] }),
@@ -63,20 +63,24 @@ export const e5: Experiment<E5Config> = {
     }
     const best = vsLambda.reduce((a, r) => (band(r.ratio).mean < band(a.ratio).mean ? r : a), vsLambda[0]!);
     const lambdaStar = best.x;
-    const sweep = async (name: string, values: number[], make: (v: number) => Parameters<typeof prompts>[0]): Promise<Row[]> => {
+    const sweep = async (name: string, values: number[], make: (v: number) => Parameters<typeof prompts>[0], withAri = false): Promise<Row[]> => {
       const out: Row[] = [];
       for (const v of values) {
         const p = prompts(make(v));
         const y = await attend(p, { lambda: lambdaStar, scores: c.scores, signal: ctx.signal });
-        const row = { x: v, ratio: ratios(p, y) };
-        row.ratio.forEach((r, i) => table.rows.push([name, v, lambdaStar, i, r, NaN, NaN]));
+        const row: Row = { x: v, ratio: ratios(p, y) };
+        if (withAri) {
+          row.ariY = kmeansAri(p, y, c.seed);
+          row.ariX = kmeansAri(p, p.x, c.seed);
+        }
+        row.ratio.forEach((r, i) => table.rows.push([name, v, lambdaStar, i, r, row.ariY?.[i] ?? NaN, row.ariX?.[i] ?? NaN]));
         out.push(row);
         ctx.progress.tick();
       }
       return out;
     };
     const vsLength = await sweep('length', c.lengths, (l) => ({ ...base, length: l }));
-    const vsSeparation = await sweep('separation', c.separations, (s) => ({ ...base, radius: s * c.sigma }));
+    const vsSeparation = await sweep('separation', c.separations, (s) => ({ ...base, radius: s * c.sigma }), true);
     const vsK = await sweep('k', c.ks, (k) => ({ ...base, k }));
     // 2-D before/after panel.
     const p2 = prompts({ ...base, dim: 2, prompts: 1, length: Math.min(c.length, 400) });
@@ -117,16 +121,22 @@ export const e5: Experiment<E5Config> = {
         },
         {
           name: 'sweeps',
-          title: `Quantization ratio vs L, separation and K (λ = ${fmt(lambdaStar)})`,
+          title: `Quantization ratio vs L, separation and K, and cluster recovery (λ = ${fmt(lambdaStar)})`,
           spec: hconcat(
             [
               linePlot({ title: 'vs prompt length L', x: { label: 'L', log: true }, y: ratioAxis, series: [series('ratio', vsLength)] }),
               linePlot({ title: 'vs separation r/σ', x: { label: 'radius / σ' }, y: ratioAxis, series: [series('ratio', vsSeparation)] }),
               linePlot({ title: 'vs number of components K', x: { label: 'K' }, y: ratioAxis, series: [series('ratio', vsK)] }),
+              linePlot({
+                title: 'cluster recovery vs separation',
+                x: { label: 'radius / σ' },
+                y: { label: 'adjusted Rand index', domain: [-0.1, 1.05] },
+                series: [series('k-means on outputs Y', vsSeparation, (r) => r.ariY ?? []), series('k-means on prompt X', vsSeparation, (r) => r.ariX ?? [])],
+              }),
             ],
-            { title: `Quantization ratio at λ = ${fmt(lambdaStar)}` },
+            { title: `Identity attention at λ = ${fmt(lambdaStar)}`, columns: 2 },
           ) as unknown as Record<string, unknown>,
-          caption: 'Each panel varies one setting of the prior, the others as in the λ sweep.',
+          caption: 'Each panel varies one setting of the prior, the others as in the λ sweep; the last panel compares a per-prompt k-means on the outputs with one on the raw prompt.',
         },
         {
           name: 'before-after',
@@ -152,11 +162,14 @@ export const e5: Experiment<E5Config> = {
       },
       text:
         `On ${c.prompts} prompts (K = ${c.k}, d = ${c.dim}, L = ${c.length}, radius ${c.radius}, σ = ${c.sigma}) the mean quantization ratio is below 1 for λ from ${fmt(Math.min(...window))} to ${fmt(Math.max(...window))} ` +
-        `and smallest, ${fmt(band(best.ratio).mean)}, at λ = ${fmt(lambdaStar)}; at λ = ${fmt(at10.x)} it is ${fmt(band(at10.ratio).mean)} (large λ collapses tokens onto the largest-norm ones). ` +
+        `and smallest, ${fmt(band(best.ratio).mean)}, at λ = ${fmt(lambdaStar)}; at λ = ${fmt(at10.x)} it is ${fmt(band(at10.ratio).mean)}. ` +
         `A per-prompt k-means recovers the clusters with adjusted Rand index ${fmt(band(ariX).mean)} on the raw prompt and ${fmt(ariBest)} on the outputs at λ = ${fmt(lambdaStar)}. ` +
         `At that λ the ratio goes from ${fmt(band(vsLength[0]!.ratio).mean)} (L = ${vsLength[0]!.x}) to ${fmt(band(vsLength[vsLength.length - 1]!.ratio).mean)} (L = ${vsLength[vsLength.length - 1]!.x}), ` +
         `from ${fmt(band(vsSeparation[0]!.ratio).mean)} to ${fmt(band(vsSeparation[vsSeparation.length - 1]!.ratio).mean)} as r/σ goes from ${vsSeparation[0]!.x} to ${vsSeparation[vsSeparation.length - 1]!.x}, ` +
-        `and from ${fmt(band(vsK[0]!.ratio).mean)} (K = ${vsK[0]!.x}) to ${fmt(band(vsK[vsK.length - 1]!.ratio).mean)} (K = ${vsK[vsK.length - 1]!.x}).`,
+        `and from ${fmt(band(vsK[0]!.ratio).mean)} (K = ${vsK[0]!.x}) to ${fmt(band(vsK[vsK.length - 1]!.ratio).mean)} (K = ${vsK[vsK.length - 1]!.x}). ` +
+        `Per-prompt k-means ARI along the separation sweep, on the outputs vs on the prompt: ` +
+        vsSeparation.map((r) => `${fmt(band(r.ariY ?? []).mean)} vs ${fmt(band(r.ariX ?? []).mean)} (r/σ = ${r.x})`).join(', ') +
+        '.',
     };
   },
 };

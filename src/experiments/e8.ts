@@ -1,22 +1,23 @@
 /**
- * E8 — more heads on more components: `H = 3` heads on a `K = 3` mixture with unequal weights,
- * where 'dot' and 'distance' scores behave differently. With 'dot' scores a head's score grows with
- * the token's norm along it, so two heads can settle on one heavy centroid and leave a light one
- * uncovered; 'distance' scores make each head a local prototype. The experiment counts, over seeds,
- * the fraction of runs whose heads reach every centroid (each matched head within a relative distance
- * `tolerance` of its centroid).
+ * E8 — more heads on more components: `H = K` heads on a `K`-component mixture whose weights are
+ * `π_k ∝ r^k` (`r = 1`: equal weights; small `r`: a heavy component and light ones), for 'dot' and
+ * 'distance' scores. Heavy components pull heads toward them and a light component can be left
+ * without a head (two heads sharing one centroid). The experiment counts, over seeds, the fraction of
+ * runs whose heads reach every centroid (each matched head within a relative distance `tolerance`
+ * of its centroid, under the matching that minimises the worst one), as `r` decreases.
  */
 import { z } from 'zod';
 import { GaussianMixture } from '../gmm';
 import { TwoHeadLayer } from '../layer';
-import { linePlot } from '../report/plot';
+import { hconcat, linePlot } from '../report/plot';
 import type { Tensor } from '../types';
 import { band, byScale, type Experiment, fmt, rows, runLimited, sphereMeans, type Table } from './common';
 
 const schema = z.object({
   seed: z.number().int().min(0),
   dim: z.number().int().min(1),
-  weights: z.array(z.number().positive()).min(2).max(8),
+  k: z.number().int().min(2).max(8),
+  ratios: z.array(z.number().positive().max(1)).min(1),
   norm: z.number().positive(),
   sigma: z.number().positive(),
   lambda: z.number().positive(),
@@ -52,16 +53,17 @@ export function worstMatchedError(params: Tensor, means: Tensor): number {
 export const e8: Experiment<E8Config> = {
   id: 'e8',
   title: 'Three heads on three unequal components',
-  description: "H = 3 heads on K = 3 components of unequal weight: 'dot' vs 'distance' scores, fraction of seeds reaching all centroids",
+  description: "H = K = 3 heads on components of unequal weight: 'dot' vs 'distance' scores, fraction of seeds reaching all centroids",
   schema,
   defaults: (scale) => ({
     seed: 8,
     dim: 8,
-    weights: [0.6, 0.3, 0.1],
+    k: 3,
+    ratios: byScale(scale, { tiny: [1, 0.2], small: [1, 0.5, 0.2], default: [1, 0.7, 0.5, 0.35, 0.2, 0.1], paper: [1, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1] }),
     norm: 4,
     sigma: 1,
     lambda: 1,
-    steps: byScale(scale, { tiny: 20, small: 300, default: 600, paper: 3000 }),
+    steps: byScale(scale, { tiny: 20, small: 500, default: 1000, paper: 3000 }),
     batch: byScale(scale, { tiny: 32, small: 128, default: 256, paper: 1024 }),
     lr: 0.05,
     seeds: byScale(scale, { tiny: 2, small: 6, default: 12, paper: 50 }),
@@ -69,47 +71,65 @@ export const e8: Experiment<E8Config> = {
     initScale: 0.01,
   }),
   async run(c, ctx) {
-    const k = c.weights.length;
-    const total = c.weights.reduce((a, b) => a + b, 0);
-    const weights = c.weights.map((w) => w / total);
+    const k = c.k;
     const scoresList = ['dot', 'distance'] as const;
-    ctx.progress.start('e8: training runs', 2 * c.seeds);
-    const table: Table = { name: 'runs', columns: ['scores', 'seed', 'worstRelativeError', 'reachedAll', 'finalRisk'], rows: [] };
-    const curves: { name: string; x: number[]; mean: number[]; lo: number[]; hi: number[] }[] = [];
-    const fraction: Record<string, number> = {};
-    for (const scores of scoresList) {
-      const runs = await runLimited(
-        Array.from({ length: c.seeds }, (_, s) => async () => {
-          const seed = c.seed * 1000 + s;
-          const means = sphereMeans(k, c.dim, c.norm, seed, c.norm);
-          const mix = GaussianMixture.isotropic({ means, sigma: c.sigma, weights });
-          const layer = new TwoHeadLayer({ dim: c.dim, heads: k, lambda: c.lambda, scores, init: { kind: 'random', scale: c.initScale, seed } });
-          const r = await layer.train(mix, { steps: c.steps, batch: c.batch, lr: c.lr, seed, recordEvery: Math.max(1, Math.floor(c.steps / 60)), signal: ctx.signal });
-          ctx.progress.tick();
-          return { history: r.history, worst: worstMatchedError(layer.params, means) };
-        }),
-        2,
-        ctx.signal,
-      );
-      runs.forEach((r, s) => table.rows.push([scores, s, r.worst, String(r.worst < c.tolerance), r.history[r.history.length - 1]!.risk]));
-      fraction[scores] = runs.filter((r) => r.worst < c.tolerance).length / runs.length;
-      const steps = runs[0]!.history.map((e) => e.step);
-      const b = steps.map((_, i) => band(runs.map((r) => r.history[i]?.alignment ?? NaN)));
-      curves.push({ name: `'${scores}' scores`, x: steps, mean: b.map((v) => v.mean), lo: b.map((v) => v.lo), hi: b.map((v) => v.hi) });
+    ctx.progress.start('e8: training runs', c.ratios.length * 2 * c.seeds);
+    const table: Table = { name: 'runs', columns: ['ratio', 'scores', 'seed', 'worstRelativeError', 'reachedAll', 'finalAlignment'], rows: [] };
+    const fraction: Record<string, number[]> = { dot: [], distance: [] };
+    const meanAlign: Record<string, number[]> = { dot: [], distance: [] };
+    for (const r of c.ratios) {
+      const raw = Array.from({ length: k }, (_, i) => r ** i);
+      const total = raw.reduce((a, b) => a + b, 0);
+      const weights = raw.map((w) => w / total);
+      for (const scores of scoresList) {
+        const runs = await runLimited(
+          Array.from({ length: c.seeds }, (_, s) => async () => {
+            const seed = c.seed * 1000 + s;
+            const means = sphereMeans(k, c.dim, c.norm, seed, c.norm);
+            const mix = GaussianMixture.isotropic({ means, sigma: c.sigma, weights });
+            const layer = new TwoHeadLayer({ dim: c.dim, heads: k, lambda: c.lambda, scores, init: { kind: 'random', scale: c.initScale, seed } });
+            const h = await layer.train(mix, { steps: c.steps, batch: c.batch, lr: c.lr, seed, recordEvery: c.steps, signal: ctx.signal });
+            ctx.progress.tick();
+            return { worst: worstMatchedError(layer.params, means), alignment: h.history[h.history.length - 1]!.alignment ?? NaN };
+          }),
+          2,
+          ctx.signal,
+        );
+        runs.forEach((q, s) => table.rows.push([r, scores, s, q.worst, String(q.worst < c.tolerance), q.alignment]));
+        fraction[scores]!.push(runs.filter((q) => q.worst < c.tolerance).length / runs.length);
+        meanAlign[scores]!.push(band(runs.map((q) => q.alignment)).mean);
+      }
     }
     ctx.progress.stop();
+    const weightsOf = (r: number) => {
+      const raw = Array.from({ length: k }, (_, i) => r ** i);
+      const t = raw.reduce((a, b) => a + b, 0);
+      return raw.map((w) => fmt(w / t, 2)).join('/');
+    };
+    const series = (get: Record<string, number[]>) => scoresList.map((s) => ({ name: `'${s}' scores`, x: c.ratios, mean: get[s]! }));
+    const summary: Record<string, number> = {};
+    c.ratios.forEach((r, i) => scoresList.forEach((s) => (summary[`fraction reaching all, ${s}, r=${r}`] = fraction[s]![i]!)));
     return {
       tables: [table],
       figures: [
         {
-          name: 'alignment',
-          title: 'Alignment of three heads with three unequal components',
-          spec: linePlot({ title: `H = K = ${k}, weights ${weights.map((w) => fmt(w, 2)).join('/')}, ‖μ*‖/σ = ${fmt(c.norm / c.sigma)}`, x: { label: 'SGD step' }, y: { label: 'alignment (mean cosine)', domain: [-0.2, 1] }, series: curves }) as unknown as Record<string, unknown>,
-          caption: `Mean over ${c.seeds} seeds with the 10–90 % band. Fraction of seeds whose heads reach all ${k} centroids (relative distance < ${c.tolerance}): 'dot' ${fmt(fraction.dot ?? NaN)}, 'distance' ${fmt(fraction.distance ?? NaN)}.`,
+          name: 'imbalance',
+          title: `${k} heads on ${k} components of unequal weight`,
+          spec: hconcat(
+            [
+              linePlot({ title: 'seeds whose heads reach every centroid', x: { label: 'weight ratio r (π_k ∝ r^k)', log: true }, y: { label: 'fraction of seeds', domain: [0, 1.02] }, series: series(fraction) }),
+              linePlot({ title: 'final alignment', x: { label: 'weight ratio r (π_k ∝ r^k)', log: true }, y: { label: 'mean cosine' }, series: series(meanAlign) }),
+            ],
+            { title: `H = K = ${k}, d = ${c.dim}, ‖μ*‖/σ = ${fmt(c.norm / c.sigma)}, λ = ${c.lambda}, ${c.steps} steps`, shared: ['color'] },
+          ) as unknown as Record<string, unknown>,
+          caption: `${c.seeds} seeds per point. A run reaches every centroid when each matched head is within ${c.tolerance} relative distance of its centroid.`,
         },
       ],
-      summary: { fractionDot: fraction.dot ?? NaN, fractionDistance: fraction.distance ?? NaN },
-      text: `With ${k} heads on ${k} components of weights ${weights.map((w) => fmt(w, 2)).join(', ')} (d = ${c.dim}, ‖μ*‖ = ${c.norm}, σ = ${c.sigma}, λ = ${c.lambda}, ${c.steps} steps), the heads reach every centroid (within ${c.tolerance} relative distance) in ${fmt(100 * (fraction.dot ?? NaN))} % of ${c.seeds} seeds with 'dot' scores and ${fmt(100 * (fraction.distance ?? NaN))} % with 'distance' scores.`,
+      summary,
+      text:
+        `With ${k} heads on ${k} components (d = ${c.dim}, ‖μ*‖ = ${c.norm}, σ = ${c.sigma}, λ = ${c.lambda}, ${c.steps} steps, ${c.seeds} seeds), the fraction of seeds whose heads reach every centroid is, ` +
+        c.ratios.map((r, i) => `for weights ${weightsOf(r)}: ${fmt(fraction.dot![i]!)} ('dot') and ${fmt(fraction.distance![i]!)} ('distance')`).join('; ') +
+        '.',
     };
   },
 };
