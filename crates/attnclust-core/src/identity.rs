@@ -13,14 +13,14 @@
 //! `X ← X + Attn(X)` (the transformer residual), without it `X ← Attn(X)` (one mean-shift step when
 //! the scores are distances).
 //!
-//! Rows are processed one at a time, each with a max-subtracted softmax over its `L` scores held in
-//! a buffer of length `L`: the `L × L` matrix is never stored.
+//! It runs on the tiled online-softmax kernel of model C ([`crate::attention::flash`]): the
+//! `L × L` matrix is never stored.
 
 use crate::error::{ensure, Result};
 use crate::heads::{check_lambda, check_tokens, Scores};
 use crate::par::Par;
 use crate::real::{dot, Real};
-use crate::softmax::softmax_in_place;
+use crate::attention::flash::{Head, Mask};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Options {
@@ -31,45 +31,23 @@ pub struct Options {
     pub residual: bool,
 }
 
-/// Rows per parallel work item.
-const ROW_CHUNK: usize = 16;
-
 /// Largest `depth` accepted.
 pub const MAX_DEPTH: usize = 4096;
 
-/// One application of the layer to prompt `x` (`L × d`), written into `y`.
+/// One application of the layer to prompt `x` (`L × d`), written into `y`: the tiled kernel of
+/// [`crate::attention::flash`] with `Q = K = V = X`, the distance term as a per-key bias and
+/// `excludeSelf` as the no-self mask.
 pub fn apply_prompt<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par) {
     let l = x.len() / d;
     let lambda = T::of(opts.lambda);
     let half = T::of(0.5);
-    let offsets: Vec<T> = match opts.scores {
-        Scores::Dot => vec![T::zero(); l],
-        Scores::Distance => x.chunks(d).map(|r| lambda * half * dot(r, r)).collect(),
+    let bias: Option<Vec<T>> = match opts.scores {
+        Scores::Dot => None,
+        Scores::Distance => Some(x.chunks(d).map(|r| -(lambda * half * dot(r, r))).collect()),
     };
-    let par = par.above(l * l * d, 1 << 16);
-    par.chunks_mut(y, ROW_CHUNK * d, |c, out| {
-        let mut w = vec![T::zero(); l];
-        for (r, yi) in out.chunks_mut(d).enumerate() {
-            let i = c * ROW_CHUNK + r;
-            let xi = &x[i * d..(i + 1) * d];
-            for (j, xj) in x.chunks(d).enumerate() {
-                w[j] = lambda * dot(xi, xj) - offsets[j];
-            }
-            if opts.exclude_self {
-                w[i] = T::neg_infinity();
-            }
-            softmax_in_place(&mut w);
-            yi.iter_mut().for_each(|v| *v = T::zero());
-            for (j, xj) in x.chunks(d).enumerate() {
-                let wj = w[j];
-                if wj != T::zero() {
-                    for (o, &v) in yi.iter_mut().zip(xj) {
-                        *o = *o + wj * v;
-                    }
-                }
-            }
-        }
-    });
+    let head = Head { q: x, k: x, v: x, l, dk: d, dv: d, lambda, mask: if opts.exclude_self { Mask::NoSelf } else { Mask::None }, key_bias: bias.as_deref() };
+    let mut lse = vec![T::zero(); l];
+    head.forward(y, &mut lse, par);
 }
 
 /// Checks the options against a prompt length `l`.
@@ -95,9 +73,10 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
         return Ok(cur);
     }
     for _ in 0..opts.depth {
-        // Parallel over prompts when there are several, else over rows within the prompt.
-        let inner = if b >= 2 { Par::Seq } else { par };
-        par.above(b * l * l * d, 1 << 16).chunks_mut(&mut next, size, |p, out| {
+        // Parallel over prompts when there are enough, else over query blocks within each prompt;
+        // either way every output row is computed the same way.
+        let (outer, inner) = if par == Par::Rayon && b >= 2 * rayon::current_num_threads() { (Par::Rayon, Par::Seq) } else { (Par::Seq, par) };
+        outer.chunks_mut(&mut next, size, |p, out| {
             apply_prompt(&cur[p * size..(p + 1) * size], out, d, opts, inner);
         });
         if opts.residual {

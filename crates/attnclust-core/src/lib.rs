@@ -4,6 +4,7 @@
 //! - [`gmm`] Gaussian mixtures and their deterministic, thread-independent sampling;
 //! - [`prior`] random mixtures, one per prompt (in-context experiments);
 //! - [`softmax`] the max-subtracted softmax every model uses;
+//! - [`attention`] model C, multi-head softmax attention (tiled, online softmax), forward and backward;
 //! - [`heads`] model A, the two-head clustering layer: forward, risk, exact gradient;
 //! - [`optim`] and [`train`] its optimisers and training loops (online SGD, full batch);
 //! - [`identity`] model B, identity attention `softmax(λXXᵀ)X` with its options;
@@ -15,6 +16,7 @@
 //! results do not depend on the number of threads.
 
 pub mod assign;
+pub mod attention;
 pub mod em;
 pub mod error;
 pub mod gmm;

@@ -10,6 +10,8 @@ pub trait Real: Float + Sum + Send + Sync + Debug + Default + 'static {
     const NAME: &'static str;
     fn of(v: f64) -> Self;
     fn f64(self) -> f64;
+    /// `s_j := exp(s_j − m)` for every `j`, returning `Σ_j s_j` (vectorised for `f32`).
+    fn exp_sub_sum(s: &mut [Self], m: Self) -> Self;
 }
 
 impl Real for f32 {
@@ -22,6 +24,9 @@ impl Real for f32 {
     fn f64(self) -> f64 {
         f64::from(self)
     }
+    fn exp_sub_sum(s: &mut [f32], m: f32) -> f32 {
+        crate::attention::expf::exp_sub_sum_f32(s, m)
+    }
 }
 
 impl Real for f64 {
@@ -33,6 +38,9 @@ impl Real for f64 {
     #[inline(always)]
     fn f64(self) -> f64 {
         self
+    }
+    fn exp_sub_sum(s: &mut [f64], m: f64) -> f64 {
+        crate::attention::expf::exp_sub_sum_f64(s, m)
     }
 }
 

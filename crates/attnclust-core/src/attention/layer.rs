@@ -1,0 +1,210 @@
+//! The full layer of model C on a batch of prompts, forward and backward.
+//!
+//! Per prompt `b` and head `h`: `Q = X_b W_Q^h`, `K = X_b W_K^h`, `V = X_b W_V^h`, `O = attn(Q, K, V)`
+//! (see [`super::flash`]), and `Y_b = Σ_h O W_O^h`. Given `dY`:
+//!
+//! ```text
+//! dW_O^h = Σ_b Oᵀ dY_b,   dO = dY_b W_O^hᵀ,   (dQ, dK, dV) = attn'(dO),
+//! dX_b  = Σ_h dQ W_Q^hᵀ + dK W_K^hᵀ + dV W_V^hᵀ,
+//! dW_Q^h = Σ_b X_bᵀ dQ,  dW_K^h = Σ_b X_bᵀ dK,  dW_V^h = Σ_b X_bᵀ dV.
+//! ```
+//!
+//! Each `(b, h)` pair is one task; per-task partial results are added in `(b, h)` order, so the
+//! result does not depend on the thread count. When there are fewer pairs than threads, the forward
+//! splits each head's query blocks across threads instead.
+
+use super::flash::{Head, Mask};
+use super::tile::{matmul, View};
+use crate::error::{ensure, Error, Result};
+use crate::par::Par;
+use crate::real::Real;
+
+/// The weights of all heads, row-major: `wq`, `wk` are `H × d × dk`, `wv` is `H × d × dv`, `wo` is
+/// `H × dv × d`.
+#[derive(Clone, Copy)]
+pub struct Weights<'a, T> {
+    pub heads: usize,
+    pub dim: usize,
+    pub dk: usize,
+    pub dv: usize,
+    pub wq: &'a [T],
+    pub wk: &'a [T],
+    pub wv: &'a [T],
+    pub wo: &'a [T],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Options {
+    pub lambda: f64,
+    pub mask: Mask,
+}
+
+/// Gradients of `⟨dY, Attn(X)⟩` and the forward output `y`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grads<T> {
+    pub y: Vec<T>,
+    pub dx: Vec<T>,
+    pub dwq: Vec<T>,
+    pub dwk: Vec<T>,
+    pub dwv: Vec<T>,
+    pub dwo: Vec<T>,
+}
+
+fn finite<T: Real>(v: &[T], name: &str) -> Result<()> {
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::range(format!("`{name}` must be finite, got {:?} at flat index {i}", v[i])));
+    }
+    Ok(())
+}
+
+impl<'a, T: Real> Weights<'a, T> {
+    /// Checks the shapes against `x` (`b × l × d`) and the options.
+    pub fn check(&self, x: &[T], b: usize, l: usize, opts: &Options) -> Result<()> {
+        let (h, d, dk, dv) = (self.heads, self.dim, self.dk, self.dv);
+        ensure(h >= 1 && d >= 1 && dk >= 1 && dv >= 1, || format!("`weights` must have at least one head and positive sizes, got H = {h}, d = {d}, dk = {dk}, dv = {dv}"))?;
+        let want = |v: &[T], n: usize, name: &str| -> Result<()> {
+            if v.len() != n {
+                return Err(Error::type_(format!("`{name}` must hold {n} values, got {}", v.len())));
+            }
+            finite(v, name)
+        };
+        want(self.wq, h * d * dk, "weights.wq")?;
+        want(self.wk, h * d * dk, "weights.wk")?;
+        want(self.wv, h * d * dv, "weights.wv")?;
+        want(self.wo, h * dv * d, "weights.wo")?;
+        want(x, b * l * d, "x")?;
+        crate::heads::check_lambda(opts.lambda)?;
+        ensure(opts.mask != Mask::NoSelf || l != 1, || "`mask` 'no-self' needs prompts of at least 2 tokens".into())?;
+        Ok(())
+    }
+}
+
+/// What one `(b, h)` task computes in the forward pass.
+struct HeadPass<T> {
+    q: Vec<T>,
+    k: Vec<T>,
+    v: Vec<T>,
+    o: Vec<T>,
+    lse: Vec<T>,
+}
+
+fn project<T: Real>(x: &[T], l: usize, d: usize, w: &[T], cols: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); l * cols];
+    matmul(&mut out, cols, View::rows(x, l, d, d), View::rows(w, d, cols, cols), false, T::one());
+    out
+}
+
+fn head_forward<T: Real>(xb: &[T], l: usize, w: &Weights<T>, h: usize, opts: &Options, par: Par) -> HeadPass<T> {
+    let (d, dk, dv) = (w.dim, w.dk, w.dv);
+    let q = project(xb, l, d, &w.wq[h * d * dk..(h + 1) * d * dk], dk);
+    let k = project(xb, l, d, &w.wk[h * d * dk..(h + 1) * d * dk], dk);
+    let v = project(xb, l, d, &w.wv[h * d * dv..(h + 1) * d * dv], dv);
+    let mut o = vec![T::zero(); l * dv];
+    let mut lse = vec![T::zero(); l];
+    let head = Head { q: &q, k: &k, v: &v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
+    head.forward(&mut o, &mut lse, par);
+    HeadPass { q, k, v, o, lse }
+}
+
+/// Splits the work: parallel over `(b, h)` pairs when there are enough, else inside each head.
+fn split(par: Par, pairs: usize) -> (Par, Par) {
+    let threads = rayon::current_num_threads();
+    match par {
+        Par::Seq => (Par::Seq, Par::Seq),
+        Par::Rayon if pairs >= 2 * threads => (Par::Rayon, Par::Seq),
+        Par::Rayon => (Par::Seq, Par::Rayon),
+    }
+}
+
+/// `Attn(X)` for `b` prompts of `l` tokens (`x`: `b × l × d`).
+pub fn forward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, opts: &Options, par: Par) -> Result<Vec<T>> {
+    w.check(x, b, l, opts)?;
+    let (h, d) = (w.heads, w.dim);
+    let mut y = vec![T::zero(); b * l * d];
+    if l == 0 || b == 0 {
+        return Ok(y);
+    }
+    let (outer, inner) = split(par, b * h);
+    // Each pair's contribution `O W_O^h` (l × d), added per prompt in head order.
+    let parts: Vec<Vec<T>> = outer.map(b * h, |t| {
+        let (bi, hi) = (t / h, t % h);
+        let xb = &x[bi * l * d..(bi + 1) * l * d];
+        let pass = head_forward(xb, l, w, hi, opts, inner);
+        project(&pass.o, l, w.dv, &w.wo[hi * w.dv * d..(hi + 1) * w.dv * d], d)
+    });
+    for (t, part) in parts.iter().enumerate() {
+        let yb = &mut y[(t / h) * l * d..(t / h + 1) * l * d];
+        yb.iter_mut().zip(part).for_each(|(a, &p)| *a = *a + p);
+    }
+    Ok(y)
+}
+
+/// The forward output and every gradient, given the upstream gradient `dy` (`b × l × d`).
+pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], opts: &Options, par: Par) -> Result<Grads<T>> {
+    w.check(x, b, l, opts)?;
+    let (h, d, dk, dv) = (w.heads, w.dim, w.dk, w.dv);
+    if dy.len() != b * l * d {
+        return Err(Error::type_(format!("`dy` must have the shape of `x` ({} values), got {}", b * l * d, dy.len())));
+    }
+    finite(dy, "dy")?;
+    let mut g = Grads {
+        y: vec![T::zero(); b * l * d],
+        dx: vec![T::zero(); b * l * d],
+        dwq: vec![T::zero(); h * d * dk],
+        dwk: vec![T::zero(); h * d * dk],
+        dwv: vec![T::zero(); h * d * dv],
+        dwo: vec![T::zero(); h * dv * d],
+    };
+    if l == 0 || b == 0 {
+        return Ok(g);
+    }
+    struct Part<T> {
+        y: Vec<T>,
+        dx: Vec<T>,
+        dwq: Vec<T>,
+        dwk: Vec<T>,
+        dwv: Vec<T>,
+        dwo: Vec<T>,
+    }
+    let (outer, inner) = split(par, b * h);
+    let parts: Vec<Part<T>> = outer.map(b * h, |t| {
+        let (bi, hi) = (t / h, t % h);
+        let xb = &x[bi * l * d..(bi + 1) * l * d];
+        let dyb = &dy[bi * l * d..(bi + 1) * l * d];
+        let wo = &w.wo[hi * dv * d..(hi + 1) * dv * d];
+        let p = head_forward(xb, l, w, hi, opts, inner);
+        let y = project(&p.o, l, dv, wo, d);
+        // dW_O = Oᵀ dY_b; dO = dY_b W_Oᵀ
+        let mut dwo = vec![T::zero(); dv * d];
+        matmul(&mut dwo, d, View::transposed(&p.o, dv, l, dv), View::rows(dyb, l, d, d), false, T::one());
+        let mut d_o = vec![T::zero(); l * dv];
+        matmul(&mut d_o, dv, View::rows(dyb, l, d, d), View::transposed(wo, d, dv, d), false, T::one());
+        let (mut dq, mut dk_, mut dv_) = (vec![T::zero(); l * dk], vec![T::zero(); l * dk], vec![T::zero(); l * dv]);
+        let head = Head { q: &p.q, k: &p.k, v: &p.v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
+        head.backward(&p.o, &p.lse, &d_o, &mut dq, &mut dk_, &mut dv_);
+        // dX_b = dQ W_Qᵀ + dK W_Kᵀ + dV W_Vᵀ
+        let (wq, wk, wv) = (&w.wq[hi * d * dk..(hi + 1) * d * dk], &w.wk[hi * d * dk..(hi + 1) * d * dk], &w.wv[hi * d * dv..(hi + 1) * d * dv]);
+        let mut dx = vec![T::zero(); l * d];
+        matmul(&mut dx, d, View::rows(&dq, l, dk, dk), View::transposed(wq, dk, d, dk), false, T::one());
+        matmul(&mut dx, d, View::rows(&dk_, l, dk, dk), View::transposed(wk, dk, d, dk), true, T::one());
+        matmul(&mut dx, d, View::rows(&dv_, l, dv, dv), View::transposed(wv, dv, d, dv), true, T::one());
+        // dW = X_bᵀ d(·)
+        let xt = |cols: usize, src: &[T]| {
+            let mut out = vec![T::zero(); d * cols];
+            matmul(&mut out, cols, View::transposed(xb, d, l, d), View::rows(src, l, cols, cols), false, T::one());
+            out
+        };
+        Part { y, dx, dwq: xt(dk, &dq), dwk: xt(dk, &dk_), dwv: xt(dv, &dv_), dwo }
+    });
+    let add = |dst: &mut [T], src: &[T]| dst.iter_mut().zip(src).for_each(|(a, &s)| *a = *a + s);
+    for (t, p) in parts.iter().enumerate() {
+        let (bi, hi) = (t / h, t % h);
+        add(&mut g.y[bi * l * d..(bi + 1) * l * d], &p.y);
+        add(&mut g.dx[bi * l * d..(bi + 1) * l * d], &p.dx);
+        add(&mut g.dwq[hi * d * dk..(hi + 1) * d * dk], &p.dwq);
+        add(&mut g.dwk[hi * d * dk..(hi + 1) * d * dk], &p.dwk);
+        add(&mut g.dwv[hi * d * dv..(hi + 1) * d * dv], &p.dwv);
+        add(&mut g.dwo[hi * dv * d..(hi + 1) * dv * d], &p.dwo);
+    }
+    Ok(g)
+}

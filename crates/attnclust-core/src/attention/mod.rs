@@ -1,0 +1,27 @@
+//! Model C: batched multi-head softmax attention, forward and backward.
+//!
+//! ```text
+//! Attn(X) = Σ_h softmax(λ (X W_Q^h)(X W_K^h)ᵀ + mask) (X W_V^h) W_O^h
+//! ```
+//!
+//! with `X ∈ R^{L×d}` per prompt, `W_Q^h, W_K^h ∈ R^{d×dk}`, `W_V^h ∈ R^{d×dv}`, `W_O^h ∈ R^{dv×d}`.
+//!
+//! - [`flash`]: one head, tiled with an online softmax (never stores `L × L`), forward and backward;
+//! - [`tile`]: the tile products, by the `gemm` crate (SIMD chosen at run time);
+//! - [`expf`]: the vectorised `exp` of the softmax;
+//! - [`layer`]: the projections, the heads, the output projection and every gradient, batched;
+//! - [`reference`]: a plain version that materialises the softmax, the oracle of the tests.
+//!
+//! Model B (identity attention) runs on [`flash`] with `Q = K = V = X`.
+
+pub mod expf;
+pub mod flash;
+pub mod layer;
+pub mod reference;
+pub mod tile;
+
+pub use flash::Mask;
+pub use layer::{backward, forward, Grads, Options, Weights};
+
+#[cfg(test)]
+mod tests;
