@@ -28,7 +28,7 @@ use crate::real::Real;
 /// Queries per block.
 pub const BR: usize = 64;
 /// Keys per block.
-pub const BC: usize = 64;
+pub const BC: usize = 128;
 
 /// Which scores are excluded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
