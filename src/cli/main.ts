@@ -1,5 +1,5 @@
 /**
- * The `attnclust` command line: `reproduce`, `run`, `list`.
+ * The `attnclust` command line: `reproduce`, `run`, `list`, `sweep`, `merge`.
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -11,6 +11,8 @@ import { ConfigError, describeIssues, resolveConfig, runExperiment } from '../ex
 import { type IndexEntry, readEntry, writeExperiment, writeIndex } from '../report/write';
 import { setThreads, getThreads } from '../threads';
 import { stderrProgress } from './progress';
+import { mergeCommand, sweepCommand } from './sweep';
+import { parseShard } from '../sweep/grid';
 
 interface CommonOptions {
   out: string;
@@ -27,6 +29,15 @@ function intArg(name: string, min: number, max: number) {
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in [${min}, ${max}], got '${v}'`);
     return n;
   };
+}
+
+/** `--shard i/n`. */
+function shardArg(v: string): { index: number; count: number } {
+  try {
+    return parseShard(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 }
 
 /** `--set field=value`: the value is read as JSON when it parses, else as a string. */
@@ -161,6 +172,22 @@ export function program(): Command {
       const scale = o.scale === 'default' && t.scale ? t.scale : o.scale;
       await runMany([exp.id], { ...o, scale }, () => ({ ...t.overrides, ...(o.set ?? {}) }), `\`attnclust run ${target}\` at scale \`${scale}\`.`);
     });
+
+  p.command('sweep')
+    .argument('<config>', 'a sweep config.json: { "experiment", "scale"?, "grid": { field: [values…] }, "base"?: { … } }')
+    .description('run a grid of points (or one shard of it) into <out>/shard-<i>-of-<n>.jsonl, resuming what is there')
+    .requiredOption('--out <dir>', 'output directory (shard files and sweep.json)')
+    .addOption(new Option('--shard <i/n>', 'run the points whose index ≡ i (mod n), 0 ≤ i < n').argParser(shardArg).default({ index: 0, count: 1 }, '0/1'))
+    .option('--threads <n>', 'worker threads (results do not depend on it)', intArg('--threads', 1, 256))
+    .option('--json', 'print a machine-readable report on stdout')
+    .action(sweepCommand);
+
+  p.command('merge')
+    .argument('<inputs...>', 'shard files, or directories (every shard-*.jsonl inside)')
+    .description('join shard files into one JSONL file, one line per point, ordered by point')
+    .requiredOption('--out <file>', 'the merged .jsonl file')
+    .option('--json', 'print a machine-readable report on stdout')
+    .action(mergeCommand);
 
   p.command('list')
     .description('list the experiments')

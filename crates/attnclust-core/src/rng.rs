@@ -22,6 +22,7 @@ pub mod purpose {
     pub const TRAIN: u64 = 0x5452_4149;
     pub const PRIOR: u64 = 0x5052_494f;
     pub const KMEANS: u64 = 0x4b4d_4541;
+    pub const ATTENTION: u64 = 0x4154_544e;
 }
 
 #[inline]
@@ -50,6 +51,14 @@ pub fn gen(seed: u64, stream: u64, chunk: u64) -> Gen {
 #[inline]
 pub fn stream(purpose: u64, index: u64) -> u64 {
     (purpose << 32) ^ index
+}
+
+/// A new seed for item `index` of a `purpose`, for APIs that take a seed (e.g. the prompts of
+/// training step `index`).
+pub fn derive(seed: u64, purpose: u64, index: u64) -> u64 {
+    let mut s = seed;
+    let mut t = stream(purpose, index) ^ splitmix(&mut s);
+    splitmix(&mut t)
 }
 
 /// A standard normal draw.

@@ -10,6 +10,7 @@
 //! - [`tile`]: the tile products, by the `gemm` crate (SIMD chosen at run time);
 //! - [`expf`]: the vectorised `exp` of the softmax;
 //! - [`layer`]: the projections, the heads, the output projection and every gradient, batched;
+//! - [`train`]: training the layer on mixture prompts with the reconstruction loss;
 //! - [`reference`]: a plain version that materialises the softmax, the oracle of the tests.
 //!
 //! Model B (identity attention) runs on [`flash`] with `Q = K = V = X`.
@@ -19,6 +20,7 @@ pub mod flash;
 pub mod layer;
 pub mod reference;
 pub mod tile;
+pub mod train;
 
 pub use flash::Mask;
 pub use layer::{backward, forward, Grads, Options, Weights};
