@@ -152,7 +152,7 @@ export function program(): Command {
     .description('Attention-based clustering: train two-head attention layers on Gaussian mixtures, measure in-context quantization, write reports.')
     .showHelpAfterError();
 
-  addCommon(p.command('reproduce').description("run the paper's experiments (E1–E6, E8) and write the report"), 'default')
+  addCommon(p.command('reproduce').description("run the paper's experiments (E1–E8) and write the report"), 'default')
     .option('--only <ids>', 'comma-separated experiment ids to run')
     .action(async (o: CommonOptions & { only?: string }) => {
       const ids = o.only ? o.only.split(',').map((s) => s.trim()) : EXPERIMENTS.map((e) => e.id);

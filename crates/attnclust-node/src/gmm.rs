@@ -96,6 +96,7 @@ impl NativeMixture {
 
 /// A prior over mixtures, one per prompt.
 #[napi(object)]
+#[derive(Clone)]
 pub struct PriorSpec {
     /// 'sphere' (centroids uniform on the sphere of radius `size`) or 'gaussian' (`size · N(0, I)`).
     pub kind: String,

@@ -5,6 +5,7 @@
 //! Every call, sync or async, runs inside [`guard`], which turns a Rust panic into a JS error:
 //! no panic crosses into Node.
 
+mod attention;
 mod baselines;
 mod convert;
 mod gmm;
