@@ -18,7 +18,7 @@ fn best<F: FnMut()>(mut f: F) -> f64 {
 
 fn main() {
     let (l, d) = (1024usize, 64usize);
-    let x: Vec<f32> = (0..l * d).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0)).collect();
+    let x: Vec<f32> = (0..l * d).map(|i| (i * 7919 % 1000) as f32 / 500.0 - 1.0).collect();
     let lambda = 0.125f32;
     let flop = 4.0 * (l * l * d) as f64;
     let head = Head { q: &x, k: &x, v: &x, l, dk: d, dv: d, lambda, mask: Mask::None, key_bias: None };

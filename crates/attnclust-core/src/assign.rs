@@ -4,8 +4,12 @@
 //! columns that minimises the total cost. Used to match heads to centroids.
 
 /// For each row, its column, or `None` when `n > m` left the row unmatched.
+///
+/// # Panics
+/// If a cost is not finite (the search would never end): callers check first.
 pub fn min_cost_matching(cost: &[f64], n: usize, m: usize) -> Vec<Option<usize>> {
     assert_eq!(cost.len(), n * m);
+    assert!(cost.iter().all(|c| c.is_finite()), "min_cost_matching needs finite costs");
     if n == 0 || m == 0 {
         return vec![None; n];
     }

@@ -241,15 +241,68 @@ impl Mixture {
         let par = par.above(n * d, 1 << 14);
         par.chunks_mut(&mut pieces, 1, |c, piece| {
             let (xs, ls) = &mut piece[0];
-            let mut g = rng::gen(seed, rng::stream(rng::purpose::SAMPLE, stream), c as u64);
-            let mut buf = vec![0.0f64; d];
-            for (row, label) in xs.chunks_mut(d).zip(ls.iter_mut()) {
-                *label = self.draw(&mut g, &mut buf);
-                for (o, &v) in row.iter_mut().zip(&buf) {
-                    *o = T::of(v);
+            self.draw_chunk(xs, ls, seed, rng::stream(rng::purpose::SAMPLE, stream), c as u64);
+        });
+    }
+
+    /// Fills one chunk (`labels.len()` draws, at most [`SAMPLE_CHUNK`]) from the generator of
+    /// `(seed, stream, chunk)`.
+    pub fn draw_chunk<T: Real>(&self, xs: &mut [T], labels: &mut [u32], seed: u64, stream: u64, chunk: u64) {
+        let d = self.dim;
+        let mut g = rng::gen(seed, stream, chunk);
+        let mut buf = vec![0.0f64; d];
+        for (row, label) in xs.chunks_mut(d).zip(labels.iter_mut()) {
+            *label = self.draw(&mut g, &mut buf);
+            for (o, &v) in row.iter_mut().zip(&buf) {
+                *o = T::of(v);
+            }
+        }
+    }
+
+    /// Fills one chunk like [`Mixture::draw_chunk`], with the bulk generator of
+    /// [`crate::fastnormal`] (Box–Muller in `T` on the chunk's words): the fast path of online
+    /// training. Component `z` comes from one word `w` each, `u = ⌊w/2⁸⌋·2⁻²⁴`. The draws differ
+    /// from [`Mixture::draw_chunk`]'s but are just as deterministic.
+    pub fn draw_chunk_fast<T: Real>(&self, xs: &mut [T], labels: &mut [u32], seed: u64, stream: u64, chunk: u64) {
+        use rand::RngExt;
+        let (d, count) = (self.dim, labels.len());
+        let n = count * d;
+        let m = n + n % 2;
+        let mut words = vec![0u32; m + count];
+        rng::gen(seed, stream, chunk).fill(&mut words[..]);
+        let mut eps = vec![T::zero(); m];
+        T::normals(&words[..m], &mut eps);
+        let means: Vec<T> = self.means.iter().map(|&v| T::of(v)).collect();
+        for (i, label) in labels.iter_mut().enumerate() {
+            let u = f64::from(words[m + i] >> 8) * (1.0 / 16_777_216.0);
+            let z = self.cumulative.iter().position(|&c| u < c).unwrap_or(self.k - 1);
+            *label = z as u32;
+            let (row, e) = (&mut xs[i * d..(i + 1) * d], &eps[i * d..(i + 1) * d]);
+            let mu = &means[z * d..(z + 1) * d];
+            match &self.factor {
+                Factor::Isotropic(s) => {
+                    let sz = T::of(s[z]);
+                    for j in 0..d {
+                        row[j] = mu[j] + sz * e[j];
+                    }
+                }
+                Factor::Diagonal(s) => {
+                    for j in 0..d {
+                        row[j] = mu[j] + T::of(s[z * d + j]) * e[j];
+                    }
+                }
+                Factor::Full(l) => {
+                    let l = &l[z * d * d..(z + 1) * d * d];
+                    for j in 0..d {
+                        let mut acc = 0.0;
+                        for k in 0..=j {
+                            acc += l[j * d + k] * e[k].f64();
+                        }
+                        row[j] = mu[j] + T::of(acc);
+                    }
                 }
             }
-        });
+        }
     }
 
     /// `n` draws as a new `(x, labels)` pair.
@@ -299,6 +352,28 @@ mod tests {
             assert_eq!(la, lc);
             assert!(a.iter().zip(&c).all(|(&p, &q)| p as f32 == q));
         }
+    }
+
+    #[test]
+    fn fast_chunks_have_the_right_moments() {
+        let m = two();
+        let count = 1000;
+        let (mut x, mut l) = (vec![0.0f32; 2 * count * 100], vec![0u32; count * 100]);
+        for c in 0..100 {
+            m.draw_chunk_fast(&mut x[c * 2 * count..(c + 1) * 2 * count], &mut l[c * count..(c + 1) * count], 4, 0, c as u64);
+        }
+        let frac = l.iter().filter(|&&z| z == 1).count() as f64 / l.len() as f64;
+        assert!((frac - 0.75).abs() < 0.01, "{frac}");
+        let rows: Vec<&[f32]> = x.chunks(2).zip(&l).filter(|(_, &z)| z == 0).map(|(r, _)| r).collect();
+        let n = rows.len() as f64;
+        let mx = rows.iter().map(|r| r[0] as f64).sum::<f64>() / n;
+        let vy = rows.iter().map(|r| (r[1] as f64).powi(2)).sum::<f64>() / n;
+        assert!((mx - 3.0).abs() < 0.02 && (vy - 0.25).abs() < 0.01, "{mx} {vy}");
+        // f64 draws use the same words: close to the f32 ones
+        let (mut y, mut l2) = (vec![0.0f64; 2 * count], vec![0u32; count]);
+        m.draw_chunk_fast(&mut y, &mut l2, 4, 0, 0);
+        assert_eq!(&l2[..], &l[..count]);
+        assert!(y.iter().zip(&x).all(|(a, b)| (a - *b as f64).abs() < 1e-4));
     }
 
     #[test]

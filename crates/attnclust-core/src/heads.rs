@@ -174,22 +174,33 @@ impl<'a, T: Real> Layer<'a, T> {
         Ok(out)
     }
 
-    /// Mean risk `(1/n) Σ ‖x_i − T(x_i)‖²` and its gradient (`H × d`, `f64`).
+    /// Mean risk `(1/n) Σ ‖x_i − T(x_i)‖²` and its gradient (`H × d`, `f64`), by the chunk kernel
+    /// of [`crate::heads_chunk`].
     pub fn risk_grad(&self, x: &[T], par: Par) -> Result<(f64, Vec<f64>)> {
         let d = self.dim;
-        check_tokens(x, d, "x")?;
+        if x.len() % d != 0 {
+            return Err(Error::type_(format!("`x` must hold n × {d} values, got {} (not a multiple of {d})", x.len())));
+        }
         let n = x.len() / d;
         ensure(n >= 1, || "`x` must hold at least one token".into())?;
         let chunks = n.div_ceil(REDUCE_CHUNK);
         let par = par.above(x.len() * self.heads, 1 << 15);
+        let gram = crate::heads_chunk::gram(self);
         let parts = par.map(chunks, |c| {
             let rows = &x[c * REDUCE_CHUNK * d..((c + 1) * REDUCE_CHUNK).min(n) * d];
-            let mut s = Scratch::new(self.heads, d);
-            let mut g = vec![0.0; self.heads * d];
-            let loss: f64 = rows.chunks(d).map(|xr| self.loss_grad_one(xr, &mut s, &mut g)).sum();
-            (loss, g)
+            crate::heads_chunk::chunk_gradient(self, &crate::heads_chunk::chunk_sums(self, &gram, rows))
         });
-        Ok(combine(parts, self.heads * d, n))
+        let (risk, grad) = combine(parts, self.heads * d, n);
+        // A non-finite token makes the risk non-finite, so the inputs are scanned only then (one
+        // pass over `x` saved on the hot path), to name the bad value or report an overflow.
+        if !risk.is_finite() || grad.iter().any(|g| !g.is_finite()) {
+            check_tokens(x, d, "x")?;
+            return Err(Error::range(format!(
+                "the risk or its gradient overflowed (risk {risk}): the values of `x`, `params` or `lambda` are too large for {}",
+                T::NAME
+            )));
+        }
+        Ok((risk, grad))
     }
 
     /// Mean risk only.

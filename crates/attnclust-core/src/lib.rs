@@ -9,7 +9,8 @@
 //! - [`optim`] and [`train`] its optimisers and training loops (online SGD, full batch);
 //! - [`identity`] model B, identity attention `softmax(λXXᵀ)X` with its options;
 //! - [`metrics`] alignment, centroid error, quantization ratio, adjusted Rand index;
-//! - [`kmeans`] and [`em`] the classical baselines.
+//! - [`kmeans`] and [`em`] the classical baselines;
+//! - [`calibrate`] this machine's peak `f32` FMA throughput and memory bandwidth (for the benchmarks).
 //!
 //! Every kernel is generic over [`Real`] (`f32`, `f64`) and takes a [`Par`] that says whether it may
 //! use rayon. Work is always cut into fixed-size chunks whose results are combined in chunk order, so
@@ -17,10 +18,13 @@
 
 pub mod assign;
 pub mod attention;
+pub mod calibrate;
 pub mod em;
 pub mod error;
+pub mod fastnormal;
 pub mod gmm;
 pub mod heads;
+pub mod heads_chunk;
 pub mod init;
 pub mod identity;
 pub mod kmeans;
@@ -30,6 +34,7 @@ pub mod par;
 pub mod prior;
 pub mod real;
 pub mod rng;
+pub mod simd;
 pub mod softmax;
 pub mod train;
 

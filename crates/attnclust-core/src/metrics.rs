@@ -26,18 +26,48 @@ fn norm<T: Real>(a: &[T]) -> f64 {
     a.iter().map(|v| v.f64() * v.f64()).sum::<f64>().sqrt()
 }
 
+/// `max_i |a_i|`: vectors are divided by it before squaring, so no norm overflows.
+fn amax<T: Real>(a: &[T]) -> f64 {
+    a.iter().fold(0.0, |m, v| m.max(v.f64().abs()))
+}
+
 fn cosine<T: Real>(a: &[T], b: &[T]) -> f64 {
-    let (na, nb) = (norm(a), norm(b));
-    if na == 0.0 || nb == 0.0 {
+    let (sa, sb) = (amax(a), amax(b));
+    if sa == 0.0 || sb == 0.0 {
         return 0.0;
     }
-    a.iter().zip(b).map(|(x, y)| x.f64() * y.f64()).sum::<f64>() / (na * nb)
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (x.f64() / sa, y.f64() / sb);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    ab / (aa.sqrt() * bb.sqrt())
+}
+
+/// `‖a − b‖ / ‖b‖`, computed on `a/s`, `b/s` with `s = max(|a|∞, |b|∞)`.
+fn relative_distance<T: Real>(a: &[T], b: &[T]) -> f64 {
+    let s = amax(a).max(amax(b));
+    let (mut num, mut den) = (0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (x.f64() / s, y.f64() / s);
+        num += (x - y) * (x - y);
+        den += y * y;
+    }
+    (num / den).sqrt()
+}
+
+/// The matching needs finite costs; norms of huge vectors overflow `f64`.
+fn finite_costs(cost: &[f64]) -> Result<()> {
+    ensure(cost.iter().all(|c| c.is_finite()), || "`params` or `means` hold values too large to compare (their norms overflow f64)".into())
 }
 
 /// Mean cosine between heads and centroids under the best matching. A zero vector has cosine 0.
 pub fn alignment<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f64> {
     let (p, m) = (rows(params, d, "params")?, rows(means, d, "means")?);
     let cost: Vec<f64> = p.iter().flat_map(|a| m.iter().map(move |b| -cosine(a, b))).collect();
+    finite_costs(&cost)?;
     let matching = min_cost_matching(&cost, p.len(), m.len());
     let pairs: Vec<f64> = matching.iter().enumerate().filter_map(|(h, j)| j.map(|j| cosine(p[h], m[j]))).collect();
     Ok(pairs.iter().sum::<f64>() / pairs.len() as f64)
@@ -49,10 +79,9 @@ pub fn centroid_error<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f6
     if let Some(j) = m.iter().position(|r| norm(r) == 0.0) {
         return Err(Error::range(format!("`means` row {j} is zero: the relative centroid error is undefined")));
     }
-    let rel = |a: &[T], b: &[T]| {
-        a.iter().zip(b).map(|(x, y)| (x.f64() - y.f64()).powi(2)).sum::<f64>().sqrt() / norm(b)
-    };
+    let rel = relative_distance::<T>;
     let cost: Vec<f64> = p.iter().flat_map(|a| m.iter().map(move |b| rel(a, b))).collect();
+    finite_costs(&cost)?;
     let matching = min_cost_matching(&cost, p.len(), m.len());
     let pairs: Vec<f64> = matching.iter().enumerate().filter_map(|(h, j)| j.map(|j| rel(p[h], m[j]))).collect();
     Ok(pairs.iter().sum::<f64>() / pairs.len() as f64)
@@ -92,6 +121,9 @@ pub fn quantization_ratio<T: Real>(x: &[T], y: &[T], means: &[T], labels: &[u32]
                 num += (y[t * d + j].f64() - m).powi(2);
                 den += (x[t * d + j].f64() - m).powi(2);
             }
+        }
+        if !num.is_finite() || !den.is_finite() {
+            return Err(Error::range(format!("prompt {p}: the squared distances overflow f64: the values of `x`, `y` or `means` are too large")));
         }
         if den == 0.0 {
             return Err(Error::range(format!("prompt {p} has every token on its centroid: its quantization ratio is undefined")));

@@ -12,6 +12,13 @@ pub trait Real: Float + Sum + Send + Sync + Debug + Default + 'static {
     fn f64(self) -> f64;
     /// `s_j := exp(s_j − m)` for every `j`, returning `Σ_j s_j` (vectorised for `f32`).
     fn exp_sub_sum(s: &mut [Self], m: Self) -> Self;
+    /// Standard normals from as many 32-bit words (`out.len()` even), by Box–Muller
+    /// ([`crate::fastnormal`]).
+    fn normals(words: &[u32], out: &mut [Self]);
+    /// `⟨a, b⟩` (AVX2 for `f32` when present).
+    fn dot_fast(a: &[Self], b: &[Self]) -> Self;
+    /// `y := y + αx` (AVX2 for `f32` when present).
+    fn axpy_fast(alpha: Self, x: &[Self], y: &mut [Self]);
 }
 
 impl Real for f32 {
@@ -27,6 +34,15 @@ impl Real for f32 {
     fn exp_sub_sum(s: &mut [f32], m: f32) -> f32 {
         crate::attention::expf::exp_sub_sum_f32(s, m)
     }
+    fn normals(words: &[u32], out: &mut [f32]) {
+        crate::fastnormal::normals_f32(words, out)
+    }
+    fn dot_fast(a: &[f32], b: &[f32]) -> f32 {
+        crate::simd::dot_f32(a, b)
+    }
+    fn axpy_fast(alpha: f32, x: &[f32], y: &mut [f32]) {
+        crate::simd::axpy_f32(alpha, x, y)
+    }
 }
 
 impl Real for f64 {
@@ -41,6 +57,15 @@ impl Real for f64 {
     }
     fn exp_sub_sum(s: &mut [f64], m: f64) -> f64 {
         crate::attention::expf::exp_sub_sum_f64(s, m)
+    }
+    fn normals(words: &[u32], out: &mut [f64]) {
+        crate::fastnormal::normals_f64(words, out)
+    }
+    fn dot_fast(a: &[f64], b: &[f64]) -> f64 {
+        dot(a, b)
+    }
+    fn axpy_fast(alpha: f64, x: &[f64], y: &mut [f64]) {
+        axpy(alpha, x, y)
     }
 }
 

@@ -13,7 +13,7 @@
 
 use crate::error::{ensure, Error, Result};
 use crate::gmm::Mixture;
-use crate::heads::{combine, Layer, Scores, Scratch};
+use crate::heads::{combine, Layer, Scores};
 use crate::optim::{update, Optimizer, Schedule};
 use crate::par::Par;
 use crate::real::Real;
@@ -77,19 +77,14 @@ pub fn online_gradient<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, s
     let d = mix.dim;
     let chunks = batch.div_ceil(SAMPLE_CHUNK);
     let par = par.above(batch * d * layer.heads, 1 << 15);
+    let gram = crate::heads_chunk::gram(layer);
     let parts = par.map(chunks, |c| {
-        let mut g = rng::gen(seed, rng::stream(purpose::TRAIN, t), c as u64);
-        let mut s = Scratch::new(layer.heads, d);
-        let mut grad = vec![0.0; layer.heads * d];
-        let (mut buf, mut x) = (vec![0.0f64; d], vec![T::zero(); d]);
+        // One chunk of samples at a time: drawn into a buffer, then reduced by the chunk kernel.
         let count = SAMPLE_CHUNK.min(batch - c * SAMPLE_CHUNK);
-        let mut loss = 0.0;
-        for _ in 0..count {
-            mix.draw(&mut g, &mut buf);
-            x.iter_mut().zip(&buf).for_each(|(o, &v)| *o = T::of(v));
-            loss += layer.loss_grad_one(&x, &mut s, &mut grad);
-        }
-        (loss, grad)
+        let mut xs = vec![T::zero(); count * d];
+        let mut labels = vec![0u32; count];
+        mix.draw_chunk_fast(&mut xs, &mut labels, seed, rng::stream(purpose::TRAIN, t), c as u64);
+        crate::heads_chunk::chunk_gradient(layer, &crate::heads_chunk::chunk_sums(layer, &gram, &xs))
     });
     combine(parts, layer.heads * d, batch)
 }
@@ -104,6 +99,9 @@ pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &m
             let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
             online_gradient(mix, &layer, setup.batch, setup.seed, t, par)
         };
+        if !risk.is_finite() || grad.iter().any(|g| !g.is_finite()) {
+            return Err(diverged(t, setup.lr));
+        }
         risks.push(risk);
         step(setup, params, state, t, &grad)?;
     }
@@ -114,13 +112,20 @@ pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &m
 /// returns the empirical risk before each step.
 pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
+    // The sample is checked once; a non-finite risk later can only come from the parameters.
+    crate::heads::check_tokens(x, setup.dim, "x")?;
     let mut risks = Vec::with_capacity(count as usize);
     for t in start..start + count {
-        let (risk, grad) = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?.risk_grad(x, par)?;
+        let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
+        let (risk, grad) = layer.risk_grad(x, par).map_err(|_| diverged(t, setup.lr))?;
         risks.push(risk);
         step(setup, params, state, t, &grad)?;
     }
     Ok(risks)
+}
+
+fn diverged(t: u64, lr: f64) -> Error {
+    Error::range(format!("training diverged at step {t} (the risk is no longer finite): lower `lr` (now {lr})"))
 }
 
 #[cfg(test)]

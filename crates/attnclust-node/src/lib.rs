@@ -7,6 +7,7 @@
 
 mod attention;
 mod baselines;
+mod calibrate;
 mod convert;
 mod gmm;
 mod heads;
