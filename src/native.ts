@@ -1,20 +1,83 @@
 /**
- * The compiled addon. `npm run build:native` writes it and its napi-rs loader into `native/` at the
- * package root; the loader picks the binary for this platform (a local build or the per-platform
- * package).
+ * The compiled addon. `npm run build:native` writes its napi-rs loader (`native/index.js`) into
+ * `native/` at the package root, next to a locally built binary; in an installed package the loader
+ * finds the binary in the per-platform package (`attnclust-linux-x64-gnu`, an optional dependency).
+ * When no binary fits, loading fails with an error naming the platform and what to do.
+ *
+ * @internal
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as Native from '../native/index';
 
-// `src/` when run from sources (vitest), `dist/src/` when compiled.
-const candidates = [join(__dirname, '..', 'native', 'index.js'), join(__dirname, '..', '..', 'native', 'index.js')];
-const found = candidates.find((p) => existsSync(p));
-if (found === undefined) {
-  throw new Error(`attnclust: the native addon is missing (looked for ${candidates.join(' and ')}); run \`npm run build:native\``);
+// The package root: `src/..` when run from sources (vitest), `dist/src/../..` when compiled.
+const roots = [join(__dirname, '..'), join(__dirname, '..', '..')];
+
+/** The napi-rs name of this platform: `linux-x64-gnu`, `linux-x64-musl`, `darwin-arm64`, `win32-x64-msvc`… */
+export function platformName(): string {
+  const { platform, arch } = process;
+  if (platform === 'win32') return `${platform}-${arch}-msvc`;
+  if (platform !== 'linux') return `${platform}-${arch}`;
+  // Skip the report's network section (slow where DNS is slow), as the napi-rs loader does.
+  if (process.report) (process.report as { excludeNetwork?: boolean }).excludeNetwork = true;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  const libc = header?.glibcVersionRuntime ? 'gnu' : 'musl';
+  return `${platform}-${arch}-${arch === 'arm' ? `${libc}eabihf` : libc}`;
+}
+
+function packageJson(root: string): { name?: string; version?: string; optionalDependencies?: Record<string, string> } {
+  try {
+    return JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+/** The error thrown when no binary fits this platform (or the loader is missing). */
+function noBinary(root: string | undefined, cause: unknown): Error {
+  const pkg = root === undefined ? {} : packageJson(root);
+  const name = pkg.name ?? 'attnclust';
+  const version = pkg.version ?? '';
+  const here = platformName();
+  const wanted = `${name}-${here}`;
+  // An installed package lists its per-platform packages as optional dependencies (added when it
+  // is packed); a source checkout lists none and builds the binary itself.
+  const prebuilt = Object.keys(pkg.optionalDependencies ?? {})
+    .filter((p) => p.startsWith(`${name}-`))
+    .map((p) => p.slice(name.length + 1));
+  const lines = [
+    `${name}: no native binary could be loaded for ${process.platform}-${process.arch} (${here}, Node ${process.version}).`,
+  ];
+  if (prebuilt.includes(here)) {
+    lines.push(
+      `The prebuilt binary for this platform is the package \`${wanted}\`, an optional dependency of ${name}: it was not installed ` +
+        `(installed with --omit=optional / --no-optional, or a lockfile made on another platform). ` +
+        `Install it with \`npm install ${wanted}@${version}\`, or reinstall ${name} with optional dependencies.`,
+    );
+  } else if (prebuilt.length > 0) {
+    lines.push(`Prebuilt binaries exist only for ${prebuilt.join(', ')}; there is no package \`${wanted}\`.`);
+  }
+  lines.push(
+    `To build from source (needs Rust, https://rustup.rs): in a clone of the repository run \`npm ci\`, or \`npm run build:native\` after changing the Rust code.`,
+  );
+  const why = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+  lines.push(`Loader error: ${why}`);
+  return new Error(lines.join('\n'), { cause });
+}
+
+function load(): typeof Native {
+  const root = roots.find((r) => existsSync(join(r, 'native', 'index.js')));
+  if (root === undefined) {
+    throw noBinary(roots.find((r) => existsSync(join(r, 'package.json'))), new Error(`the loader native/index.js is missing (looked in ${roots.join(' and ')})`));
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(join(root, 'native', 'index.js')) as typeof Native;
+  } catch (e) {
+    throw noBinary(root, e);
+  }
 }
 
 /** The addon's functions. */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const native = require(found) as typeof Native;
+export const native: typeof Native = load();
 export type { Native };

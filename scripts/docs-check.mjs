@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// `npm run docs:check`: fails when the committed API reference (docs/api/, written by `npm run docs`
+// from the TypeScript types and their JSDoc) is stale, or when a public name has no documentation.
+// It regenerates the reference into a temporary directory with the same settings (typedoc.json)
+// and compares it with docs/api/ file by file; nothing in the working tree is written.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const committed = join(root, 'docs', 'api');
+
+/** Relative paths of the files under `dir`. */
+function files(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath ?? e.path, e.name)))
+    .sort();
+}
+
+/** What is wrong with docs/api/, given a fresh copy in `fresh` (empty: up to date). */
+function problems(fresh) {
+  const typedoc = join(root, 'node_modules', 'typedoc', 'bin', 'typedoc');
+  try {
+    // An undocumented public name is a validation warning; here it fails the check.
+    execFileSync(process.execPath, [typedoc, '--out', fresh, '--treatValidationWarningsAsErrors', '--logLevel', 'Warn'], { cwd: root, stdio: 'inherit' });
+  } catch {
+    return ['typedoc failed (see above): every public name needs JSDoc; then run `npm run docs`'];
+  }
+  const a = files(committed);
+  const b = files(fresh);
+  const out = [];
+  for (const f of new Set([...a, ...b])) {
+    const x = a.includes(f) ? readFileSync(join(committed, f), 'utf8') : undefined;
+    const y = b.includes(f) ? readFileSync(join(fresh, f), 'utf8') : undefined;
+    if (x === y) continue;
+    if (x === undefined) out.push(`docs/api/${f} is missing`);
+    else if (y === undefined) out.push(`docs/api/${f} is no longer generated`);
+    else {
+      const xl = x.split('\n');
+      const yl = y.split('\n');
+      const i = xl.findIndex((l, k) => l !== yl[k]);
+      out.push(`docs/api/${f} differs from line ${i + 1}:\n  committed: ${xl[i] ?? '(end of file)'}\n  generated: ${yl[i] ?? '(end of file)'}`);
+    }
+  }
+  if (out.length) out.push('the API reference is stale: run `npm run docs` and commit docs/api/');
+  return out;
+}
+
+const fresh = mkdtempSync(join(tmpdir(), 'attnclust-docs-'));
+let found;
+try {
+  found = problems(fresh);
+} finally {
+  rmSync(fresh, { recursive: true, force: true });
+}
+for (const p of found) console.error(`docs:check: ${p}`);
+if (found.length) process.exitCode = 1;
+else console.log('docs:check: docs/api/ is up to date');
