@@ -1,0 +1,227 @@
+/**
+ * Metrics against the brute-force reference (test/reference.ts): `alignment` and `centroidError`
+ * (best matching over permutations of min(H, K) pairs; permuted heads give 1 and 0; H ≠ K),
+ * `quantizationRatio` ([L, d] and [B, L, d] forms: the mean over prompts of per-prompt ratios) and
+ * `adjustedRandIndex` (known values, invariance to renaming, random labelings against the
+ * contingency-table formula).
+ */
+import { describe, expect, it } from 'vitest';
+import { adjustedRandIndex, alignment, centroidError, metrics, quantizationRatio, type Tensor } from '../src/index';
+import * as ref from './reference';
+
+const randomMatrix = (next: () => number, r: number, c: number, scale = 1): number[][] =>
+  ref.rows(ref.normals(next, r * c).map((v) => scale * v), c);
+
+describe('alignment and centroidError', () => {
+  it('the namespace object exposes the same functions', () => {
+    expect(metrics.alignment).toBe(alignment);
+    expect(metrics.centroidError).toBe(centroidError);
+    expect(metrics.quantizationRatio).toBe(quantizationRatio);
+    expect(metrics.adjustedRandIndex).toBe(adjustedRandIndex);
+  });
+
+  it('heads equal to the centroids in any order: alignment 1, centroid error 0', () => {
+    const next = ref.rng(1);
+    for (const k of [1, 2, 3, 4, 6]) {
+      const means = randomMatrix(next, k, 5);
+      // a fixed derangement-like permutation
+      const perm = means.map((_, i) => means[(i * 5 + 1) % k]!);
+      expect(alignment(perm, means)).toBeCloseTo(1, 14);
+      expect(centroidError(perm, means)).toBeLessThan(1e-15);
+      // scaled heads keep the alignment and have relative error |c − 1|
+      const scaled = perm.map((r) => r.map((v) => 1.5 * v));
+      expect(alignment(scaled, means)).toBeCloseTo(1, 14);
+      expect(centroidError(scaled, means)).toBeCloseTo(0.5, 14);
+    }
+  });
+
+  it('hand-computed values; the matching maximises the total, not each head greedily', () => {
+    const means = [
+      [1, 0],
+      [0, 2],
+    ];
+    expect(alignment([[1, 1], [1, 1]], means)).toBeCloseTo(Math.SQRT1_2, 14);
+    // the matching is global: head 0 would prefer means[0] alone, but the total is better swapped
+    const heads = [
+      [1, 0.9],
+      [1, 0],
+    ];
+    expect(alignment(heads, means)).toBeCloseTo(ref.alignmentRef(heads, means), 14);
+    expect(alignment(heads, means)).toBeCloseTo((1 + 0.9 / Math.hypot(1, 0.9)) / 2, 14);
+  });
+
+  it('random heads and centroids, H and K in 1..5 (H ≠ K included), against brute force', () => {
+    const next = ref.rng(2);
+    for (let h = 1; h <= 5; h++) {
+      for (let k = 1; k <= 5; k++) {
+        for (let trial = 0; trial < 4; trial++) {
+          const d = 1 + ((h + k + trial) % 4);
+          const params = randomMatrix(next, h, d);
+          const means = randomMatrix(next, k, d, 2);
+          expect(alignment(params, means), `H=${h} K=${k}`).toBeCloseTo(ref.alignmentRef(params, means), 12);
+          expect(centroidError(params, means), `H=${h} K=${k}`).toBeCloseTo(ref.centroidErrorRef(params, means), 12);
+        }
+      }
+    }
+  });
+
+  it('more heads than centroids: only min(H, K) matched pairs count', () => {
+    const means = [
+      [1, 0],
+      [0, 1],
+    ];
+    const heads = [
+      [0, 3],
+      [-1, 0],
+      [2, 0],
+    ];
+    expect(alignment(heads, means)).toBeCloseTo(1, 14);
+    expect(centroidError(heads, means)).toBeCloseTo((Math.SQRT2 + 1) / 2, 14); // (-1,0)→e2, (2,0)→e1
+    expect(centroidError(heads, means)).toBeCloseTo(ref.centroidErrorRef(heads, means), 14);
+    // fewer heads than centroids
+    expect(alignment([[0, 5]], means)).toBeCloseTo(1, 14);
+    expect(centroidError([[0, 1.1]], means)).toBeCloseTo(0.1, 14);
+  });
+
+  it('Tensors of either dtype are accepted; a zero head has cosine 0', () => {
+    const means: Tensor = { shape: [2, 3], data: new Float64Array([1, 0, 0, 0, 1, 0]) };
+    const heads32: Tensor = { shape: [2, 3], data: new Float32Array([0, 0, 0, 0, 2, 0]) };
+    expect(alignment(heads32, means)).toBeCloseTo(0.5, 7);
+    expect(centroidError(heads32, means)).toBeCloseTo(1, 7);
+  });
+
+  it('a zero centroid makes the relative error undefined: RangeError naming `means`', () => {
+    expect(() => centroidError([[1, 1]], [[0, 0]])).toThrow(RangeError);
+    expect(() => centroidError([[1, 1]], [[0, 0]])).toThrow(/`means`/);
+  });
+});
+
+describe('quantizationRatio', () => {
+  /** One prompt per row of `b`: tokens around K centroids, and a "layer output" y between x and μ. */
+  function problem(b: number, l: number, k: number, d: number, seed: number) {
+    const next = ref.rng(seed);
+    const means = new Float64Array(ref.normals(next, b * k * d).map((v) => 3 * v));
+    const labels = new Uint32Array(b * l).map(() => Math.floor(next() * k));
+    const noise = ref.normals(next, b * l * d);
+    const x = new Float64Array(b * l * d);
+    const y = new Float64Array(b * l * d);
+    for (let p = 0; p < b; p++) {
+      const shrink = 0.2 + 0.15 * p; // a different ratio per prompt, larger for the wider prompts
+      for (let i = 0; i < l; i++) {
+        const z = labels[p * l + i] as number;
+        for (let j = 0; j < d; j++) {
+          const t = (p * l + i) * d + j;
+          const mu = means[(p * k + z) * d + j] as number;
+          x[t] = mu + 0.3 * (1 + p) * (noise[t] as number); // prompts of different spread
+          y[t] = mu + shrink * ((x[t] as number) - mu) + 0.05 * Math.sin(t);
+        }
+      }
+    }
+    return { x, y, means, labels };
+  }
+
+  it('[L, d] form against the reference', () => {
+    for (const [l, k, d] of [
+      [1, 1, 1],
+      [5, 2, 3],
+      [100, 3, 16],
+      [257, 4, 7],
+    ] as const) {
+      const p = problem(1, l, k, d, l + k + d);
+      const r = quantizationRatio({ shape: [l, d], data: p.x }, { shape: [l, d], data: p.y }, { shape: [k, d], data: p.means }, p.labels);
+      expect(r).toBeCloseTo(ref.quantizationRatioFlat(p.x, p.y, p.means, p.labels, 1, l, k, d), 13);
+    }
+  });
+
+  it('[B, L, d] form: the mean over prompts of each prompt’s ratio', () => {
+    const [b, l, k, d] = [5, 64, 3, 8];
+    const p = problem(b, l, k, d, 7);
+    const r = quantizationRatio({ shape: [b, l, d], data: p.x }, { shape: [b, l, d], data: p.y }, { shape: [b, k, d], data: p.means }, p.labels);
+    expect(r).toBeCloseTo(ref.quantizationRatioFlat(p.x, p.y, p.means, p.labels, b, l, k, d), 13);
+    // ... which is not the pooled ratio Σ num / Σ den (the prompts have different ratios)
+    let num = 0;
+    let den = 0;
+    for (let t = 0; t < b * l; t++) {
+      const z = p.labels[t] as number;
+      const base = (Math.floor(t / l) * k + z) * d;
+      for (let j = 0; j < d; j++) {
+        num += ((p.y[t * d + j] as number) - (p.means[base + j] as number)) ** 2;
+        den += ((p.x[t * d + j] as number) - (p.means[base + j] as number)) ** 2;
+      }
+    }
+    expect(Math.abs(r - num / den)).toBeGreaterThan(1e-3);
+    // each prompt alone in the [L, d] form, averaged, gives the same number
+    let mean = 0;
+    for (let q = 0; q < b; q++) {
+      const sl = (a: Float64Array, n: number) => ({ shape: [n, d], data: a.subarray(q * n * d, (q + 1) * n * d) });
+      mean += quantizationRatio(sl(p.x, l), sl(p.y, l), sl(p.means, k), p.labels.subarray(q * l, (q + 1) * l)) / b;
+    }
+    expect(r).toBeCloseTo(mean, 13);
+  });
+
+  it('y = x gives 1, y on the centroids gives 0; nested arrays and f32 are accepted', () => {
+    const x = [
+      [1, 1],
+      [3, -1],
+      [0, 2],
+    ];
+    const means = [
+      [0, 0],
+      [2, 0],
+    ];
+    const labels = new Uint32Array([0, 1, 0]);
+    expect(quantizationRatio(x, x, means, labels)).toBe(1);
+    expect(quantizationRatio(x, [means[0]!, means[1]!, means[0]!], means, labels)).toBe(0);
+    const x32: Tensor = { shape: [3, 2], data: Float32Array.from(x.flat()) };
+    const half = x.map((r, i) => r.map((v, j) => (v + means[labels[i]!]![j]!) / 2));
+    expect(quantizationRatio(x32, half, means, labels)).toBeCloseTo(0.25, 14);
+  });
+});
+
+describe('adjustedRandIndex', () => {
+  const u = (a: number[]): Uint32Array => Uint32Array.from(a);
+
+  it('known values', () => {
+    // sklearn.metrics.adjusted_rand_score gives the same numbers
+    expect(adjustedRandIndex(u([0, 0, 1, 1]), u([0, 0, 1, 2]))).toBeCloseTo(0.5714285714285715, 14);
+    expect(adjustedRandIndex(u([0, 1, 0, 1]), u([0, 0, 1, 1]))).toBeCloseTo(-0.5, 14);
+    expect(adjustedRandIndex(u([0, 0, 1, 1]), u([1, 1, 0, 0]))).toBe(1);
+  });
+
+  it('identical up to renaming → 1 (labels need not be 0..K−1)', () => {
+    const next = ref.rng(3);
+    for (const n of [2, 10, 1000]) {
+      const a = new Uint32Array(n).map(() => Math.floor(next() * 5));
+      const rename = [17, 3, 99, 0, 4000000000];
+      const b = a.map((z) => rename[z]!);
+      expect(adjustedRandIndex(a, b)).toBe(1);
+    }
+    // the degenerate cases: one cluster on both sides, or all singletons on both sides
+    expect(adjustedRandIndex(u([0, 0, 0]), u([5, 5, 5]))).toBe(1);
+    expect(adjustedRandIndex(u([0, 1, 2]), u([2, 0, 1]))).toBe(1);
+    expect(adjustedRandIndex(u([7]), u([3]))).toBe(1);
+  });
+
+  it('random labelings against the contingency-table reference; symmetric; about 0 for independent labelings', () => {
+    const next = ref.rng(4);
+    for (const [n, ka, kb] of [
+      [5, 2, 2],
+      [20, 3, 4],
+      [100, 5, 2],
+      [1000, 8, 8],
+      [3000, 2, 30],
+    ] as const) {
+      for (let trial = 0; trial < 3; trial++) {
+        const a = new Uint32Array(n).map(() => Math.floor(next() * ka));
+        // b agrees with a on part of the items
+        const b = a.map((z) => (next() < 0.5 ? z % kb : Math.floor(next() * kb)));
+        const expected = ref.adjustedRandIndexRef(a, b);
+        expect(adjustedRandIndex(a, b), `n=${n}`).toBeCloseTo(expected, 12);
+        expect(adjustedRandIndex(b, a)).toBeCloseTo(expected, 12);
+      }
+    }
+    const a = new Uint32Array(20000).map(() => Math.floor(next() * 4));
+    const b = new Uint32Array(20000).map(() => Math.floor(next() * 4));
+    expect(Math.abs(adjustedRandIndex(a, b))).toBeLessThan(0.005);
+  });
+});
