@@ -259,17 +259,16 @@ impl Mixture {
         }
     }
 
-    /// Fills one chunk like [`Mixture::draw_chunk`], with the bulk generator of
-    /// [`crate::fastnormal`] (Box–Muller in `T` on the chunk's words): the fast path of online
-    /// training. Component `z` comes from one word `w` each, `u = ⌊w/2⁸⌋·2⁻²⁴`. The draws differ
+    /// Fills one chunk like [`Mixture::draw_chunk`], with the bulk generators: words from eight
+    /// xoshiro128++ lanes keyed by `(seed, stream, chunk)` ([`crate::lanes`]), normals by Box–Muller
+    /// in `T` ([`crate::fastnormal`]): the fast path of online training. Component `z` comes from one word `w` each, `u = ⌊w/2⁸⌋·2⁻²⁴`. The draws differ
     /// from [`Mixture::draw_chunk`]'s but are just as deterministic.
     pub fn draw_chunk_fast<T: Real>(&self, xs: &mut [T], labels: &mut [u32], seed: u64, stream: u64, chunk: u64) {
-        use rand::RngExt;
         let (d, count) = (self.dim, labels.len());
         let n = count * d;
         let m = n + n % 2;
         let mut words = vec![0u32; m + count];
-        rng::gen(seed, stream, chunk).fill(&mut words[..]);
+        crate::lanes::Lanes::new(rng::derive(seed, stream, chunk)).fill(&mut words);
         let mut eps = vec![T::zero(); m];
         T::normals(&words[..m], &mut eps);
         let means: Vec<T> = self.means.iter().map(|&v| T::of(v)).collect();

@@ -28,6 +28,7 @@ pub mod heads_chunk;
 pub mod init;
 pub mod identity;
 pub mod kmeans;
+pub mod lanes;
 pub mod metrics;
 pub mod optim;
 pub mod par;
