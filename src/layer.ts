@@ -13,11 +13,14 @@
  * chunk and `onStep` reports as it goes; the trajectory does not depend on the chunking nor on the
  * number of threads.
  */
+import { signalOf } from './cancel';
 import { abortError, call, callAsync } from './errors';
 import { GaussianMixture } from './gmm';
+import { bytesOf, checkMemory } from './memory';
 import { alignment, centroidError } from './metrics';
 import { native, type Native } from './native';
-import type { Dtype, HistoryEntry, InitSpec, MatrixLike, Scores, Tensor, TrainOptions, TrainResult } from './types';
+import { checkResult, checkScalar, fits, lambdaFitsF32, maxRowNorm, narrow, widen } from './numerics';
+import type { Dtype, Float, HistoryEntry, InitSpec, MatrixLike, Scores, Tensor, TrainOptions, TrainResult } from './types';
 import * as v from './validate';
 
 /** Options of `new TwoHeadLayer`. */
@@ -71,6 +74,20 @@ function scheduleFields(s: unknown, steps: number): Pick<Native.TrainSpec, 'sche
   return { schedule: 'inverse-time', scheduleTau: v.positive('schedule.tau', spec.tau) };
 }
 
+/** Tokens per chunk of the native reductions (each chunk keeps an `H × d` partial gradient). */
+const REDUCE_CHUNK = 1024;
+
+/**
+ * Bounds on the intermediates of forward, risk and gradient for tokens of norm ≤ `r`, heads of norm
+ * ≤ `t`, `n` tokens: `inT`, what the kernels form in the layer's type (dot products, norms, scores,
+ * the residual, the per-chunk sums `Σ coef·x`); `inF64`, the f64 sums over all tokens.
+ */
+function headsBound(r: number, t: number, lambda: number, heads: number, n: number): { inT: number; inF64: number } {
+  const c = 2 + 4 * lambda * (r * t + t * t); // |α + β| of a token
+  const inT = Math.max(r * r, r * t, t * t, (r + t) ** 2, 4 * lambda * (r * t + t * t), c * (REDUCE_CHUNK * r + heads * t));
+  return { inT, inF64: Math.max(inT, n * (r + t) ** 2, n * c * (r + t)) };
+}
+
 /** Whether some row of `m` is all zeros (its relative error is undefined). */
 function hasZeroRow(m: Tensor): boolean {
   const d = m.shape[1] as number;
@@ -94,6 +111,10 @@ export class TwoHeadLayer {
   readonly dtype: Dtype;
   #params: Tensor;
 
+  /**
+   * A layer of `heads` heads in dimension `dim` at inverse temperature `lambda`, with parameters
+   * drawn as `init` says (default `{ kind: 'random', scale: 0.01, seed: 0 }`).
+   */
   constructor(opts: TwoHeadLayerOptions) {
     const o = v.options('options', opts, true);
     this.dim = v.integer('dim', o.dim, 1, 1 << 20);
@@ -101,6 +122,8 @@ export class TwoHeadLayer {
     this.lambda = v.positive('lambda', o.lambda);
     this.scores = v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot');
     this.dtype = v.dtype('dtype', o.dtype, 'f64');
+    // The parameters, and (when training) their gradient and optimiser state in f64.
+    checkMemory(['heads', 'dim'], this.heads * this.dim * (bytesOf(this.dtype) + 32), `${this.heads} × ${this.dim} parameters with their gradient and optimiser state`);
     this.#params = this.#initial(o.init ?? { kind: 'random', scale: 0.01, seed: 0 });
   }
 
@@ -109,7 +132,7 @@ export class TwoHeadLayer {
     if (Array.isArray(init) || (typeof init === 'object' && init !== null && 'data' in init)) {
       const t = v.matrix('init', init, this.dtype);
       if (t.shape[0] !== h || t.shape[1] !== d) throw new TypeError(`\`init\` must have shape [${h}, ${d}], got [${t.shape.join(', ')}]`);
-      return { shape: [h, d], data: v.floats(t.data, this.dtype) };
+      return { shape: [h, d], data: v.floats(t.data, this.dtype, 'init') };
     }
     const s = v.options('init', init, true);
     const kind = v.oneOf('init.kind', s.kind, ['random', 'point', 'data'] as const);
@@ -122,7 +145,13 @@ export class TwoHeadLayer {
       spec.noise = s.noise === undefined ? 0 : v.nonNegative('init.noise', s.noise);
       if (s.at !== undefined) spec.at = v.finiteArray('init.at', s.at, d);
     }
-    return { shape: [h, d], data: call(() => native.initHeads(spec, h, d, this.dtype, null)) };
+    const data = call(() => native.initHeads(spec, h, d, this.dtype, null));
+    // A huge scale or point overflows the dtype: refused, never stored.
+    if (!data.every(Number.isFinite)) {
+      const arg = kind === 'random' ? 'init.scale' : spec.at !== undefined && !spec.at.every((a: number) => Number.isFinite(this.dtype === 'f32' ? Math.fround(a) : a)) ? 'init.at' : 'init.noise';
+      throw new RangeError(`\`${arg}\` is too large: the initial parameters overflow ${this.dtype}`);
+    }
+    return { shape: [h, d], data };
   }
 
   /** Puts the heads on tokens of `source` chosen k-means++-like (`InitSpec` kind `'data'`). */
@@ -131,12 +160,19 @@ export class TwoHeadLayer {
     const seed = v.seed('seed', o.seed);
     let x: Tensor;
     if (source instanceof GaussianMixture) {
+      if (source.dim !== this.dim) throw new TypeError(`\`source\` has dimension ${source.dim} but the layer ${this.dim}`);
       x = source.sample(o.n === undefined ? 1024 : v.integer('n', o.n, 1, 1 << 24), { seed, stream: 0x494e4954, dtype: this.dtype }).x;
     } else {
-      x = v.matrix('source', source, this.dtype);
+      const t = v.matrix('source', source, this.dtype);
+      // The heads are tokens of the source, in the layer's type: they must fit in it.
+      x = { shape: t.shape, data: v.as(t.data, this.dtype, 'source') };
     }
     if (x.shape[1] !== this.dim) throw new TypeError(`\`source\` must have ${this.dim} columns, got ${x.shape[1]}`);
     if (x.shape[0] === 0) throw new RangeError('`source` must hold at least one token');
+    // The addon widens the tokens to f64 and keeps a squared distance per token.
+    checkMemory('source', x.data.length * 8 + (x.shape[0] as number) * 16, `${x.shape[0]} × ${this.dim} tokens widened to f64`);
+    const r = maxRowNorm(x.data, this.dim);
+    if (!fits(4 * r * r, 'f64')) throw new RangeError(`\`source\` has values too large: squared distances ≈ ${(4 * r * r).toExponential(2)} would overflow f64`);
     const data = call(() => native.initHeads({ kind: 'data', seed }, this.heads, this.dim, this.dtype, x.data));
     this.#params = { shape: [this.heads, this.dim], data };
     return this;
@@ -147,40 +183,72 @@ export class TwoHeadLayer {
     return this.#params;
   }
 
+  /** Replaces the parameters: a `[H, d]` matrix (copied into the layer's dtype). */
   set params(p: Tensor) {
     const t = v.matrix('params', p, this.dtype);
     if (t.shape[0] !== this.heads || t.shape[1] !== this.dim) throw new TypeError(`\`params\` must have shape [${this.heads}, ${this.dim}], got [${t.shape.join(', ')}]`);
-    this.#params = { shape: [this.heads, this.dim], data: v.floats(t.data, this.dtype) };
+    this.#params = { shape: [this.heads, this.dim], data: v.floats(t.data, this.dtype, 'params') };
   }
 
   get #spec(): Native.LayerSpec {
     return { heads: this.heads, dim: this.dim, lambda: this.lambda, scores: this.scores };
   }
 
-  #tokens(x: unknown): Tensor {
-    const t = v.matrix('x', x, this.dtype);
-    if (t.shape[1] !== this.dim) throw new TypeError(`\`x\` must have ${this.dim} columns, got shape [${t.shape.join(', ')}]`);
-    return { shape: t.shape, data: v.as(t.data, this.dtype) };
+  #tokens(x: unknown, name = 'x'): Tensor {
+    const t = v.matrix(name, x, this.dtype);
+    if (t.shape[1] !== this.dim) throw new TypeError(`\`${name}\` must have ${this.dim} columns, got shape [${t.shape.join(', ')}]`);
+    return { shape: t.shape, data: v.as(t.data, this.dtype, name) };
+  }
+
+  /**
+   * The inputs of forward, risk or gradient in the type to compute in: the layer's, or f64 for an f32
+   * layer whose intermediates could leave the f32 range (see `numerics.ts`); a RangeError naming
+   * `x` when they could leave the f64 range. Refuses the call beyond the memory limit (`extra`
+   * bytes per token in the compute type, besides the per-chunk partial gradients when `grad`).
+   */
+  #inputs(t: Tensor, outPerToken: number, grad: boolean): { x: Float; params: Float; compute: Dtype } {
+    const [n, h, d] = [t.shape[0] as number, this.heads, this.dim];
+    const r = maxRowNorm(t.data, d);
+    const th = maxRowNorm(this.#params.data, d);
+    const b = headsBound(r, th, this.lambda, h, n);
+    if (!fits(b.inT, 'f64') || !fits(b.inF64, 'f64')) {
+      throw new RangeError(
+        `\`x\` (largest ‖x_i‖ = ${r.toExponential(2)}) and \`params\` (largest ‖θ_h‖ = ${th.toExponential(2)}) have values too large at \`lambda\` = ${this.lambda}: ` +
+          `the scores and sums would overflow f64 (±1.8e308); rescale them`,
+      );
+    }
+    const compute: Dtype = this.dtype === 'f32' && !(fits(b.inT, 'f32') && lambdaFitsF32(this.lambda)) ? 'f64' : this.dtype;
+    const sc = bytesOf(compute);
+    const chunks = Math.ceil(n / REDUCE_CHUNK);
+    const bytes = n * d * outPerToken * sc + (grad ? chunks * (h * d * (8 + sc) + h * h * 8 + h * 8) : chunks * 8) + (compute !== this.dtype ? n * d * 12 : 0);
+    checkMemory('x', bytes, `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per ${REDUCE_CHUNK} tokens` : ''}, ${compute}`);
+    return compute === this.dtype ? { x: t.data, params: this.#params.data, compute } : { x: widen(t.data), params: widen(this.#params.data), compute };
   }
 
   /** `T_Θ(x)` for each row of `x` (`[n, d]`). */
   forward(x: MatrixLike): Tensor {
     const t = this.#tokens(x);
-    return { shape: t.shape, data: call(() => native.headsForward(this.#spec, this.#params.data, t.data)) };
+    const a = this.#inputs(t, 1, false);
+    const y = narrow(call(() => native.headsForward(this.#spec, a.params, a.x)), this.dtype, 'x', 'the output');
+    checkResult(y, 'x', 'the output');
+    return { shape: t.shape, data: y };
   }
 
   /** Empirical risk `(1/n) Σ ‖x_i − T_Θ(x_i)‖²`. */
   risk(x: MatrixLike): number {
     const t = this.#tokens(x);
     if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
-    return call(() => native.headsRisk(this.#spec, this.#params.data, t.data));
+    const a = this.#inputs(t, 0, false);
+    return checkScalar(call(() => native.headsRisk(this.#spec, a.params, a.x)), 'x', 'the risk');
   }
 
   /** Exact gradient of the empirical risk, `[H, d]` (always `f64`). */
   gradient(x: MatrixLike): Tensor {
     const t = this.#tokens(x);
     if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
-    const g = call(() => native.headsRiskGrad(this.#spec, this.#params.data, t.data));
+    const a = this.#inputs(t, 0, true);
+    const g = call(() => native.headsRiskGrad(this.#spec, a.params, a.x));
+    checkResult(g.grad, 'x', 'the gradient');
     return { shape: [this.heads, this.dim], data: g.grad };
   }
 
@@ -197,8 +265,7 @@ export class TwoHeadLayer {
     const batch = online ? v.integer('batch', o.batch, 1, 1 << 26) : o.batch === undefined ? 0 : v.integer('batch', o.batch, 1, 1 << 26);
     const recordEvery = o.recordEvery === undefined ? Math.max(1, Math.ceil(steps / 200)) : v.integer('recordEvery', o.recordEvery, 1, Number.MAX_SAFE_INTEGER);
     const recordParams = v.boolean('recordParams', o.recordParams, false);
-    const signal = o.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('`signal` must be an AbortSignal');
+    const signal = signalOf(o.signal);
     const onStep = o.onStep;
     if (onStep !== undefined && typeof onStep !== 'function') throw new TypeError('`onStep` must be a function');
     let means: Tensor | undefined;
@@ -207,11 +274,27 @@ export class TwoHeadLayer {
       if (source.dim !== this.dim) throw new TypeError(`\`source\` has dimension ${source.dim} but the layer ${this.dim}`);
       means = source.means;
     } else {
-      x = this.#tokens(source);
+      x = this.#tokens(source, 'source');
       if (x.shape[0] === 0) throw new RangeError('`source` must hold at least one token');
       if (o.means !== undefined) means = v.matrix('means', o.means);
     }
     if (means !== undefined && means.shape[1] !== this.dim) throw new TypeError(`\`means\` must have ${this.dim} columns`);
+    {
+      // Training runs in the layer's type (no widening): data whose intermediates would leave it is
+      // refused up front. Memory: per native call, the copy of a fixed sample, the per-chunk partial
+      // gradients of a step, and (online) the chunk of samples each thread draws.
+      const [h, d, sc] = [this.heads, this.dim, bytesOf(this.dtype)];
+      const n = online ? batch : (x!.shape[0] as number);
+      const r = online ? source.spread : maxRowNorm(x!.data, d);
+      const b = headsBound(r, maxRowNorm(this.#params.data, d), this.lambda, h, n);
+      if (!fits(b.inT, this.dtype) || !fits(b.inF64, 'f64') || (this.dtype === 'f32' && !lambdaFitsF32(this.lambda))) {
+        throw new RangeError(`\`source\` has values too large for ${this.dtype} at \`lambda\` = ${this.lambda} (tokens of norm up to ${r.toExponential(2)}): the scores and sums would overflow; rescale it${this.dtype === 'f32' ? " or use dtype 'f64'" : ''}`);
+      }
+      const chunks = Math.ceil(n / REDUCE_CHUNK);
+      const threads = call(() => native.getThreads());
+      const bytes = (online ? threads * REDUCE_CHUNK * d * sc : n * d * sc) + chunks * (h * d * (8 + sc) + h * h * 8 + h * 8) + 4 * h * d * 8;
+      checkMemory(online ? 'batch' : 'source', bytes, online ? `steps of ${batch} fresh samples of dimension ${d}, ${this.dtype}` : `the fixed sample ${n} × ${d}, copied per call, ${this.dtype}`);
+    }
     const spec: Native.TrainSpec = {
       layer: this.#spec,
       ...optimizerFields(o.optimizer),
@@ -255,9 +338,8 @@ export class TwoHeadLayer {
       t += count;
     }
     // The final point: risk on a fresh batch (online) or on the sample (full batch).
-    const finalRisk = online
-      ? this.risk(source.sample(batch, { seed, stream: 2 ** 40 + steps, dtype: this.dtype }).x)
-      : this.risk(x!);
+    // The final point: risk on the fresh batch step `steps` would draw (online), or on the sample.
+    const finalRisk = online ? call(() => native.onlineRisk(source.nativeMixture, spec, this.#params.data, steps)) : this.risk(x!);
     record(steps, finalRisk, this.#params);
     return { params: this.#params, history };
   }

@@ -11,9 +11,10 @@ function show(v: unknown): string {
   return typeof v;
 }
 
-/** A number (not NaN). */
+/** A number (not NaN): a TypeError for another type, a RangeError for NaN (out of range, like ±∞). */
 export function number(name: string, v: unknown): number {
-  if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`\`${name}\` must be a number, got ${show(v)}`);
+  if (typeof v !== 'number') throw new TypeError(`\`${name}\` must be a number, got ${show(v)}`);
+  if (Number.isNaN(v)) throw new RangeError(`\`${name}\` must be a number, got NaN`);
   return v;
 }
 
@@ -78,32 +79,37 @@ export function dtypeOf(a: Float): Dtype {
   return a instanceof Float32Array ? 'f32' : 'f64';
 }
 
-/** A float array of the given dtype holding `values`. */
-export function floats(values: ArrayLike<number>, dt: Dtype): Float {
-  return dt === 'f32' ? Float32Array.from(values) : Float64Array.from(values);
+/**
+ * A float array of the given dtype holding `values`. Rounding to f32 can overflow (a finite f64
+ * beyond ±3.4e38 becomes ±∞): that is a RangeError naming `name`.
+ */
+export function floats(values: ArrayLike<number>, dt: Dtype, name = 'value'): Float {
+  if (dt === 'f64') return Float64Array.from(values);
+  const out = Float32Array.from(values);
+  for (let i = 0; i < out.length; i++) {
+    if (!Number.isFinite(out[i] as number) && Number.isFinite(values[i] as number)) {
+      throw new RangeError(`\`${name}\` must fit in f32: ${values[i]} at flat index ${i} is beyond ±3.4e38`);
+    }
+  }
+  return out;
 }
 
-/** `a` itself when it already has dtype `dt`, else a converted copy. */
-export function as(a: Float, dt: Dtype): Float {
-  return dtypeOf(a) === dt ? a : floats(a, dt);
+/** `a` itself when it already has dtype `dt`, else a converted copy (see `floats`). */
+export function as(a: Float, dt: Dtype, name = 'value'): Float {
+  return dtypeOf(a) === dt ? a : floats(a, dt, name);
 }
 
 /** An array of finite numbers. */
 export function finiteArray(name: string, v: unknown, length?: number): number[] {
   if (!Array.isArray(v)) throw new TypeError(`\`${name}\` must be an array of numbers, got ${show(v)}`);
   if (length !== undefined && v.length !== length) throw new TypeError(`\`${name}\` must have ${length} entries, got ${v.length}`);
-  v.forEach((x, i) => {
+  // An index loop, not forEach: a hole in a sparse array is an `undefined` entry, not skipped.
+  for (let i = 0; i < v.length; i++) {
+    const x: unknown = v[i];
     if (typeof x !== 'number') throw new TypeError(`\`${name}[${i}]\` must be a number, got ${show(x)}`);
     if (!Number.isFinite(x)) throw new RangeError(`\`${name}[${i}]\` must be finite, got ${x}`);
-  });
-  return v as number[];
-}
-
-function checkFinite(name: string, data: Float): void {
-  for (let i = 0; i < data.length; i++) {
-    const x = data[i] as number;
-    if (!Number.isFinite(x)) throw new RangeError(`\`${name}\` must be finite, got ${x} at flat index ${i}`);
   }
+  return v as number[];
 }
 
 /** A checked `Tensor`: float data, integer shape, matching length, finite values. */
@@ -113,7 +119,7 @@ export function tensor(name: string, v: unknown, rank?: number | readonly number
   if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
     throw new TypeError(`\`${name}.data\` must be a Float32Array or Float64Array, got ${show(t.data)}`);
   }
-  if (!Array.isArray(t.shape) || !t.shape.every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 0)) {
+  if (!Array.isArray(t.shape) || !Array.from(t.shape as unknown[]).every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 0)) {
     throw new TypeError(`\`${name}.shape\` must be an array of non-negative integers`);
   }
   const ranks = rank === undefined ? undefined : typeof rank === 'number' ? [rank] : rank;
@@ -121,10 +127,14 @@ export function tensor(name: string, v: unknown, rank?: number | readonly number
     throw new TypeError(`\`${name}\` must have rank ${ranks.join(' or ')}, got shape [${t.shape.join(', ')}]`);
   }
   const size = (t.shape as number[]).reduce((a, b) => a * b, 1);
+  if (t.shape.length > 0 && size === 0 && t.data.length === 0 && (t.shape as number[]).some((s) => s > 2 ** 32 - 1)) {
+    throw new RangeError(`\`${name}.shape\` has a dimension beyond 2^32 − 1: [${t.shape.join(', ')}]`);
+  }
   if (size !== t.data.length) {
     throw new TypeError(`\`${name}.data\` must hold ${size} values for shape [${t.shape.join(', ')}], got ${t.data.length}`);
   }
-  checkFinite(name, t.data);
+  // Finiteness of typed-array data is checked by the native kernels (in Rust, at memory speed, or
+  // after the fact from a non-finite result), not here: a JS scan would cost more than the kernel.
   return { shape: [...(t.shape as number[])], data: t.data };
 }
 
@@ -152,12 +162,13 @@ export function fromNested(name: string, v: unknown[], depth: number, dt: Dtype)
       if (typeof node !== 'number') throw new TypeError(`\`${name}${path}\` must be a number, got ${show(node)}`);
       if (!Number.isFinite(node)) throw new RangeError(`\`${name}${path}\` must be finite, got ${node}`);
       data[k++] = node;
+      if (!Number.isFinite(data[k - 1] as number)) throw new RangeError(`\`${name}${path}\` must fit in f32, got ${node} (beyond ±3.4e38)`);
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[level]) {
       throw new TypeError(`\`${name}${path}\` must be an array of length ${shape[level]} (rows must all have the same length), got ${show(node)}`);
     }
-    node.forEach((c, i) => walk(c, level + 1, `${path}[${i}]`));
+    for (let i = 0; i < node.length; i++) walk(node[i], level + 1, `${path}[${i}]`); // holes included
   };
   walk(v, 0, '');
   return { shape, data };

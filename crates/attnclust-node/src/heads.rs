@@ -203,3 +203,19 @@ pub fn train_sync(mixture: Option<&NativeMixture>, x: Option<Either<Float32Array
     guard(move || run(&src, &spec, p, st, start as u64, u64::from(count)))
 }
 
+
+/// The risk of `params` on the fresh batch that online step `step` would draw (the same fused,
+/// chunked sampling as training), without updating anything.
+#[napi]
+pub fn online_risk(mixture: &NativeMixture, spec: TrainSpec, params: Either<Float32Array, Float64Array>, step: f64) -> napi::Result<f64> {
+    let m = &mixture.inner;
+    guard(|| {
+        let setup = setup_of(&spec)?;
+        setup.check()?;
+        let (h, d) = (setup.heads, setup.dim);
+        match &params {
+            Either::A(p) => Ok(train::online_gradient(m, &Layer::new(p, h, d, setup.lambda, setup.scores)?, setup.batch, setup.seed, step as u64, Par::Rayon).0),
+            Either::B(p) => Ok(train::online_gradient(m, &Layer::new(p, h, d, setup.lambda, setup.scores)?, setup.batch, setup.seed, step as u64, Par::Rayon).0),
+        }
+    })
+}
