@@ -19,7 +19,7 @@ import { GaussianMixture } from './gmm';
 import { bytesOf, checkMemory } from './memory';
 import { alignment, centroidError } from './metrics';
 import { native, type Native } from './native';
-import { checkResult, checkScalar, fits, lambdaFitsF32, maxRowNorm, narrow, widen } from './numerics';
+import { checkResult, F32_MAX, fits, lambdaFitsF32, maxAbs, maxRowNorm, narrow, widen } from './numerics';
 import type { Dtype, Float, HistoryEntry, InitSpec, MatrixLike, Scores, Tensor, TrainOptions, TrainResult } from './types';
 import * as v from './validate';
 
@@ -132,6 +132,7 @@ export class TwoHeadLayer {
     if (Array.isArray(init) || (typeof init === 'object' && init !== null && 'data' in init)) {
       const t = v.matrix('init', init, this.dtype);
       if (t.shape[0] !== h || t.shape[1] !== d) throw new TypeError(`\`init\` must have shape [${h}, ${d}], got [${t.shape.join(', ')}]`);
+      v.finiteData('init', t.data);
       return { shape: [h, d], data: v.floats(t.data, this.dtype, 'init') };
     }
     const s = v.options('init', init, true);
@@ -187,6 +188,7 @@ export class TwoHeadLayer {
   set params(p: Tensor) {
     const t = v.matrix('params', p, this.dtype);
     if (t.shape[0] !== this.heads || t.shape[1] !== this.dim) throw new TypeError(`\`params\` must have shape [${this.heads}, ${this.dim}], got [${t.shape.join(', ')}]`);
+    v.finiteData('params', t.data);
     this.#params = { shape: [this.heads, this.dim], data: v.floats(t.data, this.dtype, 'params') };
   }
 
@@ -201,54 +203,66 @@ export class TwoHeadLayer {
   }
 
   /**
-   * The inputs of forward, risk or gradient in the type to compute in: the layer's, or f64 for an f32
-   * layer whose intermediates could leave the f32 range (see `numerics.ts`); a RangeError naming
-   * `x` when they could leave the f64 range. Refuses the call beyond the memory limit (`extra`
-   * bytes per token in the compute type, besides the per-chunk partial gradients when `grad`).
+   * Runs forward, risk or gradient (`f`) on `t`, in the layer's type first. The inputs are finite
+   * (checked natively), so a result that is not finite means that an intermediate overflowed (a
+   * score λ⟨x, θ⟩, a norm, a sum; or λ itself beyond the f32 range): only then are the bounds of
+   * `numerics.ts` computed, and an f32 layer whose intermediates fit in f64 is computed again in f64
+   * (the inputs widened exactly, the result rounded back); otherwise the call throws a RangeError
+   * naming `x` and `params`. No JS scan of the inputs on the normal path. The memory guard counts
+   * `outPerToken` output values per token and, for the gradient, the per-chunk partial gradients.
    */
-  #inputs(t: Tensor, outPerToken: number, grad: boolean): { x: Float; params: Float; compute: Dtype } {
+  #run<T>(t: Tensor, outPerToken: number, grad: boolean, f: (params: Float, x: Float) => T, ok: (r: T) => boolean): T {
     const [n, h, d] = [t.shape[0] as number, this.heads, this.dim];
+    const chunks = Math.ceil(n / REDUCE_CHUNK);
+    const bytes = (sc: number) => n * d * outPerToken * sc + (grad ? chunks * (h * d * (8 + sc) + h * h * 8 + h * 8) : chunks * 8);
+    const what = (dt: Dtype) => `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per ${REDUCE_CHUNK} tokens` : ''}, ${dt}`;
+    checkMemory('x', bytes(bytesOf(this.dtype)), what(this.dtype));
+    const first = call(() => f(this.#params.data, t.data));
+    if (ok(first)) return first;
     const r = maxRowNorm(t.data, d);
     const th = maxRowNorm(this.#params.data, d);
     const b = headsBound(r, th, this.lambda, h, n);
-    if (!fits(b.inT, 'f64') || !fits(b.inF64, 'f64')) {
-      throw new RangeError(
+    const tooLarge = () =>
+      new RangeError(
         `\`x\` (largest ‖x_i‖ = ${r.toExponential(2)}) and \`params\` (largest ‖θ_h‖ = ${th.toExponential(2)}) have values too large at \`lambda\` = ${this.lambda}: ` +
-          `the scores and sums would overflow f64 (±1.8e308); rescale them`,
+          `the scores and sums overflow ${this.dtype === 'f32' && !fits(b.inT, 'f64') ? 'f32 and f64' : this.dtype} (±${this.dtype === 'f32' ? '3.4e38' : '1.8e308'}); rescale them`,
       );
-    }
-    const compute: Dtype = this.dtype === 'f32' && !(fits(b.inT, 'f32') && lambdaFitsF32(this.lambda)) ? 'f64' : this.dtype;
-    const sc = bytesOf(compute);
-    const chunks = Math.ceil(n / REDUCE_CHUNK);
-    const bytes = n * d * outPerToken * sc + (grad ? chunks * (h * d * (8 + sc) + h * h * 8 + h * 8) : chunks * 8) + (compute !== this.dtype ? n * d * 12 : 0);
-    checkMemory('x', bytes, `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per ${REDUCE_CHUNK} tokens` : ''}, ${compute}`);
-    return compute === this.dtype ? { x: t.data, params: this.#params.data, compute } : { x: widen(t.data), params: widen(this.#params.data), compute };
+    if (this.dtype === 'f64' || !fits(b.inT, 'f64') || !fits(b.inF64, 'f64')) throw tooLarge();
+    checkMemory('x', bytes(8) + n * d * 12, what('f64'));
+    const second = call(() => f(widen(this.#params.data), widen(t.data)));
+    if (!ok(second)) throw tooLarge();
+    return second;
   }
 
   /** `T_Θ(x)` for each row of `x` (`[n, d]`). */
   forward(x: MatrixLike): Tensor {
     const t = this.#tokens(x);
-    const a = this.#inputs(t, 1, false);
-    const y = narrow(call(() => native.headsForward(this.#spec, a.params, a.x)), this.dtype, 'x', 'the output');
-    checkResult(y, 'x', 'the output');
-    return { shape: t.shape, data: y };
+    const d = this.dim;
+    // An overflowed score makes the whole row NaN (the output is a convex combination of the heads),
+    // so one value per row is checked; all of them when the heads are within 2H of the largest float.
+    const all = maxAbs(this.#params.data) * 2 * this.heads > F32_MAX / 2 ** 10;
+    const rowsFinite = (y: Float) => {
+      for (let i = 0; i < y.length; i += all ? 1 : d) if (!Number.isFinite(y[i] as number)) return false;
+      return true;
+    };
+    const y = this.#run(t, 1, false, (p, xs) => native.headsForward(this.#spec, p, xs), rowsFinite);
+    const out = narrow(y, this.dtype, 'x', 'the output');
+    if (!rowsFinite(out)) checkResult(out, 'x', 'the output');
+    return { shape: t.shape, data: out };
   }
 
   /** Empirical risk `(1/n) Σ ‖x_i − T_Θ(x_i)‖²`. */
   risk(x: MatrixLike): number {
     const t = this.#tokens(x);
     if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
-    const a = this.#inputs(t, 0, false);
-    return checkScalar(call(() => native.headsRisk(this.#spec, a.params, a.x)), 'x', 'the risk');
+    return this.#run(t, 0, false, (p, xs) => native.headsRisk(this.#spec, p, xs), Number.isFinite);
   }
 
   /** Exact gradient of the empirical risk, `[H, d]` (always `f64`). */
   gradient(x: MatrixLike): Tensor {
     const t = this.#tokens(x);
     if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
-    const a = this.#inputs(t, 0, true);
-    const g = call(() => native.headsRiskGrad(this.#spec, a.params, a.x));
-    checkResult(g.grad, 'x', 'the gradient');
+    const g = this.#run(t, 0, true, (p, xs) => native.headsRiskGrad(this.#spec, p, xs), (r) => Number.isFinite(r.risk) && r.grad.every(Number.isFinite));
     return { shape: [this.heads, this.dim], data: g.grad };
   }
 
@@ -287,7 +301,8 @@ export class TwoHeadLayer {
       const n = online ? batch : (x!.shape[0] as number);
       const r = online ? source.spread : maxRowNorm(x!.data, d);
       const b = headsBound(r, maxRowNorm(this.#params.data, d), this.lambda, h, n);
-      if (!fits(b.inT, this.dtype) || !fits(b.inF64, 'f64') || (this.dtype === 'f32' && !lambdaFitsF32(this.lambda))) {
+      // (non-finite data is reported by the addon, as for forward)
+      if (Number.isFinite(r) && (!fits(b.inT, this.dtype) || !fits(b.inF64, 'f64') || (this.dtype === 'f32' && !lambdaFitsF32(this.lambda)))) {
         throw new RangeError(`\`source\` has values too large for ${this.dtype} at \`lambda\` = ${this.lambda} (tokens of norm up to ${r.toExponential(2)}): the scores and sums would overflow; rescale it${this.dtype === 'f32' ? " or use dtype 'f64'" : ''}`);
       }
       const chunks = Math.ceil(n / REDUCE_CHUNK);

@@ -112,6 +112,15 @@ export function finiteArray(name: string, v: unknown, length?: number): number[]
   return v as number[];
 }
 
+/** Throws a RangeError naming `name` when `data` holds a non-finite value (for small tensors that
+ * are stored before any native call sees them, such as parameters). */
+export function finiteData(name: string, data: ArrayLike<number>): void {
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i] as number;
+    if (!Number.isFinite(x)) throw new RangeError(`\`${name}\` must be finite, got ${x} at flat index ${i}`);
+  }
+}
+
 /** A checked `Tensor`: float data, integer shape, matching length, finite values. */
 export function tensor(name: string, v: unknown, rank?: number | readonly number[]): Tensor {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError(`\`${name}\` must be a Tensor { shape, data }, got ${show(v)}`);

@@ -616,12 +616,11 @@ describe('scores that overflow the float range', () => {
 });
 
 /**
- * Known bugs in src/ and crates/ (found while writing this suite). Each test states the contract
- * and is marked `it.fails` because it fails today: when a bug is fixed, its test starts "failing"
- * (an unexpected pass) and the marker must be removed. Runs that hang are run in a child process
- * with a time limit, so they cannot block the test worker.
+ * Regression tests for bugs found while writing this suite (hangs in the matching on huge values,
+ * silent NaN on overflow, errors naming the wrong argument), all fixed. Runs that once hung run in
+ * a child process with a time limit, so a regression cannot block the test worker.
  */
-describe('known bugs (it.fails until fixed)', () => {
+describe('fixed bugs (regressions)', () => {
   const HANG_LIMIT_MS = 5_000; // a normal run of these snippets takes ≈ 0.2 s
 
   // crates/attnclust-core/src/assign.rs: min_cost_matching loops forever when no cost is finite
@@ -629,13 +628,13 @@ describe('known bugs (it.fails until fixed)', () => {
   // exceeds ≈1.3e154 (squares overflow in metrics.rs `norm`/`rel`), so centroidError and
   // alignment hang on large finite inputs — a synchronous call that never returns.
   describe.concurrent('metrics never hang', () => {
-    it.fails('centroidError with a head far from every centroid returns (or throws)', async () => {
+    it('centroidError with a head far from every centroid returns (or throws)', async () => {
       const r = await runIsolated(`console.log(api.centroidError([[1e200, 0]], [[1, 0]]));`, HANG_LIMIT_MS);
       expect(r.timedOut, 'centroidError([[1e200, 0]], [[1, 0]]) hung').toBe(false);
       expect(r.code).toBe(0);
     });
 
-    it.fails('alignment whose cosines overflow to NaN returns (or throws)', async () => {
+    it('alignment whose cosines overflow to NaN returns (or throws)', async () => {
       const r = await runIsolated(`console.log(api.alignment([[1e308, 1e308]], [[1, 1]]));`, HANG_LIMIT_MS);
       expect(r.timedOut, 'alignment([[1e308, 1e308]], [[1, 1]]) hung').toBe(false);
       expect(r.code).toBe(0);
@@ -646,7 +645,7 @@ describe('known bugs (it.fails until fixed)', () => {
     // the caller (`means`) whose relative distances overflow to ∞/∞ = NaN: the first record point
     // never returns. (With lr = 1e30 the same happened when heads passed 1e154 while still finite;
     // with the current training kernel those runs reject, see 'divergence' above.)
-    it.fails('full-batch training with far-away `means` returns (or rejects)', async () => {
+    it('full-batch training with far-away `means` returns (or rejects)', async () => {
       const r = await runIsolated(
         `
         const layer = new api.TwoHeadLayer({ dim: 2, lambda: 1 });
@@ -667,31 +666,31 @@ describe('known bugs (it.fails until fixed)', () => {
   // NaN", "Large λ never overflows"). In f32 this happens for any λ > 3.4e38 (λ itself becomes ∞
   // in f32) although λ = 1e39 is a finite f64 λ that the validation accepts. Identity attention
   // had the same bug and now checks its scale up front (see 'scores that overflow' above).
-  it.fails('two-head layer, f64, λ = 1e300 and heads at ±1e5: risk finite or a RangeError', () => {
+  it('two-head layer, f64, λ = 1e300 and heads at ±1e5: risk finite or a RangeError', () => {
     const layer = new TwoHeadLayer({ dim: 2, lambda: 1e300, init: [[1e5, 0], [-1e5, 0]] });
     finiteOrRangeError(() => layer.risk([[1e5, 1], [1, 2]]));
   });
 
-  it.fails('two-head layer, f32, λ = 1e39: forward finite or a RangeError', () => {
+  it('two-head layer, f32, λ = 1e39: forward finite or a RangeError', () => {
     const layer = new TwoHeadLayer({ dim: 2, lambda: 1e39, dtype: 'f32', init: [[1, 0], [-1, 0]] });
     finiteOrRangeError(() => layer.forward([[0, 1], [1, 2]]));
   });
 
   // crates/attnclust-core/src/metrics.rs quantization_ratio: Σ‖y − μ‖² / Σ‖x − μ‖² overflows
   // to ∞/∞ = NaN for tokens beyond ≈1e154 (here y = x, so the ratio is 1).
-  it.fails('quantizationRatio of huge tokens: finite or a RangeError', () => {
+  it('quantizationRatio of huge tokens: finite or a RangeError', () => {
     finiteOrRangeError(() => quantizationRatio([[1e200, 0]], [[1e200, 0]], [[0, 0]], Uint32Array.from([0])));
   });
 
   // src/layer.ts `train`: a fixed-sample source is checked by `#tokens`, whose messages name `x`
   // (the name used by forward/risk/gradient), not the argument the user passed, `source`.
-  it.fails('train(source = null) names `source`', async () => {
+  it('train(source = null) names `source`', async () => {
     await expectRejects(() => new TwoHeadLayer({ dim: 2, lambda: 1 }).train(any(null), { steps: 1, lr: 0.1, seed: 0 }), TypeError, 'source');
   });
-  it.fails('train(source with NaN) names `source`', async () => {
+  it('train(source with NaN) names `source`', async () => {
     await expectRejects(() => new TwoHeadLayer({ dim: 2, lambda: 1 }).train([[1, NaN]], { steps: 1, lr: 0.1, seed: 0 }), RangeError, 'source');
   });
-  it.fails('train(source of the wrong width) names `source`', async () => {
+  it('train(source of the wrong width) names `source`', async () => {
     await expectRejects(() => new TwoHeadLayer({ dim: 2, lambda: 1 }).train([[1, 2, 3]], { steps: 1, lr: 0.1, seed: 0 }), TypeError, 'source');
   });
 });

@@ -46,16 +46,19 @@ fn cosine<T: Real>(a: &[T], b: &[T]) -> f64 {
     ab / (aa.sqrt() * bb.sqrt())
 }
 
-/// `‖a − b‖ / ‖b‖`, computed on `a/s`, `b/s` with `s = max(|a|∞, |b|∞)`.
-fn relative_distance<T: Real>(a: &[T], b: &[T]) -> f64 {
-    let s = amax(a).max(amax(b));
-    let (mut num, mut den) = (0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        let (x, y) = (x.f64() / s, y.f64() / s);
-        num += (x - y) * (x - y);
-        den += y * y;
+/// `‖v‖` without overflow or underflow: `s·‖v/s‖` with `s = max_i |v_i|`.
+fn scaled_norm(v: impl Iterator<Item = f64> + Clone) -> f64 {
+    let s = v.clone().fold(0.0f64, |m, x| m.max(x.abs()));
+    if s == 0.0 || !s.is_finite() {
+        return s;
     }
-    (num / den).sqrt()
+    s * v.map(|x| (x / s) * (x / s)).sum::<f64>().sqrt()
+}
+
+/// `‖a − b‖ / ‖b‖`, each norm computed with its own scale so that neither overflows.
+fn relative_distance<T: Real>(a: &[T], b: &[T]) -> f64 {
+    let diff = a.iter().zip(b).map(|(x, y)| x.f64() - y.f64());
+    scaled_norm(diff) / scaled_norm(b.iter().map(|y| y.f64()))
 }
 
 /// The matching needs finite costs; norms of huge vectors overflow `f64`.
