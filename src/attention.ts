@@ -8,17 +8,24 @@
  * `dv × d`. Masks: `'none'`, `'causal'` (token `i` sees `j ≤ i`), `'no-self'` (every token but
  * itself). The kernels are tiled with an online softmax: the `L × L` matrix is never stored.
  */
+import { raced, signalOf, throwIfAborted } from './cancel';
 import { abortError, call, callAsync } from './errors';
 import type { MixturePrior } from './gmm';
+import { bytesOf, checkMemory } from './memory';
 import { native, type Native } from './native';
+import { checkResult, fits, lambdaFitsF32, maxRowNorm, narrow, norm, widen } from './numerics';
 import type { Dtype, Float, Tensor, TokensLike } from './types';
 import * as v from './validate';
 
 /** Per-head weights: `wq`, `wk` `[H, d, dk]`, `wv` `[H, d, dv]`, `wo` `[H, dv, d]`, one dtype. */
 export interface AttentionWeights {
+  /** Query weights `W_Q`, `[H, d, dk]`. */
   wq: Tensor;
+  /** Key weights `W_K`, `[H, d, dk]`. */
   wk: Tensor;
+  /** Value weights `W_V`, `[H, d, dv]`. */
   wv: Tensor;
+  /** Output weights `W_O`, `[H, dv, d]`. */
   wo: Tensor;
 }
 
@@ -31,7 +38,11 @@ export interface AttentionOptions {
   lambda?: number;
   /** Default `'none'`. */
   mask?: AttentionMask;
-  /** Cancels the call before it starts (async forms only). */
+  /**
+   * Async forms only. `attention` runs in blocks of prompts (≈ 0.1 s each) and stops at the first
+   * block boundary after the signal fires; `attentionBackward` rejects at once and its task's
+   * result is dropped. Either way the call rejects with an AbortError.
+   */
   signal?: AbortSignal;
 }
 
@@ -53,6 +64,59 @@ interface Prepared {
   flat: Float;
   opts: Native.AttentionOptions;
   signal?: AbortSignal;
+  /** The inputs' dtype. */
+  dtype: Dtype;
+  /** The dtype the kernels run in (f64 for f32 inputs whose intermediates could leave f32). */
+  compute: Dtype;
+  /** Largest token norm, and per head ‖W_Q^h‖, ‖W_K^h‖, ‖W_V^h‖, ‖W_O^h‖ (Frobenius). */
+  r: number;
+  wn: [number, number, number, number][];
+}
+
+/** Work (≈ flop) per native call when a signal may cancel a forward run. */
+const BLOCK_WORK = 2e8;
+
+/** Per head, the Frobenius norms of its four matrices (bounds of their operator norms). */
+function weightNorms(flat: Float, s: Native.AttentionShape): [number, number, number, number][] {
+  const { heads: h, dim: d, dk, dv } = s;
+  const offs = [0, h * d * dk, 2 * h * d * dk, 2 * h * d * dk + h * d * dv];
+  const sizes = [d * dk, d * dk, d * dv, dv * d];
+  return Array.from({ length: h }, (_, i) => sizes.map((n, m) => norm(flat, (offs[m] as number) + i * n, n)) as [number, number, number, number]);
+}
+
+/**
+ * A bound on every intermediate of the forward pass (and, given the largest upstream row norm `g`,
+ * of the backward pass): projections, scores before and after `λ`, the unnormalised softmax sums,
+ * the head outputs and their sum; then `dO`, `dP`, `dS`, `dQ`, `dK`, `dV`, `dX` and the weight
+ * gradients summed over the `B·L` tokens. Computed in f64 (it may be Infinity).
+ */
+function bound(p: Pick<Prepared, 'r' | 'wn' | 'b' | 'l' | 'opts'>, g?: number): number {
+  const { r, l, b } = p;
+  const lambda = p.opts.lambda;
+  let m = r;
+  let y = 0;
+  let dx = 0;
+  for (const [wq, wk, wv, wo] of p.wn) {
+    const [q, k, vv] = [r * wq, r * wk, r * wv];
+    m = Math.max(m, q, k, vv, q * k, 2 * lambda * q * k, l * vv, vv * wo);
+    y += vv * wo;
+    if (g !== undefined) {
+      const dO = g * wo;
+      const dS = 2 * dO * vv;
+      const [dQ, dK, dV] = [lambda * l * dS * k, lambda * l * dS * q, l * dO];
+      dx += dQ * wq + dK * wk + dV * wv;
+      m = Math.max(m, dO, dS, dQ, dK, dV, b * l * r * Math.max(dQ, dK, dV), b * l * vv * g);
+    }
+  }
+  return Math.max(m, y, dx);
+}
+
+function tooLarge(p: Prepared, what: string): RangeError {
+  const w = Math.max(0, ...p.wn.flat());
+  return new RangeError(
+    `\`x\` (largest ‖x_i‖ = ${p.r.toExponential(2)}) and \`weights\` (largest ‖W‖ = ${w.toExponential(2)}) have values too large at \`lambda\` = ${p.opts.lambda}: ` +
+      `${what} would overflow f64 (±1.8e308); rescale them`,
+  );
 }
 
 /** Checks the weights and returns their sizes and the flat `[W_Q | W_K | W_V | W_O]` array. */
@@ -77,8 +141,8 @@ function flatWeights(w: unknown, dt?: Dtype): { shape: Native.AttentionShape; fl
   }
   const flat = dtype === 'f32' ? new Float32Array(wq.data.length * 2 + wv.data.length + wo.data.length) : new Float64Array(wq.data.length * 2 + wv.data.length + wo.data.length);
   let off = 0;
-  for (const t of [wq, wk, wv, wo]) {
-    flat.set(t.data, off);
+  for (const [t, name] of [[wq, 'wq'], [wk, 'wk'], [wv, 'wv'], [wo, 'wo']] as const) {
+    flat.set(v.as(t.data, dtype, `weights.${name}`), off);
     off += t.data.length;
   }
   return { shape: { heads: h, dim: d, dk, dv }, flat };
@@ -114,16 +178,74 @@ function prepare(x: unknown, weights: unknown, opts: unknown): Prepared {
   if (v.dtypeOf(t.data) !== v.dtypeOf(flat)) throw new TypeError('`x` and `weights` must have the same dtype');
   const opt = options(o, shape.dk);
   if (opt.mask === 'no-self' && l === 1) throw new RangeError("`mask` 'no-self' needs prompts of at least 2 tokens");
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError('`signal` must be an AbortSignal');
-  return { x: t, b, l, shape, flat, opts: opt, signal: o.signal as AbortSignal | undefined };
+  const signal = signalOf(o.signal);
+  const dtype = v.dtypeOf(flat);
+  return { x: t, b, l, shape, flat, opts: opt, signal, dtype, compute: dtype, r: maxRowNorm(t.data, d), wn: weightNorms(flat, shape) };
+}
+
+/**
+ * Chooses the compute dtype from the bound (f32 inputs beyond f32 run in f64; beyond f64 is a
+ * RangeError), then refuses the call when its peak bytes exceed the memory limit.
+ */
+function plan(p: Prepared, backward: number | undefined): void {
+  const bnd = bound(p, backward);
+  // (non-finite entries are left for the addon to report, naming the argument)
+  const finite = Number.isFinite(p.r) && p.wn.every((w) => w.every(Number.isFinite)) && (backward === undefined || Number.isFinite(backward));
+  if (finite && !fits(bnd, 'f64')) throw tooLarge(p, backward === undefined ? 'the scores and outputs' : 'the gradients');
+  p.compute = finite && p.dtype === 'f32' && !(fits(bnd, 'f32') && lambdaFitsF32(p.opts.lambda)) ? 'f64' : p.dtype;
+  const { heads: h, dim: d, dk, dv } = p.shape;
+  const [n, w, l, sc] = [p.b * p.l * d, p.flat.length, p.l, bytesOf(p.compute)];
+  const threads = call(() => native.getThreads());
+  const tile = 2 * 64 * 128;
+  let bytes: number;
+  let what: string;
+  if (backward === undefined) {
+    // copies of x and W, y, the per-(prompt, head) outputs kept until they are summed, per-thread Q, K, V, O.
+    bytes = sc * (2 * n + w + p.b * h * l * d + threads * (l * (2 * dk + 2 * dv + d + 1) + tile));
+    what = `x ${p.b} × ${l} × ${d}, the outputs of ${p.b} × ${h} prompt-heads, ${p.compute}`;
+  } else {
+    // copies of x, dy and W; y, dx and dW; per (prompt, head) its y, dx and dW parts, kept until they
+    // are summed; per-thread Q, K, V, O, dO, dQ, dK, dV, dX; the weight gradients split in JS.
+    const wh = 2 * d * dk + 2 * d * dv;
+    bytes = sc * (4 * n + 3 * w + p.b * h * (2 * l * d + wh) + threads * (l * (4 * dk + 4 * dv + 2 * d + 1) + wh + tile));
+    what = `x and dy ${p.b} × ${l} × ${d}, the y, dx and dW parts of ${p.b} × ${h} prompt-heads, ${p.compute}`;
+  }
+  if (p.compute !== p.dtype) bytes += 12 * (backward === undefined ? n + w : 2 * n + w);
+  checkMemory('x', bytes, what);
+}
+
+/** The inputs in the compute dtype. */
+function inputs(p: Prepared): { x: Float; w: Float } {
+  return p.compute === p.dtype ? { x: p.x.data, w: p.flat } : { x: widen(p.x.data), w: widen(p.flat) };
+}
+
+function output(p: Prepared, y: Float): Tensor {
+  const data = narrow(y, p.dtype, 'x', 'the output');
+  checkResult(data, 'x', 'the output');
+  return { shape: p.x.shape, data };
 }
 
 /** `Attn(X)`, off the event loop. Same shape and dtype as `x`. */
 export async function attention(x: TokensLike, weights: AttentionWeights, opts: AttentionOptions = {}): Promise<Tensor> {
   const p = prepare(x, weights, opts);
-  if (p.signal?.aborted) throw abortError(p.signal);
+  plan(p, undefined);
+  throwIfAborted(p.signal);
+  const { x: xd, w } = inputs(p);
+  const run = (chunk: Float, b: number): Promise<Float> => callAsync(() => native.attention(chunk, b, p.l, p.shape, w, p.opts, undefined));
   try {
-    return { shape: p.x.shape, data: await callAsync(() => native.attention(p.x.data, p.b, p.l, p.shape, p.flat, p.opts, p.signal)) };
+    if (p.signal === undefined) return output(p, await run(xd, p.b));
+    // Blocks of prompts: each prompt's output is computed the same way whatever the block.
+    const { heads: h, dim: d, dk, dv } = p.shape;
+    const perPrompt = Math.max(1, h * (4 * p.l * p.l * (dk + dv) + 2 * p.l * d * (2 * dk + 2 * dv)));
+    const prompts = Math.max(1, Math.min(p.b, Math.floor(BLOCK_WORK / perPrompt)));
+    const size = p.l * d;
+    const out = p.compute === 'f64' ? new Float64Array(xd.length) : new Float32Array(xd.length);
+    for (let p0 = 0; p0 < p.b; p0 += prompts) {
+      throwIfAborted(p.signal);
+      const p1 = Math.min(p.b, p0 + prompts);
+      out.set(await run(xd.subarray(p0 * size, p1 * size), p1 - p0), p0 * size);
+    }
+    return output(p, out);
   } catch (e) {
     if (p.signal?.aborted) throw abortError(p.signal);
     throw e;
@@ -133,39 +255,55 @@ export async function attention(x: TokensLike, weights: AttentionWeights, opts: 
 /** `Attn(X)` on the calling thread. */
 export function attentionSync(x: TokensLike, weights: AttentionWeights, opts: Omit<AttentionOptions, 'signal'> = {}): Tensor {
   const p = prepare(x, weights, opts);
-  return { shape: p.x.shape, data: call(() => native.attentionSync(p.x.data, p.b, p.l, p.shape, p.flat, p.opts)) };
+  plan(p, undefined);
+  const { x: xd, w } = inputs(p);
+  return output(p, call(() => native.attentionSync(xd, p.b, p.l, p.shape, w, p.opts)));
 }
 
 function grads(p: Prepared, g: Native.AttentionGrads): AttentionGradients {
-  return { y: { shape: p.x.shape, data: g.y }, dx: { shape: p.x.shape, data: g.dx }, dweights: splitWeights(g.dweights, p.shape) };
+  const what = (name: string, a: Float) => {
+    const out = narrow(a, p.dtype, 'x', name);
+    checkResult(out, 'x', name);
+    return out;
+  };
+  return {
+    y: { shape: p.x.shape, data: what('the output', g.y) },
+    dx: { shape: p.x.shape, data: what('the gradient dx', g.dx) },
+    dweights: splitWeights(what('the weight gradients', g.dweights), p.shape),
+  };
 }
 
 function upstream(p: Prepared, dy: unknown): Tensor {
   const t = v.tokens('dy', dy, v.dtypeOf(p.x.data));
   if (t.shape.join() !== p.x.shape.join()) throw new TypeError(`\`dy\` must have the shape of \`x\` [${p.x.shape.join(', ')}], got [${t.shape.join(', ')}]`);
-  return { shape: t.shape, data: v.as(t.data, v.dtypeOf(p.x.data)) };
+  const data = v.as(t.data, v.dtypeOf(p.x.data), 'dy');
+  plan(p, maxRowNorm(data, p.shape.dim));
+  return { shape: t.shape, data: p.compute === p.dtype ? data : widen(data) };
 }
 
 /** The output and every gradient given the upstream gradient `dy`, off the event loop. */
 export async function attentionBackward(x: TokensLike, weights: AttentionWeights, dy: TokensLike, opts: AttentionOptions = {}): Promise<AttentionGradients> {
   const p = prepare(x, weights, opts);
   const d = upstream(p, dy);
-  if (p.signal?.aborted) throw abortError(p.signal);
-  return grads(p, await callAsync(() => native.attentionBackward(p.x.data, p.b, p.l, p.shape, p.flat, d.data, p.opts, p.signal)));
+  const { x: xd, w } = inputs(p);
+  return grads(p, await raced(p.signal, () => callAsync(() => native.attentionBackward(xd, p.b, p.l, p.shape, w, d.data, p.opts, undefined))));
 }
 
 /** `attentionBackward` on the calling thread. */
 export function attentionBackwardSync(x: TokensLike, weights: AttentionWeights, dy: TokensLike, opts: Omit<AttentionOptions, 'signal'> = {}): AttentionGradients {
   const p = prepare(x, weights, opts);
   const d = upstream(p, dy);
-  return grads(p, call(() => native.attentionBackwardSync(p.x.data, p.b, p.l, p.shape, p.flat, d.data, p.opts)));
+  const { x: xd, w } = inputs(p);
+  return grads(p, call(() => native.attentionBackwardSync(xd, p.b, p.l, p.shape, w, d.data, p.opts)));
 }
 
 /** Weights with every `W` the identity (`dk = dv = d`): model B as a case of model C. */
 export function identityWeights(dim: number, opts: { heads?: number; dtype?: Dtype } = {}): AttentionWeights {
   const d = v.integer('dim', dim, 1, 1 << 14);
-  const h = opts.heads === undefined ? 1 : v.integer('heads', opts.heads, 1, 1024);
-  const dt = v.dtype('dtype', opts.dtype, 'f32');
+  const o = v.options('options', opts, false);
+  const h = o.heads === undefined ? 1 : v.integer('heads', o.heads, 1, 1024);
+  const dt = v.dtype('dtype', o.dtype, 'f32');
+  checkMemory(['dim', 'heads'], 4 * h * d * d * bytesOf(dt), `four ${h} × ${d} × ${d} identity matrices, ${dt}`);
   const eye = () => {
     const data = dt === 'f32' ? new Float32Array(h * d * d) : new Float64Array(h * d * d);
     for (let k = 0; k < h; k++) for (let i = 0; i < d; i++) data[k * d * d + i * d + i] = 1;
@@ -176,6 +314,7 @@ export function identityWeights(dim: number, opts: { heads?: number; dtype?: Dty
 
 /** Options of `new AttentionLayer`. */
 export interface AttentionLayerOptions {
+  /** Token dimension `d`. */
   dim: number;
   /** Default 1. */
   heads?: number;
@@ -190,37 +329,60 @@ export interface AttentionLayerOptions {
   /** Default `'f32'`. */
   dtype?: Dtype;
   /** Initial weights, `'identity'` (`dk = dv = dim` only) or `{ kind: 'random', scale, seed }` (default random, scale `1/√dim`, seed 0). */
-  init?: AttentionWeights | 'identity' | { kind: 'random'; scale?: number; seed: number };
+  init?:
+    | AttentionWeights
+    | 'identity'
+    | {
+        /** Independent Gaussian entries. */
+        kind: 'random';
+        /** Standard deviation of each entry (default `1/√dim`). */
+        scale?: number;
+        /** Seed of the draw. */
+        seed: number;
+      };
 }
 
 /** Options of `AttentionLayer.train`. */
 export interface AttentionTrainOptions {
+  /** Number of updates. */
   steps: number;
   /** Prompts per step. */
   batch: number;
   /** Tokens per prompt. */
   length: number;
+  /** Learning rate. */
   lr: number;
+  /** Seed of the prompts drawn during training. */
   seed: number;
   /** Default `'adam'`. */
   optimizer?: 'sgd' | 'momentum' | 'adam';
   /** Record the loss every this many steps (default: about 100 points). */
   recordEvery?: number;
+  /** Stops the run within one chunk of work; the layer keeps the weights reached. */
   signal?: AbortSignal;
+  /** Called with each recorded point (`loss`: the step's mean reconstruction loss) as soon as it is recorded. */
   onStep?: (entry: { step: number; loss: number }) => void;
 }
 
 /** A general attention layer (model C) that trains on mixture prompts with `Σ_i ‖x_i − Attn(X)_i‖²`. */
 export class AttentionLayer {
+  /** Token dimension `d`. */
   readonly dim: number;
+  /** Number of heads `H`. */
   readonly heads: number;
+  /** Query/key size. */
   readonly dk: number;
+  /** Value size. */
   readonly dv: number;
+  /** Inverse temperature `λ`. */
   readonly lambda: number;
+  /** Score mask. */
   readonly mask: AttentionMask;
+  /** Computation type. */
   readonly dtype: Dtype;
   #flat: Float;
 
+  /** A layer with the given sizes and weights drawn (or given) as `init` says. */
   constructor(opts: AttentionLayerOptions) {
     const o = v.options('options', opts, true);
     this.dim = v.integer('dim', o.dim, 1, 1 << 14);
@@ -232,6 +394,8 @@ export class AttentionLayer {
     this.dtype = v.dtype('dtype', o.dtype, 'f32');
     const shape = this.#shape;
     const size = this.heads * (2 * this.dim * this.dk + 2 * this.dim * this.dv);
+    // The weights, and (when training) their f64 gradient and optimiser state.
+    checkMemory(['dim', 'heads'], size * (bytesOf(this.dtype) + 24), `${size} weights (H·(2·d·dk + 2·d·dv)), ${this.dtype}, with their gradient and optimiser state`);
     const init = o.init ?? { kind: 'random', seed: 0 };
     if (init === 'identity') {
       if (this.dk !== this.dim || this.dv !== this.dim) throw new RangeError("`init` 'identity' needs dk = dv = dim");
@@ -242,12 +406,13 @@ export class AttentionLayer {
       const scale = spec.scale === undefined ? 1 / Math.sqrt(this.dim) : v.nonNegative('init.scale', spec.scale);
       // scale · N(0, 1) entries from the native generator (seeded, thread-independent).
       this.#flat = call(() => native.initHeads({ kind: 'random', scale, seed: v.seed('init.seed', spec.seed) }, 1, size, this.dtype, null));
+      if (!this.#flat.every(Number.isFinite)) throw new RangeError(`\`init.scale\` is too large: the initial weights overflow ${this.dtype}, got ${scale}`);
     } else {
       const f = flatWeights(init, this.dtype);
       if (f.shape.heads !== shape.heads || f.shape.dim !== shape.dim || f.shape.dk !== shape.dk || f.shape.dv !== shape.dv) {
         throw new TypeError(`\`init\` weights must have H = ${shape.heads}, d = ${shape.dim}, dk = ${shape.dk}, dv = ${shape.dv}`);
       }
-      this.#flat = v.as(f.flat, this.dtype);
+      this.#flat = v.as(f.flat, this.dtype, 'init');
     }
   }
 
@@ -296,7 +461,20 @@ export class AttentionLayer {
   }
 
   /** Trains on fresh prompts of `prior` each step (reconstruction loss); updates the weights as it goes. */
-  async train(prior: MixturePrior, opts: AttentionTrainOptions): Promise<{ weights: AttentionWeights; history: { step: number; loss: number }[] }> {
+  async train(
+    prior: MixturePrior,
+    opts: AttentionTrainOptions,
+  ): Promise<{
+    /** The final weights. */
+    weights: AttentionWeights;
+    /** The recorded points: `loss` is the mean reconstruction loss on step `step`'s prompts, before its update. */
+    history: {
+      /** Updates done before this point. */
+      step: number;
+      /** Mean of `‖x_i − Attn(X)_i‖²` over the step's tokens. */
+      loss: number;
+    }[];
+  }> {
     const o = v.options('options', opts, true);
     const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
     const batch = v.integer('batch', o.batch, 1, 1 << 16);
@@ -307,10 +485,18 @@ export class AttentionLayer {
     if (this.mask === 'no-self' && length < 2) throw new RangeError("`length` must be at least 2 with mask 'no-self'");
     const optimizer = v.oneOf('optimizer', o.optimizer, ['sgd', 'momentum', 'adam'] as const, 'adam');
     const recordEvery = o.recordEvery === undefined ? Math.max(1, Math.ceil(steps / 100)) : v.integer('recordEvery', o.recordEvery, 1, Number.MAX_SAFE_INTEGER);
-    const signal = o.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('`signal` must be an AbortSignal');
+    const signal = signalOf(o.signal);
     const onStep = o.onStep;
     if (onStep !== undefined && typeof onStep !== 'function') throw new TypeError('`onStep` must be a function');
+    {
+      // One step holds its prompts (drawn per prompt, then joined), y and dy, the backward pass's
+      // per-(prompt, head) parts, and the f64 gradient and optimiser state.
+      const [h, d, n, w, sc] = [this.heads, this.dim, batch * length * this.dim, this.#flat.length, bytesOf(this.dtype)];
+      const wh = 2 * d * this.dk + 2 * d * this.dv;
+      const threads = call(() => native.getThreads());
+      const bytes = sc * (6 * n + 2 * batch * prior.k * d + batch * h * (2 * length * d + wh) + w + threads * (length * (4 * this.dk + 4 * this.dv + 2 * d + 1) + wh + 2 * 64 * 128)) + 8 * (batch * length + 3 * w);
+      checkMemory(['batch', 'length'], bytes, `a step on ${batch} prompts of ${length} tokens of dimension ${d}, ${this.dtype}`);
+    }
     const spec: Native.AttentionTrainSpec = { shape: this.#shape, opts: { lambda: this.lambda, mask: this.mask }, prior: prior.spec, optimizer, lr, batch, length, seed };
     // Steps per native call: about 50 ms of work, and never past the next record point.
     const perStep = 4 * batch * length * length * (this.dk + this.dv) * this.heads * 3.5;

@@ -3,13 +3,17 @@
  * EM (expectation-maximisation) for Gaussian mixtures with isotropic or diagonal covariances,
  * started from k-means.
  */
+import { raced, signalOf } from './cancel';
 import { call, callAsync } from './errors';
+import { checkMemory } from './memory';
 import { native } from './native';
+import { checkResult, checkScalar, fits, maxRowNorm } from './numerics';
 import type { MatrixLike, Tensor } from './types';
 import * as v from './validate';
 
 /** Options of `kmeans`. */
 export interface KMeansOptions {
+  /** Seed of the k-means++ starts. */
   seed: number;
   /** k-means++ restarts; the lowest inertia is kept (default 4). */
   nInit?: number;
@@ -17,15 +21,19 @@ export interface KMeansOptions {
   maxIter?: number;
   /** Relative tolerance on the centres' movement (default 1e-4). */
   tol?: number;
+  /** `kmeansAsync` only: rejects the call with an AbortError (the fit is dropped). */
+  signal?: AbortSignal;
 }
 
 /** A k-means fit. */
 export interface KMeansResult {
   /** `[k, d]`, dtype of the input. */
   centers: Tensor;
+  /** The cluster of each point (`0 … k−1`). */
   labels: Uint32Array;
   /** `Σ_i ‖x_i − c_{z_i}‖²`. */
   inertia: number;
+  /** Lloyd updates done by the kept restart. */
   iterations: number;
 }
 
@@ -45,6 +53,7 @@ export interface EmOptions {
 
 /** An EM fit. */
 export interface EmResult {
+  /** Mixture weights (sum to 1). */
   weights: number[];
   /** `[k, d]`. */
   means: Tensor;
@@ -54,6 +63,7 @@ export interface EmResult {
   labels: Uint32Array;
   /** Mean log-likelihood per point. */
   logLikelihood: number;
+  /** EM iterations done. */
   iterations: number;
 }
 
@@ -61,7 +71,15 @@ function points(x: unknown, k: unknown): { t: Tensor; n: number; d: number; k: n
   const t = v.matrix('x', x);
   const [n, d] = t.shape as [number, number];
   if (n < 1 || d < 1) throw new RangeError(`\`x\` must hold at least one point of at least one coordinate, got shape [${n}, ${d}]`);
-  return { t, n, d, k: v.integer('k', k, 1, n) };
+  const kk = v.integer('k', k, 1, n);
+  // Distances are squared and summed over the points in f64.
+  const r = maxRowNorm(t.data, d);
+  if (Number.isFinite(r) && !fits(4 * r * r * n, 'f64')) throw new RangeError(`\`x\` has values too large: squared distances ≈ ${(4 * r * r).toExponential(2)}, summed over ${n} points, would overflow f64; rescale \`x\``);
+  // Per point: a label, a distance and its assignment (k-means, EM); centres, sums and per-chunk
+  // partial sums (k × d, f64); the copy of x that an async call makes.
+  const bytes = n * (40 + d * t.data.BYTES_PER_ELEMENT) + 8 * kk * (d + 1) * (4 + 2 * call(() => native.getThreads()));
+  checkMemory('x', bytes, `${n} points of dimension ${d} and ${kk} centres`);
+  return { t, n, d, k: kk };
 }
 
 function kmeansSpec(k: number, opts: unknown) {
@@ -76,7 +94,8 @@ function kmeansSpec(k: number, opts: unknown) {
 }
 
 function wrapKMeans(r: { centers: Float32Array | Float64Array; labels: Uint32Array; inertia: number; iterations: number }, k: number, d: number): KMeansResult {
-  return { centers: { shape: [k, d], data: r.centers }, labels: r.labels, inertia: r.inertia, iterations: r.iterations };
+  checkResult(r.centers, 'x', 'the centres');
+  return { centers: { shape: [k, d], data: r.centers }, labels: r.labels, inertia: checkScalar(r.inertia, 'x', 'the inertia'), iterations: r.iterations };
 }
 
 /** k-means with `k` clusters on the rows of `x` (`[n, d]`). */
@@ -86,11 +105,12 @@ export function kmeans(x: MatrixLike, k: number, opts: KMeansOptions): KMeansRes
   return wrapKMeans(call(() => native.kmeansSync(p.t.data, p.d, spec)), p.k, p.d);
 }
 
-/** `kmeans`, off the event loop. */
+/** `kmeans`, off the event loop; `signal` rejects it with an AbortError (the fit is dropped). */
 export async function kmeansAsync(x: MatrixLike, k: number, opts: KMeansOptions): Promise<KMeansResult> {
   const p = points(x, k);
   const spec = kmeansSpec(p.k, opts);
-  return wrapKMeans(await callAsync(() => native.kmeans(p.t.data, p.d, spec)), p.k, p.d);
+  const signal = signalOf((opts as { signal?: unknown }).signal);
+  return wrapKMeans(await raced(signal, () => callAsync(() => native.kmeans(p.t.data, p.d, spec))), p.k, p.d);
 }
 
 /** EM for a `k`-component Gaussian mixture on the rows of `x` (`[n, d]`). */
@@ -107,6 +127,10 @@ export function em(x: MatrixLike, k: number, opts: EmOptions): EmResult {
     reg: o.reg === undefined ? 1e-6 : v.positive('reg', o.reg),
   };
   const r = call(() => native.emSync(p.t.data, p.d, spec));
+  checkResult(r.means, 'x', 'the means');
+  checkResult(r.variances, 'x', 'the variances');
+  checkResult(r.weights, 'x', 'the weights');
+  checkScalar(r.logLikelihood, 'x', 'the log-likelihood');
   return {
     weights: r.weights,
     means: { shape: [p.k, p.d], data: r.means },

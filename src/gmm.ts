@@ -5,8 +5,11 @@
  * function of `(seed, stream)`, identical with any number of threads; `f32` samples are the `f64`
  * ones rounded.
  */
+import { raced, signalOf } from './cancel';
 import { call, callAsync } from './errors';
+import { bytesOf, checkMemory } from './memory';
 import { native, type Native } from './native';
+import { F32_MAX, fits, maxRowNorm } from './numerics';
 import type { Dtype, MatrixLike, MixtureSample, PromptBatch, SampleOptions, Tensor } from './types';
 import * as v from './validate';
 
@@ -31,15 +34,42 @@ function weights(w: unknown, k: number): number[] | undefined {
   return a;
 }
 
-function sampleArgs(n: unknown, opts: unknown, dim: number): { n: number; seed: number; stream: number; dtype: Dtype } {
+function sampleArgs(n: unknown, opts: unknown, dim: number): { n: number; seed: number; stream: number; dtype: Dtype; signal?: AbortSignal } {
   const o = v.options('options', opts, true);
   const count = v.integer('n', n, 0, 2 ** 32 - 1);
+  const dtype = v.dtype('dtype', o.dtype, 'f64');
+  const a = { n: count, seed: v.seed('seed', o.seed), stream: o.stream === undefined ? 0 : v.seed('stream', o.stream), dtype, signal: signalOf(o.signal) };
+  // The sample `x` (n × d) and its labels, held by the addon and handed to JS without a copy.
+  checkMemory('n', count * dim * bytesOf(dtype) + 4 * count, `a sample of ${count} × ${dim} ${dtype} values and ${count} labels`);
   if (count * dim > MAX_VALUES) throw new RangeError(`\`n\` = ${count} samples of dimension ${dim} exceed the limit of ${MAX_VALUES} values`);
-  return { n: count, seed: v.seed('seed', o.seed), stream: o.stream === undefined ? 0 : v.seed('stream', o.stream), dtype: v.dtype('dtype', o.dtype, 'f64') };
+  return a;
+}
+
+/**
+ * Samples that would overflow the dtype are refused before they are drawn (no scan of the output):
+ * `bound` bounds every coordinate of a draw (see `spreadBound`; the generator's normals are below
+ * 9 in absolute value), and f64 bounds were checked when the mixture or prior was made.
+ */
+function fitsDtype(bound: number, dtype: Dtype, what: string): void {
+  if (dtype === 'f32' && !(bound <= F32_MAX)) {
+    throw new RangeError(`\`dtype\` 'f32' cannot hold ${what}: they reach about ${bound.toExponential(2)}, beyond the f32 range (±3.4e38); use dtype 'f64'`);
+  }
 }
 
 function wrapSample(s: Native.Sample, n: number, d: number): MixtureSample {
   return { x: { shape: [n, d], data: s.x }, labels: s.labels };
+}
+
+/**
+ * A bound on the norm of a sample: `max‖μ_k‖ + 11·√(max tr Σ_k)` (the noise norm is about
+ * `√tr Σ`, and far in its tail at 11 times it); a RangeError when it would overflow f64.
+ */
+function spreadBound(m: Tensor, trace: number, covName: string): number {
+  const mu = maxRowNorm(m.data, m.shape[1] as number);
+  if (!fits(mu, 'f64')) throw new RangeError(`\`means\` has values too large: samples near ${mu.toExponential(2)} would overflow f64; rescale the mixture`);
+  const bound = mu + 11 * Math.sqrt(trace);
+  if (!fits(bound, 'f64')) throw new RangeError(`\`${covName}\` is too large: samples would overflow f64 (noise scale ${Math.sqrt(trace).toExponential(2)}); rescale the mixture`);
+  return bound;
 }
 
 /** A Gaussian mixture with isotropic, diagonal or full covariances. */
@@ -55,9 +85,12 @@ export class GaussianMixture {
   readonly weights: number[];
   /** `'isotropic'`, `'diagonal'` or `'full'`. */
   readonly kind: 'isotropic' | 'diagonal' | 'full';
+  /** @internal A bound on the norm of a sample (see `spreadBound`), for the numerics checks. */
+  readonly spread: number;
 
-  private constructor(spec: Native.MixtureSpec, m: Tensor) {
+  private constructor(spec: Native.MixtureSpec, m: Tensor, spread: number) {
     this.#native = call(() => new native.NativeMixture(spec));
+    this.spread = spread;
     this.kind = spec.kind as GaussianMixture['kind'];
     this.k = spec.k;
     this.dim = spec.dim;
@@ -76,7 +109,9 @@ export class GaussianMixture {
       if (!Array.isArray(o.sigma)) throw new TypeError(`\`sigma\` must be a number or an array of ${k} numbers`);
       sigma = v.finiteArray('sigma', o.sigma, k).map((s, i) => v.positive(`sigma[${i}]`, s));
     }
-    return new GaussianMixture({ kind: 'isotropic', k, dim: d, means: Array.from(m.data), sigma, weights: weights(o.weights, k) }, m);
+    const w = weights(o.weights, k);
+    const spread = spreadBound(m, d * Math.max(...sigma) ** 2, 'sigma');
+    return new GaussianMixture({ kind: 'isotropic', k, dim: d, means: Array.from(m.data), sigma, weights: w }, m, spread);
   }
 
   /** Components `N(μ_k, diag(variances_k))`; `variances` is `[K, d]`. */
@@ -89,7 +124,15 @@ export class GaussianMixture {
     va.data.forEach((x, i) => {
       if (!(x > 0)) throw new RangeError(`\`variances\` must be positive, got ${x} at row ${Math.floor(i / d)}, column ${i % d}`);
     });
-    return new GaussianMixture({ kind: 'diagonal', k, dim: d, means: Array.from(m.data), variances: Array.from(va.data), weights: weights(o.weights, k) }, m);
+    const w = weights(o.weights, k);
+    let trace = 0;
+    for (let c = 0; c < k; c++) {
+      let tr = 0;
+      for (let j = 0; j < d; j++) tr += va.data[c * d + j] as number;
+      trace = Math.max(trace, tr);
+    }
+    const spread = spreadBound(m, trace, 'variances');
+    return new GaussianMixture({ kind: 'diagonal', k, dim: d, means: Array.from(m.data), variances: Array.from(va.data), weights: w }, m, spread);
   }
 
   /** Components `N(μ_k, Σ_k)`; each `covariances[k]` is `d × d` symmetric positive-definite. */
@@ -101,24 +144,32 @@ export class GaussianMixture {
       throw new TypeError(`\`covariances\` must be an array of ${k} matrices of shape [${d}, ${d}]`);
     }
     const flat: number[] = [];
-    o.covariances.forEach((c: unknown, i: number) => {
-      const t = v.matrix(`covariances[${i}]`, c, 'f64');
+    let trace = 0;
+    for (let i = 0; i < k; i++) {
+      const t = v.matrix(`covariances[${i}]`, o.covariances[i], 'f64');
       if (t.shape[0] !== d || t.shape[1] !== d) throw new TypeError(`\`covariances[${i}]\` must have shape [${d}, ${d}], got [${t.shape.join(', ')}]`);
-      flat.push(...t.data);
-    });
-    return new GaussianMixture({ kind: 'full', k, dim: d, means: Array.from(m.data), covariances: flat, weights: weights(o.weights, k) }, m);
+      for (const x of t.data) flat.push(x);
+      let tr = 0;
+      for (let j = 0; j < d; j++) tr += t.data[j * d + j] as number;
+      trace = Math.max(trace, tr);
+    }
+    const w = weights(o.weights, k);
+    const spread = spreadBound(m, trace, 'covariances');
+    return new GaussianMixture({ kind: 'full', k, dim: d, means: Array.from(m.data), covariances: flat, weights: w }, m, spread);
   }
 
   /** `n` draws: `x` is `[n, d]`, `labels` the component of each. */
   sample(n: number, opts: SampleOptions): MixtureSample {
     const a = sampleArgs(n, opts, this.dim);
+    fitsDtype(this.spread, a.dtype, "this mixture's samples");
     return wrapSample(call(() => this.#native.sampleSync(a.n, a.seed, a.stream, a.dtype)), a.n, this.dim);
   }
 
-  /** `sample`, off the event loop. */
+  /** `sample`, off the event loop; `signal` rejects it with an AbortError (the draw is dropped). */
   async sampleAsync(n: number, opts: SampleOptions): Promise<MixtureSample> {
     const a = sampleArgs(n, opts, this.dim);
-    return wrapSample(await callAsync(() => this.#native.sample(a.n, a.seed, a.stream, a.dtype)), a.n, this.dim);
+    fitsDtype(this.spread, a.dtype, "this mixture's samples");
+    return wrapSample(await raced(a.signal, () => callAsync(() => this.#native.sample(a.n, a.seed, a.stream, a.dtype))), a.n, this.dim);
   }
 
   /** @internal The native mixture (for training). */
@@ -129,13 +180,17 @@ export class GaussianMixture {
 
 /** Options of `MixturePrior.samplePrompts`. */
 export interface PromptOptions {
+  /** Seed of the draw: a non-negative integer below 2^53 (the same seed gives the same prompts). */
   seed: number;
+  /** Computation type of `x` and `means` (default `'f64'`). */
   dtype?: Dtype;
+  /** `samplePromptsAsync` only: rejects the call with an AbortError (the draw is dropped). */
+  signal?: AbortSignal;
 }
 
 /** A prior over mixtures: each prompt gets its own `K` centroids, then `L` tokens from them. */
 export class MixturePrior {
-  /** The prior's settings, as given to the addon. */
+  /** @internal The prior's settings, as given to the addon. */
   readonly spec: Native.PriorSpec;
 
   private constructor(spec: Native.PriorSpec) {
@@ -149,20 +204,28 @@ export class MixturePrior {
     const radius = v.nonNegative('radius', o.radius);
     const minSeparation = o.minSeparation === undefined ? 0 : v.nonNegative('minSeparation', o.minSeparation);
     if (k > 1 && minSeparation > 2 * radius) throw new RangeError(`\`minSeparation\` must be at most 2·radius = ${2 * radius}, got ${minSeparation}`);
-    return new MixturePrior({ kind: 'sphere', k, dim: v.integer('dim', o.dim, 1, 1 << 20), size: radius, sigma: v.nonNegative('sigma', o.sigma), minSeparation });
+    return MixturePrior.checked({ kind: 'sphere', k, dim: v.integer('dim', o.dim, 1, 1 << 20), size: radius, sigma: v.nonNegative('sigma', o.sigma), minSeparation }, 'radius');
+  }
+
+  /** Refuses a prior whose tokens would overflow f64 (`size` is the centroids' scale). */
+  private static checked(spec: Native.PriorSpec, sizeName: string): MixturePrior {
+    // Centroid coordinates are at most ≈ 10·size (a normal draw, scaled), tokens add ≈ 10·σ.
+    if (!fits(10 * spec.size, 'f64')) throw new RangeError(`\`${sizeName}\` is too large: the centroids would overflow f64, got ${spec.size}`);
+    if (!fits(10 * (spec.size + spec.sigma), 'f64')) throw new RangeError(`\`sigma\` is too large: the tokens would overflow f64, got ${spec.sigma}`);
+    return new MixturePrior(spec);
   }
 
   /** Centroids `scale · N(0, I_d)`, equal weights, noise `sigma`. */
   static gaussian(opts: { k: number; dim: number; scale: number; sigma: number; minSeparation?: number }): MixturePrior {
     const o = v.options('options', opts, true);
-    return new MixturePrior({
+    return MixturePrior.checked({
       kind: 'gaussian',
       k: v.integer('k', o.k, 1, 65536),
       dim: v.integer('dim', o.dim, 1, 1 << 20),
       size: v.nonNegative('scale', o.scale),
       sigma: v.nonNegative('sigma', o.sigma),
       minSeparation: o.minSeparation === undefined ? 0 : v.nonNegative('minSeparation', o.minSeparation),
-    });
+    }, 'scale');
   }
 
   /** Dimension `d`. */
@@ -175,12 +238,19 @@ export class MixturePrior {
     return this.spec.k;
   }
 
-  #args(batch: unknown, length: unknown, opts: unknown): { b: number; l: number; seed: number; dtype: Dtype } {
+  #args(batch: unknown, length: unknown, opts: unknown): { b: number; l: number; seed: number; dtype: Dtype; signal?: AbortSignal } {
     const o = v.options('options', opts, true);
     const b = v.integer('batch', batch, 0, 2 ** 32 - 1);
     const l = v.integer('length', length, 0, 2 ** 32 - 1);
+    const a = { b, l, seed: v.seed('seed', o.seed), dtype: v.dtype('dtype', o.dtype, 'f64'), signal: signalOf(o.signal) };
+    // x (B·L·d), labels (B·L) and means (B·K·d): drawn per prompt, then joined (twice at the peak).
+    const [d, k, s] = [this.dim, this.k, bytesOf(a.dtype)];
+    checkMemory(['batch', 'length'], 2 * (b * l * d * s + 4 * b * l + b * k * d * s), `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
     if (b * l * this.dim > MAX_VALUES) throw new RangeError(`\`batch\` × \`length\` × d = ${b * l * this.dim} values exceed the limit of ${MAX_VALUES}`);
-    return { b, l, seed: v.seed('seed', o.seed), dtype: v.dtype('dtype', o.dtype, 'f64') };
+    if (b * k * this.dim > MAX_VALUES) throw new RangeError(`\`batch\` × k × d = ${b * k * this.dim} centroid values exceed the limit of ${MAX_VALUES}`);
+    // Centroid coordinates are below 9·size (a normal draw, scaled), tokens add below 9·σ.
+    fitsDtype(10 * (this.spec.size + this.spec.sigma), a.dtype, "this prior's tokens");
+    return a;
   }
 
   #wrap(p: Native.Prompts, b: number, l: number): PromptBatch {
@@ -193,9 +263,9 @@ export class MixturePrior {
     return this.#wrap(call(() => native.samplePromptsSync(this.spec, a.b, a.l, a.seed, a.dtype)), a.b, a.l);
   }
 
-  /** `samplePrompts`, off the event loop. */
+  /** `samplePrompts`, off the event loop; `signal` rejects it with an AbortError (the draw is dropped). */
   async samplePromptsAsync(batch: number, length: number, opts: PromptOptions): Promise<PromptBatch> {
     const a = this.#args(batch, length, opts);
-    return this.#wrap(await callAsync(() => native.samplePrompts(this.spec, a.b, a.l, a.seed, a.dtype)), a.b, a.l);
+    return this.#wrap(await raced(a.signal, () => callAsync(() => native.samplePrompts(this.spec, a.b, a.l, a.seed, a.dtype))), a.b, a.l);
   }
 }

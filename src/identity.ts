@@ -5,44 +5,134 @@
  * Scores are `λ⟨x_i, x_j⟩` ('dot') or `−λ‖x_i − x_j‖²/2` ('distance'); `excludeSelf` masks the
  * diagonal; `depth` applies the layer repeatedly, `residual` makes each application
  * `X ← X + Attn(X)`. The softmax is max-subtracted: no `λ` overflows it.
+ *
+ * Edges of the float range (see `numerics.ts`): when the scores could leave the f32 range (entries
+ * of 1e20 and more, or `λ` beyond it) an f32 input is computed in f64 and the result rounded back;
+ * when they could leave the f64 range the call throws a RangeError naming `x`. With `residual` the
+ * tokens can double at each application, so a deep residual stack is bounded layer by layer.
+ *
+ * Cancellation: with a `signal`, the async form runs in blocks of prompts and applications of
+ * about 0.1 s each (the same arithmetic as one call: prompts are independent and each application
+ * is the same step) and stops at the first block boundary after the signal fires.
  */
+import { signalOf, throwIfAborted } from './cancel';
 import { abortError, call, callAsync } from './errors';
+import { bytesOf, checkMemory } from './memory';
 import { native, type Native } from './native';
-import type { IdentityAttentionOptions, Tensor, TokensLike } from './types';
+import { checkResult, fits, lambdaFitsF32, maxRowNorm, narrow, overflow, widen } from './numerics';
+import type { Dtype, Float, IdentityAttentionOptions, Tensor, TokensLike } from './types';
 import * as v from './validate';
 
-function prepare(x: unknown, opts: unknown): { t: Tensor; b: number; l: number; d: number; o: Native.IdentityOptions; signal?: AbortSignal } {
+/** Work (≈ flop) per native call when a signal may cancel the run. */
+const BLOCK_WORK = 2e8;
+
+interface Prepared {
+  t: Tensor;
+  b: number;
+  l: number;
+  d: number;
+  o: Native.IdentityOptions;
+  signal?: AbortSignal;
+  /** The input's dtype. */
+  dtype: Dtype;
+  /** The dtype the kernel runs in. */
+  compute: Dtype;
+  /** Apply the layers one by one, checking the bound before each (deep residual stacks). */
+  stepwise: boolean;
+}
+
+/** A bound on every intermediate of one application to tokens of norm ≤ `r` (scores, norms, sums). */
+function layerBound(r: number, lambda: number, scores: string, l: number): number {
+  const s = scores === 'dot' ? 1 : 1.5; // distance: λ⟨x, x'⟩ plus the bias λ‖x'‖²/2
+  return Math.max(r * r, 2 * s * lambda * r * r, l * r);
+}
+
+function tooLarge(r: number, lambda: number): RangeError {
+  return overflow('x', `the scores λ‖x‖² ≈ ${(lambda * r * r).toExponential(2)} (\`lambda\` = ${lambda}, largest ‖x_i‖ = ${r.toExponential(2)})`);
+}
+
+function prepare(x: unknown, opts: unknown): Prepared {
   const t = v.tokens('x', x);
   const o = v.options('options', opts, false);
   const [b, l, d] = (t.shape.length === 3 ? t.shape : [1, ...t.shape]) as [number, number, number];
   if (d < 1) throw new RangeError(`\`x\` must have at least one coordinate per token, got shape [${t.shape.join(', ')}]`);
   const excludeSelf = v.boolean('excludeSelf', o.excludeSelf, false);
   if (excludeSelf && l === 1) throw new RangeError('`excludeSelf` needs prompts of at least 2 tokens, got 1');
-  const signal = o.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('`signal` must be an AbortSignal');
-  return {
-    t,
-    b,
-    l,
-    d,
-    o: {
-      lambda: o.lambda === undefined ? 1 / Math.sqrt(d) : v.positive('lambda', o.lambda),
-      scores: v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot'),
-      excludeSelf,
-      depth: o.depth === undefined ? 1 : v.integer('depth', o.depth, 1, 4096),
-      residual: v.boolean('residual', o.residual, false),
-    },
-    signal,
+  const signal = signalOf(o.signal);
+  const io: Native.IdentityOptions = {
+    lambda: o.lambda === undefined ? 1 / Math.sqrt(d) : v.positive('lambda', o.lambda),
+    scores: v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot'),
+    excludeSelf,
+    depth: o.depth === undefined ? 1 : v.integer('depth', o.depth, 1, 4096),
+    residual: v.boolean('residual', o.residual, false),
   };
+  const dtype = v.dtypeOf(t.data);
+  // Norms can double at each residual application; without residual they never grow.
+  const r = maxRowNorm(t.data, d);
+  const rg = r === 0 ? 0 : r * (io.residual ? 2 ** io.depth : 1);
+  const bound = Math.max(layerBound(rg / 2, io.lambda, io.scores, l), layerBound(r, io.lambda, io.scores, l), rg);
+  let compute: Dtype = dtype;
+  let stepwise = false;
+  // (non-finite entries are left for the addon to report, naming `x`)
+  if (Number.isFinite(r) && dtype === 'f32' && !(fits(bound, 'f32') && lambdaFitsF32(io.lambda))) compute = 'f64';
+  if (Number.isFinite(r) && !fits(bound, 'f64')) {
+    if (!(io.residual && io.depth > 1)) throw tooLarge(r, io.lambda);
+    compute = 'f64';
+    stepwise = true;
+  }
+  // Peak bytes: the two work buffers of the kernel and the async copy of the input, in the compute
+  // type; a widened input and the rounded output when f32 is computed in f64; per-thread tiles.
+  const n = b * l * d;
+  const sc = bytesOf(compute);
+  const threads = call(() => native.getThreads());
+  checkMemory('x', 3 * n * sc + (compute !== dtype ? n * 12 : 0) + threads * (64 * 128 + 2 * l) * sc, `${b} × ${l} × ${d} ${compute} values, three times`);
+  return { t, b, l, d, o: io, signal, dtype, compute, stepwise };
+}
+
+/** The layers per call and prompts per call of a cancellable (or stepwise) run. */
+function blocks(a: Prepared): { layers: number; prompts: number } {
+  const perLayer = Math.max(1, 4 * a.l * a.l * a.d);
+  const layers = a.stepwise ? 1 : Math.max(1, Math.min(a.o.depth, Math.floor(BLOCK_WORK / perLayer)));
+  const prompts = Math.max(1, Math.min(a.b, Math.floor(BLOCK_WORK / (perLayer * layers))));
+  return { layers, prompts };
+}
+
+/** Before an application in a stepwise run: the bound with the tokens' current norms. */
+function checkStep(a: Prepared, cur: Float): void {
+  const r = maxRowNorm(cur, a.d);
+  if (!fits(Math.max(layerBound(r, a.o.lambda, a.o.scores, a.l), 2 * r), 'f64')) throw tooLarge(r, a.o.lambda);
+}
+
+function finish(a: Prepared, y: Float): Tensor {
+  const out = narrow(y, a.dtype, 'x', 'the output');
+  checkResult(out, 'x', 'the output');
+  return { shape: a.t.shape, data: out };
 }
 
 /** Identity attention on `[L, d]` or `[B, L, d]` tokens, off the event loop. Same shape and dtype out. */
 export async function identityAttention(x: TokensLike, opts: IdentityAttentionOptions = {}): Promise<Tensor> {
   const a = prepare(x, opts);
-  if (a.signal?.aborted) throw abortError(a.signal);
+  throwIfAborted(a.signal);
+  const data = a.compute === 'f64' ? widen(a.t.data) : a.t.data;
+  const run = (chunk: Float, b: number, depth: number): Promise<Float> => callAsync(() => native.identityAttention(chunk, b, a.l, a.d, { ...a.o, depth }, undefined));
   try {
-    const y = await callAsync(() => native.identityAttention(a.t.data, a.b, a.l, a.d, a.o, a.signal));
-    return { shape: a.t.shape, data: y };
+    if (a.signal === undefined && !a.stepwise) return finish(a, await run(data, a.b, a.o.depth));
+    const { layers, prompts } = blocks(a);
+    const size = a.l * a.d;
+    const out = a.compute === 'f64' ? new Float64Array(data.length) : new Float32Array(data.length);
+    for (let p0 = 0; p0 < a.b; p0 += prompts) {
+      const p1 = Math.min(a.b, p0 + prompts);
+      let cur: Float = data.subarray(p0 * size, p1 * size);
+      for (let done = 0; done < a.o.depth; ) {
+        throwIfAborted(a.signal);
+        const k = Math.min(layers, a.o.depth - done);
+        if (a.stepwise) checkStep(a, cur);
+        cur = await run(cur, p1 - p0, k);
+        done += k;
+      }
+      out.set(cur, p0 * size);
+    }
+    return finish(a, out);
   } catch (e) {
     if (a.signal?.aborted) throw abortError(a.signal);
     throw e;
@@ -52,5 +142,13 @@ export async function identityAttention(x: TokensLike, opts: IdentityAttentionOp
 /** Identity attention, on the calling thread (for small inputs). */
 export function identityAttentionSync(x: TokensLike, opts: Omit<IdentityAttentionOptions, 'signal'> = {}): Tensor {
   const a = prepare(x, opts);
-  return { shape: a.t.shape, data: call(() => native.identityAttentionSync(a.t.data, a.b, a.l, a.d, a.o)) };
+  const data = a.compute === 'f64' ? widen(a.t.data) : a.t.data;
+  if (!a.stepwise) return finish(a, call(() => native.identityAttentionSync(data, a.b, a.l, a.d, a.o)));
+  let cur: Float = data;
+  for (let done = 0; done < a.o.depth; done++) {
+    checkStep(a, cur);
+    const c = cur;
+    cur = call(() => native.identityAttentionSync(c, a.b, a.l, a.d, { ...a.o, depth: 1 }));
+  }
+  return finish(a, cur);
 }

@@ -11,6 +11,7 @@ export { attention, attentionSync, attentionBackward, attentionBackwardSync, ide
 export type { AttentionWeights, AttentionMask, AttentionOptions, AttentionGradients, AttentionLayerOptions, AttentionTrainOptions } from './attention';
 export { metrics, alignment, centroidError, quantizationRatio, adjustedRandIndex } from './metrics';
 export { setThreads, getThreads } from './threads';
+export { setMemoryLimit, getMemoryLimit } from './memory';
 export { kmeans, kmeansAsync, em } from './baselines';
 export type { KMeansOptions, KMeansResult, EmOptions, EmResult } from './baselines';
 export type {

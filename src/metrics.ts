@@ -7,10 +7,17 @@
  * - `quantizationRatio(X, Y, M, z)`: `Σ_i ‖y_i − μ_{z_i}‖² / Σ_i ‖x_i − μ_{z_i}‖²`, per prompt, then
  *   averaged over prompts (below 1: tokens moved toward their own centroid);
  * - `adjustedRandIndex(a, b)`: agreement of two labelings corrected for chance (1 = same partition).
+ *
+ * All four are computed in f64. The first three are invariant under scaling (`alignment` row by
+ * row, `centroidError` jointly, `quantizationRatio` per prompt), so f64 inputs whose squares would
+ * overflow (entries beyond ≈1e154) or underflow are first rescaled by powers of two, which is exact:
+ * the result is the one an exact computation would round to, and never NaN, ±∞ or a hang.
  */
 import { call } from './errors';
+import { checkMemory } from './memory';
 import { native } from './native';
-import type { MatrixLike, Tensor, TokensLike } from './types';
+import { checkScalar, maxAbs, norm } from './numerics';
+import type { Float, MatrixLike, Tensor, TokensLike } from './types';
 import * as v from './validate';
 
 function pair(pName: string, p: unknown, mName: string, m: unknown): [Tensor, Tensor, number] {
@@ -19,19 +26,86 @@ function pair(pName: string, p: unknown, mName: string, m: unknown): [Tensor, Te
   const d = a.shape[1] as number;
   if (b.shape[1] !== d) throw new TypeError(`\`${mName}\` must have ${d} columns like \`${pName}\`, got ${b.shape[1]}`);
   if (a.shape[0] === 0 || b.shape[0] === 0 || d === 0) throw new RangeError(`\`${pName}\` and \`${mName}\` must be non-empty`);
-  return [a, { shape: b.shape, data: v.as(b.data, v.dtypeOf(a.data)) }, d];
+  return [a, { shape: b.shape, data: v.as(b.data, v.dtypeOf(a.data), mName) }, d];
+}
+
+/** 2^e for the exponent `e` of `x` (`2^e ≤ |x| < 2^(e+1)`), for `x ≠ 0`. */
+function pow2(x: number): number {
+  const e = Math.floor(Math.log2(Math.abs(x)));
+  return 2 ** Math.max(-1022, Math.min(1023, e));
+}
+
+/** Rows whose squares stay well inside the f64 range need no rescaling. */
+const SAFE_LO = 2 ** -400;
+const SAFE_HI = 2 ** 400;
+
+/** A copy of `a` (f64, `[n, d]`) with each nonzero row scaled by a power of two to a largest entry in [1, 2). */
+function rowsScaled(a: Float64Array, d: number): Float64Array {
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i += d) {
+    const m = maxAbs(a.subarray(i, i + d));
+    const s = m === 0 ? 1 : pow2(m);
+    for (let j = i; j < i + d; j++) out[j] = (a[j] as number) / s;
+  }
+  return out;
+}
+
+/** Refuses the cost matrix of a matching beyond the memory limit (`H × K`, and its transpose). */
+function checkMatching(p: Tensor, m: Tensor): void {
+  const [h, k] = [p.shape[0] as number, m.shape[0] as number];
+  checkMemory(['params', 'means'], 16 * h * k + 64 * (h + k), `a ${h} × ${k} cost matrix, f64`);
 }
 
 /** Mean cosine between heads and centroids under the best matching (1 = perfectly aligned). */
 export function alignment(params: MatrixLike, means: MatrixLike): number {
-  const [p, m, d] = pair('params', params, 'means', means);
-  return call(() => native.alignment(p.data, m.data, d));
+  let [p, m, d] = pair('params', params, 'means', means);
+  checkMatching(p, m);
+  if (p.data instanceof Float64Array && m.data instanceof Float64Array) {
+    const all = [maxAbs(p.data), maxAbs(m.data)];
+    const tiny = (a: Float64Array) => {
+      for (let i = 0; i < a.length; i += d) {
+        const r = maxAbs(a.subarray(i, i + d));
+        if (r > 0 && r < SAFE_LO) return true;
+      }
+      return false;
+    };
+    // Cosines do not change when a row is scaled: rows beyond the safe range are brought to ≈1.
+    // (non-finite entries are left for the addon to report)
+    if (Number.isFinite(Math.max(...all)) && (Math.max(...all) > SAFE_HI || tiny(p.data) || tiny(m.data))) {
+      p = { shape: p.shape, data: rowsScaled(p.data, d) };
+      m = { shape: m.shape, data: rowsScaled(m.data, d) };
+    }
+  }
+  const [pd, md] = [p.data, m.data];
+  return checkScalar(call(() => native.alignment(pd, md, d)), 'params', 'the alignment');
 }
 
 /** Mean relative distance between heads and their matched centroids. */
 export function centroidError(params: MatrixLike, means: MatrixLike): number {
-  const [p, m, d] = pair('params', params, 'means', means);
-  return call(() => native.centroidError(p.data, m.data, d));
+  let [p, m, d] = pair('params', params, 'means', means);
+  checkMatching(p, m);
+  if (p.data instanceof Float64Array && m.data instanceof Float64Array) {
+    const big = Math.max(maxAbs(p.data), maxAbs(m.data));
+    let small = Infinity; // the smallest centroid norm (a zero row is the addon's error to report)
+    for (let i = 0; i < m.data.length; i += d) {
+      const r = norm(m.data, i, d);
+      if (r > 0) small = Math.min(small, r);
+    }
+    // Relative errors are invariant under a joint scaling: one power of two that brings the largest
+    // entry to 2^509 keeps every squared difference finite and every centroid's squared norm normal,
+    // as long as the two differ by less than 2^1019 (beyond, the errors themselves overflow).
+    if (Number.isFinite(big) && (big > SAFE_HI || small < SAFE_LO)) {
+      if (small !== Infinity && big / small > 2 ** 1019) {
+        throw new RangeError(`\`params\` has values too large relative to \`means\` (${big.toExponential(2)} against a centroid of norm ${small.toExponential(2)}): the relative errors overflow f64`);
+      }
+      const s = 2 ** 509 / pow2(big);
+      const scaled = (a: Float64Array) => a.map((x) => x * s);
+      p = { shape: p.shape, data: scaled(p.data) };
+      m = { shape: m.shape, data: scaled(m.data) };
+    }
+  }
+  const [pd, md] = [p.data, m.data];
+  return checkScalar(call(() => native.centroidError(pd, md, d)), 'params', 'the centroid error');
 }
 
 /**
@@ -51,7 +125,57 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
   }
   if (!(labels instanceof Uint32Array)) throw new TypeError('`labels` must be a Uint32Array');
   if (labels.length !== b * l) throw new TypeError(`\`labels\` must hold one label per token (${b * l}), got ${labels.length}`);
-  return call(() => native.quantizationRatio(xt.data, yt.data, mt.data, labels, b, l, ms[1], d));
+  // The addon widens x, y and means to f64.
+  checkMemory('x', 8 * (2 * b * l * d + b * ms[1] * d), `x and y ${b} × ${l} × ${d} and means, widened to f64`);
+  const [xd, yd, md] = [xt.data, yt.data, mt.data];
+  const k = ms[1];
+  const direct = (x: Float, y: Float, m: Float): number | undefined => {
+    try {
+      const r = call(() => native.quantizationRatio(x, y, m, labels, b, l, k, d));
+      return Number.isFinite(r) && r > 0 ? r : undefined;
+    } catch (e) {
+      if (e instanceof RangeError && /on its centroid/.test(e.message)) return undefined; // den = 0, maybe by underflow
+      throw e;
+    }
+  };
+  const first = direct(xd, yd, md);
+  if (first !== undefined) return first;
+  // The direct computation overflowed, or underflowed to 0 (a ratio of exactly 0 or a prompt whose
+  // denominator is 0). Each prompt's ratio is invariant when its x, y and means are scaled together:
+  // a prompt whose largest difference |x − μ_z| or |y − μ_z| is beyond the safe range (its squares
+  // overflow or underflow) is scaled by the power of two that brings it into [1, 2) — exact.
+  const [rows, kd] = [l * d, k * d];
+  const spread = (p: number): number => {
+    let m = 0;
+    for (let i = 0; i < l; i++) {
+      const z = labels[p * l + i] as number;
+      for (let j = 0; j < d; j++) {
+        const mu = md[p * kd + z * d + j] as number;
+        m = Math.max(m, Math.abs((xd[p * rows + i * d + j] as number) - mu), Math.abs((yd[p * rows + i * d + j] as number) - mu));
+      }
+    }
+    return m;
+  };
+  const out = (m: number) => m > SAFE_HI || (m > 0 && m < SAFE_LO);
+  checkMemory('x', 16 * (2 * b * l * d + k * b * d), `x and y ${b} × ${l} × ${d} and means, rescaled, and widened to f64`);
+  const [x2, y2, m2] = [Float64Array.from(xd), Float64Array.from(yd), Float64Array.from(md)];
+  for (let p = 0; p < b; p++) {
+    const m = spread(p);
+    if (!out(m)) continue;
+    const s = pow2(m);
+    for (let i = p * rows; i < (p + 1) * rows; i++) {
+      x2[i] = (x2[i] as number) / s;
+      y2[i] = (y2[i] as number) / s;
+    }
+    for (let i = p * kd; i < (p + 1) * kd; i++) m2[i] = (m2[i] as number) / s;
+  }
+  try {
+    return checkScalar(call(() => native.quantizationRatio(x2, y2, m2, labels, b, l, k, d)), 'y', 'the ratio');
+  } catch (e) {
+    // The addon's message for a prompt with x = μ everywhere names no argument.
+    if (e instanceof RangeError && !e.message.includes('`')) throw new RangeError(`\`x\`: ${e.message}`);
+    throw e;
+  }
 }
 
 /** Adjusted Rand index of two labelings of the same items. */
@@ -60,8 +184,20 @@ export function adjustedRandIndex(a: Uint32Array, b: Uint32Array): number {
   if (!(b instanceof Uint32Array)) throw new TypeError('`b` must be a Uint32Array');
   if (a.length !== b.length) throw new TypeError(`\`a\` and \`b\` must have the same length, got ${a.length} and ${b.length}`);
   if (a.length === 0) throw new RangeError('`a` must hold at least one label');
-  return call(() => native.adjustedRandIndex(a, b));
+  // The addon tabulates the pairs of labels: (distinct in a) × (distinct in b) counts.
+  const [ka, kb] = [new Set(a).size, new Set(b).size];
+  checkMemory(['a', 'b'], 8 * ka * kb + 64 * (ka + kb) + 16 * a.length, `a ${ka} × ${kb} contingency table`);
+  return checkScalar(call(() => native.adjustedRandIndex(a, b)), 'a', 'the index');
 }
 
 /** The metrics, as one namespace object. */
-export const metrics = { alignment, centroidError, quantizationRatio, adjustedRandIndex } as const;
+export const metrics = {
+  /** Same as {@link alignment}. */
+  alignment,
+  /** Same as {@link centroidError}. */
+  centroidError,
+  /** Same as {@link quantizationRatio}. */
+  quantizationRatio,
+  /** Same as {@link adjustedRandIndex}. */
+  adjustedRandIndex,
+} as const;

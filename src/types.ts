@@ -10,7 +10,9 @@ export type Dtype = 'f32' | 'f64';
 
 /** A dense row-major array: `data.length` is the product of `shape`. */
 export interface Tensor {
+  /** Dimensions, outermost first: `[n, d]`, `[B, L, d]`… */
   shape: number[];
+  /** The values, row-major; a `Float64Array` for `'f64'`, a `Float32Array` for `'f32'`. */
   data: Float;
 }
 
@@ -26,11 +28,32 @@ export type Scores = 'dot' | 'distance';
 /** Initialisation of the head parameters. */
 export type InitSpec =
   /** `scale · N(0, I)` per head. */
-  | { kind: 'random'; scale: number; seed: number }
+  | {
+      /** Independent Gaussian heads. */
+      kind: 'random';
+      /** Standard deviation of each coordinate. */
+      scale: number;
+      /** Seed of the draw. */
+      seed: number;
+    }
   /** Every head at `at` (default the origin) plus `noise · N(0, I)`: a symmetric start. */
-  | { kind: 'point'; at?: number[]; noise: number; seed: number }
+  | {
+      /** All heads at one point. */
+      kind: 'point';
+      /** The point, `d` numbers (default the origin). */
+      at?: number[];
+      /** Standard deviation of the noise added to each head (0: all heads equal). */
+      noise: number;
+      /** Seed of the noise. */
+      seed: number;
+    }
   /** Heads on tokens of the training data, chosen k-means++-like. */
-  | { kind: 'data'; seed: number };
+  | {
+      /** Heads on data points (only through `layer.initFromData`). */
+      kind: 'data';
+      /** Seed of the choice. */
+      seed: number;
+    };
 
 /** Options of a Gaussian-mixture sample. */
 export interface SampleOptions {
@@ -40,12 +63,15 @@ export interface SampleOptions {
   dtype?: Dtype;
   /** A second number naming the stream, so one seed can give independent samples (default 0). */
   stream?: number;
+  /** `sampleAsync` only: rejects the call with an AbortError (the draw is dropped). */
+  signal?: AbortSignal;
 }
 
 /** A sample and the component each point came from (kept for metrics only). */
 export interface MixtureSample {
   /** `[n, d]`. */
   x: Tensor;
+  /** The component each row of `x` was drawn from (`0 … K−1`). */
   labels: Uint32Array;
 }
 
@@ -64,17 +90,46 @@ export type OptimizerSpec =
   | 'sgd'
   | 'momentum'
   | 'adam'
-  | { kind: 'sgd' }
-  | { kind: 'momentum'; beta?: number }
-  | { kind: 'adam'; beta1?: number; beta2?: number; eps?: number };
+  | {
+      /** Plain gradient descent: `θ ← θ − η_t g`. */
+      kind: 'sgd';
+    }
+  | {
+      /** Heavy-ball momentum: `v ← β v + g`, `θ ← θ − η_t v`. */
+      kind: 'momentum';
+      /** Momentum `β` in [0, 1) (default 0.9). */
+      beta?: number;
+    }
+  | {
+      /** Adam. */
+      kind: 'adam';
+      /** First-moment decay in [0, 1) (default 0.9). */
+      beta1?: number;
+      /** Second-moment decay in [0, 1) (default 0.999). */
+      beta2?: number;
+      /** Added to the denominator (default 1e-8). */
+      eps?: number;
+    };
 
 /** Learning-rate schedule: `η_t` for step `t` from the base rate `lr`. */
 export type ScheduleSpec =
   | 'constant'
   /** `η (floor + (1 − floor)(1 + cos(π t/total))/2)`; `total` defaults to `steps`. */
-  | { kind: 'cosine'; total?: number; floor?: number }
+  | {
+      /** Cosine decay from `η` to `floor · η`. */
+      kind: 'cosine';
+      /** Steps of the decay (default: the run's `steps`). */
+      total?: number;
+      /** Final rate as a fraction of `η`, in [0, 1] (default 0). */
+      floor?: number;
+    }
   /** `η / (1 + t/τ)`. */
-  | { kind: 'inverse-time'; tau: number };
+  | {
+      /** Inverse-time decay. */
+      kind: 'inverse-time';
+      /** Time scale `τ > 0`, in steps. */
+      tau: number;
+    };
 
 /** One recorded point of a training run. */
 export interface HistoryEntry {
@@ -120,6 +175,7 @@ export interface TrainOptions {
 export interface TrainResult {
   /** Final parameters `[H, d]`. */
   params: Tensor;
+  /** The recorded points of the run, every `recordEvery` steps and at the last step. */
   history: HistoryEntry[];
 }
 
