@@ -10,10 +10,10 @@
 //! ∇_{θ_h} = α_h (x − T) + β_h (x − θ_h)    = the same − β_h θ_h                        ('distance')
 //! ```
 //!
-//! So a chunk of tokens `X` (`n × d`) needs `P = XΘᵀ` and `S = CᵀX` (`C_ih = α_h + β_h` of token
-//! `i`), two tile products (SIMD by the `gemm` crate), the norms `‖x_i‖²` (the AVX2 inner product of
-//! [`crate::simd`] for `f32`), and per-token scalars in `f64` with the sums `M_hg += α_h a_g`,
-//! `B_h += β_h`; the chunk's gradient is `S_h − Σ_g M_hg θ_g − B_h θ_h`.
+//! So a chunk of tokens `X` (`n × d`) needs, per token, `‖x‖²` and `p = Θx` (one pass over `x`, AVX2
+//! for `f32`, [`crate::simd`]), scalars in `f64` with the sums `M_hg += α_h a_g`, `B_h += β_h`, and
+//! then `S = CᵀX` (`C_ih = α_h + β_h` of token `i`), a tile product (SIMD by the `gemm` crate); the
+//! chunk's gradient is `S_h − Σ_g M_hg θ_g − B_h θ_h`.
 
 use crate::heads::{Layer, Scores};
 use crate::attention::tile::{matmul, View};
@@ -33,62 +33,119 @@ pub struct ChunkSums<T> {
 
 /// The chunk as three passes: `P = X Θᵀ` (a tile product), the per-token scalars, and
 /// `S = Cᵀ X` with `C_ih = α_h + β_h` of token `i` (a tile product).
+/// The chunk: per token one pass for `‖x‖²` and `P = XΘᵀ`, the scalars (with `H` known at compile
+/// time for `H ≤ 4`, so they live in registers), then `S = CᵀX`, a tile product.
 fn chunk_body<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>) {
-    let (h, d) = (layer.heads, layer.dim);
-    let count = xs.len() / d;
-    let lambda = layer.lambda.f64();
-    let offsets: Vec<f64> = (0..h)
+    match layer.heads {
+        1 => chunk_fixed::<T, 1>(layer, gram, xs, out),
+        2 => chunk_fixed::<T, 2>(layer, gram, xs, out),
+        3 => chunk_fixed::<T, 3>(layer, gram, xs, out),
+        4 => chunk_fixed::<T, 4>(layer, gram, xs, out),
+        _ => chunk_general(layer, gram, xs, out),
+    }
+}
+
+/// The per-token scalars of one token from `n = ‖x‖²` and `p`: adds to the loss, `M` and `B`, and
+/// writes `C_h = α_h + β_h` to `coef`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn token_scalars(h: usize, lambda: f64, offsets: &[f64], gram: &[f64], n: f64, p: &[f64], a: &mut [f64], c: &mut [f64], coef: &mut [f64], out_m: &mut [f64], out_b: &mut [f64]) -> f64 {
+    let mut mx = f64::NEG_INFINITY;
+    for g in 0..h {
+        a[g] = lambda * p[g] - offsets[g];
+        mx = mx.max(a[g]);
+    }
+    let mut z = 0.0;
+    for g in 0..h {
+        a[g] = (a[g] - mx).exp();
+        z += a[g];
+    }
+    let inv = 1.0 / z;
+    for g in 0..h {
+        a[g] *= inv;
+    }
+    let (mut xt, mut tt, mut cbar) = (0.0, 0.0, 0.0);
+    for g in 0..h {
+        let mut q = 0.0;
+        for k in 0..h {
+            q += a[k] * gram[k * h + g];
+        }
+        xt += a[g] * p[g];
+        tt += a[g] * q;
+        c[g] = p[g] - q;
+        cbar += a[g] * c[g];
+    }
+    for g in 0..h {
+        let alpha = -2.0 * a[g];
+        let beta = alpha * lambda * (c[g] - cbar);
+        coef[g] = alpha + beta;
+        for k in 0..h {
+            out_m[g * h + k] += alpha * a[k];
+        }
+        out_b[g] += beta;
+    }
+    (n - 2.0 * xt + tt).max(0.0)
+}
+
+fn offsets<T: Real>(layer: &Layer<T>, gram: &[f64]) -> Vec<f64> {
+    let (h, lambda) = (layer.heads, layer.lambda.f64());
+    (0..h)
         .map(|g| match layer.scores {
             Scores::Dot => 0.0,
             Scores::Distance => 0.5 * lambda * gram[g * h + g],
         })
-        .collect();
-    // P = X Θᵀ (count × H)
-    let mut pt = vec![T::zero(); count * h];
-    matmul(&mut pt, h, View::rows(xs, count, d, d), View::transposed(layer.params, d, h, d), false, T::one());
-    let mut coef = vec![T::zero(); count * h];
-    let (mut a, mut c) = (vec![0.0f64; h], vec![0.0f64; h]);
+        .collect()
+}
+
+fn chunk_fixed<T: Real, const H: usize>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>) {
+    let d = layer.dim;
+    let count = xs.len() / d;
+    let lambda = layer.lambda.f64();
+    let off = offsets(layer, gram);
+    let mut gr = [0.0f64; 16];
+    gr[..H * H].copy_from_slice(&gram[..H * H]);
+    let (mut m, mut b) = ([0.0f64; 16], [0.0f64; 4]);
+    let mut coef = vec![T::zero(); count * H];
+    let mut dots = [T::zero(); 5];
+    let mut loss = 0.0;
     for i in 0..count {
         let x = &xs[i * d..(i + 1) * d];
-        let n = T::dot_fast(x, x).f64();
-        let p = &pt[i * h..(i + 1) * h];
-        // a = softmax(λ p − offset), max-subtracted
-        let mut mx = f64::NEG_INFINITY;
-        for g in 0..h {
-            a[g] = lambda * p[g].f64() - offsets[g];
-            mx = mx.max(a[g]);
+        T::norm_and_dots(x, layer.params, &mut dots[..H + 1]);
+        let mut p = [0.0f64; 4];
+        for g in 0..H {
+            p[g] = dots[1 + g].f64();
         }
-        let mut z = 0.0;
-        for v in a.iter_mut() {
-            *v = (*v - mx).exp();
-            z += *v;
-        }
-        let inv = 1.0 / z;
-        a.iter_mut().for_each(|v| *v *= inv);
-        let (mut xt, mut tt, mut cbar) = (0.0, 0.0, 0.0);
-        for g in 0..h {
-            let mut q = 0.0;
-            for k in 0..h {
-                q += a[k] * gram[k * h + g];
-            }
-            let pg = p[g].f64();
-            xt += a[g] * pg;
-            tt += a[g] * q;
-            c[g] = pg - q;
-            cbar += a[g] * c[g];
-        }
-        out.loss += (n - 2.0 * xt + tt).max(0.0);
-        for g in 0..h {
-            let alpha = -2.0 * a[g];
-            let beta = alpha * lambda * (c[g] - cbar);
-            coef[i * h + g] = T::of(alpha + beta);
-            for k in 0..h {
-                out.m[g * h + k] += alpha * a[k];
-            }
-            out.b[g] += beta;
+        let (mut a, mut c, mut cf) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+        loss += token_scalars(H, lambda, &off, &gr[..H * H], dots[0].f64(), &p[..H], &mut a[..H], &mut c[..H], &mut cf[..H], &mut m[..H * H], &mut b[..H]);
+        for g in 0..H {
+            coef[i * H + g] = T::of(cf[g]);
         }
     }
-    // S = Cᵀ X (H × d)
+    out.loss += loss;
+    out.m.iter_mut().zip(&m[..H * H]).for_each(|(o, v)| *o += v);
+    out.b.iter_mut().zip(&b[..H]).for_each(|(o, v)| *o += v);
+    matmul(&mut out.s, d, View::transposed(&coef, H, count, H), View::rows(xs, count, d, d), false, T::one());
+}
+
+fn chunk_general<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>) {
+    let (h, d) = (layer.heads, layer.dim);
+    let count = xs.len() / d;
+    let lambda = layer.lambda.f64();
+    let off = offsets(layer, gram);
+    let mut coef = vec![T::zero(); count * h];
+    let mut dots = vec![T::zero(); h + 1];
+    let (mut p, mut a, mut c, mut cf) = (vec![0.0; h], vec![0.0; h], vec![0.0; h], vec![0.0; h]);
+    for i in 0..count {
+        let x = &xs[i * d..(i + 1) * d];
+        T::norm_and_dots(x, layer.params, &mut dots);
+        for g in 0..h {
+            p[g] = dots[1 + g].f64();
+        }
+        out.loss += token_scalars(h, lambda, &off, gram, dots[0].f64(), &p, &mut a, &mut c, &mut cf, &mut out.m, &mut out.b);
+        for g in 0..h {
+            coef[i * h + g] = T::of(cf[g]);
+        }
+    }
     matmul(&mut out.s, d, View::transposed(&coef, h, count, h), View::rows(xs, count, d, d), false, T::one());
 }
 

@@ -19,6 +19,14 @@ pub trait Real: Float + Sum + Send + Sync + Debug + Default + 'static {
     fn dot_fast(a: &[Self], b: &[Self]) -> Self;
     /// `y := y + αx` (AVX2 for `f32` when present).
     fn axpy_fast(alpha: Self, x: &[Self], y: &mut [Self]);
+    /// `out[0] = ‖x‖²`, `out[1 + h] = ⟨x, θ_h⟩` (one pass, AVX2 for `f32` when present).
+    fn norm_and_dots(x: &[Self], thetas: &[Self], out: &mut [Self]) {
+        let d = x.len();
+        out[0] = Self::dot_fast(x, x);
+        for h in 0..out.len() - 1 {
+            out[1 + h] = Self::dot_fast(x, &thetas[h * d..(h + 1) * d]);
+        }
+    }
 }
 
 impl Real for f32 {
@@ -42,6 +50,9 @@ impl Real for f32 {
     }
     fn axpy_fast(alpha: f32, x: &[f32], y: &mut [f32]) {
         crate::simd::axpy_f32(alpha, x, y)
+    }
+    fn norm_and_dots(x: &[f32], thetas: &[f32], out: &mut [f32]) {
+        crate::simd::norm_and_dots_f32(x, thetas, out)
     }
 }
 

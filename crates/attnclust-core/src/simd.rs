@@ -105,6 +105,63 @@ pub fn axpy_f32(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `out[0] = ⟨x, x⟩`, `out[1 + h] = ⟨x, θ_h⟩` for the `H = out.len() − 1` rows of `thetas`
+/// (`H × d`), in one pass over `x` (portable).
+pub fn norm_and_dots_portable(x: &[f32], thetas: &[f32], out: &mut [f32]) {
+    let d = x.len();
+    out[0] = dot_portable(x, x);
+    for h in 0..out.len() - 1 {
+        out[1 + h] = dot_portable(x, &thetas[h * d..(h + 1) * d]);
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA; `H ≤ 4`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn norm_and_dots_avx2(x: &[f32], thetas: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let d = x.len();
+    let h = out.len() - 1;
+    let d8 = d / 8 * 8;
+    let mut acc = [_mm256_setzero_ps(); 5];
+    let px = x.as_ptr();
+    let pt = thetas.as_ptr();
+    let mut i = 0;
+    while i < d8 {
+        // SAFETY: i + 8 ≤ d; row g of `thetas` spans [g·d, (g + 1)·d) ⊂ thetas (checked by the caller).
+        let xv = _mm256_loadu_ps(px.add(i));
+        acc[0] = _mm256_fmadd_ps(xv, xv, acc[0]);
+        for g in 0..h {
+            acc[1 + g] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(pt.add(g * d + i)), acc[1 + g]);
+        }
+        i += 8;
+    }
+    for (k, a) in acc.iter().enumerate().take(h + 1) {
+        let mut lanes = [0.0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), *a);
+        let mut s = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+        let other = if k == 0 { x } else { &thetas[(k - 1) * d..k * d] };
+        for j in d8..d {
+            s += x[j] * other[j];
+        }
+        out[k] = s;
+    }
+}
+
+/// `‖x‖²` and `⟨x, θ_h⟩` for every row of `thetas`, in one pass over `x` for `H ≤ 4`.
+pub fn norm_and_dots_f32(x: &[f32], thetas: &[f32], out: &mut [f32]) {
+    let h = out.len() - 1;
+    assert!(thetas.len() >= h * x.len());
+    #[cfg(target_arch = "x86_64")]
+    if h <= 4 && has_avx2() {
+        // SAFETY: AVX2 and FMA are present; H ≤ 4 and `thetas` holds H rows of length d.
+        unsafe { norm_and_dots_avx2(x, thetas, out) };
+        return;
+    }
+    norm_and_dots_portable(x, thetas, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +174,13 @@ mod tests {
             let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
             assert!((dot_f32(&a, &b) as f64 - exact).abs() < 1e-4 * (1.0 + exact.abs()));
             assert!((dot_portable(&a, &b) as f64 - exact).abs() < 1e-4 * (1.0 + exact.abs()));
+            let th: Vec<f32> = (0..3 * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            for h in 1..=3 {
+                let (mut o1, mut o2) = (vec![0.0f32; h + 1], vec![0.0f32; h + 1]);
+                norm_and_dots_f32(&a, &th, &mut o1);
+                norm_and_dots_portable(&a, &th, &mut o2);
+                assert!(o1.iter().zip(&o2).all(|(p, q)| (p - q).abs() <= 1e-4 * (1.0 + q.abs())));
+            }
             let mut y1 = b.clone();
             axpy_f32(0.5, &a, &mut y1);
             assert!(y1.iter().zip(a.iter().zip(&b)).all(|(r, (x, y))| (r - (y + 0.5 * x)).abs() < 1e-6));
