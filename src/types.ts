@@ -163,6 +163,8 @@ export interface TrainOptions {
   recordEvery?: number;
   /** Keep a copy of the parameters in each history entry (head trajectories). */
   recordParams?: boolean;
+  /** Record the point after the last update too (its risk costs one more batch; default true). */
+  recordFinal?: boolean;
   /** True centroids for the alignment of a fixed-sample run (a mixture source brings its own). */
   means?: MatrixLike;
   /** Stops the run within one chunk of work; the layer keeps the parameters reached. */
