@@ -499,8 +499,11 @@ export class AttentionLayer {
     }
     const spec: Native.AttentionTrainSpec = { shape: this.#shape, opts: { lambda: this.lambda, mask: this.mask }, prior: prior.spec, optimizer, lr, batch, length, seed };
     // Steps per native call: about 50 ms of work, and never past the next record point.
-    const perStep = 4 * batch * length * length * (this.dk + this.dv) * this.heads * 3.5;
-    const chunk = Math.max(1, Math.min(recordEvery, Math.floor(1e8 / perStep)));
+    // Estimated time of one step in ns: a fixed overhead, drawing and projecting each token, and the
+    // attention products (≈ 0.05 ns per flop-unit measured); chunks of ≈ 50 ms, so a signal stops
+    // the run within one chunk (a single step, when one step is longer, cannot be interrupted).
+    const perStep = 4000 + batch * length * (200 + 10 * this.dim * this.heads) + 0.05 * 4 * batch * length * length * (this.dk + this.dv) * this.heads * 3.5;
+    const chunk = Math.max(1, Math.min(recordEvery, Math.floor(5e7 / perStep)));
     let state: Float64Array = new Float64Array(2 * this.#flat.length);
     const history: { step: number; loss: number }[] = [];
     let t = 0;

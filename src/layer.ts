@@ -217,8 +217,18 @@ export class TwoHeadLayer {
     const bytes = (sc: number) => n * d * outPerToken * sc + (grad ? chunks * (h * d * (8 + sc) + h * h * 8 + h * 8) : chunks * 8);
     const what = (dt: Dtype) => `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per ${REDUCE_CHUNK} tokens` : ''}, ${dt}`;
     checkMemory('x', bytes(bytesOf(this.dtype)), what(this.dtype));
-    const first = call(() => f(this.#params.data, t.data));
-    if (ok(first)) return first;
+    // The addon reports an overflow itself for the gradient (a RangeError saying so): also a retry.
+    const attempt = (params: Float, xs: Float): T | undefined => {
+      try {
+        const r = call(() => f(params, xs));
+        return ok(r) ? r : undefined;
+      } catch (e) {
+        if (e instanceof RangeError && /overflow/.test(e.message)) return undefined;
+        throw e;
+      }
+    };
+    const first = attempt(this.#params.data, t.data);
+    if (first !== undefined) return first;
     const r = maxRowNorm(t.data, d);
     const th = maxRowNorm(this.#params.data, d);
     const b = headsBound(r, th, this.lambda, h, n);
@@ -229,8 +239,8 @@ export class TwoHeadLayer {
       );
     if (this.dtype === 'f64' || !fits(b.inT, 'f64') || !fits(b.inF64, 'f64')) throw tooLarge();
     checkMemory('x', bytes(8) + n * d * 12, what('f64'));
-    const second = call(() => f(widen(this.#params.data), widen(t.data)));
-    if (!ok(second)) throw tooLarge();
+    const second = attempt(widen(this.#params.data), widen(t.data));
+    if (second === undefined) throw tooLarge();
     return second;
   }
 

@@ -14,7 +14,7 @@
  * the result is the one an exact computation would round to, and never NaN, ±∞ or a hang.
  */
 import { call } from './errors';
-import { checkMemory } from './memory';
+import { checkMemory, getMemoryLimit } from './memory';
 import { native } from './native';
 import { checkScalar, maxAbs, norm } from './numerics';
 import type { Float, MatrixLike, Tensor, TokensLike } from './types';
@@ -98,8 +98,10 @@ export function centroidError(params: MatrixLike, means: MatrixLike): number {
       if (small !== Infinity && big / small > 2 ** 1019) {
         throw new RangeError(`\`params\` has values too large relative to \`means\` (${big.toExponential(2)} against a centroid of norm ${small.toExponential(2)}): the relative errors overflow f64`);
       }
-      const s = 2 ** 509 / pow2(big);
-      const scaled = (a: Float64Array) => a.map((x) => x * s);
+      // 2^e in two factors, each within the f64 range (e can reach ±1500)
+      const e = 509 - Math.log2(pow2(big));
+      const [s1, s2] = [2 ** Math.trunc(e / 2), 2 ** (e - Math.trunc(e / 2))];
+      const scaled = (a: Float64Array) => a.map((x) => x * s1 * s2);
       p = { shape: p.shape, data: scaled(p.data) };
       m = { shape: m.shape, data: scaled(m.data) };
     }
@@ -134,7 +136,8 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
       const r = call(() => native.quantizationRatio(x, y, m, labels, b, l, k, d));
       return Number.isFinite(r) && r > 0 ? r : undefined;
     } catch (e) {
-      if (e instanceof RangeError && /on its centroid/.test(e.message)) return undefined; // den = 0, maybe by underflow
+      // den = 0 (maybe by underflow), or the addon's report of an overflow: rescale and retry
+      if (e instanceof RangeError && /on its centroid|overflow/.test(e.message)) return undefined;
       throw e;
     }
   };
@@ -185,8 +188,10 @@ export function adjustedRandIndex(a: Uint32Array, b: Uint32Array): number {
   if (a.length !== b.length) throw new TypeError(`\`a\` and \`b\` must have the same length, got ${a.length} and ${b.length}`);
   if (a.length === 0) throw new RangeError('`a` must hold at least one label');
   // The addon tabulates the pairs of labels: (distinct in a) × (distinct in b) counts.
-  const [ka, kb] = [new Set(a).size, new Set(b).size];
-  checkMemory(['a', 'b'], 8 * ka * kb + 64 * (ka + kb) + 16 * a.length, `a ${ka} × ${kb} contingency table`);
+  // (at most n × n: the labels are counted only when that bound is above the limit)
+  const n = a.length;
+  const [ka, kb] = 8 * n * n + 144 * n <= getMemoryLimit() ? [n, n] : [new Set(a).size, new Set(b).size];
+  checkMemory(['a', 'b'], 8 * ka * kb + 64 * (ka + kb) + 16 * n, `a ${ka} × ${kb} contingency table`);
   return checkScalar(call(() => native.adjustedRandIndex(a, b)), 'a', 'the index');
 }
 

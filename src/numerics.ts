@@ -60,16 +60,18 @@ export function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-/** Euclidean norm of `a[from .. from + n)`, without overflow (scaled when the plain sum overflows). */
+/** Euclidean norm of `a[from .. from + n)`, without overflow or underflow (scaled when the plain sum leaves the safe range). */
 export function norm(a: ArrayLike<number>, from: number, n: number): number {
   let s = 0;
   for (let i = from; i < from + n; i++) {
     const v = a[i] as number;
     s += v * v;
   }
-  if (Number.isFinite(s)) return Math.sqrt(s);
+  if (Number.isFinite(s) && s > 1e-280) return Math.sqrt(s);
+  if (Number.isNaN(s)) return NaN;
   let m = 0;
   for (let i = from; i < from + n; i++) m = Math.max(m, Math.abs(a[i] as number));
+  if (m === 0 || m === Infinity) return m;
   let t = 0;
   for (let i = from; i < from + n; i++) {
     const v = (a[i] as number) / m;

@@ -271,7 +271,9 @@ function mixture(d: number, k = 2): InstanceType<typeof GaussianMixture> {
 }
 
 const RUNS = 900;
-const cfg = (numRuns = RUNS) => ({ numRuns, endOnFailure: true });
+/** `HOSTILE_SCALE=10 npx vitest run test/hostile.test.ts` for a longer search. */
+const SCALE = Number(process.env.HOSTILE_SCALE ?? 1) || 1;
+const cfg = (numRuns = RUNS) => ({ numRuns: Math.round(numRuns * SCALE), endOnFailure: true });
 
 // ---------------------------------------------------------------------------------------------
 // The targets.

@@ -1,0 +1,180 @@
+/**
+ * Cancellation: every long call takes a `signal`. Training runs in chunks of ≈ 50 ms and stops at
+ * the first chunk boundary after the signal fires, rejecting with an AbortError and keeping the
+ * parameters it reached; identity attention and model C's forward run in blocks of prompts and
+ * layers when given a signal; sampling, model C's backward and k-means reject at once (their task
+ * finishes in the background and is dropped). The latency from `abort()` to the rejection is
+ * measured and printed; it must stay under a second.
+ */
+import { describe, expect, it } from 'vitest';
+import * as api from '../src/index';
+import type { Tensor } from '../src/index';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts `run(signal)`, aborts after `after` ms, returns the rejection and the abort latency (ms). */
+async function abortAfter(after: number, run: (signal: AbortSignal) => Promise<unknown>): Promise<{ err: unknown; latency: number; settledEarly: boolean }> {
+  const ac = new AbortController();
+  let settled = false;
+  const p = run(ac.signal).then(
+    (v) => {
+      settled = true;
+      return v;
+    },
+    (e: unknown) => {
+      settled = true;
+      throw e;
+    },
+  );
+  await sleep(after);
+  const settledEarly = settled;
+  const t0 = performance.now();
+  ac.abort();
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return { err, latency: performance.now() - t0, settledEarly };
+}
+
+function expectAbortError(err: unknown): void {
+  expect(err, 'expected a rejection').toBeInstanceOf(Error);
+  expect((err as Error).name).toBe('AbortError');
+}
+
+const latencies: string[] = [];
+function report(name: string, ms: number): void {
+  latencies.push(`${name}: ${ms.toFixed(1)} ms`);
+  console.log(`abort latency, ${name}: ${ms.toFixed(1)} ms`);
+}
+
+describe('training stops within one chunk of work', () => {
+  it('TwoHeadLayer.train (online, d = 64, batch 4096, 10^6 steps): aborted after 200 ms, rejects in < 1 s', async () => {
+    const means = [Array.from({ length: 64 }, (_, i) => (i === 0 ? 4 : 0)), Array.from({ length: 64 }, (_, i) => (i === 1 ? 4 : 0))];
+    const gmm = api.GaussianMixture.isotropic({ means, sigma: 1 });
+    const layer = new api.TwoHeadLayer({ dim: 64, lambda: 1, init: { kind: 'random', scale: 0.01, seed: 1 } });
+    const before = layer.params.data.slice();
+    const steps: number[] = [];
+    const { err, latency, settledEarly } = await abortAfter(200, (signal) =>
+      layer.train(gmm, { steps: 1_000_000, batch: 4096, lr: 0.05, seed: 2, signal, onStep: (e) => steps.push(e.step) }),
+    );
+    expect(settledEarly).toBe(false);
+    expectAbortError(err);
+    report('TwoHeadLayer.train online', latency);
+    expect(latency).toBeLessThan(1000);
+    // it did work, and kept it: finite parameters that moved
+    expect(steps.length).toBeGreaterThan(0);
+    expect(layer.params.data.every(Number.isFinite)).toBe(true);
+    expect(Array.from(layer.params.data)).not.toEqual(Array.from(before));
+  });
+
+  it('TwoHeadLayer.train (fixed sample of 200 000 tokens, d = 32): rejects in < 1 s', async () => {
+    const gmm = api.GaussianMixture.isotropic({ means: [Array(32).fill(1), Array(32).fill(-1)], sigma: 1 });
+    const x = gmm.sample(200_000, { seed: 1 }).x;
+    const layer = new api.TwoHeadLayer({ dim: 32, lambda: 1 });
+    const { err, latency } = await abortAfter(200, (signal) => layer.train(x, { steps: 1_000_000, lr: 0.05, seed: 2, signal }));
+    expectAbortError(err);
+    report('TwoHeadLayer.train full batch', latency);
+    expect(latency).toBeLessThan(1000);
+  });
+
+  it('tiny steps are chunked by time, not by flops: d = 1, batch 1, 10^12 steps still stops in < 1 s', async () => {
+    const gmm = api.GaussianMixture.isotropic({ means: [[1], [-1]], sigma: 0.5 });
+    const layer = new api.TwoHeadLayer({ dim: 1, lambda: 1 });
+    const { err, latency } = await abortAfter(200, (signal) => layer.train(gmm, { steps: 1e12, batch: 1, lr: 0.01, seed: 2, signal }));
+    expectAbortError(err);
+    report('TwoHeadLayer.train tiny steps', latency);
+    expect(latency).toBeLessThan(1000);
+  });
+
+  it('the parameters kept are exactly those reached: equal to a run stopped at that step', async () => {
+    const gmm = api.GaussianMixture.isotropic({ means: [[3, 0, 0, 0], [0, 3, 0, 0]], sigma: 1 });
+    const opts = { batch: 2048, lr: 0.05, seed: 7, recordEvery: 1, optimizer: 'adam' as const };
+    const layer = new api.TwoHeadLayer({ dim: 4, lambda: 1, init: { kind: 'random', scale: 0.1, seed: 3 } });
+    let last = -1;
+    const { err } = await abortAfter(150, (signal) => layer.train(gmm, { ...opts, steps: 1_000_000, signal, onStep: (e) => (last = e.step) }));
+    expectAbortError(err);
+    expect(last).toBeGreaterThanOrEqual(0);
+    // recordEvery = 1: each native call is one step; step `last` was recorded before its call, which
+    // completed (the loop checks the signal only between calls), so `last + 1` steps were done
+    const again = new api.TwoHeadLayer({ dim: 4, lambda: 1, init: { kind: 'random', scale: 0.1, seed: 3 } });
+    await again.train(gmm, { ...opts, steps: last + 1 });
+    expect(Array.from(layer.params.data)).toEqual(Array.from(again.params.data));
+  });
+
+  it('AttentionLayer.train (B = 16, L = 128, d = 16): rejects in < 1 s, weights kept finite', async () => {
+    const prior = api.MixturePrior.sphere({ k: 2, dim: 16, radius: 3, sigma: 0.5 });
+    const layer = new api.AttentionLayer({ dim: 16 });
+    const { err, latency } = await abortAfter(200, (signal) => layer.train(prior, { steps: 1_000_000, batch: 16, length: 128, lr: 0.01, seed: 1, signal }));
+    expectAbortError(err);
+    report('AttentionLayer.train', latency);
+    expect(latency).toBeLessThan(1000);
+    expect(api.attentionSync({ shape: [1, 2, 16], data: new Float32Array(32).fill(1) }, layer.weights).data.every(Number.isFinite)).toBe(true);
+  });
+
+  it('an already-aborted signal rejects at once, before any work', async () => {
+    const layer = new api.TwoHeadLayer({ dim: 2, lambda: 1 });
+    const before = Array.from(layer.params.data);
+    const ac = new AbortController();
+    ac.abort();
+    const gmm = api.GaussianMixture.isotropic({ means: [[1, 0]], sigma: 1 });
+    expectAbortError(await layer.train(gmm, { steps: 10, batch: 8, lr: 0.1, seed: 0, signal: ac.signal }).catch((e: unknown) => e));
+    expect(Array.from(layer.params.data)).toEqual(before);
+    expectAbortError(await gmm.sampleAsync(10, { seed: 0, signal: ac.signal }).catch((e: unknown) => e));
+    expectAbortError(await api.identityAttention([[1, 2]], { signal: ac.signal }).catch((e: unknown) => e));
+    expectAbortError(await api.kmeansAsync([[1], [2]], 1, { seed: 0, signal: ac.signal }).catch((e: unknown) => e));
+  });
+});
+
+describe('other long calls take a signal', () => {
+  const tokens = (b: number, l: number, d: number): Tensor => ({ shape: [b, l, d], data: Float32Array.from({ length: b * l * d }, (_, i) => Math.sin(i * 0.37)) });
+
+  it('identityAttention on many prompts (blocks of prompts and layers): rejects in < 1 s; the same result when not aborted', async () => {
+    const x = tokens(256, 1024, 16);
+    const { err, latency, settledEarly } = await abortAfter(200, (signal) => api.identityAttention(x, { depth: 4, signal }));
+    expect(settledEarly).toBe(false);
+    expectAbortError(err);
+    report('identityAttention', latency);
+    expect(latency).toBeLessThan(1000);
+    // with a signal that never fires, the blocked computation equals the one-call computation
+    const small = tokens(5, 300, 8);
+    for (const o of [{ depth: 3, residual: true }, { depth: 2, scores: 'distance' as const, excludeSelf: true }]) {
+      const a = await api.identityAttention(small, { ...o, signal: new AbortController().signal });
+      expect(Array.from(a.data)).toEqual(Array.from(api.identityAttentionSync(small, o).data));
+    }
+  });
+
+  it('attention (model C forward, blocks of prompts): rejects in < 1 s; the same result when not aborted', async () => {
+    const w = api.identityWeights(16, { heads: 2 });
+    const x = tokens(256, 1024, 16);
+    const { err, latency } = await abortAfter(200, (signal) => api.attention(x, w, { signal }));
+    expectAbortError(err);
+    report('attention', latency);
+    expect(latency).toBeLessThan(1000);
+    const small = tokens(7, 200, 16);
+    const a = await api.attention(small, w, { mask: 'causal', signal: new AbortController().signal });
+    expect(Array.from(a.data)).toEqual(Array.from(api.attentionSync(small, w, { mask: 'causal' }).data));
+  });
+
+  it('attentionBackward, sampleAsync, samplePromptsAsync, kmeansAsync reject at once when aborted', async () => {
+    const w = api.identityWeights(16, { heads: 2 });
+    const x = tokens(64, 1024, 16);
+    let r = await abortAfter(50, (signal) => api.attentionBackward(x, w, x, { signal }));
+    expectAbortError(r.err);
+    report('attentionBackward', r.latency);
+    expect(r.latency).toBeLessThan(100);
+    const gmm = api.GaussianMixture.isotropic({ means: [Array(64).fill(0)], sigma: 1 });
+    r = await abortAfter(5, (signal) => gmm.sampleAsync(2_000_000, { seed: 0, signal }));
+    expectAbortError(r.err);
+    report('sampleAsync', r.latency);
+    const prior = api.MixturePrior.gaussian({ k: 4, dim: 64, scale: 2, sigma: 1 });
+    r = await abortAfter(5, (signal) => prior.samplePromptsAsync(512, 2048, { seed: 0, signal }));
+    expectAbortError(r.err);
+    report('samplePromptsAsync', r.latency);
+    const pts = gmm.sample(200_000, { seed: 1 }).x;
+    r = await abortAfter(20, (signal) => api.kmeansAsync(pts, 50, { seed: 0, signal }));
+    expectAbortError(r.err);
+    report('kmeansAsync', r.latency);
+    expect(latencies.length).toBeGreaterThan(0);
+  });
+});
