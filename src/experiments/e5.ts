@@ -7,16 +7,10 @@
 import { z } from 'zod';
 import { hconcat, linePlot, scatterPlot } from '../report/plot';
 import { band, byScale, type Experiment, fmt, logspace, prompt, rows, type Table } from './common';
-import { attend, kmeansAri, prompts, ratios } from './icq';
+import { attend, kmeansAri, prompts, ratios, promptDefaults, promptFields } from './icq';
 
 const schema = z.object({
-  seed: z.number().int().min(0),
-  dim: z.number().int().min(1),
-  k: z.number().int().min(1),
-  length: z.number().int().min(2),
-  radius: z.number().positive(),
-  sigma: z.number().positive(),
-  prompts: z.number().int().min(1),
+  ...promptFields,
   lambdas: z.array(z.number().positive()).min(1),
   lengths: z.array(z.number().int().min(2)).min(1),
   separations: z.array(z.number().positive()).min(1),
@@ -33,13 +27,7 @@ export const e5: Experiment<E5Config> = {
   description: 'quantization ratio and cluster recovery of identity attention vs λ, L, separation and K, with per-prompt k-means',
   schema,
   defaults: (scale) => ({
-    seed: 5,
-    dim: 16,
-    k: 2,
-    length: byScale(scale, { tiny: 32, small: 128, default: 256, paper: 256 }),
-    radius: 3,
-    sigma: 0.5,
-    prompts: byScale(scale, { tiny: 3, small: 16, default: 32, paper: 128 }),
+    ...promptDefaults(scale, 5),
     lambdas: byScale(scale, { tiny: [0.03, 0.3, 3, 10], small: [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30], default: [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10, 30], paper: logspace(0.003, 30, 25) }),
     lengths: byScale(scale, { tiny: [8, 32], small: [16, 64, 256], default: [16, 32, 64, 128, 256, 512, 1024], paper: [16, 32, 64, 128, 256, 512, 1024, 2048] }),
     separations: byScale(scale, { tiny: [2, 6], small: [1, 2, 4, 8], default: [1, 2, 3, 4, 6, 8], paper: [0.5, 1, 1.5, 2, 3, 4, 6, 8, 12] }),

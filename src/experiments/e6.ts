@@ -11,16 +11,10 @@ import { hconcat, linePlot } from '../report/plot';
 import type { Tensor } from '../types';
 import { band, byScale, type Experiment, fmt, prompt, type Table } from './common';
 import { identityAttention } from '../identity';
-import { prompts, ratios } from './icq';
+import { prompts, ratios, promptDefaults, promptFields } from './icq';
 
 const schema = z.object({
-  seed: z.number().int().min(0),
-  dim: z.number().int().min(1),
-  k: z.number().int().min(1),
-  length: z.number().int().min(2),
-  radius: z.number().positive(),
-  sigma: z.number().positive(),
-  prompts: z.number().int().min(1),
+  ...promptFields,
   lambdas: z.array(z.number().positive()).min(1),
   maxDepth: z.number().int().min(1).max(4096),
   scores: z.array(z.enum(['dot', 'distance'])).min(1),
@@ -79,13 +73,7 @@ export const e6: Experiment<E6Config> = {
   description: 'quantization ratio and within-cluster spread after m = 1…16 identity layers, with and without residual',
   schema,
   defaults: (scale) => ({
-    seed: 6,
-    dim: 16,
-    k: 2,
-    length: byScale(scale, { tiny: 32, small: 128, default: 256, paper: 256 }),
-    radius: 3,
-    sigma: 0.5,
-    prompts: byScale(scale, { tiny: 3, small: 16, default: 32, paper: 128 }),
+    ...promptDefaults(scale, 6),
     lambdas: [0.25, 1],
     maxDepth: byScale(scale, { tiny: 4, small: 16, default: 16, paper: 32 }),
     scores: ['dot', 'distance'],

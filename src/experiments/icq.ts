@@ -6,7 +6,32 @@ import { MixturePrior } from '../gmm';
 import { identityAttention } from '../identity';
 import { adjustedRandIndex, quantizationRatio } from '../metrics';
 import type { IdentityAttentionOptions, PromptBatch, Tensor } from '../types';
-import { prompt } from './common';
+import { z } from 'zod';
+import { byScale, prompt, type Scale } from './common';
+
+/** The prompt settings E5 and E6 share (sphere prior). */
+export const promptFields = {
+  seed: z.number().int().min(0),
+  dim: z.number().int().min(1),
+  k: z.number().int().min(1),
+  length: z.number().int().min(2),
+  radius: z.number().positive(),
+  sigma: z.number().positive(),
+  prompts: z.number().int().min(1),
+};
+
+/** Their defaults: 2 centroids on the sphere of radius 3 in d = 16, σ = 0.5, L = 256 by default. */
+export function promptDefaults(scale: Scale, seed: number) {
+  return {
+    seed,
+    dim: 16,
+    k: 2,
+    length: byScale(scale, { tiny: 32, small: 128, default: 256, paper: 256 }),
+    radius: 3,
+    sigma: 0.5,
+    prompts: byScale(scale, { tiny: 3, small: 16, default: 32, paper: 128 }),
+  };
+}
 
 /** Prompts of a sphere prior. */
 export function prompts(o: { k: number; dim: number; radius: number; sigma: number; prompts: number; length: number; seed: number }): PromptBatch {

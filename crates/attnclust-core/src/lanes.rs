@@ -44,29 +44,29 @@ impl Lanes {
         b
     }
 
+    /// Lane `l`'s output, then one step of its state.
+    #[inline(always)]
+    fn next(&mut self, l: usize) -> u32 {
+        let s = &mut self.s;
+        let out = s[0][l].wrapping_add(s[3][l]).rotate_left(7).wrapping_add(s[0][l]);
+        let t = s[1][l] << 9;
+        s[2][l] ^= s[0][l];
+        s[3][l] ^= s[1][l];
+        s[1][l] ^= s[2][l];
+        s[0][l] ^= s[3][l];
+        s[2][l] ^= t;
+        s[3][l] = s[3][l].rotate_left(11);
+        out
+    }
+
     fn fill_portable(&mut self, out: &mut [u32]) {
         for block in out.chunks_mut(8) {
-            for (l, w) in block.iter_mut().enumerate() {
-                let s = &mut self.s;
-                *w = s[0][l].wrapping_add(s[3][l]).rotate_left(7).wrapping_add(s[0][l]);
-                let t = s[1][l] << 9;
-                s[2][l] ^= s[0][l];
-                s[3][l] ^= s[1][l];
-                s[1][l] ^= s[2][l];
-                s[0][l] ^= s[3][l];
-                s[2][l] ^= t;
-                s[3][l] = s[3][l].rotate_left(11);
-            }
-            // Lanes past the end of a short last block still advance, as in the AVX2 version.
-            for l in block.len()..8 {
-                let s = &mut self.s;
-                let t = s[1][l] << 9;
-                s[2][l] ^= s[0][l];
-                s[3][l] ^= s[1][l];
-                s[1][l] ^= s[2][l];
-                s[0][l] ^= s[3][l];
-                s[2][l] ^= t;
-                s[3][l] = s[3][l].rotate_left(11);
+            for l in 0..8 {
+                // Lanes past the end of a short last block still advance, as in the AVX2 version.
+                let w = self.next(l);
+                if let Some(slot) = block.get_mut(l) {
+                    *slot = w;
+                }
             }
         }
     }
