@@ -57,7 +57,8 @@ fn token_scalars(h: usize, lambda: f64, offsets: &[f64], gram: &[f64], n: f64, p
     }
     let mut z = 0.0;
     for g in 0..h {
-        a[g] = (a[g] - mx).exp();
+        // exp(0) = 1 exactly: the largest score needs no call (one of two for H = 2).
+        a[g] = if a[g] == mx { 1.0 } else { (a[g] - mx).exp() };
         z += a[g];
     }
     let inv = 1.0 / z;
