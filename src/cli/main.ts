@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { SCALES, type Scale } from '../experiments/common';
-import { EXPERIMENTS, PLANNED, findExperiment } from '../experiments/index';
+import { EXPERIMENTS, findExperiment } from '../experiments/index';
 import { ConfigError, describeIssues, resolveConfig, runExperiment } from '../experiments/runner';
 import { type IndexEntry, readEntry, writeExperiment, writeIndex } from '../report/write';
 import { setThreads, getThreads } from '../threads';
@@ -165,10 +165,7 @@ export function program(): Command {
     .action(async (target: string, o: CommonOptions) => {
       const t = await loadTarget(target);
       const exp = findExperiment(t.id);
-      if (!exp) {
-        const planned = PLANNED.find((q) => q.id === t.id);
-        throw new ConfigError(planned ? `${t.id} (${planned.title}) ${planned.reason}` : `unknown experiment '${t.id}'; expected one of ${EXPERIMENTS.map((e) => e.id).join(', ')}`);
-      }
+      if (!exp) throw new ConfigError(`unknown experiment '${t.id}'; expected one of ${EXPERIMENTS.map((e) => e.id).join(', ')}`);
       const scale = o.scale === 'default' && t.scale ? t.scale : o.scale;
       await runMany([exp.id], { ...o, scale }, () => ({ ...t.overrides, ...(o.set ?? {}) }), `\`attnclust run ${target}\` at scale \`${scale}\`.`);
     });
@@ -198,7 +195,6 @@ export function program(): Command {
         return;
       }
       for (const e of EXPERIMENTS) process.stdout.write(`${e.id.padEnd(4)} ${e.description}\n`);
-      for (const e of PLANNED) process.stdout.write(`${e.id.padEnd(4)} ${e.title} (${e.reason})\n`);
     });
   return p;
 }

@@ -1,5 +1,5 @@
 /**
- * The experiments, by id. `reproduce` runs those marked `inReproduce`.
+ * The experiments, by id; `reproduce` runs them all, in this order.
  */
 import type { Experiment, Scale } from './common';
 import { e1 } from './e1';
@@ -18,8 +18,5 @@ export const EXPERIMENTS: readonly Experiment<Record<string, unknown>>[] = [e1, 
 export function findExperiment(id: string): Experiment<Record<string, unknown>> | undefined {
   return EXPERIMENTS.find((e) => e.id === id.toLowerCase());
 }
-
-/** Experiments that need a part of attnclust not built yet. */
-export const PLANNED: readonly { id: string; title: string; reason: string }[] = [];
 
 export type { Experiment, Scale };

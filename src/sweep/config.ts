@@ -18,7 +18,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { SCALES, type Scale } from '../experiments/common';
-import { EXPERIMENTS, type Experiment, PLANNED, findExperiment } from '../experiments/index';
+import { EXPERIMENTS, type Experiment, findExperiment } from '../experiments/index';
 import { ConfigError, describeIssues, resolveConfig } from '../experiments/runner';
 import { type Grid, type Json, type Point, canonicalJson, expandGrid, pointSeed } from './grid';
 
@@ -91,10 +91,7 @@ export function parseSweep(data: unknown, source = 'sweep config'): Sweep {
   const { experiment, scale, grid: rawGrid, base } = parsed.data;
   const exp = findExperiment(experiment);
   if (!exp) {
-    const planned = PLANNED.find((q) => q.id === experiment);
-    throw new ConfigError(
-      `invalid ${source}: \`experiment\`: ${planned ? `${experiment} (${planned.title}) ${planned.reason}` : `unknown experiment '${experiment}'; expected one of ${EXPERIMENTS.map((e) => e.id).join(', ')}`}`,
-    );
+    throw new ConfigError(`invalid ${source}: \`experiment\`: unknown experiment '${experiment}'; expected one of ${EXPERIMENTS.map((e) => e.id).join(', ')}`);
   }
   const defaults = exp.defaults(scale);
   if ('seed' in base) {
