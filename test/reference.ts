@@ -344,3 +344,86 @@ export function maxAbs(a: ArrayLike<number>, floor = 0): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] as number));
   return m;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Model C: Attn(X) = Σ_h softmax(λ (X W_Q^h)(X W_K^h)ᵀ + mask) (X W_V^h) W_O^h, materialised.
+
+/** Score mask of model C. */
+export type MaskRef = 'none' | 'causal' | 'no-self';
+
+/** Per-head weights as nested arrays: `wq[h]`, `wk[h]` are `d × dk`, `wv[h]` `d × dv`, `wo[h]` `dv × d`. */
+export interface AttentionWeightsRef {
+  wq: number[][][];
+  wk: number[][][];
+  wv: number[][][];
+  wo: number[][][];
+}
+
+/** `A B` for nested matrices. */
+export function matmul(a: number[][], b: number[][]): number[][] {
+  const m = b[0]?.length ?? 0;
+  return a.map((row) => Array.from({ length: m }, (_, j) => row.reduce((s, v, k) => s + v * (b[k]![j] as number), 0)));
+}
+
+/** `Aᵀ`. */
+export function transpose(a: number[][], cols = a[0]?.length ?? 0): number[][] {
+  return Array.from({ length: cols }, (_, j) => a.map((r) => r[j] as number));
+}
+
+function maskedRef(mask: MaskRef, i: number, j: number): boolean {
+  return mask === 'causal' ? j > i : mask === 'no-self' ? i === j : false;
+}
+
+/** `P = softmax_rows(λ Q Kᵀ + mask)`. */
+export function attentionProbabilities(q: number[][], k: number[][], lambda: number, mask: MaskRef): number[][] {
+  return q.map((qi, i) => softmax(k.map((kj, j) => (maskedRef(mask, i, j) ? -Infinity : lambda * dot(qi, kj)))));
+}
+
+/** Model C on one prompt `x` (`L × d`). */
+export function attentionRef(x: number[][], w: AttentionWeightsRef, lambda: number, mask: MaskRef): number[][] {
+  const d = x[0]?.length ?? 0;
+  const y = x.map(() => new Array<number>(d).fill(0));
+  w.wq.forEach((wq, h) => {
+    const p = attentionProbabilities(matmul(x, wq), matmul(x, w.wk[h]!), lambda, mask);
+    const out = matmul(matmul(p, matmul(x, w.wv[h]!)), w.wo[h]!);
+    out.forEach((r, i) => r.forEach((v, j) => (y[i]![j]! += v)));
+  });
+  return y;
+}
+
+/** Model C's output and the gradients of `⟨dY, Attn(X)⟩` on one prompt, written out step by step. */
+export function attentionBackwardRef(x: number[][], w: AttentionWeightsRef, dy: number[][], lambda: number, mask: MaskRef): { y: number[][]; dx: number[][]; dweights: AttentionWeightsRef } {
+  const [l, d] = [x.length, x[0]?.length ?? 0];
+  const y = x.map(() => new Array<number>(d).fill(0));
+  const dx = x.map(() => new Array<number>(d).fill(0));
+  const g: AttentionWeightsRef = { wq: [], wk: [], wv: [], wo: [] };
+  const add = (a: number[][], b: number[][]) => a.forEach((r, i) => r.forEach((_, j) => (r[j]! += b[i]![j] as number)));
+  const scale = (a: number[][], s: number) => a.map((r) => r.map((v) => v * s));
+  w.wq.forEach((wq, h) => {
+    const [wk, wv, wo] = [w.wk[h]!, w.wv[h]!, w.wo[h]!];
+    const [q, k, v] = [matmul(x, wq), matmul(x, wk), matmul(x, wv)];
+    const dv = v[0]?.length ?? 0;
+    const p = attentionProbabilities(q, k, lambda, mask);
+    const o = matmul(p, v);
+    add(y, matmul(o, wo));
+    g.wo.push(matmul(transpose(o, dv), dy));
+    const dO = matmul(dy, transpose(wo, d));
+    const dP = matmul(dO, transpose(v, dv));
+    const dV = matmul(transpose(p, l), dO);
+    // dS_ij = P_ij (dP_ij − Σ_k P_ik dP_ik)
+    const dS = p.map((pi, i) => {
+      const c = pi.reduce((s, pij, j) => s + pij * (dP[i]![j] as number), 0);
+      return pi.map((pij, j) => pij * ((dP[i]![j] as number) - c));
+    });
+    const dQ = scale(matmul(dS, k), lambda);
+    const dK = scale(matmul(transpose(dS, l), q), lambda);
+    add(dx, matmul(dQ, transpose(wq)));
+    add(dx, matmul(dK, transpose(wk)));
+    add(dx, matmul(dV, transpose(wv)));
+    const xt = transpose(x, d);
+    g.wq.push(matmul(xt, dQ));
+    g.wk.push(matmul(xt, dK));
+    g.wv.push(matmul(xt, dV));
+  });
+  return { y, dx, dweights: g };
+}
