@@ -178,6 +178,17 @@ const real = fc.oneof(
 /** A seed: valid, or not. */
 const seed = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 1000 }) }, { weight: 2, arbitrary: edgeNumber }, { weight: 1, arbitrary: junk });
 
+/** Fields of `AttentionLayer.train` options, mostly small and valid, sometimes hostile. */
+const attentionTrainFields = {
+  steps: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 3 }) }, { weight: 1, arbitrary: size }),
+  batch: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: size }),
+  length: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 8 }) }, { weight: 1, arbitrary: size }),
+  lr: fc.oneof(fc.double({ min: 1e-3, max: 0.1, noNaN: true }), real),
+  seed,
+  optimizer: fc.constantFrom<unknown>(undefined, 'sgd', 'momentum', 'adam', 'lbfgs'),
+  recordEvery: fc.oneof(fc.constant(undefined), size),
+};
+
 const dtype = fc.oneof({ weight: 6, arbitrary: fc.constantFrom<unknown>('f32', 'f64', undefined) }, { weight: 1, arbitrary: fc.constantFrom<unknown>('f16', 'float64', 64, null, '') });
 
 /** One entry of a matrix: mostly moderate, sometimes non-finite or huge. */
@@ -637,13 +648,7 @@ describe('hostile input: model C', () => {
         optionsOf(
           fc.record(
             {
-              steps: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 3 }) }, { weight: 1, arbitrary: size }),
-              batch: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: size }),
-              length: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 8 }) }, { weight: 1, arbitrary: size }),
-              lr: fc.oneof(fc.double({ min: 1e-3, max: 0.1, noNaN: true }), real),
-              seed,
-              optimizer: fc.constantFrom<unknown>(undefined, 'sgd', 'momentum', 'adam', 'lbfgs'),
-              recordEvery: fc.oneof(fc.constant(undefined), size),
+              ...attentionTrainFields,
             },
             { requiredKeys: ['steps', 'batch', 'length', 'lr', 'seed'] },
           ),
@@ -689,13 +694,7 @@ describe('hostile input: model C', () => {
         optionsOf(
           fc.record(
             {
-              steps: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 3 }) }, { weight: 1, arbitrary: size }),
-              batch: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: size }),
-              length: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 8 }) }, { weight: 1, arbitrary: size }),
-              lr: fc.oneof(fc.double({ min: 1e-3, max: 0.1, noNaN: true }), real),
-              seed,
-              optimizer: fc.constantFrom<unknown>(undefined, 'sgd', 'momentum', 'adam', 'lbfgs'),
-              recordEvery: fc.oneof(fc.constant(undefined), size),
+              ...attentionTrainFields,
               onStep: fc.constantFrom<unknown>(undefined, () => undefined, 1),
             },
             { requiredKeys: ['steps', 'batch', 'length', 'lr', 'seed'] },

@@ -1,7 +1,7 @@
 /**
  * What every experiment shares: scales, results, progress reporting, small statistics helpers.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import { MixturePrior } from '../gmm';
 import type { Tensor } from '../types';
 
@@ -64,6 +64,18 @@ export interface Experiment<C extends Record<string, unknown> = Record<string, u
   defaults(scale: Scale): C;
   run(config: C, ctx: Context): Promise<Omit<ExperimentResult, 'id' | 'title' | 'scale' | 'config' | 'seconds'>>;
 }
+
+/** The settings every online-SGD experiment has (E1, E4, E8): the mixture's centroid norm and noise,
+ * the layer's `λ`, and the training run. */
+export const onlineFields = {
+  seed: z.number().int().min(0),
+  norm: z.number().positive(),
+  sigma: z.number().positive(),
+  lambda: z.number().positive(),
+  steps: z.number().int().min(1),
+  batch: z.number().int().min(1),
+  lr: z.number().positive(),
+};
 
 /** Picks the value for a scale. */
 export function byScale<T>(scale: Scale, v: Record<Scale, T>): T {

@@ -10,20 +10,14 @@ import { GaussianMixture } from '../gmm';
 import { TwoHeadLayer } from '../layer';
 import type { InitSpec, Scores } from '../types';
 import { linePlot } from '../report/plot';
-import { band, byScale, type Experiment, fmt, runLimited, sphereMeans, type Table } from './common';
+import { band, byScale, type Experiment, fmt, runLimited, sphereMeans, type Table, onlineFields } from './common';
 
 export const INIT_REGIMES = ['random-small', 'random-large', 'point', 'data'] as const;
 export type InitRegime = (typeof INIT_REGIMES)[number];
 
 const schema = z.object({
-  seed: z.number().int().min(0),
+  ...onlineFields,
   dim: z.number().int().min(1).max(4096),
-  norm: z.number().positive(),
-  sigma: z.number().positive(),
-  lambda: z.number().positive(),
-  steps: z.number().int().min(1),
-  batch: z.number().int().min(1),
-  lr: z.number().positive(),
   seeds: z.number().int().min(1),
   inits: z.array(z.enum(INIT_REGIMES)).min(1),
   scores: z.array(z.enum(['dot', 'distance'])).min(1),

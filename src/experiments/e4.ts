@@ -9,16 +9,10 @@ import { TwoHeadLayer } from '../layer';
 import { alignment, centroidError, quantizationRatio } from '../metrics';
 import { hconcat, scatterPlot } from '../report/plot';
 import type { Scores } from '../types';
-import { byScale, type Experiment, fmt, rows, sphereMeans, type Table } from './common';
+import { byScale, type Experiment, fmt, rows, sphereMeans, type Table, onlineFields } from './common';
 
 const schema = z.object({
-  seed: z.number().int().min(0),
-  norm: z.number().positive(),
-  sigma: z.number().positive(),
-  lambda: z.number().positive(),
-  steps: z.number().int().min(1),
-  batch: z.number().int().min(1),
-  lr: z.number().positive(),
+  ...onlineFields,
   points: z.number().int().min(1),
   initScale: z.number().min(0),
   scores: z.enum(['dot', 'distance']),

@@ -11,19 +11,13 @@ import { GaussianMixture } from '../gmm';
 import { TwoHeadLayer } from '../layer';
 import { hconcat, linePlot } from '../report/plot';
 import type { Tensor } from '../types';
-import { band, byScale, type Experiment, fmt, rows, runLimited, sphereMeans, type Table } from './common';
+import { band, byScale, type Experiment, fmt, rows, runLimited, sphereMeans, type Table, onlineFields } from './common';
 
 const schema = z.object({
-  seed: z.number().int().min(0),
+  ...onlineFields,
   dim: z.number().int().min(1),
   k: z.number().int().min(2).max(8),
   ratios: z.array(z.number().positive().max(1)).min(1),
-  norm: z.number().positive(),
-  sigma: z.number().positive(),
-  lambda: z.number().positive(),
-  steps: z.number().int().min(1),
-  batch: z.number().int().min(1),
-  lr: z.number().positive(),
   seeds: z.number().int().min(1),
   tolerance: z.number().positive(),
   initScale: z.number().min(0),

@@ -67,9 +67,11 @@ fn pair(w1: u32, w2: u32) -> (f32, f32) {
     (r * c, r * s)
 }
 
-/// The layout: in each block of 16 words, word `j` and word `8 + j` make the pair whose draws go to
-/// `out[j]` and `out[8 + j]`; a last block of fewer than 16 uses consecutive pairs.
-fn box_muller_portable(words: &[u32], out: &mut [f32]) {
+/// Fills `out` from `words` by `pair`, in this module's layout: in each block of 16 words, word `j`
+/// and word `8 + j` make the pair whose draws go to `out[j]` and `out[8 + j]`; a last block of fewer
+/// than 16 uses consecutive pairs.
+#[inline(always)]
+fn fill_pairs<T>(words: &[u32], out: &mut [T], pair: impl Fn(u32, u32) -> (T, T)) {
     let n16 = out.len() / 16 * 16;
     for b in (0..n16).step_by(16) {
         for j in 0..8 {
@@ -78,12 +80,15 @@ fn box_muller_portable(words: &[u32], out: &mut [f32]) {
             out[b + 8 + j] = z2;
         }
     }
-    let tail = out.len() - n16;
-    for k in (0..tail).step_by(2) {
-        let (z1, z2) = pair(words[n16 + k], words[n16 + k + 1]);
-        out[n16 + k] = z1;
-        out[n16 + k + 1] = z2;
+    for k in (n16..out.len()).step_by(2) {
+        let (z1, z2) = pair(words[k], words[k + 1]);
+        out[k] = z1;
+        out[k + 1] = z2;
     }
+}
+
+fn box_muller_portable(words: &[u32], out: &mut [f32]) {
+    fill_pairs(words, out, pair)
 }
 
 /// Eight pairs at a time with AVX2/FMA intrinsics, the same operations as the scalar version.
@@ -176,26 +181,13 @@ pub fn normals_f32(words: &[u32], out: &mut [f32]) {
 pub fn normals_f64(words: &[u32], out: &mut [f64]) {
     assert!(words.len() >= out.len() && out.len() % 2 == 0);
     let scale = 1.0 / 2_147_483_648.0f64;
-    let pair = |w1: u32, w2: u32| {
+    fill_pairs(words, out, |w1, w2| {
         let u1 = (f64::from(w1 >> 1) + 0.5) * scale;
         let u2 = f64::from(w2 >> 1) * scale;
         let r = (-2.0 * u1.ln()).sqrt();
         let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
         (r * c, r * s)
-    };
-    let n16 = out.len() / 16 * 16;
-    for b in (0..n16).step_by(16) {
-        for j in 0..8 {
-            let (z1, z2) = pair(words[b + j], words[b + 8 + j]);
-            out[b + j] = z1;
-            out[b + 8 + j] = z2;
-        }
-    }
-    for k in (n16..out.len()).step_by(2) {
-        let (z1, z2) = pair(words[k], words[k + 1]);
-        out[k] = z1;
-        out[k + 1] = z2;
-    }
+    });
 }
 
 #[cfg(test)]
