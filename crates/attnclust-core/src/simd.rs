@@ -19,23 +19,6 @@ pub fn has_avx2() -> bool {
     })
 }
 
-/// `⟨a, b⟩` in `f32` with eight independent accumulators (portable).
-pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let n8 = n / 8 * 8;
-    let mut acc = [0.0f32; 8];
-    for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] += ca[l] * cb[l];
-        }
-    }
-    let mut tail = 0.0;
-    for i in n8..n {
-        tail += a[i] * b[i];
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
-
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
@@ -69,7 +52,7 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: AVX2 and FMA are present.
         return unsafe { dot_avx2(a, b) };
     }
-    dot_portable(a, b)
+    crate::real::dot(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -109,9 +92,9 @@ pub fn axpy_f32(alpha: f32, x: &[f32], y: &mut [f32]) {
 /// (`H × d`), in one pass over `x` (portable).
 pub fn norm_and_dots_portable(x: &[f32], thetas: &[f32], out: &mut [f32]) {
     let d = x.len();
-    out[0] = dot_portable(x, x);
+    out[0] = crate::real::dot(x, x);
     for h in 0..out.len() - 1 {
-        out[1 + h] = dot_portable(x, &thetas[h * d..(h + 1) * d]);
+        out[1 + h] = crate::real::dot(x, &thetas[h * d..(h + 1) * d]);
     }
 }
 
@@ -173,7 +156,7 @@ mod tests {
             let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.3).cos()).collect();
             let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
             assert!((dot_f32(&a, &b) as f64 - exact).abs() < 1e-4 * (1.0 + exact.abs()));
-            assert!((dot_portable(&a, &b) as f64 - exact).abs() < 1e-4 * (1.0 + exact.abs()));
+            assert!((crate::real::dot(&a, &b) as f64 - exact).abs() < 1e-4 * (1.0 + exact.abs()));
             let th: Vec<f32> = (0..3 * n).map(|i| (i as f32 * 0.11).cos()).collect();
             for h in 1..=3 {
                 let (mut o1, mut o2) = (vec![0.0f32; h + 1], vec![0.0f32; h + 1]);
