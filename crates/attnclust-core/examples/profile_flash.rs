@@ -1,8 +1,8 @@
 //! Times the pieces of one attention head (L = 1024, d = 64, f32) on one thread: the score tile
 //! products, the exp, the P·V products, and the whole forward. `cargo run --release --example
 //! profile_flash`.
-use attnclust_core::attention::flash::{Head, Mask, BC, BR};
-use attnclust_core::attention::tile::{matmul, View};
+use attnclust_core::kernels::tile::{matmul, View};
+use attnclust_core::models::attention::flash::{Head, Mask, BC, BR};
 use attnclust_core::{Par, Real};
 use std::time::Instant;
 

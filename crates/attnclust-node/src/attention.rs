@@ -2,10 +2,10 @@
 
 use crate::convert::{Out, Owned};
 use crate::job::{guard, Job};
-use attnclust_core::attention::train::{self, Setup};
-use attnclust_core::attention::{self as attn, Mask, Options, Weights};
-use attnclust_core::optim::{Optimizer, Schedule};
-use attnclust_core::prior::{Centroids, Prior};
+use attnclust_core::data::prior::{Centroids, Prior};
+use attnclust_core::models::attention::{self as attn, Mask, Options, Weights};
+use attnclust_core::train::attention::{self as train, Setup};
+use attnclust_core::train::optim::{Optimizer, Schedule};
 use attnclust_core::{Error as CoreError, Par};
 use napi::bindgen_prelude::{AbortSignal, AsyncTask, Either, Float32Array, Float64Array};
 use napi_derive::napi;
@@ -68,20 +68,42 @@ fn setup_shape(shape: &AttentionShape) -> Setup {
     }
 }
 
-fn run_forward<T: Out>(x: &[T], b: u32, l: u32, shape: &AttentionShape, w: &[T], o: &AttentionOptions) -> Result<Either<Float32Array, Float64Array>, CoreError> {
+fn run_forward<T: Out>(
+    x: &[T],
+    b: u32,
+    l: u32,
+    shape: &AttentionShape,
+    w: &[T],
+    o: &AttentionOptions,
+) -> Result<Either<Float32Array, Float64Array>, CoreError> {
     let y = attn::forward(x, b as usize, l as usize, &weights(shape, w)?, &options(o)?, Par::Rayon)?;
     Ok(T::out(y))
 }
 
 /// `Attn(X)` for `b` prompts of `l` tokens (`x`: `b × l × dim`).
 #[napi]
-pub fn attention_sync(x: Either<Float32Array, Float64Array>, b: u32, l: u32, shape: AttentionShape, weights: Either<Float32Array, Float64Array>, opts: AttentionOptions) -> napi::Result<Either<Float32Array, Float64Array>> {
+pub fn attention_sync(
+    x: Either<Float32Array, Float64Array>,
+    b: u32,
+    l: u32,
+    shape: AttentionShape,
+    weights: Either<Float32Array, Float64Array>,
+    opts: AttentionOptions,
+) -> napi::Result<Either<Float32Array, Float64Array>> {
     guard(|| crate::same_dtype!(&x, &weights, "x", "weights", |x, w| run_forward(x, b, l, &shape, w, &opts)))
 }
 
 /// Async form of [`attention_sync`]; `signal` cancels it before it starts.
 #[napi(ts_return_type = "Promise<Float32Array | Float64Array>")]
-pub fn attention(x: Either<Float32Array, Float64Array>, b: u32, l: u32, shape: AttentionShape, weights: Either<Float32Array, Float64Array>, opts: AttentionOptions, signal: Option<AbortSignal>) -> AsyncTask<Job<Either<Float32Array, Float64Array>>> {
+pub fn attention(
+    x: Either<Float32Array, Float64Array>,
+    b: u32,
+    l: u32,
+    shape: AttentionShape,
+    weights: Either<Float32Array, Float64Array>,
+    opts: AttentionOptions,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<Job<Either<Float32Array, Float64Array>>> {
     let (x, w) = (Owned::copy(&x), Owned::copy(&weights));
     Job::spawn(
         move || match (&x, &w) {
@@ -118,7 +140,15 @@ fn backward_owned(x: &Owned, w: &Owned, dy: &Owned, b: u32, l: u32, shape: &Atte
 /// Forward output and gradients given the upstream gradient `dy` (shape of `x`).
 #[napi]
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward_sync(x: Either<Float32Array, Float64Array>, b: u32, l: u32, shape: AttentionShape, weights: Either<Float32Array, Float64Array>, dy: Either<Float32Array, Float64Array>, opts: AttentionOptions) -> napi::Result<AttentionGrads> {
+pub fn attention_backward_sync(
+    x: Either<Float32Array, Float64Array>,
+    b: u32,
+    l: u32,
+    shape: AttentionShape,
+    weights: Either<Float32Array, Float64Array>,
+    dy: Either<Float32Array, Float64Array>,
+    opts: AttentionOptions,
+) -> napi::Result<AttentionGrads> {
     let (x, w, dy) = (Owned::copy(&x), Owned::copy(&weights), Owned::copy(&dy));
     guard(|| backward_owned(&x, &w, &dy, b, l, &shape, &opts))
 }
@@ -126,7 +156,16 @@ pub fn attention_backward_sync(x: Either<Float32Array, Float64Array>, b: u32, l:
 /// Async form of [`attention_backward_sync`].
 #[napi(ts_return_type = "Promise<AttentionGrads>")]
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward(x: Either<Float32Array, Float64Array>, b: u32, l: u32, shape: AttentionShape, weights: Either<Float32Array, Float64Array>, dy: Either<Float32Array, Float64Array>, opts: AttentionOptions, signal: Option<AbortSignal>) -> AsyncTask<Job<AttentionGrads>> {
+pub fn attention_backward(
+    x: Either<Float32Array, Float64Array>,
+    b: u32,
+    l: u32,
+    shape: AttentionShape,
+    weights: Either<Float32Array, Float64Array>,
+    dy: Either<Float32Array, Float64Array>,
+    opts: AttentionOptions,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<Job<AttentionGrads>> {
     let (x, w, dy) = (Owned::copy(&x), Owned::copy(&weights), Owned::copy(&dy));
     Job::spawn(move || backward_owned(&x, &w, &dy, b, l, &shape, &opts), signal)
 }
@@ -168,7 +207,16 @@ fn train_run(spec: &AttentionTrainSpec, w: Owned, mut state: Vec<f64>, start: u6
         other => return Err(CoreError::type_(format!("`optimizer` must be 'sgd', 'momentum' or 'adam', got '{other}'"))),
     };
     let o = options(&spec.opts)?;
-    let setup = Setup { lambda: o.lambda, mask: o.mask, optimizer, lr: spec.lr, batch: spec.batch as usize, length: spec.length as usize, seed: spec.seed as u64, ..setup_shape(&spec.shape) };
+    let setup = Setup {
+        lambda: o.lambda,
+        mask: o.mask,
+        optimizer,
+        lr: spec.lr,
+        batch: spec.batch as usize,
+        length: spec.length as usize,
+        seed: spec.seed as u64,
+        ..setup_shape(&spec.shape)
+    };
     let (weights, losses) = match w {
         Owned::F32(mut v) => {
             let l = train::train(&prior, &setup, &mut v, &mut state, start, count, Par::Rayon)?;
@@ -184,7 +232,13 @@ fn train_run(spec: &AttentionTrainSpec, w: Owned, mut state: Vec<f64>, start: u6
 
 /// Training steps `start .. start + count` with the reconstruction loss, off the event loop.
 #[napi(ts_return_type = "Promise<AttentionTrainChunk>")]
-pub fn train_attention(spec: AttentionTrainSpec, weights: Either<Float32Array, Float64Array>, state: Float64Array, start: f64, count: u32) -> AsyncTask<Job<AttentionTrainChunk>> {
+pub fn train_attention(
+    spec: AttentionTrainSpec,
+    weights: Either<Float32Array, Float64Array>,
+    state: Float64Array,
+    start: f64,
+    count: u32,
+) -> AsyncTask<Job<AttentionTrainChunk>> {
     let (w, st) = (Owned::copy(&weights), state.to_vec());
     Job::spawn(move || train_run(&spec, w, st, start as u64, u64::from(count)), None)
 }

@@ -2,8 +2,8 @@
 
 use crate::convert::Out;
 use crate::job::{guard, Job};
-use attnclust_core::em::{em as run_em, EmCovariance, EmOptions};
-use attnclust_core::kmeans::{kmeans as run_kmeans, KMeansOptions};
+use attnclust_core::baselines::em::{em as run_em, EmCovariance, EmOptions};
+use attnclust_core::baselines::kmeans::{kmeans as run_kmeans, KMeansOptions};
 use attnclust_core::{Error as CoreError, Par};
 use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Float64Array, Uint32Array};
 use napi_derive::napi;

@@ -1,8 +1,8 @@
 //! Machine calibration for the benchmarks: peak `f32` FMA throughput and memory copy bandwidth,
-//! measured on every thread of the attnclust pool (see `attnclust_core::calibrate`).
+//! measured on every thread of the attnclust pool (see `attnclust_core::kernels::calibrate`).
 
 use crate::job::guard;
-use attnclust_core::calibrate;
+use attnclust_core::kernels::calibrate;
 use attnclust_core::Error as CoreError;
 use napi_derive::napi;
 

@@ -1,6 +1,6 @@
 //! Conversions between JS values and core types, in one place.
 
-use attnclust_core::heads::Scores;
+use attnclust_core::models::two_head::Scores;
 use attnclust_core::Error as CoreError;
 use napi::bindgen_prelude::{Either, Float32Array, Float64Array};
 

@@ -2,8 +2,8 @@
 
 use crate::convert::{self, is_f32, out_f32, out_f64, MAX_VALUES};
 use crate::job::{guard, Job};
-use attnclust_core::gmm::Mixture;
-use attnclust_core::prior::{Centroids, Prior};
+use attnclust_core::data::gmm::Mixture;
+use attnclust_core::data::prior::{Centroids, Prior};
 use attnclust_core::{Error as CoreError, Par};
 use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Float64Array, Uint32Array};
 use napi_derive::napi;

@@ -4,10 +4,10 @@ use crate::convert::{self, Out, Owned};
 use crate::gmm::NativeMixture;
 use crate::job::{guard, Job};
 use crate::same_dtype;
-use attnclust_core::heads::Layer;
-use attnclust_core::init::{init_params, Init};
-use attnclust_core::optim::{Optimizer, Schedule};
-use attnclust_core::train::{self, Setup};
+use attnclust_core::models::two_head::Layer;
+use attnclust_core::train::init::{init_params, Init};
+use attnclust_core::train::optim::{Optimizer, Schedule};
+use attnclust_core::train::two_head::{self as train, Setup};
 use attnclust_core::{Error as CoreError, Par, Real};
 use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Float64Array};
 use napi_derive::napi;
@@ -29,7 +29,11 @@ fn layer<'a, T: Real>(spec: &LayerSpec, params: &'a [T]) -> Result<Layer<'a, T>,
 
 /// `T_Θ(x)` for every row of `x` (same float type as `params`).
 #[napi]
-pub fn heads_forward(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<Either<Float32Array, Float64Array>> {
+pub fn heads_forward(
+    spec: LayerSpec,
+    params: Either<Float32Array, Float64Array>,
+    x: Either<Float32Array, Float64Array>,
+) -> napi::Result<Either<Float32Array, Float64Array>> {
     guard(|| same_dtype!(&params, &x, "params", "x", |p, x| Ok(Out::out(layer(&spec, p)?.forward(x, Par::Rayon)?))))
 }
 
@@ -79,13 +83,19 @@ fn init_of(spec: &InitSpec) -> Result<Init, CoreError> {
 
 /// Initial parameters `H × d` in `dtype`; `data` is needed by kind 'data' (any float type).
 #[napi]
-pub fn init_heads(spec: InitSpec, heads: u32, dim: u32, dtype: String, data: Option<Either<Float32Array, Float64Array>>) -> napi::Result<Either<Float32Array, Float64Array>> {
+pub fn init_heads(
+    spec: InitSpec,
+    heads: u32,
+    dim: u32,
+    dtype: String,
+    data: Option<Either<Float32Array, Float64Array>>,
+) -> napi::Result<Either<Float32Array, Float64Array>> {
     guard(|| {
         let init = init_of(&spec)?;
         let (h, d) = (heads as usize, dim as usize);
         let data64 = data.as_ref().map(convert::to_f64);
         if let Some(x) = &data64 {
-            attnclust_core::heads::check_tokens(x, d.max(1), "data")?;
+            attnclust_core::models::two_head::check_tokens(x, d.max(1), "data")?;
         }
         let p: Vec<f64> = init_params(&init, h, d, data64.as_deref())?;
         Ok(if convert::is_f32(&dtype)? { convert::out_f32(p.into_iter().map(|v| v as f32).collect()) } else { convert::out_f64(p) })
@@ -150,13 +160,21 @@ pub struct TrainChunk {
 }
 
 enum Source {
-    Mixture(attnclust_core::gmm::Mixture),
+    Mixture(attnclust_core::data::gmm::Mixture),
     Sample(Owned),
 }
 
 fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<TrainChunk, CoreError> {
     let setup = setup_of(spec)?;
-    fn go<T: Out>(src: &Source, setup: &Setup, mut p: Vec<T>, state: &mut [f64], start: u64, count: u64, x: Option<&[T]>) -> Result<(Either<Float32Array, Float64Array>, Vec<f64>), CoreError> {
+    fn go<T: Out>(
+        src: &Source,
+        setup: &Setup,
+        mut p: Vec<T>,
+        state: &mut [f64],
+        start: u64,
+        count: u64,
+        x: Option<&[T]>,
+    ) -> Result<(Either<Float32Array, Float64Array>, Vec<f64>), CoreError> {
         let risks = match (src, x) {
             (Source::Mixture(m), _) => train::online(m, setup, &mut p, state, start, count, Par::Rayon)?,
             (Source::Sample(_), Some(x)) => train::full_batch(x, setup, &mut p, state, start, count, Par::Rayon)?,
@@ -166,11 +184,17 @@ fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, st
     }
     let (params, risks) = match params {
         Owned::F32(p) => {
-            let x = match source { Source::Sample(Owned::F32(x)) => Some(&x[..]), _ => None };
+            let x = match source {
+                Source::Sample(Owned::F32(x)) => Some(&x[..]),
+                _ => None,
+            };
             go(source, &setup, p, &mut state, start, count, x)?
         }
         Owned::F64(p) => {
-            let x = match source { Source::Sample(Owned::F64(x)) => Some(&x[..]), _ => None };
+            let x = match source {
+                Source::Sample(Owned::F64(x)) => Some(&x[..]),
+                _ => None,
+            };
             go(source, &setup, p, &mut state, start, count, x)?
         }
     };
@@ -179,21 +203,43 @@ fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, st
 
 /// Online SGD steps `start .. start + count` on fresh samples of `mixture`, off the event loop.
 #[napi(ts_return_type = "Promise<TrainChunk>")]
-pub fn train_online(mixture: &NativeMixture, spec: TrainSpec, params: Either<Float32Array, Float64Array>, state: Float64Array, start: f64, count: u32) -> AsyncTask<Job<TrainChunk>> {
+pub fn train_online(
+    mixture: &NativeMixture,
+    spec: TrainSpec,
+    params: Either<Float32Array, Float64Array>,
+    state: Float64Array,
+    start: f64,
+    count: u32,
+) -> AsyncTask<Job<TrainChunk>> {
     let (src, p, st) = (Source::Mixture(mixture.inner.clone()), Owned::copy(&params), state.to_vec());
     Job::spawn(move || run(&src, &spec, p, st, start as u64, u64::from(count)), None)
 }
 
 /// Full-batch gradient steps on the fixed sample `x` (`n × d`), off the event loop.
 #[napi(ts_return_type = "Promise<TrainChunk>")]
-pub fn train_full_batch(x: Either<Float32Array, Float64Array>, spec: TrainSpec, params: Either<Float32Array, Float64Array>, state: Float64Array, start: f64, count: u32) -> AsyncTask<Job<TrainChunk>> {
+pub fn train_full_batch(
+    x: Either<Float32Array, Float64Array>,
+    spec: TrainSpec,
+    params: Either<Float32Array, Float64Array>,
+    state: Float64Array,
+    start: f64,
+    count: u32,
+) -> AsyncTask<Job<TrainChunk>> {
     let (src, p, st) = (Source::Sample(Owned::copy(&x)), Owned::copy(&params), state.to_vec());
     Job::spawn(move || run(&src, &spec, p, st, start as u64, u64::from(count)), None)
 }
 
 /// Synchronous form of [`train_online`] / [`train_full_batch`] (`mixture` or `x`).
 #[napi]
-pub fn train_sync(mixture: Option<&NativeMixture>, x: Option<Either<Float32Array, Float64Array>>, spec: TrainSpec, params: Either<Float32Array, Float64Array>, state: Float64Array, start: f64, count: u32) -> napi::Result<TrainChunk> {
+pub fn train_sync(
+    mixture: Option<&NativeMixture>,
+    x: Option<Either<Float32Array, Float64Array>>,
+    spec: TrainSpec,
+    params: Either<Float32Array, Float64Array>,
+    state: Float64Array,
+    start: f64,
+    count: u32,
+) -> napi::Result<TrainChunk> {
     let src = match (mixture, &x) {
         (Some(m), _) => Source::Mixture(m.inner.clone()),
         (None, Some(x)) => Source::Sample(Owned::copy(x)),
@@ -202,7 +248,6 @@ pub fn train_sync(mixture: Option<&NativeMixture>, x: Option<Either<Float32Array
     let (p, st) = (Owned::copy(&params), state.to_vec());
     guard(move || run(&src, &spec, p, st, start as u64, u64::from(count)))
 }
-
 
 /// The risk of `params` on the fresh batch that online step `step` would draw (the same fused,
 /// chunked sampling as training), without updating anything.
@@ -214,8 +259,12 @@ pub fn online_risk(mixture: &NativeMixture, spec: TrainSpec, params: Either<Floa
         setup.check()?;
         let (h, d) = (setup.heads, setup.dim);
         match &params {
-            Either::A(p) => Ok(train::online_gradient(m, &Layer::new(p, h, d, setup.lambda, setup.scores)?, setup.batch, setup.seed, step as u64, Par::Rayon).0),
-            Either::B(p) => Ok(train::online_gradient(m, &Layer::new(p, h, d, setup.lambda, setup.scores)?, setup.batch, setup.seed, step as u64, Par::Rayon).0),
+            Either::A(p) => {
+                Ok(train::online_gradient(m, &Layer::new(p, h, d, setup.lambda, setup.scores)?, setup.batch, setup.seed, step as u64, Par::Rayon).0)
+            }
+            Either::B(p) => {
+                Ok(train::online_gradient(m, &Layer::new(p, h, d, setup.lambda, setup.scores)?, setup.batch, setup.seed, step as u64, Par::Rayon).0)
+            }
         }
     })
 }

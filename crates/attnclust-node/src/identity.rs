@@ -2,7 +2,7 @@
 
 use crate::convert::{self, Out, Owned};
 use crate::job::{guard, Job};
-use attnclust_core::identity::{identity_attention as run_identity, Options};
+use attnclust_core::models::identity::{identity_attention as run_identity, Options};
 use attnclust_core::{Error as CoreError, Par};
 use napi::bindgen_prelude::{AbortSignal, AsyncTask, Either, Float32Array, Float64Array};
 use napi_derive::napi;
@@ -29,7 +29,13 @@ fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result
 
 /// `softmax_rows(λXXᵀ)X`, applied `depth` times, to `b` prompts of `l × d` tokens.
 #[napi]
-pub fn identity_attention_sync(x: Either<Float32Array, Float64Array>, b: u32, l: u32, d: u32, opts: IdentityOptions) -> napi::Result<Either<Float32Array, Float64Array>> {
+pub fn identity_attention_sync(
+    x: Either<Float32Array, Float64Array>,
+    b: u32,
+    l: u32,
+    d: u32,
+    opts: IdentityOptions,
+) -> napi::Result<Either<Float32Array, Float64Array>> {
     guard(|| match &x {
         napi::bindgen_prelude::Either::A(v) => apply::<f32>(v, b, l, d, &opts),
         napi::bindgen_prelude::Either::B(v) => apply::<f64>(v, b, l, d, &opts),
@@ -38,7 +44,14 @@ pub fn identity_attention_sync(x: Either<Float32Array, Float64Array>, b: u32, l:
 
 /// Async form of [`identity_attention_sync`]; `signal` cancels it before it starts.
 #[napi(ts_return_type = "Promise<Float32Array | Float64Array>")]
-pub fn identity_attention(x: Either<Float32Array, Float64Array>, b: u32, l: u32, d: u32, opts: IdentityOptions, signal: Option<AbortSignal>) -> AsyncTask<Job<Either<Float32Array, Float64Array>>> {
+pub fn identity_attention(
+    x: Either<Float32Array, Float64Array>,
+    b: u32,
+    l: u32,
+    d: u32,
+    opts: IdentityOptions,
+    signal: Option<AbortSignal>,
+) -> AsyncTask<Job<Either<Float32Array, Float64Array>>> {
     let x = Owned::copy(&x);
     Job::spawn(
         move || match &x {

@@ -28,10 +28,7 @@ where
     let pool = crate::pool::current()?;
     match catch_unwind(AssertUnwindSafe(|| pool.install(f))) {
         Ok(r) => r.map_err(to_js),
-        Err(p) => Err(napi::Error::from_reason(format!(
-            "Error: internal error in attnclust (a Rust panic, please report it): {}",
-            panic_message(p)
-        ))),
+        Err(p) => Err(napi::Error::from_reason(format!("Error: internal error in attnclust (a Rust panic, please report it): {}", panic_message(p)))),
     }
 }
 

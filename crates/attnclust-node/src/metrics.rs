@@ -1,6 +1,5 @@
 //! Metrics.
 
-
 use crate::job::guard;
 use crate::same_dtype;
 use attnclust_core::metrics;
@@ -22,7 +21,16 @@ pub fn centroid_error(params: Either<Float32Array, Float64Array>, means: Either<
 /// Mean over prompts of `Σ‖y_i − μ_{z_i}‖² / Σ‖x_i − μ_{z_i}‖²`.
 #[napi]
 #[allow(clippy::too_many_arguments)]
-pub fn quantization_ratio(x: Either<Float32Array, Float64Array>, y: Either<Float32Array, Float64Array>, means: Either<Float32Array, Float64Array>, labels: Uint32Array, b: u32, l: u32, k: u32, d: u32) -> napi::Result<f64> {
+pub fn quantization_ratio(
+    x: Either<Float32Array, Float64Array>,
+    y: Either<Float32Array, Float64Array>,
+    means: Either<Float32Array, Float64Array>,
+    labels: Uint32Array,
+    b: u32,
+    l: u32,
+    k: u32,
+    d: u32,
+) -> napi::Result<f64> {
     let m64 = crate::convert::to_f64(&means);
     let (x64, y64) = (crate::convert::to_f64(&x), crate::convert::to_f64(&y));
     guard(|| metrics::quantization_ratio(&x64, &y64, &m64, &labels, b as usize, l as usize, k as usize, d as usize))

@@ -6,17 +6,17 @@
 //!
 //! Each step draws `batch` fresh prompts of `length` tokens from the prior (seed derived from the
 //! user's seed and the step number), computes the loss and every weight gradient with
-//! [`super::layer::backward`], and updates the weights with the chosen optimiser. The parameters are
+//! [`crate::models::attention::layer::backward`], and updates the weights with the chosen optimiser. The parameters are
 //! one flat vector `[W_Q | W_K | W_V | W_O]`; the optimiser state is `2×` its length.
 
-use super::flash::Mask;
-use super::layer::{backward, Options, Weights};
+use crate::data::prior::Prior;
+use crate::data::rng::{derive, purpose};
 use crate::error::{ensure, Error, Result};
-use crate::optim::{update, Optimizer, Schedule};
-use crate::par::Par;
-use crate::prior::Prior;
-use crate::real::Real;
-use crate::rng::{derive, purpose};
+use crate::kernels::par::Par;
+use crate::kernels::real::Real;
+use crate::models::attention::flash::Mask;
+use crate::models::attention::layer::{backward, Options, Weights};
+use crate::train::optim::{update, Optimizer, Schedule};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Setup {
@@ -52,7 +52,7 @@ impl Setup {
     }
 
     fn check(&self, prior: &Prior) -> Result<()> {
-        crate::heads::check_lambda(self.lambda)?;
+        crate::models::two_head::check_lambda(self.lambda)?;
         ensure(self.lr.is_finite() && self.lr > 0.0, || format!("`lr` must be positive and finite, got {}", self.lr))?;
         ensure(self.batch >= 1 && self.length >= 1, || format!("`batch` and `length` must be at least 1, got {} and {}", self.batch, self.length))?;
         ensure(prior.dim == self.dim, || format!("the prior has dimension {} but the layer {}", prior.dim, self.dim))?;
@@ -69,7 +69,7 @@ pub fn loss_grad<T: Real>(prior: &Prior, s: &Setup, params: &[T], t: u64, par: P
     let opts = Options { lambda: s.lambda, mask: s.mask };
     let n = (s.batch * s.length) as f64;
     // Two passes: the forward gives Y, then dY = 2(Y − X)/n is fed to the backward.
-    let y = super::layer::forward(x, s.batch, s.length, &w, &opts, par)?;
+    let y = crate::models::attention::layer::forward(x, s.batch, s.length, &w, &opts, par)?;
     let loss = x.iter().zip(&y).map(|(&a, &b)| (a - b).f64().powi(2)).sum::<f64>() / n;
     let scale = T::of(2.0 / n);
     let dy: Vec<T> = y.iter().zip(x).map(|(&b, &a)| (b - a) * scale).collect();
@@ -82,7 +82,13 @@ pub fn loss_grad<T: Real>(prior: &Prior, s: &Setup, params: &[T], t: u64, par: P
 pub fn train<T: Real>(prior: &Prior, s: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     s.check(prior)?;
     if params.len() != s.size() || state.len() != 2 * s.size() {
-        return Err(Error::type_(format!("`params` must hold {} values and the optimiser state {}, got {} and {}", s.size(), 2 * s.size(), params.len(), state.len())));
+        return Err(Error::type_(format!(
+            "`params` must hold {} values and the optimiser state {}, got {} and {}",
+            s.size(),
+            2 * s.size(),
+            params.len(),
+            state.len()
+        )));
     }
     let mut losses = Vec::with_capacity(count as usize);
     for t in start..start + count {
@@ -99,12 +105,25 @@ pub fn train<T: Real>(prior: &Prior, s: &Setup, params: &mut [T], state: &mut [f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prior::Centroids;
+    use crate::data::prior::Centroids;
 
     #[test]
     fn loss_decreases_and_is_thread_independent() {
         let prior = Prior::new(2, 4, Centroids::Sphere { radius: 3.0 }, 0.5, 0.0).unwrap();
-        let s = Setup { heads: 1, dim: 4, dk: 4, dv: 4, lambda: 0.5, mask: Mask::None, optimizer: Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, schedule: Schedule::Constant, lr: 0.01, batch: 4, length: 32, seed: 7 };
+        let s = Setup {
+            heads: 1,
+            dim: 4,
+            dk: 4,
+            dv: 4,
+            lambda: 0.5,
+            mask: Mask::None,
+            optimizer: Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            schedule: Schedule::Constant,
+            lr: 0.01,
+            batch: 4,
+            length: 32,
+            seed: 7,
+        };
         // start near identity weights
         let mut p: Vec<f64> = vec![0.0; s.size()];
         for block in 0..4 {
@@ -128,7 +147,20 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         let prior = Prior::new(2, 3, Centroids::Sphere { radius: 2.0 }, 0.5, 0.0).unwrap();
-        let s = Setup { heads: 2, dim: 3, dk: 2, dv: 2, lambda: 0.7, mask: Mask::Causal, optimizer: Optimizer::Sgd, schedule: Schedule::Constant, lr: 0.1, batch: 2, length: 5, seed: 1 };
+        let s = Setup {
+            heads: 2,
+            dim: 3,
+            dk: 2,
+            dv: 2,
+            lambda: 0.7,
+            mask: Mask::Causal,
+            optimizer: Optimizer::Sgd,
+            schedule: Schedule::Constant,
+            lr: 0.1,
+            batch: 2,
+            length: 5,
+            seed: 1,
+        };
         let p: Vec<f64> = (0..s.size()).map(|i| ((i * 37 % 17) as f64 / 8.5 - 1.0) * 0.5).collect();
         let (_, g) = loss_grad(&prior, &s, &p, 3, Par::Seq).unwrap();
         for i in 0..p.len() {

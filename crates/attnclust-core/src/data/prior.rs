@@ -4,10 +4,10 @@
 //! components, `x = μ_z + σ ε`) from the single generator `gen(seed, PRIOR, b)`, so every prompt is
 //! a fixed unit of work and the result does not depend on the thread count.
 
+use crate::data::rng::{self, Gen};
 use crate::error::{ensure, Result};
-use crate::par::Par;
-use crate::real::Real;
-use crate::rng::{self, Gen};
+use crate::kernels::par::Par;
+use crate::kernels::real::Real;
 
 /// Where the centroids of a prompt's mixture come from.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -52,9 +52,7 @@ impl Prior {
         };
         ensure(size.is_finite() && size >= 0.0, || format!("`{name}` must be finite and ≥ 0, got {size}"))?;
         ensure(sigma.is_finite() && sigma >= 0.0, || format!("`sigma` must be finite and ≥ 0, got {sigma}"))?;
-        ensure(min_separation.is_finite() && min_separation >= 0.0, || {
-            format!("`minSeparation` must be finite and ≥ 0, got {min_separation}")
-        })?;
+        ensure(min_separation.is_finite() && min_separation >= 0.0, || format!("`minSeparation` must be finite and ≥ 0, got {min_separation}"))?;
         if let Centroids::Sphere { radius } = centroids {
             // K points on a sphere are at most 2r apart; for K > 2 the bound is lower still.
             ensure(k == 1 || min_separation <= 2.0 * radius, || {
@@ -117,11 +115,8 @@ impl Prior {
             }
             Ok((x, labels, mu.into_iter().map(T::of).collect()))
         });
-        let mut out = Prompts {
-            x: Vec::with_capacity(batch * length * d),
-            labels: Vec::with_capacity(batch * length),
-            means: Vec::with_capacity(batch * k * d),
-        };
+        let mut out =
+            Prompts { x: Vec::with_capacity(batch * length * d), labels: Vec::with_capacity(batch * length), means: Vec::with_capacity(batch * k * d) };
         for p in per {
             let (x, l, m) = p?;
             out.x.extend(x);

@@ -1,7 +1,7 @@
 //! The fast risk-and-gradient kernel of model A over a chunk of tokens.
 //!
 //! With `p_h = ⟨x, θ_h⟩`, `n = ‖x‖²`, the Gram matrix `G = ΘΘᵀ` and `a = softmax(s)`, every
-//! per-token quantity of [`crate::heads`] is a scalar function of `(n, p)`:
+//! per-token quantity of [`crate::models::two_head`] is a scalar function of `(n, p)`:
 //!
 //! ```text
 //! q_h = Σ_g a_g G_gh = ⟨T, θ_h⟩,   ‖x − T‖² = n − 2 Σ_h a_h p_h + Σ_h a_h q_h,   c_h = p_h − q_h
@@ -11,13 +11,13 @@
 //! ```
 //!
 //! So a chunk of tokens `X` (`n × d`) needs, per token, `‖x‖²` and `p = Θx` (one pass over `x`, AVX2
-//! for `f32`, [`crate::simd`]), scalars in `f64` with the sums `M_hg += α_h a_g`, `B_h += β_h`, and
+//! for `f32`, [`crate::kernels::simd`]), scalars in `f64` with the sums `M_hg += α_h a_g`, `B_h += β_h`, and
 //! then `S = CᵀX` (`C_ih = α_h + β_h` of token `i`), a tile product (SIMD by the `gemm` crate); the
 //! chunk's gradient is `S_h − Σ_g M_hg θ_g − B_h θ_h`.
 
-use crate::heads::{Layer, Scores};
-use crate::attention::tile::{matmul, View};
-use crate::real::Real;
+use crate::kernels::real::Real;
+use crate::kernels::tile::{matmul, View};
+use crate::models::two_head::{Layer, Scores};
 
 /// Sums over one chunk of tokens.
 pub struct ChunkSums<T> {
@@ -49,7 +49,19 @@ fn chunk_body<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut Chunk
 /// writes `C_h = α_h + β_h` to `coef`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn token_scalars(h: usize, lambda: f64, offsets: &[f64], gram: &[f64], n: f64, p: &[f64], a: &mut [f64], c: &mut [f64], coef: &mut [f64], out_m: &mut [f64], out_b: &mut [f64]) -> f64 {
+fn token_scalars(
+    h: usize,
+    lambda: f64,
+    offsets: &[f64],
+    gram: &[f64],
+    n: f64,
+    p: &[f64],
+    a: &mut [f64],
+    c: &mut [f64],
+    coef: &mut [f64],
+    out_m: &mut [f64],
+    out_b: &mut [f64],
+) -> f64 {
     let mut mx = f64::NEG_INFINITY;
     for g in 0..h {
         a[g] = lambda * p[g] - offsets[g];
@@ -195,7 +207,7 @@ pub fn chunk_gradient<T: Real>(layer: &Layer<T>, sums: &ChunkSums<T>) -> (f64, V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::heads::Scratch;
+    use crate::models::two_head::Scratch;
 
     #[test]
     fn matches_the_per_token_formula() {

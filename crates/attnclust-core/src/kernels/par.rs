@@ -32,12 +32,7 @@ impl Par {
 
     /// Calls `f(i, chunk)` on consecutive chunks of `chunk` elements of `data` (the last may be
     /// shorter).
-    pub fn chunks_mut<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(
-        self,
-        data: &mut [T],
-        chunk: usize,
-        f: F,
-    ) {
+    pub fn chunks_mut<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(self, data: &mut [T], chunk: usize, f: F) {
         let chunk = chunk.max(1);
         match self {
             Par::Seq => data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c)),

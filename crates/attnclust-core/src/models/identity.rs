@@ -13,14 +13,14 @@
 //! `X ← X + Attn(X)` (the transformer residual), without it `X ← Attn(X)` (one mean-shift step when
 //! the scores are distances).
 //!
-//! It runs on the tiled online-softmax kernel of model C ([`crate::attention::flash`]): the
+//! It runs on the tiled online-softmax kernel of model C ([`crate::models::attention::flash`]): the
 //! `L × L` matrix is never stored.
 
 use crate::error::{ensure, Result};
-use crate::heads::{check_lambda, check_tokens, Scores};
-use crate::par::Par;
-use crate::real::{dot, Real};
-use crate::attention::flash::{Head, Mask};
+use crate::kernels::par::Par;
+use crate::kernels::real::{dot, Real};
+use crate::models::attention::flash::{Head, Mask};
+use crate::models::two_head::{check_lambda, check_tokens, Scores};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Options {
@@ -35,7 +35,7 @@ pub struct Options {
 pub const MAX_DEPTH: usize = 4096;
 
 /// One application of the layer to prompt `x` (`L × d`), written into `y`: the tiled kernel of
-/// [`crate::attention::flash`] with `Q = K = V = X`, the distance term as a per-key bias and
+/// [`crate::models::attention::flash`] with `Q = K = V = X`, the distance term as a per-key bias and
 /// `excludeSelf` as the no-self mask.
 pub fn apply_prompt<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par) {
     let l = x.len() / d;

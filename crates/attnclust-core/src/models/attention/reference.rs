@@ -4,7 +4,7 @@
 
 use super::flash::Mask;
 use super::layer::{Grads, Options, Weights};
-use crate::real::Real;
+use crate::kernels::real::Real;
 
 type Mat = Vec<Vec<f64>>;
 
@@ -65,7 +65,14 @@ pub fn grads<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], opt
     let (hn, d, dk, dv) = (w.heads, w.dim, w.dk, w.dv);
     let to = |v: &[T]| v.iter().map(|x| x.f64()).collect::<Vec<f64>>();
     let (wq, wk, wv, wo) = (to(w.wq), to(w.wk), to(w.wv), to(w.wo));
-    let mut g = Grads { y: vec![0.0; b * l * d], dx: vec![0.0; b * l * d], dwq: vec![0.0; wq.len()], dwk: vec![0.0; wk.len()], dwv: vec![0.0; wv.len()], dwo: vec![0.0; wo.len()] };
+    let mut g = Grads {
+        y: vec![0.0; b * l * d],
+        dx: vec![0.0; b * l * d],
+        dwq: vec![0.0; wq.len()],
+        dwk: vec![0.0; wk.len()],
+        dwv: vec![0.0; wv.len()],
+        dwo: vec![0.0; wo.len()],
+    };
     for bi in 0..b {
         let xb = mat(&x[bi * l * d..(bi + 1) * l * d], l, d);
         let dyb = mat(&dy[bi * l * d..(bi + 1) * l * d], l, d);
@@ -80,10 +87,12 @@ pub fn grads<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], opt
             let dp = mul(&d_o, &t(&v, dv));
             let dvv = mul(&t(&p, l), &d_o);
             // dS_ij = P_ij (dP_ij − Σ_k P_ik dP_ik)
-            let ds: Mat = (0..l).map(|i| {
-                let c: f64 = (0..l).map(|j| p[i][j] * dp[i][j]).sum();
-                (0..l).map(|j| p[i][j] * (dp[i][j] - c)).collect()
-            }).collect();
+            let ds: Mat = (0..l)
+                .map(|i| {
+                    let c: f64 = (0..l).map(|j| p[i][j] * dp[i][j]).sum();
+                    (0..l).map(|j| p[i][j] * (dp[i][j] - c)).collect()
+                })
+                .collect();
             let dq: Mat = mul(&ds, &k).into_iter().map(|r| r.into_iter().map(|v| v * opts.lambda).collect()).collect();
             let dkk: Mat = mul(&t(&ds, l), &q).into_iter().map(|r| r.into_iter().map(|v| v * opts.lambda).collect()).collect();
             let dx = [mul(&dq, &t(&mq, dk)), mul(&dkk, &t(&mk, dk)), mul(&dvv, &t(&mv, dv))];

@@ -14,10 +14,10 @@
 //! splits each head's query blocks across threads instead.
 
 use super::flash::{Head, Mask};
-use super::tile::{matmul, View};
 use crate::error::{ensure, Error, Result};
-use crate::par::Par;
-use crate::real::Real;
+use crate::kernels::par::Par;
+use crate::kernels::real::Real;
+use crate::kernels::tile::{matmul, View};
 
 /// The weights of all heads, row-major: `wq`, `wk` are `H × d × dk`, `wv` is `H × d × dv`, `wo` is
 /// `H × dv × d`.
@@ -61,7 +61,9 @@ impl<'a, T: Real> Weights<'a, T> {
     /// Checks the shapes against `x` (`b × l × d`) and the options.
     pub fn check(&self, x: &[T], b: usize, l: usize, opts: &Options) -> Result<()> {
         let (h, d, dk, dv) = (self.heads, self.dim, self.dk, self.dv);
-        ensure(h >= 1 && d >= 1 && dk >= 1 && dv >= 1, || format!("`weights` must have at least one head and positive sizes, got H = {h}, d = {d}, dk = {dk}, dv = {dv}"))?;
+        ensure(h >= 1 && d >= 1 && dk >= 1 && dv >= 1, || {
+            format!("`weights` must have at least one head and positive sizes, got H = {h}, d = {d}, dk = {dk}, dv = {dv}")
+        })?;
         let want = |v: &[T], n: usize, name: &str| -> Result<()> {
             if v.len() != n {
                 return Err(Error::type_(format!("`{name}` must hold {n} values, got {}", v.len())));
@@ -73,7 +75,7 @@ impl<'a, T: Real> Weights<'a, T> {
         want(self.wv, h * d * dv, "weights.wv")?;
         want(self.wo, h * dv * d, "weights.wo")?;
         want(x, b * l * d, "x")?;
-        crate::heads::check_lambda(opts.lambda)?;
+        crate::models::two_head::check_lambda(opts.lambda)?;
         ensure(opts.mask != Mask::NoSelf || l != 1, || "`mask` 'no-self' needs prompts of at least 2 tokens".into())?;
         Ok(())
     }

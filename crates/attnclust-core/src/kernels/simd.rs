@@ -52,7 +52,7 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: AVX2 and FMA are present.
         return unsafe { dot_avx2(a, b) };
     }
-    crate::real::dot(a, b)
+    crate::kernels::real::dot(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -92,9 +92,9 @@ pub fn axpy_f32(alpha: f32, x: &[f32], y: &mut [f32]) {
 /// (`H × d`), in one pass over `x` (portable).
 pub fn norm_and_dots_portable(x: &[f32], thetas: &[f32], out: &mut [f32]) {
     let d = x.len();
-    out[0] = crate::real::dot(x, x);
+    out[0] = crate::kernels::real::dot(x, x);
     for h in 0..out.len() - 1 {
-        out[1 + h] = crate::real::dot(x, &thetas[h * d..(h + 1) * d]);
+        out[1 + h] = crate::kernels::real::dot(x, &thetas[h * d..(h + 1) * d]);
     }
 }
 
@@ -156,7 +156,7 @@ mod tests {
             let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.3).cos()).collect();
             let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
             assert!((dot_f32(&a, &b) as f64 - exact).abs() < 1e-4 * (1.0 + exact.abs()));
-            assert!((crate::real::dot(&a, &b) as f64 - exact).abs() < 1e-4 * (1.0 + exact.abs()));
+            assert!((crate::kernels::real::dot(&a, &b) as f64 - exact).abs() < 1e-4 * (1.0 + exact.abs()));
             let th: Vec<f32> = (0..3 * n).map(|i| (i as f32 * 0.11).cos()).collect();
             for h in 1..=3 {
                 let (mut o1, mut o2) = (vec![0.0f32; h + 1], vec![0.0f32; h + 1]);

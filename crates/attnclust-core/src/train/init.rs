@@ -6,9 +6,9 @@
 //! - `Data`: heads on tokens of the data, chosen k-means++-like: the first uniformly, each next one
 //!   with probability proportional to its squared distance to the nearest head already chosen.
 
+use crate::data::rng::{self, purpose};
 use crate::error::{ensure, Error, Result};
-use crate::real::Real;
-use crate::rng::{self, purpose};
+use crate::kernels::real::Real;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Init {
@@ -53,10 +53,12 @@ pub fn init_params<T: Real>(spec: &Init, heads: usize, dim: usize, data: Option<
                 let total: f64 = d2.iter().sum();
                 let next = if total > 0.0 {
                     let mut u = rng::uniform(&mut g) * total;
-                    d2.iter().position(|&w| {
-                        u -= w;
-                        u < 0.0
-                    }).unwrap_or(n - 1)
+                    d2.iter()
+                        .position(|&w| {
+                            u -= w;
+                            u < 0.0
+                        })
+                        .unwrap_or(n - 1)
                 } else {
                     ((rng::uniform(&mut g) * n as f64) as usize).min(n - 1)
                 };

@@ -11,13 +11,13 @@
 //! parameters, the optimiser buffer and the step number. The risk recorded for step `t` is that of
 //! the parameters before its update (on the step's batch, or on the whole fixed sample).
 
+use crate::data::gmm::Mixture;
+use crate::data::rng::{self, purpose, SAMPLE_CHUNK};
 use crate::error::{ensure, Error, Result};
-use crate::gmm::Mixture;
-use crate::heads::{combine, Layer, Scores};
-use crate::optim::{update, Optimizer, Schedule};
-use crate::par::Par;
-use crate::real::Real;
-use crate::rng::{self, purpose, SAMPLE_CHUNK};
+use crate::kernels::par::Par;
+use crate::kernels::real::Real;
+use crate::models::two_head::{combine, Layer, Scores};
+use crate::train::optim::{update, Optimizer, Schedule};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Setup {
@@ -38,7 +38,7 @@ pub const MAX_BATCH: usize = 1 << 26;
 
 impl Setup {
     pub fn check(&self) -> Result<()> {
-        crate::heads::check_lambda(self.lambda)?;
+        crate::models::two_head::check_lambda(self.lambda)?;
         ensure(self.lr.is_finite() && self.lr > 0.0, || format!("`lr` must be positive and finite, got {}", self.lr))?;
         ensure(self.batch >= 1 && self.batch <= MAX_BATCH, || format!("`batch` must be an integer in [1, {MAX_BATCH}], got {}", self.batch))?;
         self.optimizer.check()?;
@@ -50,10 +50,7 @@ fn step<T: Real>(setup: &Setup, params: &mut [T], state: &mut [f64], t: u64, gra
     let lr = setup.schedule.at(setup.lr, t);
     update(&setup.optimizer, params, grad, state, lr, t + 1);
     if params.iter().any(|v| !v.is_finite()) {
-        return Err(Error::range(format!(
-            "training diverged at step {t} (the parameters are no longer finite): lower `lr` (now {})",
-            setup.lr
-        )));
+        return Err(Error::range(format!("training diverged at step {t} (the parameters are no longer finite): lower `lr` (now {})", setup.lr)));
     }
     Ok(())
 }
@@ -62,12 +59,7 @@ fn check_state<T: Real>(setup: &Setup, params: &[T], state: &[f64]) -> Result<()
     setup.check()?;
     let p = setup.heads * setup.dim;
     if params.len() != p || state.len() != 2 * p {
-        return Err(Error::type_(format!(
-            "`params` must hold H × d = {p} values and the optimiser state {}, got {} and {}",
-            2 * p,
-            params.len(),
-            state.len()
-        )));
+        return Err(Error::type_(format!("`params` must hold H × d = {p} values and the optimiser state {}, got {} and {}", 2 * p, params.len(), state.len())));
     }
     Ok(())
 }
@@ -77,14 +69,14 @@ pub fn online_gradient<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, s
     let d = mix.dim;
     let chunks = batch.div_ceil(SAMPLE_CHUNK);
     let par = par.above(batch * d * layer.heads, 1 << 15);
-    let gram = crate::heads_chunk::gram(layer);
+    let gram = crate::models::two_head::chunk::gram(layer);
     let parts = par.map(chunks, |c| {
         // One chunk of samples at a time: drawn into a buffer, then reduced by the chunk kernel.
         let count = SAMPLE_CHUNK.min(batch - c * SAMPLE_CHUNK);
         let mut xs = vec![T::zero(); count * d];
         let mut labels = vec![0u32; count];
         mix.draw_chunk_fast(&mut xs, &mut labels, seed, rng::stream(purpose::TRAIN, t), c as u64);
-        crate::heads_chunk::chunk_gradient(layer, &crate::heads_chunk::chunk_sums(layer, &gram, &xs))
+        crate::models::two_head::chunk::chunk_gradient(layer, &crate::models::two_head::chunk::chunk_sums(layer, &gram, &xs))
     });
     combine(parts, layer.heads * d, batch)
 }
@@ -113,7 +105,7 @@ pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &m
 pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
     // The sample is checked once; a non-finite risk later can only come from the parameters.
-    crate::heads::check_tokens(x, setup.dim, "x")?;
+    crate::models::two_head::check_tokens(x, setup.dim, "x")?;
     let mut risks = Vec::with_capacity(count as usize);
     for t in start..start + count {
         let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
@@ -131,8 +123,8 @@ fn diverged(t: u64, lr: f64) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::{init_params, Init};
     use crate::metrics::{alignment, centroid_error};
+    use crate::train::init::{init_params, Init};
 
     fn mixture(d: usize, norm: f64, sigma: f64) -> Mixture {
         let mut m = vec![0.0; 2 * d];

@@ -7,9 +7,11 @@
 //!   prompts (below 1: tokens moved toward their own centroid);
 //! - `adjusted_rand_index(a, b)`, Hubert and Arabie's chance-corrected Rand index.
 
-use crate::assign::min_cost_matching;
+pub mod matching;
+
 use crate::error::{ensure, Error, Result};
-use crate::real::Real;
+use crate::kernels::real::Real;
+use crate::metrics::matching::min_cost_matching;
 
 fn rows<'a, T: Real>(v: &'a [T], d: usize, name: &str) -> Result<Vec<&'a [T]>> {
     ensure(d >= 1, || format!("`{name}` must have at least one column"))?;

@@ -31,11 +31,11 @@
 //! counts, inertia, k-means++ weights) are computed on their own and added in chunk order, so the
 //! result is bit-identical with any number of threads.
 
+use crate::data::rng::{self, purpose};
 use crate::error::{ensure, Result};
-use crate::heads::check_tokens;
-use crate::par::Par;
-use crate::real::Real;
-use crate::rng::{self, purpose};
+use crate::kernels::par::Par;
+use crate::kernels::real::Real;
+use crate::models::two_head::check_tokens;
 
 /// Points per chunk of work.
 pub const CHUNK: usize = 1024;
@@ -81,7 +81,7 @@ pub struct KMeansResult<T> {
     pub iterations: usize,
 }
 
-/// A fit with `f64` centres (shared with [`crate::em`]).
+/// A fit with `f64` centres (shared with [`crate::baselines::em`]).
 #[derive(Clone, Debug)]
 pub(crate) struct Fit {
     pub centers: Vec<f64>,
@@ -344,14 +344,7 @@ fn sums_pass<T: Real>(x: &[T], d: usize, k: usize, assign: &[(u32, f64)], par: P
 /// The update step from cluster sums and counts: writes the new centres into `centers`,
 /// re-seeding empty clusters (see the module documentation; `assign` is updated for the points
 /// moved). Returns the number of re-seeded clusters.
-fn update<T: Real>(
-    x: &[T],
-    d: usize,
-    assign: &mut [(u32, f64)],
-    sums: &mut [f64],
-    counts: &mut [usize],
-    centers: &mut [f64],
-) -> usize {
+fn update<T: Real>(x: &[T], d: usize, assign: &mut [(u32, f64)], sums: &mut [f64], counts: &mut [usize], centers: &mut [f64]) -> usize {
     let k = counts.len();
     let mut reseeded = 0;
     for j in 0..k {
@@ -419,9 +412,7 @@ pub(crate) fn fit<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) ->
         }
     }
     let best = best.expect("n_init ≥ 1");
-    ensure(best.inertia.is_finite(), || {
-        "`x` is too large in magnitude: its squared distances overflow".to_string()
-    })?;
+    ensure(best.inertia.is_finite(), || "`x` is too large in magnitude: its squared distances overflow".to_string())?;
     Ok(best)
 }
 
@@ -438,19 +429,14 @@ pub fn kmeans<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) -> Res
     let n = check_points(x, d)?;
     check_options(opts, n)?;
     let f = fit(x, d, opts, par)?;
-    Ok(KMeansResult {
-        centers: f.centers.iter().map(|&v| T::of(v)).collect(),
-        labels: f.labels,
-        inertia: f.inertia,
-        iterations: f.iterations,
-    })
+    Ok(KMeansResult { centers: f.centers.iter().map(|&v| T::of(v)).collect(), labels: f.labels, inertia: f.inertia, iterations: f.iterations })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::gmm::Mixture;
     use crate::error::Error;
-    use crate::gmm::Mixture;
     use crate::metrics::adjusted_rand_index;
 
     fn opts(k: usize, seed: u64) -> KMeansOptions {

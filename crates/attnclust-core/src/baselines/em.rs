@@ -23,7 +23,7 @@
 //! A component whose responsibilities all underflow (`N_k = 0`) keeps its mean and variance and
 //! gets weight 0.
 //!
-//! **Start.** k-means ([`crate::kmeans`], same `seed`, default restarts) gives the labels; one
+//! **Start.** k-means ([`crate::baselines::kmeans`], same `seed`, default restarts) gives the labels; one
 //! M-step from these hard responsibilities gives the start (a cluster of fewer than two points gets
 //! the data's mean per-coordinate variance, floored at `reg`).
 //!
@@ -34,10 +34,10 @@
 //! **Determinism.** Everything is computed in `f64`, in fixed chunks of [`CHUNK`] points whose
 //! partial sums are added in chunk order: bit-identical results with any number of threads.
 
+use crate::baselines::kmeans::{self, check_k, check_points, chunk_rows, fold_chunks, group_for, par_for, KMeansOptions, CHUNK};
 use crate::error::{ensure, Result};
-use crate::kmeans::{self, check_k, check_points, chunk_rows, fold_chunks, group_for, par_for, KMeansOptions, CHUNK};
-use crate::par::Par;
-use crate::real::Real;
+use crate::kernels::par::Par;
+use crate::kernels::real::Real;
 
 /// The shape of each component's covariance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -165,9 +165,7 @@ fn e_step<T: Real>(x: &[T], d: usize, p: &Params, labels: &mut [u32], par: Par) 
     let len = stats_len(k, d);
     // ln w_k − ½ Σ_j ln(2π v_kj), and 1 / v_kj.
     let two_pi = 2.0 * std::f64::consts::PI;
-    let logc: Vec<f64> = (0..k)
-        .map(|c| p.weights[c].ln() - 0.5 * p.vars[c * d..(c + 1) * d].iter().map(|v| (two_pi * v).ln()).sum::<f64>())
-        .collect();
+    let logc: Vec<f64> = (0..k).map(|c| p.weights[c].ln() - 0.5 * p.vars[c * d..(c + 1) * d].iter().map(|v| (two_pi * v).ln()).sum::<f64>()).collect();
     let inv: Vec<f64> = p.vars.iter().map(|v| 1.0 / v).collect();
     let means = &p.means;
     let mut total = vec![0.0; len];
@@ -306,14 +304,8 @@ pub(crate) fn em_traced<T: Real>(x: &[T], d: usize, opts: &EmOptions, par: Par) 
         EmCovariance::Isotropic => params.vars.chunks_exact(d).map(|r| T::of(r[0])).collect(),
         EmCovariance::Diagonal => params.vars.iter().map(|&v| T::of(v)).collect(),
     };
-    let result = EmResult {
-        weights: params.weights,
-        means: params.means.iter().map(|&v| T::of(v)).collect(),
-        variances,
-        labels,
-        log_likelihood: ll,
-        iterations,
-    };
+    let result =
+        EmResult { weights: params.weights, means: params.means.iter().map(|&v| T::of(v)).collect(), variances, labels, log_likelihood: ll, iterations };
     Ok((result, trace))
 }
 
@@ -325,10 +317,10 @@ pub fn em<T: Real>(x: &[T], d: usize, opts: &EmOptions, par: Par) -> Result<EmRe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assign::min_cost_matching;
+    use crate::data::gmm::Mixture;
     use crate::error::Error;
-    use crate::gmm::Mixture;
     use crate::metrics::adjusted_rand_index;
+    use crate::metrics::matching::min_cost_matching;
 
     fn opts(k: usize, seed: u64, cov: EmCovariance) -> EmOptions {
         EmOptions { covariance: cov, ..EmOptions::new(k, seed) }
@@ -346,9 +338,7 @@ mod tests {
     /// For each true component, the index of the estimated one matched to it.
     fn matching(est: &[f64], truth: &[f64], d: usize) -> Vec<usize> {
         let (ke, kt) = (est.len() / d, truth.len() / d);
-        let cost: Vec<f64> = (0..kt)
-            .flat_map(|t| (0..ke).map(move |e| (0..d).map(|j| (truth[t * d + j] - est[e * d + j]).powi(2)).sum()))
-            .collect();
+        let cost: Vec<f64> = (0..kt).flat_map(|t| (0..ke).map(move |e| (0..d).map(|j| (truth[t * d + j] - est[e * d + j]).powi(2)).sum())).collect();
         min_cost_matching(&cost, kt, ke).into_iter().map(|m| m.unwrap()).collect()
     }
 

@@ -4,7 +4,7 @@
 //! overflows; the largest term is exactly 1, so the sum is ≥ 1 and never underflows to 0.
 //! Entries equal to `-∞` (masked) get weight 0.
 
-use crate::real::Real;
+use crate::kernels::real::Real;
 
 /// Replaces `s` by `softmax(s)` in place. An empty slice is left as it is; a slice whose
 /// entries are all `-∞` is set to 0 everywhere (nothing to attend to).

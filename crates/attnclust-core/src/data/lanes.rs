@@ -6,7 +6,7 @@
 //! exactly the words of the scalar version. Streams are keyed by `rng::derive`, so chunks are
 //! independent and thread-independent.
 
-use crate::simd::has_avx2;
+use crate::kernels::simd::has_avx2;
 
 /// Eight xoshiro128++ states, lane-major: `s[k][l]` is word `k` of lane `l`.
 pub struct Lanes {
@@ -36,6 +36,7 @@ impl Lanes {
     }
 
     /// The state of lane `l` as the 16 little-endian bytes xoshiro128++ is seeded with.
+    #[cfg(test)]
     pub fn lane_seed(&self, l: usize) -> [u8; 16] {
         let mut b = [0u8; 16];
         for k in 0..4 {

@@ -4,7 +4,7 @@
 //! This is the only place that calls `gemm`; the wrapper checks every view against its slice so the
 //! unsafe call cannot read or write out of bounds.
 
-use crate::real::Real;
+use crate::kernels::real::Real;
 
 /// A read-only matrix view: element `(i, j)` is `data[i·rs + j·cs]`.
 #[derive(Clone, Copy)]

@@ -21,9 +21,9 @@
 //! (the bias is treated as a constant). Every block is computed by one task in a fixed order, so
 //! results do not depend on the thread count.
 
-use super::tile::{matmul, View};
-use crate::par::Par;
-use crate::real::Real;
+use crate::kernels::par::Par;
+use crate::kernels::real::Real;
+use crate::kernels::tile::{matmul, View};
 
 /// Queries per block.
 pub const BR: usize = 64;
@@ -127,7 +127,14 @@ impl<'a, T: Real> Head<'a, T> {
                 }
                 m[r] = mnew;
             }
-            matmul(&mut o[..rows * dv], dv, View::rows(&s[..rows * cols], rows, cols, cols), View::rows(&self.v[j0 * dv..self.l * dv], cols, dv, dv), true, T::one());
+            matmul(
+                &mut o[..rows * dv],
+                dv,
+                View::rows(&s[..rows * cols], rows, cols, cols),
+                View::rows(&self.v[j0 * dv..self.l * dv], cols, dv, dv),
+                true,
+                T::one(),
+            );
             j0 += cols;
         }
         for r in 0..rows {
@@ -160,7 +167,8 @@ impl<'a, T: Real> Head<'a, T> {
     /// the forward's `o` and `lse` and the upstream `d_o` (`l × dv`).
     pub fn backward(&self, o: &[T], lse: &[T], d_o: &[T], dq: &mut [T], dk_out: &mut [T], dv_out: &mut [T]) {
         let (l, dk, dv) = (self.l, self.dk, self.dv);
-        let dsum: Vec<T> = (0..l).map(|i| o[i * dv..(i + 1) * dv].iter().zip(&d_o[i * dv..(i + 1) * dv]).map(|(&a, &b)| a * b).fold(T::zero(), |s, x| s + x)).collect();
+        let dsum: Vec<T> =
+            (0..l).map(|i| o[i * dv..(i + 1) * dv].iter().zip(&d_o[i * dv..(i + 1) * dv]).map(|(&a, &b)| a * b).fold(T::zero(), |s, x| s + x)).collect();
         let mut p = vec![T::zero(); BR * BC];
         let mut ds = vec![T::zero(); BR * BC];
         let mut j0 = 0;
@@ -195,7 +203,14 @@ impl<'a, T: Real> Head<'a, T> {
                 // dQ_i += λ dS K_j
                 matmul(&mut dq[i0 * dk..l * dk], dk, View::rows(dsv, rows, cols, cols), View::rows(&self.k[j0 * dk..l * dk], cols, dk, dk), true, self.lambda);
                 // dK_j += λ dSᵀ Q_i
-                matmul(&mut dk_out[j0 * dk..l * dk], dk, View::transposed(dsv, cols, rows, cols), View::rows(&self.q[i0 * dk..l * dk], rows, dk, dk), true, self.lambda);
+                matmul(
+                    &mut dk_out[j0 * dk..l * dk],
+                    dk,
+                    View::transposed(dsv, cols, rows, cols),
+                    View::rows(&self.q[i0 * dk..l * dk], rows, dk, dk),
+                    true,
+                    self.lambda,
+                );
                 i0 += rows;
             }
             j0 += cols;

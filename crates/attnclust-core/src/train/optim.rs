@@ -12,7 +12,7 @@
 //! The state (`m`, `v`) is kept in `f64` whatever the parameters' type, in one buffer of `2P`.
 
 use crate::error::{ensure, Result};
-use crate::real::Real;
+use crate::kernels::real::Real;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
@@ -25,9 +25,14 @@ pub enum Optimizer {
 pub enum Schedule {
     Constant,
     /// `η_t = η (floor + (1 − floor)(1 + cos(π t / total))/2)`, then `η·floor` after `total`.
-    Cosine { total: u64, floor: f64 },
+    Cosine {
+        total: u64,
+        floor: f64,
+    },
     /// `η_t = η / (1 + t/τ)`.
-    InverseTime { tau: f64 },
+    InverseTime {
+        tau: f64,
+    },
 }
 
 impl Optimizer {
@@ -107,11 +112,7 @@ mod tests {
     #[test]
     fn optimisers_minimise_a_quadratic() {
         // f(θ) = Σ (θ_i − 3)²; ∇ = 2(θ − 3)
-        for (opt, lr) in [
-            (Optimizer::Sgd, 0.1),
-            (Optimizer::Momentum { beta: 0.9 }, 0.02),
-            (Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, 0.1),
-        ] {
+        for (opt, lr) in [(Optimizer::Sgd, 0.1), (Optimizer::Momentum { beta: 0.9 }, 0.02), (Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, 0.1)] {
             let mut th = vec![0.0f64, -1.0, 10.0];
             let mut st = vec![0.0; 6];
             for t in 1..=2000 {

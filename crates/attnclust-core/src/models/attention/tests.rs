@@ -4,8 +4,8 @@
 use super::flash::{Head, Mask};
 use super::layer::{backward, forward, Options, Weights};
 use super::reference;
-use crate::par::Par;
-use crate::real::Real;
+use crate::kernels::par::Par;
+use crate::kernels::real::Real;
 
 /// Deterministic values in about `[-scale, scale]`.
 fn values(n: usize, salt: u64, scale: f64) -> Vec<f64> {
@@ -97,7 +97,19 @@ fn check_layer<T: Real>(c: &Case, tol: f64) {
     let close = |got: &[T], want: &[f64], name: &str| {
         let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
         for (i, (a, b)) in got.iter().zip(want).enumerate() {
-            assert!((a.f64() - b).abs() <= tol * scale, "{} {name}[{i}]: {} vs {b} (b={} l={} h={} d={} dk={} dv={} {:?})", T::NAME, a.f64(), c.b, c.l, c.h, c.d, c.dk, c.dv, c.mask);
+            assert!(
+                (a.f64() - b).abs() <= tol * scale,
+                "{} {name}[{i}]: {} vs {b} (b={} l={} h={} d={} dk={} dv={} {:?})",
+                T::NAME,
+                a.f64(),
+                c.b,
+                c.l,
+                c.h,
+                c.d,
+                c.dk,
+                c.dv,
+                c.mask
+            );
         }
     };
     close(&g.y, &r.y, "y");
@@ -133,7 +145,11 @@ fn layer_matches_reference() {
 
 #[test]
 fn reference_gradients_match_finite_differences() {
-    for c in [Case { b: 2, l: 4, h: 2, d: 3, dk: 2, dv: 3, mask: Mask::None }, Case { b: 1, l: 5, h: 1, d: 2, dk: 3, dv: 2, mask: Mask::Causal }, Case { b: 1, l: 4, h: 2, d: 2, dk: 2, dv: 2, mask: Mask::NoSelf }] {
+    for c in [
+        Case { b: 2, l: 4, h: 2, d: 3, dk: 2, dv: 3, mask: Mask::None },
+        Case { b: 1, l: 5, h: 1, d: 2, dk: 3, dv: 2, mask: Mask::Causal },
+        Case { b: 1, l: 4, h: 2, d: 2, dk: 2, dv: 2, mask: Mask::NoSelf },
+    ] {
         let x = values(c.b * c.l * c.d, 31, 1.0);
         let dy = values(c.b * c.l * c.d, 32, 1.0);
         let ws = weights(&c);

@@ -7,20 +7,17 @@
 //! with `X ∈ R^{L×d}` per prompt, `W_Q^h, W_K^h ∈ R^{d×dk}`, `W_V^h ∈ R^{d×dv}`, `W_O^h ∈ R^{dv×d}`.
 //!
 //! - [`flash`]: one head, tiled with an online softmax (never stores `L × L`), forward and backward;
-//! - [`tile`]: the tile products, by the `gemm` crate (SIMD chosen at run time);
-//! - [`expf`]: the vectorised `exp` of the softmax;
+//! - [`crate::kernels::tile`]: the tile products, by the `gemm` crate (SIMD chosen at run time);
+//! - [`crate::kernels::exp`]: the vectorised `exp` of the softmax;
 //! - [`layer`]: the projections, the heads, the output projection and every gradient, batched;
-//! - [`train`]: training the layer on mixture prompts with the reconstruction loss;
+//! - [`crate::train::attention`]: training the layer on mixture prompts with the reconstruction loss;
 //! - [`reference`]: a plain version that materialises the softmax, the oracle of the tests.
 //!
 //! Model B (identity attention) runs on [`flash`] with `Q = K = V = X`.
 
-pub mod expf;
 pub mod flash;
 pub mod layer;
 pub mod reference;
-pub mod tile;
-pub mod train;
 
 pub use flash::Mask;
 pub use layer::{backward, forward, Grads, Options, Weights};

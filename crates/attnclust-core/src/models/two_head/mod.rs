@@ -20,10 +20,12 @@
 //! is the mean loss; it is reduced per fixed chunk of [`REDUCE_CHUNK`] tokens, in `f64`, and the
 //! chunks are added in order, so the result does not depend on the thread count.
 
+pub mod chunk;
+
 use crate::error::{ensure, Error, Result};
-use crate::par::Par;
-use crate::real::{dot, Real};
-use crate::softmax::softmax_in_place;
+use crate::kernels::par::Par;
+use crate::kernels::real::{dot, Real};
+use crate::kernels::softmax::softmax_in_place;
 
 /// How a head scores a token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -73,10 +75,7 @@ impl<'a, T: Real> Layer<'a, T> {
         ensure(dim >= 1, || format!("`dim` must be at least 1, got {dim}"))?;
         check_lambda(lambda)?;
         if params.len() != heads * dim {
-            return Err(Error::type_(format!(
-                "`params` must hold H × d = {heads} × {dim} values, got {}",
-                params.len()
-            )));
+            return Err(Error::type_(format!("`params` must hold H × d = {heads} × {dim} values, got {}", params.len())));
         }
         if let Some(i) = params.iter().position(|v| !v.is_finite()) {
             return Err(Error::range(format!("`params` must be finite, got {:?} at index {i}", params[i])));
@@ -175,7 +174,7 @@ impl<'a, T: Real> Layer<'a, T> {
     }
 
     /// Mean risk `(1/n) Σ ‖x_i − T(x_i)‖²` and its gradient (`H × d`, `f64`), by the chunk kernel
-    /// of [`crate::heads_chunk`].
+    /// of [`crate::models::two_head::chunk`].
     pub fn risk_grad(&self, x: &[T], par: Par) -> Result<(f64, Vec<f64>)> {
         let d = self.dim;
         if x.len() % d != 0 {
@@ -185,10 +184,10 @@ impl<'a, T: Real> Layer<'a, T> {
         ensure(n >= 1, || "`x` must hold at least one token".into())?;
         let chunks = n.div_ceil(REDUCE_CHUNK);
         let par = par.above(x.len() * self.heads, 1 << 15);
-        let gram = crate::heads_chunk::gram(self);
+        let gram = crate::models::two_head::chunk::gram(self);
         let parts = par.map(chunks, |c| {
             let rows = &x[c * REDUCE_CHUNK * d..((c + 1) * REDUCE_CHUNK).min(n) * d];
-            crate::heads_chunk::chunk_gradient(self, &crate::heads_chunk::chunk_sums(self, &gram, rows))
+            crate::models::two_head::chunk::chunk_gradient(self, &crate::models::two_head::chunk::chunk_sums(self, &gram, rows))
         });
         let (risk, grad) = combine(parts, self.heads * d, n);
         // A non-finite token makes the risk non-finite, so the inputs are scanned only then (one
@@ -252,7 +251,7 @@ pub fn check_tokens<T: Real>(x: &[T], d: usize, name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gmm::Mixture;
+    use crate::data::gmm::Mixture;
 
     /// Plain reference: softmax over heads written out, loss summed in f64.
     fn reference_loss(params: &[f64], h: usize, d: usize, lambda: f64, scores: Scores, x: &[f64]) -> f64 {

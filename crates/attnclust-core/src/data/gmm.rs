@@ -10,10 +10,10 @@
 //! stream)` gives the same samples with any number of threads, and `f32` samples are the `f64`
 //! ones rounded.
 
+use crate::data::rng::{self, Gen, SAMPLE_CHUNK};
 use crate::error::{ensure, Error, Result};
-use crate::par::Par;
-use crate::real::Real;
-use crate::rng::{self, Gen, SAMPLE_CHUNK};
+use crate::kernels::par::Par;
+use crate::kernels::real::Real;
 
 /// The covariance factor `C_k` of each component.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,19 +45,10 @@ fn check_means(means: &[f64], k: usize, dim: usize) -> Result<()> {
     ensure(dim >= 1, || format!("`means` rows must have at least one coordinate, got {dim}"))?;
     ensure(k.saturating_mul(dim) <= MAX_PARAMS, || format!("`means` is too large ({k} × {dim})"))?;
     if means.len() != k * dim {
-        return Err(Error::type_(format!(
-            "`means` must hold K × d = {k} × {dim} = {} values, got {}",
-            k * dim,
-            means.len()
-        )));
+        return Err(Error::type_(format!("`means` must hold K × d = {k} × {dim} = {} values, got {}", k * dim, means.len())));
     }
     if let Some(i) = means.iter().position(|v| !v.is_finite()) {
-        return Err(Error::range(format!(
-            "`means` must be finite, got {} at row {}, column {}",
-            means[i],
-            i / dim,
-            i % dim
-        )));
+        return Err(Error::range(format!("`means` must be finite, got {} at row {}, column {}", means[i], i / dim, i % dim)));
     }
     Ok(())
 }
@@ -68,10 +59,7 @@ fn check_weights(weights: Option<Vec<f64>>, k: usize) -> Result<Vec<f64>> {
         return Ok(vec![1.0 / k as f64; k]);
     };
     if w.len() != k {
-        return Err(Error::type_(format!(
-            "`weights` must have one entry per component ({k}), got {}",
-            w.len()
-        )));
+        return Err(Error::type_(format!("`weights` must have one entry per component ({k}), got {}", w.len())));
     }
     for (i, &v) in w.iter().enumerate() {
         ensure(v.is_finite() && v > 0.0, || format!("`weights` must be positive and finite, got {v} at index {i}"))?;
@@ -126,11 +114,7 @@ impl Mixture {
         let sigmas = match sigma.len() {
             1 => vec![sigma[0]; k],
             n if n == k => sigma.to_vec(),
-            n => {
-                return Err(Error::type_(format!(
-                    "`sigma` must be one number or one per component ({k}), got {n} values"
-                )))
-            }
+            n => return Err(Error::type_(format!("`sigma` must be one number or one per component ({k}), got {n} values"))),
         };
         for (i, &s) in sigmas.iter().enumerate() {
             ensure(s.is_finite() && s > 0.0, || format!("`sigma` must be positive and finite, got {s} at index {i}"))?;
@@ -143,15 +127,10 @@ impl Mixture {
     pub fn diagonal(means: Vec<f64>, k: usize, dim: usize, variances: &[f64], weights: Option<Vec<f64>>) -> Result<Self> {
         check_means(&means, k, dim)?;
         if variances.len() != k * dim {
-            return Err(Error::type_(format!(
-                "`variances` must hold K × d = {k} × {dim} values, got {}",
-                variances.len()
-            )));
+            return Err(Error::type_(format!("`variances` must hold K × d = {k} × {dim} values, got {}", variances.len())));
         }
         for (i, &v) in variances.iter().enumerate() {
-            ensure(v.is_finite() && v > 0.0, || {
-                format!("`variances` must be positive and finite, got {v} at row {}, column {}", i / dim, i % dim)
-            })?;
+            ensure(v.is_finite() && v > 0.0, || format!("`variances` must be positive and finite, got {v} at row {}, column {}", i / dim, i % dim))?;
         }
         let weights = check_weights(weights, k)?;
         let sd = variances.iter().map(|v| v.sqrt()).collect();
@@ -163,10 +142,7 @@ impl Mixture {
         check_means(&means, k, dim)?;
         ensure(k.saturating_mul(dim).saturating_mul(dim) <= MAX_PARAMS, || "`covariances` is too large".into())?;
         if covariances.len() != k * dim * dim {
-            return Err(Error::type_(format!(
-                "`covariances` must hold K × d × d = {k} × {dim} × {dim} values, got {}",
-                covariances.len()
-            )));
+            return Err(Error::type_(format!("`covariances` must hold K × d × d = {k} × {dim} × {dim} values, got {}", covariances.len())));
         }
         let mut chol = Vec::with_capacity(k * dim * dim);
         for c in 0..k {
@@ -179,9 +155,8 @@ impl Mixture {
                     })?;
                 }
             }
-            let l = cholesky(a, dim).ok_or_else(|| {
-                Error::range(format!("`covariances[{c}]` must be positive-definite (its Cholesky factorisation failed)"))
-            })?;
+            let l =
+                cholesky(a, dim).ok_or_else(|| Error::range(format!("`covariances[{c}]` must be positive-definite (its Cholesky factorisation failed)")))?;
             chol.extend_from_slice(&l);
         }
         let weights = check_weights(weights, k)?;
@@ -236,8 +211,7 @@ impl Mixture {
         let n = labels.len();
         assert_eq!(x.len(), n * d);
         // Pair each chunk of x with its chunk of labels.
-        let mut pieces: Vec<(&mut [T], &mut [u32])> =
-            x.chunks_mut(SAMPLE_CHUNK * d).zip(labels.chunks_mut(SAMPLE_CHUNK)).collect();
+        let mut pieces: Vec<(&mut [T], &mut [u32])> = x.chunks_mut(SAMPLE_CHUNK * d).zip(labels.chunks_mut(SAMPLE_CHUNK)).collect();
         let par = par.above(n * d, 1 << 14);
         par.chunks_mut(&mut pieces, 1, |c, piece| {
             let (xs, ls) = &mut piece[0];
@@ -260,15 +234,15 @@ impl Mixture {
     }
 
     /// Fills one chunk like [`Mixture::draw_chunk`], with the bulk generators: words from eight
-    /// xoshiro128++ lanes keyed by `(seed, stream, chunk)` ([`crate::lanes`]), normals by Box–Muller
-    /// in `T` ([`crate::fastnormal`]): the fast path of online training. Component `z` comes from one word `w` each, `u = ⌊w/2⁸⌋·2⁻²⁴`. The draws differ
+    /// xoshiro128++ lanes keyed by `(seed, stream, chunk)` ([`crate::data::lanes`]), normals by Box–Muller
+    /// in `T` ([`crate::data::normals`]): the fast path of online training. Component `z` comes from one word `w` each, `u = ⌊w/2⁸⌋·2⁻²⁴`. The draws differ
     /// from [`Mixture::draw_chunk`]'s but are just as deterministic.
     pub fn draw_chunk_fast<T: Real>(&self, xs: &mut [T], labels: &mut [u32], seed: u64, stream: u64, chunk: u64) {
         let (d, count) = (self.dim, labels.len());
         let n = count * d;
         let m = n + n % 2;
         let mut words = vec![0u32; m + count];
-        crate::lanes::Lanes::new(rng::derive(seed, stream, chunk)).fill(&mut words);
+        crate::data::lanes::Lanes::new(rng::derive(seed, stream, chunk)).fill(&mut words);
         let mut eps = vec![T::zero(); m];
         T::normals(&words[..m], &mut eps);
         let means: Vec<T> = self.means.iter().map(|&v| T::of(v)).collect();

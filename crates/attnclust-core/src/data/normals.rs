@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn moments_and_agreement() {
         use rand::RngExt;
-        let mut g = crate::rng::gen(9, 0, 0);
+        let mut g = crate::data::rng::gen(9, 0, 0);
         let n = 400_000;
         let mut words = vec![0u32; n];
         g.fill(&mut words[..]);

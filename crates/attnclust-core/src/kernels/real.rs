@@ -13,7 +13,7 @@ pub trait Real: Float + Sum + Send + Sync + Debug + Default + 'static {
     /// `s_j := exp(s_j − m)` for every `j`, returning `Σ_j s_j` (vectorised for `f32`).
     fn exp_sub_sum(s: &mut [Self], m: Self) -> Self;
     /// Standard normals from as many 32-bit words (`out.len()` even), by Box–Muller
-    /// ([`crate::fastnormal`]).
+    /// ([`crate::data::normals`]).
     fn normals(words: &[u32], out: &mut [Self]);
     /// `⟨a, b⟩` (AVX2 for `f32` when present).
     fn dot_fast(a: &[Self], b: &[Self]) -> Self;
@@ -40,19 +40,19 @@ impl Real for f32 {
         f64::from(self)
     }
     fn exp_sub_sum(s: &mut [f32], m: f32) -> f32 {
-        crate::attention::expf::exp_sub_sum_f32(s, m)
+        crate::kernels::exp::exp_sub_sum_f32(s, m)
     }
     fn normals(words: &[u32], out: &mut [f32]) {
-        crate::fastnormal::normals_f32(words, out)
+        crate::data::normals::normals_f32(words, out)
     }
     fn dot_fast(a: &[f32], b: &[f32]) -> f32 {
-        crate::simd::dot_f32(a, b)
+        crate::kernels::simd::dot_f32(a, b)
     }
     fn axpy_fast(alpha: f32, x: &[f32], y: &mut [f32]) {
-        crate::simd::axpy_f32(alpha, x, y)
+        crate::kernels::simd::axpy_f32(alpha, x, y)
     }
     fn norm_and_dots(x: &[f32], thetas: &[f32], out: &mut [f32]) {
-        crate::simd::norm_and_dots_f32(x, thetas, out)
+        crate::kernels::simd::norm_and_dots_f32(x, thetas, out)
     }
 }
 
@@ -67,10 +67,10 @@ impl Real for f64 {
         self
     }
     fn exp_sub_sum(s: &mut [f64], m: f64) -> f64 {
-        crate::attention::expf::exp_sub_sum_f64(s, m)
+        crate::kernels::exp::exp_sub_sum_f64(s, m)
     }
     fn normals(words: &[u32], out: &mut [f64]) {
-        crate::fastnormal::normals_f64(words, out)
+        crate::data::normals::normals_f64(words, out)
     }
     fn dot_fast(a: &[f64], b: &[f64]) -> f64 {
         dot(a, b)

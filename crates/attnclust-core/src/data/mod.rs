@@ -1,0 +1,14 @@
+//! Data: Gaussian mixtures, priors over mixtures, and the deterministic random streams they draw from
+//! (SPEC §1).
+//!
+//! - [`gmm`]: mixtures with isotropic, diagonal or full covariances, and their sampling;
+//! - [`prior`]: random mixtures, one per prompt (in-context experiments);
+//! - [`rng`]: generators keyed by `(seed, stream, chunk)`, so draws do not depend on the thread count;
+//! - [`normals`]: standard normals in bulk (Box–Muller on ChaCha8 words);
+//! - [`lanes`]: eight xoshiro128++ generators side by side, the word source of online-SGD sampling.
+
+pub mod gmm;
+pub(crate) mod lanes;
+pub(crate) mod normals;
+pub mod prior;
+pub mod rng;

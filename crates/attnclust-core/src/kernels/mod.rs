@@ -1,0 +1,17 @@
+//! Numerical building blocks shared by the models.
+//!
+//! - [`real`]: the float types (`f32`, `f64`) every kernel is generic over;
+//! - [`par`]: parallelism as an argument (`Par::Seq` / `Par::Rayon`), fixed-size chunks;
+//! - [`simd`]: hand-written AVX2/FMA inner products and updates, chosen at run time, with portable fallbacks;
+//! - [`exp`]: the vectorised `exp(s − m)` and its sum, the inner step of every softmax;
+//! - [`softmax`]: the max-subtracted softmax;
+//! - [`tile`]: strided tile products `C := α·C + β·A·B` by the `gemm` crate;
+//! - [`calibrate`]: this machine's peak `f32` FMA throughput and memory bandwidth (for the benchmarks).
+
+pub mod calibrate;
+pub mod exp;
+pub mod par;
+pub mod real;
+pub mod simd;
+pub mod softmax;
+pub mod tile;
