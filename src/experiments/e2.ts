@@ -121,7 +121,7 @@ export function sweepFigure(name: string, title: string, xLabel: string, logX: b
           yRule: FAILED_CENTROID_ERROR,
         }),
       ],
-      { title, shared: ['color'] },
+      { title, shared: ['color'], legendBelow: true },
     ) as unknown as Record<string, unknown>,
     caption:
       `Median over ${seeds} seeds with the 10–90 % quantile band; crosses: single failed seeds (final relative centroid error above ${FAILED_CENTROID_ERROR}, the dashed line). ` +

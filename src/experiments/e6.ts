@@ -140,7 +140,7 @@ export const e6: Experiment<E6Config> = {
               linePlot({ title: 'within-cluster spread, Y relative to X', x: { label: 'depth m' }, y: { label: 'spread(Y) / spread(X)', log: true }, legendTitle: 'variant', series: line((q) => q.within) }),
               linePlot({ title: 'distance between cluster means, Y relative to X', x: { label: 'depth m' }, y: { label: 'gap(Y) / gap(X)', log: true }, legendTitle: 'variant', series: line((q) => q.between) }),
             ],
-            { shared: ['color'] },
+            { shared: ['color'], legendBelow: true },
           ) as unknown as Record<string, unknown>,
           caption: `${bandCaption} Spread: squared distances of tokens to their own cluster mean. Gap: mean distance between the cluster means. Clusters are taken from the true labels.`,
         },

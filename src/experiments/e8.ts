@@ -129,7 +129,7 @@ export const e8: Experiment<E8Config> = {
               linePlot({ title: 'seeds whose heads reach every centroid', x: { label: 'weight ratio r (π_k ∝ r^k)', log: true }, y: { label: 'fraction of seeds', domain: [0, 1.02] }, series: series(fraction) }),
               linePlot({ title: 'final alignment', x: { label: 'weight ratio r (π_k ∝ r^k)', log: true }, y: { label: 'mean cosine over heads' }, series: alignSeries }),
             ],
-            { title: `H = K = ${k}, d = ${c.dim}, ‖μ*‖/σ = ${fmt(c.norm / c.sigma)}, λ = ${c.lambda}, ${c.steps} steps`, shared: ['color'] },
+            { title: `H = K = ${k}, d = ${c.dim}, ‖μ*‖/σ = ${fmt(c.norm / c.sigma)}, λ = ${c.lambda}, ${c.steps} steps`, shared: ['color'], legendBelow: true },
           ) as unknown as Record<string, unknown>,
           caption: `${c.seeds} seeds per point. A run reaches every centroid when each matched head is within ${c.tolerance} relative distance of its centroid; otherwise it failed. Right: median final alignment over seeds with the 10–90 % quantile band; crosses: the final alignment of each failed seed.`,
         },

@@ -129,6 +129,12 @@ export interface ConcatOptions {
   columns?: number;
   /** Channels whose scales (and thus domains and colours) the panels share; default: none. */
   shared?: ('x' | 'y' | 'color')[];
+  /**
+   * Legends below the panels, in rows of up to 4 entries, instead of to their right: keeps a
+   * figure of two wide panels within about 1100 px (a laptop window) at its designed size.
+   * Default false.
+   */
+  legendBelow?: boolean;
 }
 
 
@@ -141,9 +147,12 @@ const BASE_CONFIG = {
   font: 'sans-serif',
   title: { fontSize: 15, anchor: 'start', offset: 10 },
   axis: { labelFontSize: 12, titleFontSize: 13, grid: true, gridOpacity: 0.5 },
-  legend: { labelFontSize: 12, titleFontSize: 12, symbolSize: 120, labelLimit: 260 },
+  legend: { labelFontSize: 12, titleFontSize: 12, symbolSize: 120, labelLimit: 400 },
   view: { stroke: '#888' },
 } as const;
+
+/** Dash patterns of the lines of a {@link linePlot}, series by series: solid first. */
+const DASHES: readonly (readonly number[])[] = [[1, 0], [7, 4], [2, 3], [9, 3, 2, 3], [4, 4], [12, 4], [2, 6], [7, 3, 2, 3, 2, 3]];
 
 function assertLength(what: string, arr: readonly unknown[] | undefined, n: number): void {
   if (arr !== undefined && arr.length !== n) {
@@ -233,6 +242,17 @@ export function linePlot(opts: LinePlotOptions): PlotSpec {
       // explicit symbol style: the merged legend would otherwise take the band's 0.2 opacity
       color: {
         ...color,
+        legend: { title: opts.legendTitle ?? null, symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 },
+      },
+      // Each series its own dash pattern (the legend shows it too): a line lying exactly on another
+      // (e.g. two ARIs both at 1) still shows, in the gaps of the one drawn above it.
+      strokeDash: {
+        field: 'series',
+        type: 'nominal',
+        // the whole list, not one pattern per name: panels that share the scale (hconcat) take the union of
+        // their domains with one range, which must then still have a pattern for every name
+        scale: { domain: names, range: DASHES.map((d) => [...d]) },
+        sort: null,
         legend: { title: opts.legendTitle ?? null, symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 },
       },
     },
@@ -481,10 +501,11 @@ export function hconcat(panels: PlotSpec[], opts: ConcatOptions = {}): PlotSpec 
     return copy;
   });
   const shared = Object.fromEntries((opts.shared ?? []).map((c) => [c, 'shared']));
+  const config = ((panels[0] as { config?: unknown }).config ?? BASE_CONFIG) as typeof BASE_CONFIG;
   const base = {
     $schema: SCHEMA,
     ...(opts.title !== undefined ? { title: opts.title } : {}),
-    config: (panels[0] as { config?: unknown }).config ?? BASE_CONFIG,
+    config: opts.legendBelow ? { ...config, legend: { ...config.legend, orient: 'bottom', direction: 'horizontal', columns: 4, columnPadding: 18 } } : config,
     ...(opts.shared && opts.shared.length > 0 ? { resolve: { scale: shared } } : {}),
   };
   // The panels were valid top-level specs and only lost top-level-only properties, so they are
