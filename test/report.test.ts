@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ExperimentResult, silent } from '../src/experiments/common';
 import { EXPERIMENTS } from '../src/experiments/index';
 import { resolveConfig, runExperiment } from '../src/experiments/runner';
-import { heatmap } from '../src/report/charts';
+import { hconcat, heatmap, linePlot } from '../src/report/charts';
 import { type IndexEntry, inlineHtml, writeExperiment, writeIndex } from '../src/report/write';
 
 /** The first Chromium found on PATH, or undefined. */
@@ -51,6 +51,38 @@ function legendLabels(node: SceneNode, ox = 0, oy = 0, legend = { n: 0, current:
     if (node.marktype === 'group') legendLabels(item, ox + (item.x ?? 0), oy + (item.y ?? 0), legend, out);
     else if (item.items) legendLabels(item, ox, oy, legend, out);
     if (isLegend) legend.current = cur;
+  }
+  return out;
+}
+
+type Line = { series: string; dash: string; points: [number, number][] };
+
+/** Every drawn line (one per series and panel): its series, dash pattern and absolute points. */
+function lines(node: SceneNode, ox = 0, oy = 0, out: Line[] = []): Line[] {
+  if (node.marktype === 'line') {
+    const items = (node.items ?? []) as (SceneItem & { strokeDash?: number[]; datum?: { series?: string } })[];
+    if (items.length > 1) {
+      out.push({ series: String(items[0]!.datum?.series), dash: JSON.stringify(items[0]!.strokeDash ?? [1, 0]), points: items.map((i) => [ox + (i.x ?? 0), oy + (i.y ?? 0)]) });
+    }
+    return out;
+  }
+  for (const item of node.items ?? []) {
+    if (node.marktype === 'group') lines(item, ox + (item.x ?? 0), oy + (item.y ?? 0), out);
+    else if (item.items) lines(item, ox, oy, out);
+  }
+  return out;
+}
+
+/** Lines that lie on each other (most points within 1.5 px) with the same dash pattern: the one below is hidden. */
+function hiddenLines(ls: Line[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < ls.length; i++) {
+    for (let j = i + 1; j < ls.length; j++) {
+      const [a, b] = [ls[i]!, ls[j]!];
+      if (a.dash !== b.dash || a.series === b.series) continue;
+      const near = a.points.filter(([x, y]) => b.points.some(([u, v]) => Math.hypot(x - u, y - v) < 1.5)).length;
+      if (near >= 0.8 * a.points.length) out.push(`'${a.series}' under '${b.series}'`);
+    }
   }
   return out;
 }
@@ -119,6 +151,29 @@ describe('the report as a reader sees it', () => {
     expect(checked).toBeGreaterThan(10); // the walk found the legends
   });
 
+  it('no line hides another: lines lying on each other differ in dash pattern', async () => {
+    // E5's cluster-recovery panel (issue 11): the ARI on the outputs and on the prompt are both 1
+    // for most λ, so the line drawn last covered the other; the legend listed a line one could not see.
+    const ones = [1, 1, 1, 1, 0.98];
+    const x = [0.01, 0.1, 1, 10, 30];
+    const e5Like = hconcat([
+      linePlot({ title: 'ratio', x: { label: 'λ', log: true }, y: { label: 'r' }, series: [{ name: 'identity attention', x, y: [0.9, 0.3, 0.1, 0.6, 1.2] }] }),
+      linePlot({ title: 'ARI', x: { label: 'λ', log: true }, y: { label: 'ARI' }, series: [{ name: 'k-means on outputs Y', x, y: ones }, { name: 'k-means on prompt X', x, y: ones }] }),
+    ]) as unknown as Record<string, unknown>;
+    const synthetic = lines((await layout(e5Like)).root);
+    expect(synthetic.length).toBe(3);
+    expect(hiddenLines(synthetic)).toEqual([]);
+    let drawn = 0;
+    for (const r of results) {
+      for (const f of r.figures) {
+        const ls = lines((await layout(f.spec)).root);
+        drawn += ls.length;
+        expect(hiddenLines(ls), `${r.id}-${f.name}`).toEqual([]);
+      }
+    }
+    expect(drawn).toBeGreaterThan(20);
+  });
+
   it('the heat map colour scale is centred at 0 with equal strength for equal magnitudes', async () => {
     // E7's learned matrix had entries in [−0.07, 1]: −0.07 must look pale, not like +1.
     const spec = heatmap({ title: 'm', rows: 2, cols: 2, data: [1, -0.07, 0.3, 0.05] }) as unknown as Record<string, unknown>;
@@ -147,7 +202,8 @@ describe('the report as a reader sees it', () => {
       code:document.querySelectorAll('code').length});document.body.appendChild(o);});</script>`;
     const html = readFileSync(join(dir, 'index.html'), 'utf8');
     writeFileSync(join(dir, 'probe.html'), html.replace('</body>', `${probe}</body>`));
-    const args = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--window-size=1280,900', '--virtual-time-budget=15000'];
+    // A 1024-px window: narrower than the widest figures, which must scroll, not shrink.
+    const args = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--window-size=1024,900', '--virtual-time-budget=15000'];
     const dom = spawnSync(chromium!, [...args, '--dump-dom', pathToFileURL(join(dir, 'probe.html')).href], { encoding: 'utf8', timeout: 120_000 });
     expect(dom.status, dom.stderr).toBe(0);
     const m = /<pre id="probe">([\s\S]*?)<\/pre>/.exec(dom.stdout);
@@ -159,14 +215,16 @@ describe('the report as a reader sees it', () => {
     expect(laid.imgs.length).toBeGreaterThan(8);
     for (const i of laid.imgs) {
       expect(i.natural, `${i.src} loaded`).toBeGreaterThan(0);
-      // Shown at its own width in CSS px (its text at 12–15 px), even in a 1280-px window.
+      // Shown at its own width in CSS px (its text at 12–15 px), even in a narrow window.
       expect(i.shown, `${i.src} shown ${i.shown} px wide, drawn for ${i.attr}`).toBeGreaterThanOrEqual(i.attr - 1);
       expect(i.shown).toBeGreaterThan(250);
+      // ... and no wider than a laptop window shows whole (legends go below wide two-panel figures).
+      expect(i.attr, `${i.src} is ${i.attr} px wide`).toBeLessThanOrEqual(1200);
     }
     // A full-page screenshot, for a person to look at (kept when ATTNCLUST_SCREENSHOT_DIR is set).
     const shotDir = process.env['ATTNCLUST_SCREENSHOT_DIR'] ?? dir;
     const shot = join(shotDir, 'report.png');
-    const r = spawnSync(chromium!, [...args, '--window-size=1280,12000', `--screenshot=${shot}`, pathToFileURL(join(dir, 'index.html')).href], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(chromium!, [...args, '--window-size=1280,14000', `--screenshot=${shot}`, pathToFileURL(join(dir, 'index.html')).href], { encoding: 'utf8', timeout: 120_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(existsSync(shot) && statSync(shot).size).toBeGreaterThan(50_000);
   }, 300_000);
