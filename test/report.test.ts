@@ -234,3 +234,24 @@ describe('the report as a reader sees it', () => {
     });
   }
 });
+
+describe("the README's numbers come from a run", () => {
+  it('E5 at default scale gives the ratios the README quotes (claim 2)', async () => {
+    const { fmt } = await import('../src/experiments/common');
+    const { findExperiment } = await import('../src/experiments/index');
+    const exp = findExperiment('e5')!;
+    const r = await runExperiment(exp, 'default', resolveConfig(exp, 'default', {}), { progress: silent });
+    const s = r.summary as Record<string, number>;
+    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    const q = (k: string, d = 2) => fmt(s[k]!, d);
+    expect(readme).toContain(`the median quantization ratio \`Σ‖y_i − μ_{z_i}‖² / Σ‖x_i − μ_{z_i}‖²\` is ${q('ratio median at λ=0.3')} at \`λ = 0.3\``);
+    expect(readme).toContain(`(10–90 % quantiles ${q('ratio q10 at λ=0.3')}–${q('ratio q90 at λ=0.3')}, no prompt above 1)`);
+    expect(s['failed prompts at λ=0.3']).toBe(0);
+    expect(readme).toContain(`${q('ratio median at λ=3')} at \`λ = 3\` (${s['failed prompts at λ=3']} of 32 prompts above 1)`);
+    expect(readme).toContain(`above 1 from \`λ = 5\` (${q('ratio median at λ=5', 3)}; ${s['failed prompts at λ=5']} of 32 prompts above 1)`);
+    expect(s['ratio median at λ=2']).toBeLessThan(1);
+    expect(s['ratio median at λ=3']).toBeLessThan(1);
+    expect(s['ratio median at λ=5']).toBeGreaterThan(1);
+    expect(s['highest λ with ratio median below 1']).toBe(3);
+  }, 120_000);
+});
