@@ -149,6 +149,8 @@ describe('the report as a reader sees it', () => {
       }
     }
     expect(checked).toBeGreaterThan(10); // the walk found the legends
+    // No text cut short with an ellipsis (vega truncates labels longer than their limit).
+    for (const r of results) for (const f of r.figures) expect(readFileSync(join(dir, `${r.id}-${f.name}.svg`), 'utf8'), `${r.id}-${f.name}`).not.toContain('…');
   });
 
   it('no line hides another: lines lying on each other differ in dash pattern', async () => {

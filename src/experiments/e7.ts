@@ -130,7 +130,7 @@ export const e7: Experiment<E7Config> = {
                 hi: lossBand.map((b) => b.hi),
                 failed: failedSeeds.map((s) => ({ x: steps[steps.length - 1] as number, y: curves[s]![curves[s]!.length - 1]?.loss ?? NaN })),
               },
-              { name: `identity attention, best λ = ${fmt(bestLambda)} (held out)`, x: steps, y: steps.map(() => idBestLoss) },
+              { name: `identity attention, best λ = ${fmt(bestLambda)}`, x: steps, y: steps.map(() => idBestLoss) },
             ],
           }) as unknown as Record<string, unknown>,
           caption: `Median over ${c.seeds} random initialisations with the 10–90 % quantile band; the flat line is identity attention at its best λ on held-out prompts; crosses at the last step: the final training loss of each failed seed (held-out loss above identity attention's).`,
