@@ -45,16 +45,18 @@ function newest(files) {
 /**
  * Why the addon under `root` must be rebuilt, or null when it is up to date. Inputs: the `.rs`
  * files, `Cargo.toml`s and `build.rs` under `crates/`, the root `Cargo.toml` and `Cargo.lock`.
- * Outputs: `native/*.node`, `native/index.js`, `native/index.d.ts`.
+ * Outputs: `native/*.node` (its time decides), with `native/index.js` and `native/index.d.ts`
+ * present.
  */
 export function nativeStale(root) {
   const dir = join(root, 'native');
   const addons = existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.node')).map((n) => join(dir, n)) : [];
   if (addons.length === 0) return 'no native/*.node (the addon was never built)';
-  const outputs = [...addons, join(dir, 'index.js'), join(dir, 'index.d.ts')];
-  const missing = outputs.find((f) => !existsSync(f));
+  const missing = [join(dir, 'index.js'), join(dir, 'index.d.ts')].find((f) => !existsSync(f));
   if (missing) return `${relative(root, missing)} is missing`;
-  const oldest = Math.min(...outputs.map(mtime));
+  // Only the .node file's time counts: napi may leave index.js / index.d.ts untouched when their
+  // content did not change, and they would then look stale forever.
+  const oldest = Math.min(...addons.map(mtime));
   const inputs = [
     ...walk(join(root, 'crates'), (n) => n.endsWith('.rs') || n === 'Cargo.toml'),
     ...['Cargo.toml', 'Cargo.lock'].map((n) => join(root, n)).filter((f) => existsSync(f)),
