@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { hconcat, linePlot } from '../report/charts';
 import type { Tensor } from '../types';
-import { band, bandFields, byScale, countFailed, type Experiment, fmt, fmtBand, prompt, RATIO_FAILED, type Table } from './common';
+import { band, bandFields, byScale, countFailed, type Experiment, fmtBand, prompt, RATIO_FAILED, type Table } from './common';
 import { identityAttention } from '../identity';
 import { prompts, ratios, promptDefaults, promptFields } from './icq';
 
