@@ -33,7 +33,7 @@ describe('attnclust CLI', () => {
     expect(r.code, r.err).toBe(0);
     const summary = JSON.parse(r.out) as { experiments: { id: string; summary: Record<string, number> }[] };
     expect(summary.experiments[0]?.id).toBe('e5');
-    expect(summary.experiments[0]?.summary.bestRatio).toBeLessThan(1);
+    expect(summary.experiments[0]?.summary['ratio median at best λ']).toBeLessThan(1);
     for (const f of ['e5-result.json', 'e5-ratios.csv', 'e5-lambda.svg', 'e5-lambda.png', 'e5-lambda.vl.json', 'e5-sweeps.png', 'e5-before-after.png', 'index.html', 'index.md']) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }

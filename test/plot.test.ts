@@ -3,7 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hconcat, linePlot, plotFonts, render, scatterPlot, writePlot } from '../src/report/plot';
+import { hconcat, linePlot, scatterPlot } from '../src/report/charts';
+import { plotFonts } from '../src/report/fonts';
+import { render, writePlot } from '../src/report/render';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -29,8 +31,8 @@ function lineSpec() {
     x: { label: 'iteration' },
     y: { label: 'alignment', domain: [0, 1] },
     series: [
-      { name: 'random init', x, mean, lo: mean.map((m) => Math.max(0, m - 0.1)), hi: mean.map((m) => Math.min(1, m + 0.1)) },
-      { name: 'point init', x, mean: mean.map((m) => m * 0.8) },
+      { name: 'random init', x, y: mean, lo: mean.map((m) => Math.max(0, m - 0.1)), hi: mean.map((m) => Math.min(1, m + 0.1)) },
+      { name: 'point init', x, y: mean.map((m) => m * 0.8) },
     ],
   });
 }
@@ -120,10 +122,10 @@ describe('report/plot', () => {
 
   it('rejects inconsistent series', () => {
     expect(() =>
-      linePlot({ title: 't', x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 'a', x: [1, 2], mean: [1] }] }),
+      linePlot({ title: 't', x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 'a', x: [1, 2], y: [1] }] }),
     ).toThrow(RangeError);
     expect(() =>
-      linePlot({ title: 't', x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 'a', x: [1], mean: [1], lo: [0] }] }),
+      linePlot({ title: 't', x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 'a', x: [1], y: [1], lo: [0] }] }),
     ).toThrow(RangeError);
   });
 
@@ -132,7 +134,7 @@ describe('report/plot', () => {
       title: 'log',
       x: { label: 'λ', log: true },
       y: { label: 'ratio', log: true },
-      series: [{ name: 'a', x: [0, 0.1, 1, 10], mean: [1, NaN, 0.5, 0.1], lo: [0.5, 0.1, 0.2, -1], hi: [2, 1, 1, 0.2] }],
+      series: [{ name: 'a', x: [0, 0.1, 1, 10], y: [1, NaN, 0.5, 0.1], lo: [0.5, 0.1, 0.2, -1], hi: [2, 1, 1, 0.2] }],
     });
     const { svg } = await render(spec);
     expect(svg).toContain('<path');

@@ -123,7 +123,7 @@ describe('running a sweep', () => {
     for (const r of recs) {
       expect(r.result.seed).toBe(pointSeed(r.point));
       expect(Object.keys(r.result).sort()).toEqual(['seed', 'summary']);
-      expect(typeof r.result.summary?.bestRatio).toBe('number');
+      expect(typeof r.result.summary?.['ratio median at best λ']).toBe('number');
     }
     // Resume: nothing to do.
     const r2 = await runSweep(sweep, { out });

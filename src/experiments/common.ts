@@ -82,24 +82,65 @@ export function byScale<T>(scale: Scale, v: Record<Scale, T>): T {
   return v[scale];
 }
 
-/** Arithmetic mean. */
-export function mean(a: readonly number[]): number {
-  return a.length === 0 ? NaN : a.reduce((s, x) => s + x, 0) / a.length;
-}
-
-/** Quantile `q` by linear interpolation between order statistics. */
+/**
+ * Quantile `q` ∈ [0, 1] by linear interpolation between order statistics; NaN for an empty set or
+ * when any value is NaN (a run that produced no number is never silently left out).
+ */
 export function quantile(a: readonly number[], q: number): number {
-  if (a.length === 0) return NaN;
+  if (a.length === 0 || a.some((v) => Number.isNaN(v))) return NaN;
   const s = [...a].sort((x, y) => x - y);
   const pos = (s.length - 1) * q;
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
+  if (lo === hi) return s[lo] as number;
   return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (pos - lo);
 }
 
-/** Mean and the 10–90 % band of a set of runs. */
-export function band(a: readonly number[]): { mean: number; lo: number; hi: number } {
-  return { mean: mean(a), lo: quantile(a, 0.1), hi: quantile(a, 0.9) };
+/**
+ * What every summary, text and plot quotes of a set of runs (seeds, or prompts): the median and
+ * the 10–90 % quantile band. Never the mean: one failed seed out of ten moves a mean outside the
+ * band of the other nine (E2 at λ = 1, ‖μ*‖/σ = 8: centroid errors 0.006 and one 0.72).
+ */
+export function band(a: readonly number[]): { median: number; lo: number; hi: number } {
+  return { median: quantile(a, 0.5), lo: quantile(a, 0.1), hi: quantile(a, 0.9) };
+}
+
+/**
+ * When a training run (one seed) counts as **failed** (E1–E3, and the k-means / EM baselines of
+ * E2–E3): its final relative centroid error `metrics.centroidError` — the mean over heads of
+ * `‖θ_h − μ*_k‖ / ‖μ*_k‖` under the best head–centroid matching — is above 0.25, i.e. its heads
+ * are not on the centroids (a run that ends on them has errors of 0.001–0.05). E8 has its own
+ * `tolerance` (every matched head within it); identity attention (E5, E6) fails on a prompt whose
+ * quantization ratio is at least 1 ({@link RATIO_FAILED}); E7 on a seed whose held-out loss is
+ * above identity attention's at its best λ.
+ */
+export const FAILED_CENTROID_ERROR = 0.25;
+
+/** A prompt fails under identity attention when its quantization ratio is at least this (the tokens did not move toward their own centroids). */
+export const RATIO_FAILED = 1;
+
+/** How many of `a` fail the test `failed` (NaN counts as failed: the run gave no number). */
+export function countFailed(a: readonly number[], failed: (v: number) => boolean): number {
+  return a.filter((v) => Number.isNaN(v) || failed(v)).length;
+}
+
+/** `median [q10–q90]` for texts. */
+export function fmtBand(a: readonly number[], digits = 3): string {
+  const b = band(a);
+  return `${fmt(b.median, digits)} [${fmt(b.lo, digits)}–${fmt(b.hi, digits)}]`;
+}
+
+/**
+ * The summary fields of a set of runs: its median and its 10 % and 90 % quantiles, under the keys
+ * `key('median')`, `key('q10')` and `key('q90')`.
+ */
+export function bandFields(key: (stat: 'median' | 'q10' | 'q90') => string, a: readonly number[]): [string, number][] {
+  const b = band(a);
+  return [
+    [key('median'), b.median],
+    [key('q10'), b.lo],
+    [key('q90'), b.hi],
+  ];
 }
 
 /** `n` points from `a` to `b` spaced evenly on a log scale. */

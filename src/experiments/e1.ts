@@ -1,6 +1,7 @@
 /**
  * E1 — alignment of the heads with the true centroids over training iterations, for each
- * initialisation regime and both score kinds, over many seeds (mean and 10–90 % band).
+ * initialisation regime and both score kinds, over many seeds (median and 10–90 % band), with the
+ * count of failed seeds (final centroid error above `FAILED_CENTROID_ERROR`).
  *
  * Data: a 2-component isotropic mixture in `d` dimensions whose centroids have norm `norm` and
  * random directions; noise `σ`. Training: online SGD on fresh batches (the population risk).
@@ -9,8 +10,8 @@ import { z } from 'zod';
 import { GaussianMixture } from '../gmm';
 import { TwoHeadLayer } from '../layer';
 import type { InitSpec, Scores } from '../types';
-import { linePlot } from '../report/plot';
-import { band, byScale, type Experiment, fmt, runLimited, sphereMeans, type Table, onlineFields } from './common';
+import { linePlot } from '../report/charts';
+import { band, bandFields, byScale, countFailed, type Experiment, FAILED_CENTROID_ERROR, fmt, fmtBand, runLimited, sphereMeans, type Table, onlineFields } from './common';
 
 export const INIT_REGIMES = ['random-small', 'random-large', 'point', 'data'] as const;
 export type InitRegime = (typeof INIT_REGIMES)[number];
@@ -71,8 +72,9 @@ export const e1: Experiment<E1Config> = {
     const combos = c.scores.flatMap((s) => c.inits.map((i) => [s, i] as const));
     ctx.progress.start('e1: training runs', combos.length * c.seeds);
     const table: Table = { name: 'alignment', columns: ['scores', 'init', 'seed', 'step', 'risk', 'alignment', 'centroidError'], rows: [] };
-    const curves: { scores: string; name: string; x: number[]; mean: number[]; lo: number[]; hi: number[] }[] = [];
-    const finals: Record<string, number> = {};
+    const curves: { scores: string; name: string; x: number[]; y: number[]; lo: number[]; hi: number[]; failed: { x: number; y: number }[] }[] = [];
+    const summary: Record<string, number> = {};
+    const parts: Record<string, string[]> = {};
     for (const [scores, regime] of combos) {
       const runs = await runLimited(
         Array.from({ length: c.seeds }, (_, s) => async () => {
@@ -88,9 +90,22 @@ export const e1: Experiment<E1Config> = {
       runs.forEach((h, s) => h.forEach((e) => table.rows.push([scores, regime, s, e.step, e.risk, e.alignment ?? NaN, e.centroidError ?? NaN])));
       const steps = (runs[0] ?? []).map((e) => e.step);
       const bands = steps.map((_, i) => band(runs.map((h) => h[i]?.alignment ?? NaN)));
-      curves.push({ scores, name: `${regime}`, x: steps, mean: bands.map((b) => b.mean), lo: bands.map((b) => b.lo), hi: bands.map((b) => b.hi) });
-      finals[`final alignment ${scores} ${regime}`] = bands[bands.length - 1]?.mean ?? NaN;
-      finals[`final centroid error ${scores} ${regime}`] = band(runs.map((h) => h[h.length - 1]?.centroidError ?? NaN)).mean;
+      const finalAlign = runs.map((h) => h[h.length - 1]?.alignment ?? NaN);
+      const finalErr = runs.map((h) => h[h.length - 1]?.centroidError ?? NaN);
+      const failedSeeds = finalErr.flatMap((e, s) => (Number.isNaN(e) || e > FAILED_CENTROID_ERROR ? [s] : []));
+      curves.push({
+        scores,
+        name: `${regime}`,
+        x: steps,
+        y: bands.map((b) => b.median),
+        lo: bands.map((b) => b.lo),
+        hi: bands.map((b) => b.hi),
+        failed: failedSeeds.map((s) => ({ x: steps[steps.length - 1] as number, y: finalAlign[s] as number })),
+      });
+      for (const [k, v] of bandFields((st) => `final alignment ${st}, ${scores}, ${regime}`, finalAlign)) summary[k] = v;
+      for (const [k, v] of bandFields((st) => `final centroid error ${st}, ${scores}, ${regime}`, finalErr)) summary[k] = v;
+      summary[`failed seeds, ${scores}, ${regime}`] = countFailed(finalErr, (e) => e > FAILED_CENTROID_ERROR);
+      (parts[scores] ??= []).push(`${regime} ${fmtBand(finalAlign)} (${failedSeeds.length} failed)`);
     }
     ctx.progress.stop();
     const figures = c.scores.map((scores) => ({
@@ -99,18 +114,21 @@ export const e1: Experiment<E1Config> = {
       spec: linePlot({
         title: `Head alignment, '${scores}' scores (d = ${c.dim}, ‖μ‖/σ = ${fmt(c.norm / c.sigma)}, λ = ${c.lambda})`,
         x: { label: 'SGD step' },
-        y: { label: 'alignment (mean cosine)', domain: [-0.2, 1] },
+        y: { label: 'alignment (mean cosine over heads)', domain: [-0.2, 1] },
         legendTitle: 'initialisation',
         series: curves.filter((cv) => cv.scores === scores),
       }) as unknown as Record<string, unknown>,
-      caption: `Mean over ${c.seeds} seeds with the 10–90 % band.`,
+      caption: `Median over ${c.seeds} seeds with the 10–90 % quantile band; crosses at the last step: the final alignment of each failed seed (final relative centroid error above ${FAILED_CENTROID_ERROR}).`,
     }));
-    const parts = c.scores.map((s) => `'${s}' scores: ` + c.inits.map((i) => `${i} ${fmt(finals[`final alignment ${s} ${i}`] ?? NaN)}`).join(', '));
     return {
       tables: [table],
       figures,
-      summary: finals,
-      text: `Online SGD on a 2-component mixture (d = ${c.dim}, ‖μ‖ = ${c.norm}, σ = ${c.sigma}, λ = ${c.lambda}, ${c.steps} steps of ${c.batch} fresh samples, lr ${c.lr}, ${c.seeds} seeds). Final mean alignment: ${parts.join('; ')}.`,
+      summary,
+      text:
+        `Online SGD on a 2-component mixture (d = ${c.dim}, ‖μ‖ = ${c.norm}, σ = ${c.sigma}, λ = ${c.lambda}, ${c.steps} steps of ${c.batch} fresh samples, lr ${c.lr}, ${c.seeds} seeds). ` +
+        `Final alignment, median [10–90 % quantiles] over seeds, and the seeds that failed (final relative centroid error above ${FAILED_CENTROID_ERROR}): ` +
+        c.scores.map((s) => `'${s}' scores: ${(parts[s] ?? []).join(', ')}`).join('; ') +
+        '.',
     };
   },
 };

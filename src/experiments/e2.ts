@@ -1,15 +1,16 @@
 /**
  * E2 — final alignment and centroid error of the trained heads vs the separation `‖μ*‖/σ`, with
- * k-means and EM fitted on a sample of the same mixture beside them. E3 reuses this sweep with the
- * dimension as the varying parameter.
+ * k-means and EM fitted on a sample of the same mixture beside them: medians and 10–90 % quantiles
+ * over seeds, and the count of failed seeds (final centroid error above `FAILED_CENTROID_ERROR`).
+ * E3 reuses this sweep with the dimension as the varying parameter.
  */
 import { z } from 'zod';
 import { em, kmeans } from '../baselines';
 import { GaussianMixture } from '../gmm';
 import { TwoHeadLayer } from '../layer';
 import { alignment, centroidError } from '../metrics';
-import { linePlot, hconcat } from '../report/plot';
-import { band, byScale, type Context, type Experiment, type Figure, fmt, runLimited, sphereMeans, type Table } from './common';
+import { linePlot, hconcat } from '../report/charts';
+import { band, bandFields, byScale, type Context, countFailed, type Experiment, FAILED_CENTROID_ERROR, type Figure, fmtBand, runLimited, sphereMeans, type Table } from './common';
 
 /** Settings shared by E2 and E3. */
 export const sweepFields = {
@@ -87,37 +88,87 @@ export async function sweep(
   return { table, rows };
 }
 
-/** The two panels (alignment, centroid error) of a sweep. */
+const failedRun = (err: number) => err > FAILED_CENTROID_ERROR;
+
+/**
+ * The two panels (alignment, centroid error) of a sweep: medians with the 10–90 % quantile band,
+ * each failed seed as a cross, and the failure threshold as a dashed line on the error panel.
+ */
 export function sweepFigure(name: string, title: string, xLabel: string, logX: boolean, rows: SweepRow[], seeds: number): Figure {
   const x = rows.map((r) => r.x);
-  const series = (label: string, get: (r: SweepRow) => number[]) => {
+  /** `get` gives the plotted values per seed, `err` the centroid errors that decide failure. */
+  const series = (label: string, get: (r: SweepRow) => number[], err: (r: SweepRow) => number[]) => {
     const b = rows.map((r) => band(get(r)));
-    return { name: label, x, mean: b.map((v) => v.mean), lo: b.map((v) => v.lo), hi: b.map((v) => v.hi) };
+    const failed = rows.flatMap((r) => {
+      const v = get(r);
+      return err(r).flatMap((e, s) => (Number.isNaN(e) || failedRun(e) ? [{ x: r.x, y: v[s] as number }] : []));
+    });
+    return { name: label, x, y: b.map((v) => v.median), lo: b.map((v) => v.lo), hi: b.map((v) => v.hi), failed };
   };
   const lambdas = rows[0]?.layer.map((l) => l.lambda) ?? [];
-  const layerSeries = (get: 'align' | 'err') => lambdas.map((lambda, j) => series(`attention layer, λ = ${lambda}`, (r) => r.layer[j]![get]));
+  const layerSeries = (get: 'align' | 'err') => lambdas.map((lambda, j) => series(`attention layer, λ = ${lambda}`, (r) => r.layer[j]![get], (r) => r.layer[j]!.err));
   return {
     name,
     title,
     spec: hconcat(
       [
-        linePlot({ title: 'alignment', x: { label: xLabel, log: logX }, y: { label: 'mean cosine' }, series: [...layerSeries('align'), series('k-means', (r) => r.kmAlign)] }),
+        linePlot({ title: 'alignment', x: { label: xLabel, log: logX }, y: { label: 'mean cosine over heads' }, series: [...layerSeries('align'), series('k-means', (r) => r.kmAlign, (r) => r.kmErr)] }),
         linePlot({
           title: 'relative centroid error',
           x: { label: xLabel, log: logX },
           y: { label: '‖θ − μ*‖ / ‖μ*‖', log: true },
-          series: [...layerSeries('err'), series('k-means', (r) => r.kmErr), series('EM', (r) => r.emErr)],
+          series: [...layerSeries('err'), series('k-means', (r) => r.kmErr, (r) => r.kmErr), series('EM', (r) => r.emErr, (r) => r.emErr)],
+          yRule: FAILED_CENTROID_ERROR,
         }),
       ],
-      { title, shared: ['color'] },
+      { title, shared: ['color'], legendBelow: true },
     ) as unknown as Record<string, unknown>,
-    caption: `Mean over ${seeds} seeds with the 10–90 % band; k-means and EM are fitted on a fixed sample of the same mixture.`,
+    caption:
+      `Median over ${seeds} seeds with the 10–90 % quantile band; crosses: single failed seeds (final relative centroid error above ${FAILED_CENTROID_ERROR}, the dashed line). ` +
+      'k-means and EM are fitted on a fixed sample of the same mixture.',
   };
 }
 
-/** `a → b` of the means of a per-λ metric at the first and last point, for the text. */
+/** `a → b`: median [10–90 %] of a per-seed metric at the first and last point, for the text. */
 export function fromTo(rows: SweepRow[], get: (r: SweepRow) => number[]): string {
-  return `${fmt(band(get(rows[0]!)).mean)} → ${fmt(band(get(rows[rows.length - 1]!)).mean)}`;
+  return `${fmtBand(get(rows[0]!))} → ${fmtBand(get(rows[rows.length - 1]!))}`;
+}
+
+/** Failed seeds (of `seeds`) at the first and last point, for the text. */
+function failedFromTo(rows: SweepRow[], err: (r: SweepRow) => number[]): string {
+  const n = (r: SweepRow) => `${countFailed(err(r), failedRun)}/${err(r).length}`;
+  return `${n(rows[0]!)} → ${n(rows[rows.length - 1]!)} failed`;
+}
+
+/**
+ * The summary of a sweep: per point (`at(x)` names it) and method, the median, q10 and q90 of
+ * the final alignment (layer) and centroid error, and the count of failed seeds.
+ */
+export function sweepSummary(rows: SweepRow[], at: (x: number) => string): Record<string, number> {
+  return Object.fromEntries(
+    rows.flatMap((r) => [
+      ...r.layer.flatMap((l) => [
+        ...bandFields((st) => `layer λ=${l.lambda} alignment ${st} ${at(r.x)}`, l.align),
+        ...bandFields((st) => `layer λ=${l.lambda} centroid error ${st} ${at(r.x)}`, l.err),
+        [`layer λ=${l.lambda} failed seeds ${at(r.x)}`, countFailed(l.err, failedRun)] as [string, number],
+      ]),
+      ...bandFields((st) => `k-means centroid error ${st} ${at(r.x)}`, r.kmErr),
+      [`k-means failed seeds ${at(r.x)}`, countFailed(r.kmErr, failedRun)] as [string, number],
+      ...bandFields((st) => `EM centroid error ${st} ${at(r.x)}`, r.emErr),
+      [`EM failed seeds ${at(r.x)}`, countFailed(r.emErr, failedRun)] as [string, number],
+    ]),
+  );
+}
+
+/** The sentence of a sweep's text that quotes the layer and the baselines from the first to the last point. */
+export function sweepText(rows: SweepRow[], lambdas: number[], baselineSamples: number): string {
+  const layerText = lambdas
+    .map((lambda, j) => `λ = ${lambda}: alignment ${fromTo(rows, (r) => r.layer[j]!.align)}, centroid error ${fromTo(rows, (r) => r.layer[j]!.err)} (${failedFromTo(rows, (r) => r.layer[j]!.err)})`)
+    .join('; ');
+  return (
+    `the trained heads go (median [10–90 % quantiles] over seeds; a seed fails when its final relative centroid error is above ${FAILED_CENTROID_ERROR}) ${layerText}. ` +
+    `k-means on ${baselineSamples} samples: centroid error ${fromTo(rows, (r) => r.kmErr)} (${failedFromTo(rows, (r) => r.kmErr)}); EM: ${fromTo(rows, (r) => r.emErr)} (${failedFromTo(rows, (r) => r.emErr)}).`
+  );
 }
 
 const schema = z.object({ ...sweepFields, dim: z.number().int().min(1), norm: z.number().positive(), separations: z.array(z.number().positive()).min(1) });
@@ -143,22 +194,11 @@ export const e2: Experiment<E2Config> = {
   async run(c, ctx) {
     // The centroids keep the norm ‖μ*‖ = `norm`; the noise σ = norm / separation shrinks.
     const { table, rows } = await sweep('separation', c.separations.map((s) => ({ dim: c.dim, norm: c.norm, sigma: c.norm / s })), c.separations, c, ctx);
-    const layerText = c.lambdas
-      .map((lambda, j) => `λ = ${lambda}: alignment ${fromTo(rows, (r) => r.layer[j]!.align)}, centroid error ${fromTo(rows, (r) => r.layer[j]!.err)}`)
-      .join('; ');
     return {
       tables: [table],
       figures: [sweepFigure('separation', `Recovery vs separation (d = ${c.dim}, ‖μ*‖ = ${c.norm})`, '‖μ*‖ / σ', true, rows, c.seeds)],
-      summary: Object.fromEntries(
-        rows.flatMap((r) => [
-          ...r.layer.flatMap((l) => [[`layer λ=${l.lambda} alignment at ${r.x}`, band(l.align).mean], [`layer λ=${l.lambda} centroid error at ${r.x}`, band(l.err).mean]]),
-          [`k-means centroid error at ${r.x}`, band(r.kmErr).mean],
-          [`EM centroid error at ${r.x}`, band(r.emErr).mean],
-        ]),
-      ),
-      text:
-        `With ‖μ*‖ = ${c.norm} in d = ${c.dim} and σ shrinking so that ‖μ*‖/σ goes from ${rows[0]!.x} to ${rows[rows.length - 1]!.x} (${c.seeds} seeds, ${c.steps} steps of ${c.batch} fresh samples), the trained heads go ${layerText}. ` +
-        `k-means on ${c.baselineSamples} samples: centroid error ${fromTo(rows, (r) => r.kmErr)}; EM: ${fromTo(rows, (r) => r.emErr)}.`,
+      summary: sweepSummary(rows, (x) => `at separation=${x}`),
+      text: `With ‖μ*‖ = ${c.norm} in d = ${c.dim} and σ shrinking so that ‖μ*‖/σ goes from ${rows[0]!.x} to ${rows[rows.length - 1]!.x} (${c.seeds} seeds, ${c.steps} steps of ${c.batch} fresh samples), ` + sweepText(rows, c.lambdas, c.baselineSamples),
     };
   },
 };

@@ -1,10 +1,11 @@
 /**
  * E3 — final alignment and centroid error of the trained heads vs the dimension `d`, at a fixed
- * separation, with k-means and EM beside them (the sweep of E2 along another axis).
+ * separation, with k-means and EM beside them (the sweep of E2 along another axis; medians, quantiles
+ * and failed seeds as there).
  */
 import { z } from 'zod';
-import { band, byScale, type Experiment } from './common';
-import { fromTo, sweep, sweepFields, sweepFigure } from './e2';
+import { byScale, type Experiment } from './common';
+import { sweep, sweepFields, sweepFigure, sweepSummary, sweepText } from './e2';
 
 const schema = z.object({ ...sweepFields, separation: z.number().positive(), norm: z.number().positive(), dims: z.array(z.number().int().min(1)).min(1) });
 export type E3Config = z.infer<typeof schema>;
@@ -29,22 +30,11 @@ export const e3: Experiment<E3Config> = {
   async run(c, ctx) {
     const sigma = c.norm / c.separation;
     const { table, rows } = await sweep('dim', c.dims.map((d) => ({ dim: d, norm: c.norm, sigma })), c.dims, c, ctx);
-    const layerText = c.lambdas
-      .map((lambda, j) => `λ = ${lambda}: alignment ${fromTo(rows, (r) => r.layer[j]!.align)}, centroid error ${fromTo(rows, (r) => r.layer[j]!.err)}`)
-      .join('; ');
     return {
       tables: [table],
       figures: [sweepFigure('dimension', `Recovery vs dimension (‖μ*‖/σ = ${c.separation}, ‖μ*‖ = ${c.norm})`, 'dimension d', true, rows, c.seeds)],
-      summary: Object.fromEntries(
-        rows.flatMap((r) => [
-          ...r.layer.flatMap((l) => [[`layer λ=${l.lambda} alignment at d=${r.x}`, band(l.align).mean], [`layer λ=${l.lambda} centroid error at d=${r.x}`, band(l.err).mean]]),
-          [`k-means centroid error at d=${r.x}`, band(r.kmErr).mean],
-          [`EM centroid error at d=${r.x}`, band(r.emErr).mean],
-        ]),
-      ),
-      text:
-        `From d = ${rows[0]!.x} to d = ${rows[rows.length - 1]!.x} at ‖μ*‖/σ = ${c.separation} (${c.seeds} seeds, ${c.steps} steps of ${c.batch} fresh samples), the trained heads go ${layerText}. ` +
-        `k-means on a fixed sample of ${c.baselineSamples} points: centroid error ${fromTo(rows, (r) => r.kmErr)}; EM: ${fromTo(rows, (r) => r.emErr)}.`,
+      summary: sweepSummary(rows, (x) => `at d=${x}`),
+      text: `From d = ${rows[0]!.x} to d = ${rows[rows.length - 1]!.x} at ‖μ*‖/σ = ${c.separation} (${c.seeds} seeds, ${c.steps} steps of ${c.batch} fresh samples), ` + sweepText(rows, c.lambdas, c.baselineSamples),
     };
   },
 };

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { GaussianMixture } from '../gmm';
 import { TwoHeadLayer } from '../layer';
 import { alignment, centroidError, quantizationRatio } from '../metrics';
-import { hconcat, scatterPlot } from '../report/plot';
+import { hconcat, scatterPlot } from '../report/charts';
 import type { Scores } from '../types';
 import { byScale, type Experiment, fmt, rows, sphereMeans, type Table, onlineFields } from './common';
 
@@ -82,7 +82,7 @@ export const e4: Experiment<E4Config> = {
           caption: 'Left: the sample coloured by true component, the heads moving from their initialisation to the centroids (crosses). Right: the layer maps every token to a convex combination of the heads, flattening each cloud onto its centroid.',
         },
       ],
-      summary: { alignment: a, centroidError: err, outputToCentroidRatio: pull },
+      summary: { alignment: a, centroidError: err, quantizationRatio: pull },
       text: `After ${c.steps} steps the heads sit at ${rows(layer.params).map((p) => `(${p.map((v) => fmt(v)).join(', ')})`).join(' and ')} for centroids ${mu.map((p) => `(${p.map((v) => fmt(v)).join(', ')})`).join(' and ')}: alignment ${fmt(a, 4)}, relative centroid error ${fmt(err)}. The outputs T(x) are ${fmt(pull)} times as far (in squared distance) from their own centroid as the inputs.`,
     };
   },

@@ -3,10 +3,12 @@
  * `Σ‖y_i − μ_{z_i}‖² / Σ‖x_i − μ_{z_i}‖²` (below 1: tokens moved toward their own centroid) vs `λ`,
  * vs the prompt length `L`, vs the separation, vs `K`; the cluster recovery (adjusted Rand index of a
  * per-prompt k-means) on the outputs beside the same on the raw prompt; a 2-D before/after panel.
+ * Every number is a median over prompts with its 10–90 % quantiles; a prompt *fails* when its ratio
+ * is at least 1 (`RATIO_FAILED`).
  */
 import { z } from 'zod';
-import { hconcat, linePlot, scatterPlot } from '../report/plot';
-import { band, byScale, type Experiment, fmt, logspace, prompt, rows, type Table } from './common';
+import { hconcat, linePlot, scatterPlot } from '../report/charts';
+import { band, bandFields, byScale, countFailed, type Experiment, fmt, fmtBand, logspace, prompt, RATIO_FAILED, rows, type Table } from './common';
 import { attend, kmeansAri, prompts, ratios, promptDefaults, promptFields } from './icq';
 
 const schema = z.object({
@@ -49,7 +51,7 @@ export const e5: Experiment<E5Config> = {
       vsLambda.push(row);
       ctx.progress.tick();
     }
-    const best = vsLambda.reduce((a, r) => (band(r.ratio).mean < band(a.ratio).mean ? r : a), vsLambda[0]!);
+    const best = vsLambda.reduce((a, r) => (band(r.ratio).median < band(a.ratio).median ? r : a), vsLambda[0]!);
     const lambdaStar = best.x;
     const sweep = async (name: string, values: number[], make: (v: number) => Parameters<typeof prompts>[0], withAri = false): Promise<Row[]> => {
       const out: Row[] = [];
@@ -77,16 +79,25 @@ export const e5: Experiment<E5Config> = {
     ctx.progress.tick();
     ctx.progress.stop();
 
-    const series = (name: string, r: Row[], get: (r: Row) => number[] = (q) => q.ratio) => {
+    const failedPrompt = (r: number) => r >= RATIO_FAILED;
+    /** Median and 10–90 % band of `get` over prompts; with `ratio`, the failed prompts as crosses. */
+    const series = (name: string, r: Row[], get: (r: Row) => number[], ratio = false) => {
       const b = r.map((q) => band(get(q)));
-      return { name, x: r.map((q) => q.x), mean: b.map((v) => v.mean), lo: b.map((v) => v.lo), hi: b.map((v) => v.hi) };
+      const failed = ratio ? r.flatMap((q) => q.ratio.filter((v) => Number.isNaN(v) || failedPrompt(v)).map((v) => ({ x: q.x, y: v }))) : undefined;
+      return { name, x: r.map((q) => q.x), y: b.map((v) => v.median), lo: b.map((v) => v.lo), hi: b.map((v) => v.hi), ...(failed ? { failed } : {}) };
     };
+    const ratioSeries = (name: string, r: Row[]) => series(name, r, (q) => q.ratio, true);
     const ratioAxis = { label: 'quantization ratio', log: true };
-    const window = vsLambda.filter((r) => band(r.ratio).mean < 1).map((r) => r.x);
-    const at10 = vsLambda.find((r) => Math.abs(r.x - 10) < 1e-9) ?? vsLambda[vsLambda.length - 1]!;
+    const window = vsLambda.filter((r) => band(r.ratio).median < RATIO_FAILED).map((r) => r.x);
     const label = (i: number) => `component ${(p2.labels[i] as number) + 1}`;
     const mu2 = rows(prompt(p2.means, 0)).map((m, k) => ({ x: m[0]!, y: m[1]!, label: `μ${k + 1}` }));
-    const ariBest = band(best.ariY ?? []).mean;
+    const nFailed = (r: Row) => countFailed(r.ratio, failedPrompt);
+    /** Summary fields of one sweep: ratio median, q10, q90 and failed prompts at each value. */
+    const sweepFields = (at: string, r: Row[]): [string, number][] =>
+      r.flatMap((q) => [...bandFields((st) => `ratio ${st} at ${at}=${q.x}`, q.ratio), [`failed prompts at ${at}=${q.x}`, nFailed(q)] as [string, number]]);
+    const first = <T>(a: T[]) => a[0]!;
+    const last = <T>(a: T[]) => a[a.length - 1]!;
+    const caption = `Median over ${c.prompts} prompts with the 10–90 % quantile band; crosses: single prompts whose ratio is at least ${RATIO_FAILED} (failed: the tokens did not move toward their own centroid), above the dashed line.`;
     return {
       tables: [table],
       figures: [
@@ -95,7 +106,7 @@ export const e5: Experiment<E5Config> = {
           title: 'Quantization ratio and cluster recovery vs λ',
           spec: hconcat(
             [
-              linePlot({ title: 'quantization ratio vs λ', x: { label: 'λ', log: true }, y: ratioAxis, series: [series('identity attention', vsLambda)] }),
+              linePlot({ title: 'quantization ratio vs λ', x: { label: 'λ', log: true }, y: ratioAxis, series: [ratioSeries('identity attention', vsLambda)], yRule: RATIO_FAILED }),
               linePlot({
                 title: 'cluster recovery (per-prompt k-means)',
                 x: { label: 'λ', log: true },
@@ -103,18 +114,18 @@ export const e5: Experiment<E5Config> = {
                 series: [series('k-means on outputs Y', vsLambda, (r) => r.ariY ?? []), series('k-means on prompt X', vsLambda, (r) => r.ariX ?? [])],
               }),
             ],
-            { title: `Identity attention on sphere-prior prompts (K = ${c.k}, d = ${c.dim}, L = ${c.length}, r = ${c.radius}, σ = ${c.sigma})` },
+            { title: `Identity attention on sphere-prior prompts (K = ${c.k}, d = ${c.dim}, L = ${c.length}, r = ${c.radius}, σ = ${c.sigma})`, legendBelow: true },
           ) as unknown as Record<string, unknown>,
-          caption: `Mean over ${c.prompts} prompts with the 10–90 % band. A ratio below 1 means the tokens moved toward their own centroid.`,
+          caption: `${caption} Cluster recovery: median and 10–90 % band of the adjusted Rand index over prompts.`,
         },
         {
           name: 'sweeps',
           title: `Quantization ratio vs L, separation and K, and cluster recovery (λ = ${fmt(lambdaStar)})`,
           spec: hconcat(
             [
-              linePlot({ title: 'vs prompt length L', x: { label: 'L', log: true }, y: ratioAxis, series: [series('ratio', vsLength)] }),
-              linePlot({ title: 'vs separation r/σ', x: { label: 'radius / σ' }, y: ratioAxis, series: [series('ratio', vsSeparation)] }),
-              linePlot({ title: 'vs number of components K', x: { label: 'K' }, y: ratioAxis, series: [series('ratio', vsK)] }),
+              linePlot({ title: 'vs prompt length L', x: { label: 'L', log: true }, y: ratioAxis, series: [ratioSeries('ratio', vsLength)], yRule: RATIO_FAILED }),
+              linePlot({ title: 'vs separation r/σ', x: { label: 'radius / σ' }, y: ratioAxis, series: [ratioSeries('ratio', vsSeparation)], yRule: RATIO_FAILED }),
+              linePlot({ title: 'vs number of components K', x: { label: 'K' }, y: ratioAxis, series: [ratioSeries('ratio', vsK)], yRule: RATIO_FAILED }),
               linePlot({
                 title: 'cluster recovery vs separation',
                 x: { label: 'radius / σ' },
@@ -122,9 +133,9 @@ export const e5: Experiment<E5Config> = {
                 series: [series('k-means on outputs Y', vsSeparation, (r) => r.ariY ?? []), series('k-means on prompt X', vsSeparation, (r) => r.ariX ?? [])],
               }),
             ],
-            { title: `Identity attention at λ = ${fmt(lambdaStar)}`, columns: 2 },
+            { title: `Identity attention at λ = ${fmt(lambdaStar)}`, columns: 2, legendBelow: true },
           ) as unknown as Record<string, unknown>,
-          caption: 'Each panel varies one setting of the prior, the others as in the λ sweep; the last panel compares a per-prompt k-means on the outputs with one on the raw prompt.',
+          caption: `Each panel varies one setting of the prior, the others as in the λ sweep; the last panel compares a per-prompt k-means on the outputs with one on the raw prompt. ${caption}`,
         },
         {
           name: 'before-after',
@@ -139,24 +150,30 @@ export const e5: Experiment<E5Config> = {
           caption: 'One 2-D prompt: each token is replaced by a softmax-weighted mean of the prompt, which pulls it into its own cluster.',
         },
       ],
-      summary: {
-        bestLambda: lambdaStar,
-        bestRatio: band(best.ratio).mean,
-        windowLow: window.length ? Math.min(...window) : NaN,
-        windowHigh: window.length ? Math.max(...window) : NaN,
-        ratioAtLambda10: band(at10.ratio).mean,
-        ariOutputsAtBest: ariBest,
-        ariInputs: band(ariX).mean,
-      },
+      summary: Object.fromEntries([
+        ['best λ', lambdaStar],
+        ...bandFields((st) => `ratio ${st} at best λ`, best.ratio),
+        ['failed prompts at best λ', nFailed(best)],
+        ['lowest λ with ratio median below 1', window.length ? Math.min(...window) : NaN],
+        ['highest λ with ratio median below 1', window.length ? Math.max(...window) : NaN],
+        ...bandFields((st) => `ARI of k-means on outputs ${st} at best λ`, best.ariY ?? []),
+        ...bandFields((st) => `ARI of k-means on prompt ${st}`, ariX),
+        ...sweepFields('λ', vsLambda),
+        ...sweepFields('best λ, L', vsLength),
+        ...sweepFields('best λ, r/σ', vsSeparation),
+        ...sweepFields('best λ, K', vsK),
+      ]),
       text:
-        `On ${c.prompts} prompts (K = ${c.k}, d = ${c.dim}, L = ${c.length}, radius ${c.radius}, σ = ${c.sigma}) the mean quantization ratio is below 1 for λ from ${fmt(Math.min(...window))} to ${fmt(Math.max(...window))} ` +
-        `and smallest, ${fmt(band(best.ratio).mean)}, at λ = ${fmt(lambdaStar)}; at λ = ${fmt(at10.x)} it is ${fmt(band(at10.ratio).mean)}. ` +
-        `A per-prompt k-means recovers the clusters with adjusted Rand index ${fmt(band(ariX).mean)} on the raw prompt and ${fmt(ariBest)} on the outputs at λ = ${fmt(lambdaStar)}. ` +
-        `At that λ the ratio goes from ${fmt(band(vsLength[0]!.ratio).mean)} (L = ${vsLength[0]!.x}) to ${fmt(band(vsLength[vsLength.length - 1]!.ratio).mean)} (L = ${vsLength[vsLength.length - 1]!.x}), ` +
-        `from ${fmt(band(vsSeparation[0]!.ratio).mean)} to ${fmt(band(vsSeparation[vsSeparation.length - 1]!.ratio).mean)} as r/σ goes from ${vsSeparation[0]!.x} to ${vsSeparation[vsSeparation.length - 1]!.x}, ` +
-        `and from ${fmt(band(vsK[0]!.ratio).mean)} (K = ${vsK[0]!.x}) to ${fmt(band(vsK[vsK.length - 1]!.ratio).mean)} (K = ${vsK[vsK.length - 1]!.x}). ` +
+        `On ${c.prompts} prompts (K = ${c.k}, d = ${c.dim}, L = ${c.length}, radius ${c.radius}, σ = ${c.sigma}); every figure is the median over prompts with the 10–90 % quantiles in brackets, and a prompt fails when its quantization ratio is at least ${RATIO_FAILED}. ` +
+        (window.length ? `The median ratio is below 1 for λ from ${fmt(Math.min(...window))} to ${fmt(Math.max(...window))} ` : 'The median ratio is below 1 at no λ of the grid, ') +
+        `and smallest, ${fmtBand(best.ratio)} (${nFailed(best)}/${c.prompts} failed), at λ = ${fmt(lambdaStar)}. ` +
+        `Median ratio at each λ: ${vsLambda.map((r) => `${fmt(band(r.ratio).median)} (λ = ${fmt(r.x)}, ${nFailed(r)} failed)`).join(', ')}. ` +
+        `A per-prompt k-means recovers the clusters with adjusted Rand index ${fmtBand(ariX)} on the raw prompt and ${fmtBand(best.ariY ?? [])} on the outputs at λ = ${fmt(lambdaStar)}. ` +
+        `At that λ the ratio goes from ${fmtBand(first(vsLength).ratio)} (L = ${first(vsLength).x}) to ${fmtBand(last(vsLength).ratio)} (L = ${last(vsLength).x}), ` +
+        `from ${fmtBand(first(vsSeparation).ratio)} to ${fmtBand(last(vsSeparation).ratio)} as r/σ goes from ${first(vsSeparation).x} to ${last(vsSeparation).x}, ` +
+        `and from ${fmtBand(first(vsK).ratio)} (K = ${first(vsK).x}) to ${fmtBand(last(vsK).ratio)} (K = ${last(vsK).x}). ` +
         `Per-prompt k-means ARI along the separation sweep, on the outputs vs on the prompt: ` +
-        vsSeparation.map((r) => `${fmt(band(r.ariY ?? []).mean)} vs ${fmt(band(r.ariX ?? []).mean)} (r/σ = ${r.x})`).join(', ') +
+        vsSeparation.map((r) => `${fmt(band(r.ariY ?? []).median)} vs ${fmt(band(r.ariX ?? []).median)} (r/σ = ${r.x})`).join(', ') +
         '.',
     };
   },

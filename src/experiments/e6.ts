@@ -4,12 +4,15 @@
  * *blurring* mean shift on the prompt (the tokens themselves move, so the kernel density changes
  * every step); with the residual each application is `X ← X + Attn(X)`. Measured per depth: the
  * quantization ratio, the within-cluster spread and the distance between cluster means, each
- * relative to the prompt's.
+ * relative to the prompt's: medians over prompts with their 10–90 % quantiles, and the count of
+ * failed prompts (quantization ratio at least 1, `RATIO_FAILED`). The merge depth of a variant is
+ * the first depth at which the median (over prompts) distance between cluster means is below a
+ * tenth of the prompt's.
  */
 import { z } from 'zod';
-import { hconcat, linePlot } from '../report/plot';
+import { hconcat, linePlot } from '../report/charts';
 import type { Tensor } from '../types';
-import { band, byScale, type Experiment, fmt, prompt, type Table } from './common';
+import { band, bandFields, byScale, countFailed, type Experiment, fmtBand, prompt, RATIO_FAILED, type Table } from './common';
 import { identityAttention } from '../identity';
 import { prompts, ratios, promptDefaults, promptFields } from './icq';
 
@@ -84,7 +87,8 @@ export const e6: Experiment<E6Config> = {
     const variants = c.lambdas.flatMap((lambda) => c.scores.flatMap((s) => [false, true].map((residual) => ({ lambda, scores: s, residual }))));
     ctx.progress.start('e6: depth', variants.length * depths.length);
     const table: Table = { name: 'depth', columns: ['lambda', 'scores', 'residual', 'depth', 'prompt', 'ratio', 'withinSpreadRatio', 'betweenDistanceRatio'], rows: [] };
-    const curves: { name: string; x: number[]; ratio: ReturnType<typeof band>[]; within: ReturnType<typeof band>[]; between: ReturnType<typeof band>[] }[] = [];
+    type Runs = number[][]; // per depth, one value per prompt
+    const curves: { name: string; x: number[]; ratio: Runs; within: Runs; between: Runs }[] = [];
     for (const v of variants) {
       const ratio = [];
       const within = [];
@@ -96,30 +100,37 @@ export const e6: Experiment<E6Config> = {
         const r = ratios(p, y);
         const g = clusterGeometry(p.x, y, p.labels, c.k);
         r.forEach((q, i) => table.rows.push([v.lambda, v.scores, String(v.residual), m, i, q, g.within[i]!, g.between[i]!]));
-        ratio.push(band(r));
-        within.push(band(g.within));
-        between.push(band(g.between));
+        ratio.push(r);
+        within.push(g.within);
+        between.push(g.between);
         ctx.progress.tick();
       }
       curves.push({ name: `λ = ${v.lambda}, ${v.scores}${v.residual ? ' + residual' : ''}`, x: depths, ratio, within, between });
     }
     ctx.progress.stop();
-    const line = (get: (q: (typeof curves)[number]) => ReturnType<typeof band>[]) =>
-      curves.map((q) => ({ name: q.name, x: q.x, mean: get(q).map((b) => b.mean), lo: get(q).map((b) => b.lo), hi: get(q).map((b) => b.hi) }));
-    const last = (bs: ReturnType<typeof band>[]) => bs[bs.length - 1]!.mean;
-    /** First depth at which the cluster means are less than a tenth as far apart as in the prompt. */
+    const failedPrompt = (r: number) => r >= RATIO_FAILED;
+    const line = (get: (q: (typeof curves)[number]) => Runs, ratio = false) =>
+      curves.map((q) => {
+        const bs = get(q).map((v) => band(v));
+        const failed = ratio ? q.ratio.flatMap((v, i) => v.filter((r) => Number.isNaN(r) || failedPrompt(r)).map((r) => ({ x: q.x[i] as number, y: r }))) : undefined;
+        return { name: q.name, x: q.x, y: bs.map((b) => b.median), lo: bs.map((b) => b.lo), hi: bs.map((b) => b.hi), ...(failed ? { failed } : {}) };
+      });
+    const last = (runs: Runs) => runs[runs.length - 1]!;
+    /** First depth at which the median distance between cluster means is below a tenth of the prompt's. */
     const mergeDepth = (q: (typeof curves)[number]) => {
-      const i = q.between.findIndex((b) => b.mean < 0.1);
+      const i = q.between.findIndex((v) => band(v).median < 0.1);
       return i < 0 ? NaN : (q.x[i] as number);
     };
+    const nFailed = (v: number[]) => countFailed(v, failedPrompt);
+    const bandCaption = `Median over ${c.prompts} prompts with the 10–90 % quantile band.`;
     return {
       tables: [table],
       figures: [
         {
           name: 'ratio',
           title: 'Quantization ratio vs depth',
-          spec: linePlot({ title: `Quantization ratio after m layers (K = ${c.k}, d = ${c.dim}, L = ${c.length})`, x: { label: 'depth m' }, y: { label: 'quantization ratio', log: true }, legendTitle: 'variant', series: line((q) => q.ratio) }) as unknown as Record<string, unknown>,
-          caption: `Mean over ${c.prompts} prompts with the 10–90 % band.`,
+          spec: linePlot({ title: `Quantization ratio after m layers (K = ${c.k}, d = ${c.dim}, L = ${c.length})`, x: { label: 'depth m' }, y: { label: 'quantization ratio', log: true }, legendTitle: 'variant', series: line((q) => q.ratio, true), yRule: RATIO_FAILED }) as unknown as Record<string, unknown>,
+          caption: `${bandCaption} Crosses: single prompts whose ratio is at least ${RATIO_FAILED} (failed: the tokens did not move toward their own centroid), above the dashed line.`,
         },
         {
           name: 'geometry',
@@ -129,28 +140,30 @@ export const e6: Experiment<E6Config> = {
               linePlot({ title: 'within-cluster spread, Y relative to X', x: { label: 'depth m' }, y: { label: 'spread(Y) / spread(X)', log: true }, legendTitle: 'variant', series: line((q) => q.within) }),
               linePlot({ title: 'distance between cluster means, Y relative to X', x: { label: 'depth m' }, y: { label: 'gap(Y) / gap(X)', log: true }, legendTitle: 'variant', series: line((q) => q.between) }),
             ],
-            { shared: ['color'] },
+            { shared: ['color'], legendBelow: true },
           ) as unknown as Record<string, unknown>,
-          caption: 'Spread: squared distances of tokens to their own cluster mean. Gap: mean distance between the cluster means. Clusters are taken from the true labels.',
+          caption: `${bandCaption} Spread: squared distances of tokens to their own cluster mean. Gap: mean distance between the cluster means. Clusters are taken from the true labels.`,
         },
       ],
       summary: Object.fromEntries(
         curves.flatMap((q) => [
-          [`ratio at m=1 ${q.name}`, q.ratio[0]!.mean],
-          [`ratio at m=${c.maxDepth} ${q.name}`, last(q.ratio)],
-          [`within spread at m=${c.maxDepth} ${q.name}`, last(q.within)],
-          [`between gap at m=${c.maxDepth} ${q.name}`, last(q.between)],
-          [`merge depth ${q.name}`, mergeDepth(q)],
+          ...bandFields((st) => `ratio ${st} at m=1 ${q.name}`, q.ratio[0]!),
+          [`failed prompts at m=1 ${q.name}`, nFailed(q.ratio[0]!)] as [string, number],
+          ...bandFields((st) => `ratio ${st} at m=${c.maxDepth} ${q.name}`, last(q.ratio)),
+          [`failed prompts at m=${c.maxDepth} ${q.name}`, nFailed(last(q.ratio))] as [string, number],
+          ...bandFields((st) => `within spread ${st} at m=${c.maxDepth} ${q.name}`, last(q.within)),
+          ...bandFields((st) => `between gap ${st} at m=${c.maxDepth} ${q.name}`, last(q.between)),
+          [`merge depth ${q.name}`, mergeDepth(q)] as [string, number],
         ]),
       ),
       text:
-        `With K = ${c.k}, d = ${c.dim}, L = ${c.length} and ${c.prompts} prompts, the quantization ratio after 1 and ${c.maxDepth} layers is ` +
-        curves.map((q) => `${fmt(q.ratio[0]!.mean)} → ${fmt(last(q.ratio))} (${q.name})`).join(', ') +
+        `With K = ${c.k}, d = ${c.dim}, L = ${c.length} and ${c.prompts} prompts (medians over prompts, 10–90 % quantiles in brackets; a prompt fails when its ratio is at least ${RATIO_FAILED}), the quantization ratio after 1 and ${c.maxDepth} layers is ` +
+        curves.map((q) => `${fmtBand(q.ratio[0]!)} → ${fmtBand(last(q.ratio))} (${q.name}; ${nFailed(q.ratio[0]!)} → ${nFailed(last(q.ratio))} failed)`).join(', ') +
         `. After ${c.maxDepth} layers the within-cluster spread relative to the prompt's is ` +
-        curves.map((q) => `${fmt(last(q.within))} (${q.name})`).join(', ') +
-        ', and the distance between cluster means relative to the prompt\'s is ' +
-        curves.map((q) => `${fmt(last(q.between))} (${q.name})`).join(', ') +
-        '. Clusters merge (their means come within a tenth of their distance in the prompt) at depth ' +
+        curves.map((q) => `${fmtBand(last(q.within))} (${q.name})`).join(', ') +
+        ", and the distance between cluster means relative to the prompt's is " +
+        curves.map((q) => `${fmtBand(last(q.between))} (${q.name})`).join(', ') +
+        '. Clusters merge (the median distance between their means comes within a tenth of its value in the prompt) at depth ' +
         curves.map((q) => `${Number.isNaN(mergeDepth(q)) ? `> ${c.maxDepth}` : mergeDepth(q)} (${q.name})`).join(', ') +
         '.',
     };

@@ -4,15 +4,17 @@
  * does it learn? Measured: the loss over training beside identity attention's at its best `λ`; the
  * learned bilinear form `λ W_Q W_Kᵀ` and write-back `W_V W_O`, compared with multiples of the
  * identity (their mean diagonal, and the size of the off-diagonal part relative to it); and the
- * quantization ratio of the trained layer on held-out prompts.
+ * quantization ratio of the trained layer on held-out prompts. Medians over seeds with their
+ * 10–90 % quantiles; a seed *fails* when its held-out loss is above identity attention's at its
+ * best λ (it learned less than the parameter-free reference).
  */
 import { z } from 'zod';
 import { AttentionLayer } from '../attention';
 import { MixturePrior } from '../gmm';
 import { identityAttention } from '../identity';
-import { hconcat, linePlot, type PlotSpec } from '../report/plot';
+import { hconcat, heatmap, linePlot, type PlotSpec } from '../report/charts';
 import type { Tensor } from '../types';
-import { band, byScale, type Experiment, fmt, logspace, type Table } from './common';
+import { band, bandFields, byScale, countFailed, type Experiment, fmt, fmtBand, logspace, type Table } from './common';
 import { ratios } from './icq';
 
 const schema = z.object({
@@ -41,23 +43,10 @@ export function identityLikeness(m: Tensor): { diagonal: number; offRatio: numbe
   return { diagonal: diag, offRatio: off / Math.abs(diag) };
 }
 
-/** A vega-lite heat map of a square matrix. */
-function heatmap(title: string, m: Tensor): PlotSpec {
+/** A heat map of a square `[d, d]` matrix. */
+function matrixMap(title: string, m: Tensor): PlotSpec {
   const d = m.shape[0] as number;
-  const values = Array.from({ length: d * d }, (_, t) => ({ i: Math.floor(t / d) + 1, j: (t % d) + 1, v: m.data[t] as number }));
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
-    width: 220,
-    height: 220,
-    data: { values },
-    mark: 'rect',
-    encoding: {
-      x: { field: 'j', type: 'ordinal', title: 'column' },
-      y: { field: 'i', type: 'ordinal', title: 'row' },
-      color: { field: 'v', type: 'quantitative', title: 'value', scale: { scheme: 'redblue', domainMid: 0, reverse: true } },
-    },
-  } as unknown as PlotSpec;
+  return heatmap({ title, rows: d, cols: d, data: m.data });
 }
 
 function loss(x: Tensor, y: Tensor): number {
@@ -94,7 +83,8 @@ export const e7: Experiment<E7Config> = {
     for (const lambda of grid) idLoss.push(loss(test.x, await identityAttention(test.x, { lambda })));
     const bestId = idLoss.reduce((b, v, i) => (v < (idLoss[b] as number) ? i : b), 0);
     const bestLambda = grid[bestId] as number;
-    const bestIdRatio = band(ratios(test, await identityAttention(test.x, { lambda: bestLambda }))).mean;
+    const bestIdRatios = ratios(test, await identityAttention(test.x, { lambda: bestLambda }));
+    const bestIdRatio = band(bestIdRatios).median;
     ctx.progress.start('e7: training model C', c.seeds);
     const table: Table = { name: 'training', columns: ['seed', 'step', 'loss'], rows: [] };
     const finals: { qk: ReturnType<typeof identityLikeness>; vo: ReturnType<typeof identityLikeness>; testLoss: number; ratio: number; layer: AttentionLayer }[] = [];
@@ -107,7 +97,7 @@ export const e7: Experiment<E7Config> = {
       const y = await layer.forward(test.x);
       const qk = layer.queryKey();
       const scaled = { shape: qk.shape, data: qk.data.map((v) => v * layer.lambda) };
-      finals.push({ qk: identityLikeness(scaled), vo: identityLikeness(layer.valueOutput()), testLoss: loss(test.x, y), ratio: band(ratios(test, y)).mean, layer });
+      finals.push({ qk: identityLikeness(scaled), vo: identityLikeness(layer.valueOutput()), testLoss: loss(test.x, y), ratio: band(ratios(test, y)).median, layer });
       ctx.progress.tick();
     }
     ctx.progress.stop();
@@ -116,7 +106,11 @@ export const e7: Experiment<E7Config> = {
     const first = finals[0]!;
     const qk0 = first.layer.queryKey();
     const qkScaled = { shape: qk0.shape, data: qk0.data.map((v) => v * first.layer.lambda) };
-    const mean = (f: (q: (typeof finals)[number]) => number) => band(finals.map(f)).mean;
+    const idBestLoss = idLoss[bestId] as number;
+    const failedSeed = (testLoss: number) => testLoss > idBestLoss;
+    const failedSeeds = finals.flatMap((f, s) => (Number.isNaN(f.testLoss) || failedSeed(f.testLoss) ? [s] : []));
+    const of = (f: (q: (typeof finals)[number]) => number) => finals.map(f);
+    const med = (f: (q: (typeof finals)[number]) => number) => band(of(f)).median;
     return {
       tables: [table, { name: 'final', columns: ['seed', 'lambdaQKDiagonal', 'lambdaQKOffRatio', 'VODiagonal', 'VOOffRatio', 'heldOutLoss', 'heldOutRatio'], rows: finals.map((f, s) => [s, f.qk.diagonal, f.qk.offRatio, f.vo.diagonal, f.vo.offRatio, f.testLoss, f.ratio]) }],
       figures: [
@@ -128,35 +122,44 @@ export const e7: Experiment<E7Config> = {
             x: { label: 'Adam step' },
             y: { label: 'loss per token (training batches)', log: true },
             series: [
-              { name: 'trained layer', x: steps, mean: lossBand.map((b) => b.mean), lo: lossBand.map((b) => b.lo), hi: lossBand.map((b) => b.hi) },
-              { name: `identity attention, best λ = ${fmt(bestLambda)} (held out)`, x: steps, mean: steps.map(() => idLoss[bestId] as number) },
+              {
+                name: 'trained layer',
+                x: steps,
+                y: lossBand.map((b) => b.median),
+                lo: lossBand.map((b) => b.lo),
+                hi: lossBand.map((b) => b.hi),
+                failed: failedSeeds.map((s) => ({ x: steps[steps.length - 1] as number, y: curves[s]![curves[s]!.length - 1]?.loss ?? NaN })),
+              },
+              { name: `identity attention, best λ = ${fmt(bestLambda)}`, x: steps, y: steps.map(() => idBestLoss) },
             ],
           }) as unknown as Record<string, unknown>,
-          caption: `Mean over ${c.seeds} random initialisations with the 10–90 % band; the flat line is identity attention at its best λ on held-out prompts.`,
+          caption: `Median over ${c.seeds} random initialisations with the 10–90 % quantile band; the flat line is identity attention at its best λ on held-out prompts; crosses at the last step: the final training loss of each failed seed (held-out loss above identity attention's).`,
         },
         {
           name: 'matrices',
           title: 'What the layer learned (seed 0)',
-          spec: hconcat([heatmap('λ W_Q W_Kᵀ', qkScaled), heatmap('W_V W_O', first.layer.valueOutput())], { title: 'Learned matrices, seed 0' }) as unknown as Record<string, unknown>,
+          spec: hconcat([matrixMap('λ W_Q W_Kᵀ', qkScaled), matrixMap('W_V W_O', first.layer.valueOutput())], { title: 'Learned matrices, seed 0' }) as unknown as Record<string, unknown>,
           caption: 'A multiple of the identity in both panels means the trained layer is identity attention with a learned temperature and output scale.',
         },
       ],
-      summary: {
-        learnedLambda: mean((f) => f.qk.diagonal),
-        qkOffDiagonalRatio: mean((f) => f.qk.offRatio),
-        voDiagonal: mean((f) => f.vo.diagonal),
-        voOffDiagonalRatio: mean((f) => f.vo.offRatio),
-        heldOutLoss: mean((f) => f.testLoss),
-        heldOutRatio: mean((f) => f.ratio),
-        identityBestLambda: bestLambda,
-        identityBestLoss: idLoss[bestId] as number,
-        identityBestRatio: bestIdRatio,
-      },
+      summary: Object.fromEntries([
+        ...bandFields((st) => `λ W_Q W_Kᵀ mean diagonal ${st}`, of((f) => f.qk.diagonal)),
+        ...bandFields((st) => `λ W_Q W_Kᵀ off-diagonal ratio ${st}`, of((f) => f.qk.offRatio)),
+        ...bandFields((st) => `W_V W_O mean diagonal ${st}`, of((f) => f.vo.diagonal)),
+        ...bandFields((st) => `W_V W_O off-diagonal ratio ${st}`, of((f) => f.vo.offRatio)),
+        ...bandFields((st) => `held-out loss ${st}`, of((f) => f.testLoss)),
+        ...bandFields((st) => `held-out ratio ${st}`, of((f) => f.ratio)),
+        ['failed seeds', countFailed(of((f) => f.testLoss), failedSeed)],
+        ['identity best λ', bestLambda],
+        ['identity held-out loss at best λ', idBestLoss],
+        ...bandFields((st) => `identity held-out ratio ${st} at best λ`, bestIdRatios),
+      ]),
       text:
-        `Trained from random weights (${c.seeds} seeds, ${c.steps} Adam steps of ${c.batch} prompts of ${c.length} tokens, d = ${c.dim}), the layer's λ W_Q W_Kᵀ has mean diagonal ${fmt(mean((f) => f.qk.diagonal))} ` +
-        `with off-diagonal entries ${fmt(mean((f) => f.qk.offRatio))} of it on average, and W_V W_O has mean diagonal ${fmt(mean((f) => f.vo.diagonal))} (off-diagonal ${fmt(mean((f) => f.vo.offRatio))} of it): ` +
-        `close to identity attention with an effective λ ≈ ${fmt(mean((f) => f.qk.diagonal))}. On held-out prompts its loss per token is ${fmt(mean((f) => f.testLoss))} and its quantization ratio ${fmt(mean((f) => f.ratio))}, ` +
-        `against ${fmt(idLoss[bestId] as number)} and ${fmt(bestIdRatio)} for identity attention at its best λ = ${fmt(bestLambda)}.`,
+        `Trained from random weights (${c.seeds} seeds, ${c.steps} Adam steps of ${c.batch} prompts of ${c.length} tokens, d = ${c.dim}; medians over seeds, 10–90 % quantiles in brackets), the layer's λ W_Q W_Kᵀ has mean diagonal ${fmtBand(of((f) => f.qk.diagonal))} ` +
+        `with off-diagonal entries ${fmtBand(of((f) => f.qk.offRatio))} of it on average, and W_V W_O has mean diagonal ${fmtBand(of((f) => f.vo.diagonal))} (off-diagonal ${fmtBand(of((f) => f.vo.offRatio))} of it): ` +
+        `close to identity attention with an effective λ ≈ ${fmt(med((f) => f.qk.diagonal))}. On held-out prompts its loss per token is ${fmtBand(of((f) => f.testLoss))} and its quantization ratio (median over prompts) ${fmtBand(of((f) => f.ratio))}, ` +
+        `against ${fmt(idBestLoss)} and ${fmt(bestIdRatio)} for identity attention at its best λ = ${fmt(bestLambda)}. ` +
+        `${failedSeeds.length} of ${c.seeds} seeds failed (held-out loss above identity attention's).`,
     };
   },
 };

@@ -4,14 +4,16 @@
  * 'distance' scores. Heavy components pull heads toward them and a light component can be left
  * without a head (two heads sharing one centroid). The experiment counts, over seeds, the fraction of
  * runs whose heads reach every centroid (each matched head within a relative distance `tolerance`
- * of its centroid, under the matching that minimises the worst one), as `r` decreases.
+ * of its centroid, under the matching that minimises the worst one), as `r` decreases; a seed
+ * whose heads do not reach every centroid counts as *failed*. Alignments are medians over seeds
+ * with their 10–90 % quantiles.
  */
 import { z } from 'zod';
 import { GaussianMixture } from '../gmm';
 import { TwoHeadLayer } from '../layer';
-import { hconcat, linePlot } from '../report/plot';
+import { hconcat, linePlot } from '../report/charts';
 import type { Tensor } from '../types';
-import { band, byScale, type Experiment, fmt, rows, runLimited, sphereMeans, type Table, onlineFields } from './common';
+import { band, bandFields, byScale, type Experiment, fmt, fmtBand, rows, runLimited, sphereMeans, type Table, onlineFields } from './common';
 
 const schema = z.object({
   ...onlineFields,
@@ -70,7 +72,8 @@ export const e8: Experiment<E8Config> = {
     ctx.progress.start('e8: training runs', c.ratios.length * 2 * c.seeds);
     const table: Table = { name: 'runs', columns: ['ratio', 'scores', 'seed', 'worstRelativeError', 'reachedAll', 'finalAlignment'], rows: [] };
     const fraction: Record<string, number[]> = { dot: [], distance: [] };
-    const meanAlign: Record<string, number[]> = { dot: [], distance: [] };
+    /** Per score kind, per ratio: each seed's final alignment and whether it failed. */
+    const runsOf: Record<string, { alignment: number; failed: boolean }[][]> = { dot: [], distance: [] };
     for (const r of c.ratios) {
       const raw = Array.from({ length: k }, (_, i) => r ** i);
       const total = raw.reduce((a, b) => a + b, 0);
@@ -91,7 +94,7 @@ export const e8: Experiment<E8Config> = {
         );
         runs.forEach((q, s) => table.rows.push([r, scores, s, q.worst, String(q.worst < c.tolerance), q.alignment]));
         fraction[scores]!.push(runs.filter((q) => q.worst < c.tolerance).length / runs.length);
-        meanAlign[scores]!.push(band(runs.map((q) => q.alignment)).mean);
+        runsOf[scores]!.push(runs.map((q) => ({ alignment: q.alignment, failed: !(q.worst < c.tolerance) })));
       }
     }
     ctx.progress.stop();
@@ -100,9 +103,21 @@ export const e8: Experiment<E8Config> = {
       const t = raw.reduce((a, b) => a + b, 0);
       return raw.map((w) => fmt(w / t, 2)).join('/');
     };
-    const series = (get: Record<string, number[]>) => scoresList.map((s) => ({ name: `'${s}' scores`, x: c.ratios, mean: get[s]! }));
+    const series = (get: Record<string, number[]>) => scoresList.map((s) => ({ name: `'${s}' scores`, x: c.ratios, y: get[s]! }));
+    const alignSeries = scoresList.map((s) => {
+      const b = runsOf[s]!.map((runs) => band(runs.map((q) => q.alignment)));
+      const failed = runsOf[s]!.flatMap((runs, i) => runs.filter((q) => q.failed).map((q) => ({ x: c.ratios[i] as number, y: q.alignment })));
+      return { name: `'${s}' scores`, x: c.ratios, y: b.map((v) => v.median), lo: b.map((v) => v.lo), hi: b.map((v) => v.hi), failed };
+    });
+    const nFailed = (s: string, i: number) => runsOf[s]![i]!.filter((q) => q.failed).length;
     const summary: Record<string, number> = {};
-    c.ratios.forEach((r, i) => scoresList.forEach((s) => (summary[`fraction reaching all, ${s}, r=${r}`] = fraction[s]![i]!)));
+    c.ratios.forEach((r, i) =>
+      scoresList.forEach((s) => {
+        summary[`fraction reaching all, ${s}, r=${r}`] = fraction[s]![i]!;
+        summary[`failed seeds, ${s}, r=${r}`] = nFailed(s, i);
+        for (const [k, v] of bandFields((st) => `final alignment ${st}, ${s}, r=${r}`, runsOf[s]![i]!.map((q) => q.alignment))) summary[k] = v;
+      }),
+    );
     return {
       tables: [table],
       figures: [
@@ -112,17 +127,19 @@ export const e8: Experiment<E8Config> = {
           spec: hconcat(
             [
               linePlot({ title: 'seeds whose heads reach every centroid', x: { label: 'weight ratio r (π_k ∝ r^k)', log: true }, y: { label: 'fraction of seeds', domain: [0, 1.02] }, series: series(fraction) }),
-              linePlot({ title: 'final alignment', x: { label: 'weight ratio r (π_k ∝ r^k)', log: true }, y: { label: 'mean cosine' }, series: series(meanAlign) }),
+              linePlot({ title: 'final alignment', x: { label: 'weight ratio r (π_k ∝ r^k)', log: true }, y: { label: 'mean cosine over heads' }, series: alignSeries }),
             ],
-            { title: `H = K = ${k}, d = ${c.dim}, ‖μ*‖/σ = ${fmt(c.norm / c.sigma)}, λ = ${c.lambda}, ${c.steps} steps`, shared: ['color'] },
+            { title: `H = K = ${k}, d = ${c.dim}, ‖μ*‖/σ = ${fmt(c.norm / c.sigma)}, λ = ${c.lambda}, ${c.steps} steps`, shared: ['color'], legendBelow: true },
           ) as unknown as Record<string, unknown>,
-          caption: `${c.seeds} seeds per point. A run reaches every centroid when each matched head is within ${c.tolerance} relative distance of its centroid.`,
+          caption: `${c.seeds} seeds per point. A run reaches every centroid when each matched head is within ${c.tolerance} relative distance of its centroid; otherwise it failed. Right: median final alignment over seeds with the 10–90 % quantile band; crosses: the final alignment of each failed seed.`,
         },
       ],
       summary,
       text:
         `With ${k} heads on ${k} components (d = ${c.dim}, ‖μ*‖ = ${c.norm}, σ = ${c.sigma}, λ = ${c.lambda}, ${c.steps} steps, ${c.seeds} seeds), the fraction of seeds whose heads reach every centroid is, ` +
         c.ratios.map((r, i) => `for weights ${weightsOf(r)}: ${fmt(fraction.dot![i]!)} ('dot') and ${fmt(fraction.distance![i]!)} ('distance')`).join('; ') +
+        `. Final alignment, median [10–90 % quantiles] over seeds, from r = ${c.ratios[0]} to r = ${c.ratios[c.ratios.length - 1]}: ` +
+        scoresList.map((s) => `${fmtBand(runsOf[s]![0]!.map((q) => q.alignment))} → ${fmtBand(runsOf[s]![c.ratios.length - 1]!.map((q) => q.alignment))} ('${s}'; ${nFailed(s, 0)} → ${nFailed(s, c.ratios.length - 1)} of ${c.seeds} failed)`).join(', ') +
         '.',
     };
   },

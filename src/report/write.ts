@@ -6,7 +6,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExperimentResult, Table } from '../experiments/common';
-import { type PlotSpec, writePlot } from './plot';
+import type { PlotSpec } from './charts';
+import { writePlot } from './render';
 
 /** One CSV cell: numbers as they are (NaN empty), strings quoted when needed. */
 function cell(v: number | string): string {
@@ -23,7 +24,8 @@ export function toCsv(t: Table): string {
 export interface WrittenFiles {
   json: string;
   csv: string[];
-  figures: { name: string; title: string; caption: string; svg: string; png: string; spec: string }[];
+  /** Per figure its files, and its size in CSS px (the PNG has twice as many pixels). */
+  figures: { name: string; title: string; caption: string; svg: string; png: string; spec: string; width: number; height: number }[];
 }
 
 /** Writes one experiment's files into `dir`. */
@@ -42,8 +44,8 @@ export async function writeExperiment(r: ExperimentResult, dir: string): Promise
   for (const f of r.figures) {
     const base = `${r.id}-${f.name}`;
     await writeFile(join(dir, `${base}.vl.json`), JSON.stringify(f.spec) + '\n');
-    await writePlot(f.spec as unknown as PlotSpec, dir, base);
-    figures.push({ name: f.name, title: f.title, caption: f.caption, svg: `${base}.svg`, png: `${base}.png`, spec: `${base}.vl.json` });
+    const { width, height } = await writePlot(f.spec as unknown as PlotSpec, dir, base);
+    figures.push({ name: f.name, title: f.title, caption: f.caption, svg: `${base}.svg`, png: `${base}.png`, spec: `${base}.vl.json`, width, height });
   }
   const files = { json, csv, figures };
   await writeFile(join(dir, `${r.id}-files.json`), JSON.stringify({ result: r.id, title: r.title, text: r.text, seconds: r.seconds, scale: r.scale, ...files }, null, 1) + '\n');
@@ -51,8 +53,30 @@ export async function writeExperiment(r: ExperimentResult, dir: string): Promise
 }
 
 function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
+
+/**
+ * Text with Markdown inline code (`` `x` ``, as the experiments' texts and the report header use
+ * it) as HTML: escaped, with each backtick pair turned into `<code>`; an unpaired backtick stays.
+ */
+export function inlineHtml(s: string): string {
+  return escapeHtml(s).replace(/`([^`]+)`/g, '<code>$1</code>');
+}
+
+/**
+ * The report's style. Text keeps a readable line length; a figure is shown at its own size in CSS
+ * px (its text at the size it was designed for) and never shrunk: a figure wider than the window
+ * scrolls sideways inside its frame instead.
+ */
+const STYLE = [
+  'body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;line-height:1.45;max-width:1400px}',
+  'p,h1,h2,figcaption{max-width:75em}',
+  'figure{margin:1.5em 0;overflow-x:auto}',
+  'figure img{display:block;max-width:none;height:auto;border:1px solid #ddd}',
+  'figcaption{color:#444;font-size:.92em;margin-top:.4em}',
+  'code{background:#f3f3f3;padding:0 .2em;border-radius:3px}',
+].join('');
 
 /** Everything the index needs about one experiment. */
 export interface IndexEntry {
@@ -79,17 +103,19 @@ export async function writeIndex(dir: string, entries: IndexEntry[], header: str
   const md: string[] = ['# attnclust report', '', header, ''];
   const html: string[] = [
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>attnclust report</title>',
-    '<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}img{max-width:100%;border:1px solid #ddd}figure{margin:1.5em 0}figcaption{color:#444;font-size:.92em}code{background:#f3f3f3;padding:0 .2em}</style>',
+    `<style>${STYLE}</style>`,
     '</head><body>',
     '<h1>attnclust report</h1>',
-    `<p>${escapeHtml(header)}</p>`,
+    `<p>${inlineHtml(header)}</p>`,
   ];
   for (const e of entries) {
     md.push(`## ${e.id.toUpperCase()} — ${e.title}`, '', e.text, '');
-    html.push(`<h2 id="${e.id}">${e.id.toUpperCase()} — ${escapeHtml(e.title)}</h2>`, `<p>${escapeHtml(e.text)}</p>`);
+    html.push(`<h2 id="${e.id}">${e.id.toUpperCase()} — ${escapeHtml(e.title)}</h2>`, `<p>${inlineHtml(e.text)}</p>`);
     for (const f of e.files.figures) {
       md.push(`![${f.title}](${f.png})`, '', `*${f.caption}* ([SVG](${f.svg}), [spec](${f.spec}))`, '');
-      html.push(`<figure><img src="${f.png}" alt="${escapeHtml(f.title)}"><figcaption>${escapeHtml(f.caption)} (<a href="${f.svg}">SVG</a>, <a href="${f.spec}">vega-lite spec</a>)</figcaption></figure>`);
+      // Width and height in CSS px: the PNG has 2× the pixels, and shown at this size its text has its designed size.
+      const size = Number.isFinite(f.width) && Number.isFinite(f.height) ? ` width="${Math.round(f.width)}" height="${Math.round(f.height)}"` : '';
+      html.push(`<figure><img src="${f.png}"${size} alt="${escapeHtml(f.title)}"><figcaption>${inlineHtml(f.caption)} (<a href="${f.svg}">SVG</a>, <a href="${f.spec}">vega-lite spec</a>)</figcaption></figure>`);
     }
     const data = [e.files.json, ...e.files.csv];
     md.push(`Data: ${data.map((d) => `[${d}](${d})`).join(', ')}. Scale \`${e.scale}\`, ${e.seconds.toFixed(1)} s.`, '');

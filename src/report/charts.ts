@@ -1,36 +1,11 @@
 /**
- * Plotting layer of the experiment reports (SPEC §6 "Reports", §7).
- *
- * The builders ({@link linePlot}, {@link scatterPlot}, {@link hconcat}) return plain vega-lite
- * specs, so a report can also store the spec as JSON next to the figure; {@link render} turns a
- * spec into SVG (vega, headless) and PNG (resvg), and {@link writePlot} writes both files.
- *
- * Loading vega / vega-lite: both are ESM-only packages, while this package compiles to CommonJS.
- * TypeScript with `module: commonjs` rewrites `await import('vega')` into `require('vega')`, and
- * Node 20.20's `require(esm)` cannot load vega: its module graph contains a top-level `await`
- * (`ERR_REQUIRE_ASYNC_MODULE`), so require(esm) is not an option even on Node versions that
- * support it. We therefore call the real dynamic `import()` through `new Function`, which
- * TypeScript leaves untouched, and cache the resulting promise. Bare specifiers are resolved
- * relative to this file, so the package's own `node_modules` is used whatever the cwd is. Under
- * vm-based test runners (vitest) a `vm.Script` fallback does the same (see `importEsm`).
- *
- * Fonts: vega writes `font-family="sans-serif"` into the SVG, and resvg draws no text at all if
- * it has no font loaded. See {@link plotFonts} for how a font is chosen; on Debian the default
- * `fonts-dejavu-core` (DejaVu Sans) is used. With no font files on the machine at all, the SVGs
- * are still complete but the PNGs have no text; a one-time process warning says so.
+ * Vega-lite spec builders of the experiment reports (SPEC §6 "Reports", §7): line plots with
+ * quantile bands, 2-D scatter plots, heat maps, and panels side by side. They return plain
+ * vega-lite specs, so a report stores the spec as JSON next to the figure; `render.ts` draws them.
  */
 
-import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { basename, delimiter, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import vm from 'node:vm';
-import { renderAsync, type ResvgRenderOptions } from '@resvg/resvg-js';
-// Type-only imports (erased at run time). The project uses `moduleResolution: node`, which ignores
-// package.json `exports`; vega ships a root `index.d.ts`, vega-lite only `build/index.d.ts`.
-import type * as VegaModule from 'vega';
-import type * as VegaLiteModule from 'vega-lite/build/index';
+// Type-only import (erased at run time). The project uses `moduleResolution: node`, which ignores
+// package.json `exports`; vega-lite ships its types under `build/index.d.ts`.
 import type { TopLevelSpec } from 'vega-lite/build/index';
 
 /** A vega-lite specification, as produced by the builders of this module and accepted by {@link render}. */
@@ -51,18 +26,23 @@ export interface LineAxis {
   domain?: [number, number];
 }
 
-/** One curve of a {@link linePlot}: a mean over seeds, with an optional band `[lo, hi]`. */
+/**
+ * One curve of a {@link linePlot}: a line (in the experiments, the median over seeds), an optional
+ * band `[lo, hi]` (the 10–90 % quantiles over seeds) and optional single runs marked as failed.
+ */
 export interface LineSeries {
   /** Legend entry; must be unique within a plot. */
   name: string;
   /** Abscissae. */
   x: number[];
   /** Ordinates of the line, same length as `x`; non-finite values leave a gap. */
-  mean: number[];
-  /** Lower edge of the shaded band (e.g. min or a quantile over seeds); needs `hi`. */
+  y: number[];
+  /** Lower edge of the shaded band (e.g. the 10 % quantile over seeds); needs `hi`. */
   lo?: number[];
   /** Upper edge of the shaded band; needs `lo`. */
   hi?: number[];
+  /** Single runs counted as failed, drawn one by one as crosses in the series' colour. */
+  failed?: { x: number; y: number }[];
 }
 
 /** Options of {@link linePlot}. */
@@ -79,6 +59,8 @@ export interface LinePlotOptions {
   legendTitle?: string;
   /** Draw a dot at every data point; default: when no series has more than 30 points. */
   points?: boolean;
+  /** A dashed grey horizontal reference line at this ordinate (e.g. a ratio of 1); default: none. */
+  yRule?: number;
   /** Width of the plotting area in px (default 420). */
   width?: number;
   /** Height of the plotting area in px (default 280). */
@@ -147,45 +129,15 @@ export interface ConcatOptions {
   columns?: number;
   /** Channels whose scales (and thus domains and colours) the panels share; default: none. */
   shared?: ('x' | 'y' | 'color')[];
-}
-
-/** Options of {@link render} and {@link writePlot}. */
-export interface RenderOptions {
-  /** PNG pixels per SVG px (default 2, for crisp images). */
-  scale?: number;
-  /** PNG background colour (default `white`). */
-  background?: string;
   /**
-   * Font files to use for the PNG instead of the automatically chosen one (see {@link plotFonts});
-   * the environment variable `ATTNCLUST_FONT_FILES` (a path list) has the same effect.
+   * Legends below the panels, in rows of up to 4 entries, instead of to their right: keeps a
+   * figure of two wide panels within about 1100 px (a laptop window) at its designed size.
+   * Default false.
    */
-  fontFiles?: string[];
-  /** Family name inside `fontFiles` to use for `sans-serif` text; default: the first font loaded. */
-  fontFamily?: string;
+  legendBelow?: boolean;
 }
 
-/** A rendered plot. */
-export interface RenderedPlot {
-  /** Standalone SVG document. */
-  svg: string;
-  /** PNG image. */
-  png: Buffer;
-}
 
-/** Which font the PNG renderer uses; see {@link plotFonts}. */
-export interface FontChoice {
-  /** Family used for `sans-serif` text, when known. */
-  family?: string;
-  /** Font files loaded explicitly. */
-  files: string[];
-  /** Whether resvg scans the system font directories itself. */
-  loadSystemFonts: boolean;
-  /** `env`: `ATTNCLUST_FONT_FILES`; `preferred`: a known sans font; `system`: any system font; `none`: no font found. */
-  source: 'env' | 'preferred' | 'system' | 'none';
-}
-
-// ---------------------------------------------------------------------------------------------
-// Spec builders
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 
@@ -195,9 +147,12 @@ const BASE_CONFIG = {
   font: 'sans-serif',
   title: { fontSize: 15, anchor: 'start', offset: 10 },
   axis: { labelFontSize: 12, titleFontSize: 13, grid: true, gridOpacity: 0.5 },
-  legend: { labelFontSize: 12, titleFontSize: 12, symbolSize: 120, labelLimit: 260 },
+  legend: { labelFontSize: 12, titleFontSize: 12, symbolSize: 120, labelLimit: 400 },
   view: { stroke: '#888' },
 } as const;
+
+/** Dash patterns of the lines of a {@link linePlot}, series by series: solid first. */
+const DASHES: readonly (readonly number[])[] = [[1, 0], [7, 4], [2, 3], [9, 3, 2, 3], [4, 4], [12, 4], [2, 6], [7, 3, 2, 3, 2, 3]];
 
 function assertLength(what: string, arr: readonly unknown[] | undefined, n: number): void {
   if (arr !== undefined && arr.length !== n) {
@@ -211,8 +166,9 @@ function clean(v: number | undefined, log: boolean): number | null {
 }
 
 /**
- * Builds a line plot: one line per series (the mean over seeds) and, for series with `lo`/`hi`,
- * a shaded band (opacity 0.2) between them in the same colour.
+ * Builds a line plot: one line per series and, for series with `lo`/`hi`, a shaded band
+ * (opacity 0.2) between them in the same colour; the failed runs of a series are crosses in its
+ * colour; `yRule` adds a dashed reference line.
  *
  * @throws RangeError if a series' arrays have different lengths, only one of `lo`/`hi` is given,
  *   or two series share a name.
@@ -221,14 +177,15 @@ export function linePlot(opts: LinePlotOptions): PlotSpec {
   const xLog = opts.x.log === true;
   const yLog = opts.y.log === true;
   const names: string[] = [];
-  const rows: { series: string; x: number | null; mean: number | null; lo: number | null; hi: number | null }[] = [];
+  const rows: { series: string; x: number | null; y: number | null; lo: number | null; hi: number | null }[] = [];
+  const failedRows: { series: string; x: number | null; y: number | null }[] = [];
   let hasBand = false;
   let maxLen = 0;
   for (const s of opts.series) {
     if (names.includes(s.name)) throw new RangeError(`duplicate series name ${JSON.stringify(s.name)}`);
     names.push(s.name);
     const n = s.x.length;
-    assertLength(`series ${s.name}: mean`, s.mean, n);
+    assertLength(`series ${s.name}: y`, s.y, n);
     assertLength(`series ${s.name}: lo`, s.lo, n);
     assertLength(`series ${s.name}: hi`, s.hi, n);
     if ((s.lo === undefined) !== (s.hi === undefined)) {
@@ -240,11 +197,12 @@ export function linePlot(opts: LinePlotOptions): PlotSpec {
       rows.push({
         series: s.name,
         x: clean(s.x[i], xLog),
-        mean: clean(s.mean[i], yLog),
+        y: clean(s.y[i], yLog),
         lo: clean(s.lo?.[i], yLog),
         hi: clean(s.hi?.[i], yLog),
       });
     }
+    for (const f of s.failed ?? []) failedRows.push({ series: s.name, x: clean(f.x, xLog), y: clean(f.y, yLog) });
   }
   const clip = opts.y.domain !== undefined;
   const x: Position = {
@@ -280,14 +238,40 @@ export function linePlot(opts: LinePlotOptions): PlotSpec {
     mark: { type: 'line', strokeWidth: 2, clip, point: opts.points ?? maxLen <= 30 },
     encoding: {
       x,
-      y: { field: 'mean', type: 'quantitative', title: opts.y.label, scale: yScale },
+      y: { field: 'y', type: 'quantitative', title: opts.y.label, scale: yScale },
       // explicit symbol style: the merged legend would otherwise take the band's 0.2 opacity
       color: {
         ...color,
         legend: { title: opts.legendTitle ?? null, symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 },
       },
+      // Each series its own dash pattern (the legend shows it too): a line lying exactly on another
+      // (e.g. two ARIs both at 1) still shows, in the gaps of the one drawn above it.
+      strokeDash: {
+        field: 'series',
+        type: 'nominal',
+        // the whole list, not one pattern per name: panels that share the scale (hconcat) take the union of
+        // their domains with one range, which must then still have a pattern for every name
+        scale: { domain: names, range: DASHES.map((d) => [...d]) },
+        sort: null,
+        legend: { title: opts.legendTitle ?? null, symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 },
+      },
     },
   });
+  if (failedRows.length > 0) {
+    layers.push({
+      data: { values: failedRows },
+      transform: [{ filter: 'isValid(datum.x) && isValid(datum.y)' }],
+      mark: { type: 'point', shape: 'cross', filled: true, size: 70, opacity: 0.9, stroke: 'white', strokeWidth: 0.5, clip },
+      encoding: { x, y: { field: 'y', type: 'quantitative', title: opts.y.label, scale: yScale }, color },
+    });
+  }
+  if (opts.yRule !== undefined) {
+    layers.push({
+      data: { values: [{ rule: opts.yRule }] },
+      mark: { type: 'rule', color: '#555', strokeDash: [5, 4], strokeWidth: 1.2, clip },
+      encoding: { y: { field: 'rule', type: 'quantitative', scale: yScale } },
+    });
+  }
   const spec: TopLevelSpec = {
     $schema: SCHEMA,
     title: opts.title,
@@ -448,6 +432,52 @@ export function scatterPlot(opts: ScatterPlotOptions): PlotSpec {
   return spec;
 }
 
+/** Options of {@link heatmap}. */
+export interface HeatmapOptions {
+  /** Plot title. */
+  title: string;
+  /** The matrix, row-major, `rows × cols` entries. */
+  rows: number;
+  cols: number;
+  data: ArrayLike<number>;
+  /** Colour legend title (default `value`). */
+  valueTitle?: string;
+  /** Side of a cell in px (default: the plot is about 220 px wide). */
+  cell?: number;
+}
+
+/**
+ * Builds a heat map of a signed matrix (rows top to bottom, columns left to right) with a
+ * diverging colour scale on the symmetric domain `[−m, m]`, `m = max |entry|`: zero is white and
+ * equal magnitudes have equal colour strength whatever their sign (blue negative, red positive),
+ * so a small negative entry is a pale blue, never the full colour of the extreme.
+ *
+ * @throws RangeError if `data` does not have `rows × cols` entries.
+ */
+export function heatmap(opts: HeatmapOptions): PlotSpec {
+  const n = opts.rows * opts.cols;
+  if (opts.data.length !== n) throw new RangeError(`heatmap: data has ${opts.data.length} entries, expected ${opts.rows} × ${opts.cols}`);
+  let m = 0;
+  for (let t = 0; t < n; t++) if (Number.isFinite(opts.data[t])) m = Math.max(m, Math.abs(opts.data[t] as number));
+  if (m === 0) m = 1;
+  const values = Array.from({ length: n }, (_, t) => ({ i: Math.floor(t / opts.cols) + 1, j: (t % opts.cols) + 1, v: clean(opts.data[t], false) }));
+  const cell = opts.cell ?? Math.max(8, Math.round(220 / Math.max(opts.rows, opts.cols)));
+  return {
+    $schema: SCHEMA,
+    title: opts.title,
+    width: cell * opts.cols,
+    height: cell * opts.rows,
+    data: { values },
+    config: BASE_CONFIG,
+    mark: 'rect',
+    encoding: {
+      x: { field: 'j', type: 'ordinal', title: 'column' },
+      y: { field: 'i', type: 'ordinal', title: 'row' },
+      color: { field: 'v', type: 'quantitative', title: opts.valueTitle ?? 'value', scale: { scheme: 'redblue', reverse: true, domain: [-m, m], nice: false } },
+    },
+  };
+}
+
 /** Properties only allowed on a top-level spec; removed from panels before concatenation. */
 const TOP_LEVEL_ONLY = ['$schema', 'config', 'background', 'padding', 'autosize', 'datasets', 'usermeta'] as const;
 
@@ -471,10 +501,11 @@ export function hconcat(panels: PlotSpec[], opts: ConcatOptions = {}): PlotSpec 
     return copy;
   });
   const shared = Object.fromEntries((opts.shared ?? []).map((c) => [c, 'shared']));
+  const config = ((panels[0] as { config?: unknown }).config ?? BASE_CONFIG) as typeof BASE_CONFIG;
   const base = {
     $schema: SCHEMA,
     ...(opts.title !== undefined ? { title: opts.title } : {}),
-    config: (panels[0] as { config?: unknown }).config ?? BASE_CONFIG,
+    config: opts.legendBelow ? { ...config, legend: { ...config.legend, orient: 'bottom', direction: 'horizontal', columns: 4, columnPadding: 18 } } : config,
     ...(opts.shared && opts.shared.length > 0 ? { resolve: { scale: shared } } : {}),
   };
   // The panels were valid top-level specs and only lost top-level-only properties, so they are
@@ -482,217 +513,4 @@ export function hconcat(panels: PlotSpec[], opts: ConcatOptions = {}): PlotSpec 
   return (opts.columns !== undefined
     ? { ...base, columns: opts.columns, concat: inner }
     : { ...base, hconcat: inner }) as unknown as PlotSpec;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rendering
-
-type Vega = typeof VegaModule;
-type VegaLite = typeof VegaLiteModule;
-
-/**
- * Real dynamic `import()`, hidden from TypeScript's CommonJS rewrite (see the module comment).
- * `new Function` code resolves bare specifiers relative to this file. Under test runners that
- * evaluate modules with `vm` (vitest, jest) such code has no dynamic-import callback and fails
- * with `ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING`; we then compile the same one-liner with
- * `vm.Script` and `importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER`
- * (Node ≥ 20.12; Node prints an ExperimentalWarning once), which uses Node's own loader.
- */
-const nativeImport = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
-let vmImport: ((specifier: string) => Promise<unknown>) | undefined;
-
-/**
- * `specifier` resolved with CommonJS rules from this file (the packages' `exports` have a
- * `default` condition), as a file URL, so that the ESM loader and `require` agree (this also
- * honours `NODE_PATH`); the bare specifier if that fails.
- */
-function resolveEsm(specifier: string): string {
-  try {
-    return pathToFileURL(require.resolve(specifier)).href;
-  } catch {
-    return specifier;
-  }
-}
-
-async function importEsm(bare: string): Promise<unknown> {
-  const specifier = resolveEsm(bare);
-  if (vmImport) return vmImport(specifier);
-  try {
-    return await nativeImport(specifier);
-  } catch (err) {
-    const loader = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
-    if ((err as { code?: unknown }).code !== 'ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING' || loader === undefined) throw err;
-    const script = new vm.Script('(specifier) => import(specifier)', {
-      filename: typeof __filename === 'string' ? __filename : join(process.cwd(), 'plot.js'),
-      importModuleDynamically: loader,
-    });
-    vmImport = script.runInThisContext() as (specifier: string) => Promise<unknown>;
-    return vmImport(specifier);
-  }
-}
-
-/** Memoises an async loader; a failed load is retried on the next call. */
-function cached<T>(load: () => Promise<T>): () => Promise<T> {
-  let promise: Promise<T> | undefined;
-  return () => {
-    if (!promise) {
-      promise = load();
-      promise.catch(() => (promise = undefined));
-    }
-    return promise;
-  };
-}
-
-const loadVega = cached(async () => (await importEsm('vega')) as Vega);
-const loadVegaLite = cached(async () => (await importEsm('vega-lite')) as VegaLite);
-
-/** Known sans-serif fonts, best first: family name and file names (regular, then bold). */
-const PREFERRED_FONTS: { family: string; regular: string[]; bold: string[] }[] = [
-  { family: 'DejaVu Sans', regular: ['DejaVuSans.ttf'], bold: ['DejaVuSans-Bold.ttf'] },
-  { family: 'Liberation Sans', regular: ['LiberationSans-Regular.ttf'], bold: ['LiberationSans-Bold.ttf'] },
-  { family: 'Noto Sans', regular: ['NotoSans-Regular.ttf'], bold: ['NotoSans-Bold.ttf'] },
-  { family: 'FreeSans', regular: ['FreeSans.ttf', 'FreeSans.otf'], bold: ['FreeSansBold.ttf', 'FreeSansBold.otf'] },
-  { family: 'Arial', regular: ['Arial.ttf', 'arial.ttf'], bold: ['Arial Bold.ttf', 'Arial_Bold.ttf', 'arialbd.ttf'] },
-];
-
-/** The directories resvg (fontdb) scans for system fonts, on Linux, macOS and Windows. */
-function fontDirs(): string[] {
-  const home = homedir();
-  const dataHome = process.env['XDG_DATA_HOME'] ?? join(home, '.local', 'share');
-  return [
-    '/usr/share/fonts',
-    '/usr/local/share/fonts',
-    join(home, '.fonts'),
-    join(dataHome, 'fonts'),
-    '/System/Library/Fonts',
-    '/Library/Fonts',
-    join(home, 'Library', 'Fonts'),
-    join(process.env['WINDIR'] ?? 'C:\\Windows', 'Fonts'),
-  ];
-}
-
-/** Font files under `dirs` (depth ≤ 5, at most 20 000 files), by lower-case base name. */
-function scanFonts(dirs: string[]): Map<string, string> {
-  const found = new Map<string, string>();
-  const walk = (dir: string, depth: number): void => {
-    if (depth > 5 || found.size >= 20000) return;
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p, depth + 1);
-      else if (/\.(ttf|otf|ttc|otc)$/i.test(e.name) && !found.has(e.name.toLowerCase())) {
-        found.set(e.name.toLowerCase(), p);
-      }
-    }
-  };
-  for (const d of dirs) if (existsSync(d)) walk(d, 0);
-  return found;
-}
-
-let fontChoice: FontChoice | undefined;
-let warnedNoFonts = false;
-
-/**
- * The font used for the text of PNG plots (chosen once, then cached):
- * 1. the files listed in `ATTNCLUST_FONT_FILES` (path-list separated) if set;
- * 2. else the first known sans font found in the system font directories — DejaVu Sans (Debian's
- *    default `fonts-dejavu-core`), Liberation Sans, Noto Sans, FreeSans, Arial — loaded on its own
- *    (regular and bold) and mapped to `sans-serif`, which is also faster than a full system scan;
- * 3. else all system fonts (resvg then falls back to the first font it finds);
- * 4. else none: the PNGs have no text (the SVGs are unaffected) and a warning is emitted once.
- */
-export function plotFonts(): FontChoice {
-  if (fontChoice) return fontChoice;
-  const env = (process.env['ATTNCLUST_FONT_FILES'] ?? '').split(delimiter).filter((f) => f !== '' && existsSync(f));
-  if (env.length > 0) {
-    fontChoice = { files: env, loadSystemFonts: false, source: 'env' };
-    return fontChoice;
-  }
-  const found = scanFonts(fontDirs());
-  for (const f of PREFERRED_FONTS) {
-    const pick = (names: string[]): string | undefined =>
-      names.map((n) => found.get(n.toLowerCase())).find((p) => p !== undefined);
-    const regular = pick(f.regular);
-    if (regular === undefined) continue;
-    const bold = pick(f.bold);
-    fontChoice = { family: f.family, files: bold ? [regular, bold] : [regular], loadSystemFonts: false, source: 'preferred' };
-    return fontChoice;
-  }
-  fontChoice =
-    found.size > 0
-      ? { files: [], loadSystemFonts: true, source: 'system' }
-      : { files: [], loadSystemFonts: false, source: 'none' };
-  return fontChoice;
-}
-
-function resvgFontOptions(opts: RenderOptions): NonNullable<ResvgRenderOptions['font']> {
-  if (opts.fontFiles && opts.fontFiles.length > 0) {
-    const fam = opts.fontFamily ? { defaultFontFamily: opts.fontFamily, sansSerifFamily: opts.fontFamily } : {};
-    return { loadSystemFonts: false, fontFiles: opts.fontFiles, ...fam };
-  }
-  const choice = plotFonts();
-  if (choice.source === 'none' && !warnedNoFonts) {
-    warnedNoFonts = true;
-    process.emitWarning(
-      'attnclust: no font files found; PNG plots will have no text (SVG plots are complete). ' +
-        'Install a font (e.g. Debian/Ubuntu: apt-get install fonts-dejavu-core) or set ATTNCLUST_FONT_FILES.',
-      { code: 'ATTNCLUST_NO_FONTS' },
-    );
-  }
-  const fam = choice.family ? { defaultFontFamily: choice.family, sansSerifFamily: choice.family } : {};
-  return { loadSystemFonts: choice.loadSystemFonts, fontFiles: choice.files, ...fam };
-}
-
-/**
- * Renders a vega-lite spec: compiles it to vega, runs a headless vega View (`renderer: 'none'`)
- * to get the SVG, and rasterises that SVG with resvg (default: 2× scale, white background) off
- * the event loop.
- */
-export async function render(spec: PlotSpec, opts: RenderOptions = {}): Promise<RenderedPlot> {
-  const [vega, vl] = await Promise.all([loadVega(), loadVegaLite()]);
-  // A silent logger: panels with their own domains make vega-lite warn about merged scales, which is intended.
-  const vgSpec = vl.compile(spec, { logger: vega.logger(vega.None) }).spec;
-  const view = new vega.View(vega.parse(vgSpec), { renderer: 'none' });
-  let svg: string;
-  try {
-    svg = await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-  const scale = opts.scale ?? 2;
-  if (!(scale > 0 && Number.isFinite(scale))) throw new RangeError(`render: scale must be positive, got ${scale}`);
-  const image = await renderAsync(svg, {
-    fitTo: { mode: 'zoom', value: scale },
-    background: opts.background ?? 'white',
-    font: resvgFontOptions(opts),
-    logLevel: 'off',
-  });
-  return { svg, png: image.asPng() };
-}
-
-/**
- * Renders `spec` and writes `<dir>/<baseName>.svg` and `<dir>/<baseName>.png` (creating `dir`).
- *
- * @returns the paths of the two files.
- * @throws RangeError if `baseName` is empty or contains a path separator.
- */
-export async function writePlot(
-  spec: PlotSpec,
-  dir: string,
-  baseName: string,
-  opts: RenderOptions = {},
-): Promise<{ svg: string; png: string }> {
-  if (baseName === '' || basename(baseName) !== baseName || baseName.includes('/') || baseName.includes('\\')) {
-    throw new RangeError(`writePlot: bad file base name ${JSON.stringify(baseName)}`);
-  }
-  const { svg, png } = await render(spec, opts);
-  await mkdir(dir, { recursive: true });
-  const paths = { svg: join(dir, `${baseName}.svg`), png: join(dir, `${baseName}.png`) };
-  await Promise.all([writeFile(paths.svg, svg, 'utf8'), writeFile(paths.png, png)]);
-  return paths;
 }
