@@ -5,6 +5,9 @@
  * per-prompt k-means) on the outputs beside the same on the raw prompt; a 2-D before/after panel.
  */
 import { z } from 'zod';
+import { GaussianMixture } from '../gmm';
+import { limitQuantizationRatio } from '../population';
+import type { PromptBatch } from '../types';
 import { hconcat, linePlot, scatterPlot } from '../report/plot';
 import { band, byScale, type Experiment, fmt, logspace, prompt, rows, type Table } from './common';
 import { attend, kmeansAri, prompts, ratios, promptDefaults, promptFields } from './icq';
@@ -20,6 +23,29 @@ const schema = z.object({
 export type E5Config = z.infer<typeof schema>;
 
 type Row = { x: number; ratio: number[]; ariY?: number[]; ariX?: number[] };
+
+/** Largest K whose prompts have an exact infinite-context ratio (the centroids' span, rank ≤ 4). */
+const LIMIT_MAX_K = 4;
+
+/**
+ * The quantization ratio of each prompt's own mixture at infinite context (docs/population.md):
+ * what the finite-L ratio of that prompt tends to as L → ∞.
+ */
+function limitRatios(p: PromptBatch, sigma: number, lambda: number, scores: 'dot' | 'distance'): number[] {
+  const [b] = p.means.shape as [number, number, number];
+  return Array.from({ length: b }, (_, i) => {
+    const means = prompt(p.means, i);
+    return limitQuantizationRatio(GaussianMixture.isotropic({ means: { shape: means.shape, data: Float64Array.from(means.data) }, sigma }), { lambda, scores, quadrature: { tol: 1e-10 } });
+  });
+}
+
+/** Mean and standard error of the per-prompt gap between the finite-L and the limiting ratio. */
+function gap(finite: number[], limit: number[]): { mean: number; se: number } {
+  const d = finite.map((r, i) => r - (limit[i] as number));
+  const m = d.reduce((a, b) => a + b, 0) / d.length;
+  const se = d.length > 1 ? Math.sqrt(d.reduce((a, x) => a + (x - m) ** 2, 0) / (d.length - 1) / d.length) : NaN;
+  return { mean: m, se };
+}
 
 export const e5: Experiment<E5Config> = {
   id: 'e5',
@@ -42,8 +68,11 @@ export const e5: Experiment<E5Config> = {
     const p0 = prompts(base);
     const ariX = kmeansAri(p0, p0.x, c.seed);
     const vsLambda: Row[] = [];
+    const exact = c.k <= LIMIT_MAX_K;
+    const limits: number[][] = [];
     for (const lambda of c.lambdas) {
       const y = await attend(p0, { lambda, scores: c.scores, signal: ctx.signal });
+      if (exact) limits.push(limitRatios(p0, c.sigma, lambda, c.scores));
       const row = { x: lambda, ratio: ratios(p0, y), ariY: kmeansAri(p0, y, c.seed), ariX };
       row.ratio.forEach((r, i) => table.rows.push(['lambda', lambda, lambda, i, r, row.ariY[i]!, ariX[i]!]));
       vsLambda.push(row);
@@ -51,6 +80,8 @@ export const e5: Experiment<E5Config> = {
     }
     const best = vsLambda.reduce((a, r) => (band(r.ratio).mean < band(a.ratio).mean ? r : a), vsLambda[0]!);
     const lambdaStar = best.x;
+    const bestIndex = vsLambda.indexOf(best);
+    const limitAtBest = exact ? gap(best.ratio, limits[bestIndex]!) : undefined;
     const sweep = async (name: string, values: number[], make: (v: number) => Parameters<typeof prompts>[0], withAri = false): Promise<Row[]> => {
       const out: Row[] = [];
       for (const v of values) {
@@ -68,6 +99,8 @@ export const e5: Experiment<E5Config> = {
       return out;
     };
     const vsLength = await sweep('length', c.lengths, (l) => ({ ...base, length: l }));
+    // The same prompts' mixtures at L = ∞ (the λ* row of the λ sweep: the prior and seed are the same).
+    const limitLength = exact ? band(limits[bestIndex]!).mean : NaN;
     const vsSeparation = await sweep('separation', c.separations, (s) => ({ ...base, radius: s * c.sigma }), true);
     const vsK = await sweep('k', c.ks, (k) => ({ ...base, k }));
     // 2-D before/after panel.
@@ -95,7 +128,15 @@ export const e5: Experiment<E5Config> = {
           title: 'Quantization ratio and cluster recovery vs λ',
           spec: hconcat(
             [
-              linePlot({ title: 'quantization ratio vs λ', x: { label: 'λ', log: true }, y: ratioAxis, series: [series('identity attention', vsLambda)] }),
+              linePlot({
+                title: 'quantization ratio vs λ',
+                x: { label: 'λ', log: true },
+                y: ratioAxis,
+                series: [
+                  series(`identity attention, L = ${c.length}`, vsLambda),
+                  ...(exact ? [series('L = ∞ (exact)', vsLambda.map((r, i) => ({ x: r.x, ratio: limits[i]! })))] : []),
+                ],
+              }),
               linePlot({
                 title: 'cluster recovery (per-prompt k-means)',
                 x: { label: 'λ', log: true },
@@ -105,14 +146,19 @@ export const e5: Experiment<E5Config> = {
             ],
             { title: `Identity attention on sphere-prior prompts (K = ${c.k}, d = ${c.dim}, L = ${c.length}, r = ${c.radius}, σ = ${c.sigma})` },
           ) as unknown as Record<string, unknown>,
-          caption: `Mean over ${c.prompts} prompts with the 10–90 % band. A ratio below 1 means the tokens moved toward their own centroid.`,
+          caption: `Mean over ${c.prompts} prompts with the 10–90 % band. A ratio below 1 means the tokens moved toward their own centroid.${exact ? ' The L = ∞ curve is exact: each prompt\'s own mixture at infinite context (docs/population.md).' : ''}`,
         },
         {
           name: 'sweeps',
           title: `Quantization ratio vs L, separation and K, and cluster recovery (λ = ${fmt(lambdaStar)})`,
           spec: hconcat(
             [
-              linePlot({ title: 'vs prompt length L', x: { label: 'L', log: true }, y: ratioAxis, series: [series('ratio', vsLength)] }),
+              linePlot({
+                title: 'vs prompt length L',
+                x: { label: 'L', log: true },
+                y: ratioAxis,
+                series: [series('ratio', vsLength), ...(exact ? [{ name: 'L = ∞ (exact)', x: vsLength.map((r) => r.x), mean: vsLength.map(() => limitLength), lo: vsLength.map(() => limitLength), hi: vsLength.map(() => limitLength) }] : [])],
+              }),
               linePlot({ title: 'vs separation r/σ', x: { label: 'radius / σ' }, y: ratioAxis, series: [series('ratio', vsSeparation)] }),
               linePlot({ title: 'vs number of components K', x: { label: 'K' }, y: ratioAxis, series: [series('ratio', vsK)] }),
               linePlot({
@@ -147,6 +193,7 @@ export const e5: Experiment<E5Config> = {
         ratioAtLambda10: band(at10.ratio).mean,
         ariOutputsAtBest: ariBest,
         ariInputs: band(ariX).mean,
+        ...(limitAtBest ? { limitRatioAtBest: band(limits[bestIndex]!).mean, gapToLimitAtBest: limitAtBest.mean, gapToLimitStandardErrors: limitAtBest.mean / limitAtBest.se } : {}),
       },
       text:
         `On ${c.prompts} prompts (K = ${c.k}, d = ${c.dim}, L = ${c.length}, radius ${c.radius}, σ = ${c.sigma}) the mean quantization ratio is below 1 for λ from ${fmt(Math.min(...window))} to ${fmt(Math.max(...window))} ` +
@@ -157,7 +204,12 @@ export const e5: Experiment<E5Config> = {
         `and from ${fmt(band(vsK[0]!.ratio).mean)} (K = ${vsK[0]!.x}) to ${fmt(band(vsK[vsK.length - 1]!.ratio).mean)} (K = ${vsK[vsK.length - 1]!.x}). ` +
         `Per-prompt k-means ARI along the separation sweep, on the outputs vs on the prompt: ` +
         vsSeparation.map((r) => `${fmt(band(r.ariY ?? []).mean)} vs ${fmt(band(r.ariX ?? []).mean)} (r/σ = ${r.x})`).join(', ') +
-        '.',
+        '.' +
+        (limitAtBest
+          ? ` At infinite context the same prompts' mixtures give ${fmt(band(limits[bestIndex]!).mean)} at λ = ${fmt(lambdaStar)} (exact); the finite-L ratio sits ${fmt(limitAtBest.mean)} from it, ` +
+            `${fmt(limitAtBest.mean / limitAtBest.se)} standard errors (a finite-size effect of L = ${c.length}, not noise, when that is large). The exact L = ∞ ratio is below 1 for λ from ` +
+            `${fmt(Math.min(...vsLambda.filter((_, i) => band(limits[i]!).mean < 1).map((r) => r.x)))} to ${fmt(Math.max(...vsLambda.filter((_, i) => band(limits[i]!).mean < 1).map((r) => r.x)))}.`
+          : ` (No exact L = ∞ curve: K = ${c.k} centroids span more than ${LIMIT_MAX_K} dimensions.)`),
     };
   },
 };
