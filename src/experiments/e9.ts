@@ -6,14 +6,17 @@
  * 2-component isotropic mixture (`TwoHeadLayer.train(gmm, { method: 'population' })`, no sampling
  * noise: docs/population.md). Where it ends is classified as
  * - `centroids`: the heads match the true centroids (relative centroid error below `tolerance`);
+ * - `beyond`: each head on its centroid's direction (alignment above 0.99) but farther out than it —
+ *   the risk's minimiser when the clusters overlap (the layer's reconstruction is shrunk toward
+ *   the mean, so the heads move out to compensate);
  * - `merged`: both heads at one point (distance between them below `tolerance · ‖μ*‖`);
- * - `elsewhere`: any other end point (e.g. heads shrunk toward, or pushed past, the centroids);
+ * - `elsewhere`: any other end point;
  * - `moving`: the gradient had not vanished after `steps` (not a fixed point yet).
  */
 import { z } from 'zod';
 import { GaussianMixture } from '../gmm';
 import { TwoHeadLayer } from '../layer';
-import { centroidError } from '../metrics';
+import { alignment, centroidError } from '../metrics';
 import { byScale, type Experiment, fmt, logspace, runLimited, type Table } from './common';
 
 const schema = z.object({
@@ -29,7 +32,7 @@ const schema = z.object({
 });
 export type E9Config = z.infer<typeof schema>;
 
-export const PHASES = ['centroids', 'merged', 'elsewhere', 'moving'] as const;
+export const PHASES = ['centroids', 'beyond', 'merged', 'elsewhere', 'moving'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** The phase of an end point (see the module doc). */
@@ -39,7 +42,11 @@ export function phaseOf(params: Float64Array, means: Float64Array, d: number, gr
   if (err < tolerance) return 'centroids';
   let gap = 0;
   for (let j = 0; j < d; j++) gap += ((params[j] as number) - (params[d + j] as number)) ** 2;
-  return Math.sqrt(gap) < tolerance * norm ? 'merged' : 'elsewhere';
+  if (Math.sqrt(gap) < tolerance * norm) return 'merged';
+  let size = 0;
+  for (let i = 0; i < 2 * d; i++) size += (params[i] as number) ** 2;
+  const outward = Math.sqrt(size / 2) > norm;
+  return outward && alignment({ shape: [2, d], data: params }, { shape: [2, d], data: means }) > 0.99 ? 'beyond' : 'elsewhere';
 }
 
 export const e9: Experiment<E9Config> = {
@@ -102,7 +109,7 @@ export const e9: Experiment<E9Config> = {
       encoding: {
         x: { field: 'lambda', type: 'ordinal', title: 'λ', sort: c.lambdas.map((l) => fmt(l)) },
         y: { field: 'separation', type: 'ordinal', title: '‖μ*‖ / σ', sort: [...c.separations].reverse().map((s) => fmt(s)) },
-        color: { field: 'phase', type: 'nominal', title: 'end point', scale: { domain: [...PHASES], range: ['#1b9e77', '#d95f02', '#7570b3', '#bbbbbb'] } },
+        color: { field: 'phase', type: 'nominal', title: 'end point', scale: { domain: [...PHASES], range: ['#1b9e77', '#66a61e', '#d95f02', '#7570b3', '#bbbbbb'] } },
         tooltip: [{ field: 'lambda' }, { field: 'separation' }, { field: 'phase' }, { field: 'error', title: 'centroid error' }],
       },
     };
@@ -119,6 +126,7 @@ export const e9: Experiment<E9Config> = {
       summary: {
         cells: results.length,
         cellsAtCentroids: count('centroids'),
+        cellsBeyond: count('beyond'),
         cellsMerged: count('merged'),
         cellsElsewhere: count('elsewhere'),
         cellsMoving: count('moving'),
@@ -127,7 +135,7 @@ export const e9: Experiment<E9Config> = {
       text:
         `Gradient descent on the exact population risk (${c.steps} steps, lr ${c.lr}) from a small random start, over ${c.lambdas.length} values of λ (${fmt(c.lambdas[0]!)}–${fmt(c.lambdas[c.lambdas.length - 1]!)}) ` +
         `and ${c.separations.length} separations (${fmt(c.separations[0]!)}–${fmt(c.separations[c.separations.length - 1]!)}): the heads reach the centroids in ${count('centroids')} of ${results.length} cells, ` +
-        `merge in ${count('merged')}, end elsewhere in ${count('elsewhere')} and are still moving in ${count('moving')}.` +
+        `settle on the centroids' directions but beyond them (overlapping clusters) in ${count('beyond')}, merge in ${count('merged')}, end elsewhere in ${count('elsewhere')} and are still moving in ${count('moving')}.` +
         (found.length ? ` The smallest separation at which they reach the centroids is ${fmt(Math.min(...found.map((r) => r.sep)))}.` : ''),
     };
   },
