@@ -7,6 +7,8 @@ export type { PromptOptions } from './gmm';
 export { TwoHeadLayer } from './layer';
 export type { TwoHeadLayerOptions } from './layer';
 export { identityAttention, identityAttentionSync } from './identity';
+export { identityAttentionLimit, limitQuantizationRatio } from './population';
+export type { LimitOptions } from './population';
 export { attention, attentionSync, attentionBackward, attentionBackwardSync, identityWeights, AttentionLayer } from './attention';
 export type { AttentionWeights, AttentionMask, AttentionOptions, AttentionGradients, AttentionLayerOptions, AttentionTrainOptions } from './attention';
 export { metrics, alignment, centroidError, quantizationRatio, adjustedRandIndex } from './metrics';

@@ -19,8 +19,9 @@ import { GaussianMixture } from './gmm';
 import { bytesOf, checkMemory } from './memory';
 import { alignment, centroidError } from './metrics';
 import { native, type Native } from './native';
+import { converged, quadratureOf } from './population';
 import { checkResult, F32_MAX, fits, lambdaFitsF32, maxAbs, maxRowNorm, narrow, widen } from './numerics';
-import type { Dtype, Float, HistoryEntry, InitSpec, MatrixLike, Scores, Tensor, TrainOptions, TrainResult } from './types';
+import type { Dtype, Float, HistoryEntry, InitSpec, MatrixLike, PopulationResult, QuadratureOptions, Scores, Tensor, TrainOptions, TrainResult } from './types';
 import * as v from './validate';
 
 /** Options of `new TwoHeadLayer`. */
@@ -277,6 +278,38 @@ export class TwoHeadLayer {
   }
 
   /**
+   * The exact population risk `R(Θ) = E‖x − T_Θ(x)‖²` under an isotropic mixture, its gradient
+   * `∇R(Θ)` (`[H, d]`, f64) and how they were computed: Gaussian integrals over the span of the heads
+   * (rank ≤ 4) by tensor Gauss–Hermite quadrature, with nodes doubled until two levels agree to
+   * `quadrature.tol` (default 1e-12) relative to `E‖x‖²` (derivation: docs/population.md).
+   *
+   * @throws TypeError if `gmm` is not an isotropic `GaussianMixture` of the layer's dimension.
+   * @throws RangeError if the heads span more than 4 dimensions, or the risk overflows f64.
+   */
+  population(gmm: GaussianMixture, opts: { quadrature?: QuadratureOptions } = {}): PopulationResult {
+    const o = v.options('options', opts, false);
+    if (!(gmm instanceof GaussianMixture)) throw new TypeError('`gmm` must be a GaussianMixture');
+    if (gmm.dim !== this.dim) throw new TypeError(`\`gmm\` has dimension ${gmm.dim} but the layer ${this.dim}`);
+    const r = call(() => native.populationRiskGrad(gmm.nativeMixture, this.#spec, this.#params.data, quadratureOf(o.quadrature)));
+    return { risk: r.risk, gradient: { shape: [this.heads, this.dim], data: r.gradient }, rank: r.rank, nodes: r.nodes, error: r.error, converged: r.converged };
+  }
+
+  /**
+   * The exact population risk (see `population`).
+   *
+   * @throws RangeError when the quadrature did not converge to its tolerance (pass `quadrature.nodes`
+   * to fix the rule, or a larger `quadrature.tol`), and as `population`.
+   */
+  populationRisk(gmm: GaussianMixture, opts: { quadrature?: QuadratureOptions } = {}): number {
+    return converged(this.population(gmm, opts)).risk;
+  }
+
+  /** The exact population gradient `∇R(Θ)`, `[H, d]` f64 (see `population`; throws as `populationRisk`). */
+  populationGradient(gmm: GaussianMixture, opts: { quadrature?: QuadratureOptions } = {}): Tensor {
+    return converged(this.population(gmm, opts)).gradient;
+  }
+
+  /**
    * Trains the layer: online SGD on fresh samples from a `GaussianMixture`, or full-batch gradient
    * descent on a fixed sample. Updates `params` as it goes (also when cancelled).
    */
@@ -284,9 +317,13 @@ export class TwoHeadLayer {
     const o = v.options('options', opts, true);
     const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
     const lr = v.positive('lr', o.lr);
-    const seed = v.seed('seed', o.seed);
     const online = source instanceof GaussianMixture;
-    const batch = online ? v.integer('batch', o.batch, 1, 1 << 26) : o.batch === undefined ? 0 : v.integer('batch', o.batch, 1, 1 << 26);
+    // 'population': gradient descent on the exact population risk (no sampling, no seed, no batch).
+    const method = online ? v.oneOf('method', o.method, ['online', 'population'] as const, 'online') : v.oneOf('method', o.method, ['full-batch'] as const, 'full-batch');
+    const exact = method === 'population';
+    const quad = exact ? quadratureOf(o.quadrature) : undefined;
+    const seed = exact && o.seed === undefined ? 0 : v.seed('seed', o.seed);
+    const batch = online && !exact ? v.integer('batch', o.batch, 1, 1 << 26) : o.batch === undefined ? 0 : v.integer('batch', o.batch, 1, 1 << 26);
     const recordEvery = o.recordEvery === undefined ? Math.max(1, Math.ceil(steps / 200)) : v.integer('recordEvery', o.recordEvery, 1, Number.MAX_SAFE_INTEGER);
     const recordParams = v.boolean('recordParams', o.recordParams, false);
     const signal = signalOf(o.signal);
@@ -303,7 +340,7 @@ export class TwoHeadLayer {
       if (o.means !== undefined) means = v.matrix('means', o.means);
     }
     if (means !== undefined && means.shape[1] !== this.dim) throw new TypeError(`\`means\` must have ${this.dim} columns`);
-    {
+    if (!exact) {
       // Training runs in the layer's type (no widening): data whose intermediates would leave it is
       // refused up front. Memory: per native call, the copy of a fixed sample, the per-chunk partial
       // gradients of a step, and (online) the chunk of samples each thread draws.
@@ -325,14 +362,14 @@ export class TwoHeadLayer {
       ...optimizerFields(o.optimizer),
       ...scheduleFields(o.schedule, steps),
       lr,
-      batch: online ? batch : Math.max(1, x?.shape[0] ?? 1),
+      batch: exact ? 1 : online ? batch : Math.max(1, x?.shape[0] ?? 1),
       seed,
     };
     const n = online ? batch : (x?.shape[0] ?? 1);
     // Estimated time of one step, in ns (measured: drawing a sample costs ≈ 25 ns per coordinate,
     // the fused kernel ≈ 1 ns per coordinate and head, each token and each step a fixed overhead).
     const d = this.dim;
-    const perStep = online ? 1000 + n * (80 + 25 * d + 2 * d * this.heads) : 600 + n * (40 + 2 * d * this.heads);
+    const perStep = exact ? 2e5 : online ? 1000 + n * (80 + 25 * d + 2 * d * this.heads) : 600 + n * (40 + 2 * d * this.heads);
     const chunk = Math.max(1, Math.min(recordEvery, Math.floor(CHUNK_NS / perStep)));
 
     const history: HistoryEntry[] = [];
@@ -356,7 +393,9 @@ export class TwoHeadLayer {
       const count = Math.min(chunk, nextRecord - t, steps - t);
       const before = this.#params;
       const r = await callAsync(() =>
-        online
+        exact
+          ? native.trainPopulation((source as GaussianMixture).nativeMixture, spec, before.data, state, t, count, quad)
+          : online
           ? native.trainOnline(source.nativeMixture, spec, before.data, state, t, count)
           : native.trainFullBatch(x!.data, spec, before.data, state, t, count),
       );
@@ -367,7 +406,11 @@ export class TwoHeadLayer {
     }
     // The final point: risk on the fresh batch step `steps` would draw (online), or on the sample.
     if (v.boolean('recordFinal', o.recordFinal, true)) {
-      const finalRisk = online ? call(() => native.onlineRisk(source.nativeMixture, spec, this.#params.data, steps)) : this.risk(x!);
+      const finalRisk = exact
+        ? this.population(source as GaussianMixture, o.quadrature === undefined ? {} : { quadrature: o.quadrature as QuadratureOptions }).risk
+        : online
+          ? call(() => native.onlineRisk(source.nativeMixture, spec, this.#params.data, steps))
+          : this.risk(x!);
       record(steps, finalRisk, this.#params);
     }
     return { params: this.#params, history };

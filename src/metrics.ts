@@ -19,6 +19,7 @@ import { native } from './native';
 import { checkScalar, maxAbs, norm } from './numerics';
 import type { Float, MatrixLike, Tensor, TokensLike } from './types';
 import * as v from './validate';
+import { limitQuantizationRatio } from './population';
 
 function pair(pName: string, p: unknown, mName: string, m: unknown): [Tensor, Tensor, number] {
   const a = v.matrix(pName, p);
@@ -205,4 +206,6 @@ export const metrics = {
   quantizationRatio,
   /** Same as {@link adjustedRandIndex}. */
   adjustedRandIndex,
+  /** Same as {@link limitQuantizationRatio}: the quantization ratio of identity attention at infinite context. */
+  limitQuantizationRatio,
 } as const;

@@ -145,8 +145,40 @@ export interface HistoryEntry {
   params?: Tensor;
 }
 
+/** How exact population quantities compute their Gaussian integrals (tensor Gauss–Hermite quadrature). */
+export interface QuadratureOptions {
+  /** Nodes per dimension (1 … 2048 at rank 1, 512 at rank 2, 64 at rank 3, 24 at rank 4); by default chosen by convergence. */
+  nodes?: number;
+  /** Relative accuracy of the automatic choice, in (0, 1) (default 1e-12). */
+  tol?: number;
+}
+
+/** The exact population risk of a layer, its gradient, and how they were computed. */
+export interface PopulationResult {
+  /** `R(Θ) = E‖x − T_Θ(x)‖²` under the mixture. */
+  risk: number;
+  /** `∇R(Θ)`, `[H, d]`, f64. */
+  gradient: Tensor;
+  /** Rank of `span{θ_h}`: the dimension of the integrals. */
+  rank: number;
+  /** Gauss–Hermite nodes per dimension of the final level. */
+  nodes: number;
+  /** Change between the last two levels relative to `E‖x‖²` (NaN for a fixed `nodes`). */
+  error: number;
+  /** Whether that change is within `tol`. */
+  converged: boolean;
+}
+
 /** Options of `TwoHeadLayer.train`. */
 export interface TrainOptions {
+  /**
+   * From a mixture: `'online'` (default) — SGD on fresh samples; `'population'` — deterministic
+   * gradient descent on the exact population risk (isotropic mixtures; no `batch`, no `seed`).
+   * From a fixed sample: `'full-batch'` (the only choice).
+   */
+  method?: 'online' | 'population' | 'full-batch';
+  /** Quadrature of `method: 'population'`. */
+  quadrature?: QuadratureOptions;
   /** Number of updates. */
   steps: number;
   /** Fresh samples per step (online SGD from a mixture); ignored for a fixed sample (full batch). */

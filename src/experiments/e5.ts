@@ -7,6 +7,9 @@
  * is at least 1 (`RATIO_FAILED`).
  */
 import { z } from 'zod';
+import { GaussianMixture } from '../gmm';
+import { limitQuantizationRatio } from '../population';
+import type { PromptBatch } from '../types';
 import { hconcat, linePlot, scatterPlot } from '../report/charts';
 import { band, bandFields, byScale, countFailed, type Experiment, fmt, fmtBand, logspace, prompt, RATIO_FAILED, rows, type Table } from './common';
 import { attend, kmeansAri, prompts, ratios, promptDefaults, promptFields } from './icq';
@@ -22,6 +25,29 @@ const schema = z.object({
 export type E5Config = z.infer<typeof schema>;
 
 type Row = { x: number; ratio: number[]; ariY?: number[]; ariX?: number[] };
+
+/** Largest K whose prompts have an exact infinite-context ratio (the centroids' span, rank ≤ 4). */
+const LIMIT_MAX_K = 4;
+
+/**
+ * The quantization ratio of each prompt's own mixture at infinite context (docs/population.md):
+ * what the finite-L ratio of that prompt tends to as L → ∞.
+ */
+function limitRatios(p: PromptBatch, sigma: number, lambda: number, scores: 'dot' | 'distance'): number[] {
+  const [b] = p.means.shape as [number, number, number];
+  return Array.from({ length: b }, (_, i) => {
+    const means = prompt(p.means, i);
+    return limitQuantizationRatio(GaussianMixture.isotropic({ means: { shape: means.shape, data: Float64Array.from(means.data) }, sigma }), { lambda, scores, quadrature: { tol: 1e-10 } });
+  });
+}
+
+/** Mean and standard error of the per-prompt gap between the finite-L and the limiting ratio. */
+function gap(finite: number[], limit: number[]): { mean: number; se: number } {
+  const d = finite.map((r, i) => r - (limit[i] as number));
+  const m = d.reduce((a, b) => a + b, 0) / d.length;
+  const se = d.length > 1 ? Math.sqrt(d.reduce((a, x) => a + (x - m) ** 2, 0) / (d.length - 1) / d.length) : NaN;
+  return { mean: m, se };
+}
 
 export const e5: Experiment<E5Config> = {
   id: 'e5',
@@ -44,8 +70,11 @@ export const e5: Experiment<E5Config> = {
     const p0 = prompts(base);
     const ariX = kmeansAri(p0, p0.x, c.seed);
     const vsLambda: Row[] = [];
+    const exact = c.k <= LIMIT_MAX_K;
+    const limits: number[][] = [];
     for (const lambda of c.lambdas) {
       const y = await attend(p0, { lambda, scores: c.scores, signal: ctx.signal });
+      if (exact) limits.push(limitRatios(p0, c.sigma, lambda, c.scores));
       const row = { x: lambda, ratio: ratios(p0, y), ariY: kmeansAri(p0, y, c.seed), ariX };
       row.ratio.forEach((r, i) => table.rows.push(['lambda', lambda, lambda, i, r, row.ariY[i]!, ariX[i]!]));
       vsLambda.push(row);
@@ -53,6 +82,9 @@ export const e5: Experiment<E5Config> = {
     }
     const best = vsLambda.reduce((a, r) => (band(r.ratio).median < band(a.ratio).median ? r : a), vsLambda[0]!);
     const lambdaStar = best.x;
+    const bestIndex = vsLambda.indexOf(best);
+    const limitAtBest = exact ? gap(best.ratio, limits[bestIndex]!) : undefined;
+    const exactWindow = exact ? vsLambda.filter((_, i) => band(limits[i]!).median < 1).map((r) => r.x) : [];
     const sweep = async (name: string, values: number[], make: (v: number) => Parameters<typeof prompts>[0], withAri = false): Promise<Row[]> => {
       const out: Row[] = [];
       for (const v of values) {
@@ -70,6 +102,8 @@ export const e5: Experiment<E5Config> = {
       return out;
     };
     const vsLength = await sweep('length', c.lengths, (l) => ({ ...base, length: l }));
+    // The same prompts' mixtures at L = ∞ (the λ* row of the λ sweep: the prior and seed are the same).
+    const limitLength = exact ? band(limits[bestIndex]!).median : NaN;
     const vsSeparation = await sweep('separation', c.separations, (s) => ({ ...base, radius: s * c.sigma }), true);
     const vsK = await sweep('k', c.ks, (k) => ({ ...base, k }));
     // 2-D before/after panel.
@@ -106,7 +140,16 @@ export const e5: Experiment<E5Config> = {
           title: 'Quantization ratio and cluster recovery vs λ',
           spec: hconcat(
             [
-              linePlot({ title: 'quantization ratio vs λ', x: { label: 'λ', log: true }, y: ratioAxis, series: [ratioSeries('identity attention', vsLambda)], yRule: RATIO_FAILED }),
+              linePlot({
+                title: 'quantization ratio vs λ',
+                x: { label: 'λ', log: true },
+                y: ratioAxis,
+                series: [
+                  ratioSeries(`identity attention, L = ${c.length}`, vsLambda),
+                  ...(exact ? [series('L = ∞ (exact)', vsLambda.map((r, i) => ({ x: r.x, ratio: limits[i]! })), (q) => q.ratio)] : []),
+                ],
+                yRule: RATIO_FAILED,
+              }),
               linePlot({
                 title: 'cluster recovery (per-prompt k-means)',
                 x: { label: 'λ', log: true },
@@ -116,14 +159,20 @@ export const e5: Experiment<E5Config> = {
             ],
             { title: `Identity attention on sphere-prior prompts (K = ${c.k}, d = ${c.dim}, L = ${c.length}, r = ${c.radius}, σ = ${c.sigma})`, legendBelow: true },
           ) as unknown as Record<string, unknown>,
-          caption: `${caption} Cluster recovery: median and 10–90 % band of the adjusted Rand index over prompts.`,
+          caption: `${caption} Cluster recovery: median and 10–90 % band of the adjusted Rand index over prompts.${exact ? " The L = ∞ curve is exact: each prompt's own mixture at infinite context (docs/population.md)." : ''}`,
         },
         {
           name: 'sweeps',
           title: `Quantization ratio vs L, separation and K, and cluster recovery (λ = ${fmt(lambdaStar)})`,
           spec: hconcat(
             [
-              linePlot({ title: 'vs prompt length L', x: { label: 'L', log: true }, y: ratioAxis, series: [ratioSeries('ratio', vsLength)], yRule: RATIO_FAILED }),
+              linePlot({
+                title: 'vs prompt length L',
+                x: { label: 'L', log: true },
+                y: ratioAxis,
+                series: [ratioSeries('ratio', vsLength), ...(exact ? [{ name: 'L = ∞ (exact)', x: vsLength.map((r) => r.x), y: vsLength.map(() => limitLength), lo: vsLength.map(() => limitLength), hi: vsLength.map(() => limitLength) }] : [])],
+                yRule: RATIO_FAILED,
+              }),
               linePlot({ title: 'vs separation r/σ', x: { label: 'radius / σ' }, y: ratioAxis, series: [ratioSeries('ratio', vsSeparation)], yRule: RATIO_FAILED }),
               linePlot({ title: 'vs number of components K', x: { label: 'K' }, y: ratioAxis, series: [ratioSeries('ratio', vsK)], yRule: RATIO_FAILED }),
               linePlot({
@@ -162,6 +211,13 @@ export const e5: Experiment<E5Config> = {
         ...sweepFields('best λ, L', vsLength),
         ...sweepFields('best λ, r/σ', vsSeparation),
         ...sweepFields('best λ, K', vsK),
+        ...(limitAtBest
+          ? [
+              ['exact L = ∞ ratio median at best λ', band(limits[bestIndex]!).median] as const,
+              ['gap of the finite-L ratio to L = ∞ at best λ (mean over prompts)', limitAtBest.mean] as const,
+              ['gap of the finite-L ratio to L = ∞ at best λ, in standard errors', limitAtBest.mean / limitAtBest.se] as const,
+            ]
+          : []),
       ]),
       text:
         `On ${c.prompts} prompts (K = ${c.k}, d = ${c.dim}, L = ${c.length}, radius ${c.radius}, σ = ${c.sigma}); every figure is the median over prompts with the 10–90 % quantiles in brackets, and a prompt fails when its quantization ratio is at least ${RATIO_FAILED}. ` +
@@ -174,7 +230,12 @@ export const e5: Experiment<E5Config> = {
         `and from ${fmtBand(first(vsK).ratio)} (K = ${first(vsK).x}) to ${fmtBand(last(vsK).ratio)} (K = ${last(vsK).x}). ` +
         `Per-prompt k-means ARI along the separation sweep, on the outputs vs on the prompt: ` +
         vsSeparation.map((r) => `${fmt(band(r.ariY ?? []).median)} vs ${fmt(band(r.ariX ?? []).median)} (r/σ = ${r.x})`).join(', ') +
-        '.',
+        '.' +
+        (limitAtBest
+          ? ` At infinite context the same prompts' mixtures give a median ratio of ${fmt(band(limits[bestIndex]!).median)} at λ = ${fmt(lambdaStar)} (exact, no sampling); the finite-L ratio sits ${fmt(limitAtBest.mean)} from it on average over prompts, ` +
+            `${fmt(limitAtBest.mean / limitAtBest.se)} standard errors (a finite-size effect of L = ${c.length} when that is large, not noise). ` +
+            (exactWindow.length ? `The exact L = ∞ median ratio is below 1 for λ from ${fmt(Math.min(...exactWindow))} to ${fmt(Math.max(...exactWindow))}.` : 'The exact L = ∞ median ratio is below 1 at no λ of the grid.')
+          : ` (No exact L = ∞ curve: K = ${c.k} centroids can span more than ${LIMIT_MAX_K} dimensions.)`),
     };
   },
 };

@@ -10,9 +10,10 @@ import { e5 } from './e5';
 import { e6 } from './e6';
 import { e7 } from './e7';
 import { e8 } from './e8';
+import { e9 } from './e9';
 
 /** Every experiment, in report order. */
-export const EXPERIMENTS: readonly Experiment<Record<string, unknown>>[] = [e1, e2, e3, e4, e5, e6, e7, e8] as unknown as Experiment<Record<string, unknown>>[];
+export const EXPERIMENTS: readonly Experiment<Record<string, unknown>>[] = [e1, e2, e3, e4, e5, e6, e7, e8, e9] as unknown as Experiment<Record<string, unknown>>[];
 
 /** The experiment with this id, or undefined. */
 export function findExperiment(id: string): Experiment<Record<string, unknown>> | undefined {

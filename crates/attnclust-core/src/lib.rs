@@ -10,6 +10,8 @@
 //! - [`metrics`]: alignment, centroid error, quantization ratio, adjusted Rand index, and the
 //!   Hungarian matching behind them (SPEC §2–3);
 //! - [`kernels`]: the float types, parallelism, SIMD dispatch, `exp`, softmax, tile products;
+//! - [`population`]: exact population quantities (model A's risk and gradient, identity attention
+//!   at infinite context) for isotropic mixtures, by Gauss–Hermite quadrature;
 //! - [`error`]: the structured errors every entry point returns.
 //!
 //! Every kernel is generic over [`Real`] (`f32`, `f64`) and takes a [`Par`] that says whether it may
@@ -22,6 +24,7 @@ pub mod error;
 pub mod kernels;
 pub mod metrics;
 pub mod models;
+pub mod population;
 pub mod train;
 
 pub use error::{Error, Result};

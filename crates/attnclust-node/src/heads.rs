@@ -123,7 +123,7 @@ pub struct TrainSpec {
     pub seed: f64,
 }
 
-fn setup_of(s: &TrainSpec) -> Result<Setup, CoreError> {
+pub(crate) fn setup_of(s: &TrainSpec) -> Result<Setup, CoreError> {
     let optimizer = match s.optimizer.as_str() {
         "sgd" => Optimizer::Sgd,
         "momentum" => Optimizer::Momentum { beta: s.beta.unwrap_or(0.9) },

@@ -15,5 +15,6 @@ mod identity;
 mod job;
 mod metrics;
 mod pool;
+mod population;
 
 pub use job::guard;
