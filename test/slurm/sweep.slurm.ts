@@ -141,7 +141,7 @@ describe('sweeps on a real Slurm cluster', () => {
     const w = workdir('disrupted');
     // 36 points of e5 at tiny scale, 12 per shard, each long enough (~0.5–1 s) to catch tasks mid-run.
     const config = join(w, 'sweep-disrupted.json');
-    writeFileSync(config, JSON.stringify({ experiment: 'e5', scale: 'tiny', grid: { lambda: [0.1, 0.3, 1, 3], seed: [1, 2, 3, 4, 5, 6, 7, 8, 9] }, base: { prompts: 96, length: 256 } }));
+    writeFileSync(config, JSON.stringify({ experiment: 'e5', scale: 'tiny', grid: { lambda: [0.1, 0.3, 1, 3], seed: [1, 2, 3, 4, 5, 6, 7, 8, 9] }, base: { prompts: 256, length: 256 } }));
     const out = join(w, 'results', 'disrupted');
     const env = userEnv({ SWEEP_CONFIG: config, SWEEP_OUT: out });
     const shardFile = (i: number) => join(out, `shard-${i}-of-3.jsonl`);
@@ -170,7 +170,6 @@ describe('sweeps on a real Slurm cluster', () => {
     await until('tasks 0 and 1 to be requeued', () => [0, 1].every((i) => c.job(task(i)).Restarts === '1'), 120_000);
     expect(state(merge)).toBe('PENDING');
     expect(c.job(merge).Reason).toBe('Dependency');
-    const stoppedAt = [0, 1].map((i) => lineCount(shardFile(i)));
 
     // Both resume and finish; then the merge runs, and fails naming shard 2's missing points.
     for (const i of [0, 1]) expect((await ended(task(i), 600_000)).JobState, taskLog(i)).toBe('COMPLETED');
@@ -181,7 +180,9 @@ describe('sweeps on a real Slurm cluster', () => {
     expect(merge1Log).toMatch(new RegExp(`${12 - killedAt} of the sweep's 36 points are missing: .*shard 2/3`));
     expect(existsSync(`${out}.jsonl`)).toBe(false);
 
-    // The logs keep every attempt (--open-mode=append).
+    // The logs keep every attempt (--open-mode=append); the points each first attempt left on disk.
+    const stoppedAt = [0, 1].map((i) => Number(/shard \d\/3: stopped with (\d+)\/12 points/.exec(taskLog(i))?.[1]));
+    for (const i of [0, 1]) expect(taskLog(i)).toMatch(new RegExp(`shard ${i}/3 has 12, ${stoppedAt[i]} already in`));
     const log0 = taskLog(0);
     expect(log0).toMatch(/restart 0\) on[\s\S]*SIGTERM; stopping after the current point[\s\S]*\(exit 75\)[\s\S]*requeueing job[\s\S]*restart 1\) on[\s\S]*exit 0\s*$/);
     expect(log0).not.toMatch(/quitting now/);
@@ -204,8 +205,8 @@ describe('sweeps on a real Slurm cluster', () => {
     expectNodeHealthy();
     console.log(
       `scenario 2 (array ${array}): 36 points merged = 36 unsharded, per shard ${perShard.join('+')}, 0 lost, 0 duplicated, node idle; ` +
-        `points on disk at the disruptions ${atDisruption.join('/')}; shard 0 stopped by TERM at ${stoppedAt[0]}, shard 1 requeued at ${stoppedAt[1]}, ` +
-        `shard 2 SIGKILLed at ${killedAt} (first merge: ${12 - killedAt} missing, exit 2) (${seconds.toFixed(0)} s)`,
+        `points on disk at the disruptions ${atDisruption.join('/')}; shard 0 stopped by TERM with ${stoppedAt[0]}, shard 1 stopped by the requeue with ${stoppedAt[1]}, ` +
+        `shard 2 SIGKILLed with ${killedAt} (first merge: ${12 - killedAt} missing, exit 2) (${seconds.toFixed(0)} s)`,
     );
   }, 1_800_000);
 });
