@@ -125,7 +125,7 @@ async function runMany(ids: string[], o: CommonOptions, overridesFor: (id: strin
     } catch (e) {
       progress.stop();
       if (ac.signal.aborted) {
-        process.stderr.write(`attnclust: stopped during ${exp.id}; finished experiments are in ${out}\n`);
+        process.stderr.write(`attnclust: stopped during ${exp.id}${summaries.length ? `; finished experiments are in ${out}` : ''}\n`);
         process.exitCode = 130;
         break;
       }
