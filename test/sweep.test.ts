@@ -13,6 +13,7 @@ import { LockLost, ShardLock, ShardLocked } from '../src/sweep/lock';
 import { MergeConflict, MergeIncomplete, mergeShards } from '../src/sweep/merge';
 import { checkRecord, type SweepRecord } from '../src/sweep/record';
 import { runSweep, shardFile } from '../src/sweep/run';
+import { EXIT_STOPPED } from '../src/cli/sweep';
 
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `attnclust-${name}-`));
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
@@ -342,6 +343,15 @@ describe('examples', () => {
     expect(k8s).toMatch(/^ {2}completionMode: Indexed$/m);
     expect(k8s).toMatch(/^ {2}completions: 3\b/m);
     expect(k8s).toMatch(/--shard "\$\{JOB_COMPLETION_INDEX\}\/3"/);
+    // The exit code of a graceful stop is what both schedulers' configurations name.
+    expect(EXIT_STOPPED).toBe(75);
+    expect(slurm).toMatch(/if \[ "\$rc" -eq 75 \]; then\n.*\n\s+scontrol requeue "\$SLURM_JOB_ID"/);
+    expect(k8s).toMatch(/onExitCodes:\n\s+containerName: sweep\n\s+operator: In\n\s+values: \[75\]/);
+    // node is PID 1 (the shell execs it), with no npm in between.
+    expect(k8s).toMatch(/- exec node \/opt\/attnclust\/bin\/attnclust\.js sweep /);
+    expect(k8s).not.toMatch(/^[^#]*\bnpx?\b/m);
+    expect(k8s).toMatch(/^ {6}terminationGracePeriodSeconds: 120\b/m);
+    expect(k8s).toMatch(/^ {2}podReplacementPolicy: Failed$/m);
     const embedded = /sweep-e5\.json: \|\n((?: {4}.*\n)+)/.exec(k8s)?.[1];
     expect(JSON.parse(embedded ?? 'null')).toEqual(config);
   });
