@@ -13,10 +13,11 @@
 # - SIGTERM (scancel --signal=TERM, the --signal=TERM@120 warning before the time limit) makes
 #   attnclust finish the current point and exit 75 when points are left; this script then requeues
 #   its own task, which resumes the shard. Repeated SIGTERMs are one stop.
-# - A requeue or preemption by Slurm (scontrol requeue, PreemptMode=REQUEUE) TERMs the task and
-#   restarts it by itself; the restart resumes.
+# - A requeue by Slurm (scontrol requeue; likewise preemption with PreemptMode=REQUEUE) TERMs the
+#   task and restarts it by itself; the restart resumes.
 # - A SIGKILL (or any other failure) leaves the task FAILED: the merge then names the missing
-#   points; `scontrol requeue <jobid>_<i>` resumes that shard, then submit the merge again.
+#   points. Resubmit the task (`sbatch --parsable --array=<i> examples/slurm-array.sh`; it resumes
+#   the shard), then the merge (`sbatch --dependency=afterany:<new job> examples/slurm-merge.sh`).
 # - Each shard file has a lock (shard-<i>-of-3.jsonl.lock): a lock left by a killed process is
 #   taken over by the next run, and no two processes ever append to one shard.
 #SBATCH --job-name=attnclust-sweep-e5
@@ -42,7 +43,7 @@ rc=$?
 if [ "$rc" -eq 75 ]; then
   echo "$(date -Is) stopped with points left: requeueing job ${SLURM_JOB_ID}"
   scontrol requeue "$SLURM_JOB_ID" && exit 0
-  echo "$(date -Is) requeue failed: resume with 'scontrol requeue ${SLURM_JOB_ID}' or resubmit task ${SLURM_ARRAY_TASK_ID}"
+  echo "$(date -Is) requeue failed: resubmit task ${SLURM_ARRAY_TASK_ID} (sbatch --array=${SLURM_ARRAY_TASK_ID} …) to resume"
 fi
 echo "$(date -Is) exit ${rc}"
 exit "$rc"

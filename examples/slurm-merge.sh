@@ -2,8 +2,9 @@
 # Merges the shards of examples/slurm-array.sh into results/sweep-e5.jsonl. Queued by
 # examples/slurm-submit.sh with --dependency=afterany, so it runs once every task has ended
 # (requeued tasks count as not ended). If a task failed, `attnclust merge` exits 2 naming the
-# missing points and their shards, and writes nothing: `scontrol requeue <jobid>_<i>` to resume
-# the shard, then submit this script again (`sbatch --dependency=afterany:<jobid>_<i> …`).
+# missing points and their shards, and writes nothing: resubmit the shard's task
+# (`sbatch --parsable --array=<i> examples/slurm-array.sh`), then this script again
+# (`sbatch --dependency=afterany:<new job> examples/slurm-merge.sh`).
 #SBATCH --job-name=attnclust-merge-e5
 #SBATCH --cpus-per-task=1
 #SBATCH --mem=1G
