@@ -26,8 +26,6 @@ export const EXIT_INTERRUPTED = 130;
 
 /** `attnclust sweep <config> --out <dir> [--shard i/n] [--threads n] [--json]`. */
 export async function sweepCommand(configFile: string, o: { out: string; shard: Shard; threads?: number; json?: boolean }): Promise<void> {
-  const sweep = await loadSweep(configFile);
-  if (o.threads !== undefined) setThreads(o.threads);
   const ac = new AbortController();
   let signalled: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -41,11 +39,14 @@ export async function sweepCommand(configFile: string, o: { out: string; shard: 
     process.stderr.write(`\nattnclust: ${sig}; stopping after the current point${again}; finished points are on disk\n`);
     ac.abort();
   };
+  // Installed first, so a TERM while the config loads or the lock is awaited is a graceful stop too.
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const tty = process.stderr.isTTY;
-  const name = `${sweep.exp.id} shard ${o.shard.index}/${o.shard.count}`;
   try {
+    const sweep = await loadSweep(configFile);
+    if (o.threads !== undefined) setThreads(o.threads);
+    const tty = process.stderr.isTTY;
+    const name = `${sweep.exp.id} shard ${o.shard.index}/${o.shard.count}`;
     const r = await runSweep(
       sweep,
       {

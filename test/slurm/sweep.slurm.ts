@@ -9,9 +9,9 @@
 //    shard 2's missing points; shard 2 resubmitted takes over its stale lock and resumes; the new
 //    merge equals the unsharded run point for point, nothing lost or duplicated, no node drained.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster, until } from './cluster';
 
 const root = resolve(__dirname, '..', '..');
@@ -21,13 +21,22 @@ const SBATCH = ['--cpus-per-task=1', '--mem=256M'];
 const ENDED = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE'];
 
 let c: Cluster;
+let failed = false;
 
 beforeAll(async () => {
   c = await startCluster();
 }, 180_000);
 
+afterEach((ctx) => {
+  if (ctx.task.result?.state === 'fail') failed = true;
+});
+
 afterAll(async () => {
-  await c?.stop();
+  if (!c) return;
+  await c.stop();
+  // The scratch directory (configuration, daemon and job logs, results) stays when a test failed.
+  if (failed) console.log(`test:slurm: logs and results kept in ${c.dir}\n${c.logs()}`);
+  else rmSync(c.dir, { recursive: true, force: true });
 }, 240_000);
 
 interface Rec {
