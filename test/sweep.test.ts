@@ -288,7 +288,7 @@ describe('shard lock', () => {
     writeFileSync(lockFile, JSON.stringify(remote));
     const beat = setInterval(() => utimesSync(lockFile, new Date(), new Date()), 50);
     try {
-      await expect(ShardLock.acquire(file, { staleSeconds: 0.5, heartbeatSeconds: 0.1 })).rejects.toThrow(/pid 4242 on host node-elsewhere .*heartbeat .* stayed fresh/);
+      await expect(ShardLock.acquire(file, { staleSeconds: 1, heartbeatSeconds: 0.1 })).rejects.toThrow(/pid 4242 on host node-elsewhere .*heartbeat .* stayed fresh/);
     } finally {
       clearInterval(beat);
     }
