@@ -1,5 +1,5 @@
 // The `attnclust` command as a user runs it (the compiled CLI in a child process).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -75,5 +75,51 @@ describe('attnclust CLI', () => {
     const badFlag = cli('run', 'e5', '--scale', 'huge');
     expect(badFlag.code).not.toBe(0);
     expect(badFlag.err).toMatch(/huge/);
+  });
+
+  it('--version prints the version in package.json', () => {
+    const pkg = JSON.parse(readFileSync(resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = cli(flag);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out.trim()).toBe(pkg.version);
+    }
+  });
+
+  it('exits quietly when stdout is closed early (`attnclust list | head -1`)', async () => {
+    // The reader is gone before the first write: every write fails with EPIPE.
+    const child = spawn(process.execPath, [bin, 'list'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    // And as a shell pipeline.
+    const sh = spawnSync('sh', ['-c', `"${process.execPath}" "${bin}" list | head -1`], { encoding: 'utf8' });
+    expect(sh.stderr).toBe('');
+    expect(sh.stdout).toMatch(/^e1 +\S.*\n$/);
+  });
+
+  it('Ctrl-C before the first experiment finishes, into a new --out: exits 130 cleanly, writes no index', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'attnclust-int-')), 'new-report');
+    const child = spawn(process.execPath, [bin, 'run', 'e1', '--scale', 'small', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    let sent = false;
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      if (!sent && /training runs: \d+\/\d+/.test(err)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    expect(sent).toBe(true);
+    expect(err).not.toMatch(/e1: done/); // the test needs e1 stopped, not finished
+    expect(code, err).toBe(130);
+    expect(err).not.toMatch(/ENOENT|Error|at .*\.js:\d+/);
+    expect(err).toMatch(/stopped during e1\n/);
+    expect(err).toMatch(/nothing finished, so no index was written/);
+    expect(existsSync(join(out, 'index.md'))).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 // End to end, as on a cluster: a sweep run whole, then as 3 shard processes of which one is
 // SIGKILLed mid-run and restarted, then merged; the merge must equal the whole run point for point.
-// Also: SIGTERM stops after the current point with a valid file, and the CLI's exit codes.
+// Also: SIGTERM (any number of them) stops after the current point with a valid file and exit 75,
+// a second SIGINT quits at once, the shard lock, and the CLI's exit codes.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,6 +77,8 @@ describe('sweep on a cluster (child processes)', () => {
     const r = await again.done;
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(new RegExp(`shard 1/3 has 5, ${atKill} already in .*, ${5 - atKill} to run`));
+    expect(r.err).toMatch(new RegExp(`took over a stale lock of pid ${shards[1]!.child.pid} on host .* \\(that process is gone\\)`));
+    expect(existsSync(`${victim}.lock`)).toBe(false);
     expect(completeLines(victim)).toBe(5);
 
     const merged = join(dir, 'merged.jsonl');
@@ -94,25 +97,50 @@ describe('sweep on a cluster (child processes)', () => {
     expect(readFileSync(merged, 'utf8')).toBe(readFileSync(wholeMerged, 'utf8'));
   });
 
-  it('stops after the current point on SIGTERM (exit 143, file valid), then resumes', async () => {
+  it('stops after the current point on SIGTERM, however many arrive (exit 75, file valid), then resumes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'attnclust-term-'));
     const cfg = writeConfig(dir);
     const out = join(dir, 'out');
     const file = join(out, 'shard-2-of-3.jsonl');
     const run = start('sweep', cfg, '--out', out, '--shard', '2/3', '--threads', '1');
     await untilLines(file, 1);
-    run.child.kill('SIGTERM');
+    const atSignal = completeLines(file);
+    // Slurm may deliver TERM more than once: still one graceful stop.
+    for (let i = 0; i < 3; i++) run.child.kill('SIGTERM');
     const r = await run.done;
     const text = readFileSync(file, 'utf8');
     if (r.code === 0) return; // finished all 5 points before the signal arrived: nothing to check
-    expect(r.code, r.err).toBe(143);
-    expect(r.err).toMatch(/stopping after the current point/);
+    expect(r.code, r.err).toBe(75);
+    expect(r.err.match(/SIGTERM; stopping after the current point/g)).toHaveLength(1);
+    expect(r.err).not.toMatch(/quitting now/);
     expect(text.endsWith('\n')).toBe(true);
     const n = completeLines(file);
+    expect(n).toBeGreaterThanOrEqual(atSignal);
     expect(n).toBeLessThan(5);
+    expect(r.err).toMatch(new RegExp(`stopped with ${n}/5 points in .* \\(exit 75\\)`));
+    expect(existsSync(`${file}.lock`)).toBe(false);
     const again = cli('sweep', cfg, '--out', out, '--shard', '2/3', '--threads', '1', '--json');
     expect(again.code, again.err).toBe(0);
     expect(JSON.parse(again.out)).toMatchObject({ resumed: n, ran: 5 - n });
+  });
+
+  it('a second SIGINT quits at once (exit 130), releasing the lock; the file stays valid', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnclust-int-'));
+    const cfg = writeConfig(dir);
+    const out = join(dir, 'out');
+    const file = join(out, 'shard-0-of-1.jsonl');
+    const run = start('sweep', cfg, '--out', out, '--threads', '1');
+    await untilLines(file, 1);
+    run.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 20));
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    if (r.code === 0) return; // finished all 15 points before the signals arrived
+    expect(r.code, r.err).toBe(130);
+    expect(r.err).toMatch(/SIGINT; stopping after the current point \(Ctrl-C again to quit now\)/);
+    expect(r.err).toMatch(/SIGINT again; quitting now/);
+    expect(readFileSync(file, 'utf8').endsWith('\n')).toBe(true);
+    expect(existsSync(`${file}.lock`)).toBe(false);
   });
 
   it('exits 2 naming the problem: a grid field the experiment lacks, a merge conflict', () => {
@@ -133,5 +161,17 @@ describe('sweep on a cluster (child processes)', () => {
     expect(m.code).toBe(2);
     expect(m.err).toMatch(/point \{"lambda":1\} has two different results/);
     expect(existsSync(join(dir, 'm.jsonl'))).toBe(false);
+
+    // A sweep with a shard not run: merge exits 2 naming the missing points, unless --allow-missing.
+    const part = join(dir, 'part');
+    expect(cli('sweep', writeConfig(dir), '--out', part, '--shard', '0/3', '--threads', '1').code).toBe(0);
+    const inc = cli('merge', part, '--out', join(dir, 'part.jsonl'));
+    expect(inc.code).toBe(2);
+    expect(inc.err).toMatch(/merge: 10 of the sweep's 15 points are missing: \{"lambda":0\.1,"seed":2\} \(point 1, shard 1\/3\), /);
+    expect(existsSync(join(dir, 'part.jsonl'))).toBe(false);
+    const allow = cli('merge', part, '--out', join(dir, 'part.jsonl'), '--allow-missing', '--json');
+    expect(allow.code, allow.err).toBe(0);
+    expect(JSON.parse(allow.out)).toMatchObject({ points: 5, sweep: { points: 15, missing: 10 } });
+    expect(allow.err).toMatch(/--allow-missing: 10 of the sweep's 15 points are missing/);
   });
 });

@@ -1,16 +1,19 @@
 // Sweeps, in process: grid expansion, seed derivation, sharding, config validation, crash-safe
 // JSONL (torn-line recovery), resume, stop-after-current-point, and merge order and conflicts.
-import { appendFileSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/experiments/runner';
 import { parseSweep, pointOverrides } from '../src/sweep/config';
 import { canonicalJson, comparePoints, expandGrid, parseShard, pointSeed, shardIndices } from '../src/sweep/grid';
 import { scanJsonl } from '../src/sweep/jsonl';
-import { MergeConflict, mergeShards } from '../src/sweep/merge';
+import { LockLost, ShardLock, ShardLocked } from '../src/sweep/lock';
+import { MergeConflict, MergeIncomplete, mergeShards } from '../src/sweep/merge';
 import { checkRecord, type SweepRecord } from '../src/sweep/record';
 import { runSweep, shardFile } from '../src/sweep/run';
+import { EXIT_STOPPED } from '../src/cli/sweep';
 
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `attnclust-${name}-`));
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
@@ -196,13 +199,130 @@ describe('merge', () => {
     expect(() => readFileSync(out)).toThrow();
   });
 
-  it('counts the points of the sweep that no shard has', async () => {
+  it('fails naming the points of the sweep that no shard has (and their shard), unless allowMissing', async () => {
     const out = tmp('missing');
     await runSweep(smallSweep(), { out, shard: { index: 0, count: 3 } });
     await runSweep(smallSweep(), { out, shard: { index: 2, count: 3 } });
-    const r = mergeShards([out], join(out, 'merged.jsonl'));
+    const target = join(out, 'merged.jsonl');
+    expect(() => mergeShards([out], target)).toThrow(MergeIncomplete);
+    expect(() => mergeShards([out], target)).toThrow(
+      /2 of the sweep's 6 points are missing: \{"lambda":0\.1,"seed":2\} \(point 1, shard 1\/3\), \{"lambda":1,"seed":1\} \(point 4, shard 1\/3\)\. .*--allow-missing; nothing was written/,
+    );
+    expect(existsSync(target)).toBe(false);
+    // Files named directly are checked against the sweep.json beside them, too.
+    expect(() => mergeShards([shardFile(out, { index: 0, count: 3 })], target)).toThrow(/4 of the sweep's 6 points are missing/);
+    const r = mergeShards([out], target, { allowMissing: true });
     expect(r.points).toBe(4);
-    expect(r.sweep).toEqual({ points: 6, missing: 2, firstMissing: ['{"lambda":0.1,"seed":2}', '{"lambda":1,"seed":1}'] });
+    expect(r.sweep).toEqual({ points: 6, missing: 2, firstMissing: ['{"lambda":0.1,"seed":2} (point 1, shard 1/3)', '{"lambda":1,"seed":1} (point 4, shard 1/3)'] });
+    expect(lines(target)).toHaveLength(4);
+    await runSweep(smallSweep(), { out, shard: { index: 1, count: 3 } });
+    expect(mergeShards([out], target).sweep).toEqual({ points: 6, missing: 0, firstMissing: [] });
+  });
+});
+
+describe('shard lock', () => {
+  const setup = async () => {
+    const dir = tmp('lock');
+    const file = join(dir, 'shard-0-of-1.jsonl');
+    const { lock } = await ShardLock.acquire(file);
+    const mine = JSON.parse(readFileSync(`${file}.lock`, 'utf8')) as Record<string, unknown>;
+    lock.release();
+    return { file, lockFile: `${file}.lock`, mine };
+  };
+  const exited = (child: ReturnType<typeof spawn>) => new Promise((r) => child.on('exit', r));
+
+  it('one holder at a time, released by release(); a lock of a live local process is refused, of a gone one taken over', async () => {
+    const { file, lockFile, mine } = await setup();
+    expect(mine).toMatchObject({ host: hostname(), pid: process.pid });
+    expect(existsSync(lockFile)).toBe(false);
+    const { lock, took } = await ShardLock.acquire(file);
+    expect(took).toBeUndefined();
+    await expect(ShardLock.acquire(file)).rejects.toThrow(/already being written by this process/);
+    lock.release();
+    lock.release();
+    expect(existsSync(lockFile)).toBe(false);
+
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    writeFileSync(lockFile, JSON.stringify({ ...mine, pid: child.pid, startTime: undefined, token: 'other' }));
+    await expect(ShardLock.acquire(file)).rejects.toThrow(ShardLocked);
+    await expect(ShardLock.acquire(file)).rejects.toThrow(new RegExp(`being written by pid ${child.pid} on host ${hostname()} .*still running`));
+    child.kill('SIGKILL');
+    await exited(child);
+    const r = await ShardLock.acquire(file);
+    expect(r.took).toMatchObject({ holder: { pid: child.pid }, reason: 'that process is gone' });
+    r.lock.release();
+
+    // A live pid that started at another time than the lock says: pid reuse, so the holder is gone.
+    writeFileSync(lockFile, JSON.stringify({ ...mine, pid: process.ppid, startTime: '1', token: 'reused' }));
+    const r2 = await ShardLock.acquire(file);
+    expect(r2.took?.reason).toBe('that process is gone');
+    r2.lock.release();
+    // Our own pid, but not our lock: a previous incarnation (a restarted container's pid 1).
+    writeFileSync(lockFile, JSON.stringify({ ...mine, token: 'previous' }));
+    const r3 = await ShardLock.acquire(file);
+    expect(r3.took?.reason).toBe('that process is gone');
+    r3.lock.release();
+  });
+
+  it('a lock from another machine: taken over once its heartbeat is stale, refused while it beats', async () => {
+    const { file, lockFile } = await setup();
+    const remote = { host: 'node-elsewhere', pid: 4242, token: 'remote', since: '2026-01-01T00:00:00.000Z' };
+    writeFileSync(lockFile, JSON.stringify(remote));
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(lockFile, hourAgo, hourAgo);
+    const old = await ShardLock.acquire(file, { staleSeconds: 60 });
+    expect(old.took).toMatchObject({ holder: { host: 'node-elsewhere', pid: 4242 } });
+    expect(old.took?.reason).toMatch(/^no heartbeat for 3[56]\d\d s$/);
+    old.lock.release();
+
+    // Fresh, then silent: waited for, then taken over.
+    writeFileSync(lockFile, JSON.stringify(remote));
+    const waits: unknown[] = [];
+    const t0 = Date.now();
+    const silent = await ShardLock.acquire(file, { staleSeconds: 0.5, heartbeatSeconds: 0.1, onWait: (h) => waits.push(h) });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
+    expect(waits).toEqual([remote]);
+    silent.lock.release();
+
+    // Fresh and beating: refused after waiting.
+    writeFileSync(lockFile, JSON.stringify(remote));
+    const beat = setInterval(() => utimesSync(lockFile, new Date(), new Date()), 50);
+    try {
+      await expect(ShardLock.acquire(file, { staleSeconds: 1, heartbeatSeconds: 0.1 })).rejects.toThrow(/pid 4242 on host node-elsewhere .*heartbeat .* stayed fresh/);
+    } finally {
+      clearInterval(beat);
+    }
+    expect(JSON.parse(readFileSync(lockFile, 'utf8'))).toEqual(remote);
+  });
+
+  it('a run whose lock was taken over stops without writing', async () => {
+    const out = tmp('lost');
+    const sweep = smallSweep();
+    const file = shardFile(out, { index: 0, count: 1 });
+    let n = 0;
+    const run = runSweep(sweep, {
+      out,
+      onPoint: () => {
+        if (++n === 2) writeFileSync(`${file}.lock`, JSON.stringify({ host: 'node-elsewhere', pid: 7, token: 'thief', since: 'now' }));
+      },
+    });
+    await expect(run).rejects.toThrow(LockLost);
+    expect(lines(file)).toHaveLength(2);
+    // Its release left the thief's lock alone.
+    expect(JSON.parse(readFileSync(`${file}.lock`, 'utf8'))).toMatchObject({ token: 'thief' });
+  });
+
+  it('the lock is released on process.exit (a second Ctrl-C) and left by SIGKILL', async () => {
+    const { file, lockFile } = await setup();
+    const lockJs = resolve(__dirname, '..', 'dist', 'src', 'sweep', 'lock.js');
+    const code = `require(${JSON.stringify(lockJs)}).ShardLock.acquire(${JSON.stringify(file)}).then(() => { console.log('held'); setTimeout(() => process.exit(130), 50); });`;
+    const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+    expect(r.stdout).toBe('held\n');
+    expect(r.status).toBe(130);
+    expect(existsSync(lockFile)).toBe(false);
+    const child = spawn(process.execPath, ['-e', code.replace('process.exit(130)', 'process.kill(process.pid, "SIGKILL")')], { stdio: 'ignore' });
+    await exited(child);
+    expect(JSON.parse(readFileSync(lockFile, 'utf8'))).toMatchObject({ pid: child.pid });
   });
 });
 
@@ -215,11 +335,23 @@ describe('examples', () => {
     expect(parseSweep(config).points).toHaveLength(30);
     const slurm = read('slurm-array.sh');
     expect(slurm).toMatch(/^#SBATCH --array=0-2$/m);
-    expect(slurm).toMatch(/sweep examples\/sweep-e5\.json[\s\S]*--shard "\$\{SLURM_ARRAY_TASK_ID\}\/3"/);
+    expect(slurm).toMatch(/^SHARDS=3 /m);
+    expect(slurm).toMatch(/CONFIG=\$\{SWEEP_CONFIG:-examples\/sweep-e5\.json\}/);
+    expect(slurm).toMatch(/srun node "\$ATTNCLUST" sweep "\$CONFIG" --out "\$OUT" \\\n\s+--shard "\$\{SLURM_ARRAY_TASK_ID\}\/\$\{SHARDS\}"/);
+    for (const f of ['slurm-array.sh', 'slurm-merge.sh', 'slurm-submit.sh']) expect(read(f), f).not.toMatch(/^[^#]*\bnpx\b/m);
     const k8s = read('k8s-indexed-job.yaml');
     expect(k8s).toMatch(/^ {2}completionMode: Indexed$/m);
     expect(k8s).toMatch(/^ {2}completions: 3\b/m);
     expect(k8s).toMatch(/--shard "\$\{JOB_COMPLETION_INDEX\}\/3"/);
+    // The exit code of a graceful stop is what both schedulers' configurations name.
+    expect(EXIT_STOPPED).toBe(75);
+    expect(slurm).toMatch(/if \[ "\$rc" -eq 75 \]; then\n.*\n\s+scontrol requeue "\$SLURM_JOB_ID"/);
+    expect(k8s).toMatch(/onExitCodes:\n\s+containerName: sweep\n\s+operator: In\n\s+values: \[75\]/);
+    // node is PID 1 (the shell execs it), with no npm in between.
+    expect(k8s).toMatch(/- exec node \/opt\/attnclust\/bin\/attnclust\.js sweep /);
+    expect(k8s).not.toMatch(/^[^#]*\bnpx?\b/m);
+    expect(k8s).toMatch(/^ {6}terminationGracePeriodSeconds: 120\b/m);
+    expect(k8s).toMatch(/^ {2}podReplacementPolicy: Failed$/m);
     const embedded = /sweep-e5\.json: \|\n((?: {4}.*\n)+)/.exec(k8s)?.[1];
     expect(JSON.parse(embedded ?? 'null')).toEqual(config);
   });

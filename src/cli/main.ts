@@ -1,8 +1,9 @@
 /**
  * The `attnclust` command line: `reproduce`, `run`, `list`, `sweep`, `merge`.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { SCALES, type Scale } from '../experiments/common';
@@ -124,7 +125,7 @@ async function runMany(ids: string[], o: CommonOptions, overridesFor: (id: strin
     } catch (e) {
       progress.stop();
       if (ac.signal.aborted) {
-        process.stderr.write(`attnclust: stopped during ${exp.id}; finished experiments are in ${out}\n`);
+        process.stderr.write(`attnclust: stopped during ${exp.id}${summaries.length ? `; finished experiments are in ${out}` : ''}\n`);
         process.exitCode = 130;
         break;
       }
@@ -140,16 +141,36 @@ async function runMany(ids: string[], o: CommonOptions, overridesFor: (id: strin
     const entry = await readEntry(out, e.id);
     if (entry) entries.push(entry);
   }
-  await writeIndex(out, entries, header);
   const seconds = (performance.now() - t0) / 1000;
+  if (!entries.length) {
+    // Interrupted before anything finished, into a new directory: there is no report to index.
+    process.stderr.write(`report: nothing finished, so no index was written (${seconds.toFixed(1)} s)\n`);
+    if (o.json) process.stdout.write(JSON.stringify({ out, seconds, experiments: summaries }, null, 1) + '\n');
+    return;
+  }
+  await writeIndex(out, entries, header);
   process.stderr.write(`report: ${resolve(out, 'index.html')} and index.md (${seconds.toFixed(1)} s, ${getThreads()} threads)\n`);
   if (o.json) process.stdout.write(JSON.stringify({ out, seconds, experiments: summaries }, null, 1) + '\n');
+}
+
+/** The version in the nearest `package.json` above this file (the package the CLI ships in). */
+export function packageVersion(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: unknown };
+      if (typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      /* not here: look one directory up */
+    }
+    if (dirname(dir) === dir) return 'unknown';
+  }
 }
 
 /** Builds the program (exported for tests). */
 export function program(): Command {
   const p = new Command('attnclust')
     .description('Attention-based clustering: train two-head attention layers on Gaussian mixtures, measure in-context quantization, write reports.')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError();
 
   addCommon(p.command('reproduce').description("run the paper's experiments (E1–E8) and write the report"), 'default')
@@ -183,6 +204,7 @@ export function program(): Command {
     .argument('<inputs...>', 'shard files, or directories (every shard-*.jsonl inside)')
     .description('join shard files into one JSONL file, one line per point, ordered by point')
     .requiredOption('--out <file>', 'the merged .jsonl file')
+    .option('--allow-missing', 'write the merge even when points of the sweep are missing (otherwise: exit 2 naming them)')
     .option('--json', 'print a machine-readable report on stdout')
     .action(mergeCommand);
 
@@ -199,8 +221,20 @@ export function program(): Command {
   return p;
 }
 
+/**
+ * A closed stdout (`attnclust list | head -1`) ends the command quietly: EPIPE means the reader has
+ * what it wanted, not that attnclust failed. Other stdout errors still surface.
+ */
+function quietOnClosedStdout(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 /** Entry point of `bin/attnclust.js`. */
 export async function main(argv: string[]): Promise<void> {
+  quietOnClosedStdout();
   try {
     await program().parseAsync(argv);
   } catch (e) {

@@ -7,6 +7,8 @@
  *   point redone; points already in the file are skipped.
  * - Each finished point is appended as one line and `fsync`ed before the next one starts.
  * - When `signal` aborts, the run stops after the current point (the file stays valid).
+ * - One process writes a shard file at a time: `<file>.lock` is held for the whole run, and checked
+ *   before each write ({@link ShardLock}: a stale lock from a dead or silent process is taken over).
  */
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,6 +17,7 @@ import { ConfigError, resolveConfig, runExperiment } from '../experiments/runner
 import { type Sweep, type SweepConfig, pointOverrides, sweepIdentity } from './config';
 import { type Point, type Shard, canonicalJson, pointSeed, shardIndices } from './grid';
 import { JsonlAppender, fsyncDir } from './jsonl';
+import { type LockHolder, type LockOptions, ShardLock } from './lock';
 import { checkRecord, makeRecord, pointKey, recordLine } from './record';
 
 /** The file name of the sweep description in an output directory. */
@@ -76,6 +79,8 @@ export interface SweepRunOptions {
   signal?: AbortSignal;
   /** Called after each point is on disk. */
   onPoint?: (info: { index: number; point: Point; seed: number; seconds: number }) => void;
+  /** The shard lock's timing (and a callback when it waits for a holder on another machine). */
+  lock?: LockOptions;
 }
 
 /** What a shard run did. */
@@ -94,6 +99,8 @@ export interface SweepRunReport {
   ran: number;
   /** Still to run (non-zero only when stopped). */
   remaining: number;
+  /** A stale lock taken over before starting: whose, and why it was judged stale. */
+  tookLock?: { holder: LockHolder | undefined; reason: string };
   /** The torn last line that was truncated away, if any. */
   repaired?: { line: number; reason: string };
   /** True when stopped by `signal` before the shard was complete. */
@@ -115,6 +122,21 @@ export async function runSweep(sweep: Sweep, opts: SweepRunOptions, onStart?: On
   const file = shardFile(out, shard);
   const mine = shardIndices(sweep.points.length, shard);
   const byKey = new Map(mine.map((j) => [pointKey(sweep.points[j]!), j]));
+  const { lock, took } = await ShardLock.acquire(file, opts.lock);
+  try {
+    return await runLocked(sweep, opts, { t0, shard, progress, file, mine, byKey, lock, took }, onStart);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(
+  sweep: Sweep,
+  opts: SweepRunOptions,
+  c: { t0: number; shard: Shard; progress: Progress; file: string; mine: number[]; byKey: Map<string, number>; lock: ShardLock; took: SweepRunReport['tookLock'] },
+  onStart?: OnStart,
+): Promise<SweepRunReport> {
+  const { t0, shard, progress, file, mine, byKey, lock, took } = c;
   const { appender, scan } = JsonlAppender.open(file, checkRecord);
   try {
     const done = new Set<number>();
@@ -127,7 +149,7 @@ export async function runSweep(sweep: Sweep, opts: SweepRunOptions, onStart?: On
       done.add(j);
     }
     const todo = mine.filter((j) => !done.has(j));
-    const base = { experiment: sweep.exp.id, scale: sweep.scale, file, shard, points: sweep.points.length, shardPoints: mine.length, resumed: done.size, repaired: scan.torn };
+    const base = { experiment: sweep.exp.id, scale: sweep.scale, file, shard, points: sweep.points.length, shardPoints: mine.length, resumed: done.size, repaired: scan.torn, tookLock: took };
     onStart?.({ ...base, remaining: todo.length });
     progress.start(`${sweep.exp.id} shard ${shard.index}/${shard.count}`, mine.length);
     if (done.size) progress.tick(done.size);
@@ -140,6 +162,7 @@ export async function runSweep(sweep: Sweep, opts: SweepRunOptions, onStart?: On
       // No signal: the current point always finishes, so an interrupted shard loses no work.
       const r = await runExperiment(sweep.exp, sweep.scale, config, { progress: silent });
       const seed = config.seed as number;
+      lock.check(); // never write after another process took the shard over
       appender.append(recordLine(makeRecord(point, seed, r.summary)));
       ran++;
       progress.tick();
