@@ -68,20 +68,46 @@ export function identityAttentionLimit(gmm: GaussianMixture, x: TokensLike, opts
   return { shape: [...t.shape], data: t.data instanceof Float32Array ? v.floats(y, 'f32', 'x') : y };
 }
 
+/** The limiting quantization ratio and how it was computed (see `limitQuantization`). */
+export interface LimitQuantization {
+  /** `E‖T_∞(x) − μ_z‖² / E‖x − μ_z‖²`. */
+  ratio: number;
+  /** Rank of the span of the centroids: the dimension of the integral. */
+  rank: number;
+  /** Gauss–Hermite nodes per dimension of the final level. */
+  nodes: number;
+  /** Change of the ratio between the last two levels (NaN for a fixed `quadrature.nodes`). */
+  error: number;
+  /** Whether that change is within `quadrature.tol`. */
+  converged: boolean;
+}
+
 /**
- * The quantization ratio of identity attention on an infinite prompt:
- * `E‖T_∞(x) − μ_z‖² / E‖x − μ_z‖²` under `gmm` (isotropic, one σ), the large-`L` limit of
- * `metrics.quantizationRatio` — a Gaussian integral over the span of the centroids (rank ≤ 4),
- * by Gauss–Hermite quadrature to 1e-12.
+ * The quantization ratio of identity attention on an infinite prompt,
+ * `E‖T_∞(x) − μ_z‖² / E‖x − μ_z‖²` under `gmm` (isotropic, one σ), with how it was computed: a
+ * Gaussian integral over the span of the centroids (rank ≤ 4) by Gauss–Hermite quadrature, nodes
+ * doubled until two levels agree to `quadrature.tol` (default 1e-12). At large `λ` the softmax is
+ * nearly a step and the rule converges slowly: `converged` is then false and `error` says how far
+ * the last two levels were apart. Never throws for non-convergence (see `limitQuantizationRatio`).
  *
  * @throws TypeError if `gmm` is not isotropic with one σ.
- * @throws RangeError for a bad `lambda`, centroids spanning more than 4 dimensions, or a quadrature
- * that does not converge (pass `quadrature.nodes`).
+ * @throws RangeError for a bad `lambda` or `quadrature`, or centroids spanning more than 4 dimensions.
  */
-export function limitQuantizationRatio(gmm: GaussianMixture, opts: LimitOptions & { quadrature?: QuadratureOptions } = {}): number {
+export function limitQuantization(gmm: GaussianMixture, opts: LimitOptions & { quadrature?: QuadratureOptions } = {}): LimitQuantization {
   const g = gmmOf(gmm);
   const o = v.options('options', opts, false);
   const lambda = o.lambda === undefined ? 1 / Math.sqrt(g.dim) : v.number('lambda', o.lambda);
   const scores = v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot');
-  return converged(call(() => native.limitQuantizationRatio(g.nativeMixture, lambda, scores, quadratureOf(o.quadrature)))).ratio;
+  return { ...call(() => native.limitQuantizationRatio(g.nativeMixture, lambda, scores, quadratureOf(o.quadrature))) };
+}
+
+/**
+ * The quantization ratio of identity attention on an infinite prompt (see `limitQuantization`),
+ * the large-`L` limit of `metrics.quantizationRatio`.
+ *
+ * @throws RangeError when the quadrature does not reach `quadrature.tol` (pass a larger `tol` or a
+ * fixed `quadrature.nodes`), and as `limitQuantization`.
+ */
+export function limitQuantizationRatio(gmm: GaussianMixture, opts: LimitOptions & { quadrature?: QuadratureOptions } = {}): number {
+  return converged(limitQuantization(gmm, opts)).ratio;
 }

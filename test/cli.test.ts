@@ -24,7 +24,7 @@ describe('attnclust CLI', () => {
   it('lists the experiments', () => {
     const r = cli('list');
     expect(r.code).toBe(0);
-    for (const id of ['e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8']) expect(r.out).toMatch(new RegExp(`^${id} `, 'm'));
+    for (const id of ['e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9']) expect(r.out).toMatch(new RegExp(`^${id} `, 'm'));
   });
 
   it('runs e5 at tiny scale and writes data, plots and the index', () => {

@@ -38,7 +38,7 @@ describe.each(EXPERIMENTS.map((e) => [e.id, e] as const))('%s at tiny scale', (i
 describe('experiment registry', () => {
   it('finds experiments by id, case-insensitively, and every scale validates', () => {
     expect(findExperiment('E5')?.id).toBe('e5');
-    expect(findExperiment('e9')).toBeUndefined();
+    expect(findExperiment('e99')).toBeUndefined();
     for (const e of EXPERIMENTS) for (const s of ['tiny', 'small', 'default', 'paper'] as const) expect(() => resolveConfig(e, s, {})).not.toThrow();
   });
 

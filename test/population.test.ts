@@ -59,7 +59,7 @@ describe("train(gmm, { method: 'population' })", () => {
     const run = async (threads: number) => {
       setThreads(threads);
       const layer = new TwoHeadLayer({ dim: 4, lambda: 1, init: { kind: 'random', scale: 0.01, seed: 3 } });
-      return layer.train(gmm, { method: 'population', steps: 200, lr: 0.1, seed: 0, recordEvery: 10 });
+      return layer.train(gmm, { method: 'population', quadrature: { nodes: 48 }, steps: 200, lr: 0.1, seed: 0, recordEvery: 10 });
     };
     const one = await run(1);
     const two = await run(2);

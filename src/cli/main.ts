@@ -173,7 +173,7 @@ export function program(): Command {
     .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError();
 
-  addCommon(p.command('reproduce').description("run the paper's experiments (E1–E8) and write the report"), 'default')
+  addCommon(p.command('reproduce').description("run the paper's experiments (E1–E9) and write the report"), 'default')
     .option('--only <ids>', 'comma-separated experiment ids to run')
     .action(async (o: CommonOptions & { only?: string }) => {
       const ids = o.only ? o.only.split(',').map((s) => s.trim()) : EXPERIMENTS.map((e) => e.id);

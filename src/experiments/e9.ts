@@ -125,17 +125,17 @@ export const e9: Experiment<E9Config> = {
       ],
       summary: {
         cells: results.length,
-        cellsAtCentroids: count('centroids'),
-        cellsBeyond: count('beyond'),
-        cellsMerged: count('merged'),
-        cellsElsewhere: count('elsewhere'),
-        cellsMoving: count('moving'),
-        smallestSeparationAtCentroids: found.length ? Math.min(...found.map((r) => r.sep)) : NaN,
+        'cells at the centroids': count('centroids'),
+        'cells beyond the centroids': count('beyond'),
+        'cells merged': count('merged'),
+        'cells elsewhere': count('elsewhere'),
+        'failed cells (gradient not vanished after the steps)': count('moving'),
+        'smallest separation at the centroids': found.length ? Math.min(...found.map((r) => r.sep)) : NaN,
       },
       text:
         `Gradient descent on the exact population risk (${c.steps} steps, lr ${c.lr}) from a small random start, over ${c.lambdas.length} values of λ (${fmt(c.lambdas[0]!)}–${fmt(c.lambdas[c.lambdas.length - 1]!)}) ` +
         `and ${c.separations.length} separations (${fmt(c.separations[0]!)}–${fmt(c.separations[c.separations.length - 1]!)}): the heads reach the centroids in ${count('centroids')} of ${results.length} cells, ` +
-        `settle on the centroids' directions but beyond them (overlapping clusters) in ${count('beyond')}, merge in ${count('merged')}, end elsewhere in ${count('elsewhere')} and are still moving in ${count('moving')}.` +
+        `settle on the centroids' directions but beyond them (overlapping clusters) in ${count('beyond')}, merge in ${count('merged')}, end elsewhere in ${count('elsewhere')} and have failed to stop (gradient not vanished after the steps) in ${count('moving')}.` +
         (found.length ? ` The smallest separation at which they reach the centroids is ${fmt(Math.min(...found.map((r) => r.sep)))}.` : ''),
     };
   },
