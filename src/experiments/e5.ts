@@ -220,8 +220,8 @@ export const e5: Experiment<E5Config> = {
         ...sweepFields('best λ, K', vsK),
         ...(limitAtBest
           ? [
-              ['exact L = ∞ ratio median at best λ', band(limits[bestIndex]!).median] as const,
-              ['gap of the finite-L ratio to L = ∞ at best λ, median over prompts', band(best.ratio.map((r, i) => r - limits[bestIndex]![i]!)).median] as const,
+              ...bandFields((st) => `exact L = ∞ ratio ${st} at best λ`, limits[bestIndex]!),
+              ...bandFields((st) => `gap of the finite-L ratio to L = ∞ ${st} at best λ`, best.ratio.map((r, i) => r - limits[bestIndex]![i]!)),
               ['gap of the finite-L ratio to L = ∞ at best λ, in standard errors of its average over prompts', limitAtBest.mean / limitAtBest.se] as const,
             ]
           : []),
