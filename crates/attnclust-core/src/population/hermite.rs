@@ -30,8 +30,21 @@ pub struct Rule {
 pub const MAX_NODES: usize = 2048;
 
 /// The `n`-point Gauss–Hermite rule for the standard normal (`1 ≤ n ≤ MAX_NODES`; prior validation
-/// assumed).
-pub fn rule(n: usize) -> Rule {
+/// assumed), computed once per `n` and process (rules are small and reused by every call).
+pub fn rule(n: usize) -> std::sync::Arc<Rule> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<Rule>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(r) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&n) {
+        return r.clone();
+    }
+    let r = Arc::new(compute(n));
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(n, r.clone());
+    r
+}
+
+fn compute(n: usize) -> Rule {
     assert!((1..=MAX_NODES).contains(&n), "rule size {n} outside [1, {MAX_NODES}]");
     // Golub–Welsch: the roots of H_n are the eigenvalues of the Jacobi matrix (zero diagonal,
     // off-diagonal √(j/2)); each is then polished by Newton's method on the recurrence, which also
