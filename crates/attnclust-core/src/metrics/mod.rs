@@ -325,7 +325,10 @@ mod tests {
         // |4e − e| / |e| = 3 for both pairs, 1 for the missed centroid
         assert!((centroid_error(&params, &means, 3).unwrap() - 7.0 / 3.0).abs() < 1e-15);
         let m = matching(&params, &means, 3).unwrap();
-        assert_eq!(m.pairs, vec![Pair { head: 0, centroid: 0, cosine: 1.0, relative_error: 3.0 }, Pair { head: 1, centroid: 1, cosine: 1.0, relative_error: 3.0 }]);
+        assert_eq!(
+            m.pairs,
+            vec![Pair { head: 0, centroid: 0, cosine: 1.0, relative_error: 3.0 }, Pair { head: 1, centroid: 1, cosine: 1.0, relative_error: 3.0 }]
+        );
         assert_eq!(m.unmatched_centroids, vec![2]);
         assert!(m.unmatched_heads.is_empty());
         // heads on every centroid: 1 and 0
