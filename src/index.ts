@@ -25,6 +25,7 @@ export type {
   MixtureSample,
   OptimizerSpec,
   PromptBatch,
+  PriorWeights,
   SampleOptions,
   ScheduleSpec,
   Scores,
