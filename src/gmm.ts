@@ -231,6 +231,8 @@ export class MixturePrior {
     // Centroid coordinates are at most ≈ 10·size (a normal draw, scaled), tokens add ≈ 10·σ.
     if (!fits(10 * spec.size, 'f64')) throw new RangeError(`\`${sizeName}\` is too large: the centroids would overflow f64, got ${spec.size}`);
     if (!fits(10 * (spec.size + spec.sigma), 'f64')) throw new RangeError(`\`sigma\` is too large: the tokens would overflow f64, got ${spec.sigma}`);
+    // The addon checks the rest (the weights) when it builds the prior: zero prompts build it.
+    call(() => native.samplePromptsSync(spec, 0, 0, 0, 'f64'));
     return new MixturePrior(spec);
   }
 
