@@ -4,7 +4,7 @@
     /work/venv-sk/bin/python bench/kmeans-sklearn.py [--sets 20] [--n 3000] [--k 10] [--d 16]
 
 (needs `npm run build` first, and scikit-learn: python3 -m venv venv && venv/bin/pip install
-scikit-learn). Each set: K centroids `12 · N(0, I_d)`, per-component, per-coordinate standard
+scikit-learn). Each set: K centroids `scale · N(0, I_d)` (`--scale`, default 12), per-component, per-coordinate standard
 deviations uniform in [0.3, 3], n points with equal weights (numpy, seed = set index). On each set
 it runs attnclust's `kmeans` (default options, seed 0) in a Node child process, and scikit-learn's
 `KMeans(n_init=10)` and `KMeans(n_init=1)` (random_state 0), and prints per set and in summary:
@@ -38,9 +38,9 @@ process.stdout.write(JSON.stringify(out));
 """
 
 
-def make_set(i, n, k, d):
+def make_set(i, n, k, d, scale):
     g = np.random.default_rng(i)
-    means = 12.0 * g.standard_normal((k, d))
+    means = scale * g.standard_normal((k, d))
     sd = g.uniform(0.3, 3.0, (k, d))
     z = g.integers(0, k, n)
     x = means[z] + sd[z] * g.standard_normal((n, d))
@@ -53,8 +53,9 @@ def main():
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--d", type=int, default=16)
+    ap.add_argument("--scale", type=float, default=12.0, help="centroids scale · N(0, I_d)")
     a = ap.parse_args()
-    sets = [make_set(i, a.n, a.k, a.d) for i in range(a.sets)]
+    sets = [make_set(i, a.n, a.k, a.d, a.scale) for i in range(a.sets)]
     with tempfile.TemporaryDirectory() as tmp:
         jobs = []
         for i, (x, _) in enumerate(sets):
@@ -63,7 +64,7 @@ def main():
             jobs.append({"file": f, "n": a.n, "d": a.d, "k": a.k})
         res = subprocess.run(["node", "-e", NODE, ROOT], input=json.dumps(jobs), capture_output=True, text=True, check=True)
         ours = json.loads(res.stdout)
-    print(f"scikit-learn {sklearn.__version__}; {a.sets} sets, n = {a.n}, K = {a.k}, d = {a.d}")
+    print(f"scikit-learn {sklearn.__version__}; {a.sets} sets, n = {a.n}, K = {a.k}, d = {a.d}, centroids {a.scale}·N(0, I)")
     print("set  ratio(ours/sk10)  ratio(sk1/sk10)  ARI ours  ARI sk1  ARI sk10")
     ratios, ratios1, aris = [], [], {"ours": [], "sk1": [], "sk10": []}
     for i, ((x, z), o) in enumerate(zip(sets, ours)):

@@ -1,5 +1,7 @@
 /**
- * The classical baselines, run in Rust: k-means (k-means++ start, Lloyd iterations, restarts) and
+ * The classical baselines, run in Rust: k-means (scikit-learn's greedy k-means++ start — `2 + ⌊ln k⌋`
+ * candidates per centre, the one that lowers the potential most kept — Lloyd iterations, restarts;
+ * points beyond 2^±400 are rescaled by a power of two, exact) and
  * EM (expectation-maximisation) for Gaussian mixtures with isotropic or diagonal covariances,
  * started from k-means.
  */
@@ -15,7 +17,10 @@ import * as v from './validate';
 export interface KMeansOptions {
   /** Seed of the k-means++ starts. */
   seed: number;
-  /** k-means++ restarts; the lowest inertia is kept (default 4). */
+  /**
+   * Restarts, each a greedy k-means++ start then Lloyd; the lowest inertia is kept (default 4;
+   * scikit-learn's `n_init='auto'` runs 1 with k-means++). Restart 0 is the same for every `nInit`.
+   */
   nInit?: number;
   /** Lloyd updates per restart (default 300). */
   maxIter?: number;
