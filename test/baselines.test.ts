@@ -60,3 +60,21 @@ describe('kmeans default against the field’s standard', () => {
     }
   });
 });
+
+describe('kmeans and em on huge values', () => {
+  it('two clusters of repeated points 2e200 apart: inertia 0, not refused up front', () => {
+    // (distinct points at 1e200 differ by ≥ 1e200 · 2^-52, whose square is beyond f64)
+    const x = [[1e200, 3e199], [1e200, 3e199], [-1e200, 0], [-1e200, 0]];
+    const r = kmeans(x, 2, { seed: 0 });
+    expect(r.labels[0]).toBe(r.labels[1]);
+    expect(r.labels[0]).not.toBe(r.labels[2]);
+    expect(r.inertia).toBe(0);
+    expect(Array.from(r.centers.data).sort()).toEqual([-1e200, 0, 1e200, 3e199].sort());
+  });
+
+  it('an inertia beyond f64 is a RangeError naming `x`', () => {
+    expect(() => kmeans([[1e300], [-1e300], [0]], 1, { seed: 0 })).toThrow(RangeError);
+    expect(() => kmeans([[1e300], [-1e300], [0]], 1, { seed: 0 })).toThrow(/`x`/);
+    expect(() => em([[1e300], [-1e300], [0]], 1, { seed: 0 })).toThrow(/`x`/);
+  });
+});
