@@ -188,7 +188,8 @@ impl Prior {
         let (k, d) = (self.k, self.dim);
         let par = par.above(batch * length * d, 1 << 14);
         let equal = self.weights == Weights::Equal;
-        let per: Vec<Result<(Vec<T>, Vec<u32>, Vec<T>, Vec<f64>)>> = par.map(batch, |b| {
+        type Prompt<T> = (Vec<T>, Vec<u32>, Vec<T>, Vec<f64>);
+        let per: Vec<Result<Prompt<T>>> = par.map(batch, |b| {
             let mut g = rng::gen(seed, rng::purpose::PRIOR, b as u64);
             let mut mu = vec![0.0f64; k * d];
             self.draw_centroids(&mut g, &mut mu)?;
