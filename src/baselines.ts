@@ -1,5 +1,7 @@
 /**
- * The classical baselines, run in Rust: k-means (k-means++ start, Lloyd iterations, restarts) and
+ * The classical baselines, run in Rust: k-means (scikit-learn's greedy k-means++ start — `2 + ⌊ln k⌋`
+ * candidates per centre, the one that lowers the potential most kept — Lloyd iterations, restarts;
+ * points beyond 2^±400 are rescaled by a power of two, exact) and
  * EM (expectation-maximisation) for Gaussian mixtures with isotropic or diagonal covariances,
  * started from k-means.
  */
@@ -7,7 +9,7 @@ import { raced, signalOf } from './cancel';
 import { call, callAsync } from './errors';
 import { checkMemory } from './memory';
 import { native } from './native';
-import { checkResult, checkScalar, fits, maxRowNorm } from './numerics';
+import { checkResult, checkScalar } from './numerics';
 import type { MatrixLike, Tensor } from './types';
 import * as v from './validate';
 
@@ -15,7 +17,10 @@ import * as v from './validate';
 export interface KMeansOptions {
   /** Seed of the k-means++ starts. */
   seed: number;
-  /** k-means++ restarts; the lowest inertia is kept (default 4). */
+  /**
+   * Restarts, each a greedy k-means++ start then Lloyd; the lowest inertia is kept (default 4;
+   * scikit-learn's `n_init='auto'` runs 1 with k-means++). Restart 0 is the same for every `nInit`.
+   */
   nInit?: number;
   /** Lloyd updates per restart (default 300). */
   maxIter?: number;
@@ -72,9 +77,8 @@ function points(x: unknown, k: unknown): { t: Tensor; n: number; d: number; k: n
   const [n, d] = t.shape as [number, number];
   if (n < 1 || d < 1) throw new RangeError(`\`x\` must hold at least one point of at least one coordinate, got shape [${n}, ${d}]`);
   const kk = v.integer('k', k, 1, n);
-  // Distances are squared and summed over the points in f64.
-  const r = maxRowNorm(t.data, d);
-  if (Number.isFinite(r) && !fits(4 * r * r * n, 'f64')) throw new RangeError(`\`x\` has values too large: squared distances ≈ ${(4 * r * r).toExponential(2)}, summed over ${n} points, would overflow f64; rescale \`x\``);
+  // (no bound on the values here: the addon rescales points beyond 2^±400 by a power of two and
+  // reports an inertia or log-likelihood beyond f64 itself, naming `x`)
   // Per point: a label, a distance and its assignment (k-means, EM); centres, sums and per-chunk
   // partial sums (k × d, f64); the copy of x that an async call makes.
   const bytes = n * (40 + d * t.data.BYTES_PER_ELEMENT) + 8 * kk * (d + 1) * (4 + 2 * call(() => native.getThreads()));

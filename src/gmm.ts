@@ -10,7 +10,7 @@ import { call, callAsync } from './errors';
 import { bytesOf, checkMemory } from './memory';
 import { native, type Native } from './native';
 import { F32_MAX, fits, maxRowNorm } from './numerics';
-import type { Dtype, MatrixLike, MixtureSample, PromptBatch, SampleOptions, Tensor } from './types';
+import type { Dtype, MatrixLike, MixtureSample, PriorWeights, PromptBatch, SampleOptions, Tensor } from './types';
 import * as v from './validate';
 
 /** Largest number of values one sample may hold. */
@@ -178,6 +178,22 @@ export class GaussianMixture {
   }
 }
 
+/**
+ * The JS shape of `PriorWeights` (arrays of numbers, or `{ dirichlet }`); their values are checked
+ * by the addon when the prior is built.
+ */
+function priorWeights(w: unknown): { weights?: number[]; dirichlet?: number[] } {
+  if (w === undefined) return {};
+  const numbers = (name: string, a: unknown): number[] => {
+    if (typeof a === 'number') return [a];
+    if (!Array.isArray(a) || !a.every((x) => typeof x === 'number')) throw new TypeError(`\`${name}\` must be a number or an array of numbers`);
+    return a as number[];
+  };
+  if (Array.isArray(w)) return { weights: numbers('weights', w) };
+  if (typeof w === 'object' && w !== null && Object.keys(w).length === 1 && 'dirichlet' in w) return { dirichlet: numbers('weights.dirichlet', (w as { dirichlet: unknown }).dirichlet) };
+  throw new TypeError('`weights` must be an array of K weights or `{ dirichlet: α }`');
+}
+
 /** Options of `MixturePrior.samplePrompts`. */
 export interface PromptOptions {
   /** Seed of the draw: a non-negative integer below 2^53 (the same seed gives the same prompts). */
@@ -197,14 +213,17 @@ export class MixturePrior {
     this.spec = spec;
   }
 
-  /** Centroids uniform on the sphere of radius `radius`, equal weights, noise `sigma`. */
-  static sphere(opts: { k: number; dim: number; radius: number; sigma: number; minSeparation?: number }): MixturePrior {
+  /**
+   * Centroids uniform on the sphere of radius `radius`, noise `sigma`, mixture weights `weights`
+   * (default equal; see `PriorWeights`).
+   */
+  static sphere(opts: { k: number; dim: number; radius: number; sigma: number; minSeparation?: number; weights?: PriorWeights }): MixturePrior {
     const o = v.options('options', opts, true);
     const k = v.integer('k', o.k, 1, 65536);
     const radius = v.nonNegative('radius', o.radius);
     const minSeparation = o.minSeparation === undefined ? 0 : v.nonNegative('minSeparation', o.minSeparation);
     if (k > 1 && minSeparation > 2 * radius) throw new RangeError(`\`minSeparation\` must be at most 2·radius = ${2 * radius}, got ${minSeparation}`);
-    return MixturePrior.checked({ kind: 'sphere', k, dim: v.integer('dim', o.dim, 1, 1 << 20), size: radius, sigma: v.nonNegative('sigma', o.sigma), minSeparation }, 'radius');
+    return MixturePrior.checked({ kind: 'sphere', k, dim: v.integer('dim', o.dim, 1, 1 << 20), size: radius, sigma: v.nonNegative('sigma', o.sigma), minSeparation, ...priorWeights(o.weights) }, 'radius');
   }
 
   /** Refuses a prior whose tokens would overflow f64 (`size` is the centroids' scale). */
@@ -212,11 +231,16 @@ export class MixturePrior {
     // Centroid coordinates are at most ≈ 10·size (a normal draw, scaled), tokens add ≈ 10·σ.
     if (!fits(10 * spec.size, 'f64')) throw new RangeError(`\`${sizeName}\` is too large: the centroids would overflow f64, got ${spec.size}`);
     if (!fits(10 * (spec.size + spec.sigma), 'f64')) throw new RangeError(`\`sigma\` is too large: the tokens would overflow f64, got ${spec.sigma}`);
+    // The addon checks the rest (the weights) when it builds the prior: zero prompts build it.
+    call(() => native.samplePromptsSync(spec, 0, 0, 0, 'f64'));
     return new MixturePrior(spec);
   }
 
-  /** Centroids `scale · N(0, I_d)`, equal weights, noise `sigma`. */
-  static gaussian(opts: { k: number; dim: number; scale: number; sigma: number; minSeparation?: number }): MixturePrior {
+  /**
+   * Centroids `scale · N(0, I_d)`, noise `sigma`, mixture weights `weights` (default equal; see
+   * `PriorWeights`).
+   */
+  static gaussian(opts: { k: number; dim: number; scale: number; sigma: number; minSeparation?: number; weights?: PriorWeights }): MixturePrior {
     const o = v.options('options', opts, true);
     return MixturePrior.checked({
       kind: 'gaussian',
@@ -225,6 +249,7 @@ export class MixturePrior {
       size: v.nonNegative('scale', o.scale),
       sigma: v.nonNegative('sigma', o.sigma),
       minSeparation: o.minSeparation === undefined ? 0 : v.nonNegative('minSeparation', o.minSeparation),
+      ...priorWeights(o.weights),
     }, 'scale');
   }
 
@@ -245,7 +270,7 @@ export class MixturePrior {
     const a = { b, l, seed: v.seed('seed', o.seed), dtype: v.dtype('dtype', o.dtype, 'f64'), signal: signalOf(o.signal) };
     // x (B·L·d), labels (B·L) and means (B·K·d): drawn per prompt, then joined (twice at the peak).
     const [d, k, s] = [this.dim, this.k, bytesOf(a.dtype)];
-    checkMemory(['batch', 'length'], 2 * (b * l * d * s + 4 * b * l + b * k * d * s), `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
+    checkMemory(['batch', 'length'], 2 * (b * l * d * s + 4 * b * l + b * k * d * s + 8 * b * k), `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
     if (b * l * this.dim > MAX_VALUES) throw new RangeError(`\`batch\` × \`length\` × d = ${b * l * this.dim} values exceed the limit of ${MAX_VALUES}`);
     if (b * k * this.dim > MAX_VALUES) throw new RangeError(`\`batch\` × k × d = ${b * k * this.dim} centroid values exceed the limit of ${MAX_VALUES}`);
     // Centroid coordinates are below 9·size (a normal draw, scaled), tokens add below 9·σ.
@@ -254,7 +279,7 @@ export class MixturePrior {
   }
 
   #wrap(p: Native.Prompts, b: number, l: number): PromptBatch {
-    return { x: { shape: [b, l, this.dim], data: p.x }, labels: p.labels, means: { shape: [b, this.k, this.dim], data: p.means } };
+    return { x: { shape: [b, l, this.dim], data: p.x }, labels: p.labels, means: { shape: [b, this.k, this.dim], data: p.means }, weights: { shape: [b, this.k], data: p.weights } };
   }
 
   /** `batch` prompts of `length` tokens: `x` `[B, L, d]`, `labels` `B·L`, `means` `[B, K, d]`. */

@@ -11,7 +11,8 @@ export { identityAttentionLimit, limitQuantization, limitQuantizationRatio } fro
 export type { LimitOptions, LimitQuantization } from './population';
 export { attention, attentionSync, attentionBackward, attentionBackwardSync, identityWeights, AttentionLayer } from './attention';
 export type { AttentionWeights, AttentionMask, AttentionOptions, AttentionGradients, AttentionLayerOptions, AttentionTrainOptions } from './attention';
-export { metrics, alignment, centroidError, quantizationRatio, adjustedRandIndex } from './metrics';
+export { metrics, alignment, centroidError, matching, quantizationRatio, adjustedRandIndex } from './metrics';
+export type { HeadMatching, MatchedPair } from './metrics';
 export { setThreads, getThreads } from './threads';
 export { setMemoryLimit, getMemoryLimit } from './memory';
 export { kmeans, kmeansAsync, em } from './baselines';
@@ -26,6 +27,7 @@ export type {
   MixtureSample,
   OptimizerSpec,
   PromptBatch,
+  PriorWeights,
   SampleOptions,
   ScheduleSpec,
   Scores,

@@ -173,8 +173,7 @@ export class TwoHeadLayer {
     if (x.shape[0] === 0) throw new RangeError('`source` must hold at least one token');
     // The addon widens the tokens to f64 and keeps a squared distance per token.
     checkMemory('source', x.data.length * 8 + (x.shape[0] as number) * 16, `${x.shape[0]} × ${this.dim} tokens widened to f64`);
-    const r = maxRowNorm(x.data, this.dim);
-    if (!fits(4 * r * r, 'f64')) throw new RangeError(`\`source\` has values too large: squared distances ≈ ${(4 * r * r).toExponential(2)} would overflow f64`);
+    // (tokens beyond 2^±400 are rescaled natively by a power of two: no bound here)
     const data = call(() => native.initHeads({ kind: 'data', seed }, this.heads, this.dim, this.dtype, x.data));
     this.#params = { shape: [this.heads, this.dim], data };
     return this;
@@ -341,17 +340,13 @@ export class TwoHeadLayer {
     }
     if (means !== undefined && means.shape[1] !== this.dim) throw new TypeError(`\`means\` must have ${this.dim} columns`);
     if (!exact) {
-      // Training runs in the layer's type (no widening): data whose intermediates would leave it is
-      // refused up front. Memory: per native call, the copy of a fixed sample, the per-chunk partial
-      // gradients of a step, and (online) the chunk of samples each thread draws.
+      // Training runs in the layer's type (no widening). No bound up front: the kernels are exact
+      // wherever their intermediates stay finite (a huge λ saturates the softmax), and the addon
+      // reports an overflow at the initial parameters as such, naming `source`. Memory: per native
+      // call, the copy of a fixed sample, the per-chunk partial gradients of a step, and (online)
+      // the chunk of samples each thread draws.
       const [h, d, sc] = [this.heads, this.dim, bytesOf(this.dtype)];
       const n = online ? batch : (x!.shape[0] as number);
-      const r = online ? source.spread : maxRowNorm(x!.data, d);
-      const b = headsBound(r, maxRowNorm(this.#params.data, d), this.lambda, h, n);
-      // (non-finite data is reported by the addon, as for forward)
-      if (Number.isFinite(r) && (!fits(b.inT, this.dtype) || !fits(b.inF64, 'f64') || (this.dtype === 'f32' && !lambdaFitsF32(this.lambda)))) {
-        throw new RangeError(`\`source\` has values too large for ${this.dtype} at \`lambda\` = ${this.lambda} (tokens of norm up to ${r.toExponential(2)}): the scores and sums would overflow; rescale it${this.dtype === 'f32' ? " or use dtype 'f64'" : ''}`);
-      }
       const chunks = Math.ceil(n / REDUCE_CHUNK);
       const threads = call(() => native.getThreads());
       const bytes = (online ? threads * REDUCE_CHUNK * d * sc : n * d * sc) + chunks * (h * d * (8 + sc) + h * h * 8 + h * 8) + 4 * h * d * 8;

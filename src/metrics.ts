@@ -1,20 +1,28 @@
 /**
  * Metrics of how well heads or a clustering recover a mixture.
  *
- * - `alignment(Θ, M)`: mean over matched pairs of `cos(θ_h, μ_{π(h)})`, `π` the best matching of
- *   heads to centroids (Hungarian method), `min(H, K)` pairs;
- * - `centroidError(Θ, M)`: mean of `‖θ_h − μ_{π(h)}‖ / ‖μ_{π(h)}‖` under its best matching;
+ * Heads `Θ` (`[H, d]`) are matched one-to-one to centroids `M` (`[K, d]`) by the Hungarian method
+ * (`min(H, K)` pairs). Both scores are means over the **K centroids**: a centroid left without a
+ * head (`H < K`) counts as if its head were the zero vector, so a missed centroid is never hidden;
+ * heads left over (`H > K`) are not scored (`matching` lists them).
+ *
+ * - `alignment(Θ, M) = (1/K) Σ_{matched (h, k)} cos(θ_h, μ_k)`, the matching maximising the total
+ *   cosine; an unmatched centroid adds 0;
+ * - `centroidError(Θ, M) = (1/K) [Σ_{matched (h, k)} ‖θ_h − μ_k‖ / ‖μ_k‖ + (K − min(H, K))]`, the
+ *   matching minimising the total; an unmatched centroid adds 1 (`‖0 − μ‖/‖μ‖`);
+ * - `matching(Θ, M)`: the pairs behind `alignment`, their cosines and relative errors, and the
+ *   unmatched heads or centroids;
  * - `quantizationRatio(X, Y, M, z)`: `Σ_i ‖y_i − μ_{z_i}‖² / Σ_i ‖x_i − μ_{z_i}‖²`, per prompt, then
  *   averaged over prompts (below 1: tokens moved toward their own centroid);
  * - `adjustedRandIndex(a, b)`: agreement of two labelings corrected for chance (1 = same partition).
  *
- * All four are computed in f64. The first three are invariant under scaling (`alignment` row by
+ * All are computed in f64. The first three are invariant under scaling (`alignment` row by
  * row, `centroidError` jointly, `quantizationRatio` per prompt), so f64 inputs whose squares would
  * overflow (entries beyond ≈1e154) or underflow are first rescaled by powers of two, which is exact:
  * the result is the one an exact computation would round to, and never NaN, ±∞ or a hang.
  */
 import { call } from './errors';
-import { checkMemory, getMemoryLimit } from './memory';
+import { checkMemory } from './memory';
 import { native } from './native';
 import { checkScalar, maxAbs, norm } from './numerics';
 import type { Float, MatrixLike, Tensor, TokensLike } from './types';
@@ -57,7 +65,14 @@ function checkMatching(p: Tensor, m: Tensor): void {
   checkMemory(['params', 'means'], 16 * h * k + 64 * (h + k), `a ${h} × ${k} cost matrix, f64`);
 }
 
-/** Mean cosine between heads and centroids under the best matching (1 = perfectly aligned). */
+/**
+ * Alignment of heads `params` (`[H, d]`) with centroids `means` (`[K, d]`): the mean over the K
+ * centroids of the cosine with the matched head (the matching maximising the total cosine), 0 for
+ * each centroid left without a head when `H < K`. In [−1, 1]; 1 when every centroid has a head
+ * along it. A zero vector has cosine 0.
+ *
+ * @throws TypeError when the shapes disagree; RangeError for non-finite values.
+ */
 export function alignment(params: MatrixLike, means: MatrixLike): number {
   let [p, m, d] = pair('params', params, 'means', means);
   checkMatching(p, m);
@@ -81,34 +96,90 @@ export function alignment(params: MatrixLike, means: MatrixLike): number {
   return checkScalar(call(() => native.alignment(pd, md, d)), 'params', 'the alignment');
 }
 
-/** Mean relative distance between heads and their matched centroids. */
-export function centroidError(params: MatrixLike, means: MatrixLike): number {
-  let [p, m, d] = pair('params', params, 'means', means);
-  checkMatching(p, m);
-  if (p.data instanceof Float64Array && m.data instanceof Float64Array) {
-    const big = Math.max(maxAbs(p.data), maxAbs(m.data));
-    let small = Infinity; // the smallest centroid norm (a zero row is the addon's error to report)
-    for (let i = 0; i < m.data.length; i += d) {
-      const r = norm(m.data, i, d);
-      if (r > 0) small = Math.min(small, r);
-    }
-    // Relative errors are invariant under a joint scaling: one power of two that brings the largest
-    // entry to 2^509 keeps every squared difference finite and every centroid's squared norm normal,
-    // as long as the two differ by less than 2^1019 (beyond, the errors themselves overflow).
-    if (Number.isFinite(big) && (big > SAFE_HI || small < SAFE_LO)) {
-      if (small !== Infinity && big / small > 2 ** 1019) {
-        throw new RangeError(`\`params\` has values too large relative to \`means\` (${big.toExponential(2)} against a centroid of norm ${small.toExponential(2)}): the relative errors overflow f64`);
-      }
-      // 2^e in two factors, each within the f64 range (e can reach ±1500)
-      const e = 509 - Math.log2(pow2(big));
-      const [s1, s2] = [2 ** Math.trunc(e / 2), 2 ** (e - Math.trunc(e / 2))];
-      const scaled = (a: Float64Array) => a.map((x) => x * s1 * s2);
-      p = { shape: p.shape, data: scaled(p.data) };
-      m = { shape: m.shape, data: scaled(m.data) };
-    }
+/**
+ * `params` and `means` scaled jointly by one power of two when their f64 values are beyond the
+ * range where squares stay finite and normal (relative errors and cosines do not change).
+ */
+function jointlyScaled(p: Tensor, m: Tensor, d: number): [Tensor, Tensor] {
+  if (!(p.data instanceof Float64Array && m.data instanceof Float64Array)) return [p, m];
+  const big = Math.max(maxAbs(p.data), maxAbs(m.data));
+  let small = Infinity; // the smallest centroid norm (a zero row is the addon's error to report)
+  for (let i = 0; i < m.data.length; i += d) {
+    const r = norm(m.data, i, d);
+    if (r > 0) small = Math.min(small, r);
   }
+  // Relative errors are invariant under a joint scaling: one power of two that brings the largest
+  // entry to 2^509 keeps every squared difference finite and every centroid's squared norm normal,
+  // as long as the two differ by less than 2^1019 (beyond, the errors themselves overflow).
+  if (!(Number.isFinite(big) && (big > SAFE_HI || small < SAFE_LO))) return [p, m];
+  if (small !== Infinity && big / small > 2 ** 1019) {
+    throw new RangeError(`\`params\` has values too large relative to \`means\` (${big.toExponential(2)} against a centroid of norm ${small.toExponential(2)}): the relative errors overflow f64`);
+  }
+  // 2^e in two factors, each within the f64 range (e can reach ±1500)
+  const e = 509 - Math.log2(pow2(big));
+  const [s1, s2] = [2 ** Math.trunc(e / 2), 2 ** (e - Math.trunc(e / 2))];
+  const scaled = (a: Float64Array) => a.map((x) => x * s1 * s2);
+  return [
+    { shape: p.shape, data: scaled(p.data) },
+    { shape: m.shape, data: scaled(m.data) },
+  ];
+}
+
+/**
+ * Relative centroid error of heads `params` (`[H, d]`) against centroids `means` (`[K, d]`): the
+ * mean over the K centroids of `‖θ − μ‖ / ‖μ‖` with the matched head `θ` (the matching minimising
+ * the total), 1 for each centroid left without a head when `H < K`. `≥ 0`; 0 when every centroid
+ * has its head on it.
+ *
+ * @throws TypeError when the shapes disagree; RangeError for non-finite values or a zero row of
+ * `means` (the ratio is undefined).
+ */
+export function centroidError(params: MatrixLike, means: MatrixLike): number {
+  const [p0, m0, d] = pair('params', params, 'means', means);
+  checkMatching(p0, m0);
+  const [p, m] = jointlyScaled(p0, m0, d);
   const [pd, md] = [p.data, m.data];
   return checkScalar(call(() => native.centroidError(pd, md, d)), 'params', 'the centroid error');
+}
+
+/** One head matched to one centroid (see `matching`). */
+export interface MatchedPair {
+  /** Row of `params`. */
+  head: number;
+  /** Row of `means`. */
+  centroid: number;
+  /** `cos(θ_head, μ_centroid)`, in [−1, 1]. */
+  cosine: number;
+  /** `‖θ_head − μ_centroid‖ / ‖μ_centroid‖`, ≥ 0. */
+  relativeError: number;
+}
+
+/** The matching of heads to centroids (see `matching`). */
+export interface HeadMatching {
+  /** `min(H, K)` pairs, by increasing `head`. */
+  pairs: MatchedPair[];
+  /** Heads left without a centroid (when `H > K`), increasing. */
+  unmatchedHeads: number[];
+  /** Centroids left without a head (when `H < K`), increasing. */
+  unmatchedCentroids: number[];
+}
+
+/**
+ * The one-to-one matching of heads `params` (`[H, d]`) to centroids `means` (`[K, d]`) that
+ * maximises the total cosine — the one `alignment` scores — with each pair's cosine and relative
+ * error, and the heads or centroids it leaves out. (`centroidError` uses the matching minimising
+ * the total relative error, which can differ when the heads are far from the centroids.)
+ *
+ * @throws as `centroidError`.
+ */
+export function matching(params: MatrixLike, means: MatrixLike): HeadMatching {
+  const [p0, m0, d] = pair('params', params, 'means', means);
+  checkMatching(p0, m0);
+  const [p, m] = jointlyScaled(p0, m0, d);
+  const [pd, md] = [p.data, m.data];
+  const r = call(() => native.matching(pd, md, d));
+  for (const q of r.pairs) checkScalar(q.relativeError, 'params', 'a relative error');
+  return { pairs: r.pairs.map((q) => ({ head: q.head, centroid: q.centroid, cosine: q.cosine, relativeError: q.relativeError })), unmatchedHeads: r.unmatchedHeads, unmatchedCentroids: r.unmatchedCentroids };
 }
 
 /**
@@ -182,17 +253,21 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
   }
 }
 
-/** Adjusted Rand index of two labelings of the same items. */
+/**
+ * Adjusted Rand index of two labelings of the same items (Hubert & Arabie 1985): 1 for the same
+ * partition up to renaming, about 0 for chance agreement, negative below chance. Two labelings
+ * that are both one cluster, or both all singletons, give 1. The contingency table is sparse (the
+ * pairs of labels that occur), so time and memory are O(n) whatever the number of clusters.
+ *
+ * @throws TypeError when `a` or `b` is not a Uint32Array or their lengths differ; RangeError when
+ * they are empty or the table would exceed the memory limit.
+ */
 export function adjustedRandIndex(a: Uint32Array, b: Uint32Array): number {
   if (!(a instanceof Uint32Array)) throw new TypeError('`a` must be a Uint32Array');
   if (!(b instanceof Uint32Array)) throw new TypeError('`b` must be a Uint32Array');
   if (a.length !== b.length) throw new TypeError(`\`a\` and \`b\` must have the same length, got ${a.length} and ${b.length}`);
   if (a.length === 0) throw new RangeError('`a` must hold at least one label');
-  // The addon tabulates the pairs of labels: (distinct in a) × (distinct in b) counts.
-  // (at most n × n: the labels are counted only when that bound is above the limit)
-  const n = a.length;
-  const [ka, kb] = 8 * n * n + 144 * n <= getMemoryLimit() ? [n, n] : [new Set(a).size, new Set(b).size];
-  checkMemory(['a', 'b'], 8 * ka * kb + 64 * (ka + kb) + 16 * n, `a ${ka} × ${kb} contingency table`);
+  checkMemory(['a', 'b'], native.adjustedRandIndexPeakBytes(a.length), `a sparse contingency table of ${a.length} labels`);
   return checkScalar(call(() => native.adjustedRandIndex(a, b)), 'a', 'the index');
 }
 
@@ -204,6 +279,8 @@ export const metrics = {
   centroidError,
   /** Same as {@link quantizationRatio}. */
   quantizationRatio,
+  /** Same as {@link matching}. */
+  matching,
   /** Same as {@link adjustedRandIndex}. */
   adjustedRandIndex,
   /** Same as {@link limitQuantizationRatio}: the quantization ratio of identity attention at infinite context. */

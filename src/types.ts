@@ -83,7 +83,18 @@ export interface PromptBatch {
   labels: Uint32Array;
   /** `[B, K, d]`: each prompt's centroids. */
   means: Tensor;
+  /** `[B, K]`, f64: each prompt's mixture weights (each row sums to 1). */
+  weights: Tensor;
 }
+
+/**
+ * Mixture weights of the prompts of a `MixturePrior` (default: equal, `1/K` each):
+ * - `number[]`: `K` positive weights summing to 1 (within 1e-6), the same for every prompt;
+ * - `{ dirichlet: α }`: drawn per prompt from `Dirichlet(α)`, `α` one positive concentration for
+ *   all components or `K` of them (small `α`: very unequal clusters; `α = 1`: uniform on the
+ *   simplex). Deterministic per `(seed, prompt)`, like the rest of the prompt.
+ */
+export type PriorWeights = number[] | { dirichlet: number | number[] };
 
 /** Optimiser of a training run. */
 export type OptimizerSpec =

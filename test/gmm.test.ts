@@ -323,3 +323,49 @@ describe('MixturePrior', () => {
     expect(q.means.shape).toEqual([2, 2, 3]);
   });
 });
+
+describe('MixturePrior weights (issue 10)', () => {
+  const base = { k: 3, dim: 2, scale: 5, sigma: 0.1 };
+
+  it('default: equal weights, and the same prompts as before weights existed', () => {
+    const p = MixturePrior.gaussian(base).samplePrompts(2, 10, { seed: 3 });
+    expect(Array.from(p.weights.data)).toEqual(new Array(6).fill(1 / 3));
+    expect(p.weights.shape).toEqual([2, 3]);
+  });
+
+  it('fixed weights: the label frequencies follow them, in every prompt', () => {
+    const prior = MixturePrior.sphere({ k: 3, dim: 2, radius: 4, sigma: 0.1, weights: [0.7, 0.2, 0.1] });
+    const p = prior.samplePrompts(4, 20000, { seed: 9 });
+    const count = [0, 0, 0];
+    for (const z of p.labels) count[z]! += 1;
+    [0.7, 0.2, 0.1].forEach((w, i) => expect(count[i]! / 80000).toBeCloseTo(w, 1));
+    expect(p.weights.data[0]).toBeCloseTo(0.7, 14);
+  });
+
+  it('Dirichlet weights: drawn per prompt, deterministic per (seed, prompt), rows summing to 1', () => {
+    const prior = MixturePrior.gaussian({ ...base, weights: { dirichlet: 0.5 } });
+    const a = prior.samplePrompts(32, 50, { seed: 5 });
+    const b = prior.samplePrompts(32, 50, { seed: 5 });
+    expect(a.weights.data).toEqual(b.weights.data);
+    expect(a.x.data).toEqual(b.x.data);
+    // prompt 0 alone is prompt 0 of the batch
+    expect(Array.from(prior.samplePrompts(1, 50, { seed: 5 }).weights.data)).toEqual(Array.from(a.weights.data.subarray(0, 3)));
+    const w = a.weights.data;
+    for (let i = 0; i < 32; i++) expect((w[3 * i] as number) + (w[3 * i + 1] as number) + (w[3 * i + 2] as number)).toBeCloseTo(1, 12);
+    // unequal: some prompt has a component above 0.7
+    expect(Array.from(w).some((v) => v > 0.7)).toBe(true);
+    // a different seed draws other weights
+    expect(prior.samplePrompts(32, 50, { seed: 6 }).weights.data).not.toEqual(a.weights.data);
+    // K concentrations
+    expect(MixturePrior.gaussian({ ...base, weights: { dirichlet: [5, 1, 0.2] } }).samplePrompts(2, 5, { seed: 1 }).weights.shape).toEqual([2, 3]);
+  });
+
+  it('bad weights: TypeError for the shape, RangeError for the values, naming `weights`', () => {
+    expect(() => MixturePrior.gaussian({ ...base, weights: [0.5, 0.5] })).toThrow(TypeError);
+    expect(() => MixturePrior.gaussian({ ...base, weights: [0.5, 0.6, -0.1] }).samplePrompts(1, 1, { seed: 0 })).toThrow(/`weights/);
+    expect(() => MixturePrior.gaussian({ ...base, weights: [0.5, 0.3, 0.3] }).samplePrompts(1, 1, { seed: 0 })).toThrow(RangeError);
+    expect(() => MixturePrior.gaussian({ ...base, weights: { dirichlet: 0 } }).samplePrompts(1, 1, { seed: 0 })).toThrow(RangeError);
+    expect(() => MixturePrior.gaussian({ ...base, weights: { dirichlet: [1, 1] } }).samplePrompts(1, 1, { seed: 0 })).toThrow(TypeError);
+    expect(() => MixturePrior.gaussian({ ...base, weights: { alpha: 1 } as never })).toThrow(TypeError);
+  });
+});

@@ -340,3 +340,45 @@ describe('initialisation', () => {
     expect(() => new TwoHeadLayer({ dim: 2, heads: 2, lambda: 1, init: m })).toThrow(/`init`/);
   });
 });
+
+describe('edges (issue 10)', () => {
+  it('initFromData at 1e-300 picks three distinct points for three heads (distances no longer underflow)', () => {
+    const pts = [
+      [1, 0],
+      [1.1, 0],
+      [0, 1],
+      [0, 1.1],
+    ];
+    for (const s of [1, 1e-300, 1e-310, 1e300]) {
+      const x = pts.map((p) => p.map((v) => v * s));
+      for (let seed = 0; seed < 10; seed++) {
+        const l = new TwoHeadLayer({ dim: 2, heads: 3, lambda: 1 }).initFromData(x, { seed });
+        const rows = new Set([0, 1, 2].map((h) => `${l.params.data[2 * h]},${l.params.data[2 * h + 1]}`));
+        expect(rows.size, `scale ${s}, seed ${seed}`).toBe(3);
+      }
+    }
+  });
+
+  it('trains at λ = 1e300 on tokens of norm ≈ 22, where forward and gradient are exact (was refused up front)', async () => {
+    const m = GaussianMixture.isotropic({ means: [[20, 0], [0, 20]], sigma: 1 });
+    const x = m.sample(500, { seed: 1 }).x;
+    const layer = new TwoHeadLayer({ dim: 2, lambda: 1e300 }).initFromData(x, { seed: 1 });
+    const risk0 = layer.risk(x);
+    expect(Number.isFinite(risk0)).toBe(true);
+    const r = await layer.train(x, { steps: 5, lr: 0.01, seed: 0 });
+    expect(r.history[0]!.risk).toBeCloseTo(risk0, 12);
+    expect(r.history.every((e) => Number.isFinite(e.risk))).toBe(true);
+    const online = await layer.train(m, { steps: 3, lr: 0.01, seed: 0, batch: 100 });
+    expect(online.history.every((e) => Number.isFinite(e.risk))).toBe(true);
+  });
+
+  it('train names `source` in its errors (not `x`), and an overflow at the start is not called a divergence', async () => {
+    const layer = new TwoHeadLayer({ dim: 2, lambda: 1 });
+    const err = (await layer.train([[1e200, 0], [0, 1e200]], { steps: 2, lr: 0.1, seed: 0 }).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(RangeError);
+    expect(err.message).toMatch(/`source`/);
+    expect(err.message).not.toMatch(/`x`|diverged/);
+    const nan = (await layer.train([[NaN, 0]], { steps: 1, lr: 0.1, seed: 0 }).catch((e: unknown) => e)) as Error;
+    expect(nan.message).toMatch(/`source/);
+  });
+});

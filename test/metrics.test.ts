@@ -6,7 +6,7 @@
  * contingency-table formula).
  */
 import { describe, expect, it } from 'vitest';
-import { adjustedRandIndex, alignment, centroidError, metrics, quantizationRatio, type Tensor } from '../src/index';
+import { adjustedRandIndex, alignment, centroidError, matching, metrics, quantizationRatio, type Tensor } from '../src/index';
 import * as ref from './reference';
 
 const randomMatrix = (next: () => number, r: number, c: number, scale = 1): number[][] =>
@@ -18,6 +18,7 @@ describe('alignment and centroidError', () => {
     expect(metrics.centroidError).toBe(centroidError);
     expect(metrics.quantizationRatio).toBe(quantizationRatio);
     expect(metrics.adjustedRandIndex).toBe(adjustedRandIndex);
+    expect(metrics.matching).toBe(matching);
   });
 
   it('heads equal to the centroids in any order: alignment 1, centroid error 0', () => {
@@ -65,7 +66,7 @@ describe('alignment and centroidError', () => {
     }
   });
 
-  it('more heads than centroids: only min(H, K) matched pairs count', () => {
+  it('more heads than centroids: the K matched pairs count, the extra head is listed', () => {
     const means = [
       [1, 0],
       [0, 1],
@@ -78,9 +79,45 @@ describe('alignment and centroidError', () => {
     expect(alignment(heads, means)).toBeCloseTo(1, 14);
     expect(centroidError(heads, means)).toBeCloseTo((Math.SQRT2 + 1) / 2, 14); // (-1,0)→e2, (2,0)→e1
     expect(centroidError(heads, means)).toBeCloseTo(ref.centroidErrorRef(heads, means), 14);
-    // fewer heads than centroids
-    expect(alignment([[0, 5]], means)).toBeCloseTo(1, 14);
-    expect(centroidError([[0, 1.1]], means)).toBeCloseTo(0.1, 14);
+    const m = matching(heads, means);
+    expect(m.unmatchedHeads).toEqual([1]);
+    expect(m.unmatchedCentroids).toEqual([]);
+    expect(m.pairs.map((p) => [p.head, p.centroid])).toEqual([
+      [0, 1],
+      [2, 0],
+    ]);
+  });
+
+  it('fewer heads than centroids: a missed centroid counts (cosine 0, relative error 1)', () => {
+    // issue 10: two heads on three centroids gave alignment 1
+    const means = [
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+    ];
+    const heads = [
+      [4, 0, 0],
+      [0, 4, 0],
+    ];
+    expect(alignment(heads, means)).toBeCloseTo(2 / 3, 15);
+    expect(centroidError(heads, means)).toBeCloseTo((3 + 3 + 1) / 3, 14);
+    expect(metrics.matching(heads, means)).toEqual({
+      pairs: [
+        { head: 0, centroid: 0, cosine: 1, relativeError: 3 },
+        { head: 1, centroid: 1, cosine: 1, relativeError: 3 },
+      ],
+      unmatchedHeads: [],
+      unmatchedCentroids: [2],
+    });
+    // the same with every centroid covered: 1 and 0
+    expect(alignment([...heads, [0, 0, 9]], means)).toBe(1);
+    expect(alignment([[0, 5]], [[1, 0], [0, 1]])).toBeCloseTo(0.5, 14);
+    expect(centroidError([[0, 1.1]], [[1, 0], [0, 1]])).toBeCloseTo(0.55, 14);
+    // values beyond the safe range are rescaled, as for centroidError
+    const tiny = heads.map((r) => r.map((v) => v * 1e-300));
+    const m = matching(tiny, means.map((r) => r.map((v) => v * 1e-300)));
+    expect(m.pairs.map((p) => p.relativeError)).toEqual([3, 3]);
+    expect(() => matching(heads, [[0, 0, 0]])).toThrow(RangeError);
   });
 
   it('Tensors of either dtype are accepted; a zero head has cosine 0', () => {
@@ -223,5 +260,14 @@ describe('adjustedRandIndex', () => {
     const a = new Uint32Array(20000).map(() => Math.floor(next() * 4));
     const b = new Uint32Array(20000).map(() => Math.floor(next() * 4));
     expect(Math.abs(adjustedRandIndex(a, b))).toBeLessThan(0.005);
+  });
+
+  it('all-singleton labelings of 10^6 points: a sparse table, O(n) memory (a dense one was refused from ~39 000)', () => {
+    const n = 1_000_000;
+    const a = new Uint32Array(n).map((_, i) => i);
+    const b = new Uint32Array(n).map((_, i) => n - 1 - i);
+    expect(adjustedRandIndex(a, b)).toBe(1);
+    // singletons against pairs: I = A = 0, B = n/2 → index 0
+    expect(adjustedRandIndex(a, a.map((i) => i >> 1))).toBe(0);
   });
 });

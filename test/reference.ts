@@ -241,10 +241,10 @@ function injections(n: number, m: number): number[][] {
 
 /**
  * Best total of `score(i, j)` over matchings of `min(H, K)` pairs (rows = heads, columns = means),
- * by brute force; `maximise` picks the direction. Returns the mean over the matched pairs.
+ * by brute force; `maximise` picks the direction. Returns the mean over the K centroids, each of
+ * the `K − min(H, K)` unmatched centroids adding `missed` (0 for a cosine, 1 for a relative error).
  */
-function bestMatchingMean(H: number, K: number, score: (h: number, k: number) => number, maximise: boolean): number {
-  const P = Math.min(H, K);
+function bestMatchingMean(H: number, K: number, score: (h: number, k: number) => number, maximise: boolean, missed: number): number {
   let best = maximise ? -Infinity : Infinity;
   if (H <= K) {
     for (const perm of injections(H, K)) {
@@ -257,7 +257,7 @@ function bestMatchingMean(H: number, K: number, score: (h: number, k: number) =>
       best = maximise ? Math.max(best, s) : Math.min(best, s);
     }
   }
-  return best / P;
+  return (best + (K - Math.min(H, K)) * missed) / K;
 }
 
 /** Cosine; a zero vector has cosine 0 with everything. */
@@ -267,14 +267,14 @@ export function cosine(a: number[], b: number[]): number {
   return na === 0 || nb === 0 ? 0 : dot(a, b) / (na * nb);
 }
 
-/** Mean cosine over the matching of heads to means that maximises the total cosine. */
+/** Mean over the K means of the cosine with the matched head (the matching maximising the total), 0 unmatched. */
 export function alignmentRef(params: number[][], means: number[][]): number {
-  return bestMatchingMean(params.length, means.length, (h, k) => cosine(params[h]!, means[k]!), true);
+  return bestMatchingMean(params.length, means.length, (h, k) => cosine(params[h]!, means[k]!), true, 0);
 }
 
-/** Mean relative distance `‖θ − μ‖/‖μ‖` over the matching that minimises the total. */
+/** Mean over the K means of `‖θ − μ‖/‖μ‖` with the matched head (the matching minimising the total), 1 unmatched. */
 export function centroidErrorRef(params: number[][], means: number[][]): number {
-  return bestMatchingMean(params.length, means.length, (h, k) => Math.sqrt(sqDist(params[h]!, means[k]!)) / norm(means[k]!), false);
+  return bestMatchingMean(params.length, means.length, (h, k) => Math.sqrt(sqDist(params[h]!, means[k]!)) / norm(means[k]!), false, 1);
 }
 
 /** Adjusted Rand index (Hubert & Arabie) from the contingency table. */

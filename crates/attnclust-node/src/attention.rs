@@ -2,7 +2,6 @@
 
 use crate::convert::{Out, Owned};
 use crate::job::{guard, Job};
-use attnclust_core::data::prior::{Centroids, Prior};
 use attnclust_core::models::attention::{self as attn, Mask, Options, Weights};
 use attnclust_core::train::attention::{self as train, Setup};
 use attnclust_core::train::optim::{Optimizer, Schedule};
@@ -193,13 +192,7 @@ pub struct AttentionTrainChunk {
 }
 
 fn train_run(spec: &AttentionTrainSpec, w: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<AttentionTrainChunk, CoreError> {
-    let p = &spec.prior;
-    let centroids = match p.kind.as_str() {
-        "sphere" => Centroids::Sphere { radius: p.size },
-        "gaussian" => Centroids::Gaussian { scale: p.size },
-        other => return Err(CoreError::type_(format!("`prior.kind` must be 'sphere' or 'gaussian', got '{other}'"))),
-    };
-    let prior = Prior::new(p.k as usize, p.dim as usize, centroids, p.sigma, p.min_separation)?;
+    let prior = crate::gmm::build_prior(&spec.prior, "prior.kind")?;
     let optimizer = match spec.optimizer.as_str() {
         "sgd" => Optimizer::Sgd,
         "momentum" => Optimizer::Momentum { beta: 0.9 },

@@ -3,7 +3,7 @@
 use crate::convert::{self, is_f32, out_f32, out_f64, MAX_VALUES};
 use crate::job::{guard, Job};
 use attnclust_core::data::gmm::Mixture;
-use attnclust_core::data::prior::{Centroids, Prior};
+use attnclust_core::data::prior::{Centroids, Prior, Weights};
 use attnclust_core::{Error as CoreError, Par};
 use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Float64Array, Uint32Array};
 use napi_derive::napi;
@@ -105,6 +105,10 @@ pub struct PriorSpec {
     pub size: f64,
     pub sigma: f64,
     pub min_separation: f64,
+    /// Fixed mixture weights (`K`, summing to 1), the same for every prompt.
+    pub weights: Option<Vec<f64>>,
+    /// Dirichlet concentrations (1 or `K`): weights drawn per prompt.
+    pub dirichlet: Option<Vec<f64>>,
 }
 
 /// Prompts drawn from a prior.
@@ -116,22 +120,35 @@ pub struct Prompts {
     pub labels: Uint32Array,
     /// `B × K × d`.
     pub means: Either<Float32Array, Float64Array>,
+    /// `B × K`: each prompt's mixture weights.
+    pub weights: Float64Array,
 }
 
-fn prompts(spec: &PriorSpec, batch: usize, length: usize, seed: u64, f32: bool) -> Result<Prompts, CoreError> {
+/// The core prior of a spec (`kind` named `name`).
+pub fn build_prior(spec: &PriorSpec, name: &str) -> Result<Prior, CoreError> {
     let centroids = match spec.kind.as_str() {
         "sphere" => Centroids::Sphere { radius: spec.size },
         "gaussian" => Centroids::Gaussian { scale: spec.size },
-        other => return Err(CoreError::type_(format!("`kind` must be 'sphere' or 'gaussian', got '{other}'"))),
+        other => return Err(CoreError::type_(format!("`{name}` must be 'sphere' or 'gaussian', got '{other}'"))),
     };
-    let prior = Prior::new(spec.k as usize, spec.dim as usize, centroids, spec.sigma, spec.min_separation)?;
+    let weights = match (&spec.weights, &spec.dirichlet) {
+        (None, None) => Weights::Equal,
+        (Some(w), None) => Weights::Fixed(w.clone()),
+        (None, Some(a)) => Weights::Dirichlet(a.clone()),
+        (Some(_), Some(_)) => return Err(CoreError::type_("`weights` must be fixed weights or `{ dirichlet }`, not both".to_string())),
+    };
+    Prior::new(spec.k as usize, spec.dim as usize, centroids, spec.sigma, spec.min_separation)?.with_weights(weights)
+}
+
+fn prompts(spec: &PriorSpec, batch: usize, length: usize, seed: u64, f32: bool) -> Result<Prompts, CoreError> {
+    let prior = build_prior(spec, "kind")?;
     convert::product(&[batch, length, prior.dim], MAX_VALUES, "the prompts (`batch` × `length` × d)")?;
     Ok(if f32 {
         let p = prior.sample_prompts::<f32>(batch, length, seed, Par::Rayon)?;
-        Prompts { x: out_f32(p.x), labels: Uint32Array::new(p.labels), means: out_f32(p.means) }
+        Prompts { x: out_f32(p.x), labels: Uint32Array::new(p.labels), means: out_f32(p.means), weights: Float64Array::new(p.weights) }
     } else {
         let p = prior.sample_prompts::<f64>(batch, length, seed, Par::Rayon)?;
-        Prompts { x: out_f64(p.x), labels: Uint32Array::new(p.labels), means: out_f64(p.means) }
+        Prompts { x: out_f64(p.x), labels: Uint32Array::new(p.labels), means: out_f64(p.means), weights: Float64Array::new(p.weights) }
     })
 }
 

@@ -41,3 +41,49 @@ pub fn quantization_ratio(
 pub fn adjusted_rand_index(a: Uint32Array, b: Uint32Array) -> napi::Result<f64> {
     guard(|| metrics::adjusted_rand_index(&a, &b))
 }
+
+/// One matched head and centroid.
+#[napi(object)]
+pub struct MatchedPair {
+    /// Row of `params`.
+    pub head: u32,
+    /// Row of `means`.
+    pub centroid: u32,
+    /// `cos(θ_head, μ_centroid)`.
+    pub cosine: f64,
+    /// `‖θ_head − μ_centroid‖ / ‖μ_centroid‖`.
+    pub relative_error: f64,
+}
+
+/// The matching of heads to centroids that maximises the total cosine.
+#[napi(object)]
+pub struct HeadMatching {
+    /// `min(H, K)` pairs, by increasing head.
+    pub pairs: Vec<MatchedPair>,
+    /// Heads left without a centroid (`H > K`).
+    pub unmatched_heads: Vec<u32>,
+    /// Centroids left without a head (`H < K`).
+    pub unmatched_centroids: Vec<u32>,
+}
+
+/// The matching behind `alignment`, with each pair's cosine and relative error.
+#[napi]
+pub fn matching(params: Either<Float32Array, Float64Array>, means: Either<Float32Array, Float64Array>, dim: u32) -> napi::Result<HeadMatching> {
+    let m = guard(|| same_dtype!(&params, &means, "params", "means", |p, m| metrics::matching(p, m, dim as usize)))?;
+    let idx = |v: Vec<usize>| v.into_iter().map(|i| i as u32).collect();
+    Ok(HeadMatching {
+        pairs: m
+            .pairs
+            .into_iter()
+            .map(|p| MatchedPair { head: p.head as u32, centroid: p.centroid as u32, cosine: p.cosine, relative_error: p.relative_error })
+            .collect(),
+        unmatched_heads: idx(m.unmatched_heads),
+        unmatched_centroids: idx(m.unmatched_centroids),
+    })
+}
+
+/// Bytes `adjustedRandIndex` holds at its peak for `n` labels.
+#[napi]
+pub fn adjusted_rand_index_peak_bytes(n: f64) -> f64 {
+    metrics::adjusted_rand_index_peak_bytes(n as usize) as f64
+}

@@ -40,7 +40,8 @@ fn poisoned() -> napi::Error {
 }
 
 /// Sets the number of worker threads used by every later call (1–256). Results do not depend on
-/// it: work is split into fixed-size chunks.
+/// it: work is split into fixed-size chunks. The pool is per process (a static shared by every
+/// Node.js environment, main thread and workers), so a worker's call changes it for all.
 #[napi]
 pub fn set_threads(n: u32) -> napi::Result<()> {
     if !(1..=256).contains(&n) {

@@ -158,6 +158,12 @@ fn weighted_dist2(x: &[f64], mu: &[f64], w: &[f64]) -> f64 {
     s
 }
 
+/// `Σ_j (x_j − μ_j)² / v_j`, for variances whose inverse overflows (a subnormal floor `reg`): a
+/// point on the mean then contributes `0 / v = 0`, not `0 · ∞`.
+fn divided_dist2(x: &[f64], mu: &[f64], v: &[f64]) -> f64 {
+    x.iter().zip(mu).zip(v).map(|((a, m), v)| (a - m) * (a - m) / v).sum()
+}
+
 /// The E-step under `p`: statistics (around `p.means`) and the labels.
 fn e_step<T: Real>(x: &[T], d: usize, p: &Params, labels: &mut [u32], par: Par) -> Vec<f64> {
     let n = labels.len();
@@ -167,6 +173,7 @@ fn e_step<T: Real>(x: &[T], d: usize, p: &Params, labels: &mut [u32], par: Par) 
     let two_pi = 2.0 * std::f64::consts::PI;
     let logc: Vec<f64> = (0..k).map(|c| p.weights[c].ln() - 0.5 * p.vars[c * d..(c + 1) * d].iter().map(|v| (two_pi * v).ln()).sum::<f64>()).collect();
     let inv: Vec<f64> = p.vars.iter().map(|v| 1.0 / v).collect();
+    let inverted: Vec<bool> = inv.chunks_exact(d).map(|r| r.iter().all(|v| v.is_finite())).collect();
     let means = &p.means;
     let mut total = vec![0.0; len];
     fold_chunks(
@@ -185,7 +192,8 @@ fn e_step<T: Real>(x: &[T], d: usize, p: &Params, labels: &mut [u32], par: Par) 
                 row.iter_mut().zip(xr).for_each(|(o, v)| *o = v.f64());
                 let (mut best, mut m) = (0usize, f64::NEG_INFINITY);
                 for g in 0..k {
-                    let q = weighted_dist2(&row, &means[g * d..(g + 1) * d], &inv[g * d..(g + 1) * d]);
+                    let mu = &means[g * d..(g + 1) * d];
+                    let q = if inverted[g] { weighted_dist2(&row, mu, &inv[g * d..(g + 1) * d]) } else { divided_dist2(&row, mu, &p.vars[g * d..(g + 1) * d]) };
                     e[g] = logc[g] - 0.5 * q;
                     if e[g] > m {
                         best = g;
@@ -266,7 +274,7 @@ fn check_options(opts: &EmOptions, n: usize) -> Result<()> {
 }
 
 fn check_finite(ll: f64) -> Result<()> {
-    ensure(ll.is_finite(), || "`x` is too large in magnitude: its log-likelihood overflows".to_string())
+    ensure(ll.is_finite(), || "the log-likelihood of `x` is beyond the f64 range: `x` is too large in magnitude, or `reg` too small for its spread".to_string())
 }
 
 /// [`em`], also returning the mean log-likelihood of the start and after each iteration.
@@ -472,6 +480,21 @@ mod tests {
                 assert!((p - q).abs() < 1e-5);
             }
             assert!((a.log_likelihood - b.log_likelihood).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn subnormal_variance_floor_is_honoured() {
+        // issue 10: a component collapsed on repeated points floors its variance at a subnormal
+        // `reg`, whose inverse is +∞: 0 · ∞ made the log-likelihood NaN ("x too large").
+        let x = [0.0f64, 0.0, 0.0, 5.2, 5.2, 5.2, 2.0, 0.4];
+        for cov in [EmCovariance::Diagonal, EmCovariance::Isotropic] {
+            for reg in [1e-310, 5e-324, 1e-300, 1e-6] {
+                let r = em(&x, 1, &EmOptions { reg, ..opts(2, 1, cov) }, Par::Seq).unwrap_or_else(|e| panic!("reg {reg}: {e}"));
+                assert!(r.log_likelihood.is_finite(), "reg {reg}");
+                assert!(r.variances.iter().all(|&v| v >= reg && v.is_finite()));
+                assert!(r.weights.iter().all(|w| w.is_finite()));
+            }
         }
     }
 

@@ -9,9 +9,12 @@
 //!
 //! (a sum, not a mean, as in scikit-learn). One restart runs:
 //!
-//! 1. **k-means++ start**: the first centre is a point drawn uniformly; each next one is a point
-//!    drawn with probability `D(x)² / Σ_y D(y)²`, `D(x)` the distance from `x` to the nearest centre
-//!    already chosen (when every `D` is 0 the draw is uniform);
+//! 1. **greedy k-means++ start** (scikit-learn's): the first centre is a point drawn uniformly;
+//!    for each next one, `2 + ⌊ln k⌋` candidate points are drawn with probability
+//!    `D(x)² / Σ_y D(y)²`, `D(x)` the distance from `x` to the nearest centre already chosen, and the
+//!    candidate that lowers the potential `Σ_y D(y)²` most is kept (when every `D` is 0 the draw is
+//!    uniform). Plain k-means++ (one candidate) can leave two centres in one well-separated cluster,
+//!    which Lloyd's iterations do not undo;
 //! 2. **Lloyd iterations**, at most `max_iter` of them: the *update* step replaces each centre by the
 //!    mean of its cluster, `c_j = (1/|C_j|) Σ_{i ∈ C_j} x_i`, and the *assignment* step gives each
 //!    point the label of its nearest centre (ties to the lowest index). Neither step increases `J`.
@@ -25,6 +28,13 @@
 //! `n_init` restarts are run, restart `r` drawing its k-means++ start from the generator
 //! `gen(seed, stream(KMEANS, r), 0)`; the one with the lowest inertia is kept (ties to the lowest
 //! `r`). With `n_init = 1` the result is restart 0, which any larger `n_init` also runs first.
+//!
+//! **Scale.** The squared distances of `f64` points whose largest magnitude is beyond `2^±400`
+//! would overflow or underflow (at `1e-300` every squared distance is 0 and any labelling has
+//! inertia 0): such points are first multiplied by the power of two that brings their largest
+//! magnitude into `[1, 2)` (exact, save for entries pushed below the normal range), and the centres
+//! and inertia are scaled back (the inertia by the square of the factor, which may round to 0 or
+//! overflow: the latter is an error).
 //!
 //! **Determinism.** Distances and sums are computed in `f64`, whatever the point type. The points
 //! are cut into fixed chunks of [`CHUNK`] points; each chunk's partial sums (cluster sums and
@@ -221,65 +231,116 @@ pub(crate) fn mean_variance<T: Real>(x: &[T], d: usize, par: Par) -> f64 {
     total / (n as f64 * d as f64)
 }
 
-/// The k-means++ start of restart `restart`: `k × d` centres, each a data point.
+/// Candidates drawn per centre by the greedy k-means++ start: `2 + ⌊ln k⌋` (scikit-learn's
+/// choice, after Arthur and Vassilvitskii 2007, §6).
+pub fn local_trials(k: usize) -> usize {
+    2 + (k as f64).ln().floor() as usize
+}
+
+/// The point where the walk of `u ∈ [0, Σ w)` over the weights `w` (chunk sums `sums`, then the
+/// weights of that chunk) stops. `u` stays ≥ 0 and `u < w` implies `w > 0`; rounding can only make
+/// the walk run off the end, where the last point of positive weight is taken.
+fn walk(d2: &[f64], sums: &[f64], mut u: f64) -> usize {
+    let n = d2.len();
+    let mut chunk = sums.iter().rposition(|&s| s > 0.0).expect("a positive chunk");
+    for (c, &s) in sums.iter().enumerate() {
+        if u < s {
+            chunk = c;
+            break;
+        }
+        u -= s;
+    }
+    let w = &d2[chunk * CHUNK..((chunk + 1) * CHUNK).min(n)];
+    let mut pick = w.iter().rposition(|&v| v > 0.0).expect("a positive weight");
+    for (i, &v) in w.iter().enumerate() {
+        if u < v {
+            pick = i;
+            break;
+        }
+        u -= v;
+    }
+    chunk * CHUNK + pick
+}
+
+/// The greedy k-means++ start of restart `restart`: `k × d` centres, each a data point.
+///
+/// The first centre is a point drawn uniformly. Each next one: `t =` [`local_trials`]`(k)`
+/// candidates are drawn with probability `D(x)² / Σ_y D(y)²` (`D(x)` the distance from `x` to the
+/// nearest centre already chosen), and the candidate that leaves the lowest potential
+/// `Σ_y min(D(y)², ‖y − c‖²)` is kept (ties to the first drawn). When every `D` is 0 the next centre
+/// is drawn uniformly. Plain k-means++ is the case `t = 1`.
 fn plusplus<T: Real>(x: &[T], d: usize, k: usize, seed: u64, restart: usize, par: Par) -> Vec<f64> {
+    plusplus_with(x, d, k, local_trials(k), seed, restart, par)
+}
+
+fn plusplus_with<T: Real>(x: &[T], d: usize, k: usize, trials: usize, seed: u64, restart: usize, par: Par) -> Vec<f64> {
     let n = x.len() / d;
     let mut g = rng::gen(seed, rng::stream(purpose::KMEANS, restart as u64), 0);
     let uniform_index = |g: &mut rng::Gen| ((rng::uniform(g) * n as f64) as usize).min(n - 1);
+    let row = |i: usize| x[i * d..(i + 1) * d].iter().map(|v| v.f64()).collect::<Vec<f64>>();
     let mut centers: Vec<f64> = Vec::with_capacity(k * d);
     let first = uniform_index(&mut g);
-    centers.extend(x[first * d..(first + 1) * d].iter().map(|v| v.f64()));
+    centers.extend(row(first));
     let mut d2 = vec![f64::INFINITY; n];
     let mut sums = Vec::with_capacity(n.div_ceil(CHUNK));
-    while centers.len() < k * d {
-        let last = centers[centers.len() - d..].to_vec();
+    // D² to the nearest centre so far, and its chunk sums.
+    let update = |d2: &mut Vec<f64>, sums: &mut Vec<f64>, c: &[f64]| {
         sums.clear();
         fold_chunks(
             par,
             n,
-            &mut d2,
+            d2,
             usize::MAX,
-            |c, w| {
+            |ch, w| {
                 let mut s = 0.0;
-                for (row, wi) in chunk_rows(x, d, n, c).chunks_exact(d).zip(w.iter_mut()) {
-                    let e = dist2_to(row, &last);
-                    if e < *wi {
-                        *wi = e;
-                    }
+                for (r, wi) in chunk_rows(x, d, n, ch).chunks_exact(d).zip(w.iter_mut()) {
+                    *wi = wi.min(dist2_to(r, c));
                     s += *wi;
                 }
                 s
             },
             |s| sums.push(s),
         );
+    };
+    update(&mut d2, &mut sums, &centers);
+    while centers.len() < k * d {
         let total: f64 = sums.iter().sum();
         let next = if total > 0.0 && total.is_finite() {
-            // Walk the chunk sums, then the chunk's weights. `u` stays ≥ 0 and `u < w` implies
-            // `w > 0`; rounding can only make the walk run off the end, where the last point of
-            // positive weight is taken.
-            let mut u = rng::uniform(&mut g) * total;
-            let mut chunk = sums.iter().rposition(|&s| s > 0.0).expect("a positive chunk");
-            for (c, &s) in sums.iter().enumerate() {
-                if u < s {
-                    chunk = c;
-                    break;
-                }
-                u -= s;
+            let candidates: Vec<usize> = (0..trials).map(|_| walk(&d2, &sums, rng::uniform(&mut g) * total)).collect();
+            if candidates.len() == 1 {
+                candidates[0]
+            } else {
+                // The potential each candidate would leave, summed in chunk order.
+                let rows: Vec<Vec<f64>> = candidates.iter().map(|&i| row(i)).collect();
+                let mut pot = vec![0.0; candidates.len()];
+                fold_chunks(
+                    par,
+                    n,
+                    &mut [] as &mut [()],
+                    usize::MAX,
+                    |ch, _| {
+                        let lo = ch * CHUNK;
+                        let mut s = vec![0.0; rows.len()];
+                        for (i, r) in chunk_rows(x, d, n, ch).chunks_exact(d).enumerate() {
+                            for (sj, c) in s.iter_mut().zip(&rows) {
+                                *sj += d2[lo + i].min(dist2_to(r, c));
+                            }
+                        }
+                        s
+                    },
+                    |s| pot.iter_mut().zip(&s).for_each(|(a, b)| *a += b),
+                );
+                let best = (0..pot.len()).fold(0, |b, j| if pot[j] < pot[b] { j } else { b });
+                candidates[best]
             }
-            let w = &d2[chunk * CHUNK..((chunk + 1) * CHUNK).min(n)];
-            let mut pick = w.iter().rposition(|&v| v > 0.0).expect("a positive weight");
-            for (i, &v) in w.iter().enumerate() {
-                if u < v {
-                    pick = i;
-                    break;
-                }
-                u -= v;
-            }
-            chunk * CHUNK + pick
         } else {
             uniform_index(&mut g)
         };
-        centers.extend(x[next * d..(next + 1) * d].iter().map(|v| v.f64()));
+        let c = row(next);
+        if centers.len() + d < k * d {
+            update(&mut d2, &mut sums, &c);
+        }
+        centers.extend(c);
     }
     centers
 }
@@ -399,8 +460,50 @@ fn restart<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, r: usize, shift_tol
     Fit { centers, labels: assign.iter().map(|a| a.0).collect(), inertia, iterations }
 }
 
+/// Magnitudes whose squares (summed over many points) stay finite and normal.
+const SAFE_LO: f64 = pow2(-400);
+const SAFE_HI: f64 = pow2(400);
+
+/// The power of two `s` such that `x / s` has its largest magnitude in `[1, 2)`, when `x` lies
+/// beyond the safe range `[2^-400, 2^400]`; `None` when it needs no rescaling (or is all zero).
+pub(crate) fn rescaling<T: Real>(x: &[T]) -> Option<f64> {
+    let m = x.iter().fold(0.0f64, |m, v| m.max(v.f64().abs()));
+    if m == 0.0 || (SAFE_LO..=SAFE_HI).contains(&m) {
+        return None;
+    }
+    // m = f · 2^e with f ∈ [1, 2): read e off the bits (m is normal here, or subnormal below 2^-1022)
+    let e = if m >= f64::MIN_POSITIVE { ((m.to_bits() >> 52) as i32) - 1023 } else { -1023 - (m.to_bits().leading_zeros() as i32 - 12) };
+    Some(pow2(e))
+}
+
+/// `2^e` for `e` in `[-1074, 1023]`.
+pub(crate) const fn pow2(e: i32) -> f64 {
+    if e >= -1022 {
+        f64::from_bits(((e + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (e + 1074))
+    }
+}
+
+/// `x / s`, in `f64`: `x · 2^-e` as two exact factors when `1/s` is outside the `f64` range.
+pub(crate) fn scaled<T: Real>(x: &[T], s: f64) -> Vec<f64> {
+    let e = s.log2().round() as i32;
+    let (a, b) = (pow2(-e / 2), pow2(-e - (-e / 2)));
+    x.iter().map(|v| v.f64() * a * b).collect()
+}
+
 /// k-means on checked input, with `f64` centres.
 pub(crate) fn fit<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) -> Result<Fit> {
+    let Some(s) = rescaling(x) else { return fit_in_range(x, d, opts, par) };
+    let mut f = fit_in_range(&scaled(x, s), d, opts, par)?;
+    f.centers.iter_mut().for_each(|c| *c *= s);
+    f.inertia = f.inertia * s * s;
+    ensure(f.inertia.is_finite(), || "`x` is too large in magnitude: its inertia overflows f64".to_string())?;
+    Ok(f)
+}
+
+/// [`fit`] on points whose squared distances neither overflow nor underflow.
+fn fit_in_range<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) -> Result<Fit> {
     let n = x.len() / d;
     let par = par_for(par, n, opts.k, d);
     let shift_tol = opts.tol * mean_variance(x, d, par);
@@ -622,6 +725,63 @@ mod tests {
             assert!((p - f64::from(*q)).abs() < 1e-5, "{p} vs {q}");
         }
         assert!((a.inertia - b.inertia).abs() < 1e-5 * a.inertia);
+    }
+
+    #[test]
+    fn tiny_and_huge_scales_find_the_clusters_of_scale_one() {
+        // issue 10: at 1e-300 every squared distance underflowed, all points went to one cluster.
+        let unit = [1.0f64, 0.0, 1.1, 0.0, 0.0, 1.0, 0.0, 1.1];
+        for scale in [1.0, 1e-300, 1e-310, 1e150, 1e-150, 1e300] {
+            let x: Vec<f64> = unit.iter().map(|v| v * scale).collect();
+            let r = kmeans(&x, 2, &opts(2, 1), Par::Seq);
+            if scale == 1e300 {
+                // the inertia itself, 0.01 · 1e600, is beyond f64
+                assert!(matches!(r, Err(Error::Range(m)) if m.contains("`x`")));
+                continue;
+            }
+            let r = r.unwrap();
+            assert_eq!(r.labels[0], r.labels[1], "scale {scale}");
+            assert_eq!(r.labels[2], r.labels[3], "scale {scale}");
+            assert_ne!(r.labels[0], r.labels[2], "scale {scale}");
+            let c = &r.centers[r.labels[0] as usize * 2..][..2];
+            assert!((c[0] / scale - 1.05).abs() < 1e-9 && c[1] == 0.0, "scale {scale}: {c:?}");
+            let expect = 0.01 * scale * scale; // rounds to 0 below 1e-162
+            assert!((r.inertia - expect).abs() <= 1e-9 * expect, "scale {scale}: {} vs {expect}", r.inertia);
+        }
+    }
+
+    /// A well-separated set with per-coordinate spreads 0.3 … 3 (issue 10's hard case).
+    fn anisotropic(k: usize, d: usize, n: usize, seed: u64) -> (Vec<f64>, Vec<u32>) {
+        let mut g = rng::gen(seed, 7, 0);
+        let means: Vec<f64> = (0..k * d).map(|_| 12.0 * rng::normal(&mut g)).collect();
+        let vars: Vec<f64> = (0..k * d).map(|_| (0.3 + 2.7 * rng::uniform(&mut g)).powi(2)).collect();
+        Mixture::diagonal(means, k, d, &vars, None).unwrap().sample::<f64>(n, seed, 0, Par::Seq)
+    }
+
+    #[test]
+    fn greedy_start_beats_plain_on_anisotropic_sets() {
+        assert_eq!((local_trials(1), local_trials(2), local_trials(10), local_trials(100)), (2, 2, 4, 6));
+        // The greedy start's potential is lower on average than the plain one's.
+        let (mut greedy, mut plain) = (0.0, 0.0);
+        for seed in 0..6 {
+            let (x, _) = anisotropic(10, 16, 2000, seed);
+            let pot = |c: &[f64]| x.chunks(16).map(|r| c.chunks(16).map(|m| dist2_to(r, m)).fold(f64::INFINITY, f64::min)).sum::<f64>();
+            for r in 0..4 {
+                greedy += pot(&plusplus(&x, 16, 10, seed, r, Par::Seq));
+                plain += pot(&plusplus_with(&x, 16, 10, 1, seed, r, Par::Seq));
+            }
+        }
+        assert!(greedy < 0.8 * plain, "greedy {greedy} vs plain {plain}");
+    }
+
+    #[test]
+    fn default_recovers_anisotropic_well_separated_sets() {
+        for seed in 0..5 {
+            let (x, z) = anisotropic(10, 16, 3000, 100 + seed);
+            let r = kmeans(&x, 16, &opts(10, seed), Par::Rayon).unwrap();
+            let ari = adjusted_rand_index(&r.labels, &z).unwrap();
+            assert!(ari > 0.999, "seed {seed}: ARI {ari}");
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Priors over mixtures: one random mixture per prompt, for in-context experiments.
 //!
-//! A prompt `b` draws its `K` centroids and then its `L` tokens (labels uniform over the `K`
-//! components, `x = μ_z + σ ε`) from the single generator `gen(seed, PRIOR, b)`, so every prompt is
-//! a fixed unit of work and the result does not depend on the thread count.
+//! A prompt `b` draws its `K` centroids, then its mixture weights `w` ([`Weights`]: equal, fixed,
+//! or `w ~ Dirichlet(α)` per prompt), then its `L` tokens (label `z` with `P(z = k) = w_k`,
+//! `x = μ_z + σ ε`), all from the single generator `gen(seed, PRIOR, b)`, so every prompt is a fixed
+//! unit of work and the result depends only on `(seed, b)`, not on the thread count. With equal
+//! weights no draw is spent on them, and `z = ⌊u K⌋` for a uniform `u` as before.
 
 use crate::data::rng::{self, Gen};
 use crate::error::{ensure, Result};
@@ -18,6 +20,20 @@ pub enum Centroids {
     Gaussian { scale: f64 },
 }
 
+/// The mixture weights of each prompt.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Weights {
+    /// `w_k = 1/K`.
+    Equal,
+    /// The same `K` positive weights for every prompt (given summing to 1 within `1e-6`; stored
+    /// normalised).
+    Fixed(Vec<f64>),
+    /// `w ~ Dirichlet(α)`, drawn per prompt (`α`: one positive concentration for all components, or
+    /// `K`): `w_k = g_k / Σ g`, `g_k ~ Gamma(α_k, 1)`. When every `g_k` underflows to 0 (tiny `α`),
+    /// `w` is one-hot on a component drawn with probability `α_k / Σ α` (the limit as `α → 0`).
+    Dirichlet(Vec<f64>),
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prior {
     pub k: usize,
@@ -27,16 +43,30 @@ pub struct Prior {
     pub sigma: f64,
     /// Smallest allowed distance between two centroids of one prompt (rejection sampling).
     pub min_separation: f64,
+    pub weights: Weights,
 }
 
-/// Prompts drawn from a prior: `x` is `B × L × d`, `labels` `B × L`, `means` `B × K × d`.
+/// Prompts drawn from a prior: `x` is `B × L × d`, `labels` `B × L`, `means` `B × K × d`,
+/// `weights` `B × K` (each prompt's mixture weights).
 pub struct Prompts<T> {
     pub x: Vec<T>,
     pub labels: Vec<u32>,
     pub means: Vec<T>,
+    pub weights: Vec<f64>,
 }
 
 const MAX_REJECTIONS: usize = 10_000;
+
+/// The first `j` with `u < Σ_{i ≤ j} w_i` (the last positive weight when rounding runs off the end).
+fn pick(w: &[f64], mut u: f64) -> usize {
+    for (j, &v) in w.iter().enumerate() {
+        if u < v {
+            return j;
+        }
+        u -= v;
+    }
+    w.iter().rposition(|&v| v > 0.0).unwrap_or(w.len() - 1)
+}
 
 impl Prior {
     pub fn new(k: usize, dim: usize, centroids: Centroids, sigma: f64, min_separation: f64) -> Result<Self> {
@@ -59,7 +89,64 @@ impl Prior {
                 format!("`minSeparation` must be at most 2·radius = {} for centroids on the sphere, got {min_separation}", 2.0 * radius)
             })?;
         }
-        Ok(Prior { k, dim, centroids, sigma, min_separation })
+        Ok(Prior { k, dim, centroids, sigma, min_separation, weights: Weights::Equal })
+    }
+
+    /// This prior with the given mixture weights per prompt.
+    ///
+    /// # Errors
+    /// Type error when `Fixed` does not hold `K` weights or `Dirichlet` holds neither 1 nor `K`
+    /// concentrations; range error when one is not finite and positive, or fixed weights do not
+    /// sum to 1 within `1e-6`.
+    pub fn with_weights(mut self, weights: Weights) -> Result<Self> {
+        let k = self.k;
+        self.weights = match weights {
+            Weights::Equal => Weights::Equal,
+            Weights::Fixed(w) => {
+                if w.len() != k {
+                    return Err(crate::Error::type_(format!("`weights` must hold K = {k} values, got {}", w.len())));
+                }
+                if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+                    return Err(crate::Error::range(format!("`weights[{i}]` must be positive and finite, got {}", w[i])));
+                }
+                let sum: f64 = w.iter().sum();
+                ensure((sum - 1.0).abs() <= 1e-6, || format!("`weights` must sum to 1 (within 1e-6), got {sum}"))?;
+                Weights::Fixed(w.iter().map(|v| v / sum).collect())
+            }
+            Weights::Dirichlet(a) => {
+                if a.len() != 1 && a.len() != k {
+                    return Err(crate::Error::type_(format!("`weights.dirichlet` must be one concentration or K = {k}, got {}", a.len())));
+                }
+                if let Some(i) = a.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+                    return Err(crate::Error::range(format!("`weights.dirichlet` must be positive and finite, got {} at index {i}", a[i])));
+                }
+                Weights::Dirichlet(if a.len() == k { a } else { vec![a[0]; k] })
+            }
+        };
+        Ok(self)
+    }
+
+    /// The weights of one prompt, drawn from `g` when they are random.
+    fn draw_weights(&self, g: &mut Gen) -> Vec<f64> {
+        let k = self.k;
+        match &self.weights {
+            Weights::Equal => vec![1.0 / k as f64; k],
+            Weights::Fixed(w) => w.clone(),
+            Weights::Dirichlet(a) => {
+                use rand_distr::{Distribution, Gamma};
+                let mut w: Vec<f64> = a.iter().map(|&ak| Gamma::new(ak, 1.0).expect("α checked positive").sample(g)).collect();
+                let total: f64 = w.iter().sum();
+                if total > 0.0 && total.is_finite() {
+                    w.iter_mut().for_each(|v| *v /= total);
+                } else {
+                    let sa: f64 = a.iter().sum();
+                    let j = pick(a, rng::uniform(g) * sa);
+                    w = vec![0.0; k];
+                    w[j] = 1.0;
+                }
+                w
+            }
+        }
     }
 
     fn draw_centroids(&self, g: &mut Gen, out: &mut [f64]) -> Result<()> {
@@ -100,28 +187,37 @@ impl Prior {
     pub fn sample_prompts<T: Real>(&self, batch: usize, length: usize, seed: u64, par: Par) -> Result<Prompts<T>> {
         let (k, d) = (self.k, self.dim);
         let par = par.above(batch * length * d, 1 << 14);
-        let per: Vec<Result<(Vec<T>, Vec<u32>, Vec<T>)>> = par.map(batch, |b| {
+        let equal = self.weights == Weights::Equal;
+        type Prompt<T> = (Vec<T>, Vec<u32>, Vec<T>, Vec<f64>);
+        let per: Vec<Result<Prompt<T>>> = par.map(batch, |b| {
             let mut g = rng::gen(seed, rng::purpose::PRIOR, b as u64);
             let mut mu = vec![0.0f64; k * d];
             self.draw_centroids(&mut g, &mut mu)?;
+            let w = self.draw_weights(&mut g);
             let mut x = Vec::with_capacity(length * d);
             let mut labels = Vec::with_capacity(length);
             for _ in 0..length {
-                let z = ((rng::uniform(&mut g) * k as f64) as usize).min(k - 1);
+                let u = rng::uniform(&mut g);
+                let z = if equal { ((u * k as f64) as usize).min(k - 1) } else { pick(&w, u) };
                 labels.push(z as u32);
                 for i in 0..d {
                     x.push(T::of(mu[z * d + i] + self.sigma * rng::normal(&mut g)));
                 }
             }
-            Ok((x, labels, mu.into_iter().map(T::of).collect()))
+            Ok((x, labels, mu.into_iter().map(T::of).collect(), w))
         });
-        let mut out =
-            Prompts { x: Vec::with_capacity(batch * length * d), labels: Vec::with_capacity(batch * length), means: Vec::with_capacity(batch * k * d) };
+        let mut out = Prompts {
+            x: Vec::with_capacity(batch * length * d),
+            labels: Vec::with_capacity(batch * length),
+            means: Vec::with_capacity(batch * k * d),
+            weights: Vec::with_capacity(batch * k),
+        };
         for p in per {
-            let (x, l, m) = p?;
+            let (x, l, m, w) = p?;
             out.x.extend(x);
             out.labels.extend(l);
             out.means.extend(m);
+            out.weights.extend(w);
         }
         Ok(out)
     }
@@ -152,5 +248,49 @@ mod tests {
         assert!(Prior::new(2, 2, Centroids::Sphere { radius: 1.0 }, 0.1, 3.0).is_err());
         let p = Prior::new(50, 2, Centroids::Sphere { radius: 1.0 }, 0.1, 1.9).unwrap();
         assert!(p.sample_prompts::<f64>(1, 1, 0, Par::Seq).is_err());
+    }
+
+    #[test]
+    fn fixed_and_dirichlet_weights() {
+        let base = Prior::new(3, 2, Centroids::Gaussian { scale: 5.0 }, 0.1, 0.0).unwrap();
+        // equal weights: the same draws as before weights existed (no draw spent on them)
+        let eq = base.clone().with_weights(Weights::Equal).unwrap().sample_prompts::<f64>(2, 50, 3, Par::Seq).unwrap();
+        let plain = base.sample_prompts::<f64>(2, 50, 3, Par::Seq).unwrap();
+        assert_eq!(eq.x, plain.x);
+        assert_eq!(eq.weights, vec![1.0 / 3.0; 6]);
+        // fixed: the label frequencies follow the weights
+        let fixed = base.clone().with_weights(Weights::Fixed(vec![0.7, 0.2, 0.1])).unwrap();
+        let p = fixed.sample_prompts::<f64>(4, 20_000, 9, Par::Rayon).unwrap();
+        let mut count = [0usize; 3];
+        p.labels.iter().for_each(|&z| count[z as usize] += 1);
+        for (c, w) in count.iter().zip([0.7, 0.2, 0.1]) {
+            assert!((*c as f64 / 80_000.0 - w).abs() < 0.01, "{count:?}");
+        }
+        assert!(p.weights.chunks(3).all(|w| w.iter().zip([0.7, 0.2, 0.1]).all(|(a, b)| (a - b).abs() < 1e-15)));
+        // Dirichlet: per prompt, deterministic per (seed, prompt), independent of the thread count
+        let dir = base.clone().with_weights(Weights::Dirichlet(vec![0.5])).unwrap();
+        let a = dir.sample_prompts::<f64>(64, 10, 5, Par::Seq).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let b = pool.install(|| dir.sample_prompts::<f64>(64, 10, 5, Par::Rayon).unwrap());
+        assert_eq!((a.x.clone(), a.labels.clone(), a.weights.clone()), (b.x, b.labels, b.weights));
+        let first = dir.sample_prompts::<f64>(1, 10, 5, Par::Seq).unwrap();
+        assert_eq!(first.weights, a.weights[..3].to_vec());
+        for w in a.weights.chunks(3) {
+            assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12 && w.iter().all(|v| *v >= 0.0));
+        }
+        // E[w_k] = α_k / Σα = 1/3; with α = 0.5 the weights vary a lot between prompts
+        let mean0 = a.weights.chunks(3).map(|w| w[0]).sum::<f64>() / 64.0;
+        assert!((mean0 - 1.0 / 3.0).abs() < 0.1, "{mean0}");
+        assert!(a.weights.chunks(3).any(|w| w[0] > 0.7) && a.weights.chunks(3).any(|w| w[0] < 0.05));
+        // a tiny concentration gives one-hot weights, not NaN
+        let tiny = base.clone().with_weights(Weights::Dirichlet(vec![1e-300, 1e-300, 1e-300])).unwrap();
+        let t = tiny.sample_prompts::<f64>(8, 5, 1, Par::Seq).unwrap();
+        assert!(t.weights.chunks(3).all(|w| w.iter().filter(|&&v| v == 1.0).count() == 1));
+        // refused
+        assert!(base.clone().with_weights(Weights::Fixed(vec![0.5, 0.5])).is_err());
+        assert!(base.clone().with_weights(Weights::Fixed(vec![0.5, 0.6, -0.1])).is_err());
+        assert!(base.clone().with_weights(Weights::Fixed(vec![0.5, 0.3, 0.3])).is_err());
+        assert!(base.clone().with_weights(Weights::Dirichlet(vec![1.0, 1.0])).is_err());
+        assert!(base.with_weights(Weights::Dirichlet(vec![0.0])).is_err());
     }
 }

@@ -1,11 +1,19 @@
 //! Metrics of how well a layer or a clustering recovers a mixture.
 //!
-//! - `alignment(Θ, M) = (1/P) Σ_h cos(θ_h, μ_{π(h)})`, `π` the matching of heads to centroids that
-//!   maximises the total cosine (Hungarian), over the `P = min(H, K)` matched pairs;
-//! - `centroid_error(Θ, M) = (1/P) Σ_h ‖θ_h − μ_{π(h)}‖ / ‖μ_{π(h)}‖`, `π` minimising the total;
+//! Heads `Θ = (θ_1 … θ_H)` are compared with centroids `M = (μ_1 … μ_K)` under a one-to-one
+//! matching `π` of `P = min(H, K)` heads to centroids (the Hungarian method,
+//! [`matching::min_cost_matching`]). Both scores are means over the **K centroids**: a centroid
+//! left without a head (`H < K`) counts as if its head were the zero vector, so a miss is never
+//! hidden; heads left over (`H > K`) are not scored (they are listed by [`matching`]).
+//!
+//! - `alignment(Θ, M) = (1/K) Σ_{matched (h, k)} cos(θ_h, μ_k)`, `π` maximising the total cosine;
+//!   an unmatched centroid contributes 0 (the cosine with a zero vector is 0 by convention);
+//! - `centroid_error(Θ, M) = (1/K) [Σ_{matched (h, k)} ‖θ_h − μ_k‖ / ‖μ_k‖ + (K − P)]`, `π`
+//!   minimising the total; an unmatched centroid contributes 1 (`‖0 − μ‖/‖μ‖`);
 //! - `quantization_ratio = Σ_i ‖y_i − μ_{z_i}‖² / Σ_i ‖x_i − μ_{z_i}‖²` per prompt, averaged over
 //!   prompts (below 1: tokens moved toward their own centroid);
-//! - `adjusted_rand_index(a, b)`, Hubert and Arabie's chance-corrected Rand index.
+//! - `adjusted_rand_index(a, b)`, Hubert and Arabie's chance-corrected Rand index (1985), from a
+//!   sparse contingency table: `O(n)` time and memory whatever the number of clusters.
 
 pub mod matching;
 
@@ -68,28 +76,99 @@ fn finite_costs(cost: &[f64]) -> Result<()> {
     ensure(cost.iter().all(|c| c.is_finite()), || "`params` or `means` hold values too large to compare (their norms overflow f64)".into())
 }
 
-/// Mean cosine between heads and centroids under the best matching. A zero vector has cosine 0.
+/// Alignment of heads `params` (`H × d`) with centroids `means` (`K × d`), both row-major: the mean
+/// over the `K` centroids of the cosine with the matched head, 0 for a centroid left without one
+/// (see the module documentation). In `[-1, 1]`; 1 when every centroid has a head along it. A zero
+/// vector has cosine 0 with everything.
+///
+/// # Errors
+/// Type error when a matrix is empty or not `d` columns wide; range error for non-finite values.
 pub fn alignment<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f64> {
     let (p, m) = (rows(params, d, "params")?, rows(means, d, "means")?);
     let cost: Vec<f64> = p.iter().flat_map(|a| m.iter().map(move |b| -cosine(a, b))).collect();
     finite_costs(&cost)?;
     let matching = min_cost_matching(&cost, p.len(), m.len());
-    let pairs: Vec<f64> = matching.iter().enumerate().filter_map(|(h, j)| j.map(|j| cosine(p[h], m[j]))).collect();
-    Ok(pairs.iter().sum::<f64>() / pairs.len() as f64)
+    let total: f64 = matching.iter().enumerate().filter_map(|(h, j)| j.map(|j| cosine(p[h], m[j]))).sum();
+    Ok(total / m.len() as f64)
 }
 
-/// Mean relative distance between heads and centroids under the best matching.
+/// Relative centroid error of heads `params` (`H × d`) against centroids `means` (`K × d`): the
+/// mean over the `K` centroids of `‖θ − μ‖ / ‖μ‖` with the matched head `θ`, 1 for a centroid left
+/// without one (see the module documentation). `≥ 0`; 0 when every centroid has its head on it.
+///
+/// # Errors
+/// As [`alignment`], and a range error when a row of `means` is zero (the ratio is undefined).
 pub fn centroid_error<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f64> {
     let (p, m) = (rows(params, d, "params")?, rows(means, d, "means")?);
-    if let Some(j) = m.iter().position(|r| norm(r) == 0.0) {
-        return Err(Error::range(format!("`means` row {j} is zero: the relative centroid error is undefined")));
-    }
+    check_nonzero(&m)?;
     let rel = relative_distance::<T>;
     let cost: Vec<f64> = p.iter().flat_map(|a| m.iter().map(move |b| rel(a, b))).collect();
     finite_costs(&cost)?;
     let matching = min_cost_matching(&cost, p.len(), m.len());
-    let pairs: Vec<f64> = matching.iter().enumerate().filter_map(|(h, j)| j.map(|j| rel(p[h], m[j]))).collect();
-    Ok(pairs.iter().sum::<f64>() / pairs.len() as f64)
+    let total: f64 = matching.iter().enumerate().filter_map(|(h, j)| j.map(|j| rel(p[h], m[j]))).sum();
+    let missed = m.len() - p.len().min(m.len());
+    Ok((total + missed as f64) / m.len() as f64)
+}
+
+fn check_nonzero<T: Real>(m: &[&[T]]) -> Result<()> {
+    match m.iter().position(|r| norm(r) == 0.0) {
+        Some(j) => Err(Error::range(format!("`means` row {j} is zero: the relative centroid error is undefined"))),
+        None => Ok(()),
+    }
+}
+
+/// One matched head and centroid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pair {
+    /// Row of `params`.
+    pub head: usize,
+    /// Row of `means`.
+    pub centroid: usize,
+    /// `cos(θ_head, μ_centroid)`.
+    pub cosine: f64,
+    /// `‖θ_head − μ_centroid‖ / ‖μ_centroid‖`.
+    pub relative_error: f64,
+}
+
+/// The matching behind [`alignment`]: its pairs and what it leaves out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matching {
+    /// `min(H, K)` pairs, in increasing order of `head`.
+    pub pairs: Vec<Pair>,
+    /// Heads without a centroid (when `H > K`), increasing.
+    pub unmatched_heads: Vec<usize>,
+    /// Centroids without a head (when `H < K`), increasing.
+    pub unmatched_centroids: Vec<usize>,
+}
+
+/// The matching of heads `params` (`H × d`) to centroids `means` (`K × d`) that maximises the total
+/// cosine (the one [`alignment`] scores), with each pair's cosine and relative error, and the heads
+/// or centroids it leaves unmatched. [`centroid_error`] uses its own matching (minimal total
+/// relative error), which can differ when the heads are far from the centroids.
+///
+/// # Errors
+/// As [`centroid_error`].
+pub fn matching<T: Real>(params: &[T], means: &[T], d: usize) -> Result<Matching> {
+    let (p, m) = (rows(params, d, "params")?, rows(means, d, "means")?);
+    check_nonzero(&m)?;
+    let cost: Vec<f64> = p.iter().flat_map(|a| m.iter().map(move |b| -cosine(a, b))).collect();
+    finite_costs(&cost)?;
+    let rel: Vec<f64> = p.iter().flat_map(|a| m.iter().map(move |b| relative_distance(a, b))).collect();
+    finite_costs(&rel)?;
+    let assigned = min_cost_matching(&cost, p.len(), m.len());
+    let mut taken = vec![false; m.len()];
+    let mut out = Matching { pairs: Vec::new(), unmatched_heads: Vec::new(), unmatched_centroids: Vec::new() };
+    for (h, j) in assigned.into_iter().enumerate() {
+        match j {
+            Some(j) => {
+                taken[j] = true;
+                out.pairs.push(Pair { head: h, centroid: j, cosine: -cost[h * m.len() + j], relative_error: rel[h * m.len() + j] });
+            }
+            None => out.unmatched_heads.push(h),
+        }
+    }
+    out.unmatched_centroids = (0..m.len()).filter(|&j| !taken[j]).collect();
+    Ok(out)
 }
 
 /// Quantization ratio of `b` prompts of `l` tokens (`x`, `y`: `b × l × d`; `means`: `b × k × d`;
@@ -138,40 +217,84 @@ pub fn quantization_ratio<T: Real>(x: &[T], y: &[T], means: &[T], labels: &[u32]
     Ok(total / b as f64)
 }
 
+/// Bytes [`adjusted_rand_index`] holds at its peak for `n` labels: three hash tables (the pairs
+/// of labels, and each labeling's clusters) of at most `n` entries each, at their largest load.
+pub fn adjusted_rand_index_peak_bytes(n: usize) -> usize {
+    // a hash table of (key, count) entries grows to at most 2 × its length plus a control byte
+    // per slot: (16 + 1) · 2 for the pairs, (12 + 1) · 2 for each labeling.
+    n.saturating_mul(2 * 17 + 2 * 2 * 13).saturating_add(1 << 12)
+}
+
 /// Adjusted Rand index of two labelings of the same items (1: identical up to renaming; about 0:
-/// chance). Two labelings that each put all items in one cluster give 1.
+/// chance; Hubert and Arabie 1985): `(I − E) / (½(A + B) − E)` with `I = Σ_ij C(n_ij, 2)`,
+/// `A = Σ_i C(a_i, 2)`, `B = Σ_j C(b_j, 2)`, `E = A·B / C(n, 2)`, `n_ij` the contingency counts.
+/// Two labelings that each put all items in one cluster (or each item in its own) give 1.
+///
+/// The contingency table is sparse (a hash of the pairs that occur): `O(n)` time and memory
+/// ([`adjusted_rand_index_peak_bytes`]). The sums of pair counts are exact integers, so the result
+/// does not depend on the hash order.
+///
+/// # Errors
+/// Type error when the lengths differ; range error when they are empty.
 pub fn adjusted_rand_index(a: &[u32], b: &[u32]) -> Result<f64> {
     if a.len() != b.len() {
         return Err(Error::type_(format!("`a` and `b` must have the same length, got {} and {}", a.len(), b.len())));
     }
     let n = a.len();
     ensure(n >= 1, || "`a` must hold at least one label".into())?;
-    let relabel = |v: &[u32]| {
-        let mut map = std::collections::HashMap::new();
-        v.iter()
-            .map(|x| {
-                let next = map.len();
-                *map.entry(*x).or_insert(next)
-            })
-            .collect::<Vec<usize>>()
-    };
-    let (ra, rb) = (relabel(a), relabel(b));
-    let (ka, kb) = (ra.iter().max().unwrap() + 1, rb.iter().max().unwrap() + 1);
-    let mut table = vec![0u64; ka * kb];
-    for (&i, &j) in ra.iter().zip(&rb) {
-        table[i * kb + j] += 1;
+    let mut pairs: Counts<u64> = Counts::default();
+    let (mut rows, mut cols): (Counts<u32>, Counts<u32>) = (Counts::default(), Counts::default());
+    for (&x, &y) in a.iter().zip(b) {
+        *pairs.entry((u64::from(x) << 32) | u64::from(y)).or_insert(0) += 1;
+        *rows.entry(x).or_insert(0) += 1;
+        *cols.entry(y).or_insert(0) += 1;
     }
-    let c2 = |x: u64| (x as f64) * (x as f64 - 1.0) / 2.0;
-    let sum_ij: f64 = table.iter().map(|&x| c2(x)).sum();
-    let sum_a: f64 = (0..ka).map(|i| c2(table[i * kb..(i + 1) * kb].iter().sum())).sum();
-    let sum_b: f64 = (0..kb).map(|j| c2((0..ka).map(|i| table[i * kb + j]).sum())).sum();
-    let total = c2(n as u64);
-    let expected = if total > 0.0 { sum_a * sum_b / total } else { 0.0 };
-    let max = (sum_a + sum_b) / 2.0;
-    if (max - expected).abs() < 1e-300 {
-        return Ok(1.0);
+    // C(x, 2) ≤ 2^63 for x < 2^32: exact in u128 sums.
+    let c2 = |x: u64| u128::from(x) * u128::from(x.saturating_sub(1)) / 2;
+    let sum = |m: &mut dyn Iterator<Item = u64>| m.map(c2).sum::<u128>();
+    let sum_ij = sum(&mut pairs.values().copied());
+    let sum_a = sum(&mut rows.values().copied());
+    let sum_b = sum(&mut cols.values().copied());
+    Ok(adjusted_from_sums(sum_ij, sum_a, sum_b, c2(n as u64)))
+}
+
+/// A hash map of counts keyed by labels, hashed with the SplitMix64 finaliser (labels are not
+/// adversarial input to a server: no need for SipHash's keyed hashing, and this is several times
+/// faster).
+type Counts<K> = std::collections::HashMap<K, u64, std::hash::BuildHasherDefault<Mix>>;
+
+#[derive(Default)]
+struct Mix(u64);
+
+impl std::hash::Hasher for Mix {
+    fn finish(&self) -> u64 {
+        let mut z = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
-    Ok((sum_ij - expected) / (max - expected))
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// The index from the exact pair counts `I`, `A`, `B` and `C(n, 2)`.
+fn adjusted_from_sums(sum_ij: u128, sum_a: u128, sum_b: u128, total: u128) -> f64 {
+    // ½(A + B) = E only when A = B ∈ {0, C(n, 2)}: both labelings trivial and identical.
+    if sum_a == sum_b && (sum_a == 0 || sum_a == total) {
+        return 1.0;
+    }
+    let (i, a, b, t) = (sum_ij as f64, sum_a as f64, sum_b as f64, total as f64);
+    let expected = a * (b / t);
+    (i - expected) / ((a + b) / 2.0 - expected)
 }
 
 #[cfg(test)]
@@ -191,6 +314,89 @@ mod tests {
         let p3 = [0.0, 2.0, 1.0, 0.0, -1.0, 0.0];
         assert!((alignment(&p3, &means, 2).unwrap() - 1.0).abs() < 1e-15);
         assert!(alignment(&p3, &[f64::NAN, 0.0], 2).is_err());
+    }
+
+    #[test]
+    fn a_missed_centroid_counts() {
+        // Two heads on three centroids (issue 10): the third centroid has no head.
+        let means = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+        let params = [4.0, 0.0, 0.0, 0.0, 4.0, 0.0];
+        assert!((alignment(&params, &means, 3).unwrap() - 2.0 / 3.0).abs() < 1e-15);
+        // |4e − e| / |e| = 3 for both pairs, 1 for the missed centroid
+        assert!((centroid_error(&params, &means, 3).unwrap() - 7.0 / 3.0).abs() < 1e-15);
+        let m = matching(&params, &means, 3).unwrap();
+        assert_eq!(
+            m.pairs,
+            vec![Pair { head: 0, centroid: 0, cosine: 1.0, relative_error: 3.0 }, Pair { head: 1, centroid: 1, cosine: 1.0, relative_error: 3.0 }]
+        );
+        assert_eq!(m.unmatched_centroids, vec![2]);
+        assert!(m.unmatched_heads.is_empty());
+        // heads on every centroid: 1 and 0
+        let on = [0.0, 0.0, 2.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+        assert_eq!(alignment(&on, &means, 3).unwrap(), 1.0);
+        assert_eq!(centroid_error(&[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0], &means, 3).unwrap(), 0.0);
+        // an extra head is listed, not scored
+        let four = [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, -1.0, 0.0, 0.0];
+        assert_eq!(alignment(&four, &means, 3).unwrap(), 1.0);
+        let m = matching(&four, &means, 3).unwrap();
+        assert_eq!(m.unmatched_heads, vec![3]);
+        assert!(m.unmatched_centroids.is_empty());
+        assert_eq!(m.pairs.iter().map(|p| (p.head, p.centroid)).collect::<Vec<_>>(), vec![(0, 2), (1, 0), (2, 1)]);
+        assert!(matching(&params, &[0.0, 0.0, 0.0], 3).is_err());
+    }
+
+    /// The index from a dense `ka × kb` table (labels already `0 … ka−1`, `0 … kb−1`).
+    fn ari_dense(a: &[u32], b: &[u32]) -> f64 {
+        let (ka, kb) = (*a.iter().max().unwrap() as usize + 1, *b.iter().max().unwrap() as usize + 1);
+        let mut table = vec![0u64; ka * kb];
+        for (&i, &j) in a.iter().zip(b) {
+            table[i as usize * kb + j as usize] += 1;
+        }
+        let c2 = |x: u64| (x as f64) * (x as f64 - 1.0) / 2.0;
+        let sum_ij: f64 = table.iter().map(|&x| c2(x)).sum();
+        let sum_a: f64 = (0..ka).map(|i| c2(table[i * kb..(i + 1) * kb].iter().sum())).sum();
+        let sum_b: f64 = (0..kb).map(|j| c2((0..ka).map(|i| table[i * kb + j]).sum())).sum();
+        let total = c2(a.len() as u64);
+        let expected = sum_a * sum_b / total;
+        let max = (sum_a + sum_b) / 2.0;
+        if max == expected {
+            return 1.0;
+        }
+        (sum_ij - expected) / (max - expected)
+    }
+
+    #[test]
+    fn ari_sparse_matches_the_dense_table() {
+        let mut seed = 99u64;
+        let mut next = |m: u32| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) % u64::from(m)) as u32
+        };
+        for n in [2usize, 3, 10, 57, 300] {
+            for (ka, kb) in [(1, 2), (2, 2), (3, 5), (7, 4), (20, 20)] {
+                let a: Vec<u32> = (0..n).map(|_| next(ka)).collect();
+                let b: Vec<u32> = (0..n).map(|_| next(kb)).collect();
+                let (s, r) = (adjusted_rand_index(&a, &b).unwrap(), ari_dense(&a, &b));
+                assert!((s - r).abs() <= 1e-12, "n = {n}, {ka}×{kb}: {s} vs {r}");
+                // renaming the labels (sparse, large values) changes nothing
+                let a2: Vec<u32> = a.iter().map(|&v| u32::MAX - 7 * v).collect();
+                assert_eq!(adjusted_rand_index(&a2, &b).unwrap(), s);
+            }
+        }
+    }
+
+    #[test]
+    fn ari_of_a_million_singletons_is_linear() {
+        let n = 1_000_000u32;
+        let a: Vec<u32> = (0..n).collect();
+        let b: Vec<u32> = (0..n).rev().collect();
+        let t = std::time::Instant::now();
+        assert_eq!(adjusted_rand_index(&a, &b).unwrap(), 1.0);
+        // pairs of singletons against a two-cluster split: I = 0, A = 0: index 0
+        let halves: Vec<u32> = (0..n).map(|i| i % 2).collect();
+        assert_eq!(adjusted_rand_index(&a, &halves).unwrap(), 0.0);
+        // (not a timing assertion: a dense n × n table could not even be allocated)
+        eprintln!("two ARIs of 10^6 labels: {:?}", t.elapsed());
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //!   when `noise` is 0 or tiny);
 //! - `Data`: heads on tokens of the data, chosen k-means++-like: the first uniformly, each next one
 //!   with probability proportional to its squared distance to the nearest head already chosen.
+//!   Distances are computed in `f64` on the tokens scaled by a power of two when their magnitudes
+//!   are beyond `2^±400` (as k-means does), so that they neither underflow to 0 nor overflow.
 
+use crate::baselines::kmeans::{rescaling, scaled};
 use crate::data::rng::{self, purpose};
 use crate::error::{ensure, Error, Result};
 use crate::kernels::real::Real;
@@ -40,14 +43,16 @@ pub fn init_params<T: Real>(spec: &Init, heads: usize, dim: usize, data: Option<
             let x = data.ok_or_else(|| Error::type_("`init` of kind 'data' needs data to draw from".to_string()))?;
             let n = x.len() / dim;
             ensure(n >= 1, || "`init` of kind 'data' needs at least one token".into())?;
+            let s = rescaling(x).unwrap_or(1.0);
+            let xs = scaled(x, s);
             let mut g = rng::gen(*seed, rng::stream(purpose::INIT, 2), 0);
             let mut chosen = Vec::with_capacity(heads);
             chosen.push(((rng::uniform(&mut g) * n as f64) as usize).min(n - 1));
             let mut d2: Vec<f64> = vec![f64::INFINITY; n];
             while chosen.len() < heads {
-                let last = &x[chosen[chosen.len() - 1] * dim..][..dim];
-                for (i, row) in x.chunks(dim).enumerate() {
-                    let d: f64 = row.iter().zip(last).map(|(a, b)| (a.f64() - b.f64()).powi(2)).sum();
+                let last = &xs[chosen[chosen.len() - 1] * dim..][..dim];
+                for (i, row) in xs.chunks(dim).enumerate() {
+                    let d: f64 = row.iter().zip(last).map(|(a, b)| (a - b).powi(2)).sum();
                     d2[i] = d2[i].min(d);
                 }
                 let total: f64 = d2.iter().sum();
@@ -84,5 +89,21 @@ mod tests {
         // k-means++ must pick both distinct points
         assert!(d == vec![0.0, 0.0, 10.0, 10.0] || d == vec![10.0, 10.0, 0.0, 0.0]);
         assert!(init_params::<f64>(&Init::Data { seed: 4 }, 2, 2, None).is_err());
+    }
+
+    #[test]
+    fn data_init_at_tiny_and_huge_scales() {
+        // issue 10: at 1e-300 every squared distance underflowed to 0 and the draw was uniform.
+        for scale in [1.0, 1e-300, 1e-310, 1e300] {
+            let x: Vec<f64> = [1.0, 0.0, 1.1, 0.0, 0.0, 1.0, 0.0, 1.1].iter().map(|v| v * scale).collect();
+            for seed in 0..20 {
+                let p: Vec<f64> = init_params(&Init::Data { seed }, 3, 2, Some(&x)).unwrap();
+                let mut rows: Vec<Vec<u64>> = p.chunks(2).map(|r| r.iter().map(|v| v.to_bits()).collect()).collect();
+                rows.sort();
+                rows.dedup();
+                assert_eq!(rows.len(), 3, "scale {scale}, seed {seed}: {p:?}");
+                assert!(p.iter().all(|v| x.contains(v)));
+            }
+        }
     }
 }

@@ -92,7 +92,7 @@ pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &m
             online_gradient(mix, &layer, setup.batch, setup.seed, t, par)
         };
         if !risk.is_finite() || grad.iter().any(|g| !g.is_finite()) {
-            return Err(diverged(t, setup.lr));
+            return Err(diverged::<T>(t, setup.lr));
         }
         risks.push(risk);
         step(setup, params, state, t, &grad)?;
@@ -105,19 +105,27 @@ pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &m
 pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
     // The sample is checked once; a non-finite risk later can only come from the parameters.
-    crate::models::two_head::check_tokens(x, setup.dim, "x")?;
+    crate::models::two_head::check_tokens(x, setup.dim, "source")?;
     let mut risks = Vec::with_capacity(count as usize);
     for t in start..start + count {
         let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
-        let (risk, grad) = layer.risk_grad(x, par).map_err(|_| diverged(t, setup.lr))?;
+        let (risk, grad) = layer.risk_grad(x, par).map_err(|_| diverged::<T>(t, setup.lr))?;
         risks.push(risk);
         step(setup, params, state, t, &grad)?;
     }
     Ok(risks)
 }
 
-fn diverged(t: u64, lr: f64) -> Error {
-    Error::range(format!("training diverged at step {t} (the risk is no longer finite): lower `lr` (now {lr})"))
+/// The error for a risk or gradient that is no longer finite at step `t`. At step 0 the parameters
+/// are the caller's (finite, checked): the values overflowed, nothing diverged.
+fn diverged<T: Real>(t: u64, lr: f64) -> Error {
+    if t == 0 {
+        let ty = if std::mem::size_of::<T>() == 4 { "f32 (or use dtype 'f64')" } else { "f64" };
+        return Error::range(format!(
+            "the risk or its gradient overflows at the initial parameters: the values of `source`, the parameters or `lambda` are too large for {ty}; rescale them"
+        ));
+    }
+    Error::range(format!("training diverged at step {t} (the risk or its gradient is no longer finite): lower `lr` (now {lr})"))
 }
 
 #[cfg(test)]
@@ -176,5 +184,45 @@ mod tests {
         let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let e = full_batch(&xd, &s2, &mut p, &mut st, 0, 50, Par::Seq).unwrap_err();
         assert!(e.message().contains("diverged"));
+    }
+
+    #[test]
+    fn huge_lambda_trains_where_the_gradient_is_exact() {
+        // issue 10: λ = 1e300 on tokens of norm ≈ 22 was refused up front, though the kernels are
+        // exact there (the softmax saturates).
+        let d = 4;
+        let mix = mixture(d, 20.0, 1.0);
+        let (x, _) = mix.sample::<f64>(500, 5, 0, Par::Seq);
+        let mut s = setup(d);
+        s.lambda = 1e300;
+        for init in [Init::Data { seed: 1 }, Init::Random { scale: 0.1, seed: 1 }] {
+            let mut p: Vec<f64> = init_params(&init, 2, d, Some(&x)).unwrap();
+            let layer = Layer::new(&p, 2, d, 1e300, Scores::Dot).unwrap();
+            let (risk0, grad0) = layer.risk_grad(&x, Par::Seq).unwrap();
+            drop(layer);
+            let mut st = vec![0.0; 4 * d];
+            let r = full_batch(&x, &s, &mut p, &mut st, 0, 20, Par::Seq).unwrap();
+            assert_eq!(r[0], risk0);
+            assert!(grad0.iter().all(|g| g.is_finite()));
+            assert!(r.iter().all(|v| v.is_finite()) && p.iter().all(|v| v.is_finite()));
+            let mut p2: Vec<f64> = init_params(&init, 2, d, Some(&x)).unwrap();
+            s.batch = 200;
+            online(&mix, &s, &mut p2, &mut vec![0.0; 4 * d], 0, 5, Par::Seq).unwrap();
+        }
+    }
+
+    #[test]
+    fn errors_name_the_source() {
+        let d = 2;
+        let s = setup(d);
+        let mut p = vec![0.1f64; 2 * d];
+        let e = full_batch(&[0.0, f64::NAN], &s, &mut p, &mut vec![0.0; 4 * d], 0, 1, Par::Seq).unwrap_err();
+        assert!(e.message().contains("`source`"), "{}", e.message());
+        // an overflow at the caller's parameters is not a divergence
+        let mut big = setup(d);
+        big.lambda = 1e300;
+        let mut p = vec![1e200f64, 0.0, 0.0, 1e200];
+        let e = full_batch(&[1e200, 1e200, -1e200, 1e200], &big, &mut p, &mut vec![0.0; 4 * d], 0, 1, Par::Seq).unwrap_err();
+        assert!(e.message().contains("`source`") && e.message().contains("overflows"), "{}", e.message());
     }
 }
