@@ -8,7 +8,7 @@
  * `dv × d`. Masks: `'none'`, `'causal'` (token `i` sees `j ≤ i`), `'no-self'` (every token but
  * itself). The kernels are tiled with an online softmax: the `L × L` matrix is never stored.
  */
-import { raced, signalOf, throwIfAborted } from './cancel';
+import { cancellable, MAX_CALL_STEPS, signalOf } from './cancel';
 import { abortError, call, callAsync } from './errors';
 import type { MixturePrior } from './gmm';
 import { bytesOf, checkMemory } from './memory';
@@ -38,11 +38,7 @@ export interface AttentionOptions {
   lambda?: number;
   /** Default `'none'`. */
   mask?: AttentionMask;
-  /**
-   * Async forms only. `attention` runs in blocks of prompts (≈ 0.1 s each) and stops at the first
-   * block boundary after the signal fires; `attentionBackward` rejects at once and its task's
-   * result is dropped. Either way the call rejects with an AbortError.
-   */
+  /** Async forms only: stops the kernels at their next block of queries or keys (a rejection with an AbortError). */
   signal?: AbortSignal;
 }
 
@@ -72,9 +68,6 @@ interface Prepared {
   r: number;
   wn: [number, number, number, number][];
 }
-
-/** Work (≈ flop) per native call when a signal may cancel a forward run. */
-const BLOCK_WORK = 2e8;
 
 /** Per head, the Frobenius norms of its four matrices (bounds of their operator norms). */
 function weightNorms(flat: Float, s: Native.AttentionShape): [number, number, number, number][] {
@@ -121,7 +114,7 @@ function tooLarge(p: Prepared, what: string): RangeError {
 
 /** Checks the weights and returns their sizes and the flat `[W_Q | W_K | W_V | W_O]` array. */
 function flatWeights(w: unknown, dt?: Dtype): { shape: Native.AttentionShape; flat: Float } {
-  const o = v.options('weights', w, true);
+  const o = v.options('weights', w, true, ['wq', 'wk', 'wv', 'wo']);
   const wq = v.tensor('weights.wq', o.wq, 3);
   const [h, d, dk] = wq.shape as [number, number, number];
   const wk = v.tensor('weights.wk', o.wk, 3);
@@ -172,7 +165,7 @@ function options(o: Record<string, unknown>, dk: number): Native.AttentionOption
 function prepare(x: unknown, weights: unknown, opts: unknown): Prepared {
   const t = v.tokens('x', x);
   const { shape, flat } = flatWeights(weights);
-  const o = v.options('options', opts, false);
+  const o = v.options('options', opts, false, ['lambda', 'mask', 'signal']);
   const [b, l, d] = (t.shape.length === 3 ? t.shape : [1, ...t.shape]) as [number, number, number];
   if (d !== shape.dim) throw new TypeError(`\`x\` must have ${shape.dim} columns (the weights' d), got ${d}`);
   if (v.dtypeOf(t.data) !== v.dtypeOf(flat)) throw new TypeError('`x` and `weights` must have the same dtype');
@@ -225,31 +218,12 @@ function output(p: Prepared, y: Float): Tensor {
   return { shape: p.x.shape, data };
 }
 
-/** `Attn(X)`, off the event loop. Same shape and dtype as `x`. */
+/** `Attn(X)`, off the event loop. Same shape and dtype as `x`; `signal` stops it within one block of queries. */
 export async function attention(x: TokensLike, weights: AttentionWeights, opts: AttentionOptions = {}): Promise<Tensor> {
   const p = prepare(x, weights, opts);
   plan(p, undefined);
-  throwIfAborted(p.signal);
   const { x: xd, w } = inputs(p);
-  const run = (chunk: Float, b: number): Promise<Float> => callAsync(() => native.attention(chunk, b, p.l, p.shape, w, p.opts, undefined));
-  try {
-    if (p.signal === undefined) return output(p, await run(xd, p.b));
-    // Blocks of prompts: each prompt's output is computed the same way whatever the block.
-    const { heads: h, dim: d, dk, dv } = p.shape;
-    const perPrompt = Math.max(1, h * (4 * p.l * p.l * (dk + dv) + 2 * p.l * d * (2 * dk + 2 * dv)));
-    const prompts = Math.max(1, Math.min(p.b, Math.floor(BLOCK_WORK / perPrompt)));
-    const size = p.l * d;
-    const out = p.compute === 'f64' ? new Float64Array(xd.length) : new Float32Array(xd.length);
-    for (let p0 = 0; p0 < p.b; p0 += prompts) {
-      throwIfAborted(p.signal);
-      const p1 = Math.min(p.b, p0 + prompts);
-      out.set(await run(xd.subarray(p0 * size, p1 * size), p1 - p0), p0 * size);
-    }
-    return output(p, out);
-  } catch (e) {
-    if (p.signal?.aborted) throw abortError(p.signal);
-    throw e;
-  }
+  return output(p, await cancellable(p.signal, (token) => callAsync(() => native.attention(xd, p.b, p.l, p.shape, w, p.opts, token))));
 }
 
 /** `Attn(X)` on the calling thread. */
@@ -286,7 +260,7 @@ export async function attentionBackward(x: TokensLike, weights: AttentionWeights
   const p = prepare(x, weights, opts);
   const d = upstream(p, dy);
   const { x: xd, w } = inputs(p);
-  return grads(p, await raced(p.signal, () => callAsync(() => native.attentionBackward(xd, p.b, p.l, p.shape, w, d.data, p.opts, undefined))));
+  return grads(p, await cancellable(p.signal, (token) => callAsync(() => native.attentionBackward(xd, p.b, p.l, p.shape, w, d.data, p.opts, token))));
 }
 
 /** `attentionBackward` on the calling thread. */
@@ -300,7 +274,7 @@ export function attentionBackwardSync(x: TokensLike, weights: AttentionWeights, 
 /** Weights with every `W` the identity (`dk = dv = d`): model B as a case of model C. */
 export function identityWeights(dim: number, opts: { heads?: number; dtype?: Dtype } = {}): AttentionWeights {
   const d = v.integer('dim', dim, 1, 1 << 14);
-  const o = v.options('options', opts, false);
+  const o = v.options('options', opts, false, ['heads', 'dtype']);
   const h = o.heads === undefined ? 1 : v.integer('heads', o.heads, 1, 1024);
   const dt = v.dtype('dtype', o.dtype, 'f32');
   checkMemory(['dim', 'heads'], 4 * h * d * d * bytesOf(dt), `four ${h} × ${d} × ${d} identity matrices, ${dt}`);
@@ -384,7 +358,7 @@ export class AttentionLayer {
 
   /** A layer with the given sizes and weights drawn (or given) as `init` says. */
   constructor(opts: AttentionLayerOptions) {
-    const o = v.options('options', opts, true);
+    const o = v.options('options', opts, true, ['dim', 'heads', 'dk', 'dv', 'lambda', 'mask', 'dtype', 'init']);
     this.dim = v.integer('dim', o.dim, 1, 1 << 14);
     this.heads = o.heads === undefined ? 1 : v.integer('heads', o.heads, 1, 1024);
     this.dk = o.dk === undefined ? this.dim : v.integer('dk', o.dk, 1, 1 << 14);
@@ -401,8 +375,7 @@ export class AttentionLayer {
       if (this.dk !== this.dim || this.dv !== this.dim) throw new RangeError("`init` 'identity' needs dk = dv = dim");
       this.#flat = flatWeights(identityWeights(this.dim, { heads: this.heads, dtype: this.dtype })).flat;
     } else if (typeof init === 'object' && init !== null && 'kind' in init) {
-      const spec = v.options('init', init, true);
-      v.oneOf('init.kind', spec.kind, ['random'] as const);
+      const { o: spec } = v.tagged('init', init, { random: ['scale', 'seed'] });
       const scale = spec.scale === undefined ? 1 / Math.sqrt(this.dim) : v.nonNegative('init.scale', spec.scale);
       // scale · N(0, 1) entries from the native generator (seeded, thread-independent).
       this.#flat = call(() => native.initHeads({ kind: 'random', scale, seed: v.seed('init.seed', spec.seed) }, 1, size, this.dtype, null));
@@ -457,7 +430,8 @@ export class AttentionLayer {
 
   /** `Attn(X)` with the current weights. */
   forward(x: TokensLike, opts: { signal?: AbortSignal } = {}): Promise<Tensor> {
-    return attention(x, this.weights, { lambda: this.lambda, mask: this.mask, ...opts });
+    const o = v.options('options', opts, false, ['signal']);
+    return attention(x, this.weights, { lambda: this.lambda, mask: this.mask, signal: o.signal as AbortSignal | undefined });
   }
 
   /** Trains on fresh prompts of `prior` each step (reconstruction loss); updates the weights as it goes. */
@@ -475,7 +449,7 @@ export class AttentionLayer {
       loss: number;
     }[];
   }> {
-    const o = v.options('options', opts, true);
+    const o = v.options('options', opts, true, ['steps', 'batch', 'length', 'lr', 'seed', 'optimizer', 'recordEvery', 'signal', 'onStep']);
     const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
     const batch = v.integer('batch', o.batch, 1, 1 << 16);
     const length = v.integer('length', o.length, 1, 1 << 20);
@@ -498,19 +472,14 @@ export class AttentionLayer {
       checkMemory(['batch', 'length'], bytes, `a step on ${batch} prompts of ${length} tokens of dimension ${d}, ${this.dtype}`);
     }
     const spec: Native.AttentionTrainSpec = { shape: this.#shape, opts: { lambda: this.lambda, mask: this.mask }, prior: prior.spec, optimizer, lr, batch, length, seed };
-    // Steps per native call: about 50 ms of work, and never past the next record point.
-    // Estimated time of one step in ns: a fixed overhead, drawing and projecting each token, and the
-    // attention products (≈ 0.05 ns per flop-unit measured); chunks of ≈ 50 ms, so a signal stops
-    // the run within one chunk (a single step, when one step is longer, cannot be interrupted).
-    const perStep = 4000 + batch * length * (200 + 10 * this.dim * this.heads) + 0.05 * 4 * batch * length * length * (this.dk + this.dv) * this.heads * 3.5;
-    const chunk = Math.max(1, Math.min(recordEvery, Math.floor(5e7 / perStep)));
     let state: Float64Array = new Float64Array(2 * this.#flat.length);
     const history: { step: number; loss: number }[] = [];
     let t = 0;
+    // One native call per record interval (at most MAX_CALL_STEPS steps, which bounds its array of
+    // losses); the signal stops a call at its next step (the weights of the last completed call are kept).
     while (t < steps) {
-      if (signal?.aborted) throw abortError(signal);
-      const count = Math.min(chunk, (Math.floor(t / recordEvery) + 1) * recordEvery - t, steps - t);
-      const r = await callAsync(() => native.trainAttention(spec, this.#flat, state, t, count));
+      const count = Math.min(MAX_CALL_STEPS, (Math.floor(t / recordEvery) + 1) * recordEvery - t, steps - t);
+      const r = await cancellable(signal, (token) => callAsync(() => native.trainAttention(spec, this.#flat, state, t, count, token)));
       r.losses.forEach((loss, i) => {
         if ((t + i) % recordEvery === 0) {
           const e = { step: t + i, loss };
@@ -518,9 +487,11 @@ export class AttentionLayer {
           onStep?.(e);
         }
       });
+      // A cancelled call returns the steps it completed (maybe none): the layer keeps them.
       this.#flat = r.weights;
       state = r.state;
-      t += count;
+      t += r.losses.length;
+      if (r.losses.length < count) throw abortError(signal);
     }
     return { weights: this.weights, history };
   }

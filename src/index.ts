@@ -15,13 +15,16 @@ export { setMemoryLimit, getMemoryLimit } from './memory';
 export { kmeans, kmeansAsync, em } from './baselines';
 export type { KMeansOptions, KMeansResult, EmOptions, EmResult } from './baselines';
 export type {
+  AlignedHistoryEntry,
   Dtype,
+  FullBatchTrainOptions,
   Float,
   HistoryEntry,
   IdentityAttentionOptions,
   InitSpec,
   MatrixLike,
   MixtureSample,
+  OnlineTrainOptions,
   OptimizerSpec,
   PromptBatch,
   SampleOptions,

@@ -173,6 +173,8 @@ impl<'a, T: Real> Head<'a, T> {
         let mut ds = vec![T::zero(); BR * BC];
         let mut j0 = 0;
         while j0 < l {
+            // A chunk boundary: a long backward pass stops here when its call is cancelled.
+            crate::kernels::cancel::checkpoint();
             let cols = BC.min(l - j0);
             let mut i0 = if self.mask == Mask::Causal { j0 - j0 % BR } else { 0 };
             while i0 < l {

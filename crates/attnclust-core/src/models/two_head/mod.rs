@@ -248,6 +248,31 @@ pub fn check_tokens<T: Real>(x: &[T], d: usize, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Peak bytes of a pass of [`Layer::forward`] (`out_per_token = 1`), [`Layer::risk`] or
+/// [`Layer::risk_grad`] (`grad`) over `n` tokens with `heads` heads in dimension `dim`, values of
+/// `elem` bytes: the output, and per chunk of [`REDUCE_CHUNK`] tokens its partial risk (and its
+/// `H × d` partial gradient with the `H × H` and `H` softmax sums). In `f64`.
+pub fn pass_peak_bytes(n: usize, heads: usize, dim: usize, elem: usize, out_per_token: usize, grad: bool) -> f64 {
+    let [n, h, d, e] = [n, heads, dim, elem].map(|v| v as f64);
+    let chunks = (n / REDUCE_CHUNK as f64).ceil();
+    let per_chunk = if grad { h * d * (8.0 + e) + h * h * 8.0 + h * 8.0 } else { 8.0 };
+    n * d * out_per_token as f64 * e + chunks * per_chunk
+}
+
+/// Bounds on the intermediates of forward, risk and gradient for tokens of norm ≤ `r`, heads of
+/// norm ≤ `t`, inverse temperature `lambda`, `heads` heads and `n` tokens: `.0` bounds what the
+/// kernels form in the layer's type (dot products, norms, scores, the residual, the per-chunk sums
+/// `Σ coef·x` over [`REDUCE_CHUNK`] tokens), `.1` the `f64` sums over all tokens. An intermediate
+/// overflows only if its bound does; the caller compares them with the float range.
+pub fn intermediate_bounds(r: f64, t: f64, lambda: f64, heads: usize, n: usize) -> (f64, f64) {
+    let c = 2.0 + 4.0 * lambda * (r * t + t * t); // |α + β| of a token
+    let in_t = [r * r, r * t, t * t, (r + t).powi(2), 4.0 * lambda * (r * t + t * t), c * (REDUCE_CHUNK as f64 * r + heads as f64 * t)]
+        .into_iter()
+        .fold(0.0, f64::max);
+    let n = n as f64;
+    (in_t, in_t.max(n * (r + t).powi(2)).max(n * c * (r + t)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
