@@ -186,23 +186,14 @@ function plan(p: Prepared, backward: number | undefined): void {
   const finite = Number.isFinite(p.r) && p.wn.every((w) => w.every(Number.isFinite)) && (backward === undefined || Number.isFinite(backward));
   if (finite && !fits(bnd, 'f64')) throw tooLarge(p, backward === undefined ? 'the scores and outputs' : 'the gradients');
   p.compute = finite && p.dtype === 'f32' && !(fits(bnd, 'f32') && lambdaFitsF32(p.opts.lambda)) ? 'f64' : p.dtype;
-  const { heads: h, dim: d, dk, dv } = p.shape;
-  const [n, w, l, sc] = [p.b * p.l * d, p.flat.length, p.l, bytesOf(p.compute)];
-  const threads = call(() => native.getThreads());
-  const tile = 2 * 64 * 128;
-  let bytes: number;
-  let what: string;
-  if (backward === undefined) {
-    // copies of x and W, y, the per-(prompt, head) outputs kept until they are summed, per-thread Q, K, V, O.
-    bytes = sc * (2 * n + w + p.b * h * l * d + threads * (l * (2 * dk + 2 * dv + d + 1) + tile));
-    what = `x ${p.b} × ${l} × ${d}, the outputs of ${p.b} × ${h} prompt-heads, ${p.compute}`;
-  } else {
-    // copies of x, dy and W; y, dx and dW; per (prompt, head) its y, dx and dW parts, kept until they
-    // are summed; per-thread Q, K, V, O, dO, dQ, dK, dV, dX; the weight gradients split in JS.
-    const wh = 2 * d * dk + 2 * d * dv;
-    bytes = sc * (4 * n + 3 * w + p.b * h * (2 * l * d + wh) + threads * (l * (4 * dk + 4 * dv + 2 * d + 1) + wh + tile));
-    what = `x and dy ${p.b} × ${l} × ${d}, the y, dx and dW parts of ${p.b} × ${h} prompt-heads, ${p.compute}`;
-  }
+  const { heads: h, dim: d } = p.shape;
+  const [n, w, l] = [p.b * p.l * d, p.flat.length, p.l];
+  // The kernels' peak (computed beside them, in the core) with the copies the call makes.
+  let bytes = call(() => native.attentionPeakBytes(p.b, l, p.shape, p.compute, backward !== undefined));
+  const what =
+    backward === undefined
+      ? `x ${p.b} × ${l} × ${d}, the outputs of ${p.b} × ${h} prompt-heads, ${p.compute}`
+      : `x and dy ${p.b} × ${l} × ${d}, the y, dx and dW parts of ${p.b} × ${h} prompt-heads, ${p.compute}`;
   if (p.compute !== p.dtype) bytes += 12 * (backward === undefined ? n + w : 2 * n + w);
   checkMemory('x', bytes, what);
 }
@@ -463,12 +454,10 @@ export class AttentionLayer {
     const onStep = o.onStep;
     if (onStep !== undefined && typeof onStep !== 'function') throw new TypeError('`onStep` must be a function');
     {
-      // One step holds its prompts (drawn per prompt, then joined), y and dy, the backward pass's
-      // per-(prompt, head) parts, and the f64 gradient and optimiser state.
-      const [h, d, n, w, sc] = [this.heads, this.dim, batch * length * this.dim, this.#flat.length, bytesOf(this.dtype)];
-      const wh = 2 * d * this.dk + 2 * d * this.dv;
-      const threads = call(() => native.getThreads());
-      const bytes = sc * (6 * n + 2 * batch * prior.k * d + batch * h * (2 * length * d + wh) + w + threads * (length * (4 * this.dk + 4 * this.dv + 2 * d + 1) + wh + 2 * 64 * 128)) + 8 * (batch * length + 3 * w);
+      // One step: its prompts, y and dy, the backward pass, the f64 gradient and optimiser state
+      // (computed beside the kernels, in the core).
+      const d = this.dim;
+      const bytes = call(() => native.attentionTrainPeakBytes(batch, length, prior.k, this.#shape, this.dtype));
       checkMemory(['batch', 'length'], bytes, `a step on ${batch} prompts of ${length} tokens of dimension ${d}, ${this.dtype}`);
     }
     const spec: Native.AttentionTrainSpec = { shape: this.#shape, opts: { lambda: this.lambda, mask: this.mask }, prior: prior.spec, optimizer, lr, batch, length, seed };

@@ -15,7 +15,7 @@
  */
 import { cancellable, signalOf } from './cancel';
 import { call, callAsync } from './errors';
-import { bytesOf, checkMemory } from './memory';
+import { checkMemory } from './memory';
 import { native, type Native } from './native';
 import { checkResult, fits, lambdaFitsF32, maxRowNorm, narrow, overflow, widen } from './numerics';
 import type { Dtype, Float, IdentityAttentionOptions, Tensor, TokensLike } from './types';
@@ -23,6 +23,9 @@ import * as v from './validate';
 
 /** The options of `identityAttention`. */
 const IDENTITY_KEYS = ['lambda', 'scores', 'excludeSelf', 'depth', 'residual', 'signal'] as const;
+
+/** The core's largest `depth`. */
+const depthLimit = native.identityMaxDepth();
 
 interface Prepared {
   t: Tensor;
@@ -61,7 +64,7 @@ function prepare(x: unknown, opts: unknown): Prepared {
     lambda: o.lambda === undefined ? 1 / Math.sqrt(d) : v.positive('lambda', o.lambda),
     scores: v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot'),
     excludeSelf,
-    depth: o.depth === undefined ? 1 : v.integer('depth', o.depth, 1, 4096),
+    depth: o.depth === undefined ? 1 : v.integer('depth', o.depth, 1, depthLimit),
     residual: v.boolean('residual', o.residual, false),
   };
   const dtype = v.dtypeOf(t.data);
@@ -78,12 +81,11 @@ function prepare(x: unknown, opts: unknown): Prepared {
     compute = 'f64';
     stepwise = true;
   }
-  // Peak bytes: the two work buffers of the kernel and the async copy of the input, in the compute
-  // type; a widened input and the rounded output when f32 is computed in f64; per-thread tiles.
+  // Peak bytes: the kernel's (computed beside it, in the core) in the compute type, and a widened
+  // input and the rounded output when f32 is computed in f64.
   const n = b * l * d;
-  const sc = bytesOf(compute);
-  const threads = call(() => native.getThreads());
-  checkMemory('x', 3 * n * sc + (compute !== dtype ? n * 12 : 0) + threads * (64 * 128 + 2 * l) * sc, `${b} × ${l} × ${d} ${compute} values, three times`);
+  const peak = call(() => native.identityPeakBytes(b, l, d, compute));
+  checkMemory('x', peak + (compute !== dtype ? n * 12 : 0), `${b} × ${l} × ${d} ${compute} values, three times`);
   return { t, b, l, d, o: io, signal, dtype, compute, stepwise };
 }
 

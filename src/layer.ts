@@ -74,18 +74,14 @@ const TRAIN_KEYS = ['steps', 'lr', 'seed', 'optimizer', 'schedule', 'recordEvery
 const ONLINE_KEYS = [...TRAIN_KEYS, 'batch'] as const;
 const FULL_BATCH_KEYS = [...TRAIN_KEYS, 'means'] as const;
 
-/** Tokens per chunk of the native reductions (each chunk keeps an `H × d` partial gradient). */
-const REDUCE_CHUNK = 1024;
-
 /**
  * Bounds on the intermediates of forward, risk and gradient for tokens of norm ≤ `r`, heads of norm
- * ≤ `t`, `n` tokens: `inT`, what the kernels form in the layer's type (dot products, norms, scores,
- * the residual, the per-chunk sums `Σ coef·x`); `inF64`, the f64 sums over all tokens.
+ * ≤ `t`, `n` tokens (computed beside the kernels, in the core): `inT`, what the kernels form in the
+ * layer's type; `inF64`, the f64 sums over all tokens.
  */
 function headsBound(r: number, t: number, lambda: number, heads: number, n: number): { inT: number; inF64: number } {
-  const c = 2 + 4 * lambda * (r * t + t * t); // |α + β| of a token
-  const inT = Math.max(r * r, r * t, t * t, (r + t) ** 2, 4 * lambda * (r * t + t * t), c * (REDUCE_CHUNK * r + heads * t));
-  return { inT, inF64: Math.max(inT, n * (r + t) ** 2, n * c * (r + t)) };
+  const b = call(() => native.headsBounds(r, t, lambda, heads, n));
+  return { inT: b.inType, inF64: b.inF64 };
 }
 
 /** Whether some row of `m` is all zeros (its relative error is undefined). */
@@ -212,10 +208,9 @@ export class TwoHeadLayer {
    */
   #run<T>(t: Tensor, outPerToken: number, grad: boolean, f: (params: Float, x: Float) => T, ok: (r: T) => boolean): T {
     const [n, h, d] = [t.shape[0] as number, this.heads, this.dim];
-    const chunks = Math.ceil(n / REDUCE_CHUNK);
-    const bytes = (sc: number) => n * d * outPerToken * sc + (grad ? chunks * (h * d * (8 + sc) + h * h * 8 + h * 8) : chunks * 8);
-    const what = (dt: Dtype) => `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per ${REDUCE_CHUNK} tokens` : ''}, ${dt}`;
-    checkMemory('x', bytes(bytesOf(this.dtype)), what(this.dtype));
+    const bytes = (dt: Dtype) => call(() => native.headsPassPeakBytes(n, h, d, dt, outPerToken, grad));
+    const what = (dt: Dtype) => `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per chunk of tokens` : ''}, ${dt}`;
+    checkMemory('x', bytes(this.dtype), what(this.dtype));
     // The addon reports an overflow itself for the gradient (a RangeError saying so): also a retry.
     const attempt = (params: Float, xs: Float): T | undefined => {
       try {
@@ -237,7 +232,7 @@ export class TwoHeadLayer {
           `the scores and sums overflow ${this.dtype === 'f32' && !fits(b.inT, 'f64') ? 'f32 and f64' : this.dtype} (±${this.dtype === 'f32' ? '3.4e38' : '1.8e308'}); rescale them`,
       );
     if (this.dtype === 'f64' || !fits(b.inT, 'f64') || !fits(b.inF64, 'f64')) throw tooLarge();
-    checkMemory('x', bytes(8) + n * d * 12, what('f64'));
+    checkMemory('x', bytes('f64') + n * d * 12, what('f64'));
     const second = attempt(widen(this.#params.data), widen(t.data));
     if (second === undefined) throw tooLarge();
     return second;
@@ -290,7 +285,8 @@ export class TwoHeadLayer {
     const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
     const lr = v.positive('lr', o.lr);
     const seed = v.seed('seed', o.seed);
-    const batch = online ? v.integer('batch', o.batch, 1, 1 << 26) : 0;
+    // (the upper bound of `batch` is the core's: it reports a larger one, naming `batch`)
+    const batch = online ? v.integer('batch', o.batch, 1, 2 ** 32 - 1) : 0;
     const recordEvery = o.recordEvery === undefined ? Math.max(1, Math.ceil(steps / 200)) : v.integer('recordEvery', o.recordEvery, 1, Number.MAX_SAFE_INTEGER);
     const recordParams = v.boolean('recordParams', o.recordParams, false);
     const signal = signalOf(o.signal);
@@ -311,7 +307,7 @@ export class TwoHeadLayer {
       // Training runs in the layer's type (no widening): data whose intermediates would leave it is
       // refused up front. Memory: per native call, the copy of a fixed sample, the per-chunk partial
       // gradients of a step, and (online) the chunk of samples each thread draws.
-      const [h, d, sc] = [this.heads, this.dim, bytesOf(this.dtype)];
+      const [h, d] = [this.heads, this.dim];
       const n = online ? batch : (x!.shape[0] as number);
       const r = online ? source.spread : maxRowNorm(x!.data, d);
       const b = headsBound(r, maxRowNorm(this.#params.data, d), this.lambda, h, n);
@@ -319,9 +315,7 @@ export class TwoHeadLayer {
       if (Number.isFinite(r) && (!fits(b.inT, this.dtype) || !fits(b.inF64, 'f64') || (this.dtype === 'f32' && !lambdaFitsF32(this.lambda)))) {
         throw new RangeError(`\`source\` has values too large for ${this.dtype} at \`lambda\` = ${this.lambda} (tokens of norm up to ${r.toExponential(2)}): the scores and sums would overflow; rescale it${this.dtype === 'f32' ? " or use dtype 'f64'" : ''}`);
       }
-      const chunks = Math.ceil(n / REDUCE_CHUNK);
-      const threads = call(() => native.getThreads());
-      const bytes = (online ? threads * REDUCE_CHUNK * d * sc : n * d * sc) + chunks * (h * d * (8 + sc) + h * h * 8 + h * 8) + 4 * h * d * 8;
+      const bytes = call(() => native.headsTrainPeakBytes(online, n, h, d, this.dtype));
       checkMemory(online ? 'batch' : 'source', bytes, online ? `steps of ${batch} fresh samples of dimension ${d}, ${this.dtype}` : `the fixed sample ${n} × ${d}, copied per call, ${this.dtype}`);
     }
     const spec: Native.TrainSpec = {

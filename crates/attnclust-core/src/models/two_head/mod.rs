@@ -177,7 +177,7 @@ impl<'a, T: Real> Layer<'a, T> {
     /// of [`crate::models::two_head::chunk`].
     pub fn risk_grad(&self, x: &[T], par: Par) -> Result<(f64, Vec<f64>)> {
         let d = self.dim;
-        if x.len() % d != 0 {
+        if !x.len().is_multiple_of(d) {
             return Err(Error::type_(format!("`x` must hold n × {d} values, got {} (not a multiple of {d})", x.len())));
         }
         let n = x.len() / d;
@@ -239,7 +239,7 @@ pub fn combine(parts: Vec<(f64, Vec<f64>)>, len: usize, n: usize) -> (f64, Vec<f
 
 /// Checks that `x` is a whole number of finite `d`-dimensional tokens.
 pub fn check_tokens<T: Real>(x: &[T], d: usize, name: &str) -> Result<()> {
-    if x.len() % d != 0 {
+    if !x.len().is_multiple_of(d) {
         return Err(Error::type_(format!("`{name}` must hold n × {d} values, got {} (not a multiple of {d})", x.len())));
     }
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {
