@@ -7,7 +7,7 @@
  * quantization ratio of the trained layer on held-out prompts.
  */
 import { z } from 'zod';
-import { AttentionLayer } from '../attention';
+import { AttentionLayer } from '../attention-layer';
 import { MixturePrior } from '../gmm';
 import { identityAttention } from '../identity';
 import { hconcat, linePlot, type PlotSpec } from '../report/plot';
