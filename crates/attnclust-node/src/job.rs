@@ -16,7 +16,7 @@ use attnclust_core::Error as CoreError;
 use napi::bindgen_prelude::{JsValue, ToNapiValue};
 use napi::Env;
 use napi_derive::napi;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -157,6 +157,44 @@ pub enum OnCancel {
     Partial,
 }
 
+/// Jobs waiting for a runner, and the number of runners on the pool.
+struct Dispatch {
+    queue: VecDeque<Box<dyn FnOnce() + Send>>,
+    runners: usize,
+}
+
+static DISPATCH: Mutex<Dispatch> = Mutex::new(Dispatch { queue: VecDeque::new(), runners: 0 });
+
+/// Queues `task` for the pool, with at most one runner per pool thread: the jobs run in call order,
+/// and a synchronous call (which enters the pool's own queue) waits behind at most one job per
+/// thread, not behind every job in flight (64 training runs under `Promise.all`).
+fn submit(pool: &rayon::ThreadPool, task: impl FnOnce() + Send + 'static) {
+    let Ok(mut d) = DISPATCH.lock() else { return };
+    d.queue.push_back(Box::new(task));
+    if d.runners < pool.current_num_threads() {
+        d.runners += 1;
+        drop(d);
+        pool.spawn(run_queue);
+    }
+}
+
+/// A runner: runs queued jobs until the queue is empty.
+fn run_queue() {
+    loop {
+        let task = {
+            let Ok(mut d) = DISPATCH.lock() else { return };
+            match d.queue.pop_front() {
+                Some(t) => t,
+                None => {
+                    d.runners -= 1;
+                    return;
+                }
+            }
+        };
+        task();
+    }
+}
+
 /// Async calls run as jobs on the attnclust pool (not on libuv's thread pool: Node waits for every
 /// libuv task before it tears a worker down, so a running task would hold `worker.terminate()`
 /// until it finished). The job settles a promise through a threadsafe function; its inputs are
@@ -192,7 +230,7 @@ impl Job {
         }
         let (deferred, promise) = env.create_deferred()?;
         let raw = promise.raw();
-        pool.spawn(move || {
+        submit(&pool, move || {
             let run = || match on_cancel {
                 OnCancel::Reject => cancel.run(work),
                 OnCancel::Partial => cancel.run_partial(work),
