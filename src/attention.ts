@@ -1,6 +1,6 @@
 /**
- * Model C: batched multi-head softmax attention, forward and backward, and a layer that trains on
- * mixture prompts.
+ * Model C: batched multi-head softmax attention, forward and backward (the layer that trains on
+ * mixture prompts is `AttentionLayer`, in attention-layer.ts).
  *
  *     Attn(X) = Σ_h softmax(λ (X W_Q^h)(X W_K^h)ᵀ + mask) (X W_V^h) W_O^h
  *
@@ -8,9 +8,8 @@
  * `dv × d`. Masks: `'none'`, `'causal'` (token `i` sees `j ≤ i`), `'no-self'` (every token but
  * itself). The kernels are tiled with an online softmax: the `L × L` matrix is never stored.
  */
-import { raced, signalOf, throwIfAborted } from './cancel';
-import { abortError, call, callAsync } from './errors';
-import type { MixturePrior } from './gmm';
+import { cancellable, signalOf } from './cancel';
+import { call, callAsync } from './errors';
 import { bytesOf, checkMemory } from './memory';
 import { native, type Native } from './native';
 import { checkResult, fits, lambdaFitsF32, maxRowNorm, narrow, norm, widen } from './numerics';
@@ -38,11 +37,7 @@ export interface AttentionOptions {
   lambda?: number;
   /** Default `'none'`. */
   mask?: AttentionMask;
-  /**
-   * Async forms only. `attention` runs in blocks of prompts (≈ 0.1 s each) and stops at the first
-   * block boundary after the signal fires; `attentionBackward` rejects at once and its task's
-   * result is dropped. Either way the call rejects with an AbortError.
-   */
+  /** Async forms only: stops the kernels at their next block of queries or keys (a rejection with an AbortError). */
   signal?: AbortSignal;
 }
 
@@ -72,9 +67,6 @@ interface Prepared {
   r: number;
   wn: [number, number, number, number][];
 }
-
-/** Work (≈ flop) per native call when a signal may cancel a forward run. */
-const BLOCK_WORK = 2e8;
 
 /** Per head, the Frobenius norms of its four matrices (bounds of their operator norms). */
 function weightNorms(flat: Float, s: Native.AttentionShape): [number, number, number, number][] {
@@ -119,9 +111,9 @@ function tooLarge(p: Prepared, what: string): RangeError {
   );
 }
 
-/** Checks the weights and returns their sizes and the flat `[W_Q | W_K | W_V | W_O]` array. */
-function flatWeights(w: unknown, dt?: Dtype): { shape: Native.AttentionShape; flat: Float } {
-  const o = v.options('weights', w, true);
+/** @internal Checks the weights and returns their sizes and the flat `[W_Q | W_K | W_V | W_O]` array. */
+export function flatWeights(w: unknown, dt?: Dtype): { shape: Native.AttentionShape; flat: Float } {
+  const o = v.options('weights', w, true, ['wq', 'wk', 'wv', 'wo']);
   const wq = v.tensor('weights.wq', o.wq, 3);
   const [h, d, dk] = wq.shape as [number, number, number];
   const wk = v.tensor('weights.wk', o.wk, 3);
@@ -148,8 +140,8 @@ function flatWeights(w: unknown, dt?: Dtype): { shape: Native.AttentionShape; fl
   return { shape: { heads: h, dim: d, dk, dv }, flat };
 }
 
-/** Splits a flat `[W_Q | W_K | W_V | W_O]` array into tensors. */
-function splitWeights(flat: Float, s: Native.AttentionShape): AttentionWeights {
+/** @internal Splits a flat `[W_Q | W_K | W_V | W_O]` array into tensors. */
+export function splitWeights(flat: Float, s: Native.AttentionShape): AttentionWeights {
   const { heads: h, dim: d, dk, dv } = s;
   const sizes = [h * d * dk, h * d * dk, h * d * dv, h * dv * d];
   const shapes = [[h, d, dk], [h, d, dk], [h, d, dv], [h, dv, d]];
@@ -172,7 +164,7 @@ function options(o: Record<string, unknown>, dk: number): Native.AttentionOption
 function prepare(x: unknown, weights: unknown, opts: unknown): Prepared {
   const t = v.tokens('x', x);
   const { shape, flat } = flatWeights(weights);
-  const o = v.options('options', opts, false);
+  const o = v.options('options', opts, false, ['lambda', 'mask', 'signal']);
   const [b, l, d] = (t.shape.length === 3 ? t.shape : [1, ...t.shape]) as [number, number, number];
   if (d !== shape.dim) throw new TypeError(`\`x\` must have ${shape.dim} columns (the weights' d), got ${d}`);
   if (v.dtypeOf(t.data) !== v.dtypeOf(flat)) throw new TypeError('`x` and `weights` must have the same dtype');
@@ -193,23 +185,14 @@ function plan(p: Prepared, backward: number | undefined): void {
   const finite = Number.isFinite(p.r) && p.wn.every((w) => w.every(Number.isFinite)) && (backward === undefined || Number.isFinite(backward));
   if (finite && !fits(bnd, 'f64')) throw tooLarge(p, backward === undefined ? 'the scores and outputs' : 'the gradients');
   p.compute = finite && p.dtype === 'f32' && !(fits(bnd, 'f32') && lambdaFitsF32(p.opts.lambda)) ? 'f64' : p.dtype;
-  const { heads: h, dim: d, dk, dv } = p.shape;
-  const [n, w, l, sc] = [p.b * p.l * d, p.flat.length, p.l, bytesOf(p.compute)];
-  const threads = call(() => native.getThreads());
-  const tile = 2 * 64 * 128;
-  let bytes: number;
-  let what: string;
-  if (backward === undefined) {
-    // copies of x and W, y, the per-(prompt, head) outputs kept until they are summed, per-thread Q, K, V, O.
-    bytes = sc * (2 * n + w + p.b * h * l * d + threads * (l * (2 * dk + 2 * dv + d + 1) + tile));
-    what = `x ${p.b} × ${l} × ${d}, the outputs of ${p.b} × ${h} prompt-heads, ${p.compute}`;
-  } else {
-    // copies of x, dy and W; y, dx and dW; per (prompt, head) its y, dx and dW parts, kept until they
-    // are summed; per-thread Q, K, V, O, dO, dQ, dK, dV, dX; the weight gradients split in JS.
-    const wh = 2 * d * dk + 2 * d * dv;
-    bytes = sc * (4 * n + 3 * w + p.b * h * (2 * l * d + wh) + threads * (l * (4 * dk + 4 * dv + 2 * d + 1) + wh + tile));
-    what = `x and dy ${p.b} × ${l} × ${d}, the y, dx and dW parts of ${p.b} × ${h} prompt-heads, ${p.compute}`;
-  }
+  const { heads: h, dim: d } = p.shape;
+  const [n, w, l] = [p.b * p.l * d, p.flat.length, p.l];
+  // The kernels' peak (computed beside them, in the core) with the copies the call makes.
+  let bytes = call(() => native.attentionPeakBytes(p.b, l, p.shape, p.compute, backward !== undefined));
+  const what =
+    backward === undefined
+      ? `x ${p.b} × ${l} × ${d}, the outputs of ${p.b} × ${h} prompt-heads, ${p.compute}`
+      : `x and dy ${p.b} × ${l} × ${d}, the y, dx and dW parts of ${p.b} × ${h} prompt-heads, ${p.compute}`;
   if (p.compute !== p.dtype) bytes += 12 * (backward === undefined ? n + w : 2 * n + w);
   checkMemory('x', bytes, what);
 }
@@ -225,31 +208,12 @@ function output(p: Prepared, y: Float): Tensor {
   return { shape: p.x.shape, data };
 }
 
-/** `Attn(X)`, off the event loop. Same shape and dtype as `x`. */
+/** `Attn(X)`, off the event loop. Same shape and dtype as `x`; `signal` stops it within one block of queries. */
 export async function attention(x: TokensLike, weights: AttentionWeights, opts: AttentionOptions = {}): Promise<Tensor> {
   const p = prepare(x, weights, opts);
   plan(p, undefined);
-  throwIfAborted(p.signal);
   const { x: xd, w } = inputs(p);
-  const run = (chunk: Float, b: number): Promise<Float> => callAsync(() => native.attention(chunk, b, p.l, p.shape, w, p.opts, undefined));
-  try {
-    if (p.signal === undefined) return output(p, await run(xd, p.b));
-    // Blocks of prompts: each prompt's output is computed the same way whatever the block.
-    const { heads: h, dim: d, dk, dv } = p.shape;
-    const perPrompt = Math.max(1, h * (4 * p.l * p.l * (dk + dv) + 2 * p.l * d * (2 * dk + 2 * dv)));
-    const prompts = Math.max(1, Math.min(p.b, Math.floor(BLOCK_WORK / perPrompt)));
-    const size = p.l * d;
-    const out = p.compute === 'f64' ? new Float64Array(xd.length) : new Float32Array(xd.length);
-    for (let p0 = 0; p0 < p.b; p0 += prompts) {
-      throwIfAborted(p.signal);
-      const p1 = Math.min(p.b, p0 + prompts);
-      out.set(await run(xd.subarray(p0 * size, p1 * size), p1 - p0), p0 * size);
-    }
-    return output(p, out);
-  } catch (e) {
-    if (p.signal?.aborted) throw abortError(p.signal);
-    throw e;
-  }
+  return output(p, await cancellable(p.signal, (token) => callAsync(() => native.attention(xd, p.b, p.l, p.shape, w, p.opts, token))));
 }
 
 /** `Attn(X)` on the calling thread. */
@@ -286,7 +250,7 @@ export async function attentionBackward(x: TokensLike, weights: AttentionWeights
   const p = prepare(x, weights, opts);
   const d = upstream(p, dy);
   const { x: xd, w } = inputs(p);
-  return grads(p, await raced(p.signal, () => callAsync(() => native.attentionBackward(xd, p.b, p.l, p.shape, w, d.data, p.opts, undefined))));
+  return grads(p, await cancellable(p.signal, (token) => callAsync(() => native.attentionBackward(xd, p.b, p.l, p.shape, w, d.data, p.opts, token))));
 }
 
 /** `attentionBackward` on the calling thread. */
@@ -300,7 +264,7 @@ export function attentionBackwardSync(x: TokensLike, weights: AttentionWeights, 
 /** Weights with every `W` the identity (`dk = dv = d`): model B as a case of model C. */
 export function identityWeights(dim: number, opts: { heads?: number; dtype?: Dtype } = {}): AttentionWeights {
   const d = v.integer('dim', dim, 1, 1 << 14);
-  const o = v.options('options', opts, false);
+  const o = v.options('options', opts, false, ['heads', 'dtype']);
   const h = o.heads === undefined ? 1 : v.integer('heads', o.heads, 1, 1024);
   const dt = v.dtype('dtype', o.dtype, 'f32');
   checkMemory(['dim', 'heads'], 4 * h * d * d * bytesOf(dt), `four ${h} × ${d} × ${d} identity matrices, ${dt}`);
@@ -312,216 +276,3 @@ export function identityWeights(dim: number, opts: { heads?: number; dtype?: Dty
   return { wq: eye(), wk: eye(), wv: eye(), wo: eye() };
 }
 
-/** Options of `new AttentionLayer`. */
-export interface AttentionLayerOptions {
-  /** Token dimension `d`. */
-  dim: number;
-  /** Default 1. */
-  heads?: number;
-  /** Query/key size (default `dim`). */
-  dk?: number;
-  /** Value size (default `dim`). */
-  dv?: number;
-  /** Default `1/√dk`. */
-  lambda?: number;
-  /** Default `'none'`. */
-  mask?: AttentionMask;
-  /** Default `'f32'`. */
-  dtype?: Dtype;
-  /** Initial weights, `'identity'` (`dk = dv = dim` only) or `{ kind: 'random', scale, seed }` (default random, scale `1/√dim`, seed 0). */
-  init?:
-    | AttentionWeights
-    | 'identity'
-    | {
-        /** Independent Gaussian entries. */
-        kind: 'random';
-        /** Standard deviation of each entry (default `1/√dim`). */
-        scale?: number;
-        /** Seed of the draw. */
-        seed: number;
-      };
-}
-
-/** Options of `AttentionLayer.train`. */
-export interface AttentionTrainOptions {
-  /** Number of updates. */
-  steps: number;
-  /** Prompts per step. */
-  batch: number;
-  /** Tokens per prompt. */
-  length: number;
-  /** Learning rate. */
-  lr: number;
-  /** Seed of the prompts drawn during training. */
-  seed: number;
-  /** Default `'adam'`. */
-  optimizer?: 'sgd' | 'momentum' | 'adam';
-  /** Record the loss every this many steps (default: about 100 points). */
-  recordEvery?: number;
-  /** Stops the run within one chunk of work; the layer keeps the weights reached. */
-  signal?: AbortSignal;
-  /** Called with each recorded point (`loss`: the step's mean reconstruction loss) as soon as it is recorded. */
-  onStep?: (entry: { step: number; loss: number }) => void;
-}
-
-/** A general attention layer (model C) that trains on mixture prompts with `Σ_i ‖x_i − Attn(X)_i‖²`. */
-export class AttentionLayer {
-  /** Token dimension `d`. */
-  readonly dim: number;
-  /** Number of heads `H`. */
-  readonly heads: number;
-  /** Query/key size. */
-  readonly dk: number;
-  /** Value size. */
-  readonly dv: number;
-  /** Inverse temperature `λ`. */
-  readonly lambda: number;
-  /** Score mask. */
-  readonly mask: AttentionMask;
-  /** Computation type. */
-  readonly dtype: Dtype;
-  #flat: Float;
-
-  /** A layer with the given sizes and weights drawn (or given) as `init` says. */
-  constructor(opts: AttentionLayerOptions) {
-    const o = v.options('options', opts, true);
-    this.dim = v.integer('dim', o.dim, 1, 1 << 14);
-    this.heads = o.heads === undefined ? 1 : v.integer('heads', o.heads, 1, 1024);
-    this.dk = o.dk === undefined ? this.dim : v.integer('dk', o.dk, 1, 1 << 14);
-    this.dv = o.dv === undefined ? this.dim : v.integer('dv', o.dv, 1, 1 << 14);
-    this.lambda = o.lambda === undefined ? 1 / Math.sqrt(this.dk) : v.positive('lambda', o.lambda);
-    this.mask = v.oneOf('mask', o.mask, ['none', 'causal', 'no-self'] as const, 'none');
-    this.dtype = v.dtype('dtype', o.dtype, 'f32');
-    const shape = this.#shape;
-    const size = this.heads * (2 * this.dim * this.dk + 2 * this.dim * this.dv);
-    // The weights, and (when training) their f64 gradient and optimiser state.
-    checkMemory(['dim', 'heads'], size * (bytesOf(this.dtype) + 24), `${size} weights (H·(2·d·dk + 2·d·dv)), ${this.dtype}, with their gradient and optimiser state`);
-    const init = o.init ?? { kind: 'random', seed: 0 };
-    if (init === 'identity') {
-      if (this.dk !== this.dim || this.dv !== this.dim) throw new RangeError("`init` 'identity' needs dk = dv = dim");
-      this.#flat = flatWeights(identityWeights(this.dim, { heads: this.heads, dtype: this.dtype })).flat;
-    } else if (typeof init === 'object' && init !== null && 'kind' in init) {
-      const spec = v.options('init', init, true);
-      v.oneOf('init.kind', spec.kind, ['random'] as const);
-      const scale = spec.scale === undefined ? 1 / Math.sqrt(this.dim) : v.nonNegative('init.scale', spec.scale);
-      // scale · N(0, 1) entries from the native generator (seeded, thread-independent).
-      this.#flat = call(() => native.initHeads({ kind: 'random', scale, seed: v.seed('init.seed', spec.seed) }, 1, size, this.dtype, null));
-      if (!this.#flat.every(Number.isFinite)) throw new RangeError(`\`init.scale\` is too large: the initial weights overflow ${this.dtype}, got ${scale}`);
-    } else {
-      const f = flatWeights(init, this.dtype);
-      if (f.shape.heads !== shape.heads || f.shape.dim !== shape.dim || f.shape.dk !== shape.dk || f.shape.dv !== shape.dv) {
-        throw new TypeError(`\`init\` weights must have H = ${shape.heads}, d = ${shape.dim}, dk = ${shape.dk}, dv = ${shape.dv}`);
-      }
-      this.#flat = v.as(f.flat, this.dtype, 'init');
-    }
-  }
-
-  get #shape(): Native.AttentionShape {
-    return { heads: this.heads, dim: this.dim, dk: this.dk, dv: this.dv };
-  }
-
-  /** The current weights (copies). */
-  get weights(): AttentionWeights {
-    return splitWeights(this.#flat, this.#shape);
-  }
-
-  /** `W_Q^h W_K^hᵀ` (`d × d`): the bilinear form the scores of head `h` use. */
-  queryKey(h = 0): Tensor {
-    return this.#product(h, 'qk');
-  }
-
-  /** `W_V^h W_O^h` (`d × d`): what head `h` writes back. */
-  valueOutput(h = 0): Tensor {
-    return this.#product(h, 'vo');
-  }
-
-  #product(h: number, which: 'qk' | 'vo'): Tensor {
-    const hi = v.integer('h', h, 0, this.heads - 1);
-    const w = this.weights;
-    const d = this.dim;
-    const [a, b, inner] = which === 'qk' ? [w.wq, w.wk, this.dk] : [w.wv, w.wo, this.dv];
-    const out = new Float64Array(d * d);
-    for (let i = 0; i < d; i++) {
-      for (let j = 0; j < d; j++) {
-        let s = 0;
-        for (let k = 0; k < inner; k++) {
-          const aik = a.data[hi * d * inner + i * inner + k] as number;
-          const bkj = which === 'qk' ? (b.data[hi * d * inner + j * inner + k] as number) : (b.data[hi * inner * d + k * d + j] as number);
-          s += aik * bkj;
-        }
-        out[i * d + j] = s;
-      }
-    }
-    return { shape: [d, d], data: out };
-  }
-
-  /** `Attn(X)` with the current weights. */
-  forward(x: TokensLike, opts: { signal?: AbortSignal } = {}): Promise<Tensor> {
-    return attention(x, this.weights, { lambda: this.lambda, mask: this.mask, ...opts });
-  }
-
-  /** Trains on fresh prompts of `prior` each step (reconstruction loss); updates the weights as it goes. */
-  async train(
-    prior: MixturePrior,
-    opts: AttentionTrainOptions,
-  ): Promise<{
-    /** The final weights. */
-    weights: AttentionWeights;
-    /** The recorded points: `loss` is the mean reconstruction loss on step `step`'s prompts, before its update. */
-    history: {
-      /** Updates done before this point. */
-      step: number;
-      /** Mean of `‖x_i − Attn(X)_i‖²` over the step's tokens. */
-      loss: number;
-    }[];
-  }> {
-    const o = v.options('options', opts, true);
-    const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
-    const batch = v.integer('batch', o.batch, 1, 1 << 16);
-    const length = v.integer('length', o.length, 1, 1 << 20);
-    const lr = v.positive('lr', o.lr);
-    const seed = v.seed('seed', o.seed);
-    if (prior.dim !== this.dim) throw new TypeError(`\`prior\` has dimension ${prior.dim} but the layer ${this.dim}`);
-    if (this.mask === 'no-self' && length < 2) throw new RangeError("`length` must be at least 2 with mask 'no-self'");
-    const optimizer = v.oneOf('optimizer', o.optimizer, ['sgd', 'momentum', 'adam'] as const, 'adam');
-    const recordEvery = o.recordEvery === undefined ? Math.max(1, Math.ceil(steps / 100)) : v.integer('recordEvery', o.recordEvery, 1, Number.MAX_SAFE_INTEGER);
-    const signal = signalOf(o.signal);
-    const onStep = o.onStep;
-    if (onStep !== undefined && typeof onStep !== 'function') throw new TypeError('`onStep` must be a function');
-    {
-      // One step holds its prompts (drawn per prompt, then joined), y and dy, the backward pass's
-      // per-(prompt, head) parts, and the f64 gradient and optimiser state.
-      const [h, d, n, w, sc] = [this.heads, this.dim, batch * length * this.dim, this.#flat.length, bytesOf(this.dtype)];
-      const wh = 2 * d * this.dk + 2 * d * this.dv;
-      const threads = call(() => native.getThreads());
-      const bytes = sc * (6 * n + 2 * batch * prior.k * d + batch * h * (2 * length * d + wh) + w + threads * (length * (4 * this.dk + 4 * this.dv + 2 * d + 1) + wh + 2 * 64 * 128)) + 8 * (batch * length + 3 * w);
-      checkMemory(['batch', 'length'], bytes, `a step on ${batch} prompts of ${length} tokens of dimension ${d}, ${this.dtype}`);
-    }
-    const spec: Native.AttentionTrainSpec = { shape: this.#shape, opts: { lambda: this.lambda, mask: this.mask }, prior: prior.spec, optimizer, lr, batch, length, seed };
-    // Steps per native call: about 50 ms of work, and never past the next record point.
-    // Estimated time of one step in ns: a fixed overhead, drawing and projecting each token, and the
-    // attention products (≈ 0.05 ns per flop-unit measured); chunks of ≈ 50 ms, so a signal stops
-    // the run within one chunk (a single step, when one step is longer, cannot be interrupted).
-    const perStep = 4000 + batch * length * (200 + 10 * this.dim * this.heads) + 0.05 * 4 * batch * length * length * (this.dk + this.dv) * this.heads * 3.5;
-    const chunk = Math.max(1, Math.min(recordEvery, Math.floor(5e7 / perStep)));
-    let state: Float64Array = new Float64Array(2 * this.#flat.length);
-    const history: { step: number; loss: number }[] = [];
-    let t = 0;
-    while (t < steps) {
-      if (signal?.aborted) throw abortError(signal);
-      const count = Math.min(chunk, (Math.floor(t / recordEvery) + 1) * recordEvery - t, steps - t);
-      const r = await callAsync(() => native.trainAttention(spec, this.#flat, state, t, count));
-      r.losses.forEach((loss, i) => {
-        if ((t + i) % recordEvery === 0) {
-          const e = { step: t + i, loss };
-          history.push(e);
-          onStep?.(e);
-        }
-      });
-      this.#flat = r.weights;
-      state = r.state;
-      t += count;
-    }
-    return { weights: this.weights, history };
-  }
-}

@@ -5,7 +5,7 @@
  * EM (expectation-maximisation) for Gaussian mixtures with isotropic or diagonal covariances,
  * started from k-means.
  */
-import { raced, signalOf } from './cancel';
+import { cancellable, signalOf } from './cancel';
 import { call, callAsync } from './errors';
 import { checkMemory } from './memory';
 import { native } from './native';
@@ -26,7 +26,7 @@ export interface KMeansOptions {
   maxIter?: number;
   /** Relative tolerance on the centres' movement (default 1e-4). */
   tol?: number;
-  /** `kmeansAsync` only: rejects the call with an AbortError (the fit is dropped). */
+  /** `kmeansAsync` only: stops the fit within one pass over the points (a rejection with an AbortError). */
   signal?: AbortSignal;
 }
 
@@ -86,8 +86,8 @@ function points(x: unknown, k: unknown): { t: Tensor; n: number; d: number; k: n
   return { t, n, d, k: kk };
 }
 
-function kmeansSpec(k: number, opts: unknown) {
-  const o = v.options('options', opts, true);
+function kmeansSpec(k: number, opts: unknown, keys: readonly string[]) {
+  const o = v.options('options', opts, true, keys);
   return {
     k,
     seed: v.seed('seed', o.seed),
@@ -105,22 +105,22 @@ function wrapKMeans(r: { centers: Float32Array | Float64Array; labels: Uint32Arr
 /** k-means with `k` clusters on the rows of `x` (`[n, d]`). */
 export function kmeans(x: MatrixLike, k: number, opts: KMeansOptions): KMeansResult {
   const p = points(x, k);
-  const spec = kmeansSpec(p.k, opts);
+  const spec = kmeansSpec(p.k, opts, ['seed', 'nInit', 'maxIter', 'tol']);
   return wrapKMeans(call(() => native.kmeansSync(p.t.data, p.d, spec)), p.k, p.d);
 }
 
-/** `kmeans`, off the event loop; `signal` rejects it with an AbortError (the fit is dropped). */
+/** `kmeans`, off the event loop; `signal` stops it within one pass over the points (an AbortError). */
 export async function kmeansAsync(x: MatrixLike, k: number, opts: KMeansOptions): Promise<KMeansResult> {
   const p = points(x, k);
-  const spec = kmeansSpec(p.k, opts);
+  const spec = kmeansSpec(p.k, opts, ['seed', 'nInit', 'maxIter', 'tol', 'signal']);
   const signal = signalOf((opts as { signal?: unknown }).signal);
-  return wrapKMeans(await raced(signal, () => callAsync(() => native.kmeans(p.t.data, p.d, spec))), p.k, p.d);
+  return wrapKMeans(await cancellable(signal, (token) => callAsync(() => native.kmeans(p.t.data, p.d, spec, token))), p.k, p.d);
 }
 
 /** EM for a `k`-component Gaussian mixture on the rows of `x` (`[n, d]`). */
 export function em(x: MatrixLike, k: number, opts: EmOptions): EmResult {
   const p = points(x, k);
-  const o = v.options('options', opts, true);
+  const o = v.options('options', opts, true, ['seed', 'covariance', 'maxIter', 'tol', 'reg']);
   const covariance = v.oneOf('covariance', o.covariance, ['isotropic', 'diagonal'] as const, 'diagonal');
   const spec = {
     k: p.k,

@@ -1,15 +1,20 @@
 /**
  * Cancellation with an `AbortSignal`.
  *
- * Long calls run in chunks and check their signal between chunks (training: a chunk of steps;
- * identity attention and model C's forward: a block of prompts and layers). A call that runs as
- * one native task (sampling, model C's backward, k-means) is raced against its signal: it rejects
- * with an `AbortError` as soon as the signal fires, and the task, which cannot be stopped midway,
- * finishes in the background and its result is dropped.
+ * Cancellation lives in the native core: every async call runs under a token that its kernels
+ * check at each chunk boundary (a block of queries, a chunk of samples, a training step, a k-means
+ * pass). The signal's `abort` event sets the token, and the call rejects with an `AbortError`
+ * within one chunk (measured in test/hostile-abort.test.ts). The addon also stops every call in
+ * flight when the process exits (`process.exit()`, through the `exit` event registered in
+ * `native.ts`) or when a worker's environment is torn down (`worker.terminate()`).
  *
  * @internal
  */
 import { abortError } from './errors';
+import { native, type Native } from './native';
+
+/** Most training steps per native call: a call returns one risk (or loss) per step, so this bounds that array. */
+export const MAX_CALL_STEPS = 1 << 16;
 
 /** The `signal` option: undefined or an `AbortSignal` (a TypeError naming `signal` otherwise). */
 export function signalOf(v: unknown): AbortSignal | undefined {
@@ -23,23 +28,21 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 }
 
 /**
- * `work()`, rejected with an AbortError as soon as `signal` fires (or at once when it already has,
- * without starting the work).
+ * `work(token)` with a native token that `signal` sets when it fires: rejects with the signal's
+ * AbortError when it fired (at once, without starting the work, when it already had).
  */
-export async function raced<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+export async function cancellable<T>(signal: AbortSignal | undefined, work: (token: Native.CancelToken | undefined) => Promise<T>): Promise<T> {
   throwIfAborted(signal);
-  const p = work();
-  if (signal === undefined) return p;
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  // The work's own outcome is observed even after an abort (no unhandled rejection).
-  p.catch(() => undefined);
+  if (signal === undefined) return work(undefined);
+  const token = new native.CancelToken();
+  const onAbort = (): void => token.cancel();
+  signal.addEventListener('abort', onAbort, { once: true });
   try {
-    return await Promise.race([p, aborted]);
+    return await work(token);
+  } catch (e) {
+    if (signal.aborted) throw abortError(signal);
+    throw e;
   } finally {
-    signal.removeEventListener('abort', onAbort!);
+    signal.removeEventListener('abort', onAbort);
   }
 }

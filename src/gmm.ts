@@ -5,7 +5,7 @@
  * function of `(seed, stream)`, identical with any number of threads; `f32` samples are the `f64`
  * ones rounded.
  */
-import { raced, signalOf } from './cancel';
+import { cancellable, signalOf } from './cancel';
 import { call, callAsync } from './errors';
 import { bytesOf, checkMemory } from './memory';
 import { native, type Native } from './native';
@@ -34,8 +34,8 @@ function weights(w: unknown, k: number): number[] | undefined {
   return a;
 }
 
-function sampleArgs(n: unknown, opts: unknown, dim: number): { n: number; seed: number; stream: number; dtype: Dtype; signal?: AbortSignal } {
-  const o = v.options('options', opts, true);
+function sampleArgs(n: unknown, opts: unknown, dim: number, keys: readonly string[]): { n: number; seed: number; stream: number; dtype: Dtype; signal?: AbortSignal } {
+  const o = v.options('options', opts, true, keys);
   const count = v.integer('n', n, 0, 2 ** 32 - 1);
   const dtype = v.dtype('dtype', o.dtype, 'f64');
   const a = { n: count, seed: v.seed('seed', o.seed), stream: o.stream === undefined ? 0 : v.seed('stream', o.stream), dtype, signal: signalOf(o.signal) };
@@ -100,7 +100,7 @@ export class GaussianMixture {
 
   /** Components `N(μ_k, σ_k² I)`; `sigma` is one number or one per component. */
   static isotropic(opts: { means: MatrixLike; sigma: number | number[]; weights?: number[] }): GaussianMixture {
-    const o = v.options('options', opts, true);
+    const o = v.options('options', opts, true, ['means', 'sigma', 'weights']);
     const m = means('means', o.means);
     const [k, d] = m.shape as [number, number];
     let sigma: number[];
@@ -116,7 +116,7 @@ export class GaussianMixture {
 
   /** Components `N(μ_k, diag(variances_k))`; `variances` is `[K, d]`. */
   static diagonal(opts: { means: MatrixLike; variances: MatrixLike; weights?: number[] }): GaussianMixture {
-    const o = v.options('options', opts, true);
+    const o = v.options('options', opts, true, ['means', 'variances', 'weights']);
     const m = means('means', o.means);
     const [k, d] = m.shape as [number, number];
     const va = v.matrix('variances', o.variances, 'f64');
@@ -137,7 +137,7 @@ export class GaussianMixture {
 
   /** Components `N(μ_k, Σ_k)`; each `covariances[k]` is `d × d` symmetric positive-definite. */
   static full(opts: { means: MatrixLike; covariances: number[][][]; weights?: number[] }): GaussianMixture {
-    const o = v.options('options', opts, true);
+    const o = v.options('options', opts, true, ['means', 'covariances', 'weights']);
     const m = means('means', o.means);
     const [k, d] = m.shape as [number, number];
     if (!Array.isArray(o.covariances) || o.covariances.length !== k) {
@@ -160,16 +160,16 @@ export class GaussianMixture {
 
   /** `n` draws: `x` is `[n, d]`, `labels` the component of each. */
   sample(n: number, opts: SampleOptions): MixtureSample {
-    const a = sampleArgs(n, opts, this.dim);
+    const a = sampleArgs(n, opts, this.dim, ['seed', 'dtype', 'stream']);
     fitsDtype(this.spread, a.dtype, "this mixture's samples");
     return wrapSample(call(() => this.#native.sampleSync(a.n, a.seed, a.stream, a.dtype)), a.n, this.dim);
   }
 
-  /** `sample`, off the event loop; `signal` rejects it with an AbortError (the draw is dropped). */
+  /** `sample`, off the event loop; `signal` stops the draw within one chunk of samples (a rejection with an AbortError). */
   async sampleAsync(n: number, opts: SampleOptions): Promise<MixtureSample> {
-    const a = sampleArgs(n, opts, this.dim);
+    const a = sampleArgs(n, opts, this.dim, ['seed', 'dtype', 'stream', 'signal']);
     fitsDtype(this.spread, a.dtype, "this mixture's samples");
-    return wrapSample(await raced(a.signal, () => callAsync(() => this.#native.sample(a.n, a.seed, a.stream, a.dtype))), a.n, this.dim);
+    return wrapSample(await cancellable(a.signal, (token) => callAsync(() => this.#native.sample(a.n, a.seed, a.stream, a.dtype, token))), a.n, this.dim);
   }
 
   /** @internal The native mixture (for training). */
@@ -200,7 +200,7 @@ export interface PromptOptions {
   seed: number;
   /** Computation type of `x` and `means` (default `'f64'`). */
   dtype?: Dtype;
-  /** `samplePromptsAsync` only: rejects the call with an AbortError (the draw is dropped). */
+  /** `samplePromptsAsync` only: stops the draw within one chunk of samples (a rejection with an AbortError). */
   signal?: AbortSignal;
 }
 
@@ -218,7 +218,7 @@ export class MixturePrior {
    * (default equal; see `PriorWeights`).
    */
   static sphere(opts: { k: number; dim: number; radius: number; sigma: number; minSeparation?: number; weights?: PriorWeights }): MixturePrior {
-    const o = v.options('options', opts, true);
+    const o = v.options('options', opts, true, ['k', 'dim', 'radius', 'sigma', 'minSeparation', 'weights']);
     const k = v.integer('k', o.k, 1, 65536);
     const radius = v.nonNegative('radius', o.radius);
     const minSeparation = o.minSeparation === undefined ? 0 : v.nonNegative('minSeparation', o.minSeparation);
@@ -241,7 +241,7 @@ export class MixturePrior {
    * `PriorWeights`).
    */
   static gaussian(opts: { k: number; dim: number; scale: number; sigma: number; minSeparation?: number; weights?: PriorWeights }): MixturePrior {
-    const o = v.options('options', opts, true);
+    const o = v.options('options', opts, true, ['k', 'dim', 'scale', 'sigma', 'minSeparation', 'weights']);
     return MixturePrior.checked({
       kind: 'gaussian',
       k: v.integer('k', o.k, 1, 65536),
@@ -263,8 +263,8 @@ export class MixturePrior {
     return this.spec.k;
   }
 
-  #args(batch: unknown, length: unknown, opts: unknown): { b: number; l: number; seed: number; dtype: Dtype; signal?: AbortSignal } {
-    const o = v.options('options', opts, true);
+  #args(batch: unknown, length: unknown, opts: unknown, keys: readonly string[]): { b: number; l: number; seed: number; dtype: Dtype; signal?: AbortSignal } {
+    const o = v.options('options', opts, true, keys);
     const b = v.integer('batch', batch, 0, 2 ** 32 - 1);
     const l = v.integer('length', length, 0, 2 ** 32 - 1);
     const a = { b, l, seed: v.seed('seed', o.seed), dtype: v.dtype('dtype', o.dtype, 'f64'), signal: signalOf(o.signal) };
@@ -284,13 +284,13 @@ export class MixturePrior {
 
   /** `batch` prompts of `length` tokens: `x` `[B, L, d]`, `labels` `B·L`, `means` `[B, K, d]`. */
   samplePrompts(batch: number, length: number, opts: PromptOptions): PromptBatch {
-    const a = this.#args(batch, length, opts);
+    const a = this.#args(batch, length, opts, ['seed', 'dtype']);
     return this.#wrap(call(() => native.samplePromptsSync(this.spec, a.b, a.l, a.seed, a.dtype)), a.b, a.l);
   }
 
-  /** `samplePrompts`, off the event loop; `signal` rejects it with an AbortError (the draw is dropped). */
+  /** `samplePrompts`, off the event loop; `signal` stops the draw within one chunk of samples (a rejection with an AbortError). */
   async samplePromptsAsync(batch: number, length: number, opts: PromptOptions): Promise<PromptBatch> {
-    const a = this.#args(batch, length, opts);
-    return this.#wrap(await raced(a.signal, () => callAsync(() => native.samplePrompts(this.spec, a.b, a.l, a.seed, a.dtype))), a.b, a.l);
+    const a = this.#args(batch, length, opts, ['seed', 'dtype', 'signal']);
+    return this.#wrap(await cancellable(a.signal, (token) => callAsync(() => native.samplePrompts(this.spec, a.b, a.l, a.seed, a.dtype, token))), a.b, a.l);
   }
 }

@@ -11,20 +11,21 @@
  * when they could leave the f64 range the call throws a RangeError naming `x`. With `residual` the
  * tokens can double at each application, so a deep residual stack is bounded layer by layer.
  *
- * Cancellation: with a `signal`, the async form runs in blocks of prompts and applications of
- * about 0.1 s each (the same arithmetic as one call: prompts are independent and each application
- * is the same step) and stops at the first block boundary after the signal fires.
+ * Cancellation: the async form's `signal` stops the native kernel at its next block of queries.
  */
-import { signalOf, throwIfAborted } from './cancel';
-import { abortError, call, callAsync } from './errors';
-import { bytesOf, checkMemory } from './memory';
+import { cancellable, signalOf } from './cancel';
+import { call, callAsync } from './errors';
+import { checkMemory } from './memory';
 import { native, type Native } from './native';
 import { checkResult, fits, lambdaFitsF32, maxRowNorm, narrow, overflow, widen } from './numerics';
 import type { Dtype, Float, IdentityAttentionOptions, Tensor, TokensLike } from './types';
 import * as v from './validate';
 
-/** Work (≈ flop) per native call when a signal may cancel the run. */
-const BLOCK_WORK = 2e8;
+/** The options of `identityAttention`. */
+const IDENTITY_KEYS = ['lambda', 'scores', 'excludeSelf', 'depth', 'residual', 'signal'] as const;
+
+/** The core's largest `depth`. */
+const depthLimit = native.identityMaxDepth();
 
 interface Prepared {
   t: Tensor;
@@ -53,7 +54,7 @@ function tooLarge(r: number, lambda: number): RangeError {
 
 function prepare(x: unknown, opts: unknown): Prepared {
   const t = v.tokens('x', x);
-  const o = v.options('options', opts, false);
+  const o = v.options('options', opts, false, IDENTITY_KEYS);
   const [b, l, d] = (t.shape.length === 3 ? t.shape : [1, ...t.shape]) as [number, number, number];
   if (d < 1) throw new RangeError(`\`x\` must have at least one coordinate per token, got shape [${t.shape.join(', ')}]`);
   const excludeSelf = v.boolean('excludeSelf', o.excludeSelf, false);
@@ -63,7 +64,7 @@ function prepare(x: unknown, opts: unknown): Prepared {
     lambda: o.lambda === undefined ? 1 / Math.sqrt(d) : v.positive('lambda', o.lambda),
     scores: v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot'),
     excludeSelf,
-    depth: o.depth === undefined ? 1 : v.integer('depth', o.depth, 1, 4096),
+    depth: o.depth === undefined ? 1 : v.integer('depth', o.depth, 1, depthLimit),
     residual: v.boolean('residual', o.residual, false),
   };
   const dtype = v.dtypeOf(t.data);
@@ -80,21 +81,12 @@ function prepare(x: unknown, opts: unknown): Prepared {
     compute = 'f64';
     stepwise = true;
   }
-  // Peak bytes: the two work buffers of the kernel and the async copy of the input, in the compute
-  // type; a widened input and the rounded output when f32 is computed in f64; per-thread tiles.
+  // Peak bytes: the kernel's (computed beside it, in the core) in the compute type, and a widened
+  // input and the rounded output when f32 is computed in f64.
   const n = b * l * d;
-  const sc = bytesOf(compute);
-  const threads = call(() => native.getThreads());
-  checkMemory('x', 3 * n * sc + (compute !== dtype ? n * 12 : 0) + threads * (64 * 128 + 2 * l) * sc, `${b} × ${l} × ${d} ${compute} values, three times`);
+  const peak = call(() => native.identityPeakBytes(b, l, d, compute));
+  checkMemory('x', peak + (compute !== dtype ? n * 12 : 0), `${b} × ${l} × ${d} ${compute} values, three times`);
   return { t, b, l, d, o: io, signal, dtype, compute, stepwise };
-}
-
-/** The layers per call and prompts per call of a cancellable (or stepwise) run. */
-function blocks(a: Prepared): { layers: number; prompts: number } {
-  const perLayer = Math.max(1, 4 * a.l * a.l * a.d);
-  const layers = a.stepwise ? 1 : Math.max(1, Math.min(a.o.depth, Math.floor(BLOCK_WORK / perLayer)));
-  const prompts = Math.max(1, Math.min(a.b, Math.floor(BLOCK_WORK / (perLayer * layers))));
-  return { layers, prompts };
 }
 
 /** Before an application in a stepwise run: the bound with the tokens' current norms. */
@@ -109,34 +101,24 @@ function finish(a: Prepared, y: Float): Tensor {
   return { shape: a.t.shape, data: out };
 }
 
-/** Identity attention on `[L, d]` or `[B, L, d]` tokens, off the event loop. Same shape and dtype out. */
+/**
+ * Identity attention on `[L, d]` or `[B, L, d]` tokens, off the event loop. Same shape and dtype
+ * out. `signal` stops it within one block of 64 queries (an AbortError).
+ */
 export async function identityAttention(x: TokensLike, opts: IdentityAttentionOptions = {}): Promise<Tensor> {
   const a = prepare(x, opts);
-  throwIfAborted(a.signal);
   const data = a.compute === 'f64' ? widen(a.t.data) : a.t.data;
-  const run = (chunk: Float, b: number, depth: number): Promise<Float> => callAsync(() => native.identityAttention(chunk, b, a.l, a.d, { ...a.o, depth }, undefined));
-  try {
-    if (a.signal === undefined && !a.stepwise) return finish(a, await run(data, a.b, a.o.depth));
-    const { layers, prompts } = blocks(a);
-    const size = a.l * a.d;
-    const out = a.compute === 'f64' ? new Float64Array(data.length) : new Float32Array(data.length);
-    for (let p0 = 0; p0 < a.b; p0 += prompts) {
-      const p1 = Math.min(a.b, p0 + prompts);
-      let cur: Float = data.subarray(p0 * size, p1 * size);
-      for (let done = 0; done < a.o.depth; ) {
-        throwIfAborted(a.signal);
-        const k = Math.min(layers, a.o.depth - done);
-        if (a.stepwise) checkStep(a, cur);
-        cur = await run(cur, p1 - p0, k);
-        done += k;
-      }
-      out.set(cur, p0 * size);
+  return cancellable(a.signal, async (token) => {
+    const run = (cur: Float, depth: number): Promise<Float> => callAsync(() => native.identityAttention(cur, a.b, a.l, a.d, { ...a.o, depth }, token));
+    if (!a.stepwise) return finish(a, await run(data, a.o.depth));
+    // A deep residual stack near the f64 range: one application at a time, each checked first.
+    let cur: Float = data;
+    for (let done = 0; done < a.o.depth; done++) {
+      checkStep(a, cur);
+      cur = await run(cur, 1);
     }
-    return finish(a, out);
-  } catch (e) {
-    if (a.signal?.aborted) throw abortError(a.signal);
-    throw e;
-  }
+    return finish(a, cur);
+  });
 }
 
 /** Identity attention, on the calling thread (for small inputs). */

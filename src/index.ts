@@ -9,8 +9,10 @@ export type { TwoHeadLayerOptions } from './layer';
 export { identityAttention, identityAttentionSync } from './identity';
 export { identityAttentionLimit, limitQuantization, limitQuantizationRatio } from './population';
 export type { LimitOptions, LimitQuantization } from './population';
-export { attention, attentionSync, attentionBackward, attentionBackwardSync, identityWeights, AttentionLayer } from './attention';
-export type { AttentionWeights, AttentionMask, AttentionOptions, AttentionGradients, AttentionLayerOptions, AttentionTrainOptions } from './attention';
+export { attention, attentionSync, attentionBackward, attentionBackwardSync, identityWeights } from './attention';
+export type { AttentionWeights, AttentionMask, AttentionOptions, AttentionGradients } from './attention';
+export { AttentionLayer } from './attention-layer';
+export type { AttentionLayerOptions, AttentionTrainOptions } from './attention-layer';
 export { metrics, alignment, centroidError, matching, quantizationRatio, adjustedRandIndex } from './metrics';
 export type { HeadMatching, MatchedPair } from './metrics';
 export { setThreads, getThreads } from './threads';
@@ -18,13 +20,16 @@ export { setMemoryLimit, getMemoryLimit } from './memory';
 export { kmeans, kmeansAsync, em } from './baselines';
 export type { KMeansOptions, KMeansResult, EmOptions, EmResult } from './baselines';
 export type {
+  AlignedHistoryEntry,
   Dtype,
+  FullBatchTrainOptions,
   Float,
   HistoryEntry,
   IdentityAttentionOptions,
   InitSpec,
   MatrixLike,
   MixtureSample,
+  OnlineTrainOptions,
   OptimizerSpec,
   PromptBatch,
   PriorWeights,

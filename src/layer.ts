@@ -9,11 +9,11 @@
  *
  * Risk `R(Θ) = E ‖x − T_Θ(x)‖²`. `train` from a `GaussianMixture` runs online SGD with fresh samples
  * every step (the population risk); from a `Tensor` it runs full-batch gradient descent on that
- * fixed sample. Training runs off the event loop in chunks of steps, so `signal` stops it within one
- * chunk and `onStep` reports as it goes; the trajectory does not depend on the chunking nor on the
+ * fixed sample. Training runs off the event loop, one native call per record interval: `signal`
+ * stops it at its next step (the native token) and `onStep` reports as it goes; the trajectory does not depend on the chunking nor on the
  * number of threads.
  */
-import { signalOf } from './cancel';
+import { cancellable, MAX_CALL_STEPS, signalOf } from './cancel';
 import { abortError, call, callAsync } from './errors';
 import { GaussianMixture } from './gmm';
 import { bytesOf, checkMemory } from './memory';
@@ -21,7 +21,7 @@ import { alignment, centroidError } from './metrics';
 import { native, type Native } from './native';
 import { converged, quadratureOf } from './population';
 import { checkResult, F32_MAX, fits, lambdaFitsF32, maxAbs, maxRowNorm, narrow, widen } from './numerics';
-import type { Dtype, Float, HistoryEntry, InitSpec, MatrixLike, PopulationResult, QuadratureOptions, Scores, Tensor, TrainOptions, TrainResult } from './types';
+import type { AlignedHistoryEntry, Dtype, Float, FullBatchTrainOptions, HistoryEntry, InitSpec, MatrixLike, OnlineTrainOptions, PopulationResult, PopulationTrainOptions, QuadratureOptions, Scores, Tensor, TrainOptions, TrainResult } from './types';
 import * as v from './validate';
 
 /** Options of `new TwoHeadLayer`. */
@@ -40,14 +40,10 @@ export interface TwoHeadLayerOptions {
   init?: Tensor | number[][] | InitSpec;
 }
 
-/** Estimated time (ns) of the steps of one native call while training: chunks of ≈ 50 ms, so a signal stops a run within well under a second. */
-const CHUNK_NS = 5e7;
-
 function optimizerFields(o: unknown): Pick<Native.TrainSpec, 'optimizer' | 'beta' | 'beta1' | 'beta2' | 'eps'> {
   if (o === undefined) return { optimizer: 'sgd' };
   if (typeof o === 'string') return { optimizer: v.oneOf('optimizer', o, ['sgd', 'momentum', 'adam'] as const) };
-  const spec = v.options('optimizer', o, true);
-  const kind = v.oneOf('optimizer.kind', spec.kind, ['sgd', 'momentum', 'adam'] as const);
+  const { kind, o: spec } = v.tagged('optimizer', o, { sgd: [], momentum: ['beta'], adam: ['beta1', 'beta2', 'eps'] });
   const unit = (name: string, x: unknown): number | undefined => {
     if (x === undefined) return undefined;
     const n = v.number(name, x);
@@ -65,8 +61,7 @@ function optimizerFields(o: unknown): Pick<Native.TrainSpec, 'optimizer' | 'beta
 
 function scheduleFields(s: unknown, steps: number): Pick<Native.TrainSpec, 'schedule' | 'scheduleTotal' | 'scheduleFloor' | 'scheduleTau'> {
   if (s === undefined || s === 'constant') return { schedule: 'constant' };
-  const spec = v.options('schedule', s, true);
-  const kind = v.oneOf('schedule.kind', spec.kind, ['cosine', 'inverse-time'] as const);
+  const { kind, o: spec } = v.tagged('schedule', s, { cosine: ['total', 'floor'], 'inverse-time': ['tau'] });
   if (kind === 'cosine') {
     const floor = spec.floor === undefined ? 0 : v.nonNegative('schedule.floor', spec.floor);
     if (floor > 1) throw new RangeError(`\`schedule.floor\` must be in [0, 1], got ${floor}`);
@@ -75,18 +70,19 @@ function scheduleFields(s: unknown, steps: number): Pick<Native.TrainSpec, 'sche
   return { schedule: 'inverse-time', scheduleTau: v.positive('schedule.tau', spec.tau) };
 }
 
-/** Tokens per chunk of the native reductions (each chunk keeps an `H × d` partial gradient). */
-const REDUCE_CHUNK = 1024;
+/** The options of `TwoHeadLayer.train` from a mixture (online SGD) and on a fixed sample (full batch). */
+const TRAIN_KEYS = ['steps', 'lr', 'seed', 'optimizer', 'schedule', 'recordEvery', 'recordParams', 'recordFinal', 'signal', 'onStep'] as const;
+const ONLINE_KEYS = [...TRAIN_KEYS, 'method', 'batch', 'quadrature'] as const;
+const FULL_BATCH_KEYS = [...TRAIN_KEYS, 'method', 'means'] as const;
 
 /**
  * Bounds on the intermediates of forward, risk and gradient for tokens of norm ≤ `r`, heads of norm
- * ≤ `t`, `n` tokens: `inT`, what the kernels form in the layer's type (dot products, norms, scores,
- * the residual, the per-chunk sums `Σ coef·x`); `inF64`, the f64 sums over all tokens.
+ * ≤ `t`, `n` tokens (computed beside the kernels, in the core): `inT`, what the kernels form in the
+ * layer's type; `inF64`, the f64 sums over all tokens.
  */
 function headsBound(r: number, t: number, lambda: number, heads: number, n: number): { inT: number; inF64: number } {
-  const c = 2 + 4 * lambda * (r * t + t * t); // |α + β| of a token
-  const inT = Math.max(r * r, r * t, t * t, (r + t) ** 2, 4 * lambda * (r * t + t * t), c * (REDUCE_CHUNK * r + heads * t));
-  return { inT, inF64: Math.max(inT, n * (r + t) ** 2, n * c * (r + t)) };
+  const b = call(() => native.headsBounds(r, t, lambda, heads, n));
+  return { inT: b.inType, inF64: b.inF64 };
 }
 
 /** Whether some row of `m` is all zeros (its relative error is undefined). */
@@ -117,7 +113,7 @@ export class TwoHeadLayer {
    * drawn as `init` says (default `{ kind: 'random', scale: 0.01, seed: 0 }`).
    */
   constructor(opts: TwoHeadLayerOptions) {
-    const o = v.options('options', opts, true);
+    const o = v.options('options', opts, true, ['dim', 'heads', 'lambda', 'scores', 'dtype', 'init']);
     this.dim = v.integer('dim', o.dim, 1, 1 << 20);
     this.heads = o.heads === undefined ? 2 : v.integer('heads', o.heads, 1, 4096);
     this.lambda = v.positive('lambda', o.lambda);
@@ -136,8 +132,7 @@ export class TwoHeadLayer {
       v.finiteData('init', t.data);
       return { shape: [h, d], data: v.floats(t.data, this.dtype, 'init') };
     }
-    const s = v.options('init', init, true);
-    const kind = v.oneOf('init.kind', s.kind, ['random', 'point', 'data'] as const);
+    const { kind, o: s } = v.tagged('init', init, { random: ['scale', 'seed'], point: ['at', 'noise', 'seed'], data: ['seed'] });
     if (kind === 'data') {
       throw new TypeError("`init` of kind 'data' needs data: call `layer.initFromData(source, { seed })` instead");
     }
@@ -158,7 +153,7 @@ export class TwoHeadLayer {
 
   /** Puts the heads on tokens of `source` chosen k-means++-like (`InitSpec` kind `'data'`). */
   initFromData(source: GaussianMixture | MatrixLike, opts: { seed: number; n?: number }): this {
-    const o = v.options('options', opts, true);
+    const o = v.options('options', opts, true, ['seed', 'n']);
     const seed = v.seed('seed', o.seed);
     let x: Tensor;
     if (source instanceof GaussianMixture) {
@@ -213,10 +208,9 @@ export class TwoHeadLayer {
    */
   #run<T>(t: Tensor, outPerToken: number, grad: boolean, f: (params: Float, x: Float) => T, ok: (r: T) => boolean): T {
     const [n, h, d] = [t.shape[0] as number, this.heads, this.dim];
-    const chunks = Math.ceil(n / REDUCE_CHUNK);
-    const bytes = (sc: number) => n * d * outPerToken * sc + (grad ? chunks * (h * d * (8 + sc) + h * h * 8 + h * 8) : chunks * 8);
-    const what = (dt: Dtype) => `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per ${REDUCE_CHUNK} tokens` : ''}, ${dt}`;
-    checkMemory('x', bytes(bytesOf(this.dtype)), what(this.dtype));
+    const bytes = (dt: Dtype) => call(() => native.headsPassPeakBytes(n, h, d, dt, outPerToken, grad));
+    const what = (dt: Dtype) => `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per chunk of tokens` : ''}, ${dt}`;
+    checkMemory('x', bytes(this.dtype), what(this.dtype));
     // The addon reports an overflow itself for the gradient (a RangeError saying so): also a retry.
     const attempt = (params: Float, xs: Float): T | undefined => {
       try {
@@ -238,7 +232,7 @@ export class TwoHeadLayer {
           `the scores and sums overflow ${this.dtype === 'f32' && !fits(b.inT, 'f64') ? 'f32 and f64' : this.dtype} (±${this.dtype === 'f32' ? '3.4e38' : '1.8e308'}); rescale them`,
       );
     if (this.dtype === 'f64' || !fits(b.inT, 'f64') || !fits(b.inF64, 'f64')) throw tooLarge();
-    checkMemory('x', bytes(8) + n * d * 12, what('f64'));
+    checkMemory('x', bytes('f64') + n * d * 12, what('f64'));
     const second = attempt(widen(this.#params.data), widen(t.data));
     if (second === undefined) throw tooLarge();
     return second;
@@ -286,7 +280,7 @@ export class TwoHeadLayer {
    * @throws RangeError if the heads span more than 4 dimensions, or the risk overflows f64.
    */
   population(gmm: GaussianMixture, opts: { quadrature?: QuadratureOptions } = {}): PopulationResult {
-    const o = v.options('options', opts, false);
+    const o = v.options('options', opts, false, ['quadrature']);
     if (!(gmm instanceof GaussianMixture)) throw new TypeError('`gmm` must be a GaussianMixture');
     if (gmm.dim !== this.dim) throw new TypeError(`\`gmm\` has dimension ${gmm.dim} but the layer ${this.dim}`);
     const r = call(() => native.populationRiskGrad(gmm.nativeMixture, this.#spec, this.#params.data, quadratureOf(o.quadrature)));
@@ -312,17 +306,24 @@ export class TwoHeadLayer {
    * Trains the layer: online SGD on fresh samples from a `GaussianMixture`, or full-batch gradient
    * descent on a fixed sample. Updates `params` as it goes (also when cancelled).
    */
-  async train(source: GaussianMixture | MatrixLike, opts: TrainOptions): Promise<TrainResult> {
-    const o = v.options('options', opts, true);
+  train(source: GaussianMixture, opts: OnlineTrainOptions | PopulationTrainOptions): Promise<TrainResult<AlignedHistoryEntry>>;
+  train(source: MatrixLike, opts: FullBatchTrainOptions<AlignedHistoryEntry> & { means: MatrixLike }): Promise<TrainResult<AlignedHistoryEntry>>;
+  train(source: MatrixLike, opts: FullBatchTrainOptions): Promise<TrainResult>;
+  async train(source: GaussianMixture | MatrixLike, opts: TrainOptions | FullBatchTrainOptions<AlignedHistoryEntry>): Promise<TrainResult> {
+    const online = source instanceof GaussianMixture;
+    // `batch` is for a mixture source (a fixed sample is used whole at every step), `means` for a
+    // fixed sample (a mixture brings its own): either in the wrong form would be ignored.
+    const o = v.options('options', opts, true, online ? ONLINE_KEYS : FULL_BATCH_KEYS);
     const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
     const lr = v.positive('lr', o.lr);
-    const online = source instanceof GaussianMixture;
     // 'population': gradient descent on the exact population risk (no sampling, no seed, no batch).
     const method = online ? v.oneOf('method', o.method, ['online', 'population'] as const, 'online') : v.oneOf('method', o.method, ['full-batch'] as const, 'full-batch');
     const exact = method === 'population';
     const quad = exact ? quadratureOf(o.quadrature) : undefined;
     const seed = exact && o.seed === undefined ? 0 : v.seed('seed', o.seed);
-    const batch = online && !exact ? v.integer('batch', o.batch, 1, 1 << 26) : o.batch === undefined ? 0 : v.integer('batch', o.batch, 1, 1 << 26);
+    // (the upper bound of `batch` is the core's: it reports a larger one, naming `batch`)
+    const batch = online && !exact ? v.integer('batch', o.batch, 1, 2 ** 32 - 1) : 0;
+    if (exact && o.batch !== undefined) throw new TypeError("`batch` has no meaning for `method: 'population'` (no samples are drawn)");
     const recordEvery = o.recordEvery === undefined ? Math.max(1, Math.ceil(steps / 200)) : v.integer('recordEvery', o.recordEvery, 1, Number.MAX_SAFE_INTEGER);
     const recordParams = v.boolean('recordParams', o.recordParams, false);
     const signal = signalOf(o.signal);
@@ -342,14 +343,12 @@ export class TwoHeadLayer {
     if (!exact) {
       // Training runs in the layer's type (no widening). No bound up front: the kernels are exact
       // wherever their intermediates stay finite (a huge λ saturates the softmax), and the addon
-      // reports an overflow at the initial parameters as such, naming `source`. Memory: per native
-      // call, the copy of a fixed sample, the per-chunk partial gradients of a step, and (online)
-      // the chunk of samples each thread draws.
-      const [h, d, sc] = [this.heads, this.dim, bytesOf(this.dtype)];
+      // reports an overflow at the initial parameters as such, naming `source`. Memory (planned by
+      // the core): per native call, the copy of a fixed sample, the per-chunk partial gradients of a
+      // step, and (online) the chunk of samples each thread draws.
+      const [h, d] = [this.heads, this.dim];
       const n = online ? batch : (x!.shape[0] as number);
-      const chunks = Math.ceil(n / REDUCE_CHUNK);
-      const threads = call(() => native.getThreads());
-      const bytes = (online ? threads * REDUCE_CHUNK * d * sc : n * d * sc) + chunks * (h * d * (8 + sc) + h * h * 8 + h * 8) + 4 * h * d * 8;
+      const bytes = call(() => native.headsTrainPeakBytes(online, n, h, d, this.dtype));
       checkMemory(online ? 'batch' : 'source', bytes, online ? `steps of ${batch} fresh samples of dimension ${d}, ${this.dtype}` : `the fixed sample ${n} × ${d}, copied per call, ${this.dtype}`);
     }
     const spec: Native.TrainSpec = {
@@ -360,13 +359,6 @@ export class TwoHeadLayer {
       batch: exact ? 1 : online ? batch : Math.max(1, x?.shape[0] ?? 1),
       seed,
     };
-    const n = online ? batch : (x?.shape[0] ?? 1);
-    // Estimated time of one step, in ns (measured: drawing a sample costs ≈ 25 ns per coordinate,
-    // the fused kernel ≈ 1 ns per coordinate and head, each token and each step a fixed overhead).
-    const d = this.dim;
-    const perStep = exact ? 2e5 : online ? 1000 + n * (80 + 25 * d + 2 * d * this.heads) : 600 + n * (40 + 2 * d * this.heads);
-    const chunk = Math.max(1, Math.min(recordEvery, Math.floor(CHUNK_NS / perStep)));
-
     const history: HistoryEntry[] = [];
     const record = (step: number, risk: number, params: Tensor): void => {
       const e: HistoryEntry = { step, risk };
@@ -381,23 +373,31 @@ export class TwoHeadLayer {
 
     let state: Float64Array = new Float64Array(2 * this.heads * this.dim);
     let t = 0;
+    // One native call per record interval (at most MAX_CALL_STEPS steps, which bounds its array of
+    // risks); the signal stops a call at its next step and the layer keeps the parameters of the last
+    // completed call.
     while (t < steps) {
-      if (signal?.aborted) throw abortError(signal);
-      // End this chunk at the next record point (or earlier if the chunk would be too long).
       const nextRecord = (Math.floor(t / recordEvery) + 1) * recordEvery;
-      const count = Math.min(chunk, nextRecord - t, steps - t);
+      const count = Math.min(MAX_CALL_STEPS, nextRecord - t, steps - t);
       const before = this.#params;
-      const r = await callAsync(() =>
-        exact
-          ? native.trainPopulation((source as GaussianMixture).nativeMixture, spec, before.data, state, t, count, quad)
-          : online
-          ? native.trainOnline(source.nativeMixture, spec, before.data, state, t, count)
-          : native.trainFullBatch(x!.data, spec, before.data, state, t, count),
+      const r = await cancellable(signal, (token) =>
+        callAsync(() =>
+          exact
+            ? native.trainPopulation((source as GaussianMixture).nativeMixture, spec, before.data, state, t, count, quad, token)
+            : online
+              ? native.trainOnline(source.nativeMixture, spec, before.data, state, t, count, token)
+              : native.trainFullBatch(x!.data, spec, before.data, state, t, count, token),
+        ),
       );
-      if (t % recordEvery === 0) record(t, r.risks[0] as number, before);
-      this.#params = { shape: [this.heads, this.dim], data: r.params };
-      state = r.state;
-      t += count;
+      // A cancelled call returns the steps it completed (maybe none): the layer keeps them.
+      const done = r.risks.length;
+      if (done > 0) {
+        if (t % recordEvery === 0) record(t, r.risks[0] as number, before);
+        this.#params = { shape: [this.heads, this.dim], data: r.params };
+        state = r.state;
+        t += done;
+      }
+      if (done < count) throw abortError(signal);
     }
     // The final point: risk on the fresh batch step `steps` would draw (online), or on the sample.
     if (v.boolean('recordFinal', o.recordFinal, true)) {

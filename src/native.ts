@@ -80,4 +80,8 @@ function load(): typeof Native {
 
 /** The addon's functions. */
 export const native: typeof Native = load();
+
+// `process.exit()` waits for every running libuv task: stop this thread's calls in flight first
+// (a worker's teardown is handled by the addon's environment cleanup hook).
+process.once('exit', () => native.cancelInFlight());
 export type { Native };

@@ -20,7 +20,7 @@ import * as v from './validate';
 /** The native quadrature spec from the user's `quadrature` option (values checked by the core). */
 export function quadratureOf(q: unknown): Native.QuadratureSpec | undefined {
   if (q === undefined) return undefined;
-  const o = v.options('quadrature', q, true);
+  const o = v.options('quadrature', q, true, ['nodes', 'tol']);
   return {
     nodes: o.nodes === undefined ? undefined : v.integer('quadrature.nodes', o.nodes, 1, 2 ** 31 - 1),
     tol: o.tol === undefined ? undefined : v.number('quadrature.tol', o.tol),
@@ -58,7 +58,7 @@ function gmmOf(gmm: unknown): GaussianMixture {
  */
 export function identityAttentionLimit(gmm: GaussianMixture, x: TokensLike, opts: LimitOptions = {}): Tensor {
   const g = gmmOf(gmm);
-  const o = v.options('options', opts, false);
+  const o = v.options('options', opts, false, ['lambda', 'scores']);
   const t = v.tokens('x', x);
   const d = t.shape[t.shape.length - 1] as number;
   if (d !== g.dim) throw new TypeError(`\`x\` must have ${g.dim} columns (the mixture's dimension), got shape [${t.shape.join(', ')}]`);
@@ -95,7 +95,7 @@ export interface LimitQuantization {
  */
 export function limitQuantization(gmm: GaussianMixture, opts: LimitOptions & { quadrature?: QuadratureOptions } = {}): LimitQuantization {
   const g = gmmOf(gmm);
-  const o = v.options('options', opts, false);
+  const o = v.options('options', opts, false, ['lambda', 'scores', 'quadrature']);
   const lambda = o.lambda === undefined ? 1 / Math.sqrt(g.dim) : v.number('lambda', o.lambda);
   const scores = v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot');
   return { ...call(() => native.limitQuantizationRatio(g.nativeMixture, lambda, scores, quadratureOf(o.quadrature))) };

@@ -63,7 +63,7 @@ export interface SampleOptions {
   dtype?: Dtype;
   /** A second number naming the stream, so one seed can give independent samples (default 0). */
   stream?: number;
-  /** `sampleAsync` only: rejects the call with an AbortError (the draw is dropped). */
+  /** `sampleAsync` only: stops the draw within one chunk of samples (a rejection with an AbortError). */
   signal?: AbortSignal;
 }
 
@@ -148,9 +148,9 @@ export interface HistoryEntry {
   step: number;
   /** Risk of the parameters at this point: on the step's fresh batch (online) or on the whole sample (full batch). */
   risk: number;
-  /** Alignment with the true centroids, when they are known. */
+  /** Alignment with the true centroids, when they are known (always, for a run from a mixture or with `means`). */
   alignment?: number;
-  /** Relative centroid error, when the centroids are known. */
+  /** Relative centroid error, when the centroids are known and none of them is the origin. */
   centroidError?: number;
   /** The parameters at this point, when `recordParams` is set. */
   params?: Tensor;
@@ -180,23 +180,19 @@ export interface PopulationResult {
   converged: boolean;
 }
 
-/** Options of `TwoHeadLayer.train`. */
-export interface TrainOptions {
-  /**
-   * From a mixture: `'online'` (default) — SGD on fresh samples; `'population'` — deterministic
-   * gradient descent on the exact population risk (isotropic mixtures; no `batch`, no `seed`).
-   * From a fixed sample: `'full-batch'` (the only choice).
-   */
-  method?: 'online' | 'population' | 'full-batch';
-  /** Quadrature of `method: 'population'`. */
-  quadrature?: QuadratureOptions;
-  /** Number of updates. */
+/** A recorded point of a run whose true centroids are known (from a mixture, or given as `means`). */
+export interface AlignedHistoryEntry extends HistoryEntry {
+  /** Alignment with the true centroids (see `metrics.alignment`). */
+  alignment: number;
+}
+
+/** Options shared by both forms of `TwoHeadLayer.train`. */
+interface TrainOptionsBase<E extends HistoryEntry> {
+  /** Number of updates: an integer in [0, 2^53 − 1]. */
   steps: number;
-  /** Fresh samples per step (online SGD from a mixture); ignored for a fixed sample (full batch). */
-  batch?: number;
-  /** Base learning rate. */
+  /** Base learning rate `η > 0`. */
   lr: number;
-  /** Seed of the samples drawn during training. */
+  /** Seed of the samples drawn during training (online) or of nothing (full batch): an integer in [0, 2^53 − 1]. */
   seed: number;
   /** Default `'sgd'`. */
   optimizer?: OptimizerSpec;
@@ -208,20 +204,53 @@ export interface TrainOptions {
   recordParams?: boolean;
   /** Record the point after the last update too (its risk costs one more batch; default true). */
   recordFinal?: boolean;
-  /** True centroids for the alignment of a fixed-sample run (a mixture source brings its own). */
-  means?: MatrixLike;
-  /** Stops the run within one chunk of work; the layer keeps the parameters reached. */
+  /** Stops the run (a rejection with an AbortError); the layer keeps the parameters reached. */
   signal?: AbortSignal;
   /** Called with each history entry as soon as it is recorded. */
-  onStep?: (entry: HistoryEntry) => void;
+  onStep?: (entry: E) => void;
 }
 
+/** Options of `TwoHeadLayer.train` from a `GaussianMixture`: online SGD on `batch` fresh samples per step. */
+export interface OnlineTrainOptions extends TrainOptionsBase<AlignedHistoryEntry> {
+  /** `'online'` (the default from a mixture). */
+  method?: 'online';
+  /** Fresh samples per step: an integer in [1, 2^26]. Required. */
+  batch: number;
+}
+
+/**
+ * Options of `TwoHeadLayer.train` on a fixed sample: full-batch gradient descent (every step uses
+ * the whole sample, so there is no `batch`).
+ */
+export interface FullBatchTrainOptions<E extends HistoryEntry = HistoryEntry> extends TrainOptionsBase<E> {
+  /** `'full-batch'` (the only method on a fixed sample). */
+  method?: 'full-batch';
+  /** True centroids `[K, d]`, for the alignment and centroid error of the history. */
+  means?: MatrixLike;
+}
+
+/**
+ * Options of `TwoHeadLayer.train` from an isotropic `GaussianMixture` with `method: 'population'`:
+ * deterministic gradient descent on the exact population risk (no samples, so no `batch`; `seed`
+ * is accepted and unused). See docs/population.md.
+ */
+export interface PopulationTrainOptions extends Omit<TrainOptionsBase<AlignedHistoryEntry>, 'seed'> {
+  method: 'population';
+  /** How the exact risk and gradient are integrated (default: nodes chosen by convergence to 1e-12). */
+  quadrature?: QuadratureOptions;
+  /** Unused (no randomness). */
+  seed?: number;
+}
+
+/** Options of `TwoHeadLayer.train`: which form depends on the source (and, from a mixture, `method`). */
+export type TrainOptions = OnlineTrainOptions | PopulationTrainOptions | FullBatchTrainOptions;
+
 /** Result of `TwoHeadLayer.train`. */
-export interface TrainResult {
+export interface TrainResult<E extends HistoryEntry = HistoryEntry> {
   /** Final parameters `[H, d]`. */
   params: Tensor;
-  /** The recorded points of the run, every `recordEvery` steps and at the last step. */
-  history: HistoryEntry[];
+  /** The recorded points of the run, every `recordEvery` steps and after the last step. */
+  history: E[];
 }
 
 /** Options of identity attention. */
@@ -236,6 +265,6 @@ export interface IdentityAttentionOptions {
   depth?: number;
   /** Each application is `X ← X + Attn(X)` instead of `X ← Attn(X)`. */
   residual?: boolean;
-  /** Cancels the call before it starts running. */
+  /** Async form only: cancels the call (a rejection with an AbortError). */
   signal?: AbortSignal;
 }

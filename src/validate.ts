@@ -62,11 +62,64 @@ export function oneOf<T extends string>(name: string, v: unknown, choices: reado
   return v as T;
 }
 
-/** A plain object (the options bag of a call). */
-export function options(name: string, v: unknown, required: boolean): Record<string, unknown> {
+/** Levenshtein distance between `a` and `b` (insertions, deletions, substitutions; case-insensitive). */
+export function editDistance(a: string, b: string): number {
+  const [s, t] = [a.toLowerCase(), b.toLowerCase()];
+  let prev = Array.from({ length: t.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= s.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= t.length; j++) {
+      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (s[i - 1] === t[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[t.length] as number;
+}
+
+/** The valid key closest to `key` by edit distance, when it is close enough to be a plausible typo. */
+export function closest(key: string, valid: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of valid) {
+    const d = editDistance(key, k);
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  // A typo changes a few letters: at most 2, or a third of the longer name.
+  return best !== undefined && bestD <= Math.max(2, Math.floor(Math.max(key.length, best.length) / 3)) ? best : undefined;
+}
+
+/**
+ * Throws a TypeError for the first own key of `o` that is not in `keys`, naming it and the closest
+ * valid key: "`options`: unknown option `lamda`; did you mean `lambda`?". A misspelled option would
+ * otherwise be ignored and the call run with the default (silently wrong science).
+ */
+export function knownKeys(name: string, o: object, keys: readonly string[]): void {
+  for (const key of Object.keys(o)) {
+    if (keys.includes(key)) continue;
+    const near = closest(key, keys);
+    const hint = near !== undefined ? `did you mean \`${near}\`?` : keys.length === 0 ? 'it takes no option' : `valid options: ${keys.map((k) => `\`${k}\``).join(', ')}`;
+    throw new TypeError(`\`${name}\`: unknown option \`${key}\`; ${hint}`);
+  }
+}
+
+/**
+ * A plain object (the options bag of a call) whose keys are all in `keys` (see `knownKeys`); `{}`
+ * when it is undefined and not `required`. A TypeError for another type or an unknown key.
+ */
+export function options(name: string, v: unknown, required: boolean, keys: readonly string[]): Record<string, unknown> {
   if (v === undefined && !required) return {};
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError(`\`${name}\` must be an options object, got ${show(v)}`);
+  knownKeys(name, v, keys);
   return v as Record<string, unknown>;
+}
+
+/** A plain object with a string `kind` among `kinds`, whose other keys are those `keys[kind]` lists. */
+export function tagged<K extends string>(name: string, v: unknown, keys: Readonly<Record<K, readonly string[]>>): { kind: K; o: Record<string, unknown> } {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError(`\`${name}\` must be an options object, got ${show(v)}`);
+  const o = v as Record<string, unknown>;
+  const kind = oneOf(`${name}.kind`, o.kind, Object.keys(keys) as K[]);
+  knownKeys(name, o, ['kind', ...keys[kind]]);
+  return { kind, o };
 }
 
 /** A dtype name. */

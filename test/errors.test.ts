@@ -332,7 +332,10 @@ describe('TwoHeadLayer.train rejects (never throws synchronously)', () => {
     ['signal not an AbortSignal', tr({ signal: {} }), T, 'signal'],
     ['onStep not a function', tr({ onStep: 1 }), T, 'onStep'],
     ['a mixture of another dimension', tr({}, GaussianMixture.isotropic({ means: [[1, 2, 3]], sigma: 1 })), T, 'source'],
-    ['source an empty sample', tr({}, f64([0, 2])), R, 'source'],
+    ['source an empty sample', () => L().train(any(f64([0, 2])), { steps: 2, lr: 0.1, seed: 0 }), R, 'source'],
+    // A fixed sample is used whole at every step: `batch` would be ignored, so it is refused.
+    ['batch with a fixed sample', tr({}, f64([4, 2])), T, 'batch'],
+    ['means with a mixture', tr({ means: [[1, 0]] }), T, 'means'],
     ['means of another dimension (fixed sample)', tr({ means: [[1, 2, 3]] }, [[1, 2]]), T, 'means'],
   ];
   it.each(cases)('%s', (_name, f, cls, arg) => expectRejects(f, cls, arg));
@@ -518,7 +521,7 @@ describe('divergence', () => {
   ] as const)('%s: rejects with a RangeError mentioning `lr`', async (_name, dtype, lr, online) => {
     const layer = new TwoHeadLayer({ dim: 3, lambda: 1, dtype });
     const source = online ? mix : mix.sample(200, { seed: 1, dtype }).x;
-    const err = (await layer.train(source, { steps: 100, batch: 64, lr, seed: 1 }).then(
+    const err = (await layer.train(any(source), any(online ? { steps: 100, batch: 64, lr, seed: 1 } : { steps: 100, lr, seed: 1 })).then(
       (r) => r,
       (e: unknown) => e,
     )) as Error;

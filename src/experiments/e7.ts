@@ -9,7 +9,7 @@
  * best λ (it learned less than the parameter-free reference).
  */
 import { z } from 'zod';
-import { AttentionLayer } from '../attention';
+import { AttentionLayer } from '../attention-layer';
 import { MixturePrior } from '../gmm';
 import { identityAttention } from '../identity';
 import { hconcat, heatmap, linePlot, type PlotSpec } from '../report/charts';

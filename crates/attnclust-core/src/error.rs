@@ -8,6 +8,8 @@ use std::fmt;
 pub enum Error {
     Type(String),
     Range(String),
+    /// The call was stopped by its cancellation token ([`crate::kernels::cancel::Cancel`]).
+    Cancelled,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -22,6 +24,7 @@ impl Error {
     pub fn message(&self) -> &str {
         match self {
             Error::Type(m) | Error::Range(m) => m,
+            Error::Cancelled => "the operation was cancelled",
         }
     }
 }
@@ -31,6 +34,7 @@ impl fmt::Display for Error {
         match self {
             Error::Type(m) => write!(f, "TypeError: {m}"),
             Error::Range(m) => write!(f, "RangeError: {m}"),
+            Error::Cancelled => write!(f, "AbortError: the operation was cancelled"),
         }
     }
 }

@@ -1,12 +1,13 @@
 //! Model C: multi-head attention forward, backward and training on mixture prompts.
 
 use crate::convert::{Out, Owned};
-use crate::job::{guard, Job};
+use crate::job::{guard, CancelToken, Job, OnCancel, Promise};
 use attnclust_core::models::attention::{self as attn, Mask, Options, Weights};
 use attnclust_core::train::attention::{self as train, Setup};
 use attnclust_core::train::optim::{Optimizer, Schedule};
 use attnclust_core::{Error as CoreError, Par};
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, Either, Float32Array, Float64Array};
+use napi::bindgen_prelude::{Either, Float32Array, Float64Array};
+use napi::Env;
 use napi_derive::napi;
 
 /// Sizes of the layer: `heads` heads, token dimension `dim`, query/key size `dk`, value size `dv`.
@@ -92,25 +93,27 @@ pub fn attention_sync(
     guard(|| crate::same_dtype!(&x, &weights, "x", "weights", |x, w| run_forward(x, b, l, &shape, w, &opts)))
 }
 
-/// Async form of [`attention_sync`]; `signal` cancels it before it starts.
+/// Async form of [`attention_sync`]; `token` stops it at the next chunk boundary.
 #[napi(ts_return_type = "Promise<Float32Array | Float64Array>")]
 pub fn attention(
+    env: Env,
     x: Either<Float32Array, Float64Array>,
     b: u32,
     l: u32,
     shape: AttentionShape,
     weights: Either<Float32Array, Float64Array>,
     opts: AttentionOptions,
-    signal: Option<AbortSignal>,
-) -> AsyncTask<Job<Either<Float32Array, Float64Array>>> {
+    token: Option<&CancelToken>,
+) -> napi::Result<Promise> {
     let (x, w) = (Owned::copy(&x), Owned::copy(&weights));
     Job::spawn(
+        &env,
         move || match (&x, &w) {
             (Owned::F32(x), Owned::F32(w)) => run_forward(x, b, l, &shape, w, &opts),
             (Owned::F64(x), Owned::F64(w)) => run_forward(x, b, l, &shape, w, &opts),
             _ => Err(crate::convert::dtype_mismatch("x", "weights")),
         },
-        signal,
+        token,
     )
 }
 
@@ -156,6 +159,7 @@ pub fn attention_backward_sync(
 #[napi(ts_return_type = "Promise<AttentionGrads>")]
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
+    env: Env,
     x: Either<Float32Array, Float64Array>,
     b: u32,
     l: u32,
@@ -163,10 +167,10 @@ pub fn attention_backward(
     weights: Either<Float32Array, Float64Array>,
     dy: Either<Float32Array, Float64Array>,
     opts: AttentionOptions,
-    signal: Option<AbortSignal>,
-) -> AsyncTask<Job<AttentionGrads>> {
+    token: Option<&CancelToken>,
+) -> napi::Result<Promise> {
     let (x, w, dy) = (Owned::copy(&x), Owned::copy(&weights), Owned::copy(&dy));
-    Job::spawn(move || backward_owned(&x, &w, &dy, b, l, &shape, &opts), signal)
+    Job::spawn(&env, move || backward_owned(&x, &w, &dy, b, l, &shape, &opts), token)
 }
 
 /// A training run of model C on prompts of a prior.
@@ -226,12 +230,14 @@ fn train_run(spec: &AttentionTrainSpec, w: Owned, mut state: Vec<f64>, start: u6
 /// Training steps `start .. start + count` with the reconstruction loss, off the event loop.
 #[napi(ts_return_type = "Promise<AttentionTrainChunk>")]
 pub fn train_attention(
+    env: Env,
     spec: AttentionTrainSpec,
     weights: Either<Float32Array, Float64Array>,
     state: Float64Array,
     start: f64,
     count: u32,
-) -> AsyncTask<Job<AttentionTrainChunk>> {
+    token: Option<&CancelToken>,
+) -> napi::Result<Promise> {
     let (w, st) = (Owned::copy(&weights), state.to_vec());
-    Job::spawn(move || train_run(&spec, w, st, start as u64, u64::from(count)), None)
+    Job::spawn_with(&env, move || train_run(&spec, w, st, start as u64, u64::from(count)), token, OnCancel::Partial)
 }

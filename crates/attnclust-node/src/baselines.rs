@@ -1,11 +1,12 @@
 //! Baselines: k-means (k-means++ start, Lloyd) and EM for isotropic or diagonal mixtures.
 
 use crate::convert::Out;
-use crate::job::{guard, Job};
+use crate::job::{guard, CancelToken, Job, Promise};
 use attnclust_core::baselines::em::{em as run_em, EmCovariance, EmOptions};
 use attnclust_core::baselines::kmeans::{kmeans as run_kmeans, KMeansOptions};
 use attnclust_core::{Error as CoreError, Par};
-use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Float64Array, Uint32Array};
+use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Uint32Array};
+use napi::Env;
 use napi_derive::napi;
 
 /// Options of k-means.
@@ -43,16 +44,17 @@ pub fn kmeans_sync(x: Either<Float32Array, Float64Array>, d: u32, spec: KMeansSp
     })
 }
 
-/// Async form of [`kmeans_sync`].
+/// Async form of [`kmeans_sync`]; `token` stops it within one pass over the points.
 #[napi(ts_return_type = "Promise<KMeansFit>")]
-pub fn kmeans(x: Either<Float32Array, Float64Array>, d: u32, spec: KMeansSpec) -> AsyncTask<Job<KMeansFit>> {
+pub fn kmeans(env: Env, x: Either<Float32Array, Float64Array>, d: u32, spec: KMeansSpec, token: Option<&CancelToken>) -> napi::Result<Promise> {
     let x = crate::convert::Owned::copy(&x);
     Job::spawn(
+        &env,
         move || match &x {
             crate::convert::Owned::F32(v) => fit_kmeans::<f32>(v, d, &spec),
             crate::convert::Owned::F64(v) => fit_kmeans::<f64>(v, d, &spec),
         },
-        None,
+        token,
     )
 }
 

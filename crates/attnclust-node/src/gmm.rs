@@ -1,11 +1,12 @@
 //! Gaussian mixtures and priors.
 
 use crate::convert::{self, is_f32, out_f32, out_f64, MAX_VALUES};
-use crate::job::{guard, Job};
+use crate::job::{guard, guard_sized, CancelToken, Job, Promise};
 use attnclust_core::data::gmm::Mixture;
 use attnclust_core::data::prior::{Centroids, Prior, Weights};
 use attnclust_core::{Error as CoreError, Par};
-use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Float64Array, Uint32Array};
+use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Uint32Array};
+use napi::Env;
 use napi_derive::napi;
 
 /// A mixture's parameters, as checked by the TypeScript layer.
@@ -83,14 +84,14 @@ impl NativeMixture {
     #[napi]
     pub fn sample_sync(&self, n: u32, seed: f64, stream: f64, dtype: String) -> napi::Result<Sample> {
         let m = &self.inner;
-        guard(|| sample(m, n as usize, seed as u64, stream as u64, is_f32(&dtype)?))
+        guard_sized((n as usize).saturating_mul(m.dim * 8), || sample(m, n as usize, seed as u64, stream as u64, is_f32(&dtype)?))
     }
 
     /// `n` samples drawn from `(seed, stream)`, off the event loop.
     #[napi(ts_return_type = "Promise<Sample>")]
-    pub fn sample(&self, n: u32, seed: f64, stream: f64, dtype: String) -> AsyncTask<Job<Sample>> {
+    pub fn sample(&self, env: Env, n: u32, seed: f64, stream: f64, dtype: String, token: Option<&CancelToken>) -> napi::Result<Promise> {
         let m = self.inner.clone();
-        Job::spawn(move || sample(&m, n as usize, seed as u64, stream as u64, is_f32(&dtype)?), None)
+        Job::spawn(&env, move || sample(&m, n as usize, seed as u64, stream as u64, is_f32(&dtype)?), token)
     }
 }
 
@@ -160,6 +161,6 @@ pub fn sample_prompts_sync(spec: PriorSpec, batch: u32, length: u32, seed: f64, 
 
 /// Async form of [`sample_prompts_sync`].
 #[napi(ts_return_type = "Promise<Prompts>")]
-pub fn sample_prompts(spec: PriorSpec, batch: u32, length: u32, seed: f64, dtype: String) -> AsyncTask<Job<Prompts>> {
-    Job::spawn(move || prompts(&spec, batch as usize, length as usize, seed as u64, is_f32(&dtype)?), None)
+pub fn sample_prompts(env: Env, spec: PriorSpec, batch: u32, length: u32, seed: f64, dtype: String, token: Option<&CancelToken>) -> napi::Result<Promise> {
+    Job::spawn(&env, move || prompts(&spec, batch as usize, length as usize, seed as u64, is_f32(&dtype)?), token)
 }

@@ -2,14 +2,15 @@
 
 use crate::convert::{self, Out, Owned};
 use crate::gmm::NativeMixture;
-use crate::job::{guard, Job};
+use crate::job::{guard, guard_sized, CancelToken, Job, OnCancel, Promise};
 use crate::same_dtype;
 use attnclust_core::models::two_head::Layer;
 use attnclust_core::train::init::{init_params, Init};
 use attnclust_core::train::optim::{Optimizer, Schedule};
 use attnclust_core::train::two_head::{self as train, Setup};
 use attnclust_core::{Error as CoreError, Par, Real};
-use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Float64Array};
+use napi::bindgen_prelude::{Either, Float32Array, Float64Array};
+use napi::Env;
 use napi_derive::napi;
 
 /// The layer's fixed settings.
@@ -27,6 +28,15 @@ fn layer<'a, T: Real>(spec: &LayerSpec, params: &'a [T]) -> Result<Layer<'a, T>,
     Layer::new(params, spec.heads as usize, spec.dim as usize, spec.lambda, convert::scores(&spec.scores)?)
 }
 
+/// The work of a pass over `x` (≈ multiply-adds): `n · d · H`.
+fn work(spec: &LayerSpec, x: &Either<Float32Array, Float64Array>) -> usize {
+    let n = match x {
+        Either::A(v) => v.len(),
+        Either::B(v) => v.len(),
+    };
+    n.saturating_mul(spec.heads as usize)
+}
+
 /// `T_Θ(x)` for every row of `x` (same float type as `params`).
 #[napi]
 pub fn heads_forward(
@@ -34,13 +44,13 @@ pub fn heads_forward(
     params: Either<Float32Array, Float64Array>,
     x: Either<Float32Array, Float64Array>,
 ) -> napi::Result<Either<Float32Array, Float64Array>> {
-    guard(|| same_dtype!(&params, &x, "params", "x", |p, x| Ok(Out::out(layer(&spec, p)?.forward(x, Par::Rayon)?))))
+    guard_sized(work(&spec, &x), || same_dtype!(&params, &x, "params", "x", |p, x| Ok(Out::out(layer(&spec, p)?.forward(x, Par::Rayon)?))))
 }
 
 /// Mean risk `(1/n) Σ ‖x_i − T_Θ(x_i)‖²`.
 #[napi]
 pub fn heads_risk(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<f64> {
-    guard(|| same_dtype!(&params, &x, "params", "x", |p, x| layer(&spec, p)?.risk(x, Par::Rayon)))
+    guard_sized(work(&spec, &x), || same_dtype!(&params, &x, "params", "x", |p, x| layer(&spec, p)?.risk(x, Par::Rayon)))
 }
 
 /// Risk and its exact gradient with respect to the parameters.
@@ -54,7 +64,7 @@ pub struct RiskGrad {
 /// Mean risk and its gradient.
 #[napi]
 pub fn heads_risk_grad(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<RiskGrad> {
-    guard(|| {
+    guard_sized(work(&spec, &x), || {
         let (risk, grad) = same_dtype!(&params, &x, "params", "x", |p, x| layer(&spec, p)?.risk_grad(x, Par::Rayon))?;
         Ok(RiskGrad { risk, grad: Float64Array::new(grad) })
     })
@@ -204,29 +214,33 @@ fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, st
 /// Online SGD steps `start .. start + count` on fresh samples of `mixture`, off the event loop.
 #[napi(ts_return_type = "Promise<TrainChunk>")]
 pub fn train_online(
+    env: Env,
     mixture: &NativeMixture,
     spec: TrainSpec,
     params: Either<Float32Array, Float64Array>,
     state: Float64Array,
     start: f64,
     count: u32,
-) -> AsyncTask<Job<TrainChunk>> {
+    token: Option<&CancelToken>,
+) -> napi::Result<Promise> {
     let (src, p, st) = (Source::Mixture(mixture.inner.clone()), Owned::copy(&params), state.to_vec());
-    Job::spawn(move || run(&src, &spec, p, st, start as u64, u64::from(count)), None)
+    Job::spawn_with(&env, move || run(&src, &spec, p, st, start as u64, u64::from(count)), token, OnCancel::Partial)
 }
 
 /// Full-batch gradient steps on the fixed sample `x` (`n × d`), off the event loop.
 #[napi(ts_return_type = "Promise<TrainChunk>")]
 pub fn train_full_batch(
+    env: Env,
     x: Either<Float32Array, Float64Array>,
     spec: TrainSpec,
     params: Either<Float32Array, Float64Array>,
     state: Float64Array,
     start: f64,
     count: u32,
-) -> AsyncTask<Job<TrainChunk>> {
+    token: Option<&CancelToken>,
+) -> napi::Result<Promise> {
     let (src, p, st) = (Source::Sample(Owned::copy(&x)), Owned::copy(&params), state.to_vec());
-    Job::spawn(move || run(&src, &spec, p, st, start as u64, u64::from(count)), None)
+    Job::spawn_with(&env, move || run(&src, &spec, p, st, start as u64, u64::from(count)), token, OnCancel::Partial)
 }
 
 /// Synchronous form of [`train_online`] / [`train_full_batch`] (`mixture` or `x`).

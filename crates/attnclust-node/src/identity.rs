@@ -1,10 +1,11 @@
 //! Model B: identity attention.
 
 use crate::convert::{self, Out, Owned};
-use crate::job::{guard, Job};
+use crate::job::{guard_sized, CancelToken, Job, Promise};
 use attnclust_core::models::identity::{identity_attention as run_identity, Options};
 use attnclust_core::{Error as CoreError, Par};
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, Either, Float32Array, Float64Array};
+use napi::bindgen_prelude::{Either, Float32Array, Float64Array};
+use napi::Env;
 use napi_derive::napi;
 
 /// Options of identity attention.
@@ -36,28 +37,34 @@ pub fn identity_attention_sync(
     d: u32,
     opts: IdentityOptions,
 ) -> napi::Result<Either<Float32Array, Float64Array>> {
-    guard(|| match &x {
+    let n = match &x {
+        Either::A(v) => v.len(),
+        Either::B(v) => v.len(),
+    };
+    guard_sized(n.saturating_mul(l as usize).saturating_mul(opts.depth as usize), || match &x {
         napi::bindgen_prelude::Either::A(v) => apply::<f32>(v, b, l, d, &opts),
         napi::bindgen_prelude::Either::B(v) => apply::<f64>(v, b, l, d, &opts),
     })
 }
 
-/// Async form of [`identity_attention_sync`]; `signal` cancels it before it starts.
+/// Async form of [`identity_attention_sync`]; `token` stops it at the next chunk boundary.
 #[napi(ts_return_type = "Promise<Float32Array | Float64Array>")]
 pub fn identity_attention(
+    env: Env,
     x: Either<Float32Array, Float64Array>,
     b: u32,
     l: u32,
     d: u32,
     opts: IdentityOptions,
-    signal: Option<AbortSignal>,
-) -> AsyncTask<Job<Either<Float32Array, Float64Array>>> {
+    token: Option<&CancelToken>,
+) -> napi::Result<Promise> {
     let x = Owned::copy(&x);
     Job::spawn(
+        &env,
         move || match &x {
             Owned::F32(v) => apply::<f32>(v, b, l, d, &opts),
             Owned::F64(v) => apply::<f64>(v, b, l, d, &opts),
         },
-        signal,
+        token,
     )
 }

@@ -1,13 +1,32 @@
-//! Running core work safely: inside the pool, with panics caught, sync or as a libuv task.
+//! Running core work safely: inside the pool, with panics caught, sync or as a job settling a
+//! promise, and stoppable.
+//!
+//! Cancellation lives in Rust ([`attnclust_core::kernels::cancel`]): every async job runs under a
+//! token that the kernels check at each chunk boundary. The token is set
+//! - by the call's `AbortSignal`, through a [`CancelToken`] that TypeScript sets from the signal's
+//!   `abort` event (not napi-rs's own `AbortSignal` argument, which replaces the signal's
+//!   `onabort` property: a user's handler there would be lost);
+//! - for all in-flight jobs of an environment when it is torn down (a worker's `terminate()`, the
+//!   end of the main thread: the env cleanup hook) or when `process.exit()` is called (the `exit`
+//!   event, which TypeScript forwards to [`cancel_in_flight`]): without it, Node would wait for
+//!   every running libuv task before exiting.
 
+use attnclust_core::kernels::cancel::Cancel;
 use attnclust_core::Error as CoreError;
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, ToNapiValue, TypeName};
-use napi::{Env, Task};
+use napi::bindgen_prelude::{JsValue, ToNapiValue};
+use napi::Env;
+use napi_derive::napi;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Maps a core error to a JS error whose message starts with its class (`TypeError: …`).
 pub fn to_js(e: CoreError) -> napi::Error {
-    napi::Error::from_reason(e.to_string())
+    match e {
+        CoreError::Cancelled => napi::Error::new(napi::Status::Cancelled, "AbortError: the operation was cancelled"),
+        e => napi::Error::from_reason(e.to_string()),
+    }
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -20,6 +39,10 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
+fn internal(p: Box<dyn std::any::Any + Send>) -> napi::Error {
+    napi::Error::from_reason(format!("Error: internal error in attnclust (a Rust panic, please report it): {}", panic_message(p)))
+}
+
 /// Runs `f` in the attnclust pool; a panic becomes an `Error: internal error …` JS error.
 pub fn guard<O>(f: impl FnOnce() -> Result<O, CoreError> + Send) -> napi::Result<O>
 where
@@ -28,46 +51,214 @@ where
     let pool = crate::pool::current()?;
     match catch_unwind(AssertUnwindSafe(|| pool.install(f))) {
         Ok(r) => r.map_err(to_js),
-        Err(p) => Err(napi::Error::from_reason(format!("Error: internal error in attnclust (a Rust panic, please report it): {}", panic_message(p)))),
+        Err(p) => Err(internal(p)),
     }
 }
 
-type Work<O> = Box<dyn FnOnce() -> Result<O, CoreError> + Send>;
+/// Below this much work (≈ multiply-adds) a synchronous call runs on the calling thread: handing it
+/// to the pool and waiting (a thread wake-up each way, ≈ 10–20 µs) would cost more than the work.
+const INLINE_WORK: usize = 1 << 15;
 
-/// A unit of work for the libuv thread pool. Its inputs are owned copies: JS may change its typed
-/// arrays while the work runs.
-pub struct Job<O: Send + 'static> {
-    work: Option<Work<O>>,
-}
-
-impl<O: ToNapiValue + TypeName + Send + 'static> Job<O> {
-    pub fn spawn(work: impl FnOnce() -> Result<O, CoreError> + Send + 'static, signal: Option<AbortSignal>) -> AsyncTask<Job<O>> {
-        AsyncTask::with_optional_signal(Job { work: Some(Box::new(work)) }, signal)
+/// [`guard`], but on the calling thread when `work` (≈ multiply-adds) is below [`INLINE_WORK`]
+/// (the kernels' `Par::Rayon` then runs sequentially: no pool is woken).
+pub fn guard_sized<O>(work: usize, f: impl FnOnce() -> Result<O, CoreError> + Send) -> napi::Result<O>
+where
+    O: Send,
+{
+    if work >= INLINE_WORK {
+        return guard(f);
+    }
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(to_js),
+        Err(p) => Err(internal(p)),
     }
 }
 
-impl<O: ToNapiValue + TypeName + Send + 'static> Task for Job<O> {
-    type Output = O;
-    type JsValue = O;
+/// A cancellation token for one async call, set from JS (`cancel()`, from an `AbortSignal`).
+#[napi]
+pub struct CancelToken {
+    inner: Cancel,
+}
 
-    fn compute(&mut self) -> napi::Result<O> {
-        let work = self.work.take().ok_or_else(|| napi::Error::from_reason("Error: job ran twice"))?;
-        guard(work)
+#[napi]
+impl CancelToken {
+    /// A token not yet set.
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        CancelToken { inner: Cancel::new() }
     }
 
-    fn resolve(&mut self, _env: Env, output: O) -> napi::Result<O> {
-        Ok(output)
+    /// Stops the call(s) running under this token at their next chunk boundary (they reject with
+    /// an `AbortError`).
+    #[napi]
+    pub fn cancel(&self) {
+        self.inner.cancel();
+    }
+}
+
+/// The tokens of the jobs in flight, by id, with the environment (`napi_env` address) that started them.
+static IN_FLIGHT: Mutex<Option<HashMap<u64, (usize, Cancel)>>> = Mutex::new(None);
+/// The environments whose cleanup hook is installed.
+static HOOKED: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the token of every job in flight started by environment `env`.
+fn cancel_env(env: usize) {
+    if let Ok(mut m) = IN_FLIGHT.lock() {
+        for (e, c) in m.get_or_insert_with(HashMap::new).values() {
+            if *e == env {
+                c.cancel();
+            }
+        }
+    }
+}
+
+/// Installs (once per environment) the cleanup hook that cancels the environment's jobs.
+fn hook(env: &Env) {
+    let key = env.raw() as usize;
+    let Ok(mut h) = HOOKED.lock() else { return };
+    if h.get_or_insert_with(HashSet::new).insert(key) {
+        let installed = env.add_env_cleanup_hook(key, |key| {
+            cancel_env(key);
+            if let Ok(mut h) = HOOKED.lock() {
+                h.get_or_insert_with(HashSet::new).remove(&key);
+            }
+        });
+        if installed.is_err() {
+            h.get_or_insert_with(HashSet::new).remove(&key);
+        }
+    }
+}
+
+/// Stops every async call in flight that this JS environment (thread) started: they reject with
+/// an `AbortError` at their next chunk boundary. Called on `process.exit()`.
+#[napi]
+pub fn cancel_in_flight(env: Env) {
+    cancel_env(env.raw() as usize);
+}
+
+/// The promise of an async call, as returned to JS (its TypeScript type is given per function).
+pub struct Promise(napi::sys::napi_value);
+
+impl ToNapiValue for Promise {
+    unsafe fn to_napi_value(_env: napi::sys::napi_env, val: Self) -> napi::Result<napi::sys::napi_value> {
+        Ok(val.0)
+    }
+}
+
+/// What a job does when its token is set while it runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OnCancel {
+    /// Reject with an `AbortError` (the kernels stop at their next chunk boundary).
+    Reject,
+    /// Resolve with what the work returned: the work stops early by itself and reports how far it
+    /// went (training: the steps completed, whose parameters the layer keeps).
+    Partial,
+}
+
+/// Jobs waiting for a runner, and the number of runners on the pool.
+struct Dispatch {
+    queue: VecDeque<Box<dyn FnOnce() + Send>>,
+    runners: usize,
+}
+
+static DISPATCH: Mutex<Dispatch> = Mutex::new(Dispatch { queue: VecDeque::new(), runners: 0 });
+
+/// Queues `task` for the pool, with at most one runner per pool thread: the jobs run in call order,
+/// and a synchronous call (which enters the pool's own queue) waits behind at most one job per
+/// thread, not behind every job in flight (64 training runs under `Promise.all`).
+fn submit(pool: &rayon::ThreadPool, task: impl FnOnce() + Send + 'static) {
+    let Ok(mut d) = DISPATCH.lock() else { return };
+    d.queue.push_back(Box::new(task));
+    if d.runners < pool.current_num_threads() {
+        d.runners += 1;
+        drop(d);
+        pool.spawn(run_queue);
+    }
+}
+
+/// A runner: runs queued jobs until the queue is empty.
+fn run_queue() {
+    loop {
+        let task = {
+            let Ok(mut d) = DISPATCH.lock() else { return };
+            match d.queue.pop_front() {
+                Some(t) => t,
+                None => {
+                    d.runners -= 1;
+                    return;
+                }
+            }
+        };
+        task();
+    }
+}
+
+/// Async calls run as jobs on the attnclust pool (not on libuv's thread pool: Node waits for every
+/// libuv task before it tears a worker down, so a running task would hold `worker.terminate()`
+/// until it finished). The job settles a promise through a threadsafe function; its inputs are
+/// owned copies (JS may change its typed arrays while the work runs).
+pub struct Job;
+
+impl Job {
+    /// Starts `work` on the pool and returns its promise. The job is stopped by `token` (when
+    /// given), by the teardown of `env` and by [`cancel_in_flight`].
+    pub fn spawn<O>(env: &Env, work: impl FnOnce() -> Result<O, CoreError> + Send + 'static, token: Option<&CancelToken>) -> napi::Result<Promise>
+    where
+        O: ToNapiValue + Send + 'static,
+    {
+        Job::spawn_with(env, work, token, OnCancel::Reject)
+    }
+
+    /// [`Job::spawn`] with a choice of what a cancellation does.
+    pub fn spawn_with<O>(
+        env: &Env,
+        work: impl FnOnce() -> Result<O, CoreError> + Send + 'static,
+        token: Option<&CancelToken>,
+        on_cancel: OnCancel,
+    ) -> napi::Result<Promise>
+    where
+        O: ToNapiValue + Send + 'static,
+    {
+        hook(env);
+        let pool = crate::pool::current()?;
+        let cancel = token.map_or_else(Cancel::new, |t| t.inner.clone());
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = IN_FLIGHT.lock() {
+            m.get_or_insert_with(HashMap::new).insert(id, (env.raw() as usize, cancel.clone()));
+        }
+        let (deferred, promise) = env.create_deferred()?;
+        let raw = promise.raw();
+        submit(&pool, move || {
+            let run = || match on_cancel {
+                OnCancel::Reject => cancel.run(work),
+                OnCancel::Partial => cancel.run_partial(work),
+            };
+            let r = match catch_unwind(AssertUnwindSafe(run)) {
+                Ok(r) => r.map_err(to_js),
+                Err(p) => Err(internal(p)),
+            };
+            if let Ok(mut m) = IN_FLIGHT.lock() {
+                m.get_or_insert_with(HashMap::new).remove(&id);
+            }
+            match r {
+                Ok(v) => deferred.resolve(move |_| Ok(v)),
+                Err(e) => deferred.reject(e),
+            }
+        });
+        Ok(Promise(raw))
     }
 }
 
 /// Test-only: panics inside a synchronous call, to check that the panic becomes a JS error.
-#[napi_derive::napi]
+#[napi]
 pub fn panic_for_test_sync() -> napi::Result<()> {
     guard(|| -> Result<(), CoreError> { panic!("deliberate panic (sync)") })
 }
 
 /// Test-only: panics inside an asynchronous task.
-#[napi_derive::napi]
-pub fn panic_for_test_async() -> AsyncTask<Job<()>> {
-    Job::spawn(|| -> Result<(), CoreError> { panic!("deliberate panic (async)") }, None)
+#[napi(ts_return_type = "Promise<void>")]
+pub fn panic_for_test_async(env: Env) -> napi::Result<Promise> {
+    Job::spawn(&env, || -> Result<(), CoreError> { panic!("deliberate panic (async)") }, None)
 }

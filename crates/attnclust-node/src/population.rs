@@ -4,12 +4,13 @@
 use crate::convert::{self, Owned};
 use crate::gmm::NativeMixture;
 use crate::heads::{setup_of, LayerSpec, TrainChunk, TrainSpec};
-use crate::job::{guard, Job};
+use crate::job::{guard, CancelToken, Job, OnCancel, Promise};
 use attnclust_core::population::identity::{limit, limit_ratio};
 use attnclust_core::population::two_head::{risk_gradient, Quadrature};
 use attnclust_core::train::population::population;
 use attnclust_core::Error as CoreError;
-use napi::bindgen_prelude::{AsyncTask, Either, Float32Array, Float64Array};
+use napi::bindgen_prelude::{Either, Float32Array, Float64Array};
+use napi::Env;
 use napi_derive::napi;
 
 /// How the Gaussian integrals are computed.
@@ -93,6 +94,7 @@ fn run(
 /// loop); same state layout as `trainOnline`.
 #[napi(ts_return_type = "Promise<TrainChunk>")]
 pub fn train_population(
+    env: Env,
     mixture: &NativeMixture,
     spec: TrainSpec,
     params: Either<Float32Array, Float64Array>,
@@ -100,9 +102,10 @@ pub fn train_population(
     start: f64,
     count: u32,
     quad: Option<QuadratureSpec>,
-) -> AsyncTask<Job<TrainChunk>> {
+    token: Option<&CancelToken>,
+) -> napi::Result<Promise> {
     let (mix, p, st, q) = (mixture.inner.clone(), Owned::copy(&params), state.to_vec(), quadrature(quad));
-    Job::spawn(move || run(&mix, &spec, p, st, start as u64, u64::from(count), &q), None)
+    Job::spawn_with(&env, move || run(&mix, &spec, p, st, start as u64, u64::from(count), &q), token, OnCancel::Partial)
 }
 
 /// `T_∞(x)` for each row of `x` (`n × d`, `f64`): identity attention on an infinite prompt drawn

@@ -158,7 +158,7 @@ unsafe fn box_muller_avx2(words: &[u32], out: &mut [f32]) {
 
 /// Fills `out` (even length) with standard normals from as many 32-bit words, in `f32`.
 pub fn normals_f32(words: &[u32], out: &mut [f32]) {
-    assert!(words.len() >= out.len() && out.len() % 2 == 0);
+    assert!(words.len() >= out.len() && out.len().is_multiple_of(2));
     type F = fn(&[u32], &mut [f32]);
     static CHOSEN: OnceLock<F> = OnceLock::new();
     let f = CHOSEN.get_or_init(|| {
@@ -179,7 +179,7 @@ pub fn normals_f32(words: &[u32], out: &mut [f32]) {
 /// Fills `out` (even length) with standard normals from as many 32-bit words, in `f64`, with the
 /// same layout as the `f32` version.
 pub fn normals_f64(words: &[u32], out: &mut [f64]) {
-    assert!(words.len() >= out.len() && out.len() % 2 == 0);
+    assert!(words.len() >= out.len() && out.len().is_multiple_of(2));
     let scale = 1.0 / 2_147_483_648.0f64;
     fill_pairs(words, out, |w1, w2| {
         let u1 = (f64::from(w1 >> 1) + 0.5) * scale;

@@ -70,8 +70,8 @@ fn pick(w: &[f64], mut u: f64) -> usize {
 
 impl Prior {
     pub fn new(k: usize, dim: usize, centroids: Centroids, sigma: f64, min_separation: f64) -> Result<Self> {
-        ensure(k >= 1 && k <= 1 << 16, || format!("`k` must be an integer in [1, 65536], got {k}"))?;
-        ensure(dim >= 1 && dim <= 1 << 20, || format!("`dim` must be an integer in [1, 1048576], got {dim}"))?;
+        ensure((1..=1 << 16).contains(&k), || format!("`k` must be an integer in [1, 65536], got {k}"))?;
+        ensure((1..=1 << 20).contains(&dim), || format!("`dim` must be an integer in [1, 1048576], got {dim}"))?;
         let size = match centroids {
             Centroids::Sphere { radius } => radius,
             Centroids::Gaussian { scale } => scale,

@@ -2,6 +2,7 @@
 //!
 //! - [`real`]: the float types (`f32`, `f64`) every kernel is generic over;
 //! - [`par`]: parallelism as an argument (`Par::Seq` / `Par::Rayon`), fixed-size chunks;
+//! - [`cancel`]: the cancellation token the chunk engine checks at every chunk boundary;
 //! - [`simd`]: hand-written AVX2/FMA inner products and updates, chosen at run time, with portable fallbacks;
 //! - [`exp`]: the vectorised `exp(s − m)` and its sum, the inner step of every softmax;
 //! - [`softmax`]: the max-subtracted softmax;
@@ -9,6 +10,7 @@
 //! - [`calibrate`]: this machine's peak `f32` FMA throughput and memory bandwidth (for the benchmarks).
 
 pub mod calibrate;
+pub mod cancel;
 pub mod exp;
 pub mod par;
 pub mod real;

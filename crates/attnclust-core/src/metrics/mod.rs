@@ -23,7 +23,7 @@ use crate::metrics::matching::min_cost_matching;
 
 fn rows<'a, T: Real>(v: &'a [T], d: usize, name: &str) -> Result<Vec<&'a [T]>> {
     ensure(d >= 1, || format!("`{name}` must have at least one column"))?;
-    if v.len() % d != 0 || v.is_empty() {
+    if !v.len().is_multiple_of(d) || v.is_empty() {
         return Err(Error::type_(format!("`{name}` must be a non-empty matrix with {d} columns, got {} values", v.len())));
     }
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {

@@ -87,6 +87,16 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
     Ok(cur)
 }
 
+/// Peak bytes of [`identity_attention`] on `b` prompts of `l × d` tokens of `elem` bytes each
+/// (4 for `f32`, 8 for `f64`) on `threads` threads: the two work buffers (`cur`, `next`), and per
+/// thread one score tile of [`crate::models::attention::flash::BR`] × `BC` values, the distance
+/// bias and the log-sum-exp of a prompt (`2l`). In `f64`, so that no shape overflows it.
+pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> f64 {
+    use crate::models::attention::flash::{BC, BR};
+    let n = b as f64 * l as f64 * d as f64;
+    elem as f64 * (2.0 * n + threads as f64 * ((BR * BC) as f64 + 2.0 * l as f64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

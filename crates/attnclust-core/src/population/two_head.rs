@@ -203,6 +203,7 @@ impl Problem<'_> {
         let mut out = vec![0.0; 1 + h * d];
         let (mut s, mut a, mut e, mut c, mut z) = (vec![0.0; h], vec![0.0; h], vec![0.0; r], vec![0.0; h], vec![0.0; r]);
         for comp in comps {
+            crate::kernels::cancel::checkpoint();
             let (mut loss, mut alpha, mut beta) = (0.0, vec![0.0; h], vec![0.0; h]);
             let (mut big_a, mut big_b) = (vec![0.0; h * r], vec![0.0; h * r]);
             tensor(&gh, r, |xi, w| {

@@ -12,6 +12,7 @@
 use crate::data::prior::Prior;
 use crate::data::rng::{derive, purpose};
 use crate::error::{ensure, Error, Result};
+use crate::kernels::cancel::attempt;
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::models::attention::flash::Mask;
@@ -92,7 +93,9 @@ pub fn train<T: Real>(prior: &Prior, s: &Setup, params: &mut [T], state: &mut [f
     }
     let mut losses = Vec::with_capacity(count as usize);
     for t in start..start + count {
-        let (loss, grad) = loss_grad(prior, s, params, t, par)?;
+        // A cancelled run stops here and returns the steps it completed.
+        let Some(r) = attempt(|| loss_grad(prior, s, params, t, par)) else { break };
+        let (loss, grad) = r?;
         losses.push(loss);
         update(&s.optimizer, params, &grad, state, s.schedule.at(s.lr, t), t + 1);
         if params.iter().any(|v| !v.is_finite()) {
@@ -100,6 +103,19 @@ pub fn train<T: Real>(prior: &Prior, s: &Setup, params: &mut [T], state: &mut [f
         }
     }
     Ok(losses)
+}
+
+/// Peak bytes of one training step on `batch` prompts of `length` tokens from a prior with `k`
+/// centroids, for the sizes `heads`, `dim`, `dk`, `dv`, values of `elem` bytes, on `threads`
+/// threads: the prompts (drawn per prompt, then joined), `y` and `dy`, the backward pass
+/// ([`crate::models::attention::layer::peak_bytes`]), and the `f64` gradient and optimiser state.
+#[allow(clippy::too_many_arguments)]
+pub fn step_peak_bytes(batch: usize, length: usize, k: usize, heads: usize, dim: usize, dk: usize, dv: usize, elem: usize, threads: usize) -> f64 {
+    let [b, l, kf, h, d] = [batch, length, k, heads, dim].map(|v| v as f64);
+    let n = b * l * d;
+    let w = h * (2.0 * d * dk as f64 + 2.0 * d * dv as f64);
+    let backward = crate::models::attention::layer::peak_bytes(batch, length, heads, dim, dk, dv, elem, threads, true);
+    elem as f64 * (4.0 * n + 2.0 * b * kf * d) + backward + 8.0 * (b * l + 3.0 * w)
 }
 
 #[cfg(test)]

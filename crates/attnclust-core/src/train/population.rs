@@ -8,6 +8,7 @@
 
 use crate::data::gmm::Mixture;
 use crate::error::{Error, Result};
+use crate::kernels::cancel::{attempt, checkpoint};
 use crate::kernels::real::Real;
 use crate::population::two_head::{risk_gradient, Quadrature};
 use crate::train::optim::update;
@@ -36,7 +37,14 @@ pub fn population<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state
     let mut theta = vec![0.0f64; p];
     for t in start..start + count {
         theta.iter_mut().zip(params.iter()).for_each(|(o, v)| *o = v.f64());
-        let pop = risk_gradient(mix, &theta, setup.heads, setup.lambda, setup.scores, quad)?;
+        // A cancelled run stops here and returns the steps it completed.
+        let Some(pop) = attempt(|| {
+            checkpoint();
+            risk_gradient(mix, &theta, setup.heads, setup.lambda, setup.scores, quad)
+        }) else {
+            break;
+        };
+        let pop = pop?;
         if !pop.converged {
             return Err(Error::range(format!(
                 "at step {t} the quadrature did not reach `tol` = {} (change {:.1e} at {} nodes per dimension): raise `tol` or set `nodes`",

@@ -14,6 +14,7 @@
 use crate::data::gmm::Mixture;
 use crate::data::rng::{self, purpose, SAMPLE_CHUNK};
 use crate::error::{ensure, Error, Result};
+use crate::kernels::cancel::attempt;
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::models::two_head::{combine, Layer, Scores};
@@ -81,16 +82,16 @@ pub fn online_gradient<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, s
     combine(parts, layer.heads * d, batch)
 }
 
-/// Runs online SGD steps `start .. start + count`; returns each step's batch risk.
+/// Runs online SGD steps `start .. start + count`; returns each step's batch risk. A run cancelled
+/// ([`crate::kernels::cancel`]) stops early and returns the risks of the steps it completed.
 pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
     ensure(mix.dim == setup.dim, || format!("the mixture has dimension {} but the layer {}", mix.dim, setup.dim))?;
     let mut risks = Vec::with_capacity(count as usize);
     for t in start..start + count {
-        let (risk, grad) = {
-            let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
-            online_gradient(mix, &layer, setup.batch, setup.seed, t, par)
-        };
+        let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
+        // A cancelled run stops here and returns the steps it completed.
+        let Some((risk, grad)) = attempt(|| online_gradient(mix, &layer, setup.batch, setup.seed, t, par)) else { break };
         if !risk.is_finite() || grad.iter().any(|g| !g.is_finite()) {
             return Err(diverged::<T>(t, setup.lr));
         }
@@ -101,7 +102,7 @@ pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &m
 }
 
 /// Runs full-batch gradient steps `start .. start + count` on the fixed sample `x` (`n × d`);
-/// returns the empirical risk before each step.
+/// returns the empirical risk before each step (only the completed steps', when cancelled).
 pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
     // The sample is checked once; a non-finite risk later can only come from the parameters.
@@ -109,7 +110,8 @@ pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut
     let mut risks = Vec::with_capacity(count as usize);
     for t in start..start + count {
         let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
-        let (risk, grad) = layer.risk_grad(x, par).map_err(|_| diverged::<T>(t, setup.lr))?;
+        let Some(r) = attempt(|| layer.risk_grad(x, par)) else { break };
+        let (risk, grad) = r.map_err(|_| diverged::<T>(t, setup.lr))?;
         risks.push(risk);
         step(setup, params, state, t, &grad)?;
     }
@@ -126,6 +128,17 @@ fn diverged<T: Real>(t: u64, lr: f64) -> Error {
         ));
     }
     Error::range(format!("training diverged at step {t} (the risk or its gradient is no longer finite): lower `lr` (now {lr})"))
+}
+
+/// Peak bytes of a call of [`online`] (`n` = the batch, drawn per chunk by each of `threads`
+/// threads) or [`full_batch`] (`n` = the sample, held whole) with `heads` heads in dimension `dim`
+/// and values of `elem` bytes: the samples, the per-chunk partial gradients of a step, and the
+/// parameters' gradient and optimiser state in `f64`. In `f64`.
+pub fn peak_bytes(online: bool, n: usize, heads: usize, dim: usize, elem: usize, threads: usize) -> f64 {
+    use crate::models::two_head::{pass_peak_bytes, REDUCE_CHUNK};
+    let [nf, h, d, e] = [n, heads, dim, elem].map(|v| v as f64);
+    let samples = if online { threads as f64 * REDUCE_CHUNK as f64 * d * e } else { nf * d * e };
+    samples + pass_peak_bytes(n, heads, dim, elem, 0, true) + 4.0 * h * d * 8.0
 }
 
 #[cfg(test)]

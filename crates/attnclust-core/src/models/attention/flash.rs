@@ -100,7 +100,7 @@ impl<'a, T: Real> Head<'a, T> {
     }
 
     /// Forward for queries `[i0, i0 + rows)`: writes their `rows × dv` outputs to `o` and their
-    /// log-sum-exp to `lse`. `s` is a work buffer of at least `BR · BC`.
+    /// log-sum-exp to `lse`. `s` is a work buffer of at least `rows · min(BC, l)` values.
     pub fn forward_rows(&self, i0: usize, rows: usize, o: &mut [T], lse: &mut [T], s: &mut [T]) {
         let dv = self.dv;
         let mut m = [T::neg_infinity(); BR];
@@ -158,7 +158,8 @@ impl<'a, T: Real> Head<'a, T> {
         let par = par.above(l * l * (self.dk + dv), 1 << 18);
         par.chunks_mut(&mut blocks, 1, |bi, item| {
             let (ob, lb) = &mut item[0];
-            let mut s = vec![T::zero(); BR * BC];
+            // A tile no larger than the prompt: a short prompt's call is not an allocation of BR × BC.
+            let mut s = vec![T::zero(); BR.min(l) * BC.min(l)];
             self.forward_rows(bi * BR, lb.len(), ob, lb, &mut s);
         });
     }
@@ -169,10 +170,13 @@ impl<'a, T: Real> Head<'a, T> {
         let (l, dk, dv) = (self.l, self.dk, self.dv);
         let dsum: Vec<T> =
             (0..l).map(|i| o[i * dv..(i + 1) * dv].iter().zip(&d_o[i * dv..(i + 1) * dv]).map(|(&a, &b)| a * b).fold(T::zero(), |s, x| s + x)).collect();
-        let mut p = vec![T::zero(); BR * BC];
-        let mut ds = vec![T::zero(); BR * BC];
+        let tile = BR.min(l) * BC.min(l);
+        let mut p = vec![T::zero(); tile];
+        let mut ds = vec![T::zero(); tile];
         let mut j0 = 0;
         while j0 < l {
+            // A chunk boundary: a long backward pass stops here when its call is cancelled.
+            crate::kernels::cancel::checkpoint();
             let cols = BC.min(l - j0);
             let mut i0 = if self.mask == Mask::Causal { j0 - j0 % BR } else { 0 };
             while i0 < l {

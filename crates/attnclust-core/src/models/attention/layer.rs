@@ -210,3 +210,25 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
     }
     Ok(g)
 }
+
+/// Peak bytes of [`forward`] (`backward = false`) or [`backward`] on `b` prompts of `l` tokens,
+/// for the sizes `heads`, `dim` (`d`), `dk`, `dv`, values of `elem` bytes, on `threads` threads.
+/// Forward: the output `y`, the per-(prompt, head) outputs kept until they are summed, and per
+/// thread `Q`, `K`, `V`, `O`, the log-sum-exp and two score tiles. Backward: `y`, `dx` and the
+/// weight gradients, per (prompt, head) its `y`, `dx` and `dW` parts, and per thread `Q`, `K`, `V`,
+/// `O`, `dO`, `dQ`, `dK`, `dV`, `dX`, a head's weight gradients and two tiles. In `f64`.
+#[allow(clippy::too_many_arguments)]
+pub fn peak_bytes(b: usize, l: usize, heads: usize, dim: usize, dk: usize, dv: usize, elem: usize, threads: usize, backward: bool) -> f64 {
+    use crate::models::attention::flash::{BC, BR};
+    let [b, l, h, d, dk, dv, t] = [b, l, heads, dim, dk, dv, threads].map(|v| v as f64);
+    let n = b * l * d;
+    let w = h * (2.0 * d * dk + 2.0 * d * dv);
+    let tile = 2.0 * (BR * BC) as f64;
+    let values = if backward {
+        let wh = 2.0 * d * dk + 2.0 * d * dv;
+        2.0 * n + w + b * h * (2.0 * l * d + wh) + t * (l * (4.0 * dk + 4.0 * dv + 2.0 * d + 1.0) + wh + tile)
+    } else {
+        n + b * h * l * d + t * (l * (2.0 * dk + 2.0 * dv + d + 1.0) + tile)
+    };
+    elem as f64 * values
+}

@@ -177,7 +177,7 @@ impl<'a, T: Real> Layer<'a, T> {
     /// of [`crate::models::two_head::chunk`].
     pub fn risk_grad(&self, x: &[T], par: Par) -> Result<(f64, Vec<f64>)> {
         let d = self.dim;
-        if x.len() % d != 0 {
+        if !x.len().is_multiple_of(d) {
             return Err(Error::type_(format!("`x` must hold n × {d} values, got {} (not a multiple of {d})", x.len())));
         }
         let n = x.len() / d;
@@ -239,13 +239,38 @@ pub fn combine(parts: Vec<(f64, Vec<f64>)>, len: usize, n: usize) -> (f64, Vec<f
 
 /// Checks that `x` is a whole number of finite `d`-dimensional tokens.
 pub fn check_tokens<T: Real>(x: &[T], d: usize, name: &str) -> Result<()> {
-    if x.len() % d != 0 {
+    if !x.len().is_multiple_of(d) {
         return Err(Error::type_(format!("`{name}` must hold n × {d} values, got {} (not a multiple of {d})", x.len())));
     }
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {
         return Err(Error::range(format!("`{name}` must be finite, got {:?} at row {}, column {}", x[i], i / d, i % d)));
     }
     Ok(())
+}
+
+/// Peak bytes of a pass of [`Layer::forward`] (`out_per_token = 1`), [`Layer::risk`] or
+/// [`Layer::risk_grad`] (`grad`) over `n` tokens with `heads` heads in dimension `dim`, values of
+/// `elem` bytes: the output, and per chunk of [`REDUCE_CHUNK`] tokens its partial risk (and its
+/// `H × d` partial gradient with the `H × H` and `H` softmax sums). In `f64`.
+pub fn pass_peak_bytes(n: usize, heads: usize, dim: usize, elem: usize, out_per_token: usize, grad: bool) -> f64 {
+    let [n, h, d, e] = [n, heads, dim, elem].map(|v| v as f64);
+    let chunks = (n / REDUCE_CHUNK as f64).ceil();
+    let per_chunk = if grad { h * d * (8.0 + e) + h * h * 8.0 + h * 8.0 } else { 8.0 };
+    n * d * out_per_token as f64 * e + chunks * per_chunk
+}
+
+/// Bounds on the intermediates of forward, risk and gradient for tokens of norm ≤ `r`, heads of
+/// norm ≤ `t`, inverse temperature `lambda`, `heads` heads and `n` tokens: `.0` bounds what the
+/// kernels form in the layer's type (dot products, norms, scores, the residual, the per-chunk sums
+/// `Σ coef·x` over [`REDUCE_CHUNK`] tokens), `.1` the `f64` sums over all tokens. An intermediate
+/// overflows only if its bound does; the caller compares them with the float range.
+pub fn intermediate_bounds(r: f64, t: f64, lambda: f64, heads: usize, n: usize) -> (f64, f64) {
+    let c = 2.0 + 4.0 * lambda * (r * t + t * t); // |α + β| of a token
+    let in_t = [r * r, r * t, t * t, (r + t).powi(2), 4.0 * lambda * (r * t + t * t), c * (REDUCE_CHUNK as f64 * r + heads as f64 * t)]
+        .into_iter()
+        .fold(0.0, f64::max);
+    let n = n as f64;
+    (in_t, in_t.max(n * (r + t).powi(2)).max(n * c * (r + t)))
 }
 
 #[cfg(test)]

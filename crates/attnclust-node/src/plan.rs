@@ -1,0 +1,87 @@
+//! Planning beside the kernels: the peak bytes of each entry point (and the overflow bounds of
+//! model A), computed by the core functions next to each kernel, with the copies this binding
+//! makes added. TypeScript keeps only the policy (the memory limit, the f32 → f64 retry): it holds
+//! no copy of a kernel constant (tile sizes, chunk lengths).
+
+use crate::attention::AttentionShape;
+use crate::convert::is_f32;
+use crate::job::{guard_sized, to_js};
+use attnclust_core::models::{attention::layer, identity, two_head};
+use attnclust_core::train;
+use napi_derive::napi;
+
+/// Bytes per value of `dtype` ('f32' or 'f64').
+fn elem(dtype: &str) -> napi::Result<usize> {
+    Ok(if is_f32(dtype).map_err(to_js)? { 4 } else { 8 })
+}
+
+fn threads() -> napi::Result<usize> {
+    Ok(crate::pool::current()?.current_num_threads())
+}
+
+/// Peak bytes of identity attention on `b` prompts of `l × d` tokens in `dtype`: the kernel's
+/// buffers and per-thread tiles, and the copy of the input the call makes.
+#[napi]
+pub fn identity_peak_bytes(b: f64, l: f64, d: f64, dtype: String) -> napi::Result<f64> {
+    let e = elem(&dtype)?;
+    let copy = b * l * d * e as f64;
+    Ok(identity::peak_bytes(b as usize, l as usize, d as usize, e, threads()?) + copy)
+}
+
+/// Peak bytes of model C's forward (`backward` false) or backward on `b` prompts of `l` tokens in
+/// `dtype`: the kernels' buffers, the copies of `x` and the weights (and of `dy`, and the weight
+/// gradients split in JS, for the backward pass).
+#[napi]
+pub fn attention_peak_bytes(b: f64, l: f64, shape: AttentionShape, dtype: String, backward: bool) -> napi::Result<f64> {
+    let e = elem(&dtype)?;
+    let [h, d, dk, dv] = [shape.heads, shape.dim, shape.dk, shape.dv].map(|v| v as usize);
+    let n = b * l * d as f64;
+    let w = (h * (2 * d * dk + 2 * d * dv)) as f64;
+    let copies = if backward { 2.0 * n + 2.0 * w } else { n + w };
+    Ok(layer::peak_bytes(b as usize, l as usize, h, d, dk, dv, e, threads()?, backward) + copies * e as f64)
+}
+
+/// Peak bytes of one training step of model C on `batch` prompts of `length` tokens from a prior
+/// with `k` centroids, in `dtype`.
+#[napi]
+pub fn attention_train_peak_bytes(batch: f64, length: f64, k: f64, shape: AttentionShape, dtype: String) -> napi::Result<f64> {
+    let e = elem(&dtype)?;
+    let [h, d, dk, dv] = [shape.heads, shape.dim, shape.dk, shape.dv].map(|v| v as usize);
+    Ok(train::attention::step_peak_bytes(batch as usize, length as usize, k as usize, h, d, dk, dv, e, threads()?))
+}
+
+/// Peak bytes of model A's forward (`outPerToken` 1), risk (0) or gradient (`grad`) over `n` tokens.
+#[napi]
+pub fn heads_pass_peak_bytes(n: f64, heads: u32, dim: u32, dtype: String, out_per_token: u32, grad: bool) -> napi::Result<f64> {
+    Ok(two_head::pass_peak_bytes(n as usize, heads as usize, dim as usize, elem(&dtype)?, out_per_token as usize, grad))
+}
+
+/// Peak bytes of a training call of model A: online (`n` the batch) or full batch (`n` the sample).
+#[napi]
+pub fn heads_train_peak_bytes(online: bool, n: f64, heads: u32, dim: u32, dtype: String) -> napi::Result<f64> {
+    Ok(train::two_head::peak_bytes(online, n as usize, heads as usize, dim as usize, elem(&dtype)?, threads()?))
+}
+
+/// Bounds on model A's intermediates (see `two_head::intermediate_bounds`).
+#[napi(object)]
+pub struct HeadsBounds {
+    /// What the kernels form in the layer's type.
+    pub in_type: f64,
+    /// The `f64` sums over all tokens.
+    pub in_f64: f64,
+}
+
+/// Bounds on model A's intermediates for tokens of norm ≤ `r`, heads of norm ≤ `t`, `n` tokens.
+#[napi]
+pub fn heads_bounds(r: f64, t: f64, lambda: f64, heads: u32, n: f64) -> napi::Result<HeadsBounds> {
+    guard_sized(0, || {
+        let (in_type, in_f64) = two_head::intermediate_bounds(r, t, lambda, heads as usize, n as usize);
+        Ok(HeadsBounds { in_type, in_f64 })
+    })
+}
+
+/// The largest `depth` of identity attention (the core's limit, read by TypeScript rather than copied).
+#[napi]
+pub fn identity_max_depth() -> u32 {
+    identity::MAX_DEPTH as u32
+}

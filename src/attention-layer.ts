@@ -1,0 +1,222 @@
+/**
+ * Model C as a trainable layer: `AttentionLayer` holds its weights and trains them on fresh prompts
+ * of a `MixturePrior` with the reconstruction loss `Σ_i ‖x_i − Attn(X)_i‖²` (the functions it runs
+ * are in attention.ts).
+ */
+import { attention, flatWeights, identityWeights, splitWeights, type AttentionMask, type AttentionWeights } from './attention';
+import { cancellable, MAX_CALL_STEPS, signalOf } from './cancel';
+import { abortError, call, callAsync } from './errors';
+import type { MixturePrior } from './gmm';
+import { bytesOf, checkMemory } from './memory';
+import { native, type Native } from './native';
+import type { Dtype, Float, Tensor, TokensLike } from './types';
+import * as v from './validate';
+
+/** Options of `new AttentionLayer`. */
+export interface AttentionLayerOptions {
+  /** Token dimension `d`. */
+  dim: number;
+  /** Default 1. */
+  heads?: number;
+  /** Query/key size (default `dim`). */
+  dk?: number;
+  /** Value size (default `dim`). */
+  dv?: number;
+  /** Default `1/√dk`. */
+  lambda?: number;
+  /** Default `'none'`. */
+  mask?: AttentionMask;
+  /** Default `'f32'`. */
+  dtype?: Dtype;
+  /** Initial weights, `'identity'` (`dk = dv = dim` only) or `{ kind: 'random', scale, seed }` (default random, scale `1/√dim`, seed 0). */
+  init?:
+    | AttentionWeights
+    | 'identity'
+    | {
+        /** Independent Gaussian entries. */
+        kind: 'random';
+        /** Standard deviation of each entry (default `1/√dim`). */
+        scale?: number;
+        /** Seed of the draw. */
+        seed: number;
+      };
+}
+
+/** Options of `AttentionLayer.train`. */
+export interface AttentionTrainOptions {
+  /** Number of updates. */
+  steps: number;
+  /** Prompts per step. */
+  batch: number;
+  /** Tokens per prompt. */
+  length: number;
+  /** Learning rate. */
+  lr: number;
+  /** Seed of the prompts drawn during training. */
+  seed: number;
+  /** Default `'adam'`. */
+  optimizer?: 'sgd' | 'momentum' | 'adam';
+  /** Record the loss every this many steps (default: about 100 points). */
+  recordEvery?: number;
+  /** Stops the run within one chunk of work; the layer keeps the weights reached. */
+  signal?: AbortSignal;
+  /** Called with each recorded point (`loss`: the step's mean reconstruction loss) as soon as it is recorded. */
+  onStep?: (entry: { step: number; loss: number }) => void;
+}
+
+/** A general attention layer (model C) that trains on mixture prompts with `Σ_i ‖x_i − Attn(X)_i‖²`. */
+export class AttentionLayer {
+  /** Token dimension `d`. */
+  readonly dim: number;
+  /** Number of heads `H`. */
+  readonly heads: number;
+  /** Query/key size. */
+  readonly dk: number;
+  /** Value size. */
+  readonly dv: number;
+  /** Inverse temperature `λ`. */
+  readonly lambda: number;
+  /** Score mask. */
+  readonly mask: AttentionMask;
+  /** Computation type. */
+  readonly dtype: Dtype;
+  #flat: Float;
+
+  /** A layer with the given sizes and weights drawn (or given) as `init` says. */
+  constructor(opts: AttentionLayerOptions) {
+    const o = v.options('options', opts, true, ['dim', 'heads', 'dk', 'dv', 'lambda', 'mask', 'dtype', 'init']);
+    this.dim = v.integer('dim', o.dim, 1, 1 << 14);
+    this.heads = o.heads === undefined ? 1 : v.integer('heads', o.heads, 1, 1024);
+    this.dk = o.dk === undefined ? this.dim : v.integer('dk', o.dk, 1, 1 << 14);
+    this.dv = o.dv === undefined ? this.dim : v.integer('dv', o.dv, 1, 1 << 14);
+    this.lambda = o.lambda === undefined ? 1 / Math.sqrt(this.dk) : v.positive('lambda', o.lambda);
+    this.mask = v.oneOf('mask', o.mask, ['none', 'causal', 'no-self'] as const, 'none');
+    this.dtype = v.dtype('dtype', o.dtype, 'f32');
+    const shape = this.#shape;
+    const size = this.heads * (2 * this.dim * this.dk + 2 * this.dim * this.dv);
+    // The weights, and (when training) their f64 gradient and optimiser state.
+    checkMemory(['dim', 'heads'], size * (bytesOf(this.dtype) + 24), `${size} weights (H·(2·d·dk + 2·d·dv)), ${this.dtype}, with their gradient and optimiser state`);
+    const init = o.init ?? { kind: 'random', seed: 0 };
+    if (init === 'identity') {
+      if (this.dk !== this.dim || this.dv !== this.dim) throw new RangeError("`init` 'identity' needs dk = dv = dim");
+      this.#flat = flatWeights(identityWeights(this.dim, { heads: this.heads, dtype: this.dtype })).flat;
+    } else if (typeof init === 'object' && init !== null && 'kind' in init) {
+      const { o: spec } = v.tagged('init', init, { random: ['scale', 'seed'] });
+      const scale = spec.scale === undefined ? 1 / Math.sqrt(this.dim) : v.nonNegative('init.scale', spec.scale);
+      // scale · N(0, 1) entries from the native generator (seeded, thread-independent).
+      this.#flat = call(() => native.initHeads({ kind: 'random', scale, seed: v.seed('init.seed', spec.seed) }, 1, size, this.dtype, null));
+      if (!this.#flat.every(Number.isFinite)) throw new RangeError(`\`init.scale\` is too large: the initial weights overflow ${this.dtype}, got ${scale}`);
+    } else {
+      const f = flatWeights(init, this.dtype);
+      if (f.shape.heads !== shape.heads || f.shape.dim !== shape.dim || f.shape.dk !== shape.dk || f.shape.dv !== shape.dv) {
+        throw new TypeError(`\`init\` weights must have H = ${shape.heads}, d = ${shape.dim}, dk = ${shape.dk}, dv = ${shape.dv}`);
+      }
+      this.#flat = v.as(f.flat, this.dtype, 'init');
+    }
+  }
+
+  get #shape(): Native.AttentionShape {
+    return { heads: this.heads, dim: this.dim, dk: this.dk, dv: this.dv };
+  }
+
+  /** The current weights (copies). */
+  get weights(): AttentionWeights {
+    return splitWeights(this.#flat, this.#shape);
+  }
+
+  /** `W_Q^h W_K^hᵀ` (`d × d`): the bilinear form the scores of head `h` use. */
+  queryKey(h = 0): Tensor {
+    return this.#product(h, 'qk');
+  }
+
+  /** `W_V^h W_O^h` (`d × d`): what head `h` writes back. */
+  valueOutput(h = 0): Tensor {
+    return this.#product(h, 'vo');
+  }
+
+  #product(h: number, which: 'qk' | 'vo'): Tensor {
+    const hi = v.integer('h', h, 0, this.heads - 1);
+    const w = this.weights;
+    const d = this.dim;
+    const [a, b, inner] = which === 'qk' ? [w.wq, w.wk, this.dk] : [w.wv, w.wo, this.dv];
+    const out = new Float64Array(d * d);
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < d; j++) {
+        let s = 0;
+        for (let k = 0; k < inner; k++) {
+          const aik = a.data[hi * d * inner + i * inner + k] as number;
+          const bkj = which === 'qk' ? (b.data[hi * d * inner + j * inner + k] as number) : (b.data[hi * inner * d + k * d + j] as number);
+          s += aik * bkj;
+        }
+        out[i * d + j] = s;
+      }
+    }
+    return { shape: [d, d], data: out };
+  }
+
+  /** `Attn(X)` with the current weights. */
+  forward(x: TokensLike, opts: { signal?: AbortSignal } = {}): Promise<Tensor> {
+    const o = v.options('options', opts, false, ['signal']);
+    return attention(x, this.weights, { lambda: this.lambda, mask: this.mask, signal: o.signal as AbortSignal | undefined });
+  }
+
+  /** Trains on fresh prompts of `prior` each step (reconstruction loss); updates the weights as it goes. */
+  async train(
+    prior: MixturePrior,
+    opts: AttentionTrainOptions,
+  ): Promise<{
+    /** The final weights. */
+    weights: AttentionWeights;
+    /** The recorded points: `loss` is the mean reconstruction loss on step `step`'s prompts, before its update. */
+    history: {
+      /** Updates done before this point. */
+      step: number;
+      /** Mean of `‖x_i − Attn(X)_i‖²` over the step's tokens. */
+      loss: number;
+    }[];
+  }> {
+    const o = v.options('options', opts, true, ['steps', 'batch', 'length', 'lr', 'seed', 'optimizer', 'recordEvery', 'signal', 'onStep']);
+    const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
+    const batch = v.integer('batch', o.batch, 1, 1 << 16);
+    const length = v.integer('length', o.length, 1, 1 << 20);
+    const lr = v.positive('lr', o.lr);
+    const seed = v.seed('seed', o.seed);
+    if (prior.dim !== this.dim) throw new TypeError(`\`prior\` has dimension ${prior.dim} but the layer ${this.dim}`);
+    if (this.mask === 'no-self' && length < 2) throw new RangeError("`length` must be at least 2 with mask 'no-self'");
+    const optimizer = v.oneOf('optimizer', o.optimizer, ['sgd', 'momentum', 'adam'] as const, 'adam');
+    const recordEvery = o.recordEvery === undefined ? Math.max(1, Math.ceil(steps / 100)) : v.integer('recordEvery', o.recordEvery, 1, Number.MAX_SAFE_INTEGER);
+    const signal = signalOf(o.signal);
+    const onStep = o.onStep;
+    if (onStep !== undefined && typeof onStep !== 'function') throw new TypeError('`onStep` must be a function');
+    {
+      // One step: its prompts, y and dy, the backward pass, the f64 gradient and optimiser state
+      // (computed beside the kernels, in the core).
+      const d = this.dim;
+      const bytes = call(() => native.attentionTrainPeakBytes(batch, length, prior.k, this.#shape, this.dtype));
+      checkMemory(['batch', 'length'], bytes, `a step on ${batch} prompts of ${length} tokens of dimension ${d}, ${this.dtype}`);
+    }
+    const spec: Native.AttentionTrainSpec = { shape: this.#shape, opts: { lambda: this.lambda, mask: this.mask }, prior: prior.spec, optimizer, lr, batch, length, seed };
+    let state: Float64Array = new Float64Array(2 * this.#flat.length);
+    const history: { step: number; loss: number }[] = [];
+    let t = 0;
+    // One native call per record interval (at most MAX_CALL_STEPS steps, which bounds its array of
+    // losses); the signal stops a call at its next step (the weights of the last completed call are kept).
+    while (t < steps) {
+      const count = Math.min(MAX_CALL_STEPS, (Math.floor(t / recordEvery) + 1) * recordEvery - t, steps - t);
+      const r = await cancellable(signal, (token) => callAsync(() => native.trainAttention(spec, this.#flat, state, t, count, token)));
+      r.losses.forEach((loss, i) => {
+        if ((t + i) % recordEvery === 0) {
+          const e = { step: t + i, loss };
+          history.push(e);
+          onStep?.(e);
+        }
+      });
+      // A cancelled call returns the steps it completed (maybe none): the layer keeps them.
+      this.#flat = r.weights;
+      state = r.state;
+      t += r.losses.length;
+      if (r.losses.length < count) throw abortError(signal);
+    }
+    return { weights: this.weights, history };
+  }
+}
