@@ -210,12 +210,12 @@ export class TwoHeadLayer {
    * naming `x` and `params`. No JS scan of the inputs on the normal path. The memory guard counts
    * `outPerToken` output values per token and, for the gradient, the per-chunk partial gradients.
    */
-  #run<T>(t: Tensor, outPerToken: number, grad: boolean, f: (params: Float, x: Float) => T, ok: (r: T) => boolean): T {
+  #run<T>(t: Tensor, outPerToken: number, grad: boolean, f: (params: Float, x: Float) => T, ok: (r: T) => boolean, name = 'x'): T {
     const [n, h, d] = [t.shape[0] as number, this.heads, this.dim];
     const chunks = Math.ceil(n / REDUCE_CHUNK);
     const bytes = (sc: number) => n * d * outPerToken * sc + (grad ? chunks * (h * d * (8 + sc) + h * h * 8 + h * 8) : chunks * 8);
     const what = (dt: Dtype) => `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per ${REDUCE_CHUNK} tokens` : ''}, ${dt}`;
-    checkMemory('x', bytes(bytesOf(this.dtype)), what(this.dtype));
+    checkMemory(name, bytes(bytesOf(this.dtype)), what(this.dtype));
     // The addon reports an overflow itself for the gradient (a RangeError saying so): also a retry.
     const attempt = (params: Float, xs: Float): T | undefined => {
       try {
@@ -233,11 +233,11 @@ export class TwoHeadLayer {
     const b = headsBound(r, th, this.lambda, h, n);
     const tooLarge = () =>
       new RangeError(
-        `\`x\` (largest ‖x_i‖ = ${r.toExponential(2)}) and \`params\` (largest ‖θ_h‖ = ${th.toExponential(2)}) have values too large at \`lambda\` = ${this.lambda}: ` +
+        `\`${name}\` (largest ‖x_i‖ = ${r.toExponential(2)}) and \`params\` (largest ‖θ_h‖ = ${th.toExponential(2)}) have values too large at \`lambda\` = ${this.lambda}: ` +
           `the scores and sums overflow ${this.dtype === 'f32' && !fits(b.inT, 'f64') ? 'f32 and f64' : this.dtype} (±${this.dtype === 'f32' ? '3.4e38' : '1.8e308'}); rescale them`,
       );
     if (this.dtype === 'f64' || !fits(b.inT, 'f64') || !fits(b.inF64, 'f64')) throw tooLarge();
-    checkMemory('x', bytes(8) + n * d * 12, what('f64'));
+    checkMemory(name, bytes(8) + n * d * 12, what('f64'));
     const second = attempt(widen(this.#params.data), widen(t.data));
     if (second === undefined) throw tooLarge();
     return second;
@@ -264,7 +264,12 @@ export class TwoHeadLayer {
   risk(x: MatrixLike): number {
     const t = this.#tokens(x);
     if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
-    return this.#run(t, 0, false, (p, xs) => native.headsRisk(this.#spec, p, xs), Number.isFinite);
+    return this.#risk(t);
+  }
+
+  /** The risk on checked tokens `t`; errors name `name`. */
+  #risk(t: Tensor, name = 'x'): number {
+    return this.#run(t, 0, false, (p, xs) => native.headsRisk(this.#spec, p, xs), Number.isFinite, name);
   }
 
   /** Exact gradient of the empirical risk, `[H, d]` (always `f64`). */
@@ -362,7 +367,7 @@ export class TwoHeadLayer {
     }
     // The final point: risk on the fresh batch step `steps` would draw (online), or on the sample.
     if (v.boolean('recordFinal', o.recordFinal, true)) {
-      const finalRisk = online ? call(() => native.onlineRisk(source.nativeMixture, spec, this.#params.data, steps)) : this.risk(x!);
+      const finalRisk = online ? call(() => native.onlineRisk(source.nativeMixture, spec, this.#params.data, steps)) : this.#risk(x!, 'source');
       record(steps, finalRisk, this.#params);
     }
     return { params: this.#params, history };
