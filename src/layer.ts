@@ -206,11 +206,11 @@ export class TwoHeadLayer {
    * naming `x` and `params`. No JS scan of the inputs on the normal path. The memory guard counts
    * `outPerToken` output values per token and, for the gradient, the per-chunk partial gradients.
    */
-  #run<T>(t: Tensor, outPerToken: number, grad: boolean, f: (params: Float, x: Float) => T, ok: (r: T) => boolean): T {
+  #run<T>(t: Tensor, outPerToken: number, grad: boolean, f: (params: Float, x: Float) => T, ok: (r: T) => boolean, name = 'x'): T {
     const [n, h, d] = [t.shape[0] as number, this.heads, this.dim];
     const bytes = (dt: Dtype) => call(() => native.headsPassPeakBytes(n, h, d, dt, outPerToken, grad));
     const what = (dt: Dtype) => `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per chunk of tokens` : ''}, ${dt}`;
-    checkMemory('x', bytes(this.dtype), what(this.dtype));
+    checkMemory(name, bytes(this.dtype), what(this.dtype));
     // The addon reports an overflow itself for the gradient (a RangeError saying so): also a retry.
     const attempt = (params: Float, xs: Float): T | undefined => {
       try {
@@ -228,11 +228,11 @@ export class TwoHeadLayer {
     const b = headsBound(r, th, this.lambda, h, n);
     const tooLarge = () =>
       new RangeError(
-        `\`x\` (largest ‖x_i‖ = ${r.toExponential(2)}) and \`params\` (largest ‖θ_h‖ = ${th.toExponential(2)}) have values too large at \`lambda\` = ${this.lambda}: ` +
+        `\`${name}\` (largest ‖x_i‖ = ${r.toExponential(2)}) and \`params\` (largest ‖θ_h‖ = ${th.toExponential(2)}) have values too large at \`lambda\` = ${this.lambda}: ` +
           `the scores and sums overflow ${this.dtype === 'f32' && !fits(b.inT, 'f64') ? 'f32 and f64' : this.dtype} (±${this.dtype === 'f32' ? '3.4e38' : '1.8e308'}); rescale them`,
       );
     if (this.dtype === 'f64' || !fits(b.inT, 'f64') || !fits(b.inF64, 'f64')) throw tooLarge();
-    checkMemory('x', bytes('f64') + n * d * 12, what('f64'));
+    checkMemory(name, bytes('f64') + n * d * 12, what('f64'));
     const second = attempt(widen(this.#params.data), widen(t.data));
     if (second === undefined) throw tooLarge();
     return second;
@@ -259,7 +259,12 @@ export class TwoHeadLayer {
   risk(x: MatrixLike): number {
     const t = this.#tokens(x);
     if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
-    return this.#run(t, 0, false, (p, xs) => native.headsRisk(this.#spec, p, xs), Number.isFinite);
+    return this.#risk(t);
+  }
+
+  /** The risk on checked tokens `t`; errors name `name`. */
+  #risk(t: Tensor, name = 'x'): number {
+    return this.#run(t, 0, false, (p, xs) => native.headsRisk(this.#spec, p, xs), Number.isFinite, name);
   }
 
   /** Exact gradient of the empirical risk, `[H, d]` (always `f64`). */
@@ -405,7 +410,7 @@ export class TwoHeadLayer {
         ? this.population(source as GaussianMixture, o.quadrature === undefined ? {} : { quadrature: o.quadrature as QuadratureOptions }).risk
         : online
           ? call(() => native.onlineRisk(source.nativeMixture, spec, this.#params.data, steps))
-          : this.risk(x!);
+          : this.#risk(x!, 'source');
       record(steps, finalRisk, this.#params);
     }
     return { params: this.#params, history };

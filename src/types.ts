@@ -94,7 +94,12 @@ export interface PromptBatch {
  *   all components or `K` of them (small `α`: very unequal clusters; `α = 1`: uniform on the
  *   simplex). Deterministic per `(seed, prompt)`, like the rest of the prompt.
  */
-export type PriorWeights = number[] | { dirichlet: number | number[] };
+export type PriorWeights =
+  | number[]
+  | {
+      /** Dirichlet concentration: one positive number for all K components, or K of them. */
+      dirichlet: number | number[];
+    };
 
 /** Optimiser of a training run. */
 export type OptimizerSpec =
