@@ -26,6 +26,14 @@ pub enum Factor {
     Full(Vec<f64>),
 }
 
+/// Work space of [`Mixture::draw_chunk_fast_with`]: the generator words, the normals and the means in `T`.
+#[derive(Debug, Default)]
+pub struct DrawScratch<T> {
+    words: Vec<u32>,
+    eps: Vec<T>,
+    means: Vec<T>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mixture {
     pub k: usize,
@@ -238,14 +246,24 @@ impl Mixture {
     /// in `T` ([`crate::data::normals`]): the fast path of online training. Component `z` comes from one word `w` each, `u = ⌊w/2⁸⌋·2⁻²⁴`. The draws differ
     /// from [`Mixture::draw_chunk`]'s but are just as deterministic.
     pub fn draw_chunk_fast<T: Real>(&self, xs: &mut [T], labels: &mut [u32], seed: u64, stream: u64, chunk: u64) {
+        self.draw_chunk_fast_with(xs, labels, seed, stream, chunk, &mut DrawScratch::default())
+    }
+
+    /// [`Mixture::draw_chunk_fast`] with its work space passed in (the same draws): no allocation
+    /// once `scratch` has grown to the chunk's size.
+    pub fn draw_chunk_fast_with<T: Real>(&self, xs: &mut [T], labels: &mut [u32], seed: u64, stream: u64, chunk: u64, scratch: &mut DrawScratch<T>) {
         let (d, count) = (self.dim, labels.len());
         let n = count * d;
         let m = n + n % 2;
-        let mut words = vec![0u32; m + count];
-        crate::data::lanes::Lanes::new(rng::derive(seed, stream, chunk)).fill(&mut words);
-        let mut eps = vec![T::zero(); m];
-        T::normals(&words[..m], &mut eps);
-        let means: Vec<T> = self.means.iter().map(|&v| T::of(v)).collect();
+        let DrawScratch { words, eps, means } = scratch;
+        words.resize(m + count, 0);
+        crate::data::lanes::Lanes::new(rng::derive(seed, stream, chunk)).fill(words);
+        eps.resize(m, T::zero());
+        T::normals(&words[..m], eps);
+        if means.len() != self.means.len() || means.iter().zip(&self.means).any(|(a, &b)| *a != T::of(b)) {
+            means.clear();
+            means.extend(self.means.iter().map(|&v| T::of(v)));
+        }
         for (i, label) in labels.iter_mut().enumerate() {
             let u = f64::from(words[m + i] >> 8) * (1.0 / 16_777_216.0);
             let z = self.cumulative.iter().position(|&c| u < c).unwrap_or(self.k - 1);
