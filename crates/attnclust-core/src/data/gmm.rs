@@ -270,16 +270,17 @@ impl Mixture {
             *label = z as u32;
             let (row, e) = (&mut xs[i * d..(i + 1) * d], &eps[i * d..(i + 1) * d]);
             let mu = &means[z * d..(z + 1) * d];
+            // (zipped slices: no bounds checks, so the compiler vectorises the rows)
             match &self.factor {
                 Factor::Isotropic(s) => {
                     let sz = T::of(s[z]);
-                    for j in 0..d {
-                        row[j] = mu[j] + sz * e[j];
+                    for ((r, &m), &e) in row.iter_mut().zip(mu).zip(e) {
+                        *r = m + sz * e;
                     }
                 }
                 Factor::Diagonal(s) => {
-                    for j in 0..d {
-                        row[j] = mu[j] + T::of(s[z * d + j]) * e[j];
+                    for (((r, &m), &e), &sj) in row.iter_mut().zip(mu).zip(e).zip(&s[z * d..(z + 1) * d]) {
+                        *r = m + T::of(sj) * e;
                     }
                 }
                 Factor::Full(l) => {

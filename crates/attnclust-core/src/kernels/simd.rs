@@ -220,8 +220,18 @@ unsafe fn norms_and_dots_rows_avx2<const H: usize>(xs: &[f32], d: usize, thetas:
             }
         }
         for k in 0..=H {
+            let sums = reduce8(&acc[k]);
+            if d8 == d {
+                // no tail: put the lanes in row order, widen, store eight rows at once
+                let rows = _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+                // SAFETY: rows b … b + 7 < n; row k − 1 of `pp` spans [(k − 1)·n, k·n).
+                let dst = if k == 0 { nn.as_mut_ptr().add(b) } else { pp.as_mut_ptr().add((k - 1) * n + b) };
+                _mm256_storeu_pd(dst, _mm256_cvtps_pd(_mm256_castps256_ps128(rows)));
+                _mm256_storeu_pd(dst.add(4), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(rows)));
+                continue;
+            }
             let mut lanes = [0.0f32; 8];
-            _mm256_storeu_ps(lanes.as_mut_ptr(), reduce8(&acc[k]));
+            _mm256_storeu_ps(lanes.as_mut_ptr(), sums);
             for (lane, &t) in ROW_OF_LANE.iter().enumerate() {
                 let x = &xs[(b + t) * d..(b + t + 1) * d];
                 let other = if k == 0 { x } else { &thetas[(k - 1) * d..k * d] };
