@@ -330,9 +330,131 @@ const EXP_TAYLOR: [f64; 14] = [
     1.0 / 6_227_020_800.0,
 ];
 
+/// `s[g·d + j] = Σ_i c[g·n + i] · x[i·d + j]` (`S = CᵀX` with `C` stored per head: `H × n`, `X`
+/// `n × d`, `S` `H × d`, overwritten), plain loops: the reference of [`ctx_f32`].
+pub fn ctx_portable(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+    let n = if h == 0 { 0 } else { c.len() / h };
+    s[..h * d].iter_mut().for_each(|v| *v = 0.0);
+    for g in 0..h {
+        for i in 0..n {
+            let cg = c[g * n + i];
+            for j in 0..d {
+                s[g * d + j] += cg * xs[i * d + j];
+            }
+        }
+    }
+}
+
+/// `S = CᵀX` as [`ctx_portable`] (`f32`, summed in `f32` over the rows in order); with AVX2 for
+/// `H ≤ 4`, a register-blocked loop: per panel of up to 32 columns, the `H` row sums stay in
+/// registers while the rows stream past, each row's coefficients broadcast.
+pub fn ctx_f32(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+    let n = if h == 0 { 0 } else { c.len() / h };
+    assert!(c.len() == h * n && xs.len() >= n * d && s.len() >= h * d);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 and FMA are present; the lengths were checked above.
+        match h {
+            1 => return unsafe { ctx_avx2::<1>(c, n, xs, d, s) },
+            2 => return unsafe { ctx_avx2::<2>(c, n, xs, d, s) },
+            3 => return unsafe { ctx_avx2::<3>(c, n, xs, d, s) },
+            4 => return unsafe { ctx_avx2::<4>(c, n, xs, d, s) },
+            _ => {}
+        }
+    }
+    ctx_portable(c, h, xs, d, s)
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA; `c` holds `H · n`, `xs` `n · d` and `s` `H · d` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn ctx_avx2<const H: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+    // panels of W vectors of 8 columns: H · W ≤ 12 accumulators (of the 16 registers)
+    let d8 = d / 8 * 8;
+    let wmax = if H == 4 { 3 } else { 4 };
+    let mut j0 = 0;
+    while j0 < d8 {
+        let w = ((d8 - j0) / 8).min(wmax);
+        match w {
+            4 => ctx_panel::<H, 4>(c, n, xs, d, j0, s),
+            3 => ctx_panel::<H, 3>(c, n, xs, d, j0, s),
+            2 => ctx_panel::<H, 2>(c, n, xs, d, j0, s),
+            _ => ctx_panel::<H, 1>(c, n, xs, d, j0, s),
+        }
+        j0 += 8 * w;
+    }
+    for g in 0..H {
+        for j in d8..d {
+            let mut t = 0.0f32;
+            for i in 0..n {
+                t += c[g * n + i] * xs[i * d + j];
+            }
+            s[g * d + j] = t;
+        }
+    }
+}
+
+/// Columns `j0 … j0 + 8W` of `S` (see [`ctx_avx2`]).
+///
+/// # Safety
+/// As [`ctx_avx2`], and `j0 + 8W ≤ d`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn ctx_panel<const H: usize, const W: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, j0: usize, s: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (pc, px) = (c.as_ptr(), xs.as_ptr());
+    let mut acc = [[_mm256_setzero_ps(); W]; H];
+    for i in 0..n {
+        // SAFETY: i < n, so c[g·n + i] (g < H) and row i of `xs`, columns j0 … j0 + 8W ≤ d, are in bounds.
+        let row = px.add(i * d + j0);
+        let mut xv = [_mm256_setzero_ps(); W];
+        for (p, v) in xv.iter_mut().enumerate() {
+            *v = _mm256_loadu_ps(row.add(8 * p));
+        }
+        for (g, a) in acc.iter_mut().enumerate() {
+            let cg = _mm256_set1_ps(*pc.add(g * n + i));
+            for p in 0..W {
+                a[p] = _mm256_fmadd_ps(cg, xv[p], a[p]);
+            }
+        }
+    }
+    for (g, a) in acc.iter().enumerate() {
+        for (p, v) in a.iter().enumerate() {
+            // SAFETY: row g < H of `s` holds d ≥ j0 + 8W values.
+            _mm256_storeu_ps(s.as_mut_ptr().add(g * d + j0 + 8 * p), *v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ctx_matches_the_plain_loops() {
+        for h in 0..=5 {
+            for d in [1, 7, 8, 9, 16, 17, 24, 33, 40, 64, 65, 100] {
+                for n in [0, 1, 3, 8, 257] {
+                    let c: Vec<f32> = (0..h * n).map(|i| ((i * 31 % 13) as f32 / 6.5 - 1.0) * 0.8).collect();
+                    let xs: Vec<f32> = (0..n * d).map(|i| ((i * 7919 % 997) as f32 / 498.5 - 1.0) * 3.0).collect();
+                    let (mut s1, mut s2) = (vec![f32::NAN; h * d], vec![f32::NAN; h * d]);
+                    ctx_f32(&c, h, &xs, d, &mut s1);
+                    ctx_portable(&c, h, &xs, d, &mut s2);
+                    for g in 0..h {
+                        for j in 0..d {
+                            let exact: f64 = (0..n).map(|i| f64::from(c[g * n + i]) * f64::from(xs[i * d + j])).sum();
+                            let mag: f64 = (0..n).map(|i| (f64::from(c[g * n + i]) * f64::from(xs[i * d + j])).abs()).sum();
+                            let tol = 1e-6 * (1.0 + mag);
+                            assert!((f64::from(s1[g * d + j]) - exact).abs() <= tol, "h={h} d={d} n={n} ({g}, {j}): {} vs {exact}", s1[g * d + j]);
+                            assert!((f64::from(s2[g * d + j]) - exact).abs() <= tol);
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn rows_at_once_equal_row_by_row_bit_for_bit() {

@@ -15,7 +15,7 @@
 //! tile product (SIMD by the `gemm` crate); the chunk's gradient is `S_h − Σ_g M_hg θ_g − B_h θ_h`.
 //!
 //! Paths (`H ≤ 4`, chosen at run time by [`crate::kernels::simd::has_avx2`]):
-//! - **vectorised across tokens** (AVX2/FMA): per block of `BLOCK` (256) tokens, `‖x‖²` and `Θx` eight
+//! - **vectorised across tokens** (AVX2/FMA; `S = CᵀX` by [`crate::kernels::real::Real::ctx`]): per block of `BLOCK` (256) tokens, `‖x‖²` and `Θx` eight
 //!   rows at a time into per-token arrays (the same bits as row by row), then the scalars four tokens
 //!   per `f64` vector, the exponential by a polynomial within 2 ulp of libm's
 //!   ([`crate::kernels::simd::exp_nonpositive_f64x4`]), the sums kept per lane and added in a
@@ -193,7 +193,7 @@ fn chunk_fixed_avx2<T: Real, const H: usize>(layer: &Layer<T>, gram: &[f64; 16],
     out.loss += loss;
     out.m.iter_mut().zip(&m[..H * H]).for_each(|(o, v)| *o += v);
     out.b.iter_mut().zip(&b[..H]).for_each(|(o, v)| *o += v);
-    matmul(&mut out.s, d, View::rows(coef, H, count, count), View::rows(xs, count, d, d), false, T::one());
+    T::ctx(coef, H, xs, d, &mut out.s);
 }
 
 /// [`token_scalars`] for the `n = nn.len()` tokens of a block, four at a time in `f64` vectors
