@@ -31,7 +31,7 @@ pub trait Real: Float + Sum + Send + Sync + Debug + Default + 'static {
     /// coefficients `c` (`H × n`), `xs` `n × d`; `s` (`H × d`) is overwritten. A tile product
     /// (the `gemm` crate), or for `f32` with AVX2 a register-blocked loop ([`crate::kernels::simd::ctx_f32`]).
     fn ctx(c: &[Self], h: usize, xs: &[Self], d: usize, s: &mut [Self]) {
-        let n = if h == 0 { 0 } else { c.len() / h };
+        let n = c.len().checked_div(h).unwrap_or(0);
         crate::kernels::tile::matmul(s, d, crate::kernels::tile::View::rows(c, h, n, n), crate::kernels::tile::View::rows(xs, n, d, d), false, Self::one());
     }
     /// [`Real::norm_and_dots`] for every row of `xs` (`n × d`, `n = nn.len()`), widened to `f64`, in
@@ -39,7 +39,7 @@ pub trait Real: Float + Sum + Send + Sync + Debug + Default + 'static {
     /// values as row by row, bit for bit (AVX2 eight rows at a time for `f32`).
     fn norms_and_dots_rows(xs: &[Self], d: usize, thetas: &[Self], nn: &mut [f64], pp: &mut [f64]) {
         let n = nn.len();
-        let h = if n == 0 { 0 } else { pp.len() / n };
+        let h = pp.len().checked_div(n).unwrap_or(0);
         let (mut small, mut large) = ([Self::zero(); 5], Vec::new());
         let out: &mut [Self] = if h < 5 {
             &mut small[..h + 1]

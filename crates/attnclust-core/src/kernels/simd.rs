@@ -151,7 +151,7 @@ pub fn norm_and_dots_f32(x: &[f32], thetas: &[f32], out: &mut [f32]) {
 /// additions in the same order as the one-row reduction, only batched across rows).
 pub fn norms_and_dots_rows_f32(xs: &[f32], d: usize, thetas: &[f32], nn: &mut [f64], pp: &mut [f64]) {
     let n = nn.len();
-    let h = if n == 0 { 0 } else { pp.len() / n };
+    let h = pp.len().checked_div(n).unwrap_or(0);
     assert!(d >= 1 && xs.len() >= n * d && pp.len() == h * n && thetas.len() >= h * d);
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
@@ -333,7 +333,7 @@ const EXP_TAYLOR: [f64; 14] = [
 /// `s[g·d + j] = Σ_i c[g·n + i] · x[i·d + j]` (`S = CᵀX` with `C` stored per head: `H × n`, `X`
 /// `n × d`, `S` `H × d`, overwritten), plain loops: the reference of [`ctx_f32`].
 pub fn ctx_portable(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
-    let n = if h == 0 { 0 } else { c.len() / h };
+    let n = c.len().checked_div(h).unwrap_or(0);
     s[..h * d].iter_mut().for_each(|v| *v = 0.0);
     for g in 0..h {
         for i in 0..n {
@@ -349,7 +349,7 @@ pub fn ctx_portable(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
 /// `H ≤ 4`, a register-blocked loop: per panel of up to 32 columns, the `H` row sums stay in
 /// registers while the rows stream past, each row's coefficients broadcast.
 pub fn ctx_f32(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
-    let n = if h == 0 { 0 } else { c.len() / h };
+    let n = c.len().checked_div(h).unwrap_or(0);
     assert!(c.len() == h * n && xs.len() >= n * d && s.len() >= h * d);
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
