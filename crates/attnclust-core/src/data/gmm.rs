@@ -26,6 +26,14 @@ pub enum Factor {
     Full(Vec<f64>),
 }
 
+/// Work space of [`Mixture::draw_chunk_fast_with`]: the generator words, the normals and the means in `T`.
+#[derive(Debug, Default)]
+pub struct DrawScratch<T> {
+    words: Vec<u32>,
+    eps: Vec<T>,
+    means: Vec<T>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mixture {
     pub k: usize,
@@ -238,30 +246,57 @@ impl Mixture {
     /// in `T` ([`crate::data::normals`]): the fast path of online training. Component `z` comes from one word `w` each, `u = ⌊w/2⁸⌋·2⁻²⁴`. The draws differ
     /// from [`Mixture::draw_chunk`]'s but are just as deterministic.
     pub fn draw_chunk_fast<T: Real>(&self, xs: &mut [T], labels: &mut [u32], seed: u64, stream: u64, chunk: u64) {
+        self.draw_chunk_fast_with(xs, labels, seed, stream, chunk, &mut DrawScratch::default())
+    }
+
+    /// [`Mixture::draw_chunk_fast`] with its work space passed in (the same draws): no allocation
+    /// once `scratch` has grown to the chunk's size.
+    pub fn draw_chunk_fast_with<T: Real>(&self, xs: &mut [T], labels: &mut [u32], seed: u64, stream: u64, chunk: u64, scratch: &mut DrawScratch<T>) {
         let (d, count) = (self.dim, labels.len());
         let n = count * d;
         let m = n + n % 2;
-        let mut words = vec![0u32; m + count];
-        crate::data::lanes::Lanes::new(rng::derive(seed, stream, chunk)).fill(&mut words);
-        let mut eps = vec![T::zero(); m];
-        T::normals(&words[..m], &mut eps);
-        let means: Vec<T> = self.means.iter().map(|&v| T::of(v)).collect();
+        let DrawScratch { words, eps, means } = scratch;
+        words.resize(m + count, 0);
+        crate::data::lanes::Lanes::new(rng::derive(seed, stream, chunk)).fill(words);
+        eps.resize(m, T::zero());
+        T::normals(&words[..m], eps);
+        if means.len() != self.means.len() || means.iter().zip(&self.means).any(|(a, &b)| *a != T::of(b)) {
+            means.clear();
+            means.extend(self.means.iter().map(|&v| T::of(v)));
+        }
+        let uniform = &words[m..];
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernels::simd::has_avx2() {
+            // SAFETY: AVX2 and FMA are present.
+            unsafe { self.mix_rows_avx2(uniform, eps, means, xs, labels) };
+            return;
+        }
+        self.mix_rows(uniform, eps, means, xs, labels);
+    }
+
+    /// `x_i = μ_z + C_z ε_i` with `z` from word `uniform[i]`, row by row (the rows are vectorised by
+    /// the compiler, AVX2 when compiled inside [`Mixture::mix_rows_avx2`]: the same operations, so
+    /// the same bits).
+    #[inline(always)]
+    fn mix_rows<T: Real>(&self, uniform: &[u32], eps: &[T], means: &[T], xs: &mut [T], labels: &mut [u32]) {
+        let d = self.dim;
         for (i, label) in labels.iter_mut().enumerate() {
-            let u = f64::from(words[m + i] >> 8) * (1.0 / 16_777_216.0);
+            let u = f64::from(uniform[i] >> 8) * (1.0 / 16_777_216.0);
             let z = self.cumulative.iter().position(|&c| u < c).unwrap_or(self.k - 1);
             *label = z as u32;
             let (row, e) = (&mut xs[i * d..(i + 1) * d], &eps[i * d..(i + 1) * d]);
             let mu = &means[z * d..(z + 1) * d];
+            // (zipped slices: no bounds checks, so the compiler vectorises the rows)
             match &self.factor {
                 Factor::Isotropic(s) => {
                     let sz = T::of(s[z]);
-                    for j in 0..d {
-                        row[j] = mu[j] + sz * e[j];
+                    for ((r, &m), &e) in row.iter_mut().zip(mu).zip(e) {
+                        *r = m + sz * e;
                     }
                 }
                 Factor::Diagonal(s) => {
-                    for j in 0..d {
-                        row[j] = mu[j] + T::of(s[z * d + j]) * e[j];
+                    for (((r, &m), &e), &sj) in row.iter_mut().zip(mu).zip(e).zip(&s[z * d..(z + 1) * d]) {
+                        *r = m + T::of(sj) * e;
                     }
                 }
                 Factor::Full(l) => {
@@ -276,6 +311,14 @@ impl Mixture {
                 }
             }
         }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn mix_rows_avx2<T: Real>(&self, uniform: &[u32], eps: &[T], means: &[T], xs: &mut [T], labels: &mut [u32]) {
+        self.mix_rows(uniform, eps, means, xs, labels)
     }
 
     /// `n` draws as a new `(x, labels)` pair.
@@ -347,6 +390,51 @@ mod tests {
         m.draw_chunk_fast(&mut y, &mut l2, 4, 0, 0);
         assert_eq!(&l2[..], &l[..count]);
         assert!(y.iter().zip(&x).all(|(a, b)| (a - *b as f64).abs() < 1e-4));
+    }
+
+    fn mix_same_bits<T: Real>() {
+        for d in [1, 3, 8, 16, 17] {
+            let means: Vec<f64> = (0..2 * d).map(|i| i as f64 * 0.37 - 1.0).collect();
+            let var: Vec<f64> = (0..2 * d).map(|i| 0.5 + i as f64 * 0.01).collect();
+            let mut cov = vec![0.0; 2 * d * d];
+            for k in 0..2 {
+                for j in 0..d {
+                    cov[k * d * d + j * d + j] = 1.0 + k as f64;
+                    if j > 0 {
+                        cov[k * d * d + j * d + j - 1] = 0.3;
+                        cov[k * d * d + (j - 1) * d + j] = 0.3;
+                    }
+                }
+            }
+            let mixes = [
+                Mixture::isotropic(means.clone(), 2, d, &[0.7, 1.3], None).unwrap(),
+                Mixture::diagonal(means.clone(), 2, d, &var, None).unwrap(),
+                Mixture::full(means.clone(), 2, d, &cov, None).unwrap(),
+            ];
+            for m in &mixes {
+                let count = 37;
+                let uniform: Vec<u32> = (0..count as u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+                let eps: Vec<T> = (0..count * d).map(|i| T::of(((i * 7919 % 997) as f64 / 498.5 - 1.0) * 3.0)).collect();
+                let mu: Vec<T> = m.means.iter().map(|&v| T::of(v)).collect();
+                let (mut a, mut la) = (vec![T::zero(); count * d], vec![0u32; count]);
+                let (mut b, mut lb) = (a.clone(), la.clone());
+                m.mix_rows(&uniform, &eps, &mu, &mut a, &mut la);
+                #[cfg(target_arch = "x86_64")]
+                if crate::kernels::simd::has_avx2() {
+                    // SAFETY: AVX2 and FMA are present.
+                    unsafe { m.mix_rows_avx2(&uniform, &eps, &mu, &mut b, &mut lb) };
+                    assert_eq!(la, lb);
+                    assert!(a.iter().zip(&b).all(|(p, q)| p.f64().to_bits() == q.f64().to_bits()), "{} d={d}", T::NAME);
+                }
+                assert!(la.contains(&0) && la.contains(&1));
+            }
+        }
+    }
+
+    #[test]
+    fn avx2_mixing_gives_the_same_bits() {
+        mix_same_bits::<f32>();
+        mix_same_bits::<f64>();
     }
 
     #[test]

@@ -27,6 +27,34 @@ pub trait Real: Float + Sum + Send + Sync + Debug + Default + 'static {
             out[1 + h] = Self::dot_fast(x, &thetas[h * d..(h + 1) * d]);
         }
     }
+    /// `S = CᵀX`: `s[g·d + j] = Σ_i c[g·n + i] · x[i·d + j]` for `H = h` rows of per-row
+    /// coefficients `c` (`H × n`), `xs` `n × d`; `s` (`H × d`) is overwritten. A tile product
+    /// (the `gemm` crate), or for `f32` with AVX2 a register-blocked loop ([`crate::kernels::simd::ctx_f32`]).
+    fn ctx(c: &[Self], h: usize, xs: &[Self], d: usize, s: &mut [Self]) {
+        let n = c.len().checked_div(h).unwrap_or(0);
+        crate::kernels::tile::matmul(s, d, crate::kernels::tile::View::rows(c, h, n, n), crate::kernels::tile::View::rows(xs, n, d, d), false, Self::one());
+    }
+    /// [`Real::norm_and_dots`] for every row of `xs` (`n × d`, `n = nn.len()`), widened to `f64`, in
+    /// per-row arrays: `nn[i] = ‖x_i‖²`, `pp[g·n + i] = ⟨x_i, θ_g⟩` (`H = pp.len() / n`). The same
+    /// values as row by row, bit for bit (AVX2 eight rows at a time for `f32`).
+    fn norms_and_dots_rows(xs: &[Self], d: usize, thetas: &[Self], nn: &mut [f64], pp: &mut [f64]) {
+        let n = nn.len();
+        let h = pp.len().checked_div(n).unwrap_or(0);
+        let (mut small, mut large) = ([Self::zero(); 5], Vec::new());
+        let out: &mut [Self] = if h < 5 {
+            &mut small[..h + 1]
+        } else {
+            large.resize(h + 1, Self::zero());
+            &mut large
+        };
+        for i in 0..n {
+            Self::norm_and_dots(&xs[i * d..(i + 1) * d], thetas, out);
+            nn[i] = out[0].f64();
+            for g in 0..h {
+                pp[g * n + i] = out[1 + g].f64();
+            }
+        }
+    }
 }
 
 impl Real for f32 {
@@ -53,6 +81,12 @@ impl Real for f32 {
     }
     fn norm_and_dots(x: &[f32], thetas: &[f32], out: &mut [f32]) {
         crate::kernels::simd::norm_and_dots_f32(x, thetas, out)
+    }
+    fn norms_and_dots_rows(xs: &[f32], d: usize, thetas: &[f32], nn: &mut [f64], pp: &mut [f64]) {
+        crate::kernels::simd::norms_and_dots_rows_f32(xs, d, thetas, nn, pp)
+    }
+    fn ctx(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+        crate::kernels::simd::ctx_f32(c, h, xs, d, s)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Hand-written AVX2/FMA kernels for the `f32` hot loops, chosen at run time, with portable
-//! fallbacks: inner products, `y += αx`, and eight-lane Box–Muller. Each is tested against its
-//! scalar version.
+//! fallbacks: inner products, `y += αx`, `‖x‖²` and `Θx` row by row or eight rows at a time, and
+//! `exp` on four `f64` lanes. Each is tested against its scalar version.
 
 use std::sync::OnceLock;
 
@@ -145,9 +145,371 @@ pub fn norm_and_dots_f32(x: &[f32], thetas: &[f32], out: &mut [f32]) {
     norm_and_dots_portable(x, thetas, out)
 }
 
+/// `nn[i] = ‖x_i‖²` and `pp[g·n + i] = ⟨x_i, θ_g⟩` (in `f64`) for the `n` rows of `xs` (`n × d`) and
+/// the `H = pp.len() / n` rows of `thetas`, the same values as [`norm_and_dots_f32`] row by row, bit
+/// for bit: with AVX2, eight rows at a time whose partial sums are reduced together (the same
+/// additions in the same order as the one-row reduction, only batched across rows).
+pub fn norms_and_dots_rows_f32(xs: &[f32], d: usize, thetas: &[f32], nn: &mut [f64], pp: &mut [f64]) {
+    let n = nn.len();
+    let h = pp.len().checked_div(n).unwrap_or(0);
+    assert!(d >= 1 && xs.len() >= n * d && pp.len() == h * n && thetas.len() >= h * d);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 and FMA are present; the lengths were checked above.
+        match h {
+            1 => return unsafe { norms_and_dots_rows_avx2::<1>(xs, d, thetas, nn, pp) },
+            2 => return unsafe { norms_and_dots_rows_avx2::<2>(xs, d, thetas, nn, pp) },
+            3 => return unsafe { norms_and_dots_rows_avx2::<3>(xs, d, thetas, nn, pp) },
+            4 => return unsafe { norms_and_dots_rows_avx2::<4>(xs, d, thetas, nn, pp) },
+            _ => {}
+        }
+    }
+    let mut out = vec![0.0f32; h + 1];
+    for i in 0..n {
+        norm_and_dots_f32(&xs[i * d..(i + 1) * d], thetas, &mut out);
+        nn[i] = f64::from(out[0]);
+        for g in 0..h {
+            pp[g * n + i] = f64::from(out[1 + g]);
+        }
+    }
+}
+
+/// The sums of eight vectors `v[t]`, each reduced as `((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7))`
+/// (the order of [`norm_and_dots_avx2`]), in lanes ordered as rows `[0, 2, 4, 6, 1, 3, 5, 7]`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn reduce8(v: &[std::arch::x86_64::__m256; 8]) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    // [a.lo + a.hi, b.lo + b.hi]: lanes (l0 + l4, l1 + l5, l2 + l6, l3 + l7) of a, then of b
+    let fold = |a: __m256, b: __m256| _mm256_add_ps(_mm256_permute2f128_ps::<0x20>(a, b), _mm256_permute2f128_ps::<0x31>(a, b));
+    let (w01, w23, w45, w67) = (fold(v[0], v[1]), fold(v[2], v[3]), fold(v[4], v[5]), fold(v[6], v[7]));
+    _mm256_hadd_ps(_mm256_hadd_ps(w01, w23), _mm256_hadd_ps(w45, w67))
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA; the lengths are as checked by [`norms_and_dots_rows_f32`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn norms_and_dots_rows_avx2<const H: usize>(xs: &[f32], d: usize, thetas: &[f32], nn: &mut [f64], pp: &mut [f64]) {
+    use std::arch::x86_64::*;
+    const ROW_OF_LANE: [usize; 8] = [0, 2, 4, 6, 1, 3, 5, 7];
+    let n = nn.len();
+    let d8 = d / 8 * 8;
+    let (px, pt) = (xs.as_ptr(), thetas.as_ptr());
+    let full = n / 8 * 8;
+    let mut b = 0;
+    while b < full {
+        // acc[k][t]: the partial sums of quantity k (0: ‖x‖², 1 + g: ⟨x, θ_g⟩) of row b + t
+        let mut acc = [[_mm256_setzero_ps(); 8]; 5];
+        for t in 0..8 {
+            let row = px.add((b + t) * d);
+            let mut a = [_mm256_setzero_ps(); 5];
+            let mut i = 0;
+            while i < d8 {
+                // SAFETY: i + 8 ≤ d; row b + t < n lies in `xs`, row g < H of `thetas` in `thetas`.
+                let xv = _mm256_loadu_ps(row.add(i));
+                a[0] = _mm256_fmadd_ps(xv, xv, a[0]);
+                for g in 0..H {
+                    a[1 + g] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(pt.add(g * d + i)), a[1 + g]);
+                }
+                i += 8;
+            }
+            for k in 0..=H {
+                acc[k][t] = a[k];
+            }
+        }
+        for k in 0..=H {
+            let sums = reduce8(&acc[k]);
+            if d8 == d {
+                // no tail: put the lanes in row order, widen, store eight rows at once
+                let rows = _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+                // SAFETY: rows b … b + 7 < n; row k − 1 of `pp` spans [(k − 1)·n, k·n).
+                let dst = if k == 0 { nn.as_mut_ptr().add(b) } else { pp.as_mut_ptr().add((k - 1) * n + b) };
+                _mm256_storeu_pd(dst, _mm256_cvtps_pd(_mm256_castps256_ps128(rows)));
+                _mm256_storeu_pd(dst.add(4), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(rows)));
+                continue;
+            }
+            let mut lanes = [0.0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), sums);
+            for (lane, &t) in ROW_OF_LANE.iter().enumerate() {
+                let x = &xs[(b + t) * d..(b + t + 1) * d];
+                let other = if k == 0 { x } else { &thetas[(k - 1) * d..k * d] };
+                let mut s = lanes[lane];
+                for j in d8..d {
+                    s += x[j] * other[j];
+                }
+                if k == 0 {
+                    nn[b + t] = f64::from(s);
+                } else {
+                    pp[(k - 1) * n + b + t] = f64::from(s);
+                }
+            }
+        }
+        b += 8;
+    }
+    let mut out = [0.0f32; 5];
+    for i in full..n {
+        norm_and_dots_avx2(&xs[i * d..(i + 1) * d], thetas, &mut out[..H + 1]);
+        nn[i] = f64::from(out[0]);
+        for g in 0..H {
+            pp[g * n + i] = f64::from(out[1 + g]);
+        }
+    }
+}
+
+/// `exp x` on four `f64` lanes for `x ≤ 0` (what a max-subtracted softmax needs): `x = k ln 2 + r`,
+/// `|r| ≤ ln 2 / 2` (Cody–Waite, `ln 2` split in two), `e^r` by its Taylor series to `r¹³`
+/// (truncation below 2⁻⁵⁸ relative), times `2^k` built in the exponent bits. Within 2 ulp of
+/// `f64::exp`; `exp 0 = 1` exactly; below −708 (where `2^k` would be subnormal) the result is 0
+/// (the true value is below 3.1e-308); NaN stays NaN.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub unsafe fn exp_nonpositive_f64x4(x: std::arch::x86_64::__m256d) -> std::arch::x86_64::__m256d {
+    use std::arch::x86_64::*;
+    let set = _mm256_set1_pd;
+    // 1.5·2⁵²: adding it rounds to an integer held in the low mantissa bits
+    let magic = set(6_755_399_441_055_744.0);
+    let t = _mm256_fmadd_pd(x, set(std::f64::consts::LOG2_E), magic);
+    let k = _mm256_sub_pd(t, magic);
+    let r = _mm256_fnmadd_pd(k, set(LN2_HI), x);
+    let r = _mm256_fnmadd_pd(k, set(LN2_LO), r);
+    let mut p = set(EXP_TAYLOR[13]);
+    for c in EXP_TAYLOR[..13].iter().rev() {
+        p = _mm256_fmadd_pd(p, r, set(*c));
+    }
+    let ki = _mm256_sub_epi64(_mm256_castpd_si256(t), _mm256_castpd_si256(magic));
+    let scale = _mm256_castsi256_pd(_mm256_slli_epi64::<52>(_mm256_add_epi64(ki, _mm256_set1_epi64x(1023))));
+    let y = _mm256_mul_pd(p, scale);
+    _mm256_andnot_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(x, set(-708.0)), y)
+}
+
+/// The scalar twin of [`exp_nonpositive_f64x4`] (the same operations lane by lane), for tests and
+/// for the portable path.
+pub fn exp_nonpositive_f64(x: f64) -> f64 {
+    let magic = 6_755_399_441_055_744.0;
+    let t = x.mul_add(std::f64::consts::LOG2_E, magic);
+    let k = t - magic;
+    let r = (-k).mul_add(LN2_HI, x);
+    let r = (-k).mul_add(LN2_LO, r);
+    let mut p = EXP_TAYLOR[13];
+    for c in EXP_TAYLOR[..13].iter().rev() {
+        p = p.mul_add(r, *c);
+    }
+    let ki = (t.to_bits() as i64).wrapping_sub(magic.to_bits() as i64);
+    let y = p * f64::from_bits((ki.wrapping_add(1023) as u64) << 52);
+    if x < -708.0 {
+        0.0
+    } else {
+        y
+    }
+}
+
+/// `ln 2` in two parts: the high one has trailing zero bits, so `k · LN2_HI` is exact for `|k| < 2¹¹`.
+const LN2_HI: f64 = 0.693_147_180_369_123_8;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+/// `1 / j!` for `j = 0 … 13`.
+const EXP_TAYLOR: [f64; 14] = [
+    1.0,
+    1.0,
+    0.5,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+    1.0 / 362_880.0,
+    1.0 / 3_628_800.0,
+    1.0 / 39_916_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 6_227_020_800.0,
+];
+
+/// `s[g·d + j] = Σ_i c[g·n + i] · x[i·d + j]` (`S = CᵀX` with `C` stored per head: `H × n`, `X`
+/// `n × d`, `S` `H × d`, overwritten), plain loops: the reference of [`ctx_f32`].
+pub fn ctx_portable(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+    let n = c.len().checked_div(h).unwrap_or(0);
+    s[..h * d].iter_mut().for_each(|v| *v = 0.0);
+    for g in 0..h {
+        for i in 0..n {
+            let cg = c[g * n + i];
+            for j in 0..d {
+                s[g * d + j] += cg * xs[i * d + j];
+            }
+        }
+    }
+}
+
+/// `S = CᵀX` as [`ctx_portable`] (`f32`, summed in `f32` over the rows in order); with AVX2 for
+/// `H ≤ 4`, a register-blocked loop: per panel of up to 32 columns, the `H` row sums stay in
+/// registers while the rows stream past, each row's coefficients broadcast.
+pub fn ctx_f32(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+    let n = c.len().checked_div(h).unwrap_or(0);
+    assert!(c.len() == h * n && xs.len() >= n * d && s.len() >= h * d);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 and FMA are present; the lengths were checked above.
+        match h {
+            1 => return unsafe { ctx_avx2::<1>(c, n, xs, d, s) },
+            2 => return unsafe { ctx_avx2::<2>(c, n, xs, d, s) },
+            3 => return unsafe { ctx_avx2::<3>(c, n, xs, d, s) },
+            4 => return unsafe { ctx_avx2::<4>(c, n, xs, d, s) },
+            _ => {}
+        }
+    }
+    ctx_portable(c, h, xs, d, s)
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA; `c` holds `H · n`, `xs` `n · d` and `s` `H · d` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn ctx_avx2<const H: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+    // panels of W vectors of 8 columns: H · W ≤ 12 accumulators (of the 16 registers)
+    let d8 = d / 8 * 8;
+    let wmax = if H == 4 { 3 } else { 4 };
+    let mut j0 = 0;
+    while j0 < d8 {
+        let w = ((d8 - j0) / 8).min(wmax);
+        match w {
+            4 => ctx_panel::<H, 4>(c, n, xs, d, j0, s),
+            3 => ctx_panel::<H, 3>(c, n, xs, d, j0, s),
+            2 => ctx_panel::<H, 2>(c, n, xs, d, j0, s),
+            _ => ctx_panel::<H, 1>(c, n, xs, d, j0, s),
+        }
+        j0 += 8 * w;
+    }
+    for g in 0..H {
+        for j in d8..d {
+            let mut t = 0.0f32;
+            for i in 0..n {
+                t += c[g * n + i] * xs[i * d + j];
+            }
+            s[g * d + j] = t;
+        }
+    }
+}
+
+/// Columns `j0 … j0 + 8W` of `S` (see [`ctx_avx2`]).
+///
+/// # Safety
+/// As [`ctx_avx2`], and `j0 + 8W ≤ d`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn ctx_panel<const H: usize, const W: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, j0: usize, s: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (pc, px) = (c.as_ptr(), xs.as_ptr());
+    let mut acc = [[_mm256_setzero_ps(); W]; H];
+    for i in 0..n {
+        // SAFETY: i < n, so c[g·n + i] (g < H) and row i of `xs`, columns j0 … j0 + 8W ≤ d, are in bounds.
+        let row = px.add(i * d + j0);
+        let mut xv = [_mm256_setzero_ps(); W];
+        for (p, v) in xv.iter_mut().enumerate() {
+            *v = _mm256_loadu_ps(row.add(8 * p));
+        }
+        for (g, a) in acc.iter_mut().enumerate() {
+            let cg = _mm256_set1_ps(*pc.add(g * n + i));
+            for p in 0..W {
+                a[p] = _mm256_fmadd_ps(cg, xv[p], a[p]);
+            }
+        }
+    }
+    for (g, a) in acc.iter().enumerate() {
+        for (p, v) in a.iter().enumerate() {
+            // SAFETY: row g < H of `s` holds d ≥ j0 + 8W values.
+            _mm256_storeu_ps(s.as_mut_ptr().add(g * d + j0 + 8 * p), *v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ctx_matches_the_plain_loops() {
+        for h in 0..=5 {
+            for d in [1, 7, 8, 9, 16, 17, 24, 33, 40, 64, 65, 100] {
+                for n in [0, 1, 3, 8, 257] {
+                    let c: Vec<f32> = (0..h * n).map(|i| ((i * 31 % 13) as f32 / 6.5 - 1.0) * 0.8).collect();
+                    let xs: Vec<f32> = (0..n * d).map(|i| ((i * 7919 % 997) as f32 / 498.5 - 1.0) * 3.0).collect();
+                    let (mut s1, mut s2) = (vec![f32::NAN; h * d], vec![f32::NAN; h * d]);
+                    ctx_f32(&c, h, &xs, d, &mut s1);
+                    ctx_portable(&c, h, &xs, d, &mut s2);
+                    for g in 0..h {
+                        for j in 0..d {
+                            let exact: f64 = (0..n).map(|i| f64::from(c[g * n + i]) * f64::from(xs[i * d + j])).sum();
+                            let mag: f64 = (0..n).map(|i| (f64::from(c[g * n + i]) * f64::from(xs[i * d + j])).abs()).sum();
+                            let tol = 1e-6 * (1.0 + mag);
+                            assert!((f64::from(s1[g * d + j]) - exact).abs() <= tol, "h={h} d={d} n={n} ({g}, {j}): {} vs {exact}", s1[g * d + j]);
+                            assert!((f64::from(s2[g * d + j]) - exact).abs() <= tol);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_at_once_equal_row_by_row_bit_for_bit() {
+        for d in [1, 7, 8, 9, 16, 17, 64, 65] {
+            for n in [0, 1, 7, 8, 9, 17, 100] {
+                let xs: Vec<f32> = (0..n * d).map(|i| ((i * 7919 % 997) as f32 / 498.5 - 1.0) * 3.0).collect();
+                for h in 1..=5 {
+                    let th: Vec<f32> = (0..h * d).map(|i| ((i * 31 % 13) as f32 / 6.5 - 1.0) * 0.8).collect();
+                    let (mut nn, mut pp) = (vec![0.0; n], vec![0.0; h * n]);
+                    norms_and_dots_rows_f32(&xs, d, &th, &mut nn, &mut pp);
+                    let mut out = vec![0.0f32; h + 1];
+                    for i in 0..n {
+                        norm_and_dots_f32(&xs[i * d..(i + 1) * d], &th, &mut out);
+                        assert_eq!(nn[i].to_bits(), f64::from(out[0]).to_bits(), "d={d} n={n} h={h} row {i}");
+                        for g in 0..h {
+                            assert_eq!(pp[g * n + i].to_bits(), f64::from(out[1 + g]).to_bits(), "d={d} n={n} h={h} row {i} head {g}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exp_within_two_ulp_of_libm() {
+        let mut xs: Vec<f64> = (0..200_000).map(|i| -(i as f64) * 0.003_540_1).collect(); // 0 … −708
+        xs.extend([0.0, -0.0, -1e-300, -5e-324, -0.346_573_590_279_972_6, -0.346_573_590_279_972_7, -707.9, -708.0, -708.1, -745.2, -1e300, f64::NEG_INFINITY]);
+        for &x in &xs {
+            let y = exp_nonpositive_f64(x);
+            if x < -708.0 {
+                assert_eq!(y, 0.0, "{x}");
+            } else {
+                let e = x.exp();
+                assert!((y - e).abs() <= 2.0 * f64::EPSILON * e, "exp({x}) = {y}, libm {e}");
+            }
+        }
+        assert_eq!(exp_nonpositive_f64(0.0), 1.0);
+        assert!(exp_nonpositive_f64(f64::NAN).is_nan());
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            use std::arch::x86_64::*;
+            xs.push(f64::NAN);
+            for q in xs.chunks(4) {
+                let mut v = [0.0f64; 4];
+                v[..q.len()].copy_from_slice(q);
+                let mut out = [0.0f64; 4];
+                // SAFETY: AVX2 and FMA are present; both arrays hold four values.
+                unsafe { _mm256_storeu_pd(out.as_mut_ptr(), exp_nonpositive_f64x4(_mm256_loadu_pd(v.as_ptr()))) };
+                for l in 0..4 {
+                    let s = exp_nonpositive_f64(v[l]);
+                    assert!(out[l].to_bits() == s.to_bits() || (s.is_nan() && out[l].is_nan()), "lane {l}: {} vs {s}", out[l]);
+                }
+            }
+        }
+    }
 
     #[test]
     fn match_scalar_over_lengths() {

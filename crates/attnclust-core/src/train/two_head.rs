@@ -11,12 +11,13 @@
 //! parameters, the optimiser buffer and the step number. The risk recorded for step `t` is that of
 //! the parameters before its update (on the step's batch, or on the whole fixed sample).
 
-use crate::data::gmm::Mixture;
+use crate::data::gmm::{DrawScratch, Mixture};
 use crate::data::rng::{self, purpose, SAMPLE_CHUNK};
 use crate::error::{ensure, Error, Result};
 use crate::kernels::cancel::attempt;
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
+use crate::models::two_head::chunk::{chunk_gradient_into, chunk_sums_into, gram_into, ChunkSums};
 use crate::models::two_head::{combine, Layer, Scores};
 use crate::train::optim::{update, Optimizer, Schedule};
 
@@ -65,6 +66,73 @@ fn check_state<T: Real>(setup: &Setup, params: &[T], state: &[f64]) -> Result<()
     Ok(())
 }
 
+/// Work (`batch · d · H`) of an online step below which it stays on one thread.
+pub const ONLINE_PAR_WORK: usize = 1 << 15;
+
+/// Whether an online step of `batch` samples in dimension `d` with `h` heads is worth splitting
+/// over threads: it needs at least two chunks of [`SAMPLE_CHUNK`] samples (a chunk is the unit of
+/// work) and `batch · d · h ≥` [`ONLINE_PAR_WORK`] (below, a fork and join of the pool, a few µs,
+/// costs more than it saves). Either way the result is the same, bit for bit.
+pub fn online_par_worthwhile(batch: usize, d: usize, h: usize) -> bool {
+    batch > SAMPLE_CHUNK && batch.saturating_mul(d).saturating_mul(h) >= ONLINE_PAR_WORK
+}
+
+/// Work space of sequential online steps, reused from step to step (no allocation per step once
+/// it has grown, for `H ≤ 4`).
+pub struct OnlineScratch<T> {
+    draw: DrawScratch<T>,
+    xs: Vec<T>,
+    labels: Vec<u32>,
+    coef: Vec<T>,
+    sums: ChunkSums<T>,
+    gram: Vec<f64>,
+    chunk_grad: Vec<f64>,
+    offsets: Vec<T>,
+    /// The mean gradient of the last step, `H × d`.
+    pub grad: Vec<f64>,
+}
+
+impl<T: Real> OnlineScratch<T> {
+    pub fn new(h: usize, d: usize) -> Self {
+        OnlineScratch {
+            draw: DrawScratch::default(),
+            xs: Vec::new(),
+            labels: Vec::new(),
+            coef: Vec::new(),
+            sums: ChunkSums::new(h, d),
+            gram: Vec::new(),
+            chunk_grad: vec![0.0; h * d],
+            offsets: Vec::new(),
+            grad: vec![0.0; h * d],
+        }
+    }
+}
+
+/// [`online_gradient`] on the calling thread with its work space passed in: the same chunks,
+/// the same arithmetic in the same order, so the same bits. Returns the mean risk and leaves the
+/// mean gradient in `ws.grad`.
+pub fn online_gradient_seq<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, seed: u64, t: u64, ws: &mut OnlineScratch<T>) -> f64 {
+    let (d, h) = (mix.dim, layer.heads);
+    gram_into(layer, &mut ws.gram);
+    ws.grad.clear();
+    ws.grad.resize(h * d, 0.0);
+    ws.chunk_grad.resize(h * d, 0.0);
+    let mut loss = 0.0;
+    for c in 0..batch.div_ceil(SAMPLE_CHUNK) {
+        let count = SAMPLE_CHUNK.min(batch - c * SAMPLE_CHUNK);
+        ws.xs.resize(count * d, T::zero());
+        ws.labels.resize(count, 0);
+        mix.draw_chunk_fast_with(&mut ws.xs, &mut ws.labels, seed, rng::stream(purpose::TRAIN, t), c as u64, &mut ws.draw);
+        chunk_sums_into(layer, &ws.gram, &ws.xs, &mut ws.sums, &mut ws.coef);
+        loss += chunk_gradient_into(layer, &ws.sums, &mut ws.chunk_grad);
+        ws.grad.iter_mut().zip(&ws.chunk_grad).for_each(|(a, b)| *a += b);
+    }
+    // as `combine`
+    let inv = 1.0 / batch as f64;
+    ws.grad.iter_mut().for_each(|v| *v *= inv);
+    loss * inv
+}
+
 /// Mean risk and gradient on `batch` fresh samples of step `t`, fused with the sampling.
 pub fn online_gradient<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, seed: u64, t: u64, par: Par) -> (f64, Vec<f64>) {
     let d = mix.dim;
@@ -87,16 +155,32 @@ pub fn online_gradient<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, s
 pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
     ensure(mix.dim == setup.dim, || format!("the mixture has dimension {} but the layer {}", mix.dim, setup.dim))?;
+    let par = if online_par_worthwhile(setup.batch, setup.dim, setup.heads) { par } else { Par::Seq };
+    let mut ws = OnlineScratch::new(setup.heads, setup.dim);
     let mut risks = Vec::with_capacity(count as usize);
     for t in start..start + count {
-        let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
-        // A cancelled run stops here and returns the steps it completed.
-        let Some((risk, grad)) = attempt(|| online_gradient(mix, &layer, setup.batch, setup.seed, t, par)) else { break };
-        if !risk.is_finite() || grad.iter().any(|g| !g.is_finite()) {
+        let layer = Layer::with_buffer(params, setup.heads, setup.dim, setup.lambda, setup.scores, std::mem::take(&mut ws.offsets))?;
+        // A cancelled run stops here (at the step's start, or at a chunk boundary of a parallel
+        // step) and returns the steps it completed.
+        let Some(risk) = attempt(|| {
+            crate::kernels::cancel::checkpoint();
+            match par {
+                Par::Seq => online_gradient_seq(mix, &layer, setup.batch, setup.seed, t, &mut ws),
+                Par::Rayon => {
+                    let (risk, grad) = online_gradient(mix, &layer, setup.batch, setup.seed, t, par);
+                    ws.grad.copy_from_slice(&grad);
+                    risk
+                }
+            }
+        }) else {
+            break;
+        };
+        ws.offsets = layer.into_buffer();
+        if !risk.is_finite() || ws.grad.iter().any(|g| !g.is_finite()) {
             return Err(diverged::<T>(t, setup.lr));
         }
         risks.push(risk);
-        step(setup, params, state, t, &grad)?;
+        step(setup, params, state, t, &ws.grad)?;
     }
     Ok(risks)
 }
@@ -177,6 +261,38 @@ mod tests {
         assert!(alignment(&p1, &means, d).unwrap() > 0.99, "{p1:?}");
         assert!(centroid_error(&p1, &means, d).unwrap() < 0.1);
         assert!(r1[r1.len() - 1] < r1[0]);
+    }
+
+    fn seq_equals_chunked<T: Real>(ws: &mut OnlineScratch<T>) {
+        for (d, h, batch) in [(1, 1, 1), (3, 2, 7), (16, 2, 256), (8, 3, 1023), (5, 4, 1025), (17, 5, 2100), (2, 2, 4097), (64, 2, 9)] {
+            let mix = mixture(d, 2.0, 0.5);
+            let params: Vec<T> = (0..h * d).map(|i| T::of(((i * 7 % 11) as f64 - 5.0) * 0.13)).collect();
+            for scores in [Scores::Dot, Scores::Distance] {
+                let layer = Layer::new(&params, h, d, 0.7, scores).unwrap();
+                for t in [0, 5] {
+                    let (r, g) = online_gradient(&mix, &layer, batch, 11, t, Par::Seq);
+                    let r2 = online_gradient_seq(&mix, &layer, batch, 11, t, ws);
+                    assert_eq!(r.to_bits(), r2.to_bits(), "{} d={d} h={h} batch={batch}", T::NAME);
+                    assert_eq!(g, ws.grad, "{} d={d} h={h} batch={batch}", T::NAME);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sequential_step_reusing_its_scratch_equals_the_chunked_step() {
+        // one scratch across shapes: it must resize, never carry anything over
+        seq_equals_chunked::<f32>(&mut OnlineScratch::new(2, 16));
+        seq_equals_chunked::<f64>(&mut OnlineScratch::new(1, 1));
+    }
+
+    #[test]
+    fn small_steps_stay_on_one_thread() {
+        assert!(!online_par_worthwhile(256, 16, 2));
+        assert!(!online_par_worthwhile(SAMPLE_CHUNK, 1024, 4));
+        assert!(!online_par_worthwhile(4096, 1, 1));
+        assert!(online_par_worthwhile(2 * SAMPLE_CHUNK, 16, 2));
+        assert!(online_par_worthwhile(usize::MAX, usize::MAX, 2));
     }
 
     #[test]

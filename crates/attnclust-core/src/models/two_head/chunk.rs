@@ -10,12 +10,24 @@
 //! ∇_{θ_h} = α_h (x − T) + β_h (x − θ_h)    = the same − β_h θ_h                        ('distance')
 //! ```
 //!
-//! So a chunk of tokens `X` (`n × d`) needs, per token, `‖x‖²` and `p = Θx` (one pass over `x`, AVX2
-//! for `f32`, [`crate::kernels::simd`]), scalars in `f64` with the sums `M_hg += α_h a_g`, `B_h += β_h`, and
-//! then `S = CᵀX` (`C_ih = α_h + β_h` of token `i`), a tile product (SIMD by the `gemm` crate); the
-//! chunk's gradient is `S_h − Σ_g M_hg θ_g − B_h θ_h`.
+//! So a chunk of tokens `X` (`n × d`) needs, per token, `‖x‖²` and `p = Θx`, scalars in `f64` with
+//! the sums `M_hg += α_h a_g`, `B_h += β_h`, and then `S = CᵀX` (`C_ih = α_h + β_h` of token `i`), a
+//! tile product (SIMD by the `gemm` crate); the chunk's gradient is `S_h − Σ_g M_hg θ_g − B_h θ_h`.
+//!
+//! Paths (`H ≤ 4`, chosen at run time by [`crate::kernels::simd::has_avx2`]):
+//! - **vectorised across tokens** (AVX2/FMA; `S = CᵀX` by [`crate::kernels::real::Real::ctx`]): per block of `BLOCK` (256) tokens, `‖x‖²` and `Θx` eight
+//!   rows at a time into per-token arrays (the same bits as row by row), then the scalars four tokens
+//!   per `f64` vector, the exponential by a polynomial within 2 ulp of libm's
+//!   ([`crate::kernels::simd::exp_nonpositive_f64x4`]), the sums kept per lane and added in a
+//!   fixed order at the end of the block: so the result differs from the token-by-token path in
+//!   the last bits (tested to 1e-12 relative in `f64`), and is still the same for any thread count;
+//! - **token by token** (portable, and the reference of the vectorised path), `exp` from libm.
+//!
+//! `H > 4` takes a general token-by-token path.
 
 use crate::kernels::real::Real;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::{exp_nonpositive_f64x4, has_avx2};
 use crate::kernels::tile::{matmul, View};
 use crate::models::two_head::{Layer, Scores};
 
@@ -31,17 +43,15 @@ pub struct ChunkSums<T> {
     pub loss: f64,
 }
 
-/// The chunk as three passes: `P = X Θᵀ` (a tile product), the per-token scalars, and
-/// `S = Cᵀ X` with `C_ih = α_h + β_h` of token `i` (a tile product).
 /// The chunk: per token one pass for `‖x‖²` and `P = XΘᵀ`, the scalars (with `H` known at compile
 /// time for `H ≤ 4`, so they live in registers), then `S = CᵀX`, a tile product.
-fn chunk_body<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>) {
+fn chunk_body<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>, coef: &mut Vec<T>) {
     match layer.heads {
-        1 => chunk_fixed::<T, 1>(layer, gram, xs, out),
-        2 => chunk_fixed::<T, 2>(layer, gram, xs, out),
-        3 => chunk_fixed::<T, 3>(layer, gram, xs, out),
-        4 => chunk_fixed::<T, 4>(layer, gram, xs, out),
-        _ => chunk_general(layer, gram, xs, out),
+        1 => chunk_fixed::<T, 1>(layer, gram, xs, out, coef),
+        2 => chunk_fixed::<T, 2>(layer, gram, xs, out, coef),
+        3 => chunk_fixed::<T, 3>(layer, gram, xs, out, coef),
+        4 => chunk_fixed::<T, 4>(layer, gram, xs, out, coef),
+        _ => chunk_general(layer, gram, xs, out, coef),
     }
 }
 
@@ -100,25 +110,37 @@ fn token_scalars(
     (n - 2.0 * xt + tt).max(0.0)
 }
 
-fn offsets<T: Real>(layer: &Layer<T>, gram: &[f64]) -> Vec<f64> {
+/// `λ‖θ_g‖²/2` (distance scores) or 0 (dot scores) into `out[g]`, from the Gram matrix.
+fn offsets_into<T: Real>(layer: &Layer<T>, gram: &[f64], out: &mut [f64]) {
     let (h, lambda) = (layer.heads, layer.lambda.f64());
-    (0..h)
-        .map(|g| match layer.scores {
+    for (g, o) in out.iter_mut().enumerate().take(h) {
+        *o = match layer.scores {
             Scores::Dot => 0.0,
             Scores::Distance => 0.5 * lambda * gram[g * h + g],
-        })
-        .collect()
+        };
+    }
 }
 
-fn chunk_fixed<T: Real, const H: usize>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>) {
+fn chunk_fixed<T: Real, const H: usize>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>, coef: &mut Vec<T>) {
+    let mut off = [0.0f64; 4];
+    offsets_into(layer, gram, &mut off);
+    let mut gr = [0.0f64; 16];
+    gr[..H * H].copy_from_slice(&gram[..H * H]);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        return chunk_fixed_avx2::<T, H>(layer, &gr, &off, xs, out, coef);
+    }
+    chunk_fixed_portable::<T, H>(layer, &gr, &off, xs, out, coef)
+}
+
+/// The chunk token by token (the portable path, and the reference of the vectorised one).
+fn chunk_fixed_portable<T: Real, const H: usize>(layer: &Layer<T>, gr: &[f64; 16], off: &[f64; 4], xs: &[T], out: &mut ChunkSums<T>, coef: &mut Vec<T>) {
     let d = layer.dim;
     let count = xs.len() / d;
     let lambda = layer.lambda.f64();
-    let off = offsets(layer, gram);
-    let mut gr = [0.0f64; 16];
-    gr[..H * H].copy_from_slice(&gram[..H * H]);
+    let off = &off[..H];
     let (mut m, mut b) = ([0.0f64; 16], [0.0f64; 4]);
-    let mut coef = vec![T::zero(); count * H];
+    coef.resize(count * H, T::zero());
     let mut dots = [T::zero(); 5];
     let mut loss = 0.0;
     for i in 0..count {
@@ -129,7 +151,7 @@ fn chunk_fixed<T: Real, const H: usize>(layer: &Layer<T>, gram: &[f64], xs: &[T]
             p[g] = dots[1 + g].f64();
         }
         let (mut a, mut c, mut cf) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
-        loss += token_scalars(H, lambda, &off, &gr[..H * H], dots[0].f64(), &p[..H], &mut a[..H], &mut c[..H], &mut cf[..H], &mut m[..H * H], &mut b[..H]);
+        loss += token_scalars(H, lambda, off, &gr[..H * H], dots[0].f64(), &p[..H], &mut a[..H], &mut c[..H], &mut cf[..H], &mut m[..H * H], &mut b[..H]);
         for g in 0..H {
             coef[i * H + g] = T::of(cf[g]);
         }
@@ -137,15 +159,149 @@ fn chunk_fixed<T: Real, const H: usize>(layer: &Layer<T>, gram: &[f64], xs: &[T]
     out.loss += loss;
     out.m.iter_mut().zip(&m[..H * H]).for_each(|(o, v)| *o += v);
     out.b.iter_mut().zip(&b[..H]).for_each(|(o, v)| *o += v);
-    matmul(&mut out.s, d, View::transposed(&coef, H, count, H), View::rows(xs, count, d, d), false, T::one());
+    matmul(&mut out.s, d, View::transposed(coef, H, count, H), View::rows(xs, count, d, d), false, T::one());
 }
 
-fn chunk_general<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>) {
+/// Tokens per block of the vectorised chunk kernel (its per-token scalars live on the stack).
+const BLOCK: usize = 256;
+
+/// The chunk with the per-token work vectorised across tokens (AVX2): per block of [`BLOCK`]
+/// tokens, `‖x‖²` and `p = Θx` into per-token arrays ([`Real::norms_and_dots_rows`]), then the
+/// scalars four tokens per `f64` vector ([`scalars_avx2`]), then `S = CᵀX` over the chunk.
+#[cfg(target_arch = "x86_64")]
+fn chunk_fixed_avx2<T: Real, const H: usize>(layer: &Layer<T>, gram: &[f64; 16], off: &[f64; 4], xs: &[T], out: &mut ChunkSums<T>, coef: &mut Vec<T>) {
+    let d = layer.dim;
+    let count = xs.len() / d;
+    let lambda = layer.lambda.f64();
+    let (mut m, mut b) = ([0.0f64; 16], [0.0f64; 4]);
+    let mut nn = [0.0f64; BLOCK];
+    let mut pp = [0.0f64; 4 * BLOCK];
+    let mut cf = [0.0f64; 4 * BLOCK];
+    coef.resize(count * H, T::zero());
+    let mut loss = 0.0;
+    for start in (0..count).step_by(BLOCK) {
+        let len = BLOCK.min(count - start);
+        T::norms_and_dots_rows(&xs[start * d..(start + len) * d], d, layer.params, &mut nn[..len], &mut pp[..H * len]);
+        // SAFETY: the caller checked that the CPU has AVX2 and FMA.
+        loss += unsafe { scalars_avx2::<H>(lambda, off, gram, &nn[..len], &pp[..H * len], &mut cf[..H * len], &mut m, &mut b) };
+        for g in 0..H {
+            for (c, &v) in coef[g * count + start..g * count + start + len].iter_mut().zip(&cf[g * len..(g + 1) * len]) {
+                *c = T::of(v);
+            }
+        }
+    }
+    out.loss += loss;
+    out.m.iter_mut().zip(&m[..H * H]).for_each(|(o, v)| *o += v);
+    out.b.iter_mut().zip(&b[..H]).for_each(|(o, v)| *o += v);
+    T::ctx(coef, H, xs, d, &mut out.s);
+}
+
+/// [`token_scalars`] for the `n = nn.len()` tokens of a block, four at a time in `f64` vectors
+/// (the exponential by [`exp_nonpositive_f64x4`]); inputs and the coefficients `C` are per-token
+/// arrays (`pp[g·n + i]`, `cf[g·n + i]`). Adds to `m` and `b`, returns the block's loss. Lanes are
+/// reduced in a fixed order and the last `n mod 4` tokens go through [`token_scalars`].
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; `pp` and `cf` hold `H · n` values, `H ≤ 4`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn scalars_avx2<const H: usize>(
+    lambda: f64,
+    off: &[f64; 4],
+    gram: &[f64; 16],
+    nn: &[f64],
+    pp: &[f64],
+    cf: &mut [f64],
+    m: &mut [f64; 16],
+    b: &mut [f64; 4],
+) -> f64 {
+    use std::arch::x86_64::*;
+    let n = nn.len();
+    assert!(H <= 4 && pp.len() == H * n && cf.len() == H * n);
+    let n4 = n / 4 * 4;
+    let set = _mm256_set1_pd;
+    let (lam, zero, two, minus_two) = (set(lambda), _mm256_setzero_pd(), set(2.0), set(-2.0));
+    let (mut lossv, mut mv, mut bv) = (zero, [zero; 16], [zero; 4]);
+    let mut i = 0;
+    while i < n4 {
+        let (mut p, mut a, mut c) = ([zero; 4], [zero; 4], [zero; 4]);
+        // SAFETY (all loads and stores): i + 4 ≤ n, and row g < H of `pp` and `cf` spans [g·n, (g + 1)·n).
+        for g in 0..H {
+            p[g] = _mm256_loadu_pd(pp.as_ptr().add(g * n + i));
+            a[g] = _mm256_sub_pd(_mm256_mul_pd(lam, p[g]), set(off[g]));
+        }
+        let mut mx = a[0];
+        for g in 1..H {
+            mx = _mm256_max_pd(mx, a[g]);
+        }
+        let mut z = zero;
+        for g in 0..H {
+            a[g] = exp_nonpositive_f64x4(_mm256_sub_pd(a[g], mx));
+            z = _mm256_add_pd(z, a[g]);
+        }
+        let inv = _mm256_div_pd(set(1.0), z);
+        for g in 0..H {
+            a[g] = _mm256_mul_pd(a[g], inv);
+        }
+        let (mut xt, mut tt, mut cbar) = (zero, zero, zero);
+        for g in 0..H {
+            let mut q = zero;
+            for k in 0..H {
+                q = _mm256_add_pd(q, _mm256_mul_pd(a[k], set(gram[k * H + g])));
+            }
+            xt = _mm256_add_pd(xt, _mm256_mul_pd(a[g], p[g]));
+            tt = _mm256_add_pd(tt, _mm256_mul_pd(a[g], q));
+            c[g] = _mm256_sub_pd(p[g], q);
+            cbar = _mm256_add_pd(cbar, _mm256_mul_pd(a[g], c[g]));
+        }
+        for g in 0..H {
+            let alpha = _mm256_mul_pd(minus_two, a[g]);
+            let beta = _mm256_mul_pd(_mm256_mul_pd(alpha, lam), _mm256_sub_pd(c[g], cbar));
+            _mm256_storeu_pd(cf.as_mut_ptr().add(g * n + i), _mm256_add_pd(alpha, beta));
+            for k in 0..H {
+                mv[g * H + k] = _mm256_add_pd(mv[g * H + k], _mm256_mul_pd(alpha, a[k]));
+            }
+            bv[g] = _mm256_add_pd(bv[g], beta);
+        }
+        let l = _mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(nn.as_ptr().add(i)), _mm256_mul_pd(two, xt)), tt);
+        // (max returns its second operand, 0, for a NaN lane, as `f64::max` in `token_scalars`)
+        lossv = _mm256_add_pd(lossv, _mm256_max_pd(l, zero));
+        i += 4;
+    }
+    let hsum = |v: __m256d| {
+        let mut l = [0.0f64; 4];
+        _mm256_storeu_pd(l.as_mut_ptr(), v);
+        (l[0] + l[1]) + (l[2] + l[3])
+    };
+    let mut loss = hsum(lossv);
+    for k in 0..H * H {
+        m[k] += hsum(mv[k]);
+    }
+    for g in 0..H {
+        b[g] += hsum(bv[g]);
+    }
+    for i in n4..n {
+        let (mut p, mut a, mut c, mut cfl) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+        for g in 0..H {
+            p[g] = pp[g * n + i];
+        }
+        loss += token_scalars(H, lambda, &off[..H], &gram[..H * H], nn[i], &p[..H], &mut a[..H], &mut c[..H], &mut cfl[..H], &mut m[..H * H], &mut b[..H]);
+        for g in 0..H {
+            cf[g * n + i] = cfl[g];
+        }
+    }
+    loss
+}
+
+/// Any `H` (allocates its per-token vectors of `H` values once per chunk).
+fn chunk_general<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>, coef: &mut Vec<T>) {
     let (h, d) = (layer.heads, layer.dim);
     let count = xs.len() / d;
     let lambda = layer.lambda.f64();
-    let off = offsets(layer, gram);
-    let mut coef = vec![T::zero(); count * h];
+    let mut off = vec![0.0; h];
+    offsets_into(layer, gram, &mut off);
+    coef.resize(count * h, T::zero());
     let mut dots = vec![T::zero(); h + 1];
     let (mut p, mut a, mut c, mut cf) = (vec![0.0; h], vec![0.0; h], vec![0.0; h], vec![0.0; h]);
     for i in 0..count {
@@ -159,33 +315,69 @@ fn chunk_general<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut Ch
             coef[i * h + g] = T::of(cf[g]);
         }
     }
-    matmul(&mut out.s, d, View::transposed(&coef, h, count, h), View::rows(xs, count, d, d), false, T::one());
+    matmul(&mut out.s, d, View::transposed(coef, h, count, h), View::rows(xs, count, d, d), false, T::one());
 }
 
 /// `G = ΘΘᵀ` in `f64`.
 pub fn gram<T: Real>(layer: &Layer<T>) -> Vec<f64> {
+    let mut g = Vec::new();
+    gram_into(layer, &mut g);
+    g
+}
+
+/// `G = ΘΘᵀ` in `f64`, into `g` (resized to `H × H`).
+pub fn gram_into<T: Real>(layer: &Layer<T>, g: &mut Vec<f64>) {
     let h = layer.heads;
-    let mut g = vec![0.0; h * h];
+    g.resize(h * h, 0.0);
     for i in 0..h {
         for j in 0..h {
             g[i * h + j] = layer.theta(i).iter().zip(layer.theta(j)).map(|(a, b)| a.f64() * b.f64()).sum();
         }
     }
-    g
+}
+
+impl<T: Real> ChunkSums<T> {
+    /// Zero sums for `H` heads in dimension `d`.
+    pub fn new(h: usize, d: usize) -> Self {
+        ChunkSums { s: vec![T::zero(); h * d], m: vec![0.0; h * h], b: vec![0.0; h], loss: 0.0 }
+    }
+
+    fn reset(&mut self, h: usize, d: usize) {
+        for (v, len) in [(&mut self.m, h * h), (&mut self.b, h)] {
+            v.clear();
+            v.resize(len, 0.0);
+        }
+        self.s.clear();
+        self.s.resize(h * d, T::zero());
+        self.loss = 0.0;
+    }
 }
 
 /// Sums of one chunk of tokens `xs` (`n × d`).
 pub fn chunk_sums<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T]) -> ChunkSums<T> {
-    let (h, d) = (layer.heads, layer.dim);
-    let mut out = ChunkSums { s: vec![T::zero(); h * d], m: vec![0.0; h * h], b: vec![0.0; h], loss: 0.0 };
-    chunk_body(layer, gram, xs, &mut out);
+    let mut out = ChunkSums::new(layer.heads, layer.dim);
+    chunk_body(layer, gram, xs, &mut out, &mut Vec::new());
     out
+}
+
+/// [`chunk_sums`] into `out` (overwritten), with the per-token coefficients in `coef`: no
+/// allocation once both have grown to the chunk's size (for `H ≤ 4`).
+pub fn chunk_sums_into<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>, coef: &mut Vec<T>) {
+    out.reset(layer.heads, layer.dim);
+    chunk_body(layer, gram, xs, out, coef);
 }
 
 /// The chunk's loss and gradient (`H × d`, `f64`, summed, not averaged).
 pub fn chunk_gradient<T: Real>(layer: &Layer<T>, sums: &ChunkSums<T>) -> (f64, Vec<f64>) {
+    let mut grad = vec![0.0; layer.heads * layer.dim];
+    let loss = chunk_gradient_into(layer, sums, &mut grad);
+    (loss, grad)
+}
+
+/// [`chunk_gradient`] into `grad` (`H × d`, overwritten); returns the chunk's loss.
+pub fn chunk_gradient_into<T: Real>(layer: &Layer<T>, sums: &ChunkSums<T>, grad: &mut [f64]) -> f64 {
     let (h, d) = (layer.heads, layer.dim);
-    let mut grad: Vec<f64> = sums.s.iter().map(|v| v.f64()).collect();
+    grad.iter_mut().zip(&sums.s).for_each(|(g, v)| *g = v.f64());
     for g in 0..h {
         let row = &mut grad[g * d..(g + 1) * d];
         for k in 0..h {
@@ -201,13 +393,59 @@ pub fn chunk_gradient<T: Real>(layer: &Layer<T>, sums: &ChunkSums<T>) -> (f64, V
             }
         }
     }
-    (sums.loss, grad)
+    sums.loss
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::models::two_head::Scratch;
+
+    fn vectorised_matches_portable<T: Real>(tol_s: f64) {
+        let mut coef = Vec::new();
+        for scores in [Scores::Dot, Scores::Distance] {
+            for h in 1..=4 {
+                for d in [1, 7, 8, 9, 16, 17, 64, 65] {
+                    for count in [0, 1, 3, 4, 5, 8, 255, 256, 257, 1024] {
+                        let x: Vec<T> = (0..count * d).map(|i| T::of(((i * 7919 % 997) as f64 / 498.5 - 1.0) * 2.0)).collect();
+                        let params: Vec<T> = (0..h * d).map(|i| T::of(((i * 31 % 13) as f64 / 6.5 - 1.0) * 0.8)).collect();
+                        // λ large enough that some heads' weights underflow
+                        for lambda in [0.9, 40.0] {
+                            let layer = Layer::new(&params, h, d, lambda, scores).unwrap();
+                            let g = gram(&layer);
+                            let (mut v, mut p) = (ChunkSums::new(h, d), ChunkSums::new(h, d));
+                            chunk_sums_into(&layer, &g, &x, &mut v, &mut coef);
+                            let mut gr = [0.0f64; 16];
+                            gr[..h * h].copy_from_slice(&g);
+                            let mut off = [0.0f64; 4];
+                            offsets_into(&layer, &g, &mut off);
+                            match h {
+                                1 => chunk_fixed_portable::<T, 1>(&layer, &gr, &off, &x, &mut p, &mut coef),
+                                2 => chunk_fixed_portable::<T, 2>(&layer, &gr, &off, &x, &mut p, &mut coef),
+                                3 => chunk_fixed_portable::<T, 3>(&layer, &gr, &off, &x, &mut p, &mut coef),
+                                _ => chunk_fixed_portable::<T, 4>(&layer, &gr, &off, &x, &mut p, &mut coef),
+                            }
+                            let at = format!("{} {scores:?} h={h} d={d} n={count} λ={lambda}", T::NAME);
+                            let close = |a: f64, b: f64, scale: f64, tol: f64| (a - b).abs() <= tol * (scale + b.abs());
+                            assert!(close(v.loss, p.loss, 1.0, 1e-12), "{at}: loss {} vs {}", v.loss, p.loss);
+                            let ms = p.m.iter().chain(&p.b).fold(1.0f64, |m, x| m.max(x.abs()));
+                            assert!(v.m.iter().zip(&p.m).all(|(a, b)| close(*a, *b, ms, 1e-12)), "{at}: M {:?} vs {:?}", v.m, p.m);
+                            assert!(v.b.iter().zip(&p.b).all(|(a, b)| close(*a, *b, ms, 1e-12)), "{at}: B {:?} vs {:?}", v.b, p.b);
+                            let ss = p.s.iter().fold(1.0f64, |m, x| m.max(x.f64().abs()));
+                            assert!(v.s.iter().zip(&p.s).all(|(a, b)| close(a.f64(), b.f64(), ss, tol_s)), "{at}: S {:?} vs {:?}", v.s, p.s);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vectorised_chunk_matches_the_token_by_token_chunk() {
+        vectorised_matches_portable::<f64>(1e-12);
+        // f32: the coefficients are rounded to f32 after f64 scalars that may differ in the last bit
+        vectorised_matches_portable::<f32>(1e-5);
+    }
 
     #[test]
     fn matches_the_per_token_formula() {

@@ -71,6 +71,12 @@ pub fn check_lambda(lambda: f64) -> Result<()> {
 
 impl<'a, T: Real> Layer<'a, T> {
     pub fn new(params: &'a [T], heads: usize, dim: usize, lambda: f64, scores: Scores) -> Result<Self> {
+        Self::with_buffer(params, heads, dim, lambda, scores, Vec::new())
+    }
+
+    /// [`Layer::new`] that keeps its `H` score offsets in `buffer` (no allocation once it holds `H`
+    /// values); [`Layer::into_buffer`] hands it back. For loops that build a layer per step.
+    pub fn with_buffer(params: &'a [T], heads: usize, dim: usize, lambda: f64, scores: Scores, mut buffer: Vec<T>) -> Result<Self> {
         ensure(heads >= 1, || format!("`heads` must be at least 1, got {heads}"))?;
         ensure(dim >= 1, || format!("`dim` must be at least 1, got {dim}"))?;
         check_lambda(lambda)?;
@@ -82,16 +88,20 @@ impl<'a, T: Real> Layer<'a, T> {
         }
         let lambda = T::of(lambda);
         let half = T::of(0.5);
-        let offsets = (0..heads)
-            .map(|h| match scores {
-                Scores::Dot => T::zero(),
-                Scores::Distance => {
-                    let th = &params[h * dim..(h + 1) * dim];
-                    lambda * half * dot(th, th)
-                }
-            })
-            .collect();
-        Ok(Layer { params, heads, dim, lambda, scores, offsets })
+        buffer.clear();
+        buffer.extend((0..heads).map(|h| match scores {
+            Scores::Dot => T::zero(),
+            Scores::Distance => {
+                let th = &params[h * dim..(h + 1) * dim];
+                lambda * half * dot(th, th)
+            }
+        }));
+        Ok(Layer { params, heads, dim, lambda, scores, offsets: buffer })
+    }
+
+    /// The buffer given to [`Layer::with_buffer`], for the next layer.
+    pub fn into_buffer(self) -> Vec<T> {
+        self.offsets
     }
 
     #[inline]

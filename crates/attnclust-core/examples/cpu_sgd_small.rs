@@ -1,0 +1,57 @@
+//! CPU time (not wall time) of the W6 shape on one thread: online SGD, d = 16, H = 2, 'dot',
+//! batch 256, λ = 1, lr 0.05, run after run, so it can be read on a busy machine.
+//! `cargo run --release --example cpu_sgd_small [-- runs]` (env `D`, `BATCH` override the shape).
+use attnclust_core::data::gmm::Mixture;
+use attnclust_core::models::two_head::Scores;
+use attnclust_core::train::optim::{Optimizer, Schedule};
+use attnclust_core::train::two_head::{online, Setup};
+use attnclust_core::{Par, Real};
+
+fn cpu() -> f64 {
+    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
+    unsafe { clock_gettime(3, &mut ts) }; // CLOCK_THREAD_CPUTIME_ID
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+extern "C" {
+    fn clock_gettime(clk: i32, ts: *mut Timespec) -> i32;
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn time<T: Real>(mix: &Mixture, setup: &Setup, runs: usize, steps: u64) -> f64 {
+    let d = setup.dim;
+    let t = cpu();
+    for r in 0..runs {
+        let mut p: Vec<T> = (0..2 * d).map(|i| T::of(((i * 7 + r) % 11) as f64 * 0.01)).collect();
+        let mut st = vec![0.0; 4 * d];
+        online(mix, setup, &mut p, &mut st, 0, steps, Par::Seq).unwrap();
+    }
+    cpu() - t
+}
+
+fn main() {
+    let runs: usize = std::env::args().nth(1).and_then(|v| v.parse().ok()).unwrap_or(4);
+    let (d, batch, steps) = (env("D", 16), env("BATCH", 256), env("STEPS", 1000) as u64);
+    let mut means = vec![0.0; 2 * d];
+    means[0] = 3.0;
+    means[d + 1] = 3.0;
+    let mix = Mixture::isotropic(means, 2, d, &[1.0], None).unwrap();
+    let setup = Setup { heads: 2, dim: d, lambda: 1.0, scores: Scores::Dot, optimizer: Optimizer::Sgd, schedule: Schedule::Constant, lr: 0.05, batch, seed: 3 };
+    let samples = (runs * batch) as f64 * steps as f64;
+    for (name, s) in [("f32", time::<f32>(&mix, &setup, runs, steps)), ("f64", time::<f64>(&mix, &setup, runs, steps))] {
+        println!(
+            "d={d} batch={batch} {name}: {:.1} ns/sample on one thread ({:.1} M samples/s/thread, {:.1} µs/step)",
+            s * 1e9 / samples,
+            samples / s / 1e6,
+            s * 1e6 / (runs as f64 * steps as f64)
+        );
+    }
+}
