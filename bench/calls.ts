@@ -164,7 +164,7 @@ export function callCases(): CallCase[] {
   const dy: Tensor = { shape: [16, D], data: prior.samplePrompts(1, 16, { seed: 4, dtype: 'f32' }).x.data };
   const dyr = rows(dy.data, D);
   const means = [[3, 0], [-3, 0]];
-  const y16 = identityAttentionSync(x16, { lambda: LAMBDA });
+  const y16 = identityAttentionSync(batch.x, { lambda: LAMBDA });
   const truth = x64.labels;
   const guess = Uint32Array.from(truth, (z, i) => (i % 7 === 0 ? 1 - z : z));
   const km = kmeans(x64.x, 2, { seed: 5 });

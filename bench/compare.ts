@@ -462,7 +462,7 @@ async function main(): Promise<void> {
       'W4 = TwoHeadLayer.train(gmm, {steps: 1, batch: 2^20, recordFinal: false}), f32 (withRecordFinalSeconds: the default recordFinal: true); ' +
       'W3 extra memory = VmHWM - VmRSS before one call, fresh process; bandwidth counts bytes read + written; ' +
       `W6 = 64 TwoHeadLayer.train under Promise.all; W8 = ${W8_CALLS} identityAttentionSync calls per timed run; ` +
-      'calls: best batch / calls per batch (bench/calls.ts); sweeps: best of >= 3 calls (>= 0.3 s) after 1 warm-up, seconds per call of the cell (bench/sweep.ts)',
+      'calls: best batch / calls per batch (bench/calls.ts); sweeps: best of >= 3 calls (>= 0.2 s) after 1 warm-up, seconds per call of the cell (bench/sweep.ts)',
   };
   // A smoke run (--quick, --only, other peers) must not replace the recorded results: it goes to bench/results/partial-run.tmp/.
   const partial = quick || only.length !== IDS.length + EXTRAS.length || peers.length !== PEER_NAMES.length;

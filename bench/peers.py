@@ -46,7 +46,7 @@ Workloads:
   --sweep attention: identity attention (as W1) at each [d, L, B], lambda = 1/sqrt(d).
   --sweep sgd: one online-SGD run (as one run of W6; torch: the same batched code with 1 run) at
       each [d, batch, steps], lambda = 1/sqrt(d). Sweep cells are timed with fewer calls (at least
-      3 and 0.3 s, at most 10).
+      3 and 0.2 s, at most 10).
 """
 import argparse
 import json
@@ -114,7 +114,7 @@ def time_it(f, warmup=1, sweep=False):
         f()
     times, total = [], 0.0
     if sweep:
-        min_reps, max_reps, min_s = (1, 2, 0.05) if ARGS.quick else (3, 10, 0.3)
+        min_reps, max_reps, min_s = (1, 2, 0.05) if ARGS.quick else (3, 10, 0.2)
     else:
         min_reps, max_reps, min_s = (2, 3, 0.3) if ARGS.quick else (5, 30, 1.5)
     while len(times) < max_reps:

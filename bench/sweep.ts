@@ -13,8 +13,9 @@
  * - The per-call time of every sync entry point is `bench/calls.ts`.
  *
  * Peers (numpy, PyTorch, JAX) run the same cells in `bench/peers.py --sweep` (called by
- * `bench/compare.ts`). Each cell: 1 warm-up call, then ≥ 3 calls and ≥ 0.3 s (at most 10); the best
- * call. Quick mode: about 1/16 of the work per cell, 1–2 calls.
+ * `bench/compare.ts`). Each cell: 1 warm-up call, then ≥ 3 calls and ≥ 0.2 s (at most 10); the best
+ * call. Quick mode: d ∈ {2, 16, 128}, L ∈ {16, 256}, batch ∈ {32, 4096}, about 1/16 of the work per
+ * cell, 1–2 calls.
  */
 import { render, type PlotSpec } from '../src/report/plot';
 import { hconcat, linePlot } from '../src/report/plot';
@@ -29,10 +30,14 @@ import type { CallRow } from './calls';
 export const SWEEP_DS = [2, 4, 8, 16, 32, 64, 128] as const;
 export const SWEEP_LS = [16, 64, 256, 1024] as const;
 export const SWEEP_BATCHES = [32, 256, 4096] as const;
+/** The grid of quick mode (a smoke test of the script, not a measurement). */
+const QUICK_DS = [2, 16, 128];
+const QUICK_LS = [16, 256];
+const QUICK_BATCHES = [32, 4096];
 /** Counted flop per attention call (quick: / 16). */
-export const ATTN_FLOP = 2.5e8;
+export const ATTN_FLOP = 1e8;
 /** Samples per SGD call (quick: / 16). */
-export const SGD_SAMPLES = 2 ** 18;
+export const SGD_SAMPLES = 2 ** 16;
 /** The peers a sweep can have, besides attnclust and plain TS. */
 export type SweepPeer = 'numpy' | 'pytorch' | 'jax';
 export const ATTN_PEERS: SweepPeer[] = ['numpy', 'pytorch', 'jax'];
@@ -65,14 +70,14 @@ export interface SgdCell {
   peers: Partial<Record<SweepPeer, SweepEntry>>;
 }
 
-const REPS = { warmup: 1, minReps: 3, maxReps: 10, minSeconds: 0.3 };
+const REPS = { warmup: 1, minReps: 3, maxReps: 10, minSeconds: 0.2 };
 const QUICK_REPS = { warmup: 1, minReps: 1, maxReps: 2, minSeconds: 0.05 };
 
 export function attentionCells(quick: boolean): AttnCell[] {
   const flop = quick ? ATTN_FLOP / 16 : ATTN_FLOP;
   const cells: AttnCell[] = [];
-  for (const l of SWEEP_LS)
-    for (const d of SWEEP_DS) {
+  for (const l of SWEEP_LS.filter((v) => !quick || QUICK_LS.includes(v)))
+    for (const d of SWEEP_DS.filter((v) => !quick || QUICK_DS.includes(v))) {
       const per = attentionFlop(1, l, d);
       const b = Math.max(1, Math.min(Math.round(flop / per), Math.floor(2 ** 23 / (l * d))));
       const bPlain = Math.max(1, Math.min(b, Math.round(4e6 / per)));
@@ -84,8 +89,8 @@ export function attentionCells(quick: boolean): AttnCell[] {
 export function sgdCells(quick: boolean): SgdCell[] {
   const samples = quick ? SGD_SAMPLES / 16 : SGD_SAMPLES;
   const cells: SgdCell[] = [];
-  for (const batch of SWEEP_BATCHES)
-    for (const d of SWEEP_DS) {
+  for (const batch of SWEEP_BATCHES.filter((v) => !quick || QUICK_BATCHES.includes(v)))
+    for (const d of SWEEP_DS.filter((v) => !quick || QUICK_DS.includes(v))) {
       const steps = Math.max(8, Math.round(samples / batch));
       cells.push({ d, batch, steps, stepsPlain: Math.max(1, Math.min(steps, Math.round(2 ** 13 / batch))), peers: {} });
     }
@@ -241,7 +246,7 @@ export function sgdPlot(cells: SgdCell[], peers: SweepPeer[]): PlotSpec {
   return hconcat(panels, { title: 'Two-head online SGD sweep (one run, H = 2, f32, λ = 1/√d)', shared: ['color'] });
 }
 
-/** Per-call plot: µs per call of each sync entry point, attnclust and plain TS side by side (log scale). */
+/** Per-call plot: µs per call of each sync entry point, attnclust and plain TS on one row each (log scale). */
 export function callsPlot(rows: CallRow[]): PlotSpec {
   const values = rows.flatMap((r) => [
     { call: r.name, who: 'attnclust', us: r.attnclustMicroseconds },
@@ -252,13 +257,14 @@ export function callsPlot(rows: CallRow[]): PlotSpec {
     title: 'Per-call time of the sync entry points at their smallest sizes (lower is better)',
     config: { background: 'white', font: 'sans-serif', axis: { labelFontSize: 12, titleFontSize: 13, grid: true, gridOpacity: 0.5 }, legend: { labelFontSize: 12 } },
     data: { values },
-    mark: 'bar',
+    // A dot plot (bars have no base on a log scale).
+    mark: { type: 'point', filled: true, size: 90 },
     width: 420,
     encoding: {
-      y: { field: 'call', type: 'nominal', sort: null, title: null },
-      yOffset: { field: 'who', type: 'nominal' },
-      x: { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'µs per call' },
+      y: { field: 'call', type: 'nominal', sort: null, title: null, axis: { labelLimit: 300 } },
+      x: { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'µs per call (log scale)' },
       color: { field: 'who', type: 'nominal', title: null },
+      shape: { field: 'who', type: 'nominal', title: null },
     },
   } as PlotSpec;
 }
