@@ -46,7 +46,7 @@ Workloads:
   --sweep attention: identity attention (as W1) at each [d, L, B], lambda = 1/sqrt(d).
   --sweep sgd: one online-SGD run (as one run of W6; torch: the same batched code with 1 run) at
       each [d, batch, steps], lambda = 1/sqrt(d). Sweep cells are timed with fewer calls (at least
-      3 and 0.2 s, at most 10).
+      3 and 0.2 s, at most 10; 2 when a call takes over 0.5 s).
 """
 import argparse
 import json
@@ -124,7 +124,7 @@ def time_it(f, warmup=1, sweep=False):
         times.append(s)
         total += s
         enough = len(times) >= min_reps and total >= min_s
-        slow = len(times) >= 3 and s > 1.0
+        slow = len(times) >= 3 and s > 1.0 or sweep and len(times) >= 2 and s > 0.5
         if enough or slow:
             break
     times.sort()

@@ -37,7 +37,7 @@ const QUICK_BATCHES = [32, 4096];
 /** Counted flop per attention call (quick: / 16). */
 export const ATTN_FLOP = 1e8;
 /** Samples per SGD call (quick: / 16). */
-export const SGD_SAMPLES = 2 ** 16;
+export const SGD_SAMPLES = 2 ** 14;
 /** The peers a sweep can have, besides attnclust and plain TS. */
 export type SweepPeer = 'numpy' | 'pytorch' | 'jax';
 export const ATTN_PEERS: SweepPeer[] = ['numpy', 'pytorch', 'jax'];
