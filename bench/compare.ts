@@ -160,7 +160,7 @@ function runPeer(peer: PeerName, threads: number, args: string[], timeoutMs: num
     maxBuffer: 64 << 20,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (r.stderr) process.stderr.write(r.stderr.split('\n').filter((l) => /^(numpy|pytorch|jax) W/.test(l)).map((l) => `  ${l}\n`).join(''));
+  if (r.stderr) process.stderr.write(r.stderr.split('\n').filter((l) => /^(numpy|pytorch|jax) (W|sweep )/.test(l)).map((l) => `  ${l}\n`).join(''));
   if (r.error || r.status !== 0) {
     const why = r.error?.message ?? `exit ${r.status ?? r.signal}: ${reason(r.stderr ?? '')}`;
     return { missing: `peers.py ${args.join(' ')} failed: ${why}` };
@@ -267,9 +267,19 @@ async function main(): Promise<void> {
   const sgdCellsT: SgdCell[] | undefined = extras.includes('sweep-sgd') ? sgdCells(quick) : undefined;
   if (sgdCellsT) await timeSgdSweep(sgdCellsT, quick, log);
 
+  // On a busy machine a full run can take long: each phase leaves what is measured so far in
+  // bench/results/partial-run.tmp/checkpoint.json (git-ignored), so that a stopped run is not lost.
+  const checkpoint = (phase: string): void => {
+    const cdir = join(BENCH, 'results', 'partial-run.tmp');
+    mkdirSync(cdir, { recursive: true });
+    const state = { phase, date: new Date().toISOString(), threads, quick, peakGflops, bandwidthGBs, loadAverage: loadavg(), attnclust: ours, plainTs: plain, peers: peerResults, calls: callRows, sweep: { attention: attnCells, sgd: sgdCellsT } };
+    writeFileSync(join(cdir, 'checkpoint.json'), `${JSON.stringify(state, null, 2)}\n`);
+  };
+  const peerResults: Record<string, Record<WorkloadId, PeerEntry>> = {};
+  checkpoint('attnclust and plain TS done');
+
   // 6. Peers, one child process each.
   const missing = preparePeers(peers, install);
-  const peerResults: Record<string, Record<WorkloadId, PeerEntry>> = {};
   const peerVersions: Record<string, string> = {};
   for (const p of peers) {
     const entries = {} as Record<WorkloadId, PeerEntry>;
@@ -304,6 +314,7 @@ async function main(): Promise<void> {
       }
     }
     peerResults[p] = entries;
+    checkpoint(`${p} done`);
   }
 
   // 6b. The peers on the sweeps (a missing peer is recorded as missing in every cell).
@@ -325,8 +336,16 @@ async function main(): Promise<void> {
   };
   const attnPeers = peers.filter((p) => ATTN_PEERS.includes(p));
   const sgdPeers = peers.filter((p) => SGD_PEERS.includes(p));
-  if (attnCells) for (const p of attnPeers) sweepPeer(p, 'attention', attnCells);
-  if (sgdCellsT) for (const p of sgdPeers) sweepPeer(p, 'sgd', sgdCellsT);
+  for (const p of attnPeers) {
+    if (!attnCells) break;
+    sweepPeer(p, 'attention', attnCells);
+    checkpoint(`${p} attention sweep done`);
+  }
+  for (const p of sgdPeers) {
+    if (!sgdCellsT) break;
+    sweepPeer(p, 'sgd', sgdCellsT);
+    checkpoint(`${p} SGD sweep done`);
+  }
 
   // 7. Results.
   const load1 = loadavg();
