@@ -73,7 +73,7 @@ async function main(): Promise<void> {
       attention ? `${((100 * METRICS[id].rate(sn)) / peak).toFixed(0)}%` : '',
       per === 1 ? `${sp.toFixed(2)} s` : `${((sp / per) * 1e6).toFixed(2)} µs`,
       fmtRate(id, sp),
-      `${(sp / sn).toFixed(0)}×`,
+      `${(sp / sn).toFixed(sp / sn >= 10 ? 0 : 2)}×`,
       `${pl.note} (${rp.latency.samplesCount} runs)`,
     ]);
     console.log(`${id} done`);
