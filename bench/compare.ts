@@ -1,15 +1,19 @@
 /**
- * `npm run bench:compare`: W1–W5 (SPEC §9) timed side by side in one run — attnclust, the
- * plain-TypeScript reference, numpy, PyTorch CPU and JAX CPU — all on the same number of threads,
- * with this machine's FMA peak and copy bandwidth measured in the same run, and 1- vs N-thread
- * scaling of attnclust on W1 and W4. Prints a table and writes `bench/results/latest.json` and
- * `bench/results/<YYYY-MM-DD>.json`.
+ * `npm run bench:compare`: W1–W8 (SPEC §9) timed side by side in one run — attnclust, the
+ * plain-TypeScript reference, numpy, PyTorch CPU and JAX CPU (each workload with the peers SPEC §9
+ * names for it) — all on the same number of threads, with this machine's FMA peak and copy bandwidth
+ * measured in the same run, 1- vs N-thread scaling of attnclust on W1 and W4, the per-call cost of
+ * every sync entry point (`bench/calls.ts`) and the size sweeps of identity attention (d × L) and
+ * online SGD (d × batch) (`bench/sweep.ts`). Prints the tables and writes `bench/results/latest.json`,
+ * `bench/results/<YYYY-MM-DD>.json`, `bench/results/latest.md` (the tables) and the plots
+ * `bench/results/{sweep-attention,sweep-sgd,calls}.svg`.
  *
- *     node dist/bench/compare.js [--threads N] [--peers numpy,pytorch,jax] [--no-install] [--quick] [--only W1,W5]
+ *     node dist/bench/compare.js [--threads N] [--peers numpy,pytorch,jax] [--no-install] [--quick]
+ *                                [--only W1,…,W8,calls,sweep-attention,sweep-sgd]
  *
- * (`--quick`, `--only` and `--peers` are for smoke tests: fewer calls, a subset; such a partial run
- * writes `bench/results/partial.tmp` (git-ignored) instead of the results. The full run takes about
- * 5 minutes.)
+ * (`--quick` — or `ATTNCLUST_BENCH_QUICK=1` — `--only` and `--peers` are for smoke tests: fewer calls,
+ * less work per sweep cell, a subset; such a partial run writes the same files into
+ * `bench/results/partial-run.tmp/` (git-ignored) instead. The full run takes about 15 minutes.)
  *
  * - **Timing.** Every workload is called once untimed (warm-up; JAX compiles there), then timed
  *   until at least 5 calls and 1.5 s (at most 30 calls; peers stop after 3 calls of over 1 s). The
@@ -38,14 +42,36 @@ import { join, resolve } from 'node:path';
 import { measureBandwidthGBs, measurePeakGflops } from '../src/calibrate';
 import { getThreads, setThreads } from '../src/index';
 import { PLAIN } from './plain';
+import { timeCalls, type CallRow } from './calls';
 import { printTable } from './run';
-import { best, CASES, IDS, median, METRICS, TITLES, timeIt, w4Final, type WorkloadId } from './workloads';
+import {
+  ATTN_PEERS,
+  attentionCells,
+  attentionPlot,
+  attentionTable,
+  callsPlot,
+  callsTable,
+  markdownTable,
+  SGD_PEERS,
+  sgdCells,
+  sgdPlot,
+  sgdTable,
+  timeAttentionSweep,
+  timeSgdSweep,
+  writeSvg,
+  type AttnCell,
+  type SgdCell,
+} from './sweep';
+import { best, CASES, IDS, median, METRICS, PEERS_OF, TITLES, timeIt, W8_CALLS, w4Final, type WorkloadId } from './workloads';
 
 const ROOT = resolve(__dirname, '..', '..');
 const BENCH = join(ROOT, 'bench');
 const VENV = process.env.ATTNCLUST_BENCH_VENV ?? join(BENCH, '.venv');
 const PY = join(VENV, 'bin', 'python');
 type PeerName = 'numpy' | 'pytorch' | 'jax';
+/** Sections besides W1–W8: the per-call table and the two size sweeps. */
+const EXTRAS = ['calls', 'sweep-attention', 'sweep-sgd'] as const;
+type Extra = (typeof EXTRAS)[number];
 const PEER_NAMES: PeerName[] = ['numpy', 'pytorch', 'jax'];
 
 /** What each peer imports, and how to install it (from the package index pip is configured with). */
@@ -134,7 +160,7 @@ function runPeer(peer: PeerName, threads: number, args: string[], timeoutMs: num
     maxBuffer: 64 << 20,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (r.stderr) process.stderr.write(r.stderr.split('\n').filter((l) => /^(numpy|pytorch|jax) W/.test(l)).map((l) => `  ${l}\n`).join(''));
+  if (r.stderr) process.stderr.write(r.stderr.split('\n').filter((l) => /^(numpy|pytorch|jax) (W|sweep )/.test(l)).map((l) => `  ${l}\n`).join(''));
   if (r.error || r.status !== 0) {
     const why = r.error?.message ?? `exit ${r.status ?? r.signal}: ${reason(r.stderr ?? '')}`;
     return { missing: `peers.py ${args.join(' ')} failed: ${why}` };
@@ -151,6 +177,7 @@ function timed(t: number[]): Timed {
 }
 
 function fmtSeconds(s: number): string {
+  if (s < 1e-3) return `${(s * 1e6).toFixed(s < 1e-5 ? 2 : 1)} µs`;
   if (s >= 100) return `${s.toFixed(0)} s`;
   if (s >= 1) return `${s.toFixed(2)} s`;
   return `${(s * 1e3).toFixed(s >= 0.1 ? 0 : 1)} ms`;
@@ -170,12 +197,14 @@ function today(): string {
 
 async function main(): Promise<void> {
   const threads = Number(arg('--threads') ?? availableParallelism());
-  const quick = flag('--quick');
+  const quick = flag('--quick') || ['1', 'true', 'yes'].includes(process.env.ATTNCLUST_BENCH_QUICK ?? '');
   const install = !flag('--no-install');
   const peers = (arg('--peers')?.split(',') as PeerName[] | undefined) ?? PEER_NAMES;
-  const ids = (arg('--only')?.split(',') as WorkloadId[] | undefined) ?? IDS;
+  const only = arg('--only')?.split(',') ?? [...IDS, ...EXTRAS];
   for (const p of peers) if (!PEER_NAMES.includes(p)) throw new Error(`--peers: unknown peer ${p} (known: ${PEER_NAMES.join(', ')})`);
-  for (const id of ids) if (!IDS.includes(id)) throw new Error(`--only: unknown workload ${id} (known: ${IDS.join(', ')})`);
+  for (const id of only) if (!(IDS as string[]).includes(id) && !(EXTRAS as readonly string[]).includes(id)) throw new Error(`--only: unknown workload ${id} (known: ${[...IDS, ...EXTRAS].join(', ')})`);
+  const ids = IDS.filter((id) => only.includes(id));
+  const extras = EXTRAS.filter((e) => only.includes(e));
   if (!(Number.isInteger(threads) && threads >= 1)) throw new Error(`--threads must be a positive integer, got ${arg('--threads')}`);
   const reps = quick ? { warmup: 1, minReps: 2, maxReps: 3, minSeconds: 0.2 } : { warmup: 1, minReps: 5, maxReps: 30, minSeconds: 1.5 };
   const started = Date.now();
@@ -231,22 +260,44 @@ async function main(): Promise<void> {
     log(`plain TS ${id}: ${fmtSeconds(best(t))} at the reduced size, ${fmtSeconds(best(t) * pc.scale)} ${pc.note}`);
   }
 
+  // 5b. Per-call costs and the size sweeps, attnclust and plain TS (same threads).
+  const callRows: CallRow[] | undefined = extras.includes('calls') ? timeCalls(quick, log) : undefined;
+  const attnCells: AttnCell[] | undefined = extras.includes('sweep-attention') ? attentionCells(quick) : undefined;
+  if (attnCells) await timeAttentionSweep(attnCells, quick, log);
+  const sgdCellsT: SgdCell[] | undefined = extras.includes('sweep-sgd') ? sgdCells(quick) : undefined;
+  if (sgdCellsT) await timeSgdSweep(sgdCellsT, quick, log);
+
+  // On a busy machine a full run can take long: each phase leaves what is measured so far in
+  // bench/results/partial-run.tmp/checkpoint.json (git-ignored), so that a stopped run is not lost.
+  const checkpoint = (phase: string): void => {
+    const cdir = join(BENCH, 'results', 'partial-run.tmp');
+    mkdirSync(cdir, { recursive: true });
+    const state = { phase, date: new Date().toISOString(), threads, quick, peakGflops, bandwidthGBs, loadAverage: loadavg(), attnclust: ours, plainTs: plain, peers: peerResults, calls: callRows, sweep: { attention: attnCells, sgd: sgdCellsT } };
+    writeFileSync(join(cdir, 'checkpoint.json'), `${JSON.stringify(state, null, 2)}\n`);
+  };
+  const peerResults: Record<string, Record<WorkloadId, PeerEntry>> = {};
+  checkpoint('attnclust and plain TS done');
+
   // 6. Peers, one child process each.
   const missing = preparePeers(peers, install);
-  const peerResults: Record<string, Record<WorkloadId, PeerEntry>> = {};
   const peerVersions: Record<string, string> = {};
   for (const p of peers) {
     const entries = {} as Record<WorkloadId, PeerEntry>;
     const why = missing[p];
     if (why !== undefined) {
-      for (const id of ids) entries[id] = { missing: why };
+      for (const id of ids) if (PEERS_OF[id].includes(p)) entries[id] = { missing: why };
       log(`${p}: missing (${why})`);
     } else {
-      log(`${p}: timing ${ids.join(', ')}`);
-      const out = runPeer(p, threads, ['--only', ids.join(','), ...(quick ? ['--quick'] : [])], 900_000);
+      const mine = ids.filter((id) => PEERS_OF[id].includes(p));
+      if (mine.length === 0) {
+        peerResults[p] = entries;
+        continue;
+      }
+      log(`${p}: timing ${mine.join(', ')}`);
+      const out = runPeer(p, threads, ['--only', mine.join(','), ...(quick ? ['--quick'] : [])], 1_800_000);
       if (typeof out.version === 'string') peerVersions[p] = out.version;
       const ws = (out.workloads ?? {}) as Record<string, { seconds?: number; median?: number; reps?: number; error?: string }>;
-      for (const id of ids) {
+      for (const id of mine) {
         const w = ws[id];
         if (typeof out.missing === 'string') entries[id] = { missing: out.missing };
         else if (w && typeof w.seconds === 'number') entries[id] = { seconds: w.seconds, medianSeconds: w.median, reps: w.reps };
@@ -263,6 +314,37 @@ async function main(): Promise<void> {
       }
     }
     peerResults[p] = entries;
+    checkpoint(`${p} done`);
+  }
+
+  // 6b. The peers on the sweeps (a missing peer is recorded as missing in every cell).
+  const sweepPeer = (p: PeerName, kind: 'attention' | 'sgd', cells: (AttnCell | SgdCell)[]): void => {
+    const why = missing[p];
+    let out: Record<string, unknown> = {};
+    if (why === undefined) {
+      log(`${p}: sweep ${kind} (${cells.length} cells)`);
+      const spec = cells.map((c) => ('l' in c ? [c.d, c.l, c.b] : [c.d, c.batch, c.steps]));
+      out = runPeer(p, threads, ['--sweep', kind, '--cells', JSON.stringify(spec), ...(quick ? ['--quick'] : [])], 1_800_000);
+      if (typeof out.version === 'string') peerVersions[p] = out.version;
+    }
+    const res = Array.isArray(out.cells) ? (out.cells as { seconds?: number; error?: string }[]) : [];
+    cells.forEach((c, i) => {
+      const r = res[i];
+      c.peers[p] =
+        why !== undefined ? { missing: why } : typeof out.missing === 'string' ? { missing: out.missing } : r && typeof r.seconds === 'number' ? { seconds: r.seconds } : { missing: r?.error ?? 'no result' };
+    });
+  };
+  const attnPeers = peers.filter((p) => ATTN_PEERS.includes(p));
+  const sgdPeers = peers.filter((p) => SGD_PEERS.includes(p));
+  for (const p of attnPeers) {
+    if (!attnCells) break;
+    sweepPeer(p, 'attention', attnCells);
+    checkpoint(`${p} attention sweep done`);
+  }
+  for (const p of sgdPeers) {
+    if (!sgdCellsT) break;
+    sweepPeer(p, 'sgd', sgdCellsT);
+    checkpoint(`${p} SGD sweep done`);
   }
 
   // 7. Results.
@@ -288,76 +370,133 @@ async function main(): Promise<void> {
       attnclust.gbPerSecond = m.rate(o.seconds);
       attnclust.bandwidthFraction = m.rate(o.seconds) / bandwidthGBs;
     }
+    if (id === 'W6') attnclust.samplesPerSecond = m.rate(o.seconds);
+    if (id === 'W7') {
+      attnclust.gflops = m.rate(o.seconds);
+      attnclust.peakFraction = m.rate(o.seconds) / peakGflops;
+    }
+    if (id === 'W8') attnclust.microsecondsPerCall = m.rate(o.seconds);
     const ps: Record<string, PeerEntry> = {};
-    for (const p of peers) ps[p] = peerResults[p]![id];
+    // Only the peers SPEC §9 names for this workload (W8: the plain-TypeScript reference alone).
+    for (const p of peers) if (PEERS_OF[id].includes(p)) ps[p] = peerResults[p]![id];
     ps.plainTs = plain[id]!;
     const entry: Record<string, unknown> = { id, attnclust, peers: ps };
     const s = scaling[id];
     if (s) entry.scaling = { oneThreadSeconds: s.one, [threads === 2 ? 'twoThreadSeconds' : `threads${threads}Seconds`]: s.many };
     return entry;
   });
+  // 8. Tables: printed, and the same in Markdown.
+  const cols: (PeerName | 'plainTs')[] = [...peers, 'plainTs'];
+  const head = ['id', 'workload', 'attnclust', 'rate', 'fraction', ...cols.map((c) => (c === 'plainTs' ? 'plain TS' : c))];
+  // W8's times are shown per call (its run() makes W8_CALLS calls); '—' = not a peer of that workload (SPEC §9).
+  const rows: string[][] = [head];
+  for (const w of workloads) {
+    const id = w.id as WorkloadId;
+    const o = ours[id]!;
+    const m = METRICS[id];
+    const per = id === 'W8' ? W8_CALLS : 1;
+    const rate = m.unit === 'samples/s' ? `${(m.rate(o.seconds) / 1e6).toFixed(1)} M samples/s` : `${m.rate(o.seconds).toFixed(id === 'W5' || id === 'W8' ? 2 : 1)} ${m.unit}`;
+    const frac =
+      id === 'W5' ? `${((100 * m.rate(o.seconds)) / bandwidthGBs).toFixed(0)}% of bw` : m.unit === 'GFLOP/s' ? `${((100 * m.rate(o.seconds)) / peakGflops).toFixed(0)}% of peak` : '';
+    const cells = cols.map((c) => {
+      const e = (w.peers as Record<string, PeerEntry | undefined>)[c];
+      if (e === undefined) return '—';
+      if ('missing' in e) return 'missing';
+      return `${fmtSeconds(e.seconds / per)} (${ratio(e.seconds, o.seconds)})${c === 'plainTs' ? '*' : ''}`;
+    });
+    rows.push([id, TITLES[id], fmtSeconds(o.seconds / per), rate, frac, ...cells]);
+  }
+  const md: string[] = [];
+  const say = (line: string, mdLine: string = line): void => {
+    console.log(line);
+    md.push(mdLine);
+  };
+  const table = (t: string[][]): void => {
+    printTable(t);
+    md.push('', markdownTable(t), '');
+  };
+  const loadNote = `load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end`;
+  md.push(`# attnclust vs peers — ${today()}`, '');
+  say(`\nattnclust vs peers — ${today()}, ${cpus()[0]?.model ?? ''} ${cpus().length} cores, ${threads} threads, ${loadNote}`, `${cpus()[0]?.model ?? ''}, ${cpus().length} cores, ${threads} threads; ${loadNote} (a shared machine: other processes take cores).`);
+  say(`calibrated f32 FMA peak ${peakGflops.toFixed(1)} GFLOP/s; copy bandwidth ${bandwidthGBs.toFixed(1)} GB/s (read + written)`, `\nCalibrated f32 FMA peak ${peakGflops.toFixed(1)} GFLOP/s; copy bandwidth ${bandwidthGBs.toFixed(1)} GB/s (read + written). Versions: ${Object.entries({ node: process.version, ...peerVersions }).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
+  say('times: best call; (×) = peer time / attnclust time, "faster"/"slower" says how attnclust does; — = not a peer of that workload\n', '\nTimes: best call; (×) = peer time / attnclust time, "faster"/"slower" says how attnclust does; — = not a peer of that workload (SPEC §9).');
+  if (ids.length > 0) {
+    md.push('', '## Workloads W1–W8');
+    table(rows);
+    say('* plain TS extrapolated by counted work: ' + ids.map((id) => `${id} from ${(plain[id] as { extrapolatedFrom: string }).extrapolatedFrom}`).join('; '));
+  }
+  const mem = (e: PeerEntry | undefined): string => (e && 'extraMemoryMiB' in e && e.extraMemoryMiB !== undefined ? `${e.extraMemoryMiB.toFixed(0)} MiB` : e && 'missing' in e ? 'missing' : 'n/a');
+  if (ids.includes('W3'))
+    say(
+      `W3 extra memory above the inputs: attnclust ${w3mem.extraMemoryMiB !== undefined ? `${w3mem.extraMemoryMiB.toFixed(1)} MiB` : `missing (${w3mem.missing})`}` +
+        peers.map((p) => `, ${p} ${mem(peerResults[p]?.W3)}`).join(''),
+    );
+  if (withFinal) say(`W4 = train({ steps: 1, batch: 2^20, recordFinal: false }); with the default recordFinal (the risk on one more fresh batch): ${fmtSeconds(withFinal.seconds)}`);
+  for (const id of ['W1', 'W4'] as const) {
+    const s = scaling[id];
+    if (!s) continue;
+    say(`scaling ${id}: 1 thread ${fmtSeconds(s.one)}, ${threads} threads ${fmtSeconds(s.many)}: ×${(s.one / s.many).toFixed(2)}`);
+  }
+  if (callRows) {
+    say('\nper-call cost of the sync entry points (smallest sizes; vs plain TS = plain time / attnclust time)', '\n## Per-call cost of the sync entry points (W8)\n\nSmallest sizes; "vs plain TS" = plain-TS time / attnclust time (above 1: attnclust is faster).');
+    table(callsTable(callRows));
+  }
+  if (attnCells) {
+    say('\nsize sweep, identity attention (GFLOP/s = 4·B·L²·d / time; "vs X" = X time / attnclust time)', '\n## Size sweep: identity attention\n\nGFLOP/s = 4·B·L²·d / time; "vs X" = X time / attnclust time (above 1: attnclust is faster).');
+    table(attentionTable(attnCells, attnPeers));
+  }
+  if (sgdCellsT) {
+    say('\nsize sweep, two-head online SGD, one run (ns per sample; "vs X" = X time / attnclust time)', '\n## Size sweep: two-head online SGD, one run\n\nns per sample (lower is better); "vs X" = X time / attnclust time (above 1: attnclust is faster).');
+    table(sgdTable(sgdCellsT, sgdPeers));
+  }
+  const missingLines: string[] = [];
+  for (const p of peers) {
+    const w = Object.entries(peerResults[p]!).filter(([, e]) => 'missing' in e) as [string, { missing: string }][];
+    const reasons = [...new Set(w.map(([, e]) => e.missing))];
+    if (reasons.length === 1 && w.length === Object.keys(peerResults[p]!).length) missingLines.push(`missing ${p} (every workload): ${reasons[0]}`);
+    else if (w.length) missingLines.push(`missing ${p}: ${w.map(([id, e]) => `${id}: ${e.missing}`).join('; ')}`);
+    for (const [kind, cells] of [['attention sweep', attnCells], ['SGD sweep', sgdCellsT]] as const) {
+      const why = [...new Set((cells ?? []).map((c) => c.peers[p]).filter((e) => e !== undefined && 'missing' in e).map((e) => (e as { missing: string }).missing))];
+      if (why.length) missingLines.push(`missing ${p} in cells of the ${kind}: ${why.join('; ')}`);
+    }
+  }
+  if (missingLines.length) {
+    md.push('', '## Missing peers', '');
+    for (const l of missingLines) say(l, `- ${l}`);
+  }
+
+  // 9. Files: JSON, Markdown, plots.
   const result = {
     date: new Date().toISOString(),
     threads,
     peakGflops,
     bandwidthGBs,
     workloads,
+    calls: callRows,
+    sweep: { attention: attnCells, sgd: sgdCellsT },
     machine: { cpu: cpus()[0]?.model ?? '', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), loadAverageStart: load0, loadAverageEnd: load1 },
     versions: { node: process.version, ...peerVersions },
     method:
       'seconds = best of >= 5 calls (>= 1.5 s) after 1 warm-up call; plain TS at a reduced size, extrapolated by counted work; ' +
       'W4 = TwoHeadLayer.train(gmm, {steps: 1, batch: 2^20, recordFinal: false}), f32 (withRecordFinalSeconds: the default recordFinal: true); ' +
-      'W3 extra memory = VmHWM - VmRSS before one call, fresh process; bandwidth counts bytes read + written',
+      'W3 extra memory = VmHWM - VmRSS before one call, fresh process; bandwidth counts bytes read + written; ' +
+      `W6 = 64 TwoHeadLayer.train under Promise.all; W8 = ${W8_CALLS} identityAttentionSync calls per timed run; ` +
+      'calls: best batch / calls per batch (bench/calls.ts); sweeps: best of >= 3 calls (>= 0.2 s) after 1 warm-up, seconds per call of the cell (bench/sweep.ts)',
   };
-  const dir = join(BENCH, 'results');
+  // A smoke run (--quick, --only, other peers) must not replace the recorded results: it goes to bench/results/partial-run.tmp/.
+  const partial = quick || only.length !== IDS.length + EXTRAS.length || peers.length !== PEER_NAMES.length;
+  const dir = partial ? join(BENCH, 'results', 'partial-run.tmp') : join(BENCH, 'results');
   mkdirSync(dir, { recursive: true });
   const json = `${JSON.stringify(result, null, 2)}\n`;
-  // A smoke run (--quick, --only, other peers) must not replace the recorded results.
-  const partial = quick || ids.length !== IDS.length || peers.length !== PEER_NAMES.length;
-  const written = partial ? ['partial.tmp'] : ['latest.json', `${today()}.json`];
-  for (const f of written) writeFileSync(join(dir, f), json);
-
-  // 8. Table.
-  const cols: (PeerName | 'plainTs')[] = [...peers, 'plainTs'];
-  const head = ['id', 'workload', 'attnclust', 'rate', 'fraction', ...cols.map((c) => (c === 'plainTs' ? 'plain TS' : c))];
-  const rows: string[][] = [head];
-  for (const w of workloads) {
-    const id = w.id as WorkloadId;
-    const o = ours[id]!;
-    const m = METRICS[id];
-    const rate = id === 'W4' ? `${(m.rate(o.seconds) / 1e6).toFixed(1)} M samples/s` : `${m.rate(o.seconds).toFixed(id === 'W5' ? 2 : 1)} ${m.unit}`;
-    const frac = id === 'W5' ? `${((100 * m.rate(o.seconds)) / bandwidthGBs).toFixed(0)}% of bw` : id === 'W4' ? '' : `${((100 * m.rate(o.seconds)) / peakGflops).toFixed(0)}% of peak`;
-    const cells = cols.map((c) => {
-      const e = (w.peers as Record<string, PeerEntry>)[c]!;
-      if ('missing' in e) return 'missing';
-      return `${fmtSeconds(e.seconds)} (${ratio(e.seconds, o.seconds)})${c === 'plainTs' ? '*' : ''}`;
-    });
-    rows.push([id, TITLES[id], fmtSeconds(o.seconds), rate, frac, ...cells]);
-  }
-  console.log(`\nattnclust vs peers — ${today()}, ${cpus()[0]?.model ?? ''} ${cpus().length} cores, ${threads} threads, load ${load0[0]!.toFixed(2)} → ${load1[0]!.toFixed(2)}`);
-  console.log(`calibrated f32 FMA peak ${peakGflops.toFixed(1)} GFLOP/s; copy bandwidth ${bandwidthGBs.toFixed(1)} GB/s (read + written)`);
-  console.log('times: best call; (×) = peer time / attnclust time, "faster"/"slower" says how attnclust does\n');
-  printTable(rows);
-  console.log('\n* plain TS extrapolated by counted work: ' + ids.map((id) => `${id} from ${(plain[id] as { extrapolatedFrom: string }).extrapolatedFrom}`).join('; '));
-  const mem = (e: PeerEntry | undefined): string => (e && 'extraMemoryMiB' in e && e.extraMemoryMiB !== undefined ? `${e.extraMemoryMiB.toFixed(0)} MiB` : e && 'missing' in e ? 'missing' : 'n/a');
-  if (ids.includes('W3'))
-    console.log(
-    `W3 extra memory above the inputs: attnclust ${w3mem.extraMemoryMiB !== undefined ? `${w3mem.extraMemoryMiB.toFixed(1)} MiB` : `missing (${w3mem.missing})`}` +
-      peers.map((p) => `, ${p} ${mem(peerResults[p]?.W3)}`).join(''),
-  );
-  if (withFinal) console.log(`W4 = train({ steps: 1, batch: 2^20, recordFinal: false }); with the default recordFinal (the risk on one more fresh batch): ${fmtSeconds(withFinal.seconds)}`);
-  for (const id of ['W1', 'W4'] as const) {
-    const s = scaling[id];
-    if (!s) continue;
-    console.log(`scaling ${id}: 1 thread ${fmtSeconds(s.one)}, ${threads} threads ${fmtSeconds(s.many)}: ×${(s.one / s.many).toFixed(2)}`);
-  }
-  for (const p of peers) {
-    const w = Object.entries(peerResults[p]!).filter(([, e]) => 'missing' in e) as [string, { missing: string }][];
-    const reasons = [...new Set(w.map(([, e]) => e.missing))];
-    if (reasons.length === 1 && w.length === ids.length) console.log(`missing ${p} (every workload): ${reasons[0]}`);
-    else if (w.length) console.log(`missing ${p}: ${w.map(([id, e]) => `${id}: ${e.missing}`).join('; ')}`);
-  }
-  console.log(`\nwrote ${written.map((f) => `bench/results/${f}`).join(' and ')}${partial ? ' (a partial run: latest.json is left alone)' : ''} (${((Date.now() - started) / 1e3).toFixed(0)} s; threads now ${getThreads()})`);
+  const written = partial ? ['latest.json', 'latest.md'] : ['latest.json', `${today()}.json`, 'latest.md'];
+  for (const f of written) writeFileSync(join(dir, f), f.endsWith('.md') ? `${md.join('\n')}\n` : json);
+  const plots: Promise<string>[] = [];
+  if (attnCells) plots.push(writeSvg(attentionPlot(attnCells, attnPeers, peakGflops), dir, 'sweep-attention'));
+  if (sgdCellsT) plots.push(writeSvg(sgdPlot(sgdCellsT, sgdPeers), dir, 'sweep-sgd'));
+  if (callRows) plots.push(writeSvg(callsPlot(callRows), dir, 'calls'));
+  for (const f of await Promise.all(plots)) written.push(f.slice(dir.length + 1));
+  const rel = dir.slice(ROOT.length + 1);
+  console.log(`\nwrote ${written.map((f) => `${rel}/${f}`).join(', ')}${partial ? ' (a partial run: bench/results/latest.* are left alone)' : ''} (${((Date.now() - started) / 1e3).toFixed(0)} s; threads now ${getThreads()})`);
 }
 
 main().catch((e) => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Peers of attnclust on the benchmark workloads W1-W5 (SPEC section 9): numpy, PyTorch CPU, JAX CPU.
+"""Peers of attnclust on the benchmark workloads W1-W7 and the size sweep (SPEC section 9): numpy, PyTorch CPU, JAX CPU.
 
 Run by bench/compare.ts as a child process, one process per peer (so that one library's thread
 pool never competes with another's), and prints one JSON object on stdout:
@@ -9,6 +9,9 @@ pool never competes with another's), and prints one JSON object on stdout:
             "workloads": {"W1": {"seconds": best, "median": ..., "reps": n} | {"error": "..."}, ...}}
     python bench/peers.py --peer jax --threads 2 --w3-memory
         -> {"peer": "jax", "extraMemoryMiB": ..., "seconds": ..., "method": "..."}
+    python bench/peers.py --peer pytorch --threads 2 --sweep attention --cells '[[d, L, B], ...]'
+    python bench/peers.py --peer pytorch --threads 2 --sweep sgd --cells '[[d, batch, steps], ...]'
+        -> {"peer": "...", "version": "...", "cells": [{"seconds": ..., ...} | {"error": "..."}, ...]}
 
 A peer whose library cannot be imported prints {"peer": ..., "missing": "<reason>"} (exit code 0).
 
@@ -34,6 +37,16 @@ Workloads:
       jax.random.normal), x = mu_z + sigma eps, forward, the exact gradient
       grad_h = -2 mean_i a_ih [r_i + l (c_ih - cbar_i) x_i] and the risk, one SGD update.
   W5  the same risk + gradient on a fixed sample x (n = 2^20, d = 64, f32).
+  W6  64 independent online-SGD runs of the two-head layer, d = 16, H = 2, batch 256, 1000 steps,
+      lambda = 1, lr 0.05, mixture +-3 e_1, sigma 1, equal weights; fresh samples every step; a
+      new random start (0.01 N(0, 1)) and new samples every call. torch: the runs batched, theta
+      [64, 2, 16], bmm over [64, 256, 16], one Python loop over the steps under inference_mode;
+      jax: vmap over the runs of a lax.scan over the steps, the whole call under jit. (No numpy.)
+  W7  identity attention forward, B = 4096, L = 256, d = 16, lambda = 0.3 (as W1).
+  --sweep attention: identity attention (as W1) at each [d, L, B], lambda = 1/sqrt(d).
+  --sweep sgd: one online-SGD run (as one run of W6; torch: the same batched code with 1 run) at
+      each [d, batch, steps], lambda = 1/sqrt(d). Sweep cells are timed with fewer calls (at least
+      3 and 0.2 s, at most 10; 2 when a call takes over 0.5 s).
 """
 import argparse
 import json
@@ -49,15 +62,25 @@ MEANS = [[3.0 if i == 0 else 0.0 for i in range(D)], [-3.0 if i == 0 else 0.0 fo
 SIGMA = 1.0
 WEIGHTS = [0.5, 0.5]
 LR = 0.05
+# W6 and the SGD sweep: runs, heads, batch, steps, dimension, lambda; W7: prompts, length, dimension, lambda.
+W6 = dict(runs=64, h=2, batch=256, steps=1000, d=16, lam=1.0, lr=0.05)
+W7 = dict(b=4096, l=256, d=16, lam=0.3)
+
+
+def e1_means(d):
+    """The means +-3 e_1 of the two-component mixture in dimension d."""
+    return [[3.0 if i == 0 else 0.0 for i in range(d)], [-3.0 if i == 0 else 0.0 for i in range(d)]]
 
 
 def parse():
     p = argparse.ArgumentParser()
     p.add_argument("--peer", required=True, choices=["numpy", "pytorch", "jax"])
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--only", default="W1,W2,W3,W4,W5")
+    p.add_argument("--only", default="W1,W2,W3,W4,W5,W6,W7")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
     p.add_argument("--w3-memory", action="store_true")
+    p.add_argument("--sweep", choices=["attention", "sgd"])
+    p.add_argument("--cells", default="[]", help="JSON list of sweep cells")
     return p.parse_args()
 
 
@@ -86,11 +109,14 @@ def reset_hwm():
         return False
 
 
-def time_it(f, warmup=1):
+def time_it(f, warmup=1, sweep=False):
     for _ in range(warmup):
         f()
     times, total = [], 0.0
-    min_reps, max_reps, min_s = (2, 3, 0.3) if ARGS.quick else (5, 30, 1.5)
+    if sweep:
+        min_reps, max_reps, min_s = (1, 2, 0.05) if ARGS.quick else (3, 10, 0.2)
+    else:
+        min_reps, max_reps, min_s = (2, 3, 0.3) if ARGS.quick else (5, 30, 1.5)
     while len(times) < max_reps:
         t0 = time.perf_counter()
         f()
@@ -98,7 +124,7 @@ def time_it(f, warmup=1):
         times.append(s)
         total += s
         enough = len(times) >= min_reps and total >= min_s
-        slow = len(times) >= 3 and s > 1.0
+        slow = len(times) >= 3 and s > 1.0 or sweep and len(times) >= 2 and s > 0.5
         if enough or slow:
             break
     times.sort()
@@ -124,9 +150,9 @@ def numpy_peer():
         s /= s.sum(axis=-1, keepdims=True)
         return s
 
-    def ident(x):
+    def ident(x, lam_=lam):
         s = np.matmul(x, np.swapaxes(x, -1, -2))
-        s *= lam
+        s *= f32(lam_)
         return np.matmul(softmax_rows(s), x)
 
     def attn_bwd(x, w, dy):
@@ -185,8 +211,15 @@ def numpy_peer():
             (means[rng.choice(2, size=N, p=WEIGHTS)] + SIGMA * rng.standard_normal((N, D), dtype=f32)).astype(f32)
         ),
     }
+    cases["W7"] = lambda: (lambda x: lambda: ident(x, W7["lam"]))(rng.standard_normal((W7["b"], W7["l"], W7["d"]), dtype=f32))
     small = {"W3": lambda: (lambda x: lambda: ident(x))(prompts(1, 256))}
-    return np.__version__, cases, small
+
+    def sweep_attention(d, l, b):
+        x = rng.standard_normal((b, l, d), dtype=f32)
+        return lambda: ident(x, 1.0 / math.sqrt(d))
+
+    sweeps = {"attention": sweep_attention}
+    return np.__version__, cases, small, sweeps
 
 
 # ------------------------------------------------------------------------------------------------
@@ -209,9 +242,9 @@ def torch_peer():
         # [B, heads = 1, L, d], the layout scaled_dot_product_attention expects.
         return torch.randn(b, 1, l, D, generator=gen)
 
-    def ident(x):
+    def ident(x, lam=LAM):
         with torch.inference_mode():
-            return F.scaled_dot_product_attention(x, x, x, scale=LAM)
+            return F.scaled_dot_product_attention(x, x, x, scale=lam)
 
     def attn_bwd(x0, dy):
         x = x0.detach().requires_grad_(True)
@@ -261,8 +294,41 @@ def torch_peer():
         "W4": lambda: sgd_step,
         "W5": lambda: w5(fixed_sample()),
     }
+    def sgd_runs(runs, d, batch, steps, lam, lr):
+        """`runs` independent online-SGD runs batched along the first axis (bmm), one loop over the steps."""
+        mu = torch.tensor(e1_means(d), dtype=torch.float32)
+
+        def run():
+            with torch.inference_mode():
+                theta = 0.01 * torch.randn(runs, W6["h"], d, generator=gen)
+                for _ in range(steps):
+                    # equal weights: a uniform component index
+                    z = torch.randint(0, 2, (runs, batch), generator=gen)
+                    x = mu[z] + SIGMA * torch.randn(runs, batch, d, generator=gen)
+                    a = torch.softmax(lam * torch.bmm(x, theta.transpose(1, 2)), dim=2)
+                    r = x - torch.bmm(a, theta)
+                    c = torch.bmm(r, theta.transpose(1, 2))
+                    cbar = (a * c).sum(dim=2, keepdim=True)
+                    ak = a * (lam * (c - cbar))
+                    g = (-2.0 / batch) * (torch.bmm(a.transpose(1, 2), r) + torch.bmm(ak.transpose(1, 2), x))
+                    theta = theta - lr * g
+                return theta
+
+        return run
+
+    cases["W6"] = lambda: sgd_runs(W6["runs"], W6["d"], W6["batch"], W6["steps"], W6["lam"], W6["lr"])
+    cases["W7"] = lambda: (lambda x: lambda: ident(x, W7["lam"]))(torch.randn(W7["b"], 1, W7["l"], W7["d"], generator=gen))
     small = {"W3": lambda: (lambda x: lambda: ident(x))(prompts(1, 256))}
-    return torch.__version__, cases, small
+
+    def sweep_attention(d, l, b):
+        x = torch.randn(b, 1, l, d, generator=gen)
+        return lambda: ident(x, 1.0 / math.sqrt(d))
+
+    def sweep_sgd(d, batch, steps):
+        return sgd_runs(1, d, batch, steps, 1.0 / math.sqrt(d), LR)
+
+    sweeps = {"attention": sweep_attention, "sgd": sweep_sgd}
+    return torch.__version__, cases, small, sweeps
 
 
 # ------------------------------------------------------------------------------------------------
@@ -290,6 +356,14 @@ def jax_peer():
     def ident(x):
         return jax.nn.dot_product_attention(x, x, x, scale=LAM)
 
+    ident_at = {}
+
+    def ident_lam(lam):
+        """A jitted identity attention at inverse temperature lam (a compile-time constant)."""
+        if lam not in ident_at:
+            ident_at[lam] = jax.jit(lambda x: jax.nn.dot_product_attention(x, x, x, scale=lam))
+        return ident_at[lam]
+
     def model_c(x, w):
         wq, wk, wv, wo = w
         return jax.nn.dot_product_attention(x @ wq, x @ wk, x @ wv, scale=LAM) @ wo
@@ -300,13 +374,13 @@ def jax_peer():
         dx, dw = vjp(dy)
         return y, dx, dw
 
-    def risk_grad(x, theta):
+    def risk_grad(x, theta, lam=LAM):
         n = x.shape[0]
-        a = jax.nn.softmax(LAM * (x @ theta.T), axis=1)
+        a = jax.nn.softmax(lam * (x @ theta.T), axis=1)
         r = x - a @ theta
         c = r @ theta.T
         cbar = (a * c).sum(axis=1, keepdims=True)
-        ak = a * (LAM * (c - cbar))
+        ak = a * (lam * (c - cbar))
         g = (-2.0 / n) * (a.T @ r + ak.T @ x)
         return (r * r).sum() / n, g
 
@@ -350,7 +424,39 @@ def jax_peer():
         return lambda: jax.block_until_ready(compiled(x))
 
     small = {"W3": w3_compiled}
-    return jax.__version__, cases, small
+
+    def sgd_runs(runs, d, batch, steps, lam, lr):
+        """vmap over `runs` of one run = lax.scan over `steps` (fresh samples from each step's key), under jit."""
+        mu = jnp.array(e1_means(d), dtype=jnp.float32)
+
+        def one_run(key):
+            k0, ks = jax.random.split(key)
+            theta0 = 0.01 * jax.random.normal(k0, (W6["h"], d), dtype=jnp.float32)
+
+            def step(theta, k):
+                kz, ke = jax.random.split(k)
+                z = jax.random.categorical(kz, logw, shape=(batch,))
+                x = mu[z] + SIGMA * jax.random.normal(ke, (batch, d), dtype=jnp.float32)
+                _, g = risk_grad(x, theta, lam)
+                return theta - lr * g, None
+
+            theta, _ = jax.lax.scan(step, theta0, jax.random.split(ks, steps))
+            return theta
+
+        f = jax.jit(jax.vmap(one_run))
+        return lambda: jax.block_until_ready(f(jax.random.split(split(), runs)))
+
+    cases["W6"] = lambda: sgd_runs(W6["runs"], W6["d"], W6["batch"], W6["steps"], W6["lam"], W6["lr"])
+    cases["W7"] = lambda: run(ident_lam(W7["lam"]), jax.random.normal(split(), (W7["b"], W7["l"], 1, W7["d"]), dtype=jnp.float32))
+
+    def sweep_attention(d, l, b):
+        return run(ident_lam(1.0 / math.sqrt(d)), jax.random.normal(split(), (b, l, 1, d), dtype=jnp.float32))
+
+    def sweep_sgd(d, batch, steps):
+        return sgd_runs(1, d, batch, steps, 1.0 / math.sqrt(d), LR)
+
+    sweeps = {"attention": sweep_attention, "sgd": sweep_sgd}
+    return jax.__version__, cases, small, sweeps
 
 
 PEERS = {"numpy": numpy_peer, "pytorch": torch_peer, "jax": jax_peer}
@@ -359,7 +465,7 @@ PEERS = {"numpy": numpy_peer, "pytorch": torch_peer, "jax": jax_peer}
 def main():
     out = {"peer": ARGS.peer, "threads": ARGS.threads}
     try:
-        version, cases, small = PEERS[ARGS.peer]()
+        version, cases, small, sweeps = PEERS[ARGS.peer]()
     except Exception as e:  # ImportError, or a broken install
         out["missing"] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
         print(json.dumps(out))
@@ -388,11 +494,28 @@ def main():
             out["method"] = "VmHWM after - VmHWM before (no clear_refs: a lower bound)"
         print(json.dumps(out))
         return
+    if ARGS.sweep:
+        cells = []
+        for cell in json.loads(ARGS.cells):
+            try:
+                if ARGS.sweep not in sweeps:
+                    raise NotImplementedError(f"no {ARGS.sweep} sweep in {ARGS.peer}")
+                f = sweeps[ARGS.sweep](*cell)
+                r = time_it(f, warmup=1, sweep=True)
+            except Exception as e:
+                r = {"error": f"{type(e).__name__}: {e}".splitlines()[0][:300]}
+            cells.append(r)
+            print(f"{ARGS.peer} sweep {ARGS.sweep} {cell}: {r}", file=sys.stderr, flush=True)
+        out["cells"] = cells
+        print(json.dumps(out))
+        return
     res = {}
     for wid in ARGS.only.split(","):
         try:
+            if wid not in cases:
+                raise NotImplementedError(f"{wid} has no {ARGS.peer} version")
             f = cases[wid]()
-            res[wid] = time_it(f, warmup=2 if wid not in ("W3",) else 1)
+            res[wid] = time_it(f, warmup=2 if wid not in ("W3", "W6", "W7") else 1)
         except Exception as e:
             res[wid] = {"error": f"{type(e).__name__}: {e}".splitlines()[0][:300]}
         print(f"{ARGS.peer} {wid}: {res[wid]}", file=sys.stderr, flush=True)
