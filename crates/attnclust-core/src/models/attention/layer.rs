@@ -13,7 +13,7 @@
 //! result does not depend on the thread count. When there are fewer pairs than threads, the forward
 //! splits each head's query blocks across threads instead.
 
-use super::flash::{Head, Mask};
+use super::flash::{Head, Mask, Stats};
 use crate::error::{ensure, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
@@ -87,7 +87,8 @@ struct HeadPass<T> {
     k: Vec<T>,
     v: Vec<T>,
     o: Vec<T>,
-    lse: Vec<T>,
+    /// Only when the backward needs them.
+    stats: Option<Stats<T>>,
 }
 
 fn project<T: Real>(x: &[T], l: usize, d: usize, w: &[T], cols: usize) -> Vec<T> {
@@ -96,16 +97,20 @@ fn project<T: Real>(x: &[T], l: usize, d: usize, w: &[T], cols: usize) -> Vec<T>
     out
 }
 
-fn head_forward<T: Real>(xb: &[T], l: usize, w: &Weights<T>, h: usize, opts: &Options, par: Par) -> HeadPass<T> {
+fn head_forward<T: Real>(xb: &[T], l: usize, w: &Weights<T>, h: usize, opts: &Options, par: Par, stats: bool) -> HeadPass<T> {
     let (d, dk, dv) = (w.dim, w.dk, w.dv);
     let q = project(xb, l, d, &w.wq[h * d * dk..(h + 1) * d * dk], dk);
     let k = project(xb, l, d, &w.wk[h * d * dk..(h + 1) * d * dk], dk);
     let v = project(xb, l, d, &w.wv[h * d * dv..(h + 1) * d * dv], dv);
     let mut o = vec![T::zero(); l * dv];
-    let mut lse = vec![T::zero(); l];
     let head = Head { q: &q, k: &k, v: &v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
-    head.forward(&mut o, &mut lse, par);
-    HeadPass { q, k, v, o, lse }
+    let stats = if stats {
+        Some(head.forward_with_stats(&mut o, par))
+    } else {
+        head.forward(&mut o, &mut vec![T::zero(); l], par);
+        None
+    };
+    HeadPass { q, k, v, o, stats }
 }
 
 /// Splits the work: parallel over `(b, h)` pairs when there are enough, else inside each head.
@@ -131,7 +136,7 @@ pub fn forward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, opts: &Opti
     let parts: Vec<Vec<T>> = outer.map(b * h, |t| {
         let (bi, hi) = (t / h, t % h);
         let xb = &x[bi * l * d..(bi + 1) * l * d];
-        let pass = head_forward(xb, l, w, hi, opts, inner);
+        let pass = head_forward(xb, l, w, hi, opts, inner, false);
         project(&pass.o, l, w.dv, &w.wo[hi * w.dv * d..(hi + 1) * w.dv * d], d)
     });
     for (t, part) in parts.iter().enumerate() {
@@ -174,7 +179,7 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
         let xb = &x[bi * l * d..(bi + 1) * l * d];
         let dyb = &dy[bi * l * d..(bi + 1) * l * d];
         let wo = &w.wo[hi * dv * d..(hi + 1) * dv * d];
-        let p = head_forward(xb, l, w, hi, opts, inner);
+        let p = head_forward(xb, l, w, hi, opts, inner, true);
         let y = project(&p.o, l, dv, wo, d);
         // dW_O = Oᵀ dY_b; dO = dY_b W_Oᵀ
         let mut dwo = vec![T::zero(); dv * d];
@@ -183,7 +188,7 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
         matmul(&mut d_o, dv, View::rows(dyb, l, d, d), View::transposed(wo, d, dv, d), false, T::one());
         let (mut dq, mut dk_, mut dv_) = (vec![T::zero(); l * dk], vec![T::zero(); l * dk], vec![T::zero(); l * dv]);
         let head = Head { q: &p.q, k: &p.k, v: &p.v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
-        head.backward(&p.o, &p.lse, &d_o, &mut dq, &mut dk_, &mut dv_);
+        head.backward(p.stats.as_ref().expect("stats were asked for"), &d_o, &mut dq, &mut dk_, &mut dv_);
         // dX_b = dQ W_Qᵀ + dK W_Kᵀ + dV W_Vᵀ
         let (wq, wk, wv) = (&w.wq[hi * d * dk..(hi + 1) * d * dk], &w.wk[hi * d * dk..(hi + 1) * d * dk], &w.wv[hi * d * dv..(hi + 1) * d * dv]);
         let mut dx = vec![T::zero(); l * d];

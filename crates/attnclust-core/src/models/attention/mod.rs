@@ -23,4 +23,6 @@ pub use flash::Mask;
 pub use layer::{backward, forward, Grads, Options, Weights};
 
 #[cfg(test)]
+mod saturated_tests;
+#[cfg(test)]
 mod tests;
