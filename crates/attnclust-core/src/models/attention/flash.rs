@@ -32,6 +32,7 @@
 //! (the bias is treated as a constant). Every block is computed by one task in a fixed order, so
 //! results do not depend on the thread count.
 
+use super::online::{Out, Rows};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::kernels::tile::{matmul, View};
@@ -128,17 +129,13 @@ impl<'a, T: Real> Head<'a, T> {
         }
     }
 
-    /// Forward for queries `[i0, i0 + rows)`: writes their `rows × dv` outputs to `o`, their
-    /// log-sum-exp to `lse`, their dominant key to `arg` and, when given, `O_i − V_{a_i}` to `rest`
-    /// (see [`Stats`]). `s` is a work buffer of at least `BR · BC`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward_rows(&self, i0: usize, rows: usize, o: &mut [T], lse: &mut [T], arg: &mut [u32], rest: Option<&mut [T]>, s: &mut [T], mz: Option<&mut [T]>) {
+    /// Forward for queries `[i0, i0 + rows)` by tile products; writes to `out` (see
+    /// [`super::online`]). `s` is a work buffer of at least `BR · BC`.
+    pub fn forward_rows(&self, i0: usize, rows: usize, out: Out<T>, s: &mut [T]) {
         let dv = self.dv;
         let v = self.v;
-        let mut m = [T::neg_infinity(); BR];
-        // Σ_{j ≠ a} e^{S_ij − m_i}: the running sum without the dominant term.
-        let mut others = [T::zero(); BR];
-        let mut dom = [NONE; BR];
+        let mut st = Rows::default();
+        let o = &mut *out.o;
         o[..rows * dv].iter_mut().for_each(|v| *v = T::zero());
         let end = self.key_end(i0, rows);
         let mut j0 = 0;
@@ -148,23 +145,13 @@ impl<'a, T: Real> Head<'a, T> {
             for r in 0..rows {
                 let row = &mut s[r * cols..(r + 1) * cols];
                 let (bj, bm) = row.iter().enumerate().fold((0, T::neg_infinity()), |(bj, bm), (j, &x)| if x > bm { (j, x) } else { (bj, bm) });
-                if bm > m[r] {
-                    // A new dominant key: the old one joins the others, rescaled to the new max.
-                    let orow = &mut o[r * dv..(r + 1) * dv];
-                    if dom[r] != NONE {
-                        let scale = (m[r] - bm).exp();
-                        let va = &v[dom[r] as usize * dv..(dom[r] as usize + 1) * dv];
-                        orow.iter_mut().zip(va).for_each(|(x, &y)| *x = (*x + y) * scale);
-                        others[r] = (others[r] + T::one()) * scale;
-                    }
-                    m[r] = bm;
-                    dom[r] = (j0 + bj) as u32;
+                if st.offer(r, bm, j0 + bj, &mut o[r * dv..(r + 1) * dv], v, dv) {
                     row[bj] = T::neg_infinity();
                 }
-                if m[r] == T::neg_infinity() {
+                if st.m[r] == T::neg_infinity() {
                     row.iter_mut().for_each(|v| *v = T::zero());
                 } else {
-                    others[r] = others[r] + T::exp_sub_sum(row, m[r]);
+                    st.others[r] = st.others[r] + T::exp_sub_sum(row, st.m[r]);
                 }
             }
             matmul(
@@ -177,33 +164,7 @@ impl<'a, T: Real> Head<'a, T> {
             );
             j0 += cols;
         }
-        let mut rest = rest;
-        if let Some(mz) = mz {
-            for r in 0..rows {
-                mz[2 * r] = m[r];
-                mz[2 * r + 1] = T::one() + others[r];
-            }
-        }
-        for r in 0..rows {
-            arg[r] = dom[r];
-            let orow = &mut o[r * dv..(r + 1) * dv];
-            if dom[r] == NONE {
-                lse[r] = T::neg_infinity();
-                if let Some(rest) = rest.as_deref_mut() {
-                    rest[r * dv..(r + 1) * dv].iter_mut().for_each(|x| *x = T::zero());
-                }
-                continue;
-            }
-            let va = &v[dom[r] as usize * dv..(dom[r] as usize + 1) * dv];
-            let inv = T::one() / (T::one() + others[r]);
-            if let Some(rest) = rest.as_deref_mut() {
-                for ((x, &u), &y) in rest[r * dv..(r + 1) * dv].iter_mut().zip(orow.iter()).zip(va) {
-                    *x = (u - others[r] * y) * inv;
-                }
-            }
-            orow.iter_mut().zip(va).for_each(|(x, &y)| *x = (*x + y) * inv);
-            lse[r] = m[r] + others[r].ln_1p();
-        }
+        st.finish(rows, v, dv, out);
     }
 
     /// Forward for all queries: `o` (`l × dv`) and `lse` (`l`). With `Par::Rayon` the query blocks
@@ -248,8 +209,9 @@ impl<'a, T: Real> Head<'a, T> {
         let par = par.above(l * l * (self.dk + dv), 1 << 18);
         par.chunks_mut(&mut blocks, 1, |bi, item| {
             let ((((ob, lb), ab), rb), zb) = &mut item[0];
-            let mut s = vec![T::zero(); BR * BC];
-            self.forward_rows(bi * BR, lb.len(), ob, lb, ab, rb.as_deref_mut(), &mut s, zb.as_deref_mut());
+            let rows = lb.len();
+            let out = Out { o: ob, lse: lb, arg: ab, rest: rb.as_deref_mut(), mz: zb.as_deref_mut() };
+            self.forward_rows(bi * BR, rows, out, &mut vec![T::zero(); BR * BC]);
         });
     }
 

@@ -107,11 +107,14 @@ fn sweep<T: Real>(tol_ulps: f64) {
 
 #[test]
 fn saturated_layer_gradients_match_the_reference() {
-    // Tolerance relative to each array's largest entry, the same as at λ = 0.7 in
-    // `tests::layer_matches_reference` (2e-4 in f32, 1e-11 in f64): the error must not grow with λ.
-    // (The textbook dS is off by about λε: at λ = 2^66 by 10^14 times the scale in f32.)
-    sweep::<f64>(1e-11 / f64::EPSILON);
-    sweep::<f32>(2e-4 / f32::EPSILON as f64);
+    // Tolerance relative to each array's largest entry: 4096 ulps in f32 (5e-4), set
+    // by the partly saturated rows near λ = 2^8, whose dS entries cancel in the sums of dQ, dK and
+    // dW (Σ_j dS_ij = 0); the per-element bound is `saturated_head_gradients_are_accurate_elementwise`.
+    // What this sweep checks is that the error does not grow with λ: the textbook dS is off by
+    // about λε, at λ = 2^66 by 10^14 times the scale in f32.
+    // In f64 the reference rounds as much as the kernel does: 16384 ulps (3.6e-12).
+    sweep::<f64>(16384.0);
+    sweep::<f32>(4096.0);
 }
 
 /// One head at the level of [`Head::backward`], element by element, against the `f64` reference
