@@ -226,6 +226,8 @@ impl<'a, T: Real> Head<'a, T> {
         let dot = |a: &[T], b: &[T]| a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y);
         let c: Vec<T> = (0..l).map(|i| if st.arg[i] == NONE { T::zero() } else { dot(row(d_o, i, dv), row(self.v, st.arg[i] as usize, dv)) }).collect();
         let e: Vec<T> = (0..l).map(|i| dot(row(d_o, i, dv), row(&st.rest, i, dv))).collect();
+        let inv_z: Vec<T> = st.norm.iter().map(|&z| if z > T::zero() { T::one() / z } else { T::zero() }).collect();
+        let d_oz: Vec<T> = (0..l * dv).map(|t| d_o[t] * inv_z[t / dv]).collect();
         let mut p = vec![T::zero(); BR * BC];
         let mut ds = vec![T::zero(); BR * BC];
         let mut j0 = 0;
@@ -241,25 +243,31 @@ impl<'a, T: Real> Head<'a, T> {
                         row.iter_mut().for_each(|v| *v = T::zero());
                     } else {
                         T::exp_sub_sum(row, st.max[i0 + r]);
-                        let inv = T::one() / st.norm[i0 + r];
-                        row.iter_mut().for_each(|v| *v = *v * inv);
                     }
                 }
+                // p holds e^{S − m} (P times z_i); 1/z_i goes on dO's rows (dV) and into dS
                 let pv = &p[..rows * cols];
                 let doi = &d_o[i0 * dv..l * dv];
-                // dV_j += Pᵀ dO_i
-                matmul(&mut dv_out[j0 * dv..l * dv], dv, View::transposed(pv, cols, rows, cols), View::rows(doi, rows, dv, dv), true, T::one());
+                // dV_j += Pᵀ dO_i = (e^{S − m})ᵀ (dO_i / z_i)
+                matmul(
+                    &mut dv_out[j0 * dv..l * dv],
+                    dv,
+                    View::transposed(pv, cols, rows, cols),
+                    View::rows(&d_oz[i0 * dv..l * dv], rows, dv, dv),
+                    true,
+                    T::one(),
+                );
                 // dP = dO_i V_jᵀ, then dS = P ⊙ ((dP − c) − e), and exactly −P e at the dominant key
                 matmul(&mut ds[..rows * cols], cols, View::rows(doi, rows, dv, dv), View::transposed(&self.v[j0 * dv..l * dv], dv, cols, dv), false, T::one());
                 for r in 0..rows {
-                    let (ci, ei) = (c[i0 + r], e[i0 + r]);
+                    let (ci, ei, inv) = (c[i0 + r], e[i0 + r], inv_z[i0 + r]);
                     for col in 0..cols {
                         let idx = r * cols + col;
-                        ds[idx] = pv[idx] * ((ds[idx] - ci) - ei);
+                        ds[idx] = (pv[idx] * inv) * ((ds[idx] - ci) - ei);
                     }
                     let a = st.arg[i0 + r] as usize;
                     if a >= j0 && a < j0 + cols {
-                        ds[r * cols + a - j0] = -(pv[r * cols + a - j0] * ei);
+                        ds[r * cols + a - j0] = -((pv[r * cols + a - j0] * inv) * ei);
                     }
                 }
                 let dsv = &ds[..rows * cols];
