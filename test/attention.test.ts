@@ -160,6 +160,26 @@ describe('model C properties', () => {
   });
 });
 
+describe('model C backward when the softmax saturates (issue 9, item 6)', () => {
+  // Two tokens whose scores λ⟨x_i, x_j⟩ make each row one-hot on itself at every λ ≥ 100 (the gap
+  // 0.84 λ puts the other weight below e^-84): with identity weights the exact gradient is dX = dY
+  // and dW_Q = dW_K = 0 (up to 1e-30). The textbook dS = P ∘ (dP − ⟨dO, O⟩) loses this by about λε.
+  const x = [0.97, 1.12, -0.05, -0.18, 1.31, -1.25];
+  const dy = [-0.2, -1, 0.9, 0.6, -0.5, 1.6];
+  for (const dtype of ['f64', 'f32'] as const) {
+    it(`${dtype}: dX = dY to 4 ulps at λ from 1e2 to 1e20`, () => {
+      const F = dtype === 'f32' ? Float32Array : Float64Array;
+      const eps = dtype === 'f32' ? 2 ** -23 : 2 ** -52;
+      const w = identityWeights(3, { dtype });
+      for (const lambda of [1e2, 1e4, 1e6, 1e10, 1e20]) {
+        const g = attentionBackwardSync({ shape: [1, 2, 3], data: F.from(x) }, w, { shape: [1, 2, 3], data: F.from(dy) }, { lambda });
+        expect(maxAbsDiff(g.dx.data, [...F.from(dy)]), `dx at λ = ${lambda}`).toBeLessThanOrEqual(4 * eps * 1.6);
+        expect(maxAbs([...g.dweights.wq.data, ...g.dweights.wk.data], 0), `dwq, dwk at λ = ${lambda}`).toBeLessThanOrEqual(1e-30);
+      }
+    });
+  }
+});
+
 describe('AttentionLayer', () => {
   const prior = MixturePrior.sphere({ k: 2, dim: 6, radius: 3, sigma: 0.5 });
 

@@ -7,20 +7,32 @@
 //! ```
 //!
 //! **Forward** (per block of [`BR`] queries): for each block of [`BC`] keys, `S_blk = λ Q_blk K_blkᵀ`
-//! (a tile product), then per row the running maximum `m`, the running sum `ℓ` and the output
-//! accumulator are updated: `m' = max(m, max_j S_ij)`, `ℓ' = ℓ·e^{m−m'} + Σ_j e^{S_ij − m'}`,
-//! `O_i' = O_i·e^{m−m'} + Σ_j e^{S_ij − m'} V_j`; at the end `O_i /= ℓ`, `lse_i = m + log ℓ`.
+//! (a tile product), then per row the running maximum `m`, its key `a` (the *dominant* key), the
+//! running sum of the *other* terms `ℓ' = Σ_{j≠a} e^{S_ij − m}` and the accumulator
+//! `U = Σ_{j≠a} e^{S_ij − m} V_j` are updated. When a block holds a new maximum at key `a'`, the old
+//! dominant term joins the others before the rescaling: `U' = (U + V_a)·e^{m−m'}`,
+//! `ℓ'' = (ℓ' + 1)·e^{m−m'}`. At the end `O_i = (V_a + U)/(1 + ℓ')`, `lse_i = m + log1p(ℓ')` and
+//! `rest_i = O_i − V_a = (U − ℓ' V_a)/(1 + ℓ')`: nothing is ever computed as a difference with the
+//! dominant term, so `rest` keeps its relative accuracy however saturated the row.
 //!
-//! **Backward**, given `dO`: with `D_i = ⟨dO_i, O_i⟩` and `P_ij = exp(S_ij − lse_i)` recomputed
-//! block by block,
+//! **Backward**, given `dO`: with `P_ij = exp(S_ij − m_i) / (1 + ℓ'_i)` recomputed block by block,
 //!
 //! ```text
-//! dV += Pᵀ dO,   dP = dO Vᵀ,   dS = P ⊙ (dP − D 1ᵀ),   dQ += λ dS K,   dK += λ dSᵀ Q
+//! dV += Pᵀ dO,   dP = dO Vᵀ,   dS = P ⊙ (dP − D 1ᵀ),   dQ += λ dS K,   dK += λ dSᵀ Q,
+//! D_i = Σ_j P_ij dP_ij = c_i + e_i,   c_i = ⟨dO_i, V_{a_i}⟩,   e_i = ⟨dO_i, rest_i⟩,
+//! dS_ij = P_ij ((dP_ij − c_i) − e_i)  (j ≠ a_i),     dS_{i a_i} = −P_{i a_i} e_i.
 //! ```
+//!
+//! The textbook `D_i = ⟨dO_i, O_i⟩` makes `dP_{ia} − D_i` a difference of two nearly equal numbers
+//! when the row saturates (`P_{ia} → 1`): its rounding error `ε·|dP|` is then multiplied by `λ` in
+//! `dQ` and `dK` (a gradient wrong by about `λε`, e.g. 4·10⁴ at `λ = 10²⁰` in `f64`). Written as
+//! above, every term of `dS` carries its own factor `P_ij` (`j ≠ a`) or `e_i = O(1 − P_{ia})`, so
+//! the gradient is accurate to a few ulps of its own size at every `λ`.
 //!
 //! (the bias is treated as a constant). Every block is computed by one task in a fixed order, so
 //! results do not depend on the thread count.
 
+use super::online::{Out, Rows};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::kernels::tile::{matmul, View};
@@ -54,6 +66,24 @@ pub struct Head<'a, T> {
     pub mask: Mask,
     /// Added to every score of key `j` (length `l`).
     pub key_bias: Option<&'a [T]>,
+}
+
+/// `arg` value of a row that sees no key.
+pub const NONE: u32 = u32::MAX;
+
+/// What the backward needs from the forward, per query row `i`: the row maximum `m_i` and
+/// `z_i = Σ_j e^{S_ij − m_i} = 1 + ℓ'_i` (so `P_ij = e^{S_ij − m_i} / z_i`, without the rounding of
+/// `lse_i = m_i + log z_i`, whose absolute error `ε|m_i|` would become a relative error of `P`); the dominant key
+/// `a_i = argmax_j S_ij` (the first one on ties; [`NONE`] for a row that sees no key); and
+/// `rest_i = O_i − V_{a_i} = Σ_{j≠a_i} P_ij (V_j − V_{a_i})` (`l × dv`), accumulated without ever
+/// subtracting the dominant term, so it is accurate to a few ulps of its own size even when
+/// `1 − P_{i a_i}` is below the rounding error.
+#[derive(Clone, Debug)]
+pub struct Stats<T> {
+    pub max: Vec<T>,
+    pub norm: Vec<T>,
+    pub arg: Vec<u32>,
+    pub rest: Vec<T>,
 }
 
 impl<'a, T: Real> Head<'a, T> {
@@ -99,12 +129,13 @@ impl<'a, T: Real> Head<'a, T> {
         }
     }
 
-    /// Forward for queries `[i0, i0 + rows)`: writes their `rows × dv` outputs to `o` and their
-    /// log-sum-exp to `lse`. `s` is a work buffer of at least `rows · min(BC, l)` values.
-    pub fn forward_rows(&self, i0: usize, rows: usize, o: &mut [T], lse: &mut [T], s: &mut [T]) {
+    /// Forward for queries `[i0, i0 + rows)` by tile products; writes to `out` (see
+    /// [`super::online`]). `s` is a work buffer of at least `rows · min(BC, l)` values.
+    pub fn forward_rows(&self, i0: usize, rows: usize, out: Out<T>, s: &mut [T]) {
         let dv = self.dv;
-        let mut m = [T::neg_infinity(); BR];
-        let mut sum = [T::zero(); BR];
+        let v = self.v;
+        let mut st = Rows::default();
+        let o = &mut *out.o;
         o[..rows * dv].iter_mut().for_each(|v| *v = T::zero());
         let end = self.key_end(i0, rows);
         let mut j0 = 0;
@@ -113,63 +144,92 @@ impl<'a, T: Real> Head<'a, T> {
             self.scores(s, i0, rows, j0, cols);
             for r in 0..rows {
                 let row = &mut s[r * cols..(r + 1) * cols];
-                let bm = row.iter().copied().fold(T::neg_infinity(), T::max);
-                let mnew = m[r].max(bm);
-                if mnew == T::neg_infinity() {
+                let (bj, bm) = row.iter().enumerate().fold((0, T::neg_infinity()), |(bj, bm), (j, &x)| if x > bm { (j, x) } else { (bj, bm) });
+                if st.offer(r, bm, j0 + bj, &mut o[r * dv..(r + 1) * dv], v, dv) {
+                    row[bj] = T::neg_infinity();
+                }
+                if st.m[r] == T::neg_infinity() {
                     row.iter_mut().for_each(|v| *v = T::zero());
-                    continue;
+                } else {
+                    st.others[r] = st.others[r] + T::exp_sub_sum(row, st.m[r]);
                 }
-                let scale = if m[r] == T::neg_infinity() { T::zero() } else { (m[r] - mnew).exp() };
-                let block_sum = T::exp_sub_sum(row, mnew);
-                sum[r] = sum[r] * scale + block_sum;
-                if scale != T::one() {
-                    o[r * dv..(r + 1) * dv].iter_mut().for_each(|v| *v = *v * scale);
-                }
-                m[r] = mnew;
             }
             matmul(
                 &mut o[..rows * dv],
                 dv,
                 View::rows(&s[..rows * cols], rows, cols, cols),
-                View::rows(&self.v[j0 * dv..self.l * dv], cols, dv, dv),
+                View::rows(&v[j0 * dv..self.l * dv], cols, dv, dv),
                 true,
                 T::one(),
             );
             j0 += cols;
         }
-        for r in 0..rows {
-            if sum[r] > T::zero() {
-                let inv = T::one() / sum[r];
-                o[r * dv..(r + 1) * dv].iter_mut().for_each(|v| *v = *v * inv);
-                lse[r] = m[r] + sum[r].ln();
-            } else {
-                lse[r] = T::neg_infinity();
-            }
-        }
+        st.finish(rows, v, dv, out);
     }
 
     /// Forward for all queries: `o` (`l × dv`) and `lse` (`l`). With `Par::Rayon` the query blocks
     /// run in parallel.
     pub fn forward(&self, o: &mut [T], lse: &mut [T], par: Par) {
+        let mut arg = vec![NONE; self.l];
+        self.forward_into(o, lse, &mut arg, None, None, par);
+    }
+
+    /// Forward for all queries: `o` (`l × dv`) and the [`Stats`] the backward needs.
+    pub fn forward_with_stats(&self, o: &mut [T], par: Par) -> Stats<T> {
         let (l, dv) = (self.l, self.dv);
-        assert!(o.len() >= l * dv && lse.len() >= l);
-        let blocks: Vec<(&mut [T], &mut [T])> = o[..l * dv].chunks_mut(BR * dv).zip(lse[..l].chunks_mut(BR)).collect();
-        let mut blocks = blocks;
+        let mut st = Stats { max: vec![T::zero(); l], norm: vec![T::zero(); l], arg: vec![NONE; l], rest: vec![T::zero(); l * dv] };
+        let mut lse = vec![T::zero(); l];
+        let mut mz = vec![T::zero(); 2 * l];
+        self.forward_into(o, &mut lse, &mut st.arg, Some(&mut st.rest), Some(&mut mz), par);
+        for i in 0..l {
+            st.max[i] = mz[2 * i];
+            st.norm[i] = mz[2 * i + 1];
+        }
+        st
+    }
+
+    fn forward_into(&self, o: &mut [T], lse: &mut [T], arg: &mut [u32], rest: Option<&mut [T]>, mz: Option<&mut [T]>, par: Par) {
+        let (l, dv) = (self.l, self.dv);
+        assert!(o.len() >= l * dv && lse.len() >= l && arg.len() >= l && l < NONE as usize);
+        let mut rest_blocks: Vec<Option<&mut [T]>> = match rest {
+            Some(r) => r[..l * dv].chunks_mut(BR * dv).map(Some).collect(),
+            None => (0..l.div_ceil(BR)).map(|_| None).collect(),
+        };
+        let mut mz_blocks: Vec<Option<&mut [T]>> = match mz {
+            Some(r) => r[..2 * l].chunks_mut(2 * BR).map(Some).collect(),
+            None => (0..l.div_ceil(BR)).map(|_| None).collect(),
+        };
+        let mut blocks: Vec<_> = o[..l * dv]
+            .chunks_mut(BR * dv)
+            .zip(lse[..l].chunks_mut(BR))
+            .zip(arg[..l].chunks_mut(BR))
+            .zip(rest_blocks.drain(..))
+            .zip(mz_blocks.drain(..))
+            .collect();
         let par = par.above(l * l * (self.dk + dv), 1 << 18);
         par.chunks_mut(&mut blocks, 1, |bi, item| {
-            let (ob, lb) = &mut item[0];
+            let ((((ob, lb), ab), rb), zb) = &mut item[0];
+            let rows = lb.len();
+            let out = Out { o: ob, lse: lb, arg: ab, rest: rb.as_deref_mut(), mz: zb.as_deref_mut() };
             // A tile no larger than the prompt: a short prompt's call is not an allocation of BR × BC.
-            let mut s = vec![T::zero(); BR.min(l) * BC.min(l)];
-            self.forward_rows(bi * BR, lb.len(), ob, lb, &mut s);
+            self.forward_rows(bi * BR, rows, out, &mut vec![T::zero(); BR.min(l) * BC.min(l)]);
         });
     }
 
     /// Backward: adds the gradients to `dq` (`l × dk`), `dk` (`l × dk`) and `dv` (`l × dv`), given
-    /// the forward's `o` and `lse` and the upstream `d_o` (`l × dv`).
-    pub fn backward(&self, o: &[T], lse: &[T], d_o: &[T], dq: &mut [T], dk_out: &mut [T], dv_out: &mut [T]) {
+    /// the forward's [`Stats`] and the upstream `d_o` (`l × dv`).
+    pub fn backward(&self, st: &Stats<T>, d_o: &[T], dq: &mut [T], dk_out: &mut [T], dv_out: &mut [T]) {
         let (l, dk, dv) = (self.l, self.dk, self.dv);
-        let dsum: Vec<T> =
-            (0..l).map(|i| o[i * dv..(i + 1) * dv].iter().zip(&d_o[i * dv..(i + 1) * dv]).map(|(&a, &b)| a * b).fold(T::zero(), |s, x| s + x)).collect();
+        fn row<T>(m: &[T], i: usize, dv: usize) -> &[T] {
+            &m[i * dv..(i + 1) * dv]
+        }
+        // c_i = ⟨dO_i, V_{a_i}⟩ = dP_{i a_i},  e_i = ⟨dO_i, O_i − V_{a_i}⟩ = Σ_{j≠a_i} P_ij (dP_ij − c_i)
+        let dot = |a: &[T], b: &[T]| a.iter().zip(b).fold(T::zero(), |s, (&x, &y)| s + x * y);
+        let c: Vec<T> = (0..l).map(|i| if st.arg[i] == NONE { T::zero() } else { dot(row(d_o, i, dv), row(self.v, st.arg[i] as usize, dv)) }).collect();
+        let e: Vec<T> = (0..l).map(|i| dot(row(d_o, i, dv), row(&st.rest, i, dv))).collect();
+        let inv_z: Vec<T> = st.norm.iter().map(|&z| if z > T::zero() { T::one() / z } else { T::zero() }).collect();
+        let d_oz: Vec<T> = (0..l * dv).map(|t| d_o[t] * inv_z[t / dv]).collect();
+        // Tiles no larger than the prompt.
         let tile = BR.min(l) * BC.min(l);
         let mut p = vec![T::zero(); tile];
         let mut ds = vec![T::zero(); tile];
@@ -184,23 +244,35 @@ impl<'a, T: Real> Head<'a, T> {
                 self.scores(&mut p, i0, rows, j0, cols);
                 for r in 0..rows {
                     let row = &mut p[r * cols..(r + 1) * cols];
-                    if lse[i0 + r] == T::neg_infinity() {
+                    if st.arg[i0 + r] == NONE {
                         row.iter_mut().for_each(|v| *v = T::zero());
                     } else {
-                        T::exp_sub_sum(row, lse[i0 + r]);
+                        T::exp_sub_sum(row, st.max[i0 + r]);
                     }
                 }
+                // p holds e^{S − m} (P times z_i); 1/z_i goes on dO's rows (dV) and into dS
                 let pv = &p[..rows * cols];
                 let doi = &d_o[i0 * dv..l * dv];
-                // dV_j += Pᵀ dO_i
-                matmul(&mut dv_out[j0 * dv..l * dv], dv, View::transposed(pv, cols, rows, cols), View::rows(doi, rows, dv, dv), true, T::one());
-                // dP = dO_i V_jᵀ, then dS = P ⊙ (dP − D_i)
+                // dV_j += Pᵀ dO_i = (e^{S − m})ᵀ (dO_i / z_i)
+                matmul(
+                    &mut dv_out[j0 * dv..l * dv],
+                    dv,
+                    View::transposed(pv, cols, rows, cols),
+                    View::rows(&d_oz[i0 * dv..l * dv], rows, dv, dv),
+                    true,
+                    T::one(),
+                );
+                // dP = dO_i V_jᵀ, then dS = P ⊙ ((dP − c) − e), and exactly −P e at the dominant key
                 matmul(&mut ds[..rows * cols], cols, View::rows(doi, rows, dv, dv), View::transposed(&self.v[j0 * dv..l * dv], dv, cols, dv), false, T::one());
                 for r in 0..rows {
-                    let d = dsum[i0 + r];
-                    for c in 0..cols {
-                        let idx = r * cols + c;
-                        ds[idx] = pv[idx] * (ds[idx] - d);
+                    let (ci, ei, inv) = (c[i0 + r], e[i0 + r], inv_z[i0 + r]);
+                    for col in 0..cols {
+                        let idx = r * cols + col;
+                        ds[idx] = (pv[idx] * inv) * ((ds[idx] - ci) - ei);
+                    }
+                    let a = st.arg[i0 + r] as usize;
+                    if a >= j0 && a < j0 + cols {
+                        ds[r * cols + a - j0] = -((pv[r * cols + a - j0] * inv) * ei);
                     }
                 }
                 let dsv = &ds[..rows * cols];

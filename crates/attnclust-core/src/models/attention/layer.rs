@@ -13,7 +13,7 @@
 //! result does not depend on the thread count. When there are fewer pairs than threads, the forward
 //! splits each head's query blocks across threads instead.
 
-use super::flash::{Head, Mask};
+use super::flash::{Head, Mask, Stats};
 use crate::error::{ensure, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
@@ -87,7 +87,8 @@ struct HeadPass<T> {
     k: Vec<T>,
     v: Vec<T>,
     o: Vec<T>,
-    lse: Vec<T>,
+    /// Only when the backward needs them.
+    stats: Option<Stats<T>>,
 }
 
 fn project<T: Real>(x: &[T], l: usize, d: usize, w: &[T], cols: usize) -> Vec<T> {
@@ -96,16 +97,20 @@ fn project<T: Real>(x: &[T], l: usize, d: usize, w: &[T], cols: usize) -> Vec<T>
     out
 }
 
-fn head_forward<T: Real>(xb: &[T], l: usize, w: &Weights<T>, h: usize, opts: &Options, par: Par) -> HeadPass<T> {
+fn head_forward<T: Real>(xb: &[T], l: usize, w: &Weights<T>, h: usize, opts: &Options, par: Par, stats: bool) -> HeadPass<T> {
     let (d, dk, dv) = (w.dim, w.dk, w.dv);
     let q = project(xb, l, d, &w.wq[h * d * dk..(h + 1) * d * dk], dk);
     let k = project(xb, l, d, &w.wk[h * d * dk..(h + 1) * d * dk], dk);
     let v = project(xb, l, d, &w.wv[h * d * dv..(h + 1) * d * dv], dv);
     let mut o = vec![T::zero(); l * dv];
-    let mut lse = vec![T::zero(); l];
     let head = Head { q: &q, k: &k, v: &v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
-    head.forward(&mut o, &mut lse, par);
-    HeadPass { q, k, v, o, lse }
+    let stats = if stats {
+        Some(head.forward_with_stats(&mut o, par))
+    } else {
+        head.forward(&mut o, &mut vec![T::zero(); l], par);
+        None
+    };
+    HeadPass { q, k, v, o, stats }
 }
 
 /// Splits the work: parallel over `(b, h)` pairs when there are enough, else inside each head.
@@ -131,7 +136,7 @@ pub fn forward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, opts: &Opti
     let parts: Vec<Vec<T>> = outer.map(b * h, |t| {
         let (bi, hi) = (t / h, t % h);
         let xb = &x[bi * l * d..(bi + 1) * l * d];
-        let pass = head_forward(xb, l, w, hi, opts, inner);
+        let pass = head_forward(xb, l, w, hi, opts, inner, false);
         project(&pass.o, l, w.dv, &w.wo[hi * w.dv * d..(hi + 1) * w.dv * d], d)
     });
     for (t, part) in parts.iter().enumerate() {
@@ -174,7 +179,7 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
         let xb = &x[bi * l * d..(bi + 1) * l * d];
         let dyb = &dy[bi * l * d..(bi + 1) * l * d];
         let wo = &w.wo[hi * dv * d..(hi + 1) * dv * d];
-        let p = head_forward(xb, l, w, hi, opts, inner);
+        let p = head_forward(xb, l, w, hi, opts, inner, true);
         let y = project(&p.o, l, dv, wo, d);
         // dW_O = Oᵀ dY_b; dO = dY_b W_Oᵀ
         let mut dwo = vec![T::zero(); dv * d];
@@ -183,7 +188,7 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
         matmul(&mut d_o, dv, View::rows(dyb, l, d, d), View::transposed(wo, d, dv, d), false, T::one());
         let (mut dq, mut dk_, mut dv_) = (vec![T::zero(); l * dk], vec![T::zero(); l * dk], vec![T::zero(); l * dv]);
         let head = Head { q: &p.q, k: &p.k, v: &p.v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
-        head.backward(&p.o, &p.lse, &d_o, &mut dq, &mut dk_, &mut dv_);
+        head.backward(p.stats.as_ref().expect("stats were asked for"), &d_o, &mut dq, &mut dk_, &mut dv_);
         // dX_b = dQ W_Qᵀ + dK W_Kᵀ + dV W_Vᵀ
         let (wq, wk, wv) = (&w.wq[hi * d * dk..(hi + 1) * d * dk], &w.wk[hi * d * dk..(hi + 1) * d * dk], &w.wv[hi * d * dv..(hi + 1) * d * dv]);
         let mut dx = vec![T::zero(); l * d];
@@ -216,7 +221,9 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
 /// Forward: the output `y`, the per-(prompt, head) outputs kept until they are summed, and per
 /// thread `Q`, `K`, `V`, `O`, the log-sum-exp and two score tiles. Backward: `y`, `dx` and the
 /// weight gradients, per (prompt, head) its `y`, `dx` and `dW` parts, and per thread `Q`, `K`, `V`,
-/// `O`, `dO`, `dQ`, `dK`, `dV`, `dX`, a head's weight gradients and two tiles. In `f64`.
+/// `O`, `dO`, `dQ`, `dK`, `dV`, `dX`, the forward's row statistics around each row's dominant key
+/// (`O − V_a`, the max, norm and index, and `dO/z` with its two row sums), a head's weight gradients
+/// and two tiles. In `f64`.
 #[allow(clippy::too_many_arguments)]
 pub fn peak_bytes(b: usize, l: usize, heads: usize, dim: usize, dk: usize, dv: usize, elem: usize, threads: usize, backward: bool) -> f64 {
     use crate::models::attention::flash::{BC, BR};
@@ -226,7 +233,7 @@ pub fn peak_bytes(b: usize, l: usize, heads: usize, dim: usize, dk: usize, dv: u
     let tile = 2.0 * (BR * BC) as f64;
     let values = if backward {
         let wh = 2.0 * d * dk + 2.0 * d * dv;
-        2.0 * n + w + b * h * (2.0 * l * d + wh) + t * (l * (4.0 * dk + 4.0 * dv + 2.0 * d + 1.0) + wh + tile)
+        2.0 * n + w + b * h * (2.0 * l * d + wh) + t * (l * (4.0 * dk + 6.0 * dv + 2.0 * d + 7.0) + wh + tile)
     } else {
         n + b * h * l * d + t * (l * (2.0 * dk + 2.0 * dv + d + 1.0) + tile)
     };

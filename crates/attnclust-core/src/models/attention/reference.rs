@@ -51,6 +51,20 @@ pub fn probabilities(q: &Mat, k: &Mat, lambda: f64, mask: Mask, bias: Option<&[f
         .collect()
 }
 
+/// One row of `dS = P ⊙ (dP − Σ_k P_k dP_k)`, written around the dominant entry `a = argmax_k P_k`
+/// (the first on ties) so that no term is a difference with the dominant one:
+/// `e = Σ_{k≠a} P_k (dP_k − dP_a)`, `dS_j = P_j ((dP_j − dP_a) − e)` for `j ≠ a`, `dS_a = −P_a e`.
+/// (Exact algebra: `Σ_k P_k dP_k = dP_a + e`.) A row of zeros (no key seen) gives zeros.
+pub fn stable_ds(p: &[f64], dp: &[f64]) -> Vec<f64> {
+    let a = (0..p.len()).fold(0, |a, k| if p[k] > p[a] { k } else { a });
+    if p.is_empty() || p[a] == 0.0 {
+        return vec![0.0; p.len()];
+    }
+    let c = dp[a];
+    let e: f64 = (0..p.len()).filter(|&k| k != a).map(|k| p[k] * (dp[k] - c)).sum();
+    (0..p.len()).map(|j| if j == a { -(p[a] * e) } else { p[j] * ((dp[j] - c) - e) }).collect()
+}
+
 /// One head: `softmax(λQKᵀ + bias + mask) V`.
 pub fn head(q: &Mat, k: &Mat, v: &Mat, lambda: f64, mask: Mask, bias: Option<&[f64]>) -> Mat {
     mul(&probabilities(q, k, lambda, mask, bias), v)
@@ -86,13 +100,7 @@ pub fn grads<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], opt
             let d_o = mul(&dyb, &t(&mo, d));
             let dp = mul(&d_o, &t(&v, dv));
             let dvv = mul(&t(&p, l), &d_o);
-            // dS_ij = P_ij (dP_ij − Σ_k P_ik dP_ik)
-            let ds: Mat = (0..l)
-                .map(|i| {
-                    let c: f64 = (0..l).map(|j| p[i][j] * dp[i][j]).sum();
-                    (0..l).map(|j| p[i][j] * (dp[i][j] - c)).collect()
-                })
-                .collect();
+            let ds: Mat = (0..l).map(|i| stable_ds(&p[i], &dp[i])).collect();
             let dq: Mat = mul(&ds, &k).into_iter().map(|r| r.into_iter().map(|v| v * opts.lambda).collect()).collect();
             let dkk: Mat = mul(&t(&ds, l), &q).into_iter().map(|r| r.into_iter().map(|v| v * opts.lambda).collect()).collect();
             let dx = [mul(&dq, &t(&mq, dk)), mul(&dkk, &t(&mk, dk)), mul(&dvv, &t(&mv, dv))];
