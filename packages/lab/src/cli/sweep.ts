@@ -4,7 +4,7 @@
  * `sweep` stops after the current point on the first SIGINT/SIGTERM (exit code 130/143, the shard
  * file valid; rerunning the command resumes) and exits at once on a second one.
  */
-import { setThreads } from '../threads';
+import { setThreads } from 'attnclust';
 import { loadSweep } from '../sweep/config';
 import { canonicalJson, type Shard } from '../sweep/grid';
 import { mergeShards } from '../sweep/merge';

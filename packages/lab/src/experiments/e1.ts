@@ -6,9 +6,9 @@
  * random directions; noise `σ`. Training: online SGD on fresh batches (the population risk).
  */
 import { z } from 'zod';
-import { GaussianMixture } from '../gmm';
-import { TwoHeadLayer } from '../layer';
-import type { InitSpec, Scores } from '../types';
+import { GaussianMixture } from 'attnclust';
+import { TwoHeadLayer } from 'attnclust';
+import type { InitSpec, Scores } from 'attnclust';
 import { linePlot } from '../report/plot';
 import { band, byScale, type Experiment, fmt, runLimited, sphereMeans, type Table, onlineFields } from './common';
 

@@ -4,10 +4,10 @@
  * dimension as the varying parameter.
  */
 import { z } from 'zod';
-import { em, kmeans } from '../baselines';
-import { GaussianMixture } from '../gmm';
-import { TwoHeadLayer } from '../layer';
-import { alignment, centroidError } from '../metrics';
+import { em, kmeans } from 'attnclust';
+import { GaussianMixture } from 'attnclust';
+import { TwoHeadLayer } from 'attnclust';
+import { alignment, centroidError } from 'attnclust';
 import { linePlot, hconcat } from '../report/plot';
 import { band, byScale, type Context, type Experiment, type Figure, fmt, runLimited, sphereMeans, type Table } from './common';
 

@@ -8,9 +8,9 @@
  */
 import { z } from 'zod';
 import { hconcat, linePlot } from '../report/plot';
-import type { Tensor } from '../types';
+import type { Tensor } from 'attnclust';
 import { band, byScale, type Experiment, fmt, prompt, type Table } from './common';
-import { identityAttention } from '../identity';
+import { identityAttention } from 'attnclust';
 import { prompts, ratios, promptDefaults, promptFields } from './icq';
 
 const schema = z.object({

@@ -7,11 +7,11 @@
  * quantization ratio of the trained layer on held-out prompts.
  */
 import { z } from 'zod';
-import { AttentionLayer } from '../attention';
-import { MixturePrior } from '../gmm';
-import { identityAttention } from '../identity';
+import { AttentionLayer } from 'attnclust';
+import { MixturePrior } from 'attnclust';
+import { identityAttention } from 'attnclust';
 import { hconcat, linePlot, type PlotSpec } from '../report/plot';
-import type { Tensor } from '../types';
+import type { Tensor } from 'attnclust';
 import { band, byScale, type Experiment, fmt, logspace, type Table } from './common';
 import { ratios } from './icq';
 

@@ -7,10 +7,10 @@
  * of its centroid, under the matching that minimises the worst one), as `r` decreases.
  */
 import { z } from 'zod';
-import { GaussianMixture } from '../gmm';
-import { TwoHeadLayer } from '../layer';
+import { GaussianMixture } from 'attnclust';
+import { TwoHeadLayer } from 'attnclust';
 import { hconcat, linePlot } from '../report/plot';
-import type { Tensor } from '../types';
+import type { Tensor } from 'attnclust';
 import { band, byScale, type Experiment, fmt, rows, runLimited, sphereMeans, type Table, onlineFields } from './common';
 
 const schema = z.object({
