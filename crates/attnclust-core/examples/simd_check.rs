@@ -10,7 +10,7 @@ fn main() {
     let a: Vec<f32> = (0..300).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
     let b: Vec<f32> = (0..300).map(|i| ((i * 53 % 97) as f32 - 48.0) / 9.0).collect();
     let mut checked = 0usize;
-    let mut fail = |what: String| {
+    let fail = |what: String| {
         eprintln!("simd_check: {what}");
         std::process::exit(1);
     };
