@@ -5,7 +5,7 @@
 # Install once, not in a job (README, "Sweeps on a cluster"): a built attnclust on storage that
 # every node sees, e.g. on a login node with Node.js >= 20 and Rust:
 #   git clone <attnclust repository> /shared/attnclust && cd /shared/attnclust && npm ci
-# then export ATTNCLUST=/shared/attnclust/bin/attnclust.js before submitting. The job runs
+# then export ATTNCLUST=/shared/attnclust/packages/lab/bin/attnclust.js before submitting. The job runs
 # `srun node "$ATTNCLUST" …` directly: never `npx` (npm renames its process and keeps Slurm's
 # signals from reaching attnclust, and may start a build or a registry download inside the job).
 #
@@ -31,7 +31,7 @@
 #SBATCH --output=%x-%A_%a.out
 
 set -uo pipefail
-ATTNCLUST=${ATTNCLUST:?set ATTNCLUST to the installed bin/attnclust.js (see the header of this script)}
+ATTNCLUST=${ATTNCLUST:?set ATTNCLUST to the installed packages/lab/bin/attnclust.js (see the header of this script)}
 CONFIG=${SWEEP_CONFIG:-examples/sweep-e5.json}
 OUT=${SWEEP_OUT:-results/sweep-e5}
 SHARDS=3 # the number of array tasks (--array=0-2)

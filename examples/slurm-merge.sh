@@ -13,7 +13,7 @@
 #SBATCH --output=%x-%j.out
 
 set -uo pipefail
-ATTNCLUST=${ATTNCLUST:?set ATTNCLUST to the installed bin/attnclust.js (see examples/slurm-array.sh)}
+ATTNCLUST=${ATTNCLUST:?set ATTNCLUST to the installed packages/lab/bin/attnclust.js (see examples/slurm-array.sh)}
 OUT=${SWEEP_OUT:-results/sweep-e5}
 
 echo "$(date -Is) merge of ${OUT} (job ${SLURM_JOB_ID}) on $(hostname)"

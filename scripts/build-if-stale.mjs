@@ -67,22 +67,29 @@ export function nativeStale(root) {
 
 /**
  * Why the TypeScript under `root` must be recompiled, or null when it is up to date: a `.ts` file
- * (not `.d.ts`) of `src/` or `bench/` whose `dist/<same path>.js` is missing or older, or a
- * `tsconfig.json` newer than the oldest compiled file.
+ * (not `.d.ts`) of the library (`src/`, `bench/`, compiled to `dist/`) or of the lab
+ * (`packages/lab/src/`, compiled to `packages/lab/dist/`) whose compiled `.js` is missing or older,
+ * or a `tsconfig.json` newer than the oldest compiled file of its package.
  */
 export function tsStale(root) {
-  const sources = ['src', 'bench'].flatMap((d) => walk(join(root, d), (n) => n.endsWith('.ts') && !n.endsWith('.d.ts')));
-  if (sources.length === 0) return null;
-  let oldest = Infinity;
-  for (const src of sources) {
-    const out = join(root, 'dist', relative(root, src)).replace(/\.ts$/, '.js');
-    if (!existsSync(out)) return `${relative(root, out)} is missing`;
-    const t = mtime(out);
-    if (mtime(src) > t) return `${relative(root, src)} is newer than ${relative(root, out)}`;
-    oldest = Math.min(oldest, t);
+  const packages = [
+    { base: root, dirs: ['src', 'bench'] },
+    { base: join(root, 'packages', 'lab'), dirs: ['src'] },
+  ];
+  for (const { base, dirs } of packages) {
+    const sources = dirs.flatMap((d) => walk(join(base, d), (n) => n.endsWith('.ts') && !n.endsWith('.d.ts')));
+    if (sources.length === 0) continue;
+    let oldest = Infinity;
+    for (const src of sources) {
+      const out = join(base, 'dist', relative(base, src)).replace(/\.ts$/, '.js');
+      if (!existsSync(out)) return `${relative(root, out)} is missing`;
+      const t = mtime(out);
+      if (mtime(src) > t) return `${relative(root, src)} is newer than ${relative(root, out)}`;
+      oldest = Math.min(oldest, t);
+    }
+    const config = join(base, 'tsconfig.json');
+    if (existsSync(config) && mtime(config) > oldest) return `${relative(root, config)} is newer than the compiled files`;
   }
-  const config = join(root, 'tsconfig.json');
-  if (existsSync(config) && mtime(config) > oldest) return 'tsconfig.json is newer than the compiled files';
   return null;
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm run pack:local [-- --no-build | --build] [-- --out <dir>]`: packs the root package and each
-// per-platform package (npm/<platform>/, made by `napi create-npm-dirs`) into pack/ as npm would
+// `npm run pack:local [-- --no-build | --build] [-- --out <dir>]`: packs the root package (the
+// library), the lab (packages/lab) and each per-platform package (npm/<platform>/, made by `napi create-npm-dirs`) into pack/ as npm would
 // publish them, without publishing anything and without changing a file of the working tree.
 //
 //   1. Build if needed: `npm run build:native` when the .node is missing or older than the Rust
@@ -18,8 +18,11 @@
 //      dist/src/native.d.ts gets its import of the addon's types pointed at the package root
 //      (scripts/fix-native-dts.mjs); then it is packed. The working tree is never modified, so
 //      there is nothing to restore.
-//   4. Checks: no binary, sources or tests in the root tarball, every entry point present; a
-//      summary, also written to <out>/pack.json.
+//   4. The lab (packages/lab, the npm workspace with the experiments, reports and the CLI): its
+//      `npm pack` files are staged with its dependency on the library (`file:../..` in the
+//      repository, so the workspace links the root) set to the library's exact version, and packed.
+//   5. Checks: no binary, sources or tests in the root tarball, every entry point present in both;
+//      a summary, also written to <out>/pack.json.
 //
 // Lifecycle scripts do not run while packing (`--ignore-scripts`): step 1 is the build. Publishing
 // (not done here) would be `npm publish <tgz>` of the per-platform tarballs, then the root one.
@@ -36,6 +39,8 @@ const mode = args.includes('--no-build') ? 'never' : args.includes('--build') ? 
 const outArg = args.indexOf('--out');
 const out = resolve(process.cwd(), outArg >= 0 ? (args[outArg + 1] ?? 'pack') : join(root, 'pack'));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const labDir = join(root, 'packages', 'lab');
+const labPkg = JSON.parse(readFileSync(join(labDir, 'package.json'), 'utf8'));
 const binaryName = pkg.napi?.binaryName ?? pkg.name;
 
 const log = (m) => process.stderr.write(`pack:local: ${m}\n`);
@@ -81,8 +86,8 @@ function build() {
     mtime(join(root, 'Cargo.toml')),
     mtime(join(root, 'Cargo.lock')),
   );
-  const tsOut = Math.min(mtime(join(root, 'dist', 'src', 'index.js')), mtime(join(root, 'dist', 'src', 'index.d.ts')));
-  const tsSrc = Math.max(newest(join(root, 'src'), (f) => f.endsWith('.ts')), mtime(join(root, 'tsconfig.json')));
+  const tsOut = Math.min(mtime(join(root, 'dist', 'src', 'index.js')), mtime(join(root, 'dist', 'src', 'index.d.ts')), mtime(join(labDir, 'dist', 'src', 'cli', 'main.js')));
+  const tsSrc = Math.max(newest(join(root, 'src'), (f) => f.endsWith('.ts')), newest(join(labDir, 'src'), (f) => f.endsWith('.ts')), mtime(join(root, 'tsconfig.json')), mtime(join(labDir, 'tsconfig.json')));
   if (mode === 'never') {
     if (nativeOut === 0 || tsOut === 0) fail('nothing to pack: the addon or dist/ is not built (run `npm run build`)', 2);
     if (nativeSrc > nativeOut) log('warning: native/ is older than the Rust sources (packed anyway: --no-build)');
@@ -156,16 +161,45 @@ function packRoot(staging, platforms) {
   return { name: pkg.name, version: pkg.version, file: r.path, size: r.size, unpackedSize: r.unpackedSize, files: r.files.map((f) => f.path) };
 }
 
-// ---- 4. checks ---------------------------------------------------------------------------------
+// ---- 4. the lab --------------------------------------------------------------------------------
+function packLab(staging) {
+  const listing = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: labDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const files = JSON.parse(listing.slice(listing.indexOf('[')))[0].files.map((f) => f.path);
+  const stage = join(staging, 'lab');
+  for (const f of files) {
+    mkdirSync(dirname(join(stage, f)), { recursive: true });
+    copyFileSync(join(labDir, f), join(stage, f));
+  }
+  if (labPkg.version !== pkg.version) fail(`packages/lab has version ${labPkg.version}, the library ${pkg.version}`);
+  const published = { ...labPkg, dependencies: { ...labPkg.dependencies, [pkg.name]: pkg.version } };
+  delete published.devDependencies;
+  delete published.scripts;
+  writeFileSync(join(stage, 'package.json'), `${JSON.stringify(published, null, 2)}\n`);
+  const r = npmPack(stage);
+  log(`step 4: ${labPkg.name}@${labPkg.version} (${pkg.name}@${pkg.version}) -> ${relative(root, r.path)} (${kib(r.size)}, unpacked ${kib(r.unpackedSize)}, ${r.entryCount} files)`);
+  return { name: labPkg.name, version: labPkg.version, file: r.path, size: r.size, unpackedSize: r.unpackedSize, files: r.files.map((f) => f.path) };
+}
+
+// ---- 5. checks ---------------------------------------------------------------------------------
 function check(rootPack) {
-  const stray = rootPack.files.filter((f) => f.endsWith('.node') || /^(src|test|crates|bench|dist\/bench|dist\/test|npm)\//.test(f));
+  const stray = rootPack.files.filter((f) => f.endsWith('.node') || /^(src|test|crates|bench|dist\/bench|dist\/test|npm|packages|tools|dist\/src\/(cli|experiments|report|sweep))\//.test(f));
   if (stray.length) fail(`the root tarball holds files users do not need: ${stray.join(', ')}`);
   const collect = (e) => (typeof e === 'string' ? [e] : Object.values(e ?? {}).flatMap(collect));
   const entries = [pkg.main, pkg.types, ...collect(pkg.bin), ...collect(pkg.exports), 'native/index.js', 'native/index.d.ts', 'dist/src/index.js', 'dist/src/index.d.ts', 'LICENSE', 'README.md'];
   const have = new Set(rootPack.files);
   const missing = [...new Set(entries.map((e) => e.replace(/^\.\//, '')))].filter((e) => !have.has(e));
   if (missing.length) fail(`the root tarball lacks ${missing.join(', ')}`);
-  log('step 4: checked: no binary, sources or tests in the root tarball; every entry point present');
+  log('step 5: checked: no binary, sources or tests in the root tarball; every entry point present');
+}
+
+function checkLab(labPack) {
+  const stray = labPack.files.filter((f) => f.endsWith('.node') || /^(src|test)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
+  if (stray.length) fail(`the lab tarball holds files users do not need: ${stray.join(', ')}`);
+  const collect = (e) => (typeof e === 'string' ? [e] : Object.values(e ?? {}).flatMap(collect));
+  const have = new Set(labPack.files);
+  const missing = [...collect(labPkg.bin), 'dist/src/cli/main.js', 'LICENSE'].map((e) => e.replace(/^\.\//, '')).filter((e) => !have.has(e));
+  if (missing.length) fail(`the lab tarball lacks ${missing.join(', ')}`);
+  log('step 5: checked: the lab tarball has its command and no sources');
 }
 
 function main() {
@@ -176,8 +210,10 @@ function main() {
     const platforms = packPlatforms(staging);
     const rootPack = packRoot(staging, platforms);
     check(rootPack);
-    writeFileSync(join(out, 'pack.json'), `${JSON.stringify({ root: rootPack, platforms }, null, 2)}\n`);
-    for (const p of [rootPack, ...platforms]) console.log(`${p.file}\t${p.size}`);
+    const lab = packLab(staging);
+    checkLab(lab);
+    writeFileSync(join(out, 'pack.json'), `${JSON.stringify({ root: rootPack, platforms, lab }, null, 2)}\n`);
+    for (const p of [rootPack, ...platforms, lab]) console.log(`${p.file}\t${p.size}`);
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }

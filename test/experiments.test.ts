@@ -1,8 +1,8 @@
 // Every experiment at `tiny` scale produces a well-formed result; configs are validated.
 import { describe, expect, it } from 'vitest';
-import { type ExperimentResult, silent } from '../src/experiments/common';
-import { EXPERIMENTS, findExperiment } from '../src/experiments/index';
-import { ConfigError, resolveConfig, runExperiment } from '../src/experiments/runner';
+import { type ExperimentResult, silent } from '../packages/lab/src/experiments/common';
+import { EXPERIMENTS, findExperiment } from '../packages/lab/src/experiments/index';
+import { ConfigError, resolveConfig, runExperiment } from '../packages/lab/src/experiments/runner';
 
 describe.each(EXPERIMENTS.map((e) => [e.id, e] as const))('%s at tiny scale', (id, exp) => {
   it('produces tables, figures, a summary and a text', async () => {
@@ -61,7 +61,7 @@ describe('experiment registry', () => {
 
 describe('summaries quote medians, quantiles and failed runs, named by what they hold', () => {
   it('one failed seed out of ten moves the mean outside the band, never the median', async () => {
-    const { band, countFailed, FAILED_CENTROID_ERROR } = await import('../src/experiments/common');
+    const { band, countFailed, FAILED_CENTROID_ERROR } = await import('../packages/lab/src/experiments/common');
     // E2 at λ = 1, ‖μ*‖/σ = 8 (issue 11): nine seeds end at centroid error ≈ 0.006, one at 0.72.
     const err = [0.0061, 0.0058, 0.0063, 0.006, 0.0059, 0.0062, 0.0057, 0.0064, 0.006, 0.72];
     const mean = err.reduce((a, b) => a + b, 0) / err.length;
@@ -76,7 +76,7 @@ describe('summaries quote medians, quantiles and failed runs, named by what they
   });
 
   it('the E2/E3 sweep summary and figure report the failed seed', async () => {
-    const { sweepFigure, sweepSummary } = await import('../src/experiments/e2');
+    const { sweepFigure, sweepSummary } = await import('../packages/lab/src/experiments/e2');
     const err = [0.0061, 0.0058, 0.0063, 0.006, 0.0059, 0.0062, 0.0057, 0.0064, 0.006, 0.72];
     const align = err.map((e) => (e > 0.5 ? 0.31 : 0.99998));
     const rows = [{ x: 8, layer: [{ lambda: 1, align, err }], kmAlign: align, kmErr: err.map(() => 0.01), emErr: err.map(() => 0.01) }];
@@ -105,7 +105,7 @@ describe('summaries quote medians, quantiles and failed runs, named by what they
     const table = r.tables[0]!;
     const col = (n: string) => table.columns.indexOf(n);
     const at1 = table.rows.filter((row) => row[col('sweep')] === 'lambda' && row[col('value')] === 1).map((row) => row[col('ratio')] as number);
-    const { quantile } = await import('../src/experiments/common');
+    const { quantile } = await import('../packages/lab/src/experiments/common');
     expect(at1.length).toBe(c.prompts);
     expect(r.summary['ratio median at λ=1']).toBe(quantile(at1, 0.5));
     expect(r.summary['failed prompts at λ=1']).toBe(at1.filter((v) => v >= 1).length);

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hconcat, linePlot, scatterPlot } from '../src/report/charts';
-import { plotFonts } from '../src/report/fonts';
-import { render, writePlot } from '../src/report/render';
+import { hconcat, linePlot, scatterPlot } from '../packages/lab/src/report/charts';
+import { plotFonts } from '../packages/lab/src/report/fonts';
+import { render, writePlot } from '../packages/lab/src/report/render';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

@@ -12,11 +12,11 @@ import { pathToFileURL } from 'node:url';
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ExperimentResult, silent } from '../src/experiments/common';
-import { EXPERIMENTS } from '../src/experiments/index';
-import { resolveConfig, runExperiment } from '../src/experiments/runner';
-import { hconcat, heatmap, linePlot } from '../src/report/charts';
-import { type IndexEntry, inlineHtml, writeExperiment, writeIndex } from '../src/report/write';
+import { type ExperimentResult, silent } from '../packages/lab/src/experiments/common';
+import { EXPERIMENTS } from '../packages/lab/src/experiments/index';
+import { resolveConfig, runExperiment } from '../packages/lab/src/experiments/runner';
+import { hconcat, heatmap, linePlot } from '../packages/lab/src/report/charts';
+import { type IndexEntry, inlineHtml, writeExperiment, writeIndex } from '../packages/lab/src/report/write';
 
 /** The first Chromium found on PATH, or undefined. */
 function findChromium(): string | undefined {
@@ -239,8 +239,8 @@ describe('the report as a reader sees it', () => {
 
 describe("the README's numbers come from a run", () => {
   it('E5 at default scale gives the ratios the README quotes (claim 2)', async () => {
-    const { fmt } = await import('../src/experiments/common');
-    const { findExperiment } = await import('../src/experiments/index');
+    const { fmt } = await import('../packages/lab/src/experiments/common');
+    const { findExperiment } = await import('../packages/lab/src/experiments/index');
     const exp = findExperiment('e5')!;
     const r = await runExperiment(exp, 'default', resolveConfig(exp, 'default', {}), { progress: silent });
     const s = r.summary as Record<string, number>;

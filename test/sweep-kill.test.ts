@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const bin = resolve(__dirname, '..', 'bin', 'attnclust.js');
+const bin = resolve(__dirname, '..', 'packages', 'lab', 'bin', 'attnclust.js');
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });

@@ -5,15 +5,15 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, truncateSync, ut
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/experiments/runner';
-import { parseSweep, pointOverrides } from '../src/sweep/config';
-import { canonicalJson, comparePoints, expandGrid, parseShard, pointSeed, shardIndices } from '../src/sweep/grid';
-import { scanJsonl } from '../src/sweep/jsonl';
-import { LockLost, ShardLock, ShardLocked } from '../src/sweep/lock';
-import { MergeConflict, MergeIncomplete, mergeShards } from '../src/sweep/merge';
-import { checkRecord, type SweepRecord } from '../src/sweep/record';
-import { runSweep, shardFile } from '../src/sweep/run';
-import { EXIT_STOPPED } from '../src/cli/sweep';
+import { ConfigError } from '../packages/lab/src/experiments/runner';
+import { parseSweep, pointOverrides } from '../packages/lab/src/sweep/config';
+import { canonicalJson, comparePoints, expandGrid, parseShard, pointSeed, shardIndices } from '../packages/lab/src/sweep/grid';
+import { scanJsonl } from '../packages/lab/src/sweep/jsonl';
+import { LockLost, ShardLock, ShardLocked } from '../packages/lab/src/sweep/lock';
+import { MergeConflict, MergeIncomplete, mergeShards } from '../packages/lab/src/sweep/merge';
+import { checkRecord, type SweepRecord } from '../packages/lab/src/sweep/record';
+import { runSweep, shardFile } from '../packages/lab/src/sweep/run';
+import { EXIT_STOPPED } from '../packages/lab/src/cli/sweep';
 
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `attnclust-${name}-`));
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);

@@ -1,6 +1,6 @@
 // `npm run test:slurm`: the Slurm examples (examples/slurm-*.sh) against a real single-node Slurm
 // (test/slurm/cluster.ts), run as a cluster user would, with the installed CLI (this checkout's
-// bin/attnclust.js, built once by `npm ci`; nothing is built inside a job):
+// packages/lab/bin/attnclust.js, built once by `npm ci`; nothing is built inside a job):
 //
 // 1. the example array and its merge, unchanged: the merge equals the unsharded run point for point;
 // 2. a second sweep whose task 0 gets `scancel --signal=TERM` (twice), task 1 is requeued
@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster, until } from './cluster';
 
 const root = resolve(__dirname, '..', '..');
-const bin = join(root, 'bin', 'attnclust.js');
+const bin = join(root, 'packages', 'lab', 'bin', 'attnclust.js');
 /** Options for both jobs of the submit script: one CPU and a little memory per task on the test node. */
 const SBATCH = ['--cpus-per-task=1', '--mem=256M'];
 const ENDED = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE'];

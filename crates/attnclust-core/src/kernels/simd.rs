@@ -1,6 +1,8 @@
 //! Hand-written AVX2/FMA kernels for the `f32` hot loops, chosen at run time, with portable
 //! fallbacks: inner products, `y += αx`, `‖x‖²` and `Θx` row by row or eight rows at a time, and
-//! `exp` on four `f64` lanes. Each is tested against its scalar version.
+//! `exp` on four `f64` lanes. On aarch64 the inner product and `y += αx` use NEON (part of the
+//! aarch64 baseline, so there is nothing to detect). Each is tested against its scalar version (on
+//! aarch64 under `qemu-aarch64`, see scripts/arm64.sh).
 
 use std::sync::OnceLock;
 
@@ -44,6 +46,29 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     total
 }
 
+#[cfg(target_arch = "aarch64")]
+fn dot_neon(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::aarch64::*;
+    let n = a.len().min(b.len());
+    let n8 = n / 8 * 8;
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    // SAFETY: NEON is in the aarch64 baseline; every load reads [i, i + 4) with i + 8 ≤ n ≤ both lengths.
+    let mut total = unsafe {
+        let (mut s0, mut s1) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
+        let mut i = 0;
+        while i < n8 {
+            s0 = vfmaq_f32(s0, vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)));
+            s1 = vfmaq_f32(s1, vld1q_f32(pa.add(i + 4)), vld1q_f32(pb.add(i + 4)));
+            i += 8;
+        }
+        vaddvq_f32(vaddq_f32(s0, s1))
+    };
+    for j in n8..n {
+        total += a[j] * b[j];
+    }
+    total
+}
+
 /// `⟨a, b⟩` in `f32`.
 #[inline]
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
@@ -52,7 +77,14 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: AVX2 and FMA are present.
         return unsafe { dot_avx2(a, b) };
     }
-    crate::kernels::real::dot(a, b)
+    #[cfg(target_arch = "aarch64")]
+    {
+        dot_neon(a, b)
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        crate::kernels::real::dot(a, b)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -74,6 +106,26 @@ unsafe fn axpy_avx2(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+fn axpy_neon(alpha: f32, x: &[f32], y: &mut [f32]) {
+    use std::arch::aarch64::*;
+    let n = x.len().min(y.len());
+    let n4 = n / 4 * 4;
+    let (px, py) = (x.as_ptr(), y.as_mut_ptr());
+    // SAFETY: NEON is in the aarch64 baseline; i + 4 ≤ n ≤ both lengths; `y` is borrowed exclusively.
+    unsafe {
+        let av = vdupq_n_f32(alpha);
+        let mut i = 0;
+        while i < n4 {
+            vst1q_f32(py.add(i), vfmaq_f32(vld1q_f32(py.add(i)), av, vld1q_f32(px.add(i))));
+            i += 4;
+        }
+    }
+    for j in n4..n {
+        y[j] += alpha * x[j];
+    }
+}
+
 /// `y := y + αx` in `f32`.
 #[inline]
 pub fn axpy_f32(alpha: f32, x: &[f32], y: &mut [f32]) {
@@ -83,6 +135,14 @@ pub fn axpy_f32(alpha: f32, x: &[f32], y: &mut [f32]) {
         unsafe { axpy_avx2(alpha, x, y) };
         return;
     }
+    #[cfg(target_arch = "aarch64")]
+    axpy_neon(alpha, x, y);
+    #[cfg(not(target_arch = "aarch64"))]
+    axpy_scalar(alpha, x, y);
+}
+
+/// The scalar reference of [`axpy_f32`].
+pub fn axpy_scalar(alpha: f32, x: &[f32], y: &mut [f32]) {
     for (yi, &xi) in y.iter_mut().zip(x) {
         *yi += alpha * xi;
     }
@@ -529,6 +589,32 @@ mod tests {
             let mut y1 = b.clone();
             axpy_f32(0.5, &a, &mut y1);
             assert!(y1.iter().zip(a.iter().zip(&b)).all(|(r, (x, y))| (r - (y + 0.5 * x)).abs() < 1e-6));
+            let mut y2 = b.clone();
+            axpy_scalar(0.5, &a, &mut y2);
+            assert!(y1.iter().zip(&y2).all(|(p, q)| (p - q).abs() <= 1e-6 * (1.0 + q.abs())));
+        }
+    }
+
+    /// The dispatched kernels (AVX2 on x86_64, NEON on aarch64) against the scalar ones, on
+    /// lengths around every unrolling boundary and on slices that start unaligned.
+    #[test]
+    fn fast_paths_match_scalar_unaligned() {
+        let a: Vec<f32> = (0..300).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        let b: Vec<f32> = (0..300).map(|i| ((i * 53 % 97) as f32 - 48.0) / 9.0).collect();
+        for off in 0..4 {
+            for n in (0..40).chain([63, 64, 65, 127, 128, 129, 255]) {
+                let (x, y) = (&a[off..off + n], &b[off + 1..off + 1 + n]);
+                let (fast, scalar) = (dot_f32(x, y), crate::kernels::real::dot(x, y));
+                let scale: f32 = x.iter().zip(y).map(|(p, q)| (p * q).abs()).sum();
+                assert!((fast - scalar).abs() <= 1e-5 * (1.0 + scale), "dot n={n} off={off}: {fast} vs {scalar}");
+                let (mut y1, mut y2) = (y.to_vec(), y.to_vec());
+                axpy_f32(-1.25, x, &mut y1);
+                axpy_scalar(-1.25, x, &mut y2);
+                for (p, q) in y1.iter().zip(&y2) {
+                    // FMA rounds once, the scalar loop twice.
+                    assert!((p - q).abs() <= 1e-6 * (1.0 + q.abs()), "axpy n={n} off={off}: {p} vs {q}");
+                }
+            }
         }
     }
 }

@@ -9,10 +9,10 @@
  * with their 10–90 % quantiles.
  */
 import { z } from 'zod';
-import { GaussianMixture } from '../gmm';
-import { TwoHeadLayer } from '../layer';
+import { GaussianMixture } from 'attnclust';
+import { TwoHeadLayer } from 'attnclust';
 import { hconcat, linePlot } from '../report/charts';
-import type { Tensor } from '../types';
+import type { Tensor } from 'attnclust';
 import { band, bandFields, byScale, type Experiment, fmt, fmtBand, rows, runLimited, sphereMeans, type Table, onlineFields } from './common';
 
 const schema = z.object({

@@ -14,9 +14,9 @@
  * - `moving`: the gradient had not vanished after `steps` (not a fixed point yet).
  */
 import { z } from 'zod';
-import { GaussianMixture } from '../gmm';
-import { TwoHeadLayer } from '../layer';
-import { alignment, centroidError } from '../metrics';
+import { GaussianMixture } from 'attnclust';
+import { TwoHeadLayer } from 'attnclust';
+import { alignment, centroidError } from 'attnclust';
 import { byScale, type Experiment, fmt, logspace, runLimited, type Table } from './common';
 
 const schema = z.object({

@@ -9,11 +9,11 @@
  * best λ (it learned less than the parameter-free reference).
  */
 import { z } from 'zod';
-import { AttentionLayer } from '../attention-layer';
-import { MixturePrior } from '../gmm';
-import { identityAttention } from '../identity';
+import { AttentionLayer } from 'attnclust';
+import { MixturePrior } from 'attnclust';
+import { identityAttention } from 'attnclust';
 import { hconcat, heatmap, linePlot, type PlotSpec } from '../report/charts';
-import type { Tensor } from '../types';
+import type { Tensor } from 'attnclust';
 import { band, bandFields, byScale, countFailed, type Experiment, fmt, fmtBand, logspace, type Table } from './common';
 import { ratios } from './icq';
 

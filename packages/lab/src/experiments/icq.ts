@@ -1,11 +1,11 @@
 /**
  * Shared by E5 and E6: identity attention on prompts and its per-prompt measurements.
  */
-import { kmeans } from '../baselines';
-import { MixturePrior } from '../gmm';
-import { identityAttention } from '../identity';
-import { adjustedRandIndex, quantizationRatio } from '../metrics';
-import type { IdentityAttentionOptions, PromptBatch, Tensor } from '../types';
+import { kmeans } from 'attnclust';
+import { MixturePrior } from 'attnclust';
+import { identityAttention } from 'attnclust';
+import { adjustedRandIndex, quantizationRatio } from 'attnclust';
+import type { IdentityAttentionOptions, PromptBatch, Tensor } from 'attnclust';
 import { z } from 'zod';
 import { byScale, prompt, type Scale } from './common';
 

@@ -5,10 +5,10 @@
  * E3 reuses this sweep with the dimension as the varying parameter.
  */
 import { z } from 'zod';
-import { em, kmeans } from '../baselines';
-import { GaussianMixture } from '../gmm';
-import { TwoHeadLayer } from '../layer';
-import { alignment, centroidError } from '../metrics';
+import { em, kmeans } from 'attnclust';
+import { GaussianMixture } from 'attnclust';
+import { TwoHeadLayer } from 'attnclust';
+import { alignment, centroidError } from 'attnclust';
 import { linePlot, hconcat } from '../report/charts';
 import { band, bandFields, byScale, type Context, countFailed, type Experiment, FAILED_CENTROID_ERROR, type Figure, fmtBand, runLimited, sphereMeans, type Table } from './common';
 

@@ -7,9 +7,9 @@
  * random directions; noise `σ`. Training: online SGD on fresh batches (the population risk).
  */
 import { z } from 'zod';
-import { GaussianMixture } from '../gmm';
-import { TwoHeadLayer } from '../layer';
-import type { InitSpec, Scores } from '../types';
+import { GaussianMixture } from 'attnclust';
+import { TwoHeadLayer } from 'attnclust';
+import type { InitSpec, Scores } from 'attnclust';
 import { linePlot } from '../report/charts';
 import { band, bandFields, byScale, countFailed, type Experiment, FAILED_CENTROID_ERROR, fmt, fmtBand, runLimited, sphereMeans, type Table, onlineFields } from './common';
 

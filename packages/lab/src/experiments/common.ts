@@ -2,8 +2,8 @@
  * What every experiment shares: scales, results, progress reporting, small statistics helpers.
  */
 import { z } from 'zod';
-import { MixturePrior } from '../gmm';
-import type { Tensor } from '../types';
+import { MixturePrior } from 'attnclust';
+import type { Tensor } from 'attnclust';
 
 /** Problem sizes: `tiny` for tests, `small` for a quick look, `default` for `reproduce`, `paper` for figures. */
 export type Scale = 'tiny' | 'small' | 'default' | 'paper';

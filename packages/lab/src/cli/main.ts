@@ -10,7 +10,7 @@ import { SCALES, type Scale } from '../experiments/common';
 import { EXPERIMENTS, findExperiment } from '../experiments/index';
 import { ConfigError, describeIssues, resolveConfig, runExperiment } from '../experiments/runner';
 import { type IndexEntry, readEntry, writeExperiment, writeIndex } from '../report/write';
-import { setThreads, getThreads } from '../threads';
+import { setThreads, getThreads } from 'attnclust';
 import { stderrProgress } from './progress';
 import { mergeCommand, sweepCommand } from './sweep';
 import { parseShard } from '../sweep/grid';

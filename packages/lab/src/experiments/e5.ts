@@ -7,9 +7,9 @@
  * is at least 1 (`RATIO_FAILED`).
  */
 import { z } from 'zod';
-import { GaussianMixture } from '../gmm';
-import { limitQuantization } from '../population';
-import type { PromptBatch } from '../types';
+import { GaussianMixture } from 'attnclust';
+import { limitQuantization } from 'attnclust';
+import type { PromptBatch } from 'attnclust';
 import { hconcat, linePlot, scatterPlot } from '../report/charts';
 import { band, bandFields, byScale, countFailed, type Experiment, fmt, fmtBand, logspace, prompt, RATIO_FAILED, rows, type Table } from './common';
 import { attend, kmeansAri, prompts, ratios, promptDefaults, promptFields } from './icq';

@@ -11,9 +11,9 @@
  */
 import { z } from 'zod';
 import { hconcat, linePlot } from '../report/charts';
-import type { Tensor } from '../types';
+import type { Tensor } from 'attnclust';
 import { band, bandFields, byScale, countFailed, type Experiment, fmtBand, prompt, RATIO_FAILED, type Table } from './common';
-import { identityAttention } from '../identity';
+import { identityAttention } from 'attnclust';
 import { prompts, ratios, promptDefaults, promptFields } from './icq';
 
 const schema = z.object({

@@ -4,11 +4,11 @@
  * the end of training.
  */
 import { z } from 'zod';
-import { GaussianMixture } from '../gmm';
-import { TwoHeadLayer } from '../layer';
-import { alignment, centroidError, quantizationRatio } from '../metrics';
+import { GaussianMixture } from 'attnclust';
+import { TwoHeadLayer } from 'attnclust';
+import { alignment, centroidError, quantizationRatio } from 'attnclust';
 import { hconcat, scatterPlot } from '../report/charts';
-import type { Scores } from '../types';
+import type { Scores } from 'attnclust';
 import { byScale, type Experiment, fmt, rows, sphereMeans, type Table, onlineFields } from './common';
 
 const schema = z.object({

@@ -12,7 +12,7 @@
  * - SIGKILL is immediate: a torn last line is repaired when the shard resumes.
  * A stop that comes during the shard's last point exits 0: nothing is left to do.
  */
-import { setThreads } from '../threads';
+import { setThreads } from 'attnclust';
 import { loadSweep } from '../sweep/config';
 import { canonicalJson, type Shard } from '../sweep/grid';
 import { mergeShards } from '../sweep/merge';
