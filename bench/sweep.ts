@@ -17,8 +17,9 @@
  * call. Quick mode: d ∈ {2, 16, 128}, L ∈ {16, 256}, batch ∈ {32, 4096}, about 1/16 of the work per
  * cell, 1–2 calls.
  */
-import { render, type PlotSpec } from '../src/report/plot';
-import { hconcat, linePlot } from '../src/report/plot';
+import { render } from '../packages/lab/src/report/render';
+import type { PlotSpec } from '../packages/lab/src/report/charts';
+import { hconcat, linePlot } from '../packages/lab/src/report/charts';
 import { identityAttentionSync, TwoHeadLayer } from '../src/index';
 import { identityFlat } from '../test/reference';
 import { plainSampler, plainSgdStep } from './plain';
