@@ -214,7 +214,7 @@ export function attentionPlot(cells: AttnCell[], peers: SweepPeer[], peak?: numb
   const panels = SWEEP_LS.filter((l) => cells.some((c) => c.l === l)).map((l) => {
     const cs = cells.filter((c) => c.l === l);
     const x = cs.map((c) => c.d);
-    const line = (name: keyof typeof SERIES_NAMES, s: (c: AttnCell) => number | undefined) => ({ name: SERIES_NAMES[name], x, mean: cs.map((c) => (s(c) === undefined ? NaN : gflops(c, s(c)!))) });
+    const line = (name: keyof typeof SERIES_NAMES, s: (c: AttnCell) => number | undefined) => ({ name: SERIES_NAMES[name], x, y: cs.map((c) => (s(c) === undefined ? NaN : gflops(c, s(c)!))) });
     return linePlot({
       title: `identity attention, L = ${l}`,
       x: { label: 'd', log: true },
@@ -233,7 +233,7 @@ export function sgdPlot(cells: SgdCell[], peers: SweepPeer[]): PlotSpec {
   const panels = SWEEP_BATCHES.filter((b) => cells.some((c) => c.batch === b)).map((batch) => {
     const cs = cells.filter((c) => c.batch === batch);
     const x = cs.map((c) => c.d);
-    const line = (name: keyof typeof SERIES_NAMES, s: (c: SgdCell) => number | undefined) => ({ name: SERIES_NAMES[name], x, mean: cs.map((c) => (s(c) === undefined ? NaN : nsPerSample(c, s(c)!))) });
+    const line = (name: keyof typeof SERIES_NAMES, s: (c: SgdCell) => number | undefined) => ({ name: SERIES_NAMES[name], x, y: cs.map((c) => (s(c) === undefined ? NaN : nsPerSample(c, s(c)!))) });
     return linePlot({
       title: `online SGD, batch ${batch}`,
       x: { label: 'd', log: true },
