@@ -3,8 +3,8 @@
 //! second thread hangs (so the multi-threaded test suite cannot run there). The same checks as
 //! `simd::tests::fast_paths_match_scalar_unaligned`, plus the portable kernels the dispatch
 //! falls back on; exits with status 1 and names the first mismatch.
-use attnclust_core::real;
-use attnclust_core::simd::{axpy_f32, axpy_scalar, dot_f32, norm_and_dots_f32, norm_and_dots_portable};
+use attnclust_core::kernels::real;
+use attnclust_core::kernels::simd::{axpy_f32, axpy_scalar, dot_f32, norm_and_dots_f32, norm_and_dots_portable};
 
 fn main() {
     let a: Vec<f32> = (0..300).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
