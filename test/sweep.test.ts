@@ -314,7 +314,7 @@ describe('shard lock', () => {
 
   it('the lock is released on process.exit (a second Ctrl-C) and left by SIGKILL', async () => {
     const { file, lockFile } = await setup();
-    const lockJs = resolve(__dirname, '..', 'dist', 'src', 'sweep', 'lock.js');
+    const lockJs = resolve(__dirname, '..', 'packages', 'lab', 'dist', 'src', 'sweep', 'lock.js');
     const code = `require(${JSON.stringify(lockJs)}).ShardLock.acquire(${JSON.stringify(file)}).then(() => { console.log('held'); setTimeout(() => process.exit(130), 50); });`;
     const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
     expect(r.stdout).toBe('held\n');
@@ -348,7 +348,7 @@ describe('examples', () => {
     expect(slurm).toMatch(/if \[ "\$rc" -eq 75 \]; then\n.*\n\s+scontrol requeue "\$SLURM_JOB_ID"/);
     expect(k8s).toMatch(/onExitCodes:\n\s+containerName: sweep\n\s+operator: In\n\s+values: \[75\]/);
     // node is PID 1 (the shell execs it), with no npm in between.
-    expect(k8s).toMatch(/- exec node \/opt\/attnclust\/bin\/attnclust\.js sweep /);
+    expect(k8s).toMatch(/- exec node \/opt\/attnclust\/packages\/lab\/bin\/attnclust\.js sweep /);
     expect(k8s).not.toMatch(/^[^#]*\bnpx?\b/m);
     expect(k8s).toMatch(/^ {6}terminationGracePeriodSeconds: 120\b/m);
     expect(k8s).toMatch(/^ {2}podReplacementPolicy: Failed$/m);
