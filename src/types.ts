@@ -240,6 +240,7 @@ export interface FullBatchTrainOptions<E extends HistoryEntry = HistoryEntry> ex
  * is accepted and unused). See docs/population.md.
  */
 export interface PopulationTrainOptions extends Omit<TrainOptionsBase<AlignedHistoryEntry>, 'seed'> {
+  /** `'population'`: gradient descent on the exact population risk. Required (online SGD is the default). */
   method: 'population';
   /** How the exact risk and gradient are integrated (default: nodes chosen by convergence to 1e-12). */
   quadrature?: QuadratureOptions;

@@ -51,7 +51,7 @@ use crate::models::two_head::{check_lambda, Scores};
 pub fn limit(mix: &Mixture, x: &[f64], lambda: f64, scores: Scores) -> Result<Vec<f64>> {
     let d = mix.dim;
     check_lambda(lambda)?;
-    if x.len() % d != 0 {
+    if !x.len().is_multiple_of(d) {
         return Err(Error::type_(format!("`x` must hold n × d values with d = {d}, got {}", x.len())));
     }
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {
