@@ -40,7 +40,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { measureBandwidthGBs, measurePeakGflops } from '../src/calibrate';
-import { getThreads, setThreads } from '../src/index';
+import { GaussianMixture, getThreads, setThreads, TwoHeadLayer } from '../src/index';
 import { PLAIN } from './plain';
 import { timeCalls, type CallRow } from './calls';
 import { printTable } from './run';
@@ -70,7 +70,7 @@ const VENV = process.env.ATTNCLUST_BENCH_VENV ?? join(BENCH, '.venv');
 const PY = join(VENV, 'bin', 'python');
 type PeerName = 'numpy' | 'pytorch' | 'jax';
 /** Sections besides W1–W8: the per-call table and the two size sweeps. */
-const EXTRAS = ['calls', 'sweep-attention', 'sweep-sgd'] as const;
+const EXTRAS = ['calls', 'sweep-attention', 'sweep-sgd', 'population'] as const;
 type Extra = (typeof EXTRAS)[number];
 const PEER_NAMES: PeerName[] = ['numpy', 'pytorch', 'jax'];
 
@@ -226,6 +226,26 @@ async function main(): Promise<void> {
   }
   const withFinal = ids.includes('W4') ? timed(await timeIt(w4Final().run, { ...reps, minReps: quick ? 2 : 3 })) : undefined;
   if (withFinal) log(`attnclust W4 with recordFinal (step + risk on one more batch): best ${fmtSeconds(withFinal.seconds)}`);
+
+  // 2b. Exact quantities (docs/population.md): one evaluation of the exact population risk and
+  // gradient at H = 2 (quadrature chosen by convergence to 1e-12) against one online-SGD step on
+  // 10⁴ fresh samples of the same mixture, same layer size, same run.
+  let population: { d: number; exactSeconds: number; sgdSeconds: number; nodes: number; rank: number } | undefined;
+  if (extras.includes('population')) {
+    const d = 16;
+    const means = new Float64Array(2 * d);
+    means[0] = 4;
+    means[d + 1] = 4;
+    const gmm = GaussianMixture.isotropic({ means: { shape: [2, d], data: means }, sigma: 1 });
+    const init = { kind: 'random', scale: 0.5, seed: 1 } as const;
+    const exactLayer = new TwoHeadLayer({ dim: d, lambda: 1, init });
+    const sgdLayer = new TwoHeadLayer({ dim: d, lambda: 1, init });
+    const info = exactLayer.population(gmm);
+    const exactSeconds = best(await timeIt(() => exactLayer.population(gmm), reps));
+    const sgdSeconds = best(await timeIt(() => sgdLayer.train(gmm, { steps: 1, batch: 10_000, lr: 1e-9, seed: 1, recordFinal: false }), reps));
+    population = { d, exactSeconds, sgdSeconds, nodes: info.nodes, rank: info.rank };
+    log(`exact population risk+gradient: ${fmtSeconds(exactSeconds)}; online-SGD step on 10^4 samples: ${fmtSeconds(sgdSeconds)}`);
+  }
 
   // 3. Scaling: 1 thread, then N threads again, back to back.
   const scaling: Partial<Record<WorkloadId, { one: number; many: number }>> = {};
@@ -437,6 +457,13 @@ async function main(): Promise<void> {
     if (!s) continue;
     say(`scaling ${id}: 1 thread ${fmtSeconds(s.one)}, ${threads} threads ${fmtSeconds(s.many)}: ×${(s.one / s.many).toFixed(2)}`);
   }
+  if (population) {
+    const p = population;
+    say(
+      `\nexact population risk + gradient (H = 2, d = ${p.d}, K = 2, rank ${p.rank}, ${p.nodes} Gauss–Hermite nodes per dimension): ${fmtSeconds(p.exactSeconds)}; one online-SGD step on 10^4 samples: ${fmtSeconds(p.sgdSeconds)} (×${(p.sgdSeconds / p.exactSeconds).toFixed(2)})`,
+      `\n## Exact population risk\n\nOne evaluation of the exact population risk and gradient (H = 2, d = ${p.d}, K = 2, rank ${p.rank}, ${p.nodes} Gauss–Hermite nodes per dimension, to 1e-12): ${fmtSeconds(p.exactSeconds)}; one online-SGD step on 10⁴ fresh samples: ${fmtSeconds(p.sgdSeconds)}; the SGD step costs ×${(p.sgdSeconds / p.exactSeconds).toFixed(2)} the exact evaluation.`,
+    );
+  }
   if (callRows) {
     say('\nper-call cost of the sync entry points (smallest sizes; vs plain TS = plain time / attnclust time)', '\n## Per-call cost of the sync entry points (W8)\n\nSmallest sizes; "vs plain TS" = plain-TS time / attnclust time (above 1: attnclust is faster).');
     table(callsTable(callRows));
@@ -474,6 +501,7 @@ async function main(): Promise<void> {
     workloads,
     calls: callRows,
     sweep: { attention: attnCells, sgd: sgdCellsT },
+    population,
     machine: { cpu: cpus()[0]?.model ?? '', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), loadAverageStart: load0, loadAverageEnd: load1 },
     versions: { node: process.version, ...peerVersions },
     method:
