@@ -26,10 +26,10 @@ fn main() {
         let mix = Mixture::isotropic(means, 2, d, &[1.0], None).unwrap();
         let params: Vec<f64> = (0..2 * d).map(|i| 0.3 * ((i * 7 % 5) as f64 - 2.0)).collect();
         let layer = Layer::new(&params[..], 2, d, 1.0, Scores::Dot).unwrap();
-        let auto = risk_gradient(&mix, &params, 2, 1.0, Scores::Dot, &Quadrature::default()).unwrap();
-        let t_auto = time(50, || risk_gradient(&mix, &params, 2, 1.0, Scores::Dot, &Quadrature::default()).unwrap());
+        let auto = risk_gradient(&mix, &params, 2, 1.0, Scores::Dot, &Quadrature::default(), Par::Rayon).unwrap();
+        let t_auto = time(50, || risk_gradient(&mix, &params, 2, 1.0, Scores::Dot, &Quadrature::default(), Par::Rayon).unwrap());
         let fixed = Quadrature { nodes: Some(auto.nodes), tol: 1e-12 };
-        let t_fixed = time(50, || risk_gradient(&mix, &params, 2, 1.0, Scores::Dot, &fixed).unwrap());
+        let t_fixed = time(50, || risk_gradient(&mix, &params, 2, 1.0, Scores::Dot, &fixed, Par::Rayon).unwrap());
         let t_sgd = time(50, || online_gradient(&mix, &layer, 10_000, 1, 0, Par::Seq));
         println!(
             "d = {d:>2}: exact risk+gradient {:.1} µs (converged at {} nodes/dim, change {:.1e}; {:.1} µs at that fixed rule); \

@@ -55,7 +55,7 @@ pub fn population_risk_grad(
     let p = convert::to_f64(&params);
     guard(|| {
         let scores = convert::scores(&spec.scores)?;
-        let r = risk_gradient(&mixture.inner, &p, spec.heads as usize, spec.lambda, scores, &quadrature(quad))?;
+        let r = risk_gradient(&mixture.inner, &p, spec.heads as usize, spec.lambda, scores, &quadrature(quad), attnclust_core::Par::Rayon)?;
         Ok(PopulationResult {
             risk: r.risk,
             gradient: Float64Array::new(r.gradient),

@@ -193,6 +193,42 @@ pub fn tensor(rule: &Rule, r: usize, mut f: impl FnMut(&[f64], f64)) {
     }
 }
 
+/// Like [`tensor`], over the nodes whose first index is `first` only (`r ≥ 1`; for `r = 0` the
+/// single node, when `first` is 0): the `n` rows of the tensor product are independent chunks of
+/// work, each visited in the same order as by [`tensor`].
+pub fn tensor_row(rule: &Rule, r: usize, first: usize, mut f: impl FnMut(&[f64], f64)) {
+    if r == 0 {
+        if first == 0 {
+            f(&[], 1.0);
+        }
+        return;
+    }
+    let n = rule.nodes.len();
+    let mut idx = vec![0usize; r];
+    idx[0] = first;
+    let mut z = vec![0.0f64; r];
+    loop {
+        let mut w = 1.0;
+        for (j, &i) in idx.iter().enumerate() {
+            z[j] = rule.nodes[i];
+            w *= rule.weights[i];
+        }
+        f(&z, w);
+        let mut j = r;
+        loop {
+            if j == 1 {
+                return;
+            }
+            j -= 1;
+            idx[j] += 1;
+            if idx[j] < n {
+                break;
+            }
+            idx[j] = 0;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +283,12 @@ mod tests {
         let mut origin = Vec::new();
         tensor(&r, 0, |z, w| origin.push((z.len(), w)));
         assert_eq!(origin, vec![(0, 1.0)]);
+        // The rows of the product, in order, are the product itself.
+        let (mut whole, mut rows) = (Vec::new(), Vec::new());
+        tensor(&r, 3, |z, w| whole.push((z.to_vec(), w)));
+        for first in 0..6 {
+            tensor_row(&r, 3, first, |z, w| rows.push((z.to_vec(), w)));
+        }
+        assert_eq!(whole, rows);
     }
 }

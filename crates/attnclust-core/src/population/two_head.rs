@@ -27,9 +27,10 @@
 //! [`MAX_RANK`]: beyond, the tensor rule is too large to be exact in reasonable time.
 
 use super::basis::Basis;
-use super::hermite::{rule, tensor};
+use super::hermite::{rule, tensor_row, Rule};
 use crate::data::gmm::{Factor, Mixture};
 use crate::error::{ensure, Error, Result};
+use crate::kernels::par::Par;
 use crate::models::two_head::{check_lambda, Scores};
 
 /// Largest rank of `span{θ_h}` (or of the centroids, for the identity-attention limit) the
@@ -136,9 +137,12 @@ pub(crate) fn isotropic_sigmas(mix: &Mixture) -> Result<&[f64]> {
 /// `R(Θ)` and `∇R(Θ)` for `params` (`H × d`, row-major) under the isotropic mixture `mix`, exact up
 /// to the quadrature's accuracy (see the module doc).
 ///
+/// With `Par::Rayon` the rows of each tensor-product rule run in parallel; their sums are added in
+/// row order, so the result does not depend on the number of threads.
+///
 /// Errors: `mixture` not isotropic (type); `params` of the wrong length (type) or non-finite,
 /// `lambda` not positive and finite, a rank above [`MAX_RANK`], bad `quadrature` (range).
-pub fn risk_gradient(mix: &Mixture, params: &[f64], heads: usize, lambda: f64, scores: Scores, quad: &Quadrature) -> Result<Population> {
+pub fn risk_gradient(mix: &Mixture, params: &[f64], heads: usize, lambda: f64, scores: Scores, quad: &Quadrature, par: Par) -> Result<Population> {
     let d = mix.dim;
     let sigmas = isotropic_sigmas(mix)?;
     check_lambda(lambda)?;
@@ -168,7 +172,7 @@ pub fn risk_gradient(mix: &Mixture, params: &[f64], heads: usize, lambda: f64, s
         .collect();
     let scale = comps.iter().map(|c| c.weight * (c.perp2 + super::basis::dot(&c.m, &c.m) + d as f64 * c.sigma * c.sigma)).sum::<f64>().max(f64::MIN_POSITIVE);
     let problem = Problem { basis: &basis, t: &t, bias: &bias, thetas: &thetas, lambda, scores, d };
-    let out = quad.converge(r, scale, |n| problem.evaluate(&comps, n));
+    let out = quad.converge(r, scale, |n| problem.evaluate(&comps, n, par));
     if out.values.iter().any(|v| !v.is_finite()) {
         return Err(Error::range(format!("the population risk is not finite at `lambda` = {lambda} with these parameters (scores overflow f64)")));
     }
@@ -197,54 +201,24 @@ struct Problem<'a> {
 
 impl Problem<'_> {
     /// `[R, ∇R (H × d)]` with an `n`-point rule per dimension.
-    fn evaluate(&self, comps: &[Component], n: usize) -> Vec<f64> {
+    fn evaluate(&self, comps: &[Component], n: usize, par: Par) -> Vec<f64> {
         let (h, r, d, lambda) = (self.t.len(), self.basis.rank(), self.d, self.lambda);
         let gh = rule(n);
+        let rows = if r == 0 { 1 } else { n };
+        // A row holds n^(r−1) nodes of ≈ 10·H·r flop each.
+        let par = par.above(comps.len() * n.pow(r as u32) * h * (r + 1), 1 << 15);
         let mut out = vec![0.0; 1 + h * d];
-        let (mut s, mut a, mut e, mut c, mut z) = (vec![0.0; h], vec![0.0; h], vec![0.0; r], vec![0.0; h], vec![0.0; r]);
         for comp in comps {
-            crate::kernels::cancel::checkpoint();
-            let (mut loss, mut alpha, mut beta) = (0.0, vec![0.0; h], vec![0.0; h]);
-            let (mut big_a, mut big_b) = (vec![0.0; h * r], vec![0.0; h * r]);
-            tensor(&gh, r, |xi, w| {
-                for j in 0..r {
-                    z[j] = comp.m[j] + comp.sigma * xi[j];
-                }
-                // a = softmax(λ⟨z, t_h⟩ + bias_h), max-subtracted.
-                for g in 0..h {
-                    s[g] = lambda * super::basis::dot(&z, &self.t[g]) + self.bias[g];
-                }
-                let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let mut tot = 0.0;
-                for g in 0..h {
-                    a[g] = (s[g] - mx).exp();
-                    tot += a[g];
-                }
-                a.iter_mut().for_each(|v| *v /= tot);
-                // e = z − Σ a_g t_g, c_g = ⟨e, t_g⟩, c̄ = Σ a_g c_g.
-                e.copy_from_slice(&z);
-                for g in 0..h {
-                    for j in 0..r {
-                        e[j] -= a[g] * self.t[g][j];
-                    }
-                }
-                let mut cbar = 0.0;
-                for g in 0..h {
-                    c[g] = super::basis::dot(&e, &self.t[g]);
-                    cbar += a[g] * c[g];
-                }
-                loss += w * super::basis::dot(&e, &e);
-                for g in 0..h {
-                    let wa = w * a[g];
-                    let wb = wa * (c[g] - cbar);
-                    alpha[g] += wa;
-                    beta[g] += wb;
-                    for j in 0..r {
-                        big_a[g * r + j] += wa * e[j];
-                        big_b[g * r + j] += wb * z[j];
-                    }
-                }
-            });
+            // Per row: [loss, α (H), β (H), A (H × r), B (H × r)], added in row order.
+            let parts = par.map(rows, |first| self.row(comp, &gh, first));
+            let mut acc = vec![0.0; 1 + 2 * h + 2 * h * r];
+            for part in &parts {
+                acc.iter_mut().zip(part).for_each(|(a, v)| *a += v);
+            }
+            let (loss, rest) = acc.split_first().expect("non-empty");
+            let (alpha, rest) = rest.split_at(h);
+            let (beta, rest) = rest.split_at(h);
+            let (big_a, big_b) = rest.split_at(h * r);
             let sig2 = comp.sigma * comp.sigma;
             out[0] += comp.weight * (loss + comp.perp2 + sig2 * (d - r) as f64);
             for g in 0..h {
@@ -260,6 +234,61 @@ impl Problem<'_> {
             }
         }
         out
+    }
+
+    /// The weighted sums of one row of the rule for one component (see [`Problem::evaluate`]).
+    fn row(&self, comp: &Component, gh: &Rule, first: usize) -> Vec<f64> {
+        let (h, r, lambda) = (self.t.len(), self.basis.rank(), self.lambda);
+        let (mut s, mut a, mut e, mut c, mut z) = (vec![0.0; h], vec![0.0; h], vec![0.0; r], vec![0.0; h], vec![0.0; r]);
+        let mut acc = vec![0.0; 1 + 2 * h + 2 * h * r];
+        tensor_row(gh, r, first, |xi, w| {
+            for j in 0..r {
+                z[j] = comp.m[j] + comp.sigma * xi[j];
+            }
+            // a = softmax(λ⟨z, t_h⟩ + bias_h), max-subtracted.
+            for g in 0..h {
+                s[g] = lambda * super::basis::dot(&z, &self.t[g]) + self.bias[g];
+            }
+            // (the largest score's term is exp(0) = 1: one exp fewer per node)
+            let (mut gmax, mut mx) = (0, s[0]);
+            for (g, &v) in s.iter().enumerate().skip(1) {
+                if v > mx {
+                    (gmax, mx) = (g, v);
+                }
+            }
+            let mut tot = 0.0;
+            for g in 0..h {
+                a[g] = if g == gmax { 1.0 } else { (s[g] - mx).exp() };
+                tot += a[g];
+            }
+            let inv = 1.0 / tot;
+            a.iter_mut().for_each(|v| *v *= inv);
+            // e = z − Σ a_g t_g, c_g = ⟨e, t_g⟩, c̄ = Σ a_g c_g.
+            e.copy_from_slice(&z);
+            for g in 0..h {
+                for j in 0..r {
+                    e[j] -= a[g] * self.t[g][j];
+                }
+            }
+            let mut cbar = 0.0;
+            for g in 0..h {
+                c[g] = super::basis::dot(&e, &self.t[g]);
+                cbar += a[g] * c[g];
+            }
+            acc[0] += w * super::basis::dot(&e, &e);
+            for g in 0..h {
+                let wa = w * a[g];
+                let wb = wa * (c[g] - cbar);
+                acc[1 + g] += wa;
+                acc[1 + h + g] += wb;
+                let base = 1 + 2 * h + g * r;
+                for j in 0..r {
+                    acc[base + j] += wa * e[j];
+                    acc[base + h * r + j] += wb * z[j];
+                }
+            }
+        });
+        acc
     }
 }
 

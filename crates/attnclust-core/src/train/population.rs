@@ -9,6 +9,7 @@
 use crate::data::gmm::Mixture;
 use crate::error::{Error, Result};
 use crate::kernels::cancel::{attempt, checkpoint};
+use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::population::two_head::{risk_gradient, Quadrature};
 use crate::train::optim::update;
@@ -40,7 +41,7 @@ pub fn population<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state
         // A cancelled run stops here and returns the steps it completed.
         let Some(pop) = attempt(|| {
             checkpoint();
-            risk_gradient(mix, &theta, setup.heads, setup.lambda, setup.scores, quad)
+            risk_gradient(mix, &theta, setup.heads, setup.lambda, setup.scores, quad, Par::Rayon)
         }) else {
             break;
         };

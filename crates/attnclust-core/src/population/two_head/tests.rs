@@ -23,15 +23,15 @@ fn gradient_matches_central_differences() {
         for (h, d) in [(1usize, 3usize), (2, 5), (3, 4)] {
             let mix = mixture(d);
             let p = params(h, d);
-            let pop = risk_gradient(&mix, &p, h, 0.7, scores, &fixed).unwrap();
+            let pop = risk_gradient(&mix, &p, h, 0.7, scores, &fixed, Par::Rayon).unwrap();
             let gmax = pop.gradient.iter().fold(0.0f64, |m, g| m.max(g.abs()));
             for i in 0..h * d {
                 let step = 1e-5;
                 let (mut plus, mut minus) = (p.clone(), p.clone());
                 plus[i] += step;
                 minus[i] -= step;
-                let rp = risk_gradient(&mix, &plus, h, 0.7, scores, &fixed).unwrap().risk;
-                let rm = risk_gradient(&mix, &minus, h, 0.7, scores, &fixed).unwrap().risk;
+                let rp = risk_gradient(&mix, &plus, h, 0.7, scores, &fixed, Par::Rayon).unwrap().risk;
+                let rm = risk_gradient(&mix, &minus, h, 0.7, scores, &fixed, Par::Rayon).unwrap().risk;
                 let fd = (rp - rm) / (2.0 * step);
                 // Central differences: truncation O(step²) ≈ 1e-10, rounding ≈ 1e-16·R/step ≈ 1e-10.
                 assert!((fd - pop.gradient[i]).abs() <= 1e-8 * gmax.max(1.0), "{scores:?} H {h} d {d} entry {i}: fd {fd} vs exact {}", pop.gradient[i]);
@@ -87,7 +87,7 @@ fn agrees_with_a_brute_force_grid_in_low_dimension() {
         for (h, d, step) in [(2usize, 2usize, 0.04), (1, 3, 0.12)] {
             let mix = mixture(d);
             let p = params(h, d);
-            let pop = risk_gradient(&mix, &p, h, 0.9, scores, &Quadrature::default()).unwrap();
+            let pop = risk_gradient(&mix, &p, h, 0.9, scores, &Quadrature::default(), Par::Rayon).unwrap();
             assert!(pop.converged, "quadrature did not converge: {pop:?}");
             let (risk, grad) = grid(&mix, &p, h, 0.9, scores, step);
             assert!((pop.risk - risk).abs() <= 1e-9 * risk, "{scores:?} d {d}: {} vs grid {risk}", pop.risk);
@@ -103,7 +103,7 @@ fn agrees_with_1e8_monte_carlo_samples_within_4_standard_errors() {
     let d = 4;
     let mix = Mixture::isotropic(vec![3.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0], 2, d, &[1.0], None).unwrap();
     let p = vec![1.0, 0.5, 0.0, 0.2, -0.3, 1.2, 0.1, 0.0];
-    let pop = risk_gradient(&mix, &p, 2, 1.0, Scores::Dot, &Quadrature::default()).unwrap();
+    let pop = risk_gradient(&mix, &p, 2, 1.0, Scores::Dot, &Quadrature::default(), Par::Rayon).unwrap();
     assert!(pop.converged);
     let layer = Layer::new(&p[..], 2, d, 1.0, Scores::Dot).unwrap();
     let (batches, batch) = (24usize, 1usize << 22);
@@ -130,17 +130,28 @@ fn agrees_with_1e8_monte_carlo_samples_within_4_standard_errors() {
 fn degenerate_and_bad_inputs() {
     let mix = mixture(3);
     // All heads at 0: rank 0, a(x) uniform, T = 0, R = E‖x‖².
-    let pop = risk_gradient(&mix, &[0.0; 6], 2, 1.0, Scores::Dot, &Quadrature::default()).unwrap();
+    let pop = risk_gradient(&mix, &[0.0; 6], 2, 1.0, Scores::Dot, &Quadrature::default(), Par::Rayon).unwrap();
     let ex2: f64 = (0..3).map(|k| mix.weights[k] * (mix.mean(k).iter().map(|v| v * v).sum::<f64>() + 3.0 * [0.8f64, 1.1, 0.6][k].powi(2))).sum();
     assert_eq!(pop.rank, 0);
     assert!((pop.risk - ex2).abs() < 1e-12 * ex2);
     // Rank above the limit.
     let mix6 = Mixture::isotropic(vec![0.0; 6], 1, 6, &[1.0], None).unwrap();
     let eye: Vec<f64> = (0..36).map(|i| if i % 7 == 0 { 1.0 } else { 0.0 }).collect();
-    assert!(matches!(risk_gradient(&mix6, &eye[..30], 5, 1.0, Scores::Dot, &Quadrature::default()), Err(Error::Range(_))));
-    assert!(matches!(risk_gradient(&mix, &[0.0; 5], 2, 1.0, Scores::Dot, &Quadrature::default()), Err(Error::Type(_))));
-    assert!(risk_gradient(&mix, &[f64::NAN; 6], 2, 1.0, Scores::Dot, &Quadrature::default()).is_err());
-    assert!(risk_gradient(&mix, &[1.0; 6], 2, -1.0, Scores::Dot, &Quadrature::default()).is_err());
+    assert!(matches!(risk_gradient(&mix6, &eye[..30], 5, 1.0, Scores::Dot, &Quadrature::default(), Par::Rayon), Err(Error::Range(_))));
+    assert!(matches!(risk_gradient(&mix, &[0.0; 5], 2, 1.0, Scores::Dot, &Quadrature::default(), Par::Rayon), Err(Error::Type(_))));
+    assert!(risk_gradient(&mix, &[f64::NAN; 6], 2, 1.0, Scores::Dot, &Quadrature::default(), Par::Rayon).is_err());
+    assert!(risk_gradient(&mix, &[1.0; 6], 2, -1.0, Scores::Dot, &Quadrature::default(), Par::Rayon).is_err());
     let diag = Mixture::diagonal(vec![0.0; 3], 1, 3, &[1.0, 2.0, 3.0], None).unwrap();
-    assert!(matches!(risk_gradient(&diag, &[1.0; 3], 1, 1.0, Scores::Dot, &Quadrature::default()), Err(Error::Type(_))));
+    assert!(matches!(risk_gradient(&diag, &[1.0; 3], 1, 1.0, Scores::Dot, &Quadrature::default(), Par::Rayon), Err(Error::Type(_))));
+}
+
+#[test]
+fn same_bits_with_one_thread_or_many() {
+    let mix = mixture(5);
+    let p = params(3, 5);
+    let seq = risk_gradient(&mix, &p, 3, 0.8, Scores::Distance, &Quadrature::default(), Par::Seq).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let many = pool.install(|| risk_gradient(&mix, &p, 3, 0.8, Scores::Distance, &Quadrature::default(), Par::Rayon).unwrap());
+    assert_eq!(seq, many);
+    assert_eq!(seq.rank, 3);
 }
