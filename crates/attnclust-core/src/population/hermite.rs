@@ -167,29 +167,9 @@ fn jacobi_eigenvalues(n: usize) -> Vec<f64> {
 /// Calls `f(node, weight)` for each node of the `r`-fold tensor product of `rule` (row-major over
 /// the multi-index; `r = 0` is the single node at the origin with weight 1).
 pub fn tensor(rule: &Rule, r: usize, mut f: impl FnMut(&[f64], f64)) {
-    let n = rule.nodes.len();
-    let mut idx = vec![0usize; r];
-    let mut z = vec![0.0f64; r];
-    loop {
-        let mut w = 1.0;
-        for (j, &i) in idx.iter().enumerate() {
-            z[j] = rule.nodes[i];
-            w *= rule.weights[i];
-        }
-        f(&z, w);
-        // Next multi-index.
-        let mut j = r;
-        loop {
-            if j == 0 {
-                return;
-            }
-            j -= 1;
-            idx[j] += 1;
-            if idx[j] < n {
-                break;
-            }
-            idx[j] = 0;
-        }
+    let rows = if r == 0 { 1 } else { rule.nodes.len() };
+    for first in 0..rows {
+        tensor_row(rule, r, first, &mut f);
     }
 }
 
