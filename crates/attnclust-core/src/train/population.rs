@@ -7,13 +7,12 @@
 //! risk recorded for step `t` is that of the parameters before its update.
 
 use crate::data::gmm::Mixture;
-use crate::error::{Error, Result};
+use crate::error::{ensure, Error, Result};
 use crate::kernels::cancel::{attempt, checkpoint};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::population::two_head::{risk_gradient, Quadrature};
-use crate::train::optim::update;
-use crate::train::two_head::Setup;
+use crate::train::two_head::{check_state, step, Setup};
 
 /// Runs steps `start .. start + count` of gradient descent on the population risk, updating
 /// `params` (`H × d`) and the optimiser `state` (`2 · H · d`), and returns the risk before each
@@ -22,18 +21,9 @@ use crate::train::two_head::Setup;
 /// Errors: those of [`Setup::check`] and [`risk_gradient`]; a quadrature that does not reach its
 /// tolerance (range, naming the step); divergence (range).
 pub fn population<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, quad: &Quadrature) -> Result<Vec<f64>> {
-    setup.check()?;
+    check_state(setup, params, state)?;
+    ensure(mix.dim == setup.dim, || format!("the mixture has dimension {} but the layer {}", mix.dim, setup.dim))?;
     let p = setup.heads * setup.dim;
-    if params.len() != p || state.len() != 2 * p || mix.dim != setup.dim {
-        return Err(Error::type_(format!(
-            "`params` must hold H × d = {p} values, the optimiser state {} and the mixture dimension {}, got {}, {} and {}",
-            2 * p,
-            setup.dim,
-            params.len(),
-            state.len(),
-            mix.dim
-        )));
-    }
     let mut risks = Vec::with_capacity(count as usize);
     let mut theta = vec![0.0f64; p];
     for t in start..start + count {
@@ -53,10 +43,7 @@ pub fn population<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state
             )));
         }
         risks.push(pop.risk);
-        update(&setup.optimizer, params, &pop.gradient, state, setup.schedule.at(setup.lr, t), t + 1);
-        if params.iter().any(|v| !v.is_finite()) {
-            return Err(Error::range(format!("training diverged at step {t} (the parameters are no longer finite): lower `lr` (now {})", setup.lr)));
-        }
+        step(setup, params, state, t, &pop.gradient)?;
     }
     Ok(risks)
 }

@@ -48,7 +48,9 @@ impl Setup {
     }
 }
 
-fn step<T: Real>(setup: &Setup, params: &mut [T], state: &mut [f64], t: u64, grad: &[f64]) -> Result<()> {
+/// One optimiser update of step `t` with the run's schedule; an error if the parameters leave the
+/// finite range (divergence). Shared by every model-A training loop.
+pub(crate) fn step<T: Real>(setup: &Setup, params: &mut [T], state: &mut [f64], t: u64, grad: &[f64]) -> Result<()> {
     let lr = setup.schedule.at(setup.lr, t);
     update(&setup.optimizer, params, grad, state, lr, t + 1);
     if params.iter().any(|v| !v.is_finite()) {
@@ -57,7 +59,8 @@ fn step<T: Real>(setup: &Setup, params: &mut [T], state: &mut [f64], t: u64, gra
     Ok(())
 }
 
-fn check_state<T: Real>(setup: &Setup, params: &[T], state: &[f64]) -> Result<()> {
+/// The run's settings, and parameters and optimiser state of the sizes they imply.
+pub(crate) fn check_state<T: Real>(setup: &Setup, params: &[T], state: &[f64]) -> Result<()> {
     setup.check()?;
     let p = setup.heads * setup.dim;
     if params.len() != p || state.len() != 2 * p {
