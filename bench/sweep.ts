@@ -150,20 +150,28 @@ const secondsOf = (e: SweepEntry | undefined): number | undefined => (e !== unde
 const fmt = (v: number | undefined, digits = 2): string => (v === undefined || !Number.isFinite(v) ? 'missing' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(digits));
 const fmtRatio = (r: number | undefined): string => (r === undefined || !Number.isFinite(r) ? 'missing' : `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×`);
 
-/** Table rows of the attention sweep (header first): GFLOP/s of each, and attnclust's ratio to each peer. */
-export function attentionTable(cells: AttnCell[], peers: SweepPeer[]): string[][] {
-  const head = ['d', 'L', 'B', 'attnclust GFLOP/s', ...peers.map((p) => `${p} GFLOP/s`), 'plain TS GFLOP/s', ...peers.map((p) => `vs ${p}`), 'vs plain TS'];
+/**
+ * Table rows of a size sweep (header first): the cell's key columns, then `unit` of attnclust, each
+ * peer and plain TS (`rate` turns a time into that unit), then attnclust's ratio to each.
+ */
+function sweepTable<C extends { attnclustSeconds?: number; plainTsSeconds?: number; peers: Record<string, unknown> }>(
+  cells: C[],
+  peers: SweepPeer[],
+  keys: { head: string[]; of: (c: C) => (string | number)[] },
+  unit: string,
+  rate: (c: C, seconds: number) => number,
+  digits: number,
+): string[][] {
+  const head = [...keys.head, `attnclust ${unit}`, ...peers.map((p) => `${p} ${unit}`), `plain TS ${unit}`, ...peers.map((p) => `vs ${p}`), 'vs plain TS'];
   const rows = [head];
   for (const c of cells) {
     const ours = c.attnclustSeconds;
-    const ps = peers.map((p) => secondsOf(c.peers[p]));
+    const ps = peers.map((p) => secondsOf(c.peers[p] as Parameters<typeof secondsOf>[0]));
     rows.push([
-      String(c.d),
-      String(c.l),
-      String(c.b),
-      fmt(ours && gflops(c, ours)),
-      ...ps.map((s) => fmt(s && gflops(c, s))),
-      fmt(c.plainTsSeconds && gflops(c, c.plainTsSeconds)),
+      ...keys.of(c).map(String),
+      fmt(ours && rate(c, ours), digits),
+      ...ps.map((s) => fmt(s && rate(c, s), digits)),
+      fmt(c.plainTsSeconds && rate(c, c.plainTsSeconds), digits),
       ...ps.map((s) => fmtRatio(s && ours ? s / ours : undefined)),
       fmtRatio(c.plainTsSeconds && ours ? c.plainTsSeconds / ours : undefined),
     ]);
@@ -171,25 +179,14 @@ export function attentionTable(cells: AttnCell[], peers: SweepPeer[]): string[][
   return rows;
 }
 
+/** Table rows of the attention sweep (header first): GFLOP/s of each, and attnclust's ratio to each peer. */
+export function attentionTable(cells: AttnCell[], peers: SweepPeer[]): string[][] {
+  return sweepTable(cells, peers, { head: ['d', 'L', 'B'], of: (c) => [c.d, c.l, c.b] }, 'GFLOP/s', gflops, 2);
+}
+
 /** Table rows of the SGD sweep (header first): ns per sample of each, and attnclust's ratio to each peer. */
 export function sgdTable(cells: SgdCell[], peers: SweepPeer[]): string[][] {
-  const head = ['d', 'batch', 'steps', 'attnclust ns/sample', ...peers.map((p) => `${p} ns/sample`), 'plain TS ns/sample', ...peers.map((p) => `vs ${p}`), 'vs plain TS'];
-  const rows = [head];
-  for (const c of cells) {
-    const ours = c.attnclustSeconds;
-    const ps = peers.map((p) => secondsOf(c.peers[p]));
-    rows.push([
-      String(c.d),
-      String(c.batch),
-      String(c.steps),
-      fmt(ours && nsPerSample(c, ours), 1),
-      ...ps.map((s) => fmt(s && nsPerSample(c, s), 1)),
-      fmt(c.plainTsSeconds && nsPerSample(c, c.plainTsSeconds), 1),
-      ...ps.map((s) => fmtRatio(s && ours ? s / ours : undefined)),
-      fmtRatio(c.plainTsSeconds && ours ? c.plainTsSeconds / ours : undefined),
-    ]);
-  }
-  return rows;
+  return sweepTable(cells, peers, { head: ['d', 'batch', 'steps'], of: (c) => [c.d, c.batch, c.steps] }, 'ns/sample', nsPerSample, 1);
 }
 
 /** Table rows of the per-call costs (header first). */
