@@ -17,6 +17,24 @@
 //! Every kernel is generic over [`Real`] (`f32`, `f64`) and takes a [`Par`] that says whether it may
 //! use rayon. Work is always cut into fixed-size chunks whose results are combined in chunk order, so
 //! results do not depend on the number of threads.
+//!
+//! Conventions of every public item:
+//! - **Shapes.** Matrices are flat slices in row-major order: an `n × d` matrix `x` holds row `i`
+//!   in `x[i·d .. (i+1)·d]`; a batch of `B` prompts of `L` tokens is `B × L × d`; head parameters
+//!   `Θ` are `H × d` (row `h` is `θ_h`). Sizes are passed beside the slice and checked against it.
+//! - **Units.** Data are in the user's units; `λ` (`lambda`) is an inverse temperature in the
+//!   reciprocal of squared data units; `σ` (`sigma`) is a standard deviation in data units (a
+//!   variance is named `variances`); risks and losses are mean squared errors (squared units);
+//!   `f64` accumulates every reduction, whatever `T`.
+//! - **Errors.** A fallible entry point returns [`Result`]: [`Error::Type`] for a wrong shape or
+//!   length (JavaScript `TypeError`), [`Error::Range`] for a value out of range or a result that
+//!   would overflow (`RangeError`), the message naming the argument. Functions documented with a
+//!   `# Panics` section assume sizes their caller has checked.
+//! - **Cancellation.** Long kernels stop at a chunk boundary when the caller's token is set
+//!   ([`kernels::cancel`]); [`kernels::cancel::Cancel::run`] then returns [`Error::Cancelled`].
+//! - **Sources.** The models are those of arXiv 2505.13112 as read by the specification
+//!   (`docs/spec.md`, cited as SPEC §n); the exact population quantities are derived in
+//!   `docs/population.md`; each module names the reference of the algorithm it implements.
 
 // House style for numeric kernels: index loops over several arrays at once, `!(x > 0.0)` to refuse
 // NaN with the out-of-range values, `max`/`min` rather than `clamp` where NaN must map to a bound,
