@@ -34,13 +34,20 @@ pub struct DrawScratch<T> {
     means: Vec<T>,
 }
 
+/// A Gaussian mixture (SPEC §1): `K` components with weights, means and covariance factors (see
+/// the module documentation). Built by [`Mixture::isotropic`], [`Mixture::diagonal`] or
+/// [`Mixture::full`], which check every value; the fields are read-only by convention.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mixture {
+    /// Number of components `K ≥ 1`.
     pub k: usize,
+    /// Dimension `d ≥ 1` of a sample.
     pub dim: usize,
+    /// `π_k`, `K` positive values summing to 1 (normalised at construction).
     pub weights: Vec<f64>,
     /// `K × d`, row-major.
     pub means: Vec<f64>,
+    /// The covariance factors `C_k` (standard deviations, not variances).
     pub factor: Factor,
     cumulative: Vec<f64>,
 }
@@ -77,7 +84,12 @@ fn check_weights(weights: Option<Vec<f64>>, k: usize) -> Result<Vec<f64>> {
     Ok(w.iter().map(|v| v / s).collect())
 }
 
-/// Lower Cholesky factor of a symmetric positive-definite `d × d` matrix, or `None`.
+/// Lower Cholesky factor `L` (`d × d`, row-major, `A = LLᵀ`) of a symmetric positive-definite
+/// `d × d` row-major matrix `a`, by the Cholesky–Banachiewicz order (row by row); only the lower
+/// triangle of `a` is read. `None` when a pivot is not positive and finite (not positive-definite).
+///
+/// # Panics
+/// If `a.len() < d²`.
 pub fn cholesky(a: &[f64], d: usize) -> Option<Vec<f64>> {
     let mut l = vec![0.0; d * d];
     for i in 0..d {
@@ -116,7 +128,15 @@ impl Mixture {
         Mixture { k, dim, weights, means, factor, cumulative }
     }
 
-    /// Isotropic components: `sigma` has one value (shared) or one per component.
+    /// Isotropic components `N(μ_k, σ_k² I)`: `means` is `K × d` row-major, `sigma` (standard
+    /// deviations, not variances) has one value (shared) or one per component, `weights` has `K`
+    /// entries (default: uniform `1/K`).
+    ///
+    /// # Errors
+    /// [`Error::Type`] when `means` does not hold `K·d` values or `sigma`/`weights` have the wrong
+    /// length; [`Error::Range`] when `K` or `d` is 0, `K·d > 2²⁸`, a mean is not finite, a `σ` is
+    /// not positive and finite, or the weights are not positive and finite or do not sum to 1
+    /// within `1e-6`.
     pub fn isotropic(means: Vec<f64>, k: usize, dim: usize, sigma: &[f64], weights: Option<Vec<f64>>) -> Result<Self> {
         check_means(&means, k, dim)?;
         let sigmas = match sigma.len() {
@@ -131,7 +151,12 @@ impl Mixture {
         Ok(Self::build(k, dim, weights, means, Factor::Isotropic(sigmas)))
     }
 
-    /// Diagonal components: `variances` is `K × d`.
+    /// Diagonal components `N(μ_k, diag(v_k))`: `means` and `variances` are `K × d` row-major (the
+    /// factor keeps their square roots), `weights` as in [`Mixture::isotropic`].
+    ///
+    /// # Errors
+    /// As [`Mixture::isotropic`], with `variances` in place of `sigma` (`K·d` values, each positive
+    /// and finite).
     pub fn diagonal(means: Vec<f64>, k: usize, dim: usize, variances: &[f64], weights: Option<Vec<f64>>) -> Result<Self> {
         check_means(&means, k, dim)?;
         if variances.len() != k * dim {
@@ -145,7 +170,14 @@ impl Mixture {
         Ok(Self::build(k, dim, weights, means, Factor::Diagonal(sd)))
     }
 
-    /// Full components: `covariances` is `K × d × d`, each symmetric positive-definite.
+    /// Full components `N(μ_k, Σ_k)`: `covariances` is `K × d × d` row-major, each symmetric
+    /// (within `1e-9` relative) and positive-definite; it is stored as its Cholesky factor
+    /// ([`cholesky`]). `weights` as in [`Mixture::isotropic`].
+    ///
+    /// # Errors
+    /// As [`Mixture::isotropic`]; [`Error::Type`] when `covariances` does not hold `K·d²` values;
+    /// [`Error::Range`] when `K·d² > 2²⁸`, a matrix is not symmetric and finite, or its Cholesky
+    /// factorisation fails (not positive-definite).
     pub fn full(means: Vec<f64>, k: usize, dim: usize, covariances: &[f64], weights: Option<Vec<f64>>) -> Result<Self> {
         check_means(&means, k, dim)?;
         ensure(k.saturating_mul(dim).saturating_mul(dim) <= MAX_PARAMS, || "`covariances` is too large".into())?;
@@ -171,12 +203,17 @@ impl Mixture {
         Ok(Self::build(k, dim, weights, means, Factor::Full(chol)))
     }
 
-    /// `μ_k`.
+    /// `μ_k`, the `d` coordinates of row `k` of [`Mixture::means`].
+    ///
+    /// # Panics
+    /// If `k ≥ K`.
     pub fn mean(&self, k: usize) -> &[f64] {
         &self.means[k * self.dim..(k + 1) * self.dim]
     }
 
-    /// Draws one sample into `out` (length `d`, `f64`) and returns its component.
+    /// Draws one sample into `out` (length `d`, `f64`) and returns its component: `z` by inverse
+    /// transform of one uniform on the cumulative weights, then `x = μ_z + C_z ε` with `ε` from
+    /// [`rng::normal`].
     #[inline]
     pub fn draw(&self, g: &mut Gen, out: &mut [f64]) -> u32 {
         let u = rng::uniform(g);
@@ -213,7 +250,12 @@ impl Mixture {
         z as u32
     }
 
-    /// Fills `x` (`n × d`) and `labels` (`n`) with `n` draws from stream `stream` of `seed`.
+    /// Fills `x` (`n × d`, row-major) and `labels` (`n`, each `< K`) with `n` draws from stream
+    /// `stream` of `seed`: chunk `c` of [`SAMPLE_CHUNK`] draws from [`Mixture::draw_chunk`], so the
+    /// result does not depend on `par` or the thread count.
+    ///
+    /// # Panics
+    /// If `x.len() ≠ labels.len() · d`.
     pub fn sample_into<T: Real>(&self, x: &mut [T], labels: &mut [u32], seed: u64, stream: u64, par: Par) {
         let d = self.dim;
         let n = labels.len();
@@ -321,7 +363,8 @@ impl Mixture {
         self.mix_rows(uniform, eps, means, xs, labels)
     }
 
-    /// `n` draws as a new `(x, labels)` pair.
+    /// `n` draws as a new `(x, labels)` pair (`x` is `n × d` row-major): [`Mixture::sample_into`]
+    /// on fresh buffers.
     pub fn sample<T: Real>(&self, n: usize, seed: u64, stream: u64, par: Par) -> (Vec<T>, Vec<u32>) {
         let mut x = vec![T::zero(); n * self.dim];
         let mut labels = vec![0u32; n];

@@ -34,24 +34,35 @@ pub enum Weights {
     Dirichlet(Vec<f64>),
 }
 
+/// A prior over `K`-component isotropic mixtures in dimension `d` (SPEC §1, the in-context
+/// experiments of arXiv 2505.13112 with identity attention): built by [`Prior::new`] (equal weights),
+/// then [`Prior::with_weights`]; sampled by [`Prior::sample_prompts`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prior {
+    /// Components per prompt, `1 ≤ K ≤ 65536`.
     pub k: usize,
+    /// Dimension of a token, `1 ≤ d ≤ 2²⁰`.
     pub dim: usize,
+    /// Where each prompt's centroids come from.
     pub centroids: Centroids,
     /// Noise level `σ` of each component.
     pub sigma: f64,
     /// Smallest allowed distance between two centroids of one prompt (rejection sampling).
     pub min_separation: f64,
+    /// The mixture weights of each prompt (default [`Weights::Equal`]).
     pub weights: Weights,
 }
 
 /// Prompts drawn from a prior: `x` is `B × L × d`, `labels` `B × L`, `means` `B × K × d`,
 /// `weights` `B × K` (each prompt's mixture weights).
 pub struct Prompts<T> {
+    /// The tokens, `B × L × d` row-major.
     pub x: Vec<T>,
+    /// The component of each token, `B × L`, each `< K`.
     pub labels: Vec<u32>,
+    /// Each prompt's centroids, `B × K × d` row-major (drawn in `f64`, rounded to `T`).
     pub means: Vec<T>,
+    /// Each prompt's mixture weights, `B × K`, each row summing to 1.
     pub weights: Vec<f64>,
 }
 
@@ -69,6 +80,14 @@ fn pick(w: &[f64], mut u: f64) -> usize {
 }
 
 impl Prior {
+    /// A prior with equal weights: `centroids` (sphere radius or Gaussian scale, `≥ 0`), noise
+    /// `sigma ≥ 0` (a standard deviation) and `min_separation ≥ 0` (Euclidean distance, met by
+    /// rejection sampling, at most 10 000 tries per prompt).
+    ///
+    /// # Errors
+    /// [`crate::Error::Range`] when `k` is outside `[1, 65536]`, `dim` outside `[1, 2²⁰]`, the
+    /// radius, scale, `sigma` or `min_separation` is negative or not finite, or `min_separation`
+    /// exceeds `2·radius` for `K ≥ 2` centroids on a sphere.
     pub fn new(k: usize, dim: usize, centroids: Centroids, sigma: f64, min_separation: f64) -> Result<Self> {
         ensure((1..=1 << 16).contains(&k), || format!("`k` must be an integer in [1, 65536], got {k}"))?;
         ensure((1..=1 << 20).contains(&dim), || format!("`dim` must be an integer in [1, 1048576], got {dim}"))?;
@@ -183,7 +202,14 @@ impl Prior {
         )))
     }
 
-    /// Draws `batch` prompts of `length` tokens each.
+    /// Draws `batch` prompts of `length` tokens each (see the module documentation): prompt `b`
+    /// from the generator `gen(seed, PRIOR, b)`, so the result depends only on `seed`, not on
+    /// `par` or the thread count. Centroids on the sphere are normalised Gaussian vectors (uniform
+    /// on the sphere, Muller 1959).
+    ///
+    /// # Errors
+    /// [`crate::Error::Range`] when a prompt's centroids do not meet `min_separation` in 10 000
+    /// tries. Cancellable at each prompt (see [`crate::kernels::cancel`]).
     pub fn sample_prompts<T: Real>(&self, batch: usize, length: usize, seed: u64, par: Par) -> Result<Prompts<T>> {
         let (k, d) = (self.k, self.dim);
         let par = par.above(batch * length * d, 1 << 14);

@@ -9,6 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+/// The generator every stream uses: ChaCha with 8 rounds (`rand_chacha`), keyed by [`gen`].
 pub type Gen = ChaCha8Rng;
 
 /// Number of samples drawn from one generator by the samplers (a fixed size: results do not
@@ -17,11 +18,17 @@ pub const SAMPLE_CHUNK: usize = 1024;
 
 /// Named purposes, so that two uses of the same seed never share a stream.
 pub mod purpose {
+    /// Samples of a mixture ([`crate::data::gmm::Mixture::sample`]).
     pub const SAMPLE: u64 = 0x5341_4d50;
+    /// Initial head parameters ([`crate::train::init::init_params`]).
     pub const INIT: u64 = 0x494e_4954;
+    /// The fresh samples of each online-SGD step ([`crate::train::two_head`]).
     pub const TRAIN: u64 = 0x5452_4149;
+    /// The mixtures and tokens of in-context prompts ([`crate::data::prior::Prior`]).
     pub const PRIOR: u64 = 0x5052_494f;
+    /// The k-means++ seeding and restarts ([`crate::baselines::kmeans`]).
     pub const KMEANS: u64 = 0x4b4d_4541;
+    /// The prompts of each training step of model C ([`crate::train::attention`]).
     pub const ATTENTION: u64 = 0x4154_544e;
 }
 
@@ -61,13 +68,14 @@ pub fn derive(seed: u64, purpose: u64, index: u64) -> u64 {
     splitmix(&mut t)
 }
 
-/// A standard normal draw.
+/// A standard normal draw: `rand_distr`'s `StandardNormal`, the ziggurat method (Marsaglia and
+/// Tsang 2000, in Doornik's ZIGNOR variant) on the generator's 64-bit words.
 #[inline]
 pub fn normal(g: &mut Gen) -> f64 {
     StandardNormal.sample(g)
 }
 
-/// A uniform draw in `[0, 1)`.
+/// A uniform draw in `[0, 1)`: the top 53 bits of a 64-bit word times `2⁻⁵³` (`rand`'s `f64`).
 #[inline]
 pub fn uniform(g: &mut Gen) -> f64 {
     use rand::RngExt;
