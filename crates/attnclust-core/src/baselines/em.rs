@@ -56,6 +56,7 @@ pub struct EmOptions {
     pub k: usize,
     /// Seed of the k-means start.
     pub seed: u64,
+    /// The shape of each covariance (default [`EmCovariance::Diagonal`]).
     pub covariance: EmCovariance,
     /// Maximum number of M-steps, at least 1.
     pub max_iter: usize,
@@ -317,7 +318,16 @@ pub(crate) fn em_traced<T: Real>(x: &[T], d: usize, opts: &EmOptions, par: Par) 
     Ok((result, trace))
 }
 
-/// EM for a Gaussian mixture on the `n × d` points `x` (row-major). See the module documentation.
+/// EM for a Gaussian mixture on the `n × d` points `x` (row-major), started from k-means. See
+/// the module documentation (Dempster, Laird and Rubin 1977; the updates of Bishop, *Pattern
+/// Recognition and Machine Learning*, §9.2.2, restricted to isotropic or diagonal covariances).
+/// Variances are in squared data units; the result is the same for any `par` and thread count.
+///
+/// # Errors
+/// [`crate::Error::Type`] when `x.len()` is not a multiple of `d`; [`crate::Error::Range`] when
+/// `d = 0`, `x` is empty or not finite, `k` is outside `[1, n]`, `max_iter` is 0, `tol` is
+/// negative or not finite, `reg` is not positive and finite, or the log-likelihood leaves the
+/// `f64` range (data too large, or `reg` too small for their spread).
 pub fn em<T: Real>(x: &[T], d: usize, opts: &EmOptions, par: Par) -> Result<EmResult<T>> {
     em_traced(x, d, opts, par).map(|(r, _)| r)
 }

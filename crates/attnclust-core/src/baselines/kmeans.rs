@@ -62,6 +62,7 @@ const PAR_WORK: usize = 1 << 15;
 pub struct KMeansOptions {
     /// Number of clusters, `1 ≤ k ≤ n`.
     pub k: usize,
+    /// Seed of the k-means++ starts (restart `r` uses stream `(KMEANS, r)`).
     pub seed: u64,
     /// Number of restarts (k-means++ starts), at least 1; the lowest inertia is kept.
     pub n_init: usize,
@@ -527,7 +528,15 @@ pub(crate) fn check_options(opts: &KMeansOptions, n: usize) -> Result<()> {
     ensure(opts.tol.is_finite() && opts.tol >= 0.0, || format!("`tol` must be finite and ≥ 0, got {}", opts.tol))
 }
 
-/// k-means of the `n × d` points `x` (row-major). See the module documentation.
+/// k-means of the `n × d` points `x` (row-major): `n_init` restarts of a greedy k-means++ start
+/// (Arthur and Vassilvitskii 2007; scikit-learn's greedy variant) and Lloyd's iterations (Lloyd
+/// 1982), the lowest inertia kept. See the module documentation. The result is the same for any
+/// `par` and thread count.
+///
+/// # Errors
+/// [`crate::Error::Type`] when `x.len()` is not a multiple of `d`; [`crate::Error::Range`] when
+/// `d = 0`, `x` is empty or not finite, `k` is outside `[1, n]`, `n_init` or `max_iter` is 0,
+/// `tol` is negative or not finite, or the inertia overflows `f64`.
 pub fn kmeans<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) -> Result<KMeansResult<T>> {
     let n = check_points(x, d)?;
     check_options(opts, n)?;
