@@ -7,8 +7,11 @@ use std::iter::Sum;
 /// `f32` or `f64`. Conversions go through `f64`; reductions that must be exact across thread
 /// counts are done per fixed chunk in `f64` and combined in chunk order.
 pub trait Real: Float + Sum + Send + Sync + Debug + Default + 'static {
+    /// The type's name in messages: `"f32"` or `"f64"`.
     const NAME: &'static str;
+    /// `v` rounded to this type (`as` conversion: nearest, `±∞` beyond the range).
     fn of(v: f64) -> Self;
+    /// The value widened to `f64` (exact).
     fn f64(self) -> f64;
     /// `s_j := exp(s_j − m)` for every `j`, returning `Σ_j s_j` (vectorised for `f32`).
     fn exp_sub_sum(s: &mut [Self], m: Self) -> Self;

@@ -9,10 +9,16 @@ use crate::kernels::real::Real;
 /// A read-only matrix view: element `(i, j)` is `data[i·rs + j·cs]`.
 #[derive(Clone, Copy)]
 pub struct View<'a, T> {
+    /// The elements; `(i, j)` is `data[i·rs + j·cs]`, so `data` must reach index
+    /// `(rows − 1)·rs + (cols − 1)·cs`.
     pub data: &'a [T],
+    /// Number of rows.
     pub rows: usize,
+    /// Number of columns.
     pub cols: usize,
+    /// Row stride, in elements.
     pub rs: usize,
+    /// Column stride, in elements (1 for a row-major block).
     pub cs: usize,
 }
 
@@ -31,7 +37,12 @@ impl<'a, T> View<'a, T> {
 }
 
 /// `C := β·A·B` (when `accumulate` is false) or `C := C + β·A·B`, `C` row-major with row stride
-/// `c_rs`, `A` `m × k`, `B` `k × n`.
+/// `c_rs`, `A` `m × k`, `B` `k × n`. `k = 0` gives `C := 0` (or leaves `C` when accumulating).
+/// A blocked GEMM in the BLIS style (the `gemm` crate's packing and micro-kernels).
+///
+/// # Panics
+/// If `b.rows ≠ a.cols`, or a view or the destination `m × n` block (row stride `c_rs`) lies
+/// outside its slice: callers size their buffers first.
 pub fn matmul<T: Real>(c: &mut [T], c_rs: usize, a: View<T>, b: View<T>, accumulate: bool, beta: T) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions differ");
