@@ -22,19 +22,26 @@ use crate::kernels::real::{dot, Real};
 use crate::models::attention::flash::{Head, Mask};
 use crate::models::two_head::{check_lambda, check_tokens, Scores};
 
+/// Settings of identity attention (SPEC §3; the JavaScript defaults are `λ = 1/√d`, dot scores,
+/// no self-exclusion, depth 1, no residual).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Options {
+    /// Inverse temperature `λ > 0` (reciprocal squared data units).
     pub lambda: f64,
+    /// Dot scores `λ⟨x_i, x_j⟩` or distance scores `−λ‖x_i − x_j‖²/2`.
     pub scores: Scores,
+    /// Mask the diagonal (`S_ii = −∞`): a token does not attend to itself. Needs `L ≥ 2`.
     pub exclude_self: bool,
+    /// Applications of the layer, `1 ≤ depth ≤` [`MAX_DEPTH`].
     pub depth: usize,
+    /// `X ← X + Attn(X)` at each application instead of `X ← Attn(X)`.
     pub residual: bool,
 }
 
 /// Largest `depth` accepted.
 pub const MAX_DEPTH: usize = 4096;
 
-/// One application of the layer to prompt `x` (`L × d`), written into `y`: the tiled kernel of
+/// One application of the layer (no residual) to prompt `x` (`L × d`), written into `y`: the tiled kernel of
 /// [`crate::models::attention::flash`] with `Q = K = V = X`, the distance term as a per-key bias and
 /// `excludeSelf` as the no-self mask.
 pub fn apply_prompt<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par) {
@@ -51,6 +58,10 @@ pub fn apply_prompt<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par
 }
 
 /// Checks the options against a prompt length `l`.
+///
+/// # Errors
+/// [`crate::Error::Range`] when `lambda` is not positive and finite, `depth` is outside
+/// `[1, MAX_DEPTH]`, or `exclude_self` is set with `l < 2`.
 pub fn check(opts: &Options, l: usize) -> Result<()> {
     check_lambda(opts.lambda)?;
     ensure(opts.depth >= 1 && opts.depth <= MAX_DEPTH, || format!("`depth` must be an integer in [1, {MAX_DEPTH}], got {}", opts.depth))?;
@@ -58,7 +69,14 @@ pub fn check(opts: &Options, l: usize) -> Result<()> {
     Ok(())
 }
 
-/// Applies the layer `depth` times to each of the `b` prompts of `x` (`b × l × d`).
+/// Applies the layer `depth` times to each of the `b` prompts of `x` (`b × l × d`, row-major),
+/// returning `Y` of the same shape (identity attention of arXiv 2505.13112, SPEC §3). Each prompt
+/// is attended independently, by the tiled online-softmax kernel (FlashAttention-2, Dao 2023), so
+/// the `L × L` scores are never stored; the result is the same for any `par` and thread count.
+///
+/// # Errors
+/// [`crate::Error::Type`] when `x.len() ≠ b·l·d`; [`crate::Error::Range`] when `d = 0`, a value of
+/// `x` is not finite, or the options fail [`check`].
 pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: &Options, par: Par) -> Result<Vec<T>> {
     ensure(d >= 1, || "`x` must have at least one coordinate per token".into())?;
     if x.len() != b * l * d {

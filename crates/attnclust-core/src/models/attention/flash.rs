@@ -45,6 +45,7 @@ pub const BC: usize = 128;
 /// Which scores are excluded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Mask {
+    /// Every query sees every key (the default).
     #[default]
     None,
     /// Query `i` sees keys `j ≤ i`.
@@ -53,16 +54,27 @@ pub enum Mask {
     NoSelf,
 }
 
-/// One head's inputs, all row-major and contiguous.
+/// One head's inputs, all row-major and contiguous. The kernel is the tiled online softmax of
+/// FlashAttention-2 (Dao 2023; Milakov and Gimelshein 2018 for the online normaliser), with the
+/// dominant-key bookkeeping of the module documentation. Sizes are the caller's to check: the
+/// methods panic on slices shorter than their shapes.
 #[derive(Clone, Copy)]
 pub struct Head<'a, T> {
+    /// Queries `Q`, `l × dk`.
     pub q: &'a [T],
+    /// Keys `K`, `l × dk`.
     pub k: &'a [T],
+    /// Values `V`, `l × dv`.
     pub v: &'a [T],
+    /// Number of tokens `L` (queries and keys).
     pub l: usize,
+    /// Width of a query or key.
     pub dk: usize,
+    /// Width of a value.
     pub dv: usize,
+    /// Inverse temperature `λ` multiplying `QKᵀ` (no `1/√dk` is added).
     pub lambda: T,
+    /// Which scores are excluded (set to `−∞`).
     pub mask: Mask,
     /// Added to every score of key `j` (length `l`).
     pub key_bias: Option<&'a [T]>,
@@ -80,9 +92,13 @@ pub const NONE: u32 = u32::MAX;
 /// `1 − P_{i a_i}` is below the rounding error.
 #[derive(Clone, Debug)]
 pub struct Stats<T> {
+    /// `m_i`, the row maxima (`l`).
     pub max: Vec<T>,
+    /// `z_i = 1 + ℓ'_i`, the row normalisers relative to `e^{m_i}` (`l`).
     pub norm: Vec<T>,
+    /// `a_i`, the dominant key of each row (`l`; [`NONE`] for a row that sees no key).
     pub arg: Vec<u32>,
+    /// `rest_i = O_i − V_{a_i}` (`l × dv`).
     pub rest: Vec<T>,
 }
 

@@ -23,30 +23,47 @@ use crate::kernels::tile::{matmul, View};
 /// `H × dv × d`.
 #[derive(Clone, Copy)]
 pub struct Weights<'a, T> {
+    /// Number of heads `H ≥ 1`.
     pub heads: usize,
+    /// Dimension `d ≥ 1` of a token (input and output).
     pub dim: usize,
+    /// Width `dk ≥ 1` of a query or key.
     pub dk: usize,
+    /// Width `dv ≥ 1` of a value.
     pub dv: usize,
+    /// `W_Q`, `H × d × dk`.
     pub wq: &'a [T],
+    /// `W_K`, `H × d × dk`.
     pub wk: &'a [T],
+    /// `W_V`, `H × d × dv`.
     pub wv: &'a [T],
+    /// `W_O`, `H × dv × d`.
     pub wo: &'a [T],
 }
 
+/// Settings of a pass of model C (SPEC §4).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Options {
+    /// Inverse temperature `λ > 0` multiplying `QKᵀ` (pass `1/√dk` for the usual scaling).
     pub lambda: f64,
+    /// Which scores are excluded.
     pub mask: Mask,
 }
 
 /// Gradients of `⟨dY, Attn(X)⟩` and the forward output `y`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Grads<T> {
+    /// The forward output `Attn(X)`, `B × L × d`.
     pub y: Vec<T>,
+    /// `∂/∂X`, `B × L × d`.
     pub dx: Vec<T>,
+    /// `∂/∂W_Q`, `H × d × dk`.
     pub dwq: Vec<T>,
+    /// `∂/∂W_K`, `H × d × dk`.
     pub dwk: Vec<T>,
+    /// `∂/∂W_V`, `H × d × dv`.
     pub dwv: Vec<T>,
+    /// `∂/∂W_O`, `H × dv × d`.
     pub dwo: Vec<T>,
 }
 
@@ -59,6 +76,11 @@ fn finite<T: Real>(v: &[T], name: &str) -> Result<()> {
 
 impl<'a, T: Real> Weights<'a, T> {
     /// Checks the shapes against `x` (`b × l × d`) and the options.
+    ///
+    /// # Errors
+    /// [`Error::Type`] when a weight or `x` does not hold the values its shape needs;
+    /// [`Error::Range`] when a size is 0, a value is not finite, `λ` is not positive and finite, or
+    /// the mask is `NoSelf` with `l = 1`.
     pub fn check(&self, x: &[T], b: usize, l: usize, opts: &Options) -> Result<()> {
         let (h, d, dk, dv) = (self.heads, self.dim, self.dk, self.dv);
         ensure(h >= 1 && d >= 1 && dk >= 1 && dv >= 1, || {
@@ -123,7 +145,12 @@ fn split(par: Par, pairs: usize) -> (Par, Par) {
     }
 }
 
-/// `Attn(X)` for `b` prompts of `l` tokens (`x`: `b × l × d`).
+/// `Attn(X)` for `b` prompts of `l` tokens (`x`: `b × l × d`, row-major), a new `b × l × d`
+/// matrix: each head by the tiled kernel of [`super::flash`] (FlashAttention-2, Dao 2023). The
+/// same bits for any `par` and thread count.
+///
+/// # Errors
+/// As [`Weights::check`].
 pub fn forward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, opts: &Options, par: Par) -> Result<Vec<T>> {
     w.check(x, b, l, opts)?;
     let (h, d) = (w.heads, w.dim);
@@ -146,7 +173,13 @@ pub fn forward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, opts: &Opti
     Ok(y)
 }
 
-/// The forward output and every gradient, given the upstream gradient `dy` (`b × l × d`).
+/// The forward output and every gradient, given the upstream gradient `dy` (`b × l × d`): the
+/// backward of FlashAttention-2 (Dao 2023), with `D_i` split around the dominant key so that a
+/// saturated softmax keeps an accurate gradient (see [`super::flash`]).
+///
+/// # Errors
+/// As [`Weights::check`]; [`Error::Type`] when `dy` does not hold `b·l·d` values;
+/// [`Error::Range`] when a value of `dy` is not finite.
 pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], opts: &Options, par: Par) -> Result<Grads<T>> {
     w.check(x, b, l, opts)?;
     let (h, d, dk, dv) = (w.heads, w.dim, w.dk, w.dv);

@@ -10,17 +10,25 @@
 use super::flash::{BR, NONE};
 use crate::kernels::real::Real;
 
+/// The online-softmax state of a block of up to [`BR`] query rows (see the module documentation).
 pub struct Rows<T> {
+    /// The running maximum `m` of each row (`−∞` before any key).
     pub m: [T; BR],
+    /// `ℓ' = Σ_{j≠a} e^{S_j − m}` of each row.
     pub others: [T; BR],
+    /// The dominant key `a` of each row ([`NONE`] before any key).
     pub dom: [u32; BR],
 }
 
 /// Where [`Rows::finish`] writes, for the block's rows (see [`super::flash::Stats`]).
 pub struct Out<'a, T> {
+    /// The accumulators `U` on entry, the outputs `O` on return (`rows × dv`).
     pub o: &'a mut [T],
+    /// `lse_i = m_i + log1p(ℓ'_i)` (`rows`; `−∞` for a row that saw no key).
     pub lse: &'a mut [T],
+    /// The dominant key of each row (`rows`).
     pub arg: &'a mut [u32],
+    /// `O_i − V_{a_i}` (`rows × dv`), when the backward needs it.
     pub rest: Option<&'a mut [T]>,
     /// `(m_i, 1 + ℓ'_i)` pairs.
     pub mz: Option<&'a mut [T]>,

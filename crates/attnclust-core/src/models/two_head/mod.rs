@@ -30,21 +30,29 @@ use crate::kernels::softmax::softmax_in_place;
 /// How a head scores a token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Scores {
+    /// `s_h(x) = λ⟨x, θ_h⟩`, the paper's layer (the default).
     #[default]
     Dot,
+    /// `s_h(x) = λ⟨x, θ_h⟩ − λ‖θ_h‖²/2`: the softmax of `−λ‖x − θ_h‖²/2` (a soft nearest head).
     Distance,
 }
 
 /// Tokens per chunk of a reduction.
 pub const REDUCE_CHUNK: usize = 1024;
 
-/// A borrowed view of the layer's parameters and settings.
+/// A borrowed view of the layer's parameters and settings (model A of arXiv 2505.13112, SPEC §2),
+/// built by [`Layer::new`], which checks them.
 #[derive(Clone, Debug)]
 pub struct Layer<'a, T: Real> {
+    /// `Θ`, `H × d` row-major: row `h` is `θ_h`, in data units.
     pub params: &'a [T],
+    /// Number of heads `H ≥ 1`.
     pub heads: usize,
+    /// Dimension `d ≥ 1` of a token.
     pub dim: usize,
+    /// Inverse temperature `λ > 0`, rounded to `T` (reciprocal squared data units).
     pub lambda: T,
+    /// How a head scores a token.
     pub scores: Scores,
     /// `λ‖θ_h‖²/2` for distance scores, 0 for dot scores.
     offsets: Vec<T>,
@@ -52,24 +60,36 @@ pub struct Layer<'a, T: Real> {
 
 /// Per-thread work space for one token.
 pub struct Scratch<T> {
+    /// The attention weights `a(x)`, `H`.
     pub a: Vec<T>,
     c: Vec<T>,
+    /// The output `T(x)`, `d`.
     pub t: Vec<T>,
     r: Vec<T>,
 }
 
 impl<T: Real> Scratch<T> {
+    /// Zeroed work space for a layer of `heads` heads in dimension `dim`.
     pub fn new(heads: usize, dim: usize) -> Self {
         Scratch { a: vec![T::zero(); heads], c: vec![T::zero(); heads], t: vec![T::zero(); dim], r: vec![T::zero(); dim] }
     }
 }
 
 /// Checks that `lambda` is a usable inverse temperature.
+///
+/// # Errors
+/// [`Error::Range`] when `lambda` is not positive and finite.
 pub fn check_lambda(lambda: f64) -> Result<()> {
     ensure(lambda.is_finite() && lambda > 0.0, || format!("`lambda` must be positive and finite, got {lambda}"))
 }
 
 impl<'a, T: Real> Layer<'a, T> {
+    /// The layer with heads `params` (`heads × dim`, row-major), inverse temperature `lambda` and
+    /// `scores`. For distance scores it precomputes the offsets `λ‖θ_h‖²/2`.
+    ///
+    /// # Errors
+    /// [`Error::Type`] when `params.len() ≠ heads · dim`; [`Error::Range`] when `heads` or `dim` is
+    /// 0, `lambda` is not positive and finite, or a parameter is not finite.
     pub fn new(params: &'a [T], heads: usize, dim: usize, lambda: f64, scores: Scores) -> Result<Self> {
         Self::with_buffer(params, heads, dim, lambda, scores, Vec::new())
     }
@@ -104,12 +124,17 @@ impl<'a, T: Real> Layer<'a, T> {
         self.offsets
     }
 
+    /// `θ_h`, row `h` of [`Layer::params`] (`d` values).
+    ///
+    /// # Panics
+    /// If `h ≥ H`.
     #[inline]
     pub fn theta(&self, h: usize) -> &[T] {
         &self.params[h * self.dim..(h + 1) * self.dim]
     }
 
-    /// `a = softmax_h s_h(x)`.
+    /// `a = softmax_h s_h(x)` for one token `x` (`d` values) into `a` (`H` values), max-subtracted
+    /// ([`softmax_in_place`]).
     #[inline]
     pub fn attend(&self, x: &[T], a: &mut [T]) {
         for h in 0..self.heads {
@@ -118,7 +143,8 @@ impl<'a, T: Real> Layer<'a, T> {
         softmax_in_place(a);
     }
 
-    /// `out = T(x)`; leaves the attention weights in `a`.
+    /// `out = T(x) = Σ_h a_h(x) θ_h` for one token (`x`, `out`: `d` values); leaves the attention
+    /// weights in `a` (`H` values).
     #[inline]
     pub fn forward_one(&self, x: &[T], a: &mut [T], out: &mut [T]) {
         self.attend(x, a);
@@ -131,7 +157,8 @@ impl<'a, T: Real> Layer<'a, T> {
         }
     }
 
-    /// Loss `‖x − T(x)‖²` of one token, its gradient added into `grad` (`H × d`, `f64`).
+    /// Loss `‖x − T(x)‖²` of one token, its exact gradient (the module documentation's formula)
+    /// added into `grad` (`H × d`, `f64`): the scalar reference of the chunk kernel.
     #[inline]
     pub fn loss_grad_one(&self, x: &[T], s: &mut Scratch<T>, grad: &mut [f64]) -> f64 {
         let d = self.dim;
@@ -167,7 +194,11 @@ impl<'a, T: Real> Layer<'a, T> {
         loss.f64()
     }
 
-    /// `T(x)` for every row of `x` (`n × d`).
+    /// `T(x)` for every row of `x` (`n × d`, row-major), as a new `n × d` matrix.
+    ///
+    /// # Errors
+    /// [`Error::Type`] when `x.len()` is not a multiple of `d`; [`Error::Range`] when a value of `x`
+    /// is not finite.
     pub fn forward(&self, x: &[T], par: Par) -> Result<Vec<T>> {
         let d = self.dim;
         check_tokens(x, d, "x")?;
@@ -184,7 +215,11 @@ impl<'a, T: Real> Layer<'a, T> {
     }
 
     /// Mean risk `(1/n) Σ ‖x_i − T(x_i)‖²` and its gradient (`H × d`, `f64`), by the chunk kernel
-    /// of [`crate::models::two_head::chunk`].
+    /// of [`crate::models::two_head::chunk`]. The same bits for any `par` and thread count.
+    ///
+    /// # Errors
+    /// [`Error::Type`] when `x.len()` is not a multiple of `d`; [`Error::Range`] when `x` is empty,
+    /// holds a non-finite value, or the risk or gradient overflows (values or `λ` too large for `T`).
     pub fn risk_grad(&self, x: &[T], par: Par) -> Result<(f64, Vec<f64>)> {
         let d = self.dim;
         if !x.len().is_multiple_of(d) {
@@ -212,7 +247,11 @@ impl<'a, T: Real> Layer<'a, T> {
         Ok((risk, grad))
     }
 
-    /// Mean risk only.
+    /// Mean risk `(1/n) Σ ‖x_i − T(x_i)‖²` only (squared data units), summed in `f64`.
+    ///
+    /// # Errors
+    /// [`Error::Type`] when `x.len()` is not a multiple of `d`; [`Error::Range`] when `x` is empty
+    /// or holds a non-finite value.
     pub fn risk(&self, x: &[T], par: Par) -> Result<f64> {
         let d = self.dim;
         check_tokens(x, d, "x")?;
@@ -234,7 +273,8 @@ impl<'a, T: Real> Layer<'a, T> {
     }
 }
 
-/// Adds chunk results in order and divides by `n`.
+/// Adds chunk results `(loss, gradient of length len)` in chunk order and divides both by `n`:
+/// the fixed-order reduction that makes results independent of the thread count.
 pub fn combine(parts: Vec<(f64, Vec<f64>)>, len: usize, n: usize) -> (f64, Vec<f64>) {
     let mut loss = 0.0;
     let mut grad = vec![0.0; len];
@@ -247,7 +287,12 @@ pub fn combine(parts: Vec<(f64, Vec<f64>)>, len: usize, n: usize) -> (f64, Vec<f
     (loss * inv, grad)
 }
 
-/// Checks that `x` is a whole number of finite `d`-dimensional tokens.
+/// Checks that `x` is a whole number of finite `d`-dimensional tokens (`d ≥ 1`); `name` is the
+/// argument's name in the message.
+///
+/// # Errors
+/// [`Error::Type`] when `x.len()` is not a multiple of `d`; [`Error::Range`] naming the row and
+/// column of the first non-finite value.
 pub fn check_tokens<T: Real>(x: &[T], d: usize, name: &str) -> Result<()> {
     if !x.len().is_multiple_of(d) {
         return Err(Error::type_(format!("`{name}` must hold n × {d} values, got {} (not a multiple of {d})", x.len())));
