@@ -15,9 +15,15 @@ use crate::kernels::real::Real;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Centroids {
     /// Uniform on the sphere of radius `r`.
-    Sphere { radius: f64 },
+    Sphere {
+        /// The radius `r ≥ 0`, in data units.
+        radius: f64,
+    },
     /// `scale · N(0, I_d)`.
-    Gaussian { scale: f64 },
+    Gaussian {
+        /// The standard deviation `≥ 0` of each coordinate, in data units.
+        scale: f64,
+    },
 }
 
 /// The mixture weights of each prompt.

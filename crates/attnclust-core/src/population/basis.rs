@@ -5,7 +5,9 @@
 /// direction (dropping it changes the quantities computed here by a relative `O(1e-13)`).
 #[derive(Clone, Debug)]
 pub struct Basis {
+    /// Dimension `d` of the ambient space.
     pub dim: usize,
+    /// The orthonormal rows `p_1 … p_r`, each of length `d` (`Pᵀ`, `r × d`).
     pub rows: Vec<Vec<f64>>,
 }
 
@@ -31,6 +33,7 @@ impl Basis {
         Basis { dim, rows }
     }
 
+    /// `r`, the number of basis rows (the dimension of the span, up to the tolerance).
     pub fn rank(&self) -> usize {
         self.rows.len()
     }

@@ -22,7 +22,9 @@
 /// An `n`-point rule for `E f(Z)`, `Z ~ N(0, 1)`: nodes in decreasing order, weights summing to 1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
+    /// `x_i = √2 ξ_i`, `n` nodes in decreasing order.
     pub nodes: Vec<f64>,
+    /// `w_i`, `n` positive weights summing to 1.
     pub weights: Vec<f64>,
 }
 

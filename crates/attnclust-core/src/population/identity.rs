@@ -128,9 +128,11 @@ pub struct LimitRatio {
     pub ratio: f64,
     /// Rank of the span of the centroids.
     pub rank: usize,
+    /// Gauss–Hermite nodes per dimension of the final level.
     pub nodes: usize,
     /// Change between the last two quadrature levels, relative to the ratio's denominator.
     pub error: f64,
+    /// Whether that change is within the requested tolerance (`false`: the ratio is not exact).
     pub converged: bool,
 }
 

@@ -64,6 +64,10 @@ pub fn max_nodes(rank: usize) -> usize {
 }
 
 impl Quadrature {
+    /// Checks the settings for integrals of rank `rank`.
+    ///
+    /// # Errors
+    /// [`Error::Range`] when `tol` is not in `(0, 1)` or `nodes` is outside `[1, max_nodes(rank)]`.
     pub fn check(&self, rank: usize) -> Result<()> {
         ensure(self.tol.is_finite() && self.tol > 0.0 && self.tol < 1.0, || format!("`tol` must be in (0, 1), got {}", self.tol))?;
         if let Some(n) = self.nodes {
