@@ -19,21 +19,33 @@ use crate::models::attention::flash::Mask;
 use crate::models::attention::layer::{backward, Options, Weights};
 use crate::train::optim::{update, Optimizer, Schedule};
 
+/// Settings of a model-C training run (SPEC §4): the layer's sizes and scores, the optimiser and
+/// its schedule, the prompts per step and the seed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Setup {
+    /// Number of heads `H ≥ 1`.
     pub heads: usize,
+    /// Dimension `d` of a token (that of the prior).
     pub dim: usize,
+    /// Width of a query or key.
     pub dk: usize,
+    /// Width of a value.
     pub dv: usize,
+    /// Inverse temperature `λ > 0` multiplying `QKᵀ`.
     pub lambda: f64,
+    /// Which scores are excluded.
     pub mask: Mask,
+    /// The update rule ([`crate::train::optim`]).
     pub optimizer: Optimizer,
+    /// The learning-rate schedule `η_t`.
     pub schedule: Schedule,
+    /// Base learning rate `η > 0`.
     pub lr: f64,
     /// Prompts per step.
     pub batch: usize,
     /// Tokens per prompt.
     pub length: usize,
+    /// Seed of the prompts (step `t` draws with seed `derive(seed, ATTENTION, t)`).
     pub seed: u64,
 }
 
@@ -62,7 +74,11 @@ impl Setup {
     }
 }
 
-/// Mean reconstruction loss and its gradient (flat, `f64`) on the prompts of step `t`.
+/// Mean reconstruction loss and its gradient (flat, `f64`, [`Setup::size`] values) on the prompts
+/// of step `t`.
+///
+/// # Errors
+/// Those of [`crate::data::prior::Prior::sample_prompts`] and of the forward and backward passes.
 pub fn loss_grad<T: Real>(prior: &Prior, s: &Setup, params: &[T], t: u64, par: Par) -> Result<(f64, Vec<f64>)> {
     let prompts = prior.sample_prompts::<T>(s.batch, s.length, derive(s.seed, purpose::ATTENTION, t), par)?;
     let x = &prompts.x;
@@ -79,7 +95,15 @@ pub fn loss_grad<T: Real>(prior: &Prior, s: &Setup, params: &[T], t: u64, par: P
     Ok((loss, grad))
 }
 
-/// Runs steps `start .. start + count`; returns each step's loss (before its update).
+/// Runs steps `start .. start + count`; returns each step's loss (before its update). `params`
+/// (`[W_Q | W_K | W_V | W_O]`, [`Setup::size`] values) and `state` (twice as many) are updated in
+/// place. A cancelled run returns the losses of the steps it completed.
+///
+/// # Errors
+/// [`Error::Type`] when `params` or `state` has the wrong length; [`Error::Range`] when `lambda`
+/// or `lr` is not positive and finite, `batch` or `length` is 0, the prior's dimension is not
+/// `dim`, the optimiser or schedule fails its check, a forward or backward check fails
+/// ([`crate::models::attention::layer::Weights::check`]), or the weights stop being finite.
 pub fn train<T: Real>(prior: &Prior, s: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     s.check(prior)?;
     if params.len() != s.size() || state.len() != 2 * s.size() {

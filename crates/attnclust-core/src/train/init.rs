@@ -13,14 +13,39 @@ use crate::data::rng::{self, purpose};
 use crate::error::{ensure, Error, Result};
 use crate::kernels::real::Real;
 
+/// How the heads start (see the module documentation).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Init {
-    Random { scale: f64, seed: u64 },
-    Point { at: Option<Vec<f64>>, noise: f64, seed: u64 },
-    Data { seed: u64 },
+    /// `θ_h = scale · ε_h`, `ε_h ~ N(0, I_d)`.
+    Random {
+        /// Standard deviation `≥ 0` of each coordinate, in data units.
+        scale: f64,
+        /// Seed of the draws.
+        seed: u64,
+    },
+    /// Every head at `at` plus `noise · ε_h`.
+    Point {
+        /// The common point (`d` values; default: the origin).
+        at: Option<Vec<f64>>,
+        /// Standard deviation `≥ 0` of the perturbation, in data units.
+        noise: f64,
+        /// Seed of the draws.
+        seed: u64,
+    },
+    /// Heads on data tokens, k-means++-like (Arthur and Vassilvitskii 2007, one candidate per head).
+    Data {
+        /// Seed of the draws.
+        seed: u64,
+    },
 }
 
-/// Heads `H × d` for the given spec; `data` (`n × d`) is needed only by `Init::Data`.
+/// Heads `H × d` (row-major) for the given spec; `data` (`n × d`) is needed only by
+/// `Init::Data`.
+///
+/// # Errors
+/// [`Error::Type`] when `Init::Data` has no data or `at` does not hold `d` values;
+/// [`Error::Range`] when `heads` or `dim` is 0, `scale` or `noise` is negative or not finite, `at`
+/// is not finite, or the data hold no token.
 pub fn init_params<T: Real>(spec: &Init, heads: usize, dim: usize, data: Option<&[T]>) -> Result<Vec<T>> {
     ensure(heads >= 1 && dim >= 1, || format!("`heads` and `dim` must be at least 1, got {heads} and {dim}"))?;
     match spec {

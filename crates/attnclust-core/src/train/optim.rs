@@ -14,28 +14,51 @@
 use crate::error::{ensure, Result};
 use crate::kernels::real::Real;
 
+/// The update rule (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
+    /// Plain gradient descent `θ ← θ − η_t g_t`.
     Sgd,
-    Momentum { beta: f64 },
-    Adam { beta1: f64, beta2: f64, eps: f64 },
+    /// Heavy-ball momentum (Polyak 1964) in the `m ← β m + g` form.
+    Momentum {
+        /// `β ∈ [0, 1)` (0.9 in the JavaScript API).
+        beta: f64,
+    },
+    /// Adam with bias correction (Kingma and Ba 2015, Algorithm 1).
+    Adam {
+        /// `β₁ ∈ [0, 1)`, the first-moment decay (0.9 in the JavaScript API).
+        beta1: f64,
+        /// `β₂ ∈ [0, 1)`, the second-moment decay (0.999 in the JavaScript API).
+        beta2: f64,
+        /// `ε > 0` added to `√v̂` (1e-8 in the JavaScript API).
+        eps: f64,
+    },
 }
 
+/// The learning rate `η_t` of step `t` (0-based) for a base rate `η`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Schedule {
+    /// `η_t = η`.
     Constant,
     /// `η_t = η (floor + (1 − floor)(1 + cos(π t / total))/2)`, then `η·floor` after `total`.
     Cosine {
+        /// Steps of the decay, `≥ 1`.
         total: u64,
+        /// Final fraction of `η`, in `[0, 1]`.
         floor: f64,
     },
     /// `η_t = η / (1 + t/τ)`.
     InverseTime {
+        /// Time scale `τ > 0`, in steps.
         tau: f64,
     },
 }
 
 impl Optimizer {
+    /// Checks the hyperparameters.
+    ///
+    /// # Errors
+    /// [`crate::Error::Range`] when a `β` is outside `[0, 1)` or `eps` is not positive and finite.
     pub fn check(&self) -> Result<()> {
         let unit = |v: f64, name: &str| ensure(v.is_finite() && (0.0..1.0).contains(&v), || format!("`{name}` must be in [0, 1), got {v}"));
         match *self {
@@ -51,6 +74,11 @@ impl Optimizer {
 }
 
 impl Schedule {
+    /// Checks the schedule.
+    ///
+    /// # Errors
+    /// [`crate::Error::Range`] when `total` is 0, `floor` is outside `[0, 1]`, or `tau` is not
+    /// positive and finite.
     pub fn check(&self) -> Result<()> {
         match *self {
             Schedule::Constant => Ok(()),
@@ -75,8 +103,9 @@ impl Schedule {
     }
 }
 
-/// One update of `params` (length `P`) given the gradient `grad`, the state `state` (length `2P`)
-/// and the step number `t ≥ 1`.
+/// One update of `params` (length `P`) given the gradient `grad` (length `P`), the state `state`
+/// (length `2P`: `m`, then `v`, in `f64`), the learning rate `lr` of this step and the step number
+/// `t ≥ 1` (Adam's bias correction). Inputs are assumed checked.
 pub fn update<T: Real>(opt: &Optimizer, params: &mut [T], grad: &[f64], state: &mut [f64], lr: f64, t: u64) {
     let p = params.len();
     debug_assert_eq!(state.len(), 2 * p);
