@@ -21,17 +21,27 @@ use crate::models::two_head::chunk::{chunk_gradient_into, chunk_sums_into, gram_
 use crate::models::two_head::{combine, Layer, Scores};
 use crate::train::optim::{update, Optimizer, Schedule};
 
+/// Settings of a model-A training run (SPEC §2): the layer, the optimiser and its schedule, the
+/// batch and the seed. Checked by [`Setup::check`] at the start of every call.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Setup {
+    /// Number of heads `H ≥ 1`.
     pub heads: usize,
+    /// Dimension `d ≥ 1` of a token.
     pub dim: usize,
+    /// Inverse temperature `λ > 0` (reciprocal squared data units).
     pub lambda: f64,
+    /// How a head scores a token.
     pub scores: Scores,
+    /// The update rule ([`crate::train::optim`]).
     pub optimizer: Optimizer,
+    /// The learning-rate schedule `η_t`.
     pub schedule: Schedule,
+    /// Base learning rate `η > 0`.
     pub lr: f64,
     /// Samples per step (online) — ignored by full-batch training.
     pub batch: usize,
+    /// Seed of the online samples (step `t` draws from stream `(TRAIN, t)`).
     pub seed: u64,
 }
 
@@ -39,6 +49,11 @@ pub struct Setup {
 pub const MAX_BATCH: usize = 1 << 26;
 
 impl Setup {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::Range`] when `lambda` or `lr` is not positive and finite, `batch` is outside
+    /// `[1, MAX_BATCH]`, or the optimiser or schedule fails its own check.
     pub fn check(&self) -> Result<()> {
         crate::models::two_head::check_lambda(self.lambda)?;
         ensure(self.lr.is_finite() && self.lr > 0.0, || format!("`lr` must be positive and finite, got {}", self.lr))?;
@@ -70,19 +85,19 @@ pub(crate) fn check_state<T: Real>(setup: &Setup, params: &[T], state: &[f64]) -
 }
 
 /// Work (`batch · d · H`) of an online step below which it stays on one thread.
-pub const ONLINE_PAR_WORK: usize = 1 << 15;
+pub(crate) const ONLINE_PAR_WORK: usize = 1 << 15;
 
 /// Whether an online step of `batch` samples in dimension `d` with `h` heads is worth splitting
 /// over threads: it needs at least two chunks of [`SAMPLE_CHUNK`] samples (a chunk is the unit of
 /// work) and `batch · d · h ≥` [`ONLINE_PAR_WORK`] (below, a fork and join of the pool, a few µs,
 /// costs more than it saves). Either way the result is the same, bit for bit.
-pub fn online_par_worthwhile(batch: usize, d: usize, h: usize) -> bool {
+pub(crate) fn online_par_worthwhile(batch: usize, d: usize, h: usize) -> bool {
     batch > SAMPLE_CHUNK && batch.saturating_mul(d).saturating_mul(h) >= ONLINE_PAR_WORK
 }
 
 /// Work space of sequential online steps, reused from step to step (no allocation per step once
 /// it has grown, for `H ≤ 4`).
-pub struct OnlineScratch<T> {
+pub(crate) struct OnlineScratch<T> {
     draw: DrawScratch<T>,
     xs: Vec<T>,
     labels: Vec<u32>,
@@ -96,6 +111,7 @@ pub struct OnlineScratch<T> {
 }
 
 impl<T: Real> OnlineScratch<T> {
+    /// Work space for `h` heads in dimension `d`.
     pub fn new(h: usize, d: usize) -> Self {
         OnlineScratch {
             draw: DrawScratch::default(),
@@ -114,7 +130,7 @@ impl<T: Real> OnlineScratch<T> {
 /// [`online_gradient`] on the calling thread with its work space passed in: the same chunks,
 /// the same arithmetic in the same order, so the same bits. Returns the mean risk and leaves the
 /// mean gradient in `ws.grad`.
-pub fn online_gradient_seq<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, seed: u64, t: u64, ws: &mut OnlineScratch<T>) -> f64 {
+pub(crate) fn online_gradient_seq<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, seed: u64, t: u64, ws: &mut OnlineScratch<T>) -> f64 {
     let (d, h) = (mix.dim, layer.heads);
     gram_into(layer, &mut ws.gram);
     ws.grad.clear();
@@ -136,7 +152,9 @@ pub fn online_gradient_seq<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usiz
     loss * inv
 }
 
-/// Mean risk and gradient on `batch` fresh samples of step `t`, fused with the sampling.
+/// Mean risk and gradient (`H × d`, `f64`) on `batch` fresh samples of step `t`, fused with the
+/// sampling (see the module documentation): an unbiased estimate of the population risk and
+/// gradient. The same bits for any `par` and thread count. Inputs are assumed checked.
 pub fn online_gradient<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, seed: u64, t: u64, par: Par) -> (f64, Vec<f64>) {
     let d = mix.dim;
     let chunks = batch.div_ceil(SAMPLE_CHUNK);
@@ -155,6 +173,12 @@ pub fn online_gradient<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, s
 
 /// Runs online SGD steps `start .. start + count`; returns each step's batch risk. A run cancelled
 /// ([`crate::kernels::cancel`]) stops early and returns the risks of the steps it completed.
+/// `params` (`H × d`) and `state` (`2·H·d`, the optimiser's `m` and `v`) are updated in place.
+///
+/// # Errors
+/// Those of [`Setup::check`]; [`Error::Type`] when `params` or `state` has the wrong length;
+/// [`Error::Range`] when the mixture's dimension is not `setup.dim`, a parameter is not finite,
+/// or the risk or gradient stops being finite (divergence, or values too large for `T`).
 pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
     ensure(mix.dim == setup.dim, || format!("the mixture has dimension {} but the layer {}", mix.dim, setup.dim))?;
@@ -190,6 +214,10 @@ pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &m
 
 /// Runs full-batch gradient steps `start .. start + count` on the fixed sample `x` (`n × d`);
 /// returns the empirical risk before each step (only the completed steps', when cancelled).
+///
+/// # Errors
+/// As [`online`], with `x` (named `source`) checked by
+/// [`crate::models::two_head::check_tokens`].
 pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
     // The sample is checked once; a non-finite risk later can only come from the parameters.
