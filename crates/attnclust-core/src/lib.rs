@@ -36,6 +36,9 @@
 //!   (`docs/spec.md`, cited as SPEC §n); the exact population quantities are derived in
 //!   `docs/population.md`; each module names the reference of the algorithm it implements.
 
+// Every public item says its shapes, units, defaults, errors and sources (clippy -D warnings in
+// .ci/run makes a missing docstring an error).
+#![warn(missing_docs)]
 // House style for numeric kernels: index loops over several arrays at once, `!(x > 0.0)` to refuse
 // NaN with the out-of-range values, `max`/`min` rather than `clamp` where NaN must map to a bound,
 // heap scratch buffers rather than large stack arrays.

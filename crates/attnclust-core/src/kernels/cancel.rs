@@ -76,7 +76,7 @@ impl Cancel {
     /// Runs `f` with this token as the thread's current one, without catching anything: for the
     /// chunks that a parallel loop runs on other threads.
     #[inline]
-    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
         if self.0.is_none() && CURRENT.with(|c| c.borrow().0.is_none()) {
             return f();
         }

@@ -147,7 +147,7 @@ impl<'a, T: Real> Head<'a, T> {
 
     /// Forward for queries `[i0, i0 + rows)` by tile products; writes to `out` (see
     /// [`super::online`]). `s` is a work buffer of at least `rows · min(BC, l)` values.
-    pub fn forward_rows(&self, i0: usize, rows: usize, out: Out<T>, s: &mut [T]) {
+    pub(crate) fn forward_rows(&self, i0: usize, rows: usize, out: Out<T>, s: &mut [T]) {
         let dv = self.dv;
         let v = self.v;
         let mut st = Rows::default();

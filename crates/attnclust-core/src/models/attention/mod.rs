@@ -19,8 +19,9 @@
 
 pub mod flash;
 pub mod layer;
-pub mod online;
-pub mod reference;
+pub(crate) mod online;
+#[cfg(test)]
+pub(crate) mod reference;
 
 pub use flash::Mask;
 pub use layer::{backward, forward, Grads, Options, Weights};

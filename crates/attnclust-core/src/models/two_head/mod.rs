@@ -20,7 +20,7 @@
 //! is the mean loss; it is reduced per fixed chunk of [`REDUCE_CHUNK`] tokens, in `f64`, and the
 //! chunks are added in order, so the result does not depend on the thread count.
 
-pub mod chunk;
+pub(crate) mod chunk;
 
 use crate::error::{ensure, Error, Result};
 use crate::kernels::par::Par;
@@ -275,7 +275,7 @@ impl<'a, T: Real> Layer<'a, T> {
 
 /// Adds chunk results `(loss, gradient of length len)` in chunk order and divides both by `n`:
 /// the fixed-order reduction that makes results independent of the thread count.
-pub fn combine(parts: Vec<(f64, Vec<f64>)>, len: usize, n: usize) -> (f64, Vec<f64>) {
+pub(crate) fn combine(parts: Vec<(f64, Vec<f64>)>, len: usize, n: usize) -> (f64, Vec<f64>) {
     let mut loss = 0.0;
     let mut grad = vec![0.0; len];
     for (l, g) in parts {
