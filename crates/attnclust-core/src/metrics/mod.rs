@@ -172,7 +172,13 @@ pub fn matching<T: Real>(params: &[T], means: &[T], d: usize) -> Result<Matching
 }
 
 /// Quantization ratio of `b` prompts of `l` tokens (`x`, `y`: `b × l × d`; `means`: `b × k × d`;
-/// `labels`: `b × l`, each `< k`): the mean over prompts of each prompt's ratio.
+/// `labels`: `b × l`, each `< k`): the mean over prompts of each prompt's ratio (SPEC §3; a
+/// ratio below 1 means the tokens moved toward their own centroid). Summed in `f64`.
+///
+/// # Errors
+/// [`Error::Type`] when `x`, `y`, `means` or `labels` does not hold the values its shape needs;
+/// [`Error::Range`] when a size is 0, a value is not finite, a label is `≥ k`, a prompt's squared
+/// distances overflow `f64`, or a prompt has every token on its centroid (ratio undefined).
 #[allow(clippy::too_many_arguments)]
 pub fn quantization_ratio<T: Real>(x: &[T], y: &[T], means: &[T], labels: &[u32], b: usize, l: usize, k: usize, d: usize) -> Result<f64> {
     ensure(b >= 1 && l >= 1 && k >= 1 && d >= 1, || format!("`x` must hold at least one prompt of one token, got B = {b}, L = {l}"))?;

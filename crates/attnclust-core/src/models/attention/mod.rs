@@ -13,7 +13,7 @@
 //! - [`crate::kernels::exp`]: the vectorised `exp` of the softmax;
 //! - [`layer`]: the projections, the heads, the output projection and every gradient, batched;
 //! - [`crate::train::attention`]: training the layer on mixture prompts with the reconstruction loss;
-//! - [`reference`]: a plain version that materialises the softmax, the oracle of the tests.
+//! - `reference` (tests only): a plain version that materialises the softmax, the oracle of the tests.
 //!
 //! Model B (identity attention) runs on [`flash`] with `Q = K = V = X`.
 
