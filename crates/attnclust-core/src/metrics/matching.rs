@@ -1,12 +1,15 @@
 //! Optimal assignment (the Hungarian method, with potentials, `O(n²m)`).
 //!
 //! Given a cost matrix `C ∈ R^{n×m}`, finds the one-to-one matching of `min(n, m)` rows and
-//! columns that minimises the total cost. Used to match heads to centroids.
+//! columns that minimises the total cost. Used to match heads to centroids. The method is Kuhn's
+//! (1955) and Munkres' (1957), in the shortest-augmenting-path form with dual potentials `u`, `v`
+//! (one Dijkstra-like search per row, as in Jonker and Volgenant 1987).
 
-/// For each row, its column, or `None` when `n > m` left the row unmatched.
+/// For each row of the `n × m` row-major `cost`, its column, or `None` when `n > m` left the row
+/// unmatched. Ties go to the first optimum the search meets (deterministic).
 ///
 /// # Panics
-/// If a cost is not finite (the search would never end): callers check first.
+/// If `cost.len() ≠ n·m`, or a cost is not finite (the search would never end): callers check first.
 pub fn min_cost_matching(cost: &[f64], n: usize, m: usize) -> Vec<Option<usize>> {
     assert_eq!(cost.len(), n * m);
     assert!(cost.iter().all(|c| c.is_finite()), "min_cost_matching needs finite costs");
