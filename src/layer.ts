@@ -26,15 +26,15 @@ import * as v from './validate';
 
 /** Options of `new TwoHeadLayer`. */
 export interface TwoHeadLayerOptions {
-  /** Token dimension `d`. */
+  /** Token dimension `d`, an integer in [1, 2^20]. */
   dim: number;
-  /** Number of heads `H` (default 2). */
+  /** Number of heads `H`, an integer in [1, 4096] (default 2, the paper's layer). */
   heads?: number;
-  /** Inverse temperature `λ > 0`. */
+  /** Inverse temperature `λ > 0`, finite, in the reciprocal of squared data units. */
   lambda: number;
-  /** Default `'dot'`. */
+  /** How a head scores a token (default `'dot'`, the paper's `λ⟨x, θ_h⟩`). */
   scores?: Scores;
-  /** Computation type (default `'f64'`). */
+  /** Computation type of the parameters and the kernels (default `'f64'`). */
   dtype?: Dtype;
   /** Initial parameters `[H, d]`, or how to draw them (default `{ kind: 'random', scale: 0.01, seed: 0 }`). */
   init?: Tensor | number[][] | InitSpec;
@@ -94,7 +94,11 @@ function hasZeroRow(m: Tensor): boolean {
   return false;
 }
 
-/** The two-head attention layer of the paper (any number of heads). */
+/**
+ * The two-head attention layer of the paper (model A of arXiv 2505.13112, SPEC §2 in docs/spec.md;
+ * any number of heads): `T_Θ(x) = Σ_h softmax_h(s_h(x)) θ_h`, trained by minimising the
+ * reconstruction risk `E‖x − T_Θ(x)‖²` on unlabeled mixture data.
+ */
 export class TwoHeadLayer {
   /** Token dimension `d`. */
   readonly dim: number;
@@ -111,6 +115,12 @@ export class TwoHeadLayer {
   /**
    * A layer of `heads` heads in dimension `dim` at inverse temperature `lambda`, with parameters
    * drawn as `init` says (default `{ kind: 'random', scale: 0.01, seed: 0 }`).
+   *
+   * @throws {TypeError} when `opts` has an unknown key (named, with the closest valid key), `init` is
+   * a matrix not of shape `[heads, dim]`, or `init` has kind `'data'` (use `initFromData`).
+   * @throws {RangeError} when `dim`, `heads`, `lambda` or an `init` value is out of range or not
+   * finite, the initial parameters overflow `dtype`, or the parameters exceed the memory limit
+   * (`setMemoryLimit`).
    */
   constructor(opts: TwoHeadLayerOptions) {
     const o = v.options('options', opts, true, ['dim', 'heads', 'lambda', 'scores', 'dtype', 'init']);
@@ -151,7 +161,16 @@ export class TwoHeadLayer {
     return { shape: [h, d], data };
   }
 
-  /** Puts the heads on tokens of `source` chosen k-means++-like (`InitSpec` kind `'data'`). */
+  /**
+   * Puts the heads on tokens of `source` (`[n, d]`, or `n` draws of a mixture, default 1024,
+   * with `seed`) chosen k-means++-like: the first uniformly, each next one with probability
+   * proportional to its squared distance to the nearest head chosen (Arthur and Vassilvitskii
+   * 2007; `InitSpec` kind `'data'`). Returns the layer.
+   *
+   * @throws {TypeError} when `source` does not have `dim` columns or `opts` has an unknown key.
+   * @throws {RangeError} when `source` is empty or not finite, `seed` or `n` is out of range, or the
+   * tokens exceed the memory limit.
+   */
   initFromData(source: GaussianMixture | MatrixLike, opts: { seed: number; n?: number }): this {
     const o = v.options('options', opts, true, ['seed', 'n']);
     const seed = v.seed('seed', o.seed);
@@ -179,7 +198,12 @@ export class TwoHeadLayer {
     return this.#params;
   }
 
-  /** Replaces the parameters: a `[H, d]` matrix (copied into the layer's dtype). */
+  /**
+   * Replaces the parameters: a `[H, d]` matrix (copied into the layer's dtype).
+   *
+   * @throws {TypeError} when `p` is not a `[H, d]` matrix.
+   * @throws {RangeError} when a value is not finite or does not fit the layer's dtype.
+   */
   set params(p: Tensor) {
     const t = v.matrix('params', p, this.dtype);
     if (t.shape[0] !== this.heads || t.shape[1] !== this.dim) throw new TypeError(`\`params\` must have shape [${this.heads}, ${this.dim}], got [${t.shape.join(', ')}]`);
@@ -238,7 +262,14 @@ export class TwoHeadLayer {
     return second;
   }
 
-  /** `T_Θ(x)` for each row of `x` (`[n, d]`). */
+  /**
+   * `T_Θ(x)` for each row of `x` (`[n, d]`): a new `[n, d]` tensor in the layer's dtype. An `f32`
+   * layer whose intermediates overflow `f32` is recomputed in `f64` when they fit there.
+   *
+   * @throws {TypeError} when `x` does not have `dim` columns.
+   * @throws {RangeError} when `x` is not finite, the values are too large for the scores (both
+   * types overflow), or the call exceeds the memory limit.
+   */
   forward(x: MatrixLike): Tensor {
     const t = this.#tokens(x);
     const d = this.dim;
@@ -255,7 +286,14 @@ export class TwoHeadLayer {
     return { shape: t.shape, data: out };
   }
 
-  /** Empirical risk `(1/n) Σ ‖x_i − T_Θ(x_i)‖²`. */
+  /**
+   * Empirical risk `(1/n) Σ ‖x_i − T_Θ(x_i)‖²` over the rows of `x` (`[n, d]`), in squared data
+   * units, summed in `f64`.
+   *
+   * @throws {TypeError} when `x` does not have `dim` columns.
+   * @throws {RangeError} when `x` is empty or not finite, the risk overflows, or the call exceeds
+   * the memory limit.
+   */
   risk(x: MatrixLike): number {
     const t = this.#tokens(x);
     if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
@@ -267,7 +305,15 @@ export class TwoHeadLayer {
     return this.#run(t, 0, false, (p, xs) => native.headsRisk(this.#spec, p, xs), Number.isFinite, name);
   }
 
-  /** Exact gradient of the empirical risk, `[H, d]` (always `f64`). */
+  /**
+   * Exact gradient of the empirical risk, `[H, d]` (always `f64`): per token
+   * `∇_{θ_h} = −2 a_h [r + λ(c_h − c̄) x]` (`x − θ_h` in place of `x` for 'distance'), SPEC §2,
+   * checked against finite differences.
+   *
+   * @throws {TypeError} when `x` does not have `dim` columns.
+   * @throws {RangeError} when `x` is empty or not finite, the gradient overflows, or the call
+   * exceeds the memory limit.
+   */
   gradient(x: MatrixLike): Tensor {
     const t = this.#tokens(x);
     if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
@@ -278,11 +324,15 @@ export class TwoHeadLayer {
   /**
    * The exact population risk `R(Θ) = E‖x − T_Θ(x)‖²` under an isotropic mixture, its gradient
    * `∇R(Θ)` (`[H, d]`, f64) and how they were computed: Gaussian integrals over the span of the heads
-   * (rank ≤ 4) by tensor Gauss–Hermite quadrature, with nodes doubled until two levels agree to
-   * `quadrature.tol` (default 1e-12) relative to `E‖x‖²` (derivation: docs/population.md).
+   * (rank ≤ 4) by tensor Gauss–Hermite quadrature (Golub–Welsch nodes), the nodes per dimension
+   * grown by 3/2 from 8 until two levels agree to `quadrature.tol` (default 1e-12) relative to
+   * `E‖x‖²` (derivation: docs/population.md). Does not throw when the rule did not converge: see
+   * `converged` and `error`.
    *
-   * @throws TypeError if `gmm` is not an isotropic `GaussianMixture` of the layer's dimension.
-   * @throws RangeError if the heads span more than 4 dimensions, or the risk overflows f64.
+   * @throws {TypeError} if `gmm` is not an isotropic `GaussianMixture` of the layer's dimension, or
+   * `opts` has an unknown key.
+   * @throws {RangeError} if the heads span more than 4 dimensions, `quadrature` is out of range, or
+   * the risk overflows f64.
    */
   population(gmm: GaussianMixture, opts: { quadrature?: QuadratureOptions } = {}): PopulationResult {
     const o = v.options('options', opts, false, ['quadrature']);
@@ -295,21 +345,42 @@ export class TwoHeadLayer {
   /**
    * The exact population risk (see `population`).
    *
-   * @throws RangeError when the quadrature did not converge to its tolerance (pass `quadrature.nodes`
-   * to fix the rule, or a larger `quadrature.tol`), and as `population`.
+   * @throws {RangeError} when the quadrature did not converge to its tolerance (pass
+   * `quadrature.nodes` to fix the rule, or a larger `quadrature.tol`), and as `population`.
+   * @throws {TypeError} as `population`.
    */
   populationRisk(gmm: GaussianMixture, opts: { quadrature?: QuadratureOptions } = {}): number {
     return converged(this.population(gmm, opts)).risk;
   }
 
-  /** The exact population gradient `∇R(Θ)`, `[H, d]` f64 (see `population`; throws as `populationRisk`). */
+  /**
+   * The exact population gradient `∇R(Θ)`, `[H, d]` f64 (see `population`).
+   *
+   * @throws {TypeError} as `population`.
+   * @throws {RangeError} as `populationRisk`.
+   */
   populationGradient(gmm: GaussianMixture, opts: { quadrature?: QuadratureOptions } = {}): Tensor {
     return converged(this.population(gmm, opts)).gradient;
   }
 
   /**
-   * Trains the layer: online SGD on fresh samples from a `GaussianMixture`, or full-batch gradient
-   * descent on a fixed sample. Updates `params` as it goes (also when cancelled).
+   * Trains the layer: online SGD on fresh samples from a `GaussianMixture` (the population risk;
+   * `method: 'population'` descends the exact population risk instead), or full-batch gradient
+   * descent on a fixed sample `[n, d]`. Updates `params` as it goes (also when cancelled), off the
+   * event loop. The history records the risk before the update of every `recordEvery`-th step
+   * (and, with centroids, the alignment and centroid error); the trajectory is the same for any
+   * thread count and chunking. Optimisers: SGD, heavy-ball momentum (Polyak 1964), Adam (Kingma and
+   * Ba 2015); schedules: constant, cosine, inverse-time.
+   *
+   * @throws {TypeError} when `opts` has an unknown key (e.g. `batch` with a fixed sample, `means`
+   * with a mixture), `source` or `means` does not have `dim` columns, or `onStep` is not a
+   * function.
+   * @throws {RangeError} when `steps`, `lr`, `batch`, `seed`, `recordEvery` or an optimiser or
+   * schedule value is out of range, the sample is empty or not finite, training diverges (the risk
+   * or parameters stop being finite: lower `lr`), the population quadrature does not converge, or a
+   * call exceeds the memory limit.
+   * @throws {Error} named `'AbortError'` (a rejection; the signal's reason when it is one) when
+   * `signal` aborts; the layer keeps the parameters of the completed steps.
    */
   train(source: GaussianMixture, opts: OnlineTrainOptions | PopulationTrainOptions): Promise<TrainResult<AlignedHistoryEntry>>;
   train(source: MatrixLike, opts: FullBatchTrainOptions<AlignedHistoryEntry> & { means: MatrixLike }): Promise<TrainResult<AlignedHistoryEntry>>;
