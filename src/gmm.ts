@@ -72,7 +72,12 @@ function spreadBound(m: Tensor, trace: number, covName: string): number {
   return bound;
 }
 
-/** A Gaussian mixture with isotropic, diagonal or full covariances. */
+/**
+ * A Gaussian mixture with isotropic, diagonal or full covariances (SPEC §1 in docs/spec.md): `K`
+ * components with weights `π_k`, means `μ_k` and covariances; a draw is `z ~ Categorical(π)`,
+ * `x = μ_z + C_z ε` with `C_z` the Cholesky factor of the covariance. Built by
+ * `GaussianMixture.isotropic`, `.diagonal` or `.full`.
+ */
 export class GaussianMixture {
   readonly #native: Native.NativeMixture;
   /** Dimension `d`. */
@@ -81,7 +86,7 @@ export class GaussianMixture {
   readonly k: number;
   /** Means `[K, d]` (`f64`). */
   readonly means: Tensor;
-  /** Component weights (normalised). */
+  /** Component weights `π_k`, `K` positive numbers summing to 1 (normalised; default uniform). */
   readonly weights: number[];
   /** `'isotropic'`, `'diagonal'` or `'full'`. */
   readonly kind: 'isotropic' | 'diagonal' | 'full';
@@ -98,7 +103,16 @@ export class GaussianMixture {
     this.weights = this.#native.weights;
   }
 
-  /** Components `N(μ_k, σ_k² I)`; `sigma` is one number or one per component. */
+  /**
+   * Components `N(μ_k, σ_k² I)`: `means` `[K, d]`, `sigma` a standard deviation (data units, not a
+   * variance), one number or one per component; `weights` `K` positive numbers summing to 1
+   * within 1e-6 (default uniform).
+   *
+   * @throws {TypeError} when `opts` has an unknown key (named, with the closest valid key), `means` is not a matrix, or `sigma` or `weights` has the wrong
+   * length.
+   * @throws {RangeError} when `means` is empty or not finite, a `sigma` or weight is not positive and
+   * finite, the weights do not sum to 1, or samples would overflow f64.
+   */
   static isotropic(opts: { means: MatrixLike; sigma: number | number[]; weights?: number[] }): GaussianMixture {
     const o = v.options('options', opts, true, ['means', 'sigma', 'weights']);
     const m = means('means', o.means);
@@ -114,7 +128,14 @@ export class GaussianMixture {
     return new GaussianMixture({ kind: 'isotropic', k, dim: d, means: Array.from(m.data), sigma, weights: w }, m, spread);
   }
 
-  /** Components `N(μ_k, diag(variances_k))`; `variances` is `[K, d]`. */
+  /**
+   * Components `N(μ_k, diag(variances_k))`: `means` and `variances` `[K, d]` (variances in squared
+   * data units), `weights` as in `isotropic`.
+   *
+   * @throws {TypeError} when `opts` has an unknown key (named, with the closest valid key), or `variances` or `weights` does not match `means`' shape.
+   * @throws {RangeError} when a mean is not finite, a variance or weight is not positive and finite,
+   * the weights do not sum to 1, or samples would overflow f64.
+   */
   static diagonal(opts: { means: MatrixLike; variances: MatrixLike; weights?: number[] }): GaussianMixture {
     const o = v.options('options', opts, true, ['means', 'variances', 'weights']);
     const m = means('means', o.means);
@@ -135,7 +156,16 @@ export class GaussianMixture {
     return new GaussianMixture({ kind: 'diagonal', k, dim: d, means: Array.from(m.data), variances: Array.from(va.data), weights: w }, m, spread);
   }
 
-  /** Components `N(μ_k, Σ_k)`; each `covariances[k]` is `d × d` symmetric positive-definite. */
+  /**
+   * Components `N(μ_k, Σ_k)`: `means` `[K, d]`, each `covariances[k]` a `d × d` symmetric (within
+   * 1e-9 relative) positive-definite matrix in squared data units, `weights` as in `isotropic`.
+   * Samples use the Cholesky factor of each `Σ_k`.
+   *
+   * @throws {TypeError} when `opts` has an unknown key (named, with the closest valid key), or `covariances` is not `K` matrices of shape `[d, d]`.
+   * @throws {RangeError} when a value is not finite, a matrix is not symmetric or not
+   * positive-definite (its Cholesky factorisation fails), the weights are invalid, or samples would
+   * overflow f64.
+   */
   static full(opts: { means: MatrixLike; covariances: number[][][]; weights?: number[] }): GaussianMixture {
     const o = v.options('options', opts, true, ['means', 'covariances', 'weights']);
     const m = means('means', o.means);
@@ -158,14 +188,30 @@ export class GaussianMixture {
     return new GaussianMixture({ kind: 'full', k, dim: d, means: Array.from(m.data), covariances: flat, weights: w }, m, spread);
   }
 
-  /** `n` draws: `x` is `[n, d]`, `labels` the component of each. */
+  /**
+   * `n` draws: `x` is `[n, d]` in `dtype` (default `'f64'`; `f32` samples are the `f64` ones
+   * rounded), `labels` the component of each (`n`, each `< K`). A deterministic function of
+   * `(seed, stream)` (default stream 0), the same with any number of threads: chunk `c` of 1024
+   * draws comes from a ChaCha8 generator keyed by `(seed, stream, c)`; normals by the ziggurat
+   * method.
+   *
+   * @throws {TypeError} when `opts` has an unknown key (named, with the closest valid key).
+   * @throws {RangeError} when `n`, `seed` or `stream` is not an integer in range, the samples would
+   * overflow `dtype` or hold more than 2^31 − 1 values, or they exceed the memory limit.
+   */
   sample(n: number, opts: SampleOptions): MixtureSample {
     const a = sampleArgs(n, opts, this.dim, ['seed', 'dtype', 'stream']);
     fitsDtype(this.spread, a.dtype, "this mixture's samples");
     return wrapSample(call(() => this.#native.sampleSync(a.n, a.seed, a.stream, a.dtype)), a.n, this.dim);
   }
 
-  /** `sample`, off the event loop; `signal` stops the draw within one chunk of samples (a rejection with an AbortError). */
+  /**
+   * `sample`, off the event loop; `signal` stops the draw within one chunk of samples.
+   *
+   * @throws {TypeError} as `sample`, or when `signal` is not an `AbortSignal`.
+   * @throws {RangeError} as `sample`.
+   * @throws {Error} named `'AbortError'` (a rejection) when `signal` aborts.
+   */
   async sampleAsync(n: number, opts: SampleOptions): Promise<MixtureSample> {
     const a = sampleArgs(n, opts, this.dim, ['seed', 'dtype', 'stream', 'signal']);
     fitsDtype(this.spread, a.dtype, "this mixture's samples");
@@ -204,7 +250,11 @@ export interface PromptOptions {
   signal?: AbortSignal;
 }
 
-/** A prior over mixtures: each prompt gets its own `K` centroids, then `L` tokens from them. */
+/**
+ * A prior over mixtures: each prompt gets its own `K` centroids, its mixture weights, then `L`
+ * tokens from them (the in-context setting of identity attention, SPEC §1 and §3). Prompt `b` is
+ * drawn from a generator keyed by `(seed, b)`: the same prompts with any number of threads.
+ */
 export class MixturePrior {
   /** @internal The prior's settings, as given to the addon. */
   readonly spec: Native.PriorSpec;
@@ -214,8 +264,15 @@ export class MixturePrior {
   }
 
   /**
-   * Centroids uniform on the sphere of radius `radius`, noise `sigma`, mixture weights `weights`
-   * (default equal; see `PriorWeights`).
+   * Centroids uniform on the sphere of radius `radius` (data units; normalised Gaussian vectors),
+   * noise `sigma` (a standard deviation), at least `minSeparation` apart (Euclidean, by rejection,
+   * at most 10 000 tries; default 0), mixture weights `weights` (default equal; see
+   * `PriorWeights`). `k` is an integer in [1, 65536], `dim` in [1, 2^20].
+   *
+   * @throws {TypeError} when `opts` has an unknown key (named, with the closest valid key), or `weights` is neither `K` numbers nor `{ dirichlet }`.
+   * @throws {RangeError} when `k`, `dim`, `radius`, `sigma` or `minSeparation` is out of range,
+   * `minSeparation > 2·radius`, a weight or concentration is not positive and finite, fixed weights
+   * do not sum to 1, or the tokens would overflow f64.
    */
   static sphere(opts: { k: number; dim: number; radius: number; sigma: number; minSeparation?: number; weights?: PriorWeights }): MixturePrior {
     const o = v.options('options', opts, true, ['k', 'dim', 'radius', 'sigma', 'minSeparation', 'weights']);
@@ -237,8 +294,11 @@ export class MixturePrior {
   }
 
   /**
-   * Centroids `scale · N(0, I_d)`, noise `sigma`, mixture weights `weights` (default equal; see
-   * `PriorWeights`).
+   * Centroids `scale · N(0, I_d)` (`scale` a standard deviation in data units), noise `sigma`,
+   * `minSeparation` and `weights` as in `sphere`.
+   *
+   * @throws {TypeError} as `sphere`.
+   * @throws {RangeError} as `sphere` (with `scale` for `radius`).
    */
   static gaussian(opts: { k: number; dim: number; scale: number; sigma: number; minSeparation?: number; weights?: PriorWeights }): MixturePrior {
     const o = v.options('options', opts, true, ['k', 'dim', 'scale', 'sigma', 'minSeparation', 'weights']);
@@ -282,13 +342,27 @@ export class MixturePrior {
     return { x: { shape: [b, l, this.dim], data: p.x }, labels: p.labels, means: { shape: [b, this.k, this.dim], data: p.means }, weights: { shape: [b, this.k], data: p.weights } };
   }
 
-  /** `batch` prompts of `length` tokens: `x` `[B, L, d]`, `labels` `B·L`, `means` `[B, K, d]`. */
+  /**
+   * `batch` prompts of `length` tokens: `x` `[B, L, d]`, `labels` `B·L`, `means` `[B, K, d]` (in
+   * `dtype`, default `'f64'`), `weights` `[B, K]`.
+   *
+   * @throws {TypeError} when `opts` has an unknown key (named, with the closest valid key).
+   * @throws {RangeError} when `batch`, `length` or `seed` is out of range, the prompts hold more than
+   * 2^31 − 1 values, overflow `dtype` or exceed the memory limit, or a prompt's centroids cannot
+   * meet `minSeparation` in 10 000 tries.
+   */
   samplePrompts(batch: number, length: number, opts: PromptOptions): PromptBatch {
     const a = this.#args(batch, length, opts, ['seed', 'dtype']);
     return this.#wrap(call(() => native.samplePromptsSync(this.spec, a.b, a.l, a.seed, a.dtype)), a.b, a.l);
   }
 
-  /** `samplePrompts`, off the event loop; `signal` stops the draw within one chunk of samples (a rejection with an AbortError). */
+  /**
+   * `samplePrompts`, off the event loop; `signal` stops the draw within one prompt.
+   *
+   * @throws {TypeError} as `samplePrompts`, or when `signal` is not an `AbortSignal`.
+   * @throws {RangeError} as `samplePrompts`.
+   * @throws {Error} named `'AbortError'` (a rejection) when `signal` aborts.
+   */
   async samplePromptsAsync(batch: number, length: number, opts: PromptOptions): Promise<PromptBatch> {
     const a = this.#args(batch, length, opts, ['seed', 'dtype', 'signal']);
     return this.#wrap(await cancellable(a.signal, (token) => callAsync(() => native.samplePrompts(this.spec, a.b, a.l, a.seed, a.dtype, token))), a.b, a.l);

@@ -102,8 +102,17 @@ function finish(a: Prepared, y: Float): Tensor {
 }
 
 /**
- * Identity attention on `[L, d]` or `[B, L, d]` tokens, off the event loop. Same shape and dtype
- * out. `signal` stops it within one block of 64 queries (an AbortError).
+ * Identity attention (model B of arXiv 2505.13112, SPEC §3) on `[L, d]` or `[B, L, d]` tokens, off
+ * the event loop: each prompt `X` becomes `softmax_rows(S) X`, `depth` times. Same shape and dtype
+ * out. The kernel is tiled with an online softmax (FlashAttention-2, Dao 2023): the `L × L` scores
+ * are never stored. `signal` stops it within one block of 64 queries.
+ *
+ * @throws {TypeError} when `x` is not a 2-D or 3-D array or tensor, `opts` has an unknown key (named,
+ * with the closest valid key), or `signal` is not an `AbortSignal`.
+ * @throws {RangeError} when `x` is not finite, `lambda` is not positive and finite, `depth` is not
+ * an integer in [1, 4096], `excludeSelf` is set with `L < 2`, the values are too large for the
+ * scores in f64, or the call exceeds the memory limit.
+ * @throws {Error} named `'AbortError'` (a rejection) when `signal` aborts.
  */
 export async function identityAttention(x: TokensLike, opts: IdentityAttentionOptions = {}): Promise<Tensor> {
   const a = prepare(x, opts);
@@ -121,7 +130,12 @@ export async function identityAttention(x: TokensLike, opts: IdentityAttentionOp
   });
 }
 
-/** Identity attention, on the calling thread (for small inputs). */
+/**
+ * `identityAttention` on the calling thread (for small inputs; it blocks the event loop).
+ *
+ * @throws {TypeError} as `identityAttention`.
+ * @throws {RangeError} as `identityAttention`.
+ */
 export function identityAttentionSync(x: TokensLike, opts: Omit<IdentityAttentionOptions, 'signal'> = {}): Tensor {
   const a = prepare(x, opts);
   const data = a.compute === 'f64' ? widen(a.t.data) : a.t.data;

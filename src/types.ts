@@ -31,7 +31,7 @@ export type InitSpec =
   | {
       /** Independent Gaussian heads. */
       kind: 'random';
-      /** Standard deviation of each coordinate. */
+      /** Standard deviation of each coordinate, `≥ 0`, in data units. */
       scale: number;
       /** Seed of the draw. */
       seed: number;
@@ -47,7 +47,7 @@ export type InitSpec =
       /** Seed of the noise. */
       seed: number;
     }
-  /** Heads on tokens of the training data, chosen k-means++-like. */
+  /** Heads on tokens of the training data, chosen k-means++-like (Arthur and Vassilvitskii 2007). */
   | {
       /** Heads on data points (only through `layer.initFromData`). */
       kind: 'data';
@@ -57,9 +57,9 @@ export type InitSpec =
 
 /** Options of a Gaussian-mixture sample. */
 export interface SampleOptions {
-  /** Non-negative integer below 2^53. */
+  /** Seed of the draw: a non-negative integer below 2^53 (the same seed gives the same sample). */
   seed: number;
-  /** Default `'f64'`. */
+  /** Type of `x` (default `'f64'`; `f32` samples are the `f64` ones rounded). */
   dtype?: Dtype;
   /** A second number naming the stream, so one seed can give independent samples (default 0). */
   stream?: number;
@@ -111,13 +111,13 @@ export type OptimizerSpec =
       kind: 'sgd';
     }
   | {
-      /** Heavy-ball momentum: `v ← β v + g`, `θ ← θ − η_t v`. */
+      /** Heavy-ball momentum (Polyak 1964): `v ← β v + g`, `θ ← θ − η_t v`. */
       kind: 'momentum';
       /** Momentum `β` in [0, 1) (default 0.9). */
       beta?: number;
     }
   | {
-      /** Adam. */
+      /** Adam with bias correction (Kingma and Ba 2015, Algorithm 1). */
       kind: 'adam';
       /** First-moment decay in [0, 1) (default 0.9). */
       beta1?: number;
@@ -261,16 +261,16 @@ export interface TrainResult<E extends HistoryEntry = HistoryEntry> {
 
 /** Options of identity attention. */
 export interface IdentityAttentionOptions {
-  /** Inverse temperature `λ > 0` (default `1/√d`). */
+  /** Inverse temperature `λ > 0`, finite, in reciprocal squared data units (default `1/√d`). */
   lambda?: number;
-  /** Default `'dot'`. */
+  /** Scores `λ⟨x_i, x_j⟩` (`'dot'`, the default) or `−λ‖x_i − x_j‖²/2` (`'distance'`). */
   scores?: Scores;
-  /** Mask the diagonal: a token does not attend to itself. */
+  /** Mask the diagonal: a token does not attend to itself (default false; needs `L ≥ 2`). */
   excludeSelf?: boolean;
-  /** Apply the layer this many times (default 1). */
+  /** Apply the layer this many times, an integer in [1, 4096] (default 1). */
   depth?: number;
-  /** Each application is `X ← X + Attn(X)` instead of `X ← Attn(X)`. */
+  /** Each application is `X ← X + Attn(X)` instead of `X ← Attn(X)` (default false). */
   residual?: boolean;
-  /** Async form only: cancels the call (a rejection with an AbortError). */
+  /** Async form only: cancels the call within one block of queries (a rejection with an AbortError). */
   signal?: AbortSignal;
 }
