@@ -14,19 +14,19 @@ import * as v from './validate';
 
 /** Options of `new AttentionLayer`. */
 export interface AttentionLayerOptions {
-  /** Token dimension `d`. */
+  /** Token dimension `d`, an integer in [1, 2^14]. */
   dim: number;
-  /** Default 1. */
+  /** Number of heads `H`, an integer in [1, 1024] (default 1). */
   heads?: number;
-  /** Query/key size (default `dim`). */
+  /** Query/key size, an integer in [1, 2^14] (default `dim`). */
   dk?: number;
-  /** Value size (default `dim`). */
+  /** Value size, an integer in [1, 2^14] (default `dim`). */
   dv?: number;
-  /** Default `1/√dk`. */
+  /** Inverse temperature `λ > 0` multiplying `QKᵀ` (default `1/√dk`). */
   lambda?: number;
-  /** Default `'none'`. */
+  /** Which scores are excluded (default `'none'`). */
   mask?: AttentionMask;
-  /** Default `'f32'`. */
+  /** Computation type of the weights and kernels (default `'f32'`). */
   dtype?: Dtype;
   /** Initial weights, `'identity'` (`dk = dv = dim` only) or `{ kind: 'random', scale, seed }` (default random, scale `1/√dim`, seed 0). */
   init?:
@@ -44,17 +44,20 @@ export interface AttentionLayerOptions {
 
 /** Options of `AttentionLayer.train`. */
 export interface AttentionTrainOptions {
-  /** Number of updates. */
+  /** Number of updates, an integer in [0, 2^53 − 1]. */
   steps: number;
-  /** Prompts per step. */
+  /** Prompts per step, an integer in [1, 2^16]. */
   batch: number;
-  /** Tokens per prompt. */
+  /** Tokens per prompt, an integer in [1, 2^20] (at least 2 with mask `'no-self'`). */
   length: number;
-  /** Learning rate. */
+  /** Base learning rate `η > 0` (constant). */
   lr: number;
-  /** Seed of the prompts drawn during training. */
+  /** Seed of the prompts drawn during training: a non-negative integer below 2^53. */
   seed: number;
-  /** Default `'adam'`. */
+  /**
+   * The update rule (default `'adam'`: Kingma and Ba 2015 with β₁ = 0.9, β₂ = 0.999, ε = 1e-8;
+   * `'momentum'`: heavy ball with β = 0.9).
+   */
   optimizer?: 'sgd' | 'momentum' | 'adam';
   /** Record the loss every this many steps (default: about 100 points). */
   recordEvery?: number;
@@ -64,7 +67,10 @@ export interface AttentionTrainOptions {
   onStep?: (entry: { step: number; loss: number }) => void;
 }
 
-/** A general attention layer (model C) that trains on mixture prompts with `Σ_i ‖x_i − Attn(X)_i‖²`. */
+/**
+ * A general attention layer (model C, SPEC §4) that trains on mixture prompts with the
+ * reconstruction loss `Σ_i ‖x_i − Attn(X)_i‖²`, to see what `W_Q^h W_K^hᵀ` learns.
+ */
 export class AttentionLayer {
   /** Token dimension `d`. */
   readonly dim: number;
@@ -82,7 +88,15 @@ export class AttentionLayer {
   readonly dtype: Dtype;
   #flat: Float;
 
-  /** A layer with the given sizes and weights drawn (or given) as `init` says. */
+  /**
+   * A layer with the given sizes and weights drawn (or given) as `init` says (default: entries
+   * `N(0, 1/dim)`, seed 0).
+   *
+   * @throws {TypeError} when `opts` has an unknown key (named, with the closest valid key), or `init` weights do not have the layer's sizes.
+   * @throws {RangeError} when a size, `lambda` or `init.scale` is out of range, `init` is
+   * `'identity'` with `dk` or `dv` not `dim`, the initial weights overflow `dtype`, or the weights
+   * exceed the memory limit.
+   */
   constructor(opts: AttentionLayerOptions) {
     const o = v.options('options', opts, true, ['dim', 'heads', 'dk', 'dv', 'lambda', 'mask', 'dtype', 'init']);
     this.dim = v.integer('dim', o.dim, 1, 1 << 14);
@@ -124,12 +138,20 @@ export class AttentionLayer {
     return splitWeights(this.#flat, this.#shape);
   }
 
-  /** `W_Q^h W_K^hᵀ` (`d × d`): the bilinear form the scores of head `h` use. */
+  /**
+   * `W_Q^h W_K^hᵀ` (`[d, d]`, f64): the bilinear form the scores of head `h` (default 0) use.
+   *
+   * @throws {RangeError} when `h` is not an integer in [0, H − 1].
+   */
   queryKey(h = 0): Tensor {
     return this.#product(h, 'qk');
   }
 
-  /** `W_V^h W_O^h` (`d × d`): what head `h` writes back. */
+  /**
+   * `W_V^h W_O^h` (`[d, d]`, f64): what head `h` (default 0) writes back.
+   *
+   * @throws {RangeError} when `h` is not an integer in [0, H − 1].
+   */
   valueOutput(h = 0): Tensor {
     return this.#product(h, 'vo');
   }
@@ -154,13 +176,31 @@ export class AttentionLayer {
     return { shape: [d, d], data: out };
   }
 
-  /** `Attn(X)` with the current weights. */
+  /**
+   * `Attn(X)` with the current weights (see `attention`), off the event loop.
+   *
+   * @throws {TypeError} as `attention`.
+   * @throws {RangeError} as `attention`.
+   * @throws {Error} named `'AbortError'` (a rejection) when `signal` aborts.
+   */
   forward(x: TokensLike, opts: { signal?: AbortSignal } = {}): Promise<Tensor> {
     const o = v.options('options', opts, false, ['signal']);
     return attention(x, this.weights, { lambda: this.lambda, mask: this.mask, signal: o.signal as AbortSignal | undefined });
   }
 
-  /** Trains on fresh prompts of `prior` each step (reconstruction loss); updates the weights as it goes. */
+  /**
+   * Trains on `batch` fresh prompts of `prior` each step (mean reconstruction loss over the
+   * step's tokens, exact gradient by the attention backward); updates the weights as it goes, off
+   * the event loop, and keeps those of the completed steps when cancelled. The history holds the
+   * loss before the update of every `recordEvery`-th step.
+   *
+   * @throws {TypeError} when `opts` has an unknown key (named, with the closest valid key), `prior` does not have the layer's dimension, or `onStep`
+   * is not a function.
+   * @throws {RangeError} when `steps`, `batch`, `length`, `lr`, `seed` or `recordEvery` is out of
+   * range, `length < 2` with mask `'no-self'`, training diverges (lower `lr`), or a step exceeds the
+   * memory limit.
+   * @throws {Error} named `'AbortError'` (a rejection) when `signal` aborts.
+   */
   async train(
     prior: MixturePrior,
     opts: AttentionTrainOptions,
