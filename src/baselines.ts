@@ -15,16 +15,19 @@ import * as v from './validate';
 
 /** Options of `kmeans`. */
 export interface KMeansOptions {
-  /** Seed of the k-means++ starts. */
+  /** Seed of the k-means++ starts: a non-negative integer below 2^53. */
   seed: number;
   /**
    * Restarts, each a greedy k-means++ start then Lloyd; the lowest inertia is kept (default 4;
    * scikit-learn's `n_init='auto'` runs 1 with k-means++). Restart 0 is the same for every `nInit`.
    */
   nInit?: number;
-  /** Lloyd updates per restart (default 300). */
+  /** Lloyd updates per restart, at least 1 (default 300). */
   maxIter?: number;
-  /** Relative tolerance on the centres' movement (default 1e-4). */
+  /**
+   * Tolerance on the centres' movement relative to the data's mean per-coordinate variance,
+   * `≥ 0` (default 1e-4, scikit-learn's criterion).
+   */
   tol?: number;
   /** `kmeansAsync` only: stops the fit within one pass over the points (a rejection with an AbortError). */
   signal?: AbortSignal;
@@ -44,15 +47,15 @@ export interface KMeansResult {
 
 /** Options of `em`. */
 export interface EmOptions {
-  /** Seed of the k-means start. */
+  /** Seed of the k-means start: a non-negative integer below 2^53. */
   seed: number;
-  /** Default `'diagonal'`. */
+  /** One variance per component (`'isotropic'`) or per component and coordinate (default `'diagonal'`). */
   covariance?: 'isotropic' | 'diagonal';
-  /** Default 200. */
+  /** Most M-steps, at least 1 (default 200). */
   maxIter?: number;
-  /** Stop when the mean log-likelihood rises by less than this (default 1e-6). */
+  /** Stop when the mean log-likelihood per point rises by less than this, `≥ 0` (default 1e-6). */
   tol?: number;
-  /** Variance floor (default 1e-6). */
+  /** Variance floor `> 0`, in squared data units (default 1e-6): keeps a component from collapsing on a point. */
   reg?: number;
 }
 
@@ -62,11 +65,11 @@ export interface EmResult {
   weights: number[];
   /** `[k, d]`. */
   means: Tensor;
-  /** `[k]` (isotropic) or `[k, d]` (diagonal). */
+  /** Variances in squared data units: `[k]` (isotropic) or `[k, d]` (diagonal). */
   variances: Tensor;
   /** Most responsible component of each point. */
   labels: Uint32Array;
-  /** Mean log-likelihood per point. */
+  /** Mean log-likelihood per point, `(1/n) Σ_i ln p(x_i)` (natural log). */
   logLikelihood: number;
   /** EM iterations done. */
   iterations: number;
@@ -102,14 +105,30 @@ function wrapKMeans(r: { centers: Float32Array | Float64Array; labels: Uint32Arr
   return { centers: { shape: [k, d], data: r.centers }, labels: r.labels, inertia: checkScalar(r.inertia, 'x', 'the inertia'), iterations: r.iterations };
 }
 
-/** k-means with `k` clusters on the rows of `x` (`[n, d]`). */
+/**
+ * k-means with `k` clusters on the rows of `x` (`[n, d]`): `nInit` restarts of a greedy k-means++
+ * start (Arthur and Vassilvitskii 2007; scikit-learn's greedy variant, `2 + ⌊ln k⌋` candidates per
+ * centre) and Lloyd's iterations (Lloyd 1982); the lowest inertia `Σ_i ‖x_i − c_{z_i}‖²` is kept.
+ * Computed in f64, the same bits for any thread count.
+ *
+ * @throws {TypeError} when `x` is not a matrix or `opts` has an unknown key (named, with the closest valid key).
+ * @throws {RangeError} when `x` is empty or not finite, `k` is not an integer in [1, n], `seed`,
+ * `nInit`, `maxIter` or `tol` is out of range, the inertia overflows f64, or the call exceeds the
+ * memory limit.
+ */
 export function kmeans(x: MatrixLike, k: number, opts: KMeansOptions): KMeansResult {
   const p = points(x, k);
   const spec = kmeansSpec(p.k, opts, ['seed', 'nInit', 'maxIter', 'tol']);
   return wrapKMeans(call(() => native.kmeansSync(p.t.data, p.d, spec)), p.k, p.d);
 }
 
-/** `kmeans`, off the event loop; `signal` stops it within one pass over the points (an AbortError). */
+/**
+ * `kmeans`, off the event loop; `signal` stops it within one pass over the points.
+ *
+ * @throws {TypeError} as `kmeans`, or when `signal` is not an `AbortSignal`.
+ * @throws {RangeError} as `kmeans`.
+ * @throws {Error} named `'AbortError'` (a rejection) when `signal` aborts.
+ */
 export async function kmeansAsync(x: MatrixLike, k: number, opts: KMeansOptions): Promise<KMeansResult> {
   const p = points(x, k);
   const spec = kmeansSpec(p.k, opts, ['seed', 'nInit', 'maxIter', 'tol', 'signal']);
@@ -117,7 +136,17 @@ export async function kmeansAsync(x: MatrixLike, k: number, opts: KMeansOptions)
   return wrapKMeans(await cancellable(signal, (token) => callAsync(() => native.kmeans(p.t.data, p.d, spec, token))), p.k, p.d);
 }
 
-/** EM for a `k`-component Gaussian mixture on the rows of `x` (`[n, d]`). */
+/**
+ * EM (Dempster, Laird and Rubin 1977) for a `k`-component Gaussian mixture with isotropic or
+ * diagonal covariances on the rows of `x` (`[n, d]`), started from `kmeans` with the same seed;
+ * log-sum-exp responsibilities, variances floored at `reg`. Computed in f64, the same bits for any
+ * thread count.
+ *
+ * @throws {TypeError} when `x` is not a matrix or `opts` has an unknown key (named, with the closest valid key).
+ * @throws {RangeError} when `x` is empty or not finite, `k` is not an integer in [1, n], an option
+ * is out of range, the log-likelihood leaves the f64 range (data too large, or `reg` too small for
+ * their spread), or the call exceeds the memory limit.
+ */
 export function em(x: MatrixLike, k: number, opts: EmOptions): EmResult {
   const p = points(x, k);
   const o = v.options('options', opts, true, ['seed', 'covariance', 'maxIter', 'tol', 'reg']);

@@ -46,7 +46,12 @@ function defaultLimit(): number {
   return Math.max(1, Math.floor(free / 2));
 }
 
-/** The memory limit in bytes (`Infinity`: no limit). */
+/**
+ * The memory limit in bytes (`Infinity`: no limit); see above for its default.
+ *
+ * @throws {RangeError} naming `ATTNCLUST_MEMORY_LIMIT` when that variable is set and is not a size
+ * (read at the first call).
+ */
 export function getMemoryLimit(): number {
   if (limit === undefined) {
     const env = process.env.ATTNCLUST_MEMORY_LIMIT;
@@ -58,6 +63,9 @@ export function getMemoryLimit(): number {
 /**
  * Sets the memory limit: the most bytes one call may allocate; `Infinity` disables the guard.
  * Returns the previous limit.
+ *
+ * @throws {TypeError} when `bytes` is not a number.
+ * @throws {RangeError} when `bytes` is not a positive integer or `Infinity`.
  */
 export function setMemoryLimit(bytes: number): number {
   if (typeof bytes !== 'number') throw new TypeError(`\`bytes\` must be a number, got ${typeof bytes}`);

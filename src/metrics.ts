@@ -66,12 +66,13 @@ function checkMatching(p: Tensor, m: Tensor): void {
 }
 
 /**
- * Alignment of heads `params` (`[H, d]`) with centroids `means` (`[K, d]`): the mean over the K
+ * Alignment (SPEC §2) of heads `params` (`[H, d]`) with centroids `means` (`[K, d]`): the mean over the K
  * centroids of the cosine with the matched head (the matching maximising the total cosine), 0 for
  * each centroid left without a head when `H < K`. In [−1, 1]; 1 when every centroid has a head
- * along it. A zero vector has cosine 0.
+ * along it. A zero vector has cosine 0. The matching is the Hungarian method (Kuhn 1955, Munkres 1957).
  *
- * @throws TypeError when the shapes disagree; RangeError for non-finite values.
+ * @throws {TypeError} when `params` or `means` is not a matrix, or their widths differ.
+ * @throws {RangeError} when a matrix is empty or holds a non-finite value.
  */
 export function alignment(params: MatrixLike, means: MatrixLike): number {
   let [p, m, d] = pair('params', params, 'means', means);
@@ -129,10 +130,11 @@ function jointlyScaled(p: Tensor, m: Tensor, d: number): [Tensor, Tensor] {
  * Relative centroid error of heads `params` (`[H, d]`) against centroids `means` (`[K, d]`): the
  * mean over the K centroids of `‖θ − μ‖ / ‖μ‖` with the matched head `θ` (the matching minimising
  * the total), 1 for each centroid left without a head when `H < K`. `≥ 0`; 0 when every centroid
- * has its head on it.
+ * has its head on it. A ratio of norms, so in no unit.
  *
- * @throws TypeError when the shapes disagree; RangeError for non-finite values or a zero row of
- * `means` (the ratio is undefined).
+ * @throws {TypeError} when `params` or `means` is not a matrix, or their widths differ.
+ * @throws {RangeError} when a matrix is empty or holds a non-finite value, or a row of `means` is
+ * zero (the ratio is undefined).
  */
 export function centroidError(params: MatrixLike, means: MatrixLike): number {
   const [p0, m0, d] = pair('params', params, 'means', means);
@@ -170,7 +172,8 @@ export interface HeadMatching {
  * error, and the heads or centroids it leaves out. (`centroidError` uses the matching minimising
  * the total relative error, which can differ when the heads are far from the centroids.)
  *
- * @throws as `centroidError`.
+ * @throws {TypeError} as `centroidError`.
+ * @throws {RangeError} as `centroidError`.
  */
 export function matching(params: MatrixLike, means: MatrixLike): HeadMatching {
   const [p0, m0, d] = pair('params', params, 'means', means);
@@ -183,8 +186,15 @@ export function matching(params: MatrixLike, means: MatrixLike): HeadMatching {
 }
 
 /**
- * Quantization ratio. `x`, `y` are `[L, d]` with `means` `[K, d]`, or `[B, L, d]` with `means`
- * `[B, K, d]` (then the mean over prompts of each prompt's ratio); `labels` has one entry per token.
+ * Quantization ratio (SPEC §3) `Σ_i ‖y_i − μ_{z_i}‖² / Σ_i ‖x_i − μ_{z_i}‖²` of outputs `y` against
+ * inputs `x`: below 1 when the tokens moved toward their own centroid. `x`, `y` are `[L, d]` with
+ * `means` `[K, d]`, or `[B, L, d]` with `means` `[B, K, d]` (then the mean over prompts of each
+ * prompt's ratio); `labels` (a `Uint32Array`) has one entry per token, each `< K`, prompt-major.
+ *
+ * @throws {TypeError} when `y` does not have the shape of `x`, `means` does not match it, or
+ * `labels` is not a `Uint32Array` of one label per token.
+ * @throws {RangeError} when a value is not finite, a label is `≥ K`, the input is empty, or a prompt
+ * has every token on its centroid (its ratio is undefined).
  */
 export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLike, labels: Uint32Array): number {
   const xt = v.tokens('x', x);
@@ -259,8 +269,8 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
  * that are both one cluster, or both all singletons, give 1. The contingency table is sparse (the
  * pairs of labels that occur), so time and memory are O(n) whatever the number of clusters.
  *
- * @throws TypeError when `a` or `b` is not a Uint32Array or their lengths differ; RangeError when
- * they are empty or the table would exceed the memory limit.
+ * @throws {TypeError} when `a` or `b` is not a `Uint32Array` or their lengths differ.
+ * @throws {RangeError} when they are empty or the table would exceed the memory limit.
  */
 export function adjustedRandIndex(a: Uint32Array, b: Uint32Array): number {
   if (!(a instanceof Uint32Array)) throw new TypeError('`a` must be a Uint32Array');

@@ -51,10 +51,12 @@ function gmmOf(gmm: unknown): GaussianMixture {
 /**
  * `T_∞(x)` for every token of `x` (`[n, d]` or `[B, L, d]`, same shape out, same dtype; computed in
  * f64): identity attention on an infinite prompt drawn from `gmm` (isotropic or diagonal mixtures
- * with both scores; full covariances with 'dot').
+ * with both scores; full covariances with 'dot'), in closed form (Gaussian tilting; derivation:
+ * docs/population.md).
  *
- * @throws TypeError if `x` does not have `gmm.dim` columns, or for full covariances with 'distance'.
- * @throws RangeError for `lambda ≤ 0` or non-finite, non-finite `x`, or a result beyond f64.
+ * @throws {TypeError} if `gmm` is not a `GaussianMixture`, `x` does not have `gmm.dim` columns, the
+ * mixture has full covariances with 'distance' scores, or `opts` has an unknown key.
+ * @throws {RangeError} for `lambda ≤ 0` or non-finite, non-finite `x`, or a result beyond f64.
  */
 export function identityAttentionLimit(gmm: GaussianMixture, x: TokensLike, opts: LimitOptions = {}): Tensor {
   const g = gmmOf(gmm);
@@ -85,13 +87,16 @@ export interface LimitQuantization {
 /**
  * The quantization ratio of identity attention on an infinite prompt,
  * `E‖T_∞(x) − μ_z‖² / E‖x − μ_z‖²` under `gmm` (isotropic, one σ), with how it was computed: a
- * Gaussian integral over the span of the centroids (rank ≤ 4) by Gauss–Hermite quadrature, nodes
- * doubled until two levels agree to `quadrature.tol` (default 1e-12). At large `λ` the softmax is
+ * Gaussian integral over the span of the centroids (rank ≤ 4) by Gauss–Hermite quadrature
+ * (Golub–Welsch nodes; derivation: docs/population.md), the nodes per dimension grown by 3/2 from
+ * 8 until two levels agree to `quadrature.tol` (default 1e-12). At large `λ` the softmax is
  * nearly a step and the rule converges slowly: `converged` is then false and `error` says how far
  * the last two levels were apart. Never throws for non-convergence (see `limitQuantizationRatio`).
  *
- * @throws TypeError if `gmm` is not isotropic with one σ.
- * @throws RangeError for a bad `lambda` or `quadrature`, or centroids spanning more than 4 dimensions.
+ * @throws {TypeError} if `gmm` is not an isotropic `GaussianMixture` with one σ, or `opts` has an
+ * unknown key.
+ * @throws {RangeError} for a bad `lambda` or `quadrature`, centroids spanning more than 4
+ * dimensions, or a ratio beyond f64.
  */
 export function limitQuantization(gmm: GaussianMixture, opts: LimitOptions & { quadrature?: QuadratureOptions } = {}): LimitQuantization {
   const g = gmmOf(gmm);
@@ -105,8 +110,9 @@ export function limitQuantization(gmm: GaussianMixture, opts: LimitOptions & { q
  * The quantization ratio of identity attention on an infinite prompt (see `limitQuantization`),
  * the large-`L` limit of `metrics.quantizationRatio`.
  *
- * @throws RangeError when the quadrature does not reach `quadrature.tol` (pass a larger `tol` or a
+ * @throws {RangeError} when the quadrature does not reach `quadrature.tol` (pass a larger `tol` or a
  * fixed `quadrature.nodes`), and as `limitQuantization`.
+ * @throws {TypeError} as `limitQuantization`.
  */
 export function limitQuantizationRatio(gmm: GaussianMixture, opts: LimitOptions & { quadrature?: QuadratureOptions } = {}): number {
   return converged(limitQuantization(gmm, opts)).ratio;

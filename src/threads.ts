@@ -15,14 +15,14 @@ import * as v from './validate';
  * Sets the number of worker threads used by every later call, from any thread of the process
  * (see above), `n` an integer in [1, 256].
  *
- * @throws RangeError naming `threads` when `n` is out of range.
+ * @throws {RangeError} naming `threads` when `n` is not an integer in [1, 256].
  */
 export function setThreads(n: number): void {
   const k = v.integer('threads', n, 1, 256);
   call(() => native.setThreads(k));
 }
 
-/** The number of worker threads in use. */
+/** The number of worker threads in use (the default: the number of cores, or `ATTNCLUST_THREADS`). Never throws. */
 export function getThreads(): number {
   return call(() => native.getThreads());
 }
