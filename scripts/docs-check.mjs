@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `npm run docs:check`: fails when the committed API reference (docs/api/, written by `npm run docs`
-// from the TypeScript types and their JSDoc) is stale, or when a public name has no documentation.
-// It regenerates the reference into a temporary directory with the same settings (typedoc.json)
-// and compares it with docs/api/ file by file; nothing in the working tree is written.
+// from the TypeScript types and their JSDoc) is stale, when a public name has no documentation, or
+// when a public function, method or constructor does not say what it throws (an `@throws` tag, or
+// "Never throws." in its summary). It regenerates the reference into a temporary directory with
+// the same settings (typedoc.json), with typedoc's JSON model beside it, and compares the reference
+// with docs/api/ file by file; nothing in the working tree is written.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,14 +23,43 @@ function files(dir) {
     .sort();
 }
 
+/** Reflection kinds (typedoc's `ReflectionKind`) whose signatures must document their errors. */
+const CALLABLE = { 64: 'function', 512: 'constructor', 2048: 'method' };
+
+/**
+ * The public functions, methods and constructors of typedoc's JSON model whose documentation does
+ * not say what they throw: no `@throws` tag and no "Never throws." in the summary.
+ */
+function undocumentedThrows(model) {
+  const out = [];
+  const walk = (r, owner) => {
+    const kind = CALLABLE[r.kind];
+    if (kind !== undefined) {
+      for (const sig of r.signatures ?? []) {
+        const c = sig.comment ?? r.comment;
+        const tags = (c?.blockTags ?? []).map((t) => t.tag);
+        const summary = (c?.summary ?? []).map((p) => p.text).join('');
+        if (!tags.includes('@throws') && !/Never throws\./.test(summary)) out.push(`${kind} ${owner ? `${owner}.` : ''}${r.name}`);
+      }
+    }
+    for (const ch of r.children ?? []) walk(ch, r.kind === 1 ? '' : r.name);
+  };
+  walk(model, '');
+  return [...new Set(out)];
+}
+
 /** What is wrong with docs/api/, given a fresh copy in `fresh` (empty: up to date). */
-function problems(fresh) {
+function problems(fresh, model) {
   const typedoc = join(root, 'node_modules', 'typedoc', 'bin', 'typedoc');
   try {
     // An undocumented public name is a validation warning; here it fails the check.
-    execFileSync(process.execPath, [typedoc, '--out', fresh, '--treatValidationWarningsAsErrors', '--logLevel', 'Warn'], { cwd: root, stdio: 'inherit' });
+    execFileSync(process.execPath, [typedoc, '--out', fresh, '--json', model, '--treatValidationWarningsAsErrors', '--logLevel', 'Warn'], { cwd: root, stdio: 'inherit' });
   } catch {
     return ['typedoc failed (see above): every public name needs JSDoc; then run `npm run docs`'];
+  }
+  const throwsMissing = undocumentedThrows(JSON.parse(readFileSync(model, 'utf8')));
+  if (throwsMissing.length) {
+    return throwsMissing.map((n) => `${n} does not say what it throws: add \`@throws {TypeError|RangeError} when …\` lines (or "Never throws." to its summary)`);
   }
   const a = files(committed);
   const b = files(fresh);
@@ -51,11 +82,13 @@ function problems(fresh) {
 }
 
 const fresh = mkdtempSync(join(tmpdir(), 'attnclust-docs-'));
+const modelDir = mkdtempSync(join(tmpdir(), 'attnclust-docs-model-'));
 let found;
 try {
-  found = problems(fresh);
+  found = problems(fresh, join(modelDir, 'api.json'));
 } finally {
   rmSync(fresh, { recursive: true, force: true });
+  rmSync(modelDir, { recursive: true, force: true });
 }
 for (const p of found) console.error(`docs:check: ${p}`);
 if (found.length) process.exitCode = 1;
