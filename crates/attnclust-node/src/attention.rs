@@ -14,9 +14,13 @@ use napi_derive::napi;
 #[napi(object)]
 #[derive(Clone)]
 pub struct AttentionShape {
+    /// Number of heads `H ≥ 1`.
     pub heads: u32,
+    /// Token dimension `d ≥ 1`.
     pub dim: u32,
+    /// Query/key size `dk ≥ 1`.
     pub dk: u32,
+    /// Value size `dv ≥ 1`.
     pub dv: u32,
 }
 
@@ -24,6 +28,7 @@ pub struct AttentionShape {
 #[napi(object)]
 #[derive(Clone)]
 pub struct AttentionOptions {
+    /// Inverse temperature `λ > 0` multiplying `QKᵀ` (the TypeScript default is `1/√dk`).
     pub lambda: f64,
     /// 'none', 'causal' or 'no-self'.
     pub mask: String,
@@ -120,7 +125,9 @@ pub fn attention(
 /// The forward output and the gradients of `⟨dY, Attn(X)⟩`.
 #[napi(object)]
 pub struct AttentionGrads {
+    /// `Attn(X)`, `B × L × d`, the inputs' float type.
     pub y: Either<Float32Array, Float64Array>,
+    /// `∂/∂X`, `B × L × d`.
     pub dx: Either<Float32Array, Float64Array>,
     /// `[dW_Q | dW_K | dW_V | dW_O]`, laid out like the weights.
     pub dweights: Either<Float32Array, Float64Array>,
@@ -177,21 +184,32 @@ pub fn attention_backward(
 #[napi(object)]
 #[derive(Clone)]
 pub struct AttentionTrainSpec {
+    /// The layer's sizes.
     pub shape: AttentionShape,
+    /// `λ` and the mask.
     pub opts: AttentionOptions,
+    /// The prior the prompts of every step are drawn from.
     pub prior: crate::gmm::PriorSpec,
+    /// 'sgd', 'momentum' (β = 0.9) or 'adam' (β₁ = 0.9, β₂ = 0.999, ε = 1e-8).
     pub optimizer: String,
+    /// Learning rate `η > 0` (constant).
     pub lr: f64,
+    /// Prompts per step, `≥ 1`.
     pub batch: u32,
+    /// Tokens per prompt, `≥ 1`.
     pub length: u32,
+    /// Seed of the prompts, an integer in `[0, 2^53)`.
     pub seed: f64,
 }
 
 /// The state after a run of steps.
 #[napi(object)]
 pub struct AttentionTrainChunk {
+    /// The weights after the completed steps, flat `[W_Q | W_K | W_V | W_O]`.
     pub weights: Either<Float32Array, Float64Array>,
+    /// Optimiser state, twice the number of weights (`f64`).
     pub state: Float64Array,
+    /// Mean reconstruction loss before each completed step (fewer than asked when cancelled).
     pub losses: Float64Array,
 }
 

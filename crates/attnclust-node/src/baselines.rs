@@ -12,10 +12,15 @@ use napi_derive::napi;
 /// Options of k-means.
 #[napi(object)]
 pub struct KMeansSpec {
+    /// Number of clusters, `1 ≤ k ≤ n`.
     pub k: u32,
+    /// Seed of the k-means++ starts, an integer in `[0, 2^53)`.
     pub seed: f64,
+    /// Restarts, `≥ 1` (the TypeScript default is 4).
     pub n_init: u32,
+    /// Lloyd updates per restart, `≥ 1` (default 300).
     pub max_iter: u32,
+    /// Tolerance on the centres' movement relative to the data's variance, `≥ 0` (default 1e-4).
     pub tol: f64,
 }
 
@@ -24,8 +29,11 @@ pub struct KMeansSpec {
 pub struct KMeansFit {
     /// `k × d`, same float type as the input.
     pub centers: Either<Float32Array, Float64Array>,
+    /// The cluster of each point (`n`).
     pub labels: Uint32Array,
+    /// `Σ_i ‖x_i − c_{z_i}‖²` (squared data units).
     pub inertia: f64,
+    /// Lloyd updates of the kept restart.
     pub iterations: u32,
 }
 
@@ -61,26 +69,34 @@ pub fn kmeans(env: Env, x: Either<Float32Array, Float64Array>, d: u32, spec: KMe
 /// Options of EM.
 #[napi(object)]
 pub struct EmSpec {
+    /// Number of components, `1 ≤ k ≤ n`.
     pub k: u32,
+    /// Seed of the k-means start, an integer in `[0, 2^53)`.
     pub seed: f64,
     /// 'isotropic' or 'diagonal'.
     pub covariance: String,
+    /// Most M-steps, `≥ 1` (default 200).
     pub max_iter: u32,
+    /// Stop when the mean log-likelihood rises by less than this, `≥ 0` (default 1e-6).
     pub tol: f64,
+    /// Variance floor `> 0` (default 1e-6).
     pub reg: f64,
 }
 
 /// An EM fit.
 #[napi(object)]
 pub struct EmFit {
+    /// `K` mixture weights, summing to 1.
     pub weights: Vec<f64>,
     /// `K × d`.
     pub means: Either<Float32Array, Float64Array>,
     /// `K` (isotropic) or `K × d` (diagonal).
     pub variances: Either<Float32Array, Float64Array>,
+    /// The most responsible component of each point (`n`).
     pub labels: Uint32Array,
     /// Mean log-likelihood per point.
     pub log_likelihood: f64,
+    /// M-steps done.
     pub iterations: u32,
 }
 

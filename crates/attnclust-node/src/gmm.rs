@@ -14,7 +14,9 @@ use napi_derive::napi;
 pub struct MixtureSpec {
     /// 'isotropic', 'diagonal' or 'full'.
     pub kind: String,
+    /// Number of components `K ≥ 1`.
     pub k: u32,
+    /// Dimension `d ≥ 1`.
     pub dim: u32,
     /// `K × d` means, row-major.
     pub means: Vec<f64>,
@@ -24,6 +26,7 @@ pub struct MixtureSpec {
     pub variances: Option<Vec<f64>>,
     /// Full: `K × d × d` covariances.
     pub covariances: Option<Vec<f64>>,
+    /// `K` positive weights summing to 1 within 1e-6 (default uniform).
     pub weights: Option<Vec<f64>>,
 }
 
@@ -32,6 +35,7 @@ pub struct MixtureSpec {
 pub struct Sample {
     /// `n × d`.
     pub x: Either<Float32Array, Float64Array>,
+    /// The component of each draw (`n`, each `< K`).
     pub labels: Uint32Array,
 }
 
@@ -69,6 +73,9 @@ fn sample(m: &Mixture, n: usize, seed: u64, stream: u64, f32: bool) -> Result<Sa
 
 #[napi]
 impl NativeMixture {
+    /// Builds the mixture; the core checks every value (`TypeError` for a wrong length,
+    /// `RangeError` for a value out of range, a non-positive-definite covariance or weights that
+    /// do not sum to 1).
     #[napi(constructor)]
     pub fn new(spec: MixtureSpec) -> napi::Result<Self> {
         guard(|| build_mixture(spec)).map(|inner| NativeMixture { inner })
@@ -101,10 +108,15 @@ impl NativeMixture {
 pub struct PriorSpec {
     /// 'sphere' (centroids uniform on the sphere of radius `size`) or 'gaussian' (`size · N(0, I)`).
     pub kind: String,
+    /// Components per prompt `K`, in `[1, 65536]`.
     pub k: u32,
+    /// Dimension `d`, in `[1, 2^20]`.
     pub dim: u32,
+    /// Sphere radius or Gaussian scale of the centroids, `≥ 0`, in data units.
     pub size: f64,
+    /// Noise standard deviation `σ ≥ 0`.
     pub sigma: f64,
+    /// Smallest distance between two centroids of a prompt, `≥ 0` (rejection sampling).
     pub min_separation: f64,
     /// Fixed mixture weights (`K`, summing to 1), the same for every prompt.
     pub weights: Option<Vec<f64>>,

@@ -17,8 +17,11 @@ use napi_derive::napi;
 #[napi(object)]
 #[derive(Clone)]
 pub struct LayerSpec {
+    /// Number of heads `H ≥ 1`.
     pub heads: u32,
+    /// Token dimension `d ≥ 1`.
     pub dim: u32,
+    /// Inverse temperature `λ > 0`.
     pub lambda: f64,
     /// 'dot' or 'distance'.
     pub scores: String,
@@ -56,6 +59,7 @@ pub fn heads_risk(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x
 /// Risk and its exact gradient with respect to the parameters.
 #[napi(object)]
 pub struct RiskGrad {
+    /// Mean risk `(1/n) Σ ‖x_i − T(x_i)‖²`.
     pub risk: f64,
     /// `H × d`, always `f64`.
     pub grad: Float64Array,
@@ -75,9 +79,13 @@ pub fn heads_risk_grad(spec: LayerSpec, params: Either<Float32Array, Float64Arra
 pub struct InitSpec {
     /// 'random', 'point' or 'data'.
     pub kind: String,
+    /// 'random': standard deviation of each coordinate, `≥ 0`.
     pub scale: Option<f64>,
+    /// 'point': the common point (`d` values; default the origin).
     pub at: Option<Vec<f64>>,
+    /// 'point': standard deviation of the perturbation, `≥ 0` (default 0).
     pub noise: Option<f64>,
+    /// Seed of the draws, an integer in `[0, 2^53)`.
     pub seed: f64,
 }
 
@@ -116,20 +124,31 @@ pub fn init_heads(
 #[napi(object)]
 #[derive(Clone)]
 pub struct TrainSpec {
+    /// The layer's fixed settings.
     pub layer: LayerSpec,
     /// 'sgd', 'momentum' or 'adam'.
     pub optimizer: String,
+    /// Momentum `β ∈ [0, 1)` (default 0.9).
     pub beta: Option<f64>,
+    /// Adam's `β₁ ∈ [0, 1)` (default 0.9).
     pub beta1: Option<f64>,
+    /// Adam's `β₂ ∈ [0, 1)` (default 0.999).
     pub beta2: Option<f64>,
+    /// Adam's `ε > 0` (default 1e-8).
     pub eps: Option<f64>,
     /// 'constant', 'cosine' or 'inverse-time'.
     pub schedule: String,
+    /// 'cosine': steps of the decay, `≥ 1` (default 1; TypeScript passes the run's steps).
     pub schedule_total: Option<f64>,
+    /// 'cosine': final fraction of `η`, in `[0, 1]` (default 0).
     pub schedule_floor: Option<f64>,
+    /// 'inverse-time': time scale `τ > 0`, in steps (default 100).
     pub schedule_tau: Option<f64>,
+    /// Base learning rate `η > 0`.
     pub lr: f64,
+    /// Samples per online step, in `[1, 2^26]` (ignored by full-batch training).
     pub batch: u32,
+    /// Seed of the online samples, an integer in `[0, 2^53)`.
     pub seed: f64,
 }
 
@@ -162,6 +181,7 @@ pub(crate) fn setup_of(s: &TrainSpec) -> Result<Setup, CoreError> {
 /// The state after a run of steps.
 #[napi(object)]
 pub struct TrainChunk {
+    /// The parameters after the completed steps, `H × d`.
     pub params: Either<Float32Array, Float64Array>,
     /// Optimiser state, `2 · H · d`.
     pub state: Float64Array,

@@ -11,11 +11,15 @@ use napi_derive::napi;
 /// Options of identity attention.
 #[napi(object)]
 pub struct IdentityOptions {
+    /// Inverse temperature `λ > 0`.
     pub lambda: f64,
     /// 'dot' or 'distance'.
     pub scores: String,
+    /// Mask the diagonal (needs prompts of at least 2 tokens).
     pub exclude_self: bool,
+    /// Applications of the layer, in `[1, 4096]`.
     pub depth: u32,
+    /// `X ← X + Attn(X)` at each application instead of `X ← Attn(X)`.
     pub residual: bool,
 }
 

@@ -4,6 +4,15 @@
 //!
 //! Every call, sync or async, runs inside [`guard`], which turns a Rust panic into a JS error:
 //! no panic crosses into Node.
+//!
+//! Conventions of every `#[napi]` export (their `///` docs become the JSDoc of the generated
+//! `native/index.d.ts`, which only `src/native.ts` imports; the public, documented API is `src/`):
+//! matrices are flat typed arrays in row-major order with their sizes beside them (`x` of `n × d`,
+//! prompts `B × L × d`, heads `H × d`); `f32` or `f64` in, the same type out unless a doc says
+//! `f64`; a failed check throws an `Error` whose message starts with `TypeError: ` (wrong shape or
+//! type) or `RangeError: ` (value out of range, overflow, memory), and a cancelled async call
+//! rejects with `AbortError: …`; `src/errors.ts` turns these into the JavaScript classes. The maths
+//! and its sources are documented on the core items each export calls.
 
 // An exported function takes the arguments of its JavaScript signature, however many.
 #![allow(clippy::too_many_arguments)]

@@ -34,13 +34,17 @@ fn quadrature(q: Option<QuadratureSpec>) -> Quadrature {
 /// `R(Θ)` and `∇R(Θ)` under the mixture, and how they were computed.
 #[napi(object)]
 pub struct PopulationResult {
+    /// `R(Θ) = E‖x − T_Θ(x)‖²`.
     pub risk: f64,
     /// `H × d`, `f64`.
     pub gradient: Float64Array,
+    /// Rank of `span{θ_h}`: the dimension of the integrals.
     pub rank: u32,
+    /// Gauss–Hermite nodes per dimension of the final level.
     pub nodes: u32,
     /// Change between the last two quadrature levels relative to `E‖x‖²` (NaN for fixed nodes).
     pub error: f64,
+    /// Whether that change is within the tolerance.
     pub converged: bool,
 }
 
@@ -118,10 +122,15 @@ pub fn identity_attention_limit(mixture: &NativeMixture, x: Float64Array, lambda
 /// The limiting quantization ratio and how it was computed.
 #[napi(object)]
 pub struct LimitRatioResult {
+    /// `E‖T_∞(x) − μ_z‖² / E‖x − μ_z‖²`.
     pub ratio: f64,
+    /// Rank of the span of the centroids.
     pub rank: u32,
+    /// Gauss–Hermite nodes per dimension of the final level.
     pub nodes: u32,
+    /// Change between the last two quadrature levels (NaN for fixed nodes).
     pub error: f64,
+    /// Whether that change is within the tolerance.
     pub converged: bool,
 }
 
