@@ -2,9 +2,11 @@
 // `npm run docs:check`: fails when the committed API reference (docs/api/, written by `npm run docs`
 // from the TypeScript types and their JSDoc) is stale, when a public name has no documentation, or
 // when a public function, method or constructor does not say what it throws (an `@throws` tag, or
-// "Never throws." in its summary). It regenerates the reference into a temporary directory with
-// the same settings (typedoc.json), with typedoc's JSON model beside it, and compares the reference
-// with docs/api/ file by file; nothing in the working tree is written.
+// "Never throws." in its summary), or when an export of the addon (native/index.d.ts, generated
+// by `npm run build:native` from the binding's `///` docs) or one of its members has no JSDoc.
+// It regenerates the reference into a temporary directory with the same settings (typedoc.json),
+// with typedoc's JSON model beside it, and compares the reference with docs/api/ file by file;
+// nothing in the working tree is written.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +50,26 @@ function undocumentedThrows(model) {
   return [...new Set(out)];
 }
 
+/**
+ * The declarations of the generated native/index.d.ts without a JSDoc block right above them: every
+ * `export` line, and every member line (two-space indent) of an exported class, interface or enum.
+ */
+function undocumentedNative(text) {
+  const lines = text.split('\n');
+  const out = [];
+  let owner = '';
+  lines.forEach((line, i) => {
+    const top = /^export (?:declare )?(?:const enum|enum|class|interface|function|const|type) (\w+)/.exec(line);
+    const member = /^ {2}(?!\/|\*| \*)(?:get |set |readonly |static )?([\w$]+)/.exec(line);
+    if (top) owner = top[1];
+    if (!top && !member) return;
+    let j = i - 1;
+    while (j >= 0 && lines[j].trim() === '') j--;
+    if (j < 0 || !lines[j].trim().endsWith('*/')) out.push(top ? top[1] : `${owner}.${member[1]}`);
+  });
+  return out;
+}
+
 /** What is wrong with docs/api/, given a fresh copy in `fresh` (empty: up to date). */
 function problems(fresh, model) {
   const typedoc = join(root, 'node_modules', 'typedoc', 'bin', 'typedoc');
@@ -81,6 +103,9 @@ function problems(fresh, model) {
   return out;
 }
 
+const nativeDts = join(root, 'native', 'index.d.ts');
+const nativeMissing = existsSync(nativeDts) ? undocumentedNative(readFileSync(nativeDts, 'utf8')) : [];
+if (!existsSync(nativeDts)) console.log('docs:check: native/index.d.ts not built yet (`npm run build:native`): its JSDoc is not checked');
 const fresh = mkdtempSync(join(tmpdir(), 'attnclust-docs-'));
 const modelDir = mkdtempSync(join(tmpdir(), 'attnclust-docs-model-'));
 let found;
@@ -90,6 +115,7 @@ try {
   rmSync(fresh, { recursive: true, force: true });
   rmSync(modelDir, { recursive: true, force: true });
 }
+for (const n of nativeMissing) found.push(`native/index.d.ts: \`${n}\` has no JSDoc: add a \`///\` doc to its #[napi] item in crates/attnclust-node`);
 for (const p of found) console.error(`docs:check: ${p}`);
 if (found.length) process.exitCode = 1;
 else console.log('docs:check: docs/api/ is up to date');
