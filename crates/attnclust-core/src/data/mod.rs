@@ -4,7 +4,7 @@
 //! - [`gmm`]: mixtures with isotropic, diagonal or full covariances, and their sampling;
 //! - [`prior`]: random mixtures, one per prompt (in-context experiments);
 //! - [`rng`]: generators keyed by `(seed, stream, chunk)`, so draws do not depend on the thread count;
-//! - [`normals`]: standard normals in bulk (Box–Muller on ChaCha8 words);
+//! - [`normals`]: standard normals in bulk (Box–Muller on 32-bit words);
 //! - [`lanes`]: eight xoshiro128++ generators side by side, the word source of online-SGD sampling.
 
 pub mod gmm;

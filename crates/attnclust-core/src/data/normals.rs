@@ -1,4 +1,5 @@
-//! Standard normal draws in bulk: Box–Muller on the bits of the chunk's ChaCha8 generator.
+//! Standard normal draws in bulk: the Box–Muller transform (Box and Muller 1958) on 32-bit words
+//! (those of the chunk's xoshiro128++ lanes, [`super::lanes`], in online sampling).
 //!
 //! Pairs of 32-bit words `(w₁, w₂)` (in blocks of 16 words, word `j` pairs with word `8 + j`)
 //! become `u₁ = (⌊w₁/2⌋ + ½)·2⁻³¹ ∈ (0, 1)`,
