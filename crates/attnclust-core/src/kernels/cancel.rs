@@ -110,6 +110,9 @@ impl Cancel {
 impl Cancel {
     /// [`Cancel::run`] for work that stops early by itself and reports how far it went (see
     /// [`attempt`]): its result comes through even when the token was set while it ran.
+    ///
+    /// # Errors
+    /// What `f` returns; [`crate::Error::Cancelled`] when a chunk outside [`attempt`] was stopped.
     pub fn run_partial<R>(&self, f: impl FnOnce() -> crate::Result<R>) -> crate::Result<R> {
         match catch_unwind(AssertUnwindSafe(|| self.enter(f))) {
             Ok(r) => r,

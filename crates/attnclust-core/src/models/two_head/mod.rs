@@ -96,6 +96,9 @@ impl<'a, T: Real> Layer<'a, T> {
 
     /// [`Layer::new`] that keeps its `H` score offsets in `buffer` (no allocation once it holds `H`
     /// values); [`Layer::into_buffer`] hands it back. For loops that build a layer per step.
+    ///
+    /// # Errors
+    /// As [`Layer::new`].
     pub fn with_buffer(params: &'a [T], heads: usize, dim: usize, lambda: f64, scores: Scores, mut buffer: Vec<T>) -> Result<Self> {
         ensure(heads >= 1, || format!("`heads` must be at least 1, got {heads}"))?;
         ensure(dim >= 1, || format!("`dim` must be at least 1, got {dim}"))?;
