@@ -284,8 +284,8 @@ impl Mixture {
     }
 
     /// Fills one chunk like [`Mixture::draw_chunk`], with the bulk generators: words from eight
-    /// xoshiro128++ lanes keyed by `(seed, stream, chunk)` ([`crate::data::lanes`]), normals by Box–Muller
-    /// in `T` ([`crate::data::normals`]): the fast path of online training. Component `z` comes from one word `w` each, `u = ⌊w/2⁸⌋·2⁻²⁴`. The draws differ
+    /// xoshiro128++ lanes keyed by `(seed, stream, chunk)` (`data::lanes`), normals by Box–Muller
+    /// in `T` (`data::normals`): the fast path of online training. Component `z` comes from one word `w` each, `u = ⌊w/2⁸⌋·2⁻²⁴`. The draws differ
     /// from [`Mixture::draw_chunk`]'s but are just as deterministic.
     pub fn draw_chunk_fast<T: Real>(&self, xs: &mut [T], labels: &mut [u32], seed: u64, stream: u64, chunk: u64) {
         self.draw_chunk_fast_with(xs, labels, seed, stream, chunk, &mut DrawScratch::default())

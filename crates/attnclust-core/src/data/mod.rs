@@ -4,8 +4,8 @@
 //! - [`gmm`]: mixtures with isotropic, diagonal or full covariances, and their sampling;
 //! - [`prior`]: random mixtures, one per prompt (in-context experiments);
 //! - [`rng`]: generators keyed by `(seed, stream, chunk)`, so draws do not depend on the thread count;
-//! - [`normals`]: standard normals in bulk (Box–Muller on 32-bit words);
-//! - [`lanes`]: eight xoshiro128++ generators side by side, the word source of online-SGD sampling.
+//! - `normals` (internal): standard normals in bulk (Box–Muller on 32-bit words);
+//! - `lanes` (internal): eight xoshiro128++ generators side by side, the word source of online-SGD sampling.
 
 pub mod gmm;
 pub(crate) mod lanes;

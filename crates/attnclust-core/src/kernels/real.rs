@@ -16,7 +16,7 @@ pub trait Real: Float + Sum + Send + Sync + Debug + Default + 'static {
     /// `s_j := exp(s_j − m)` for every `j`, returning `Σ_j s_j` (vectorised for `f32`).
     fn exp_sub_sum(s: &mut [Self], m: Self) -> Self;
     /// Standard normals from as many 32-bit words (`out.len()` even), by Box–Muller
-    /// ([`crate::data::normals`]).
+    /// (`data::normals`).
     fn normals(words: &[u32], out: &mut [Self]);
     /// `⟨a, b⟩` (AVX2 for `f32` when present).
     fn dot_fast(a: &[Self], b: &[Self]) -> Self;

@@ -4,7 +4,7 @@
 //! matching `π` of `P = min(H, K)` heads to centroids (the Hungarian method,
 //! [`matching::min_cost_matching`]). Both scores are means over the **K centroids**: a centroid
 //! left without a head (`H < K`) counts as if its head were the zero vector, so a miss is never
-//! hidden; heads left over (`H > K`) are not scored (they are listed by [`matching`]).
+//! hidden; heads left over (`H > K`) are not scored (they are listed by [`fn@matching`]).
 //!
 //! - `alignment(Θ, M) = (1/K) Σ_{matched (h, k)} cos(θ_h, μ_k)`, `π` maximising the total cosine;
 //!   an unmatched centroid contributes 0 (the cosine with a zero vector is 0 by convention);

@@ -7,7 +7,7 @@
 //! with `X ∈ R^{L×d}` per prompt, `W_Q^h, W_K^h ∈ R^{d×dk}`, `W_V^h ∈ R^{d×dv}`, `W_O^h ∈ R^{dv×d}`.
 //!
 //! - [`flash`]: one head, tiled with an online softmax (never stores `L × L`), forward and backward;
-//! - [`online`]: the running online-softmax state around each row's dominant key (what keeps the
+//! - `online` (internal): the running online-softmax state around each row's dominant key (what keeps the
 //!   backward exact when the softmax saturates);
 //! - [`crate::kernels::tile`]: the tile products, by the `gemm` crate (SIMD chosen at run time);
 //! - [`crate::kernels::exp`]: the vectorised `exp` of the softmax;

@@ -218,7 +218,7 @@ impl<'a, T: Real> Layer<'a, T> {
     }
 
     /// Mean risk `(1/n) Σ ‖x_i − T(x_i)‖²` and its gradient (`H × d`, `f64`), by the chunk kernel
-    /// of [`crate::models::two_head::chunk`]. The same bits for any `par` and thread count.
+    /// of `models::two_head::chunk`. The same bits for any `par` and thread count.
     ///
     /// # Errors
     /// [`Error::Type`] when `x.len()` is not a multiple of `d`; [`Error::Range`] when `x` is empty,
