@@ -8,7 +8,7 @@
 import { cancellable, signalOf } from './cancel';
 import { call, callAsync } from './errors';
 import { checkMemory } from './memory';
-import { native } from './native';
+import { choices, native, type Native } from './native';
 import { checkResult, checkScalar } from './numerics';
 import type { MatrixLike, Tensor } from './types';
 import * as v from './validate';
@@ -47,7 +47,7 @@ export interface EmOptions {
   /** Seed of the k-means start. */
   seed: number;
   /** Default `'diagonal'`. */
-  covariance?: 'isotropic' | 'diagonal';
+  covariance?: Native.Covariance;
   /** Default 200. */
   maxIter?: number;
   /** Stop when the mean log-likelihood rises by less than this (default 1e-6). */
@@ -121,7 +121,7 @@ export async function kmeansAsync(x: MatrixLike, k: number, opts: KMeansOptions)
 export function em(x: MatrixLike, k: number, opts: EmOptions): EmResult {
   const p = points(x, k);
   const o = v.options('options', opts, true, ['seed', 'covariance', 'maxIter', 'tol', 'reg']);
-  const covariance = v.oneOf('covariance', o.covariance, ['isotropic', 'diagonal'] as const, 'diagonal');
+  const covariance = v.oneOf('covariance', o.covariance, choices('Covariance'), 'diagonal');
   const spec = {
     k: p.k,
     seed: v.seed('seed', o.seed),

@@ -12,6 +12,7 @@ mod attention;
 mod baselines;
 mod calibrate;
 mod convert;
+mod enums;
 mod gmm;
 mod heads;
 mod identity;
