@@ -28,8 +28,8 @@ export interface AttentionWeights {
   wo: Tensor;
 }
 
-/** Score mask: `'none'`, `'causal'` (token i attends to j ≤ i) or `'no-self'` (j ≠ i). */
-export type AttentionMask = Native.Mask;
+import type { AttentionMask } from './types';
+export type { AttentionMask };
 
 /** Options of `attention` and `attentionBackward`. */
 export interface AttentionOptions {

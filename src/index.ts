@@ -21,6 +21,7 @@ export { kmeans, kmeansAsync, em } from './baselines';
 export type { KMeansOptions, KMeansResult, EmOptions, EmResult } from './baselines';
 export type {
   AlignedHistoryEntry,
+  Covariance,
   Dtype,
   FullBatchTrainOptions,
   Float,
@@ -28,8 +29,10 @@ export type {
   IdentityAttentionOptions,
   InitSpec,
   MatrixLike,
+  MixtureKind,
   MixtureSample,
   OnlineTrainOptions,
+  OptimizerKind,
   OptimizerSpec,
   PopulationResult,
   PopulationTrainOptions,

@@ -9,6 +9,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as Native from '../native/index';
+// The string options of the public API are the addon's enums (their generated union types, with
+// the documentation written on the Rust enums): re-exported by types.ts under their public names.
+export type { Covariance, Dtype, Mask, MixtureKind, OptimizerKind, Scores } from '../native/index';
 
 // The package root: `src/..` when run from sources (vitest), `dist/src/../..` when compiled.
 const roots = [join(__dirname, '..'), join(__dirname, '..', '..')];

@@ -3,13 +3,11 @@
  * the addon takes (dtypes, scores, optimisers, schedules) are its generated types (`#[napi(string_enum)]`
  * in crates/attnclust-node/src/enums.rs), not copies.
  */
-import type { Native } from './native';
+import type { Dtype, OptimizerKind, Scores } from './native';
+export type { Covariance, Dtype, Mask as AttentionMask, MixtureKind, OptimizerKind, Scores } from './native';
 
 /** A float typed array: its type is the tensor's dtype. */
 export type Float = Float32Array | Float64Array;
-
-/** `'f32'` (Float32Array) or `'f64'` (Float64Array). */
-export type Dtype = Native.Dtype;
 
 /** A dense row-major array: `data.length` is the product of `shape`. */
 export interface Tensor {
@@ -24,9 +22,6 @@ export type MatrixLike = Tensor | number[][];
 
 /** A `[L, d]` or `[B, L, d]` input given as a `Tensor` or as nested arrays. */
 export type TokensLike = Tensor | number[][] | number[][][];
-
-/** How a head (or a token, in identity attention) scores a token: `'dot'` or `'distance'`. */
-export type Scores = Native.Scores;
 
 /** Initialisation of the head parameters. */
 export type InitSpec =
@@ -109,7 +104,7 @@ export type PriorWeights =
  * `'momentum'`, `'adam'`, with the default settings) or an object with its settings.
  */
 export type OptimizerSpec =
-  | Native.OptimizerKind
+  | OptimizerKind
   | {
       /** Plain gradient descent: `θ ← θ − η_t g`. */
       kind: 'sgd';
