@@ -1,8 +1,7 @@
 //! Model A: the two-head layer's forward, risk, gradient, initialisation and training.
 
 use crate::convert::{self, Out, Owned};
-use crate::enums::AsView;
-use crate::enums::{Dtype, InitKind, OptimSpec, Scores};
+use crate::enums::{AsView, Dtype, InitKind, OptimSpec, Scores};
 use crate::floats;
 use crate::gmm::NativeMixture;
 use crate::job::{guard, guard_sized, CancelToken, Job, OnCancel, Promise};
@@ -30,8 +29,7 @@ fn layer<'a, T: Real>(spec: &LayerSpec, params: &'a [T]) -> Result<Layer<'a, T>,
 
 /// The work of a pass over `x` (≈ multiply-adds): `n · d · H`.
 fn work(spec: &LayerSpec, x: &Either<Float32Array, Float64Array>) -> usize {
-    let n = x.values();
-    n.saturating_mul(spec.heads as usize)
+    x.values().saturating_mul(spec.heads as usize)
 }
 
 /// `T_Θ(x)` for every row of `x` (same float type as `params`).

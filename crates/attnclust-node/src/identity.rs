@@ -1,8 +1,7 @@
 //! Model B: identity attention.
 
 use crate::convert::{Out, Owned};
-use crate::enums::AsView;
-use crate::enums::Scores;
+use crate::enums::{AsView, Scores};
 use crate::floats;
 use crate::job::{guard_sized, CancelToken, Job, Promise};
 use attnclust_core::models::identity::{identity_attention as run_identity, Options};
