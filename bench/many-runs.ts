@@ -9,6 +9,7 @@
  * size (`UV_THREADPOOL_SIZE`, default 4) is read from the environment, as Node does.
  */
 import { GaussianMixture, TwoHeadLayer, setThreads, getThreads } from '../src/index';
+import type { Dtype } from '../src/index';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(name);
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   const steps = Number(arg('--steps', '1000'));
   const batch = Number(arg('--batch', '256'));
   const dim = Number(arg('--dim', '16'));
-  const dtype = arg('--dtype', 'f32') as 'f32' | 'f64';
+  const dtype = arg('--dtype', 'f32') as Dtype;
   const repeat = Number(arg('--repeat', '3'));
   if (process.argv.includes('--threads')) setThreads(Number(arg('--threads', '2')));
   const means = [Array.from({ length: dim }, (_, j) => (j === 0 ? 3 : 0)), Array.from({ length: dim }, (_, j) => (j === 1 ? 3 : 0))];

@@ -51,7 +51,7 @@ const t = { shape: [16, 2], data: Float64Array.from(rows.flat()) };
 console.log(`threads: ${api.getThreads()}, ${n} calls each`);
 time('identityAttentionSync [16, 2] (Tensor)', () => api.identityAttentionSync(t, { lambda: 0.3 }), n);
 time('identityAttentionSync [16, 2] (nested arrays)', () => api.identityAttentionSync(rows, { lambda: 0.3 }), n);
-const o = { lambda: 0.3, scores: 'dot', excludeSelf: false, depth: 1, residual: false };
+const o = { lambda: 0.3, scores: 'dot' as const, excludeSelf: false, depth: 1, residual: false };
 time('  the addon call alone', () => native.identityAttentionSync(t.data, 1, 16, 2, o), n);
 time('  plain JavaScript loop', () => plainIdentity(t.data, 16, 2, 0.3), n);
 time('  an empty addon call (getThreads)', () => native.getThreads(), n);

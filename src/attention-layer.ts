@@ -4,12 +4,13 @@
  * are in attention.ts).
  */
 import { attention, flatWeights, identityWeights, splitWeights, type AttentionMask, type AttentionWeights } from './attention';
-import { cancellable, MAX_CALL_STEPS, signalOf } from './cancel';
-import { abortError, call, callAsync } from './errors';
+import { signalOf } from './cancel';
+import { call } from './errors';
 import type { MixturePrior } from './gmm';
 import { bytesOf, checkMemory } from './memory';
-import { native, type Native } from './native';
-import type { Dtype, Float, Tensor, TokensLike } from './types';
+import { choices, native, type Native } from './native';
+import { optimSpec, trainInChunks } from './train-loop';
+import type { Dtype, Float, OptimizerSpec, ScheduleSpec, Tensor, TokensLike } from './types';
 import * as v from './validate';
 
 /** Options of `new AttentionLayer`. */
@@ -50,15 +51,18 @@ export interface AttentionTrainOptions {
   batch: number;
   /** Tokens per prompt, an integer in [1, 2^20] (at least 2 with mask `'no-self'`). */
   length: number;
-  /** Base learning rate `η > 0` (constant). */
+  /** Base learning rate `η > 0`. */
   lr: number;
   /** Seed of the prompts drawn during training: a non-negative integer below 2^53. */
   seed: number;
   /**
-   * The update rule (default `'adam'`: Kingma and Ba 2015 with β₁ = 0.9, β₂ = 0.999, ε = 1e-8;
-   * `'momentum'`: heavy ball with β = 0.9).
+   * The update rule (default `'adam'`: Kingma and Ba 2015 with β₁ 0.9, β₂ 0.999, ε 1e-8); the same
+   * options as `TwoHeadLayer.train`: a name, or `{ kind: 'adam', beta1?, beta2?, eps? }`,
+   * `{ kind: 'momentum', beta? }` (heavy ball, default β = 0.9), `{ kind: 'sgd' }`.
    */
-  optimizer?: 'sgd' | 'momentum' | 'adam';
+  optimizer?: OptimizerSpec;
+  /** Learning-rate schedule, as `TwoHeadLayer.train` (default `'constant'`; a cosine `total` defaults to `steps`). */
+  schedule?: ScheduleSpec;
   /** Record the loss every this many steps (default: about 100 points). */
   recordEvery?: number;
   /** Stops the run within one chunk of work; the layer keeps the weights reached. */
@@ -104,7 +108,7 @@ export class AttentionLayer {
     this.dk = o.dk === undefined ? this.dim : v.integer('dk', o.dk, 1, 1 << 14);
     this.dv = o.dv === undefined ? this.dim : v.integer('dv', o.dv, 1, 1 << 14);
     this.lambda = o.lambda === undefined ? 1 / Math.sqrt(this.dk) : v.positive('lambda', o.lambda);
-    this.mask = v.oneOf('mask', o.mask, ['none', 'causal', 'no-self'] as const, 'none');
+    this.mask = v.oneOf('mask', o.mask, choices('Mask'), 'none');
     this.dtype = v.dtype('dtype', o.dtype, 'f32');
     const shape = this.#shape;
     const size = this.heads * (2 * this.dim * this.dk + 2 * this.dim * this.dv);
@@ -215,7 +219,7 @@ export class AttentionLayer {
       loss: number;
     }[];
   }> {
-    const o = v.options('options', opts, true, ['steps', 'batch', 'length', 'lr', 'seed', 'optimizer', 'recordEvery', 'signal', 'onStep']);
+    const o = v.options('options', opts, true, ['steps', 'batch', 'length', 'lr', 'seed', 'optimizer', 'schedule', 'recordEvery', 'signal', 'onStep']);
     const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
     const batch = v.integer('batch', o.batch, 1, 1 << 16);
     const length = v.integer('length', o.length, 1, 1 << 20);
@@ -223,7 +227,7 @@ export class AttentionLayer {
     const seed = v.seed('seed', o.seed);
     if (prior.dim !== this.dim) throw new TypeError(`\`prior\` has dimension ${prior.dim} but the layer ${this.dim}`);
     if (this.mask === 'no-self' && length < 2) throw new RangeError("`length` must be at least 2 with mask 'no-self'");
-    const optimizer = v.oneOf('optimizer', o.optimizer, ['sgd', 'momentum', 'adam'] as const, 'adam');
+    const optim = optimSpec(o.optimizer, o.schedule, steps, lr, 'adam');
     const recordEvery = o.recordEvery === undefined ? Math.max(1, Math.ceil(steps / 100)) : v.integer('recordEvery', o.recordEvery, 1, Number.MAX_SAFE_INTEGER);
     const signal = signalOf(o.signal);
     const onStep = o.onStep;
@@ -235,28 +239,29 @@ export class AttentionLayer {
       const bytes = call(() => native.attentionTrainPeakBytes(batch, length, prior.k, this.#shape, this.dtype));
       checkMemory(['batch', 'length'], bytes, `a step on ${batch} prompts of ${length} tokens of dimension ${d}, ${this.dtype}`);
     }
-    const spec: Native.AttentionTrainSpec = { shape: this.#shape, opts: { lambda: this.lambda, mask: this.mask }, prior: prior.spec, optimizer, lr, batch, length, seed };
+    const spec: Native.AttentionTrainSpec = { shape: this.#shape, opts: { lambda: this.lambda, mask: this.mask }, prior: prior.spec, optim, batch, length, seed };
     let state: Float64Array = new Float64Array(2 * this.#flat.length);
     const history: { step: number; loss: number }[] = [];
-    let t = 0;
-    // One native call per record interval (at most MAX_CALL_STEPS steps, which bounds its array of
-    // losses); the signal stops a call at its next step (the weights of the last completed call are kept).
-    while (t < steps) {
-      const count = Math.min(MAX_CALL_STEPS, (Math.floor(t / recordEvery) + 1) * recordEvery - t, steps - t);
-      const r = await cancellable(signal, (token) => callAsync(() => native.trainAttention(spec, this.#flat, state, t, count, token)));
-      r.losses.forEach((loss, i) => {
-        if ((t + i) % recordEvery === 0) {
-          const e = { step: t + i, loss };
-          history.push(e);
-          onStep?.(e);
-        }
-      });
-      // A cancelled call returns the steps it completed (maybe none): the layer keeps them.
-      this.#flat = r.weights;
-      state = r.state;
-      t += r.losses.length;
-      if (r.losses.length < count) throw abortError(signal);
-    }
+    await trainInChunks(
+      steps,
+      recordEvery,
+      signal,
+      async (t, count, token) => {
+        const r = await native.trainAttention(spec, this.#flat, state, t, count, token);
+        return {
+          losses: r.losses,
+          commit: () => {
+            this.#flat = r.weights;
+            state = r.state;
+          },
+        };
+      },
+      (step, loss) => {
+        const e = { step, loss };
+        history.push(e);
+        onStep?.(e);
+      },
+    );
     return { weights: this.weights, history };
   }
 }

@@ -11,7 +11,7 @@
 import { cancellable, signalOf } from './cancel';
 import { call, callAsync } from './errors';
 import { bytesOf, checkMemory } from './memory';
-import { native, type Native } from './native';
+import { choices, native, type Native } from './native';
 import { checkResult, fits, lambdaFitsF32, maxRowNorm, narrow, norm, widen } from './numerics';
 import type { Dtype, Float, Tensor, TokensLike } from './types';
 import * as v from './validate';
@@ -28,8 +28,8 @@ export interface AttentionWeights {
   wo: Tensor;
 }
 
-/** Score mask. */
-export type AttentionMask = 'none' | 'causal' | 'no-self';
+import type { AttentionMask } from './types';
+export type { AttentionMask };
 
 /** Options of `attention` and `attentionBackward`. */
 export interface AttentionOptions {
@@ -157,7 +157,7 @@ export function splitWeights(flat: Float, s: Native.AttentionShape): AttentionWe
 function options(o: Record<string, unknown>, dk: number): Native.AttentionOptions {
   return {
     lambda: o.lambda === undefined ? 1 / Math.sqrt(dk) : v.positive('lambda', o.lambda),
-    mask: v.oneOf('mask', o.mask, ['none', 'causal', 'no-self'] as const, 'none'),
+    mask: v.oneOf('mask', o.mask, choices('Mask'), 'none'),
   };
 }
 

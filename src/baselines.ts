@@ -8,7 +8,7 @@
 import { cancellable, signalOf } from './cancel';
 import { call, callAsync } from './errors';
 import { checkMemory } from './memory';
-import { native } from './native';
+import { choices, native, type Native } from './native';
 import { checkResult, checkScalar } from './numerics';
 import type { MatrixLike, Tensor } from './types';
 import * as v from './validate';
@@ -50,7 +50,7 @@ export interface EmOptions {
   /** Seed of the k-means start: a non-negative integer below 2^53. */
   seed: number;
   /** One variance per component (`'isotropic'`) or per component and coordinate (default `'diagonal'`). */
-  covariance?: 'isotropic' | 'diagonal';
+  covariance?: Native.Covariance;
   /** Most M-steps, at least 1 (default 200). */
   maxIter?: number;
   /** Stop when the mean log-likelihood per point rises by less than this, `≥ 0` (default 1e-6). */
@@ -150,7 +150,7 @@ export async function kmeansAsync(x: MatrixLike, k: number, opts: KMeansOptions)
 export function em(x: MatrixLike, k: number, opts: EmOptions): EmResult {
   const p = points(x, k);
   const o = v.options('options', opts, true, ['seed', 'covariance', 'maxIter', 'tol', 'reg']);
-  const covariance = v.oneOf('covariance', o.covariance, ['isotropic', 'diagonal'] as const, 'diagonal');
+  const covariance = v.oneOf('covariance', o.covariance, choices('Covariance'), 'diagonal');
   const spec = {
     k: p.k,
     seed: v.seed('seed', o.seed),

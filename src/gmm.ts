@@ -89,14 +89,14 @@ export class GaussianMixture {
   /** Component weights `π_k`, `K` positive numbers summing to 1 (normalised; default uniform). */
   readonly weights: number[];
   /** `'isotropic'`, `'diagonal'` or `'full'`. */
-  readonly kind: 'isotropic' | 'diagonal' | 'full';
+  readonly kind: Native.MixtureKind;
   /** @internal A bound on the norm of a sample (see `spreadBound`), for the numerics checks. */
   readonly spread: number;
 
   private constructor(spec: Native.MixtureSpec, m: Tensor, spread: number) {
     this.#native = call(() => new native.NativeMixture(spec));
     this.spread = spread;
-    this.kind = spec.kind as GaussianMixture['kind'];
+    this.kind = spec.kind;
     this.k = spec.k;
     this.dim = spec.dim;
     this.means = m;

@@ -16,7 +16,7 @@
 import { cancellable, signalOf } from './cancel';
 import { call, callAsync } from './errors';
 import { checkMemory } from './memory';
-import { native, type Native } from './native';
+import { choices, native, type Native } from './native';
 import { checkResult, fits, lambdaFitsF32, maxRowNorm, narrow, overflow, widen } from './numerics';
 import type { Dtype, Float, IdentityAttentionOptions, Tensor, TokensLike } from './types';
 import * as v from './validate';
@@ -62,7 +62,7 @@ function prepare(x: unknown, opts: unknown): Prepared {
   const signal = signalOf(o.signal);
   const io: Native.IdentityOptions = {
     lambda: o.lambda === undefined ? 1 / Math.sqrt(d) : v.positive('lambda', o.lambda),
-    scores: v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot'),
+    scores: v.oneOf('scores', o.scores, choices('Scores'), 'dot'),
     excludeSelf,
     depth: o.depth === undefined ? 1 : v.integer('depth', o.depth, 1, depthLimit),
     residual: v.boolean('residual', o.residual, false),

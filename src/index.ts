@@ -39,6 +39,7 @@ export { kmeans, kmeansAsync, em } from './baselines';
 export type { KMeansOptions, KMeansResult, EmOptions, EmResult } from './baselines';
 export type {
   AlignedHistoryEntry,
+  Covariance,
   Dtype,
   FullBatchTrainOptions,
   Float,
@@ -46,8 +47,10 @@ export type {
   IdentityAttentionOptions,
   InitSpec,
   MatrixLike,
+  MixtureKind,
   MixtureSample,
   OnlineTrainOptions,
+  OptimizerKind,
   OptimizerSpec,
   PopulationResult,
   PopulationTrainOptions,

@@ -13,14 +13,15 @@
  * stops it at its next step (the native token) and `onStep` reports as it goes; the trajectory does not depend on the chunking nor on the
  * number of threads.
  */
-import { cancellable, MAX_CALL_STEPS, signalOf } from './cancel';
-import { abortError, call, callAsync } from './errors';
+import { signalOf } from './cancel';
+import { call } from './errors';
 import { GaussianMixture } from './gmm';
 import { bytesOf, checkMemory } from './memory';
 import { alignment, centroidError } from './metrics';
-import { native, type Native } from './native';
+import { choices, native, type Native } from './native';
 import { converged, quadratureOf } from './population';
 import { checkResult, F32_MAX, fits, lambdaFitsF32, maxAbs, maxRowNorm, narrow, widen } from './numerics';
+import { optimSpec, trainInChunks } from './train-loop';
 import type { AlignedHistoryEntry, Dtype, Float, FullBatchTrainOptions, HistoryEntry, InitSpec, MatrixLike, OnlineTrainOptions, PopulationResult, PopulationTrainOptions, QuadratureOptions, Scores, Tensor, TrainOptions, TrainResult } from './types';
 import * as v from './validate';
 
@@ -38,36 +39,6 @@ export interface TwoHeadLayerOptions {
   dtype?: Dtype;
   /** Initial parameters `[H, d]`, or how to draw them (default `{ kind: 'random', scale: 0.01, seed: 0 }`). */
   init?: Tensor | number[][] | InitSpec;
-}
-
-function optimizerFields(o: unknown): Pick<Native.TrainSpec, 'optimizer' | 'beta' | 'beta1' | 'beta2' | 'eps'> {
-  if (o === undefined) return { optimizer: 'sgd' };
-  if (typeof o === 'string') return { optimizer: v.oneOf('optimizer', o, ['sgd', 'momentum', 'adam'] as const) };
-  const { kind, o: spec } = v.tagged('optimizer', o, { sgd: [], momentum: ['beta'], adam: ['beta1', 'beta2', 'eps'] });
-  const unit = (name: string, x: unknown): number | undefined => {
-    if (x === undefined) return undefined;
-    const n = v.number(name, x);
-    if (!(n >= 0 && n < 1)) throw new RangeError(`\`${name}\` must be in [0, 1), got ${n}`);
-    return n;
-  };
-  return {
-    optimizer: kind,
-    beta: unit('optimizer.beta', spec.beta),
-    beta1: unit('optimizer.beta1', spec.beta1),
-    beta2: unit('optimizer.beta2', spec.beta2),
-    eps: spec.eps === undefined ? undefined : v.positive('optimizer.eps', spec.eps),
-  };
-}
-
-function scheduleFields(s: unknown, steps: number): Pick<Native.TrainSpec, 'schedule' | 'scheduleTotal' | 'scheduleFloor' | 'scheduleTau'> {
-  if (s === undefined || s === 'constant') return { schedule: 'constant' };
-  const { kind, o: spec } = v.tagged('schedule', s, { cosine: ['total', 'floor'], 'inverse-time': ['tau'] });
-  if (kind === 'cosine') {
-    const floor = spec.floor === undefined ? 0 : v.nonNegative('schedule.floor', spec.floor);
-    if (floor > 1) throw new RangeError(`\`schedule.floor\` must be in [0, 1], got ${floor}`);
-    return { schedule: 'cosine', scheduleTotal: spec.total === undefined ? Math.max(1, steps) : v.integer('schedule.total', spec.total, 1, Number.MAX_SAFE_INTEGER), scheduleFloor: floor };
-  }
-  return { schedule: 'inverse-time', scheduleTau: v.positive('schedule.tau', spec.tau) };
 }
 
 /** The options of `TwoHeadLayer.train` from a mixture (online SGD) and on a fixed sample (full batch). */
@@ -127,7 +98,7 @@ export class TwoHeadLayer {
     this.dim = v.integer('dim', o.dim, 1, 1 << 20);
     this.heads = o.heads === undefined ? 2 : v.integer('heads', o.heads, 1, 4096);
     this.lambda = v.positive('lambda', o.lambda);
-    this.scores = v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot');
+    this.scores = v.oneOf('scores', o.scores, choices('Scores'), 'dot');
     this.dtype = v.dtype('dtype', o.dtype, 'f64');
     // The parameters, and (when training) their gradient and optimiser state in f64.
     checkMemory(['heads', 'dim'], this.heads * this.dim * (bytesOf(this.dtype) + 32), `${this.heads} × ${this.dim} parameters with their gradient and optimiser state`);
@@ -429,9 +400,7 @@ export class TwoHeadLayer {
     }
     const spec: Native.TrainSpec = {
       layer: this.#spec,
-      ...optimizerFields(o.optimizer),
-      ...scheduleFields(o.schedule, steps),
-      lr,
+      optim: optimSpec(o.optimizer, o.schedule, steps, lr, 'sgd'),
       batch: exact ? 1 : online ? batch : Math.max(1, x?.shape[0] ?? 1),
       seed,
     };
@@ -448,33 +417,27 @@ export class TwoHeadLayer {
     };
 
     let state: Float64Array = new Float64Array(2 * this.heads * this.dim);
-    let t = 0;
-    // One native call per record interval (at most MAX_CALL_STEPS steps, which bounds its array of
-    // risks); the signal stops a call at its next step and the layer keeps the parameters of the last
-    // completed call.
-    while (t < steps) {
-      const nextRecord = (Math.floor(t / recordEvery) + 1) * recordEvery;
-      const count = Math.min(MAX_CALL_STEPS, nextRecord - t, steps - t);
-      const before = this.#params;
-      const r = await cancellable(signal, (token) =>
-        callAsync(() =>
-          exact
-            ? native.trainPopulation((source as GaussianMixture).nativeMixture, spec, before.data, state, t, count, quad, token)
-            : online
-              ? native.trainOnline(source.nativeMixture, spec, before.data, state, t, count, token)
-              : native.trainFullBatch(x!.data, spec, before.data, state, t, count, token),
-        ),
-      );
-      // A cancelled call returns the steps it completed (maybe none): the layer keeps them.
-      const done = r.risks.length;
-      if (done > 0) {
-        if (t % recordEvery === 0) record(t, r.risks[0] as number, before);
-        this.#params = { shape: [this.heads, this.dim], data: r.params };
-        state = r.state;
-        t += done;
-      }
-      if (done < count) throw abortError(signal);
-    }
+    // The history records the parameters before each record step: `record` runs before `commit`.
+    await trainInChunks(
+      steps,
+      recordEvery,
+      signal,
+      async (t, count, token) => {
+        const r = await (exact
+          ? native.trainPopulation((source as GaussianMixture).nativeMixture, spec, this.#params.data, state, t, count, quad, token)
+          : online
+            ? native.trainOnline(source.nativeMixture, spec, this.#params.data, state, t, count, token)
+            : native.trainFullBatch(x!.data, spec, this.#params.data, state, t, count, token));
+        return {
+          losses: r.risks,
+          commit: () => {
+            this.#params = { shape: [this.heads, this.dim], data: r.params };
+            state = r.state;
+          },
+        };
+      },
+      (step, risk) => record(step, risk, this.#params),
+    );
     // The final point: risk on the fresh batch step `steps` would draw (online), or on the sample.
     if (v.boolean('recordFinal', o.recordFinal, true)) {
       const finalRisk = exact

@@ -20,6 +20,7 @@
  *    way for the life of the process.
  */
 import * as os from 'node:os';
+import type { Dtype } from './types';
 
 let limit: number | undefined;
 
@@ -108,6 +109,6 @@ export function checkMemory(args: string | readonly string[], bytes: number, wha
 }
 
 /** Bytes of one value of a dtype. */
-export function bytesOf(dtype: 'f32' | 'f64'): number {
+export function bytesOf(dtype: Dtype): number {
   return dtype === 'f32' ? 4 : 8;
 }

@@ -9,6 +9,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as Native from '../native/index';
+// The string options of the public API are the addon's enums (their generated union types, with
+// the documentation written on the Rust enums): re-exported by types.ts under their public names.
+export type { Covariance, Dtype, Mask, MixtureKind, OptimizerKind, Scores } from '../native/index';
 
 // The package root: `src/..` when run from sources (vitest), `dist/src/../..` when compiled.
 const roots = [join(__dirname, '..'), join(__dirname, '..', '..')];
@@ -80,6 +83,30 @@ function load(): typeof Native {
 
 /** The addon's functions. */
 export const native: typeof Native = load();
+
+/** The addon's string enums (`#[napi(string_enum)]` in crates/attnclust-node/src/enums.rs), by name. */
+interface NativeEnums {
+  Dtype: Native.Dtype;
+  Scores: Native.Scores;
+  Mask: Native.Mask;
+  OptimizerKind: Native.OptimizerKind;
+  ScheduleKind: Native.ScheduleKind;
+  InitKind: Native.InitKind;
+  MixtureKind: Native.MixtureKind;
+  PriorKind: Native.PriorKind;
+  Covariance: Native.Covariance;
+}
+
+/**
+ * The valid values of the addon's string enum `name`, in declaration order: the addon exports
+ * each enum as an object `{ Variant: 'value' }` (its generated declarations give only the union
+ * type). Option checks name them from here, so that no list of values is copied into TypeScript.
+ */
+export function choices<K extends keyof NativeEnums>(name: K): readonly NativeEnums[K][] {
+  const e = (native as unknown as Record<string, Record<string, NativeEnums[K]> | undefined>)[name];
+  if (e === undefined) throw new Error(`attnclust: the native addon has no enum ${name} (rebuild it: npm run build:native)`);
+  return Object.values(e);
+}
 
 // `process.exit()` waits for every running libuv task: stop this thread's calls in flight first
 // (a worker's teardown is handled by the addon's environment cleanup hook).

@@ -13,7 +13,7 @@
  */
 import { call } from './errors';
 import { GaussianMixture } from './gmm';
-import { native, type Native } from './native';
+import { choices, native, type Native } from './native';
 import type { QuadratureOptions, Scores, Tensor, TokensLike } from './types';
 import * as v from './validate';
 
@@ -65,7 +65,7 @@ export function identityAttentionLimit(gmm: GaussianMixture, x: TokensLike, opts
   const d = t.shape[t.shape.length - 1] as number;
   if (d !== g.dim) throw new TypeError(`\`x\` must have ${g.dim} columns (the mixture's dimension), got shape [${t.shape.join(', ')}]`);
   const lambda = o.lambda === undefined ? 1 / Math.sqrt(d) : v.number('lambda', o.lambda);
-  const scores = v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot');
+  const scores = v.oneOf('scores', o.scores, choices('Scores'), 'dot');
   const y = call(() => native.identityAttentionLimit(g.nativeMixture, t.data instanceof Float64Array ? t.data : Float64Array.from(t.data), lambda, scores));
   return { shape: [...t.shape], data: t.data instanceof Float32Array ? v.floats(y, 'f32', 'x') : y };
 }
@@ -102,7 +102,7 @@ export function limitQuantization(gmm: GaussianMixture, opts: LimitOptions & { q
   const g = gmmOf(gmm);
   const o = v.options('options', opts, false, ['lambda', 'scores', 'quadrature']);
   const lambda = o.lambda === undefined ? 1 / Math.sqrt(g.dim) : v.number('lambda', o.lambda);
-  const scores = v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot');
+  const scores = v.oneOf('scores', o.scores, choices('Scores'), 'dot');
   return { ...call(() => native.limitQuantizationRatio(g.nativeMixture, lambda, scores, quadratureOf(o.quadrature))) };
 }
 

@@ -1,12 +1,13 @@
 /**
- * Public types of attnclust. Every name users see is declared here.
+ * Public types of attnclust. Every name users see is declared here; the string unions of options
+ * the addon takes (dtypes, scores, optimisers, schedules) are its generated types (`#[napi(string_enum)]`
+ * in crates/attnclust-node/src/enums.rs), not copies.
  */
+import type { Dtype, OptimizerKind, Scores } from './native';
+export type { Covariance, Dtype, Mask as AttentionMask, MixtureKind, OptimizerKind, Scores } from './native';
 
 /** A float typed array: its type is the tensor's dtype. */
 export type Float = Float32Array | Float64Array;
-
-/** `'f32'` (Float32Array) or `'f64'` (Float64Array). */
-export type Dtype = 'f32' | 'f64';
 
 /** A dense row-major array: `data.length` is the product of `shape`. */
 export interface Tensor {
@@ -21,9 +22,6 @@ export type MatrixLike = Tensor | number[][];
 
 /** A `[L, d]` or `[B, L, d]` input given as a `Tensor` or as nested arrays. */
 export type TokensLike = Tensor | number[][] | number[][][];
-
-/** How a head (or a token, in identity attention) scores a token. */
-export type Scores = 'dot' | 'distance';
 
 /** Initialisation of the head parameters. */
 export type InitSpec =
@@ -101,11 +99,12 @@ export type PriorWeights =
       dirichlet: number | number[];
     };
 
-/** Optimiser of a training run. */
+/**
+ * Optimiser of a training run (`TwoHeadLayer.train` and `AttentionLayer.train`): a name (`'sgd'`,
+ * `'momentum'`, `'adam'`, with the default settings) or an object with its settings.
+ */
 export type OptimizerSpec =
-  | 'sgd'
-  | 'momentum'
-  | 'adam'
+  | OptimizerKind
   | {
       /** Plain gradient descent: `θ ← θ − η_t g`. */
       kind: 'sgd';

@@ -1,6 +1,7 @@
 /**
  * Argument checks. Each names the argument in backticks and says what was expected.
  */
+import { choices } from './native';
 import type { Dtype, Float, MatrixLike, Tensor, TokensLike } from './types';
 
 function show(v: unknown): string {
@@ -124,7 +125,7 @@ export function tagged<K extends string>(name: string, v: unknown, keys: Readonl
 
 /** A dtype name. */
 export function dtype(name: string, v: unknown, dflt: Dtype): Dtype {
-  return oneOf(name, v, ['f32', 'f64'] as const, dflt);
+  return oneOf(name, v, choices('Dtype'), dflt);
 }
 
 /** The dtype of a float array. */

@@ -13,6 +13,7 @@ import {
   identityWeights,
   MixturePrior,
   setThreads,
+  type AttentionTrainOptions,
   type AttentionWeights,
   type Tensor,
 } from '../src/index';
@@ -209,6 +210,37 @@ describe('AttentionLayer', () => {
     expect(Array.from(layer.queryKey(0).data)).toEqual(Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0)));
     expect(() => new AttentionLayer({ dim: 4, dk: 3, init: 'identity' })).toThrow(RangeError);
     expect(() => new AttentionLayer({ dim: 0 })).toThrow(/`dim`/);
-    expect(() => new AttentionLayer({ dim: 4, mask: 'sideways' as never })).toThrow(/`mask`/);
+    expect(() => new AttentionLayer({ dim: 4, mask: 'sideways' as never })).toThrow(/`mask` must be one of 'none', 'causal', 'no-self', got 'sideways'/);
+  });
+
+  it('takes the optimiser options of TwoHeadLayer: betas, eps and schedules, with the same defaults', async () => {
+    const run = async (opts: Partial<AttentionTrainOptions>) => {
+      const layer = new AttentionLayer({ dim: 3, dtype: 'f64', init: { kind: 'random', seed: 2 } });
+      const r = await layer.train(MixturePrior.sphere({ k: 2, dim: 3, radius: 2, sigma: 0.5 }), { steps: 12, batch: 2, length: 8, lr: 0.02, seed: 5, recordEvery: 1, ...opts });
+      return [...r.history.map((e) => e.loss), ...Array.from(layer.weights.wq.data)];
+    };
+    const dflt = await run({});
+    // the defaults spelled out give the same bits: Adam (β₁ 0.9, β₂ 0.999, ε 1e-8), constant rate
+    expect(await run({ optimizer: 'adam', schedule: 'constant' })).toEqual(dflt);
+    expect(await run({ optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8 } })).toEqual(dflt);
+    // a cosine schedule with floor 1 is the constant rate
+    expect(await run({ schedule: { kind: 'cosine', floor: 1 } })).toEqual(dflt);
+    // and each setting reaches the core
+    for (const o of [
+      { optimizer: { kind: 'adam', beta1: 0.5 } },
+      { optimizer: { kind: 'adam', beta2: 0.9 } },
+      { optimizer: { kind: 'adam', eps: 1e-2 } },
+      { schedule: { kind: 'cosine' } },
+      { schedule: { kind: 'inverse-time', tau: 2 } },
+      { optimizer: { kind: 'momentum', beta: 0.5 } },
+      { optimizer: 'sgd' },
+    ] as Partial<AttentionTrainOptions>[]) {
+      expect(await run(o), JSON.stringify(o)).not.toEqual(dflt);
+    }
+    await expect(run({ optimizer: { kind: 'adam', beta1: 1 } })).rejects.toThrow(RangeError);
+    await expect(run({ optimizer: { kind: 'adam', beta: 0.9 } as never })).rejects.toThrow(/unknown option `beta`/);
+    await expect(run({ schedule: { kind: 'cosine', tau: 3 } as never })).rejects.toThrow(/unknown option `tau`/);
+    await expect(run({ optimizer: 'adamw' as never })).rejects.toThrow(/`optimizer` must be one of 'sgd', 'momentum', 'adam', got 'adamw'/);
+    await expect(run({ schedule: 'cosine' as never })).rejects.toThrow(TypeError);
   });
 });

@@ -116,8 +116,35 @@ describe('unknown option keys are TypeErrors naming the key and the closest vali
     await expectUnknown(() => l.forward(x2, { lambda: 2 } as never), 'lambda');
     await expectUnknown(() => l.train(prior(), { steps: 1, batch: 1, length: 4, lr: 0.1, seed: 0, optimiser: 'sgd' } as never), 'optimiser', 'optimizer');
   });
+  it('AttentionLayer.train: nested optimizer and schedule specs', async () => {
+    const l = new AttentionLayer({ dim: 2 });
+    const base = { steps: 1, batch: 1, length: 4, lr: 0.1, seed: 0 };
+    await expectUnknown(() => l.train(prior(), { ...base, optimizer: { kind: 'adam', beta_1: 0.8 } } as never), 'beta_1', 'beta1');
+    await expectUnknown(() => l.train(prior(), { ...base, schedule: { kind: 'cosine', flor: 0.1 } } as never), 'flor', 'floor');
+    await expectUnknown(() => l.train(prior(), { ...base, schedul: 'constant' } as never), 'schedul', 'schedule');
+  });
   it('known keys still work, and an undefined options object is the defaults', () => {
     expect(identityAttentionSync(x2, { lambda: 0.3, scores: 'distance', excludeSelf: true, depth: 2, residual: true }).shape).toEqual([3, 2]);
     expect(identityAttentionSync(x2).shape).toEqual([3, 2]);
+  });
+});
+
+describe("string options are the addon's enums: an unknown value is a TypeError naming the option and the valid values", () => {
+  it('reads the valid values from the addon (no copy in TypeScript)', async () => {
+    const { choices } = await import('../src/native');
+    expect(choices('Scores')).toEqual(['dot', 'distance']);
+    expect(choices('Dtype')).toEqual(['f32', 'f64']);
+    expect(choices('Mask')).toEqual(['none', 'causal', 'no-self']);
+    expect(choices('OptimizerKind')).toEqual(['sgd', 'momentum', 'adam']);
+    expect(choices('ScheduleKind')).toEqual(['constant', 'cosine', 'inverse-time']);
+    expect(choices('Covariance')).toEqual(['isotropic', 'diagonal']);
+  });
+  it('names them', async () => {
+    expect(() => new TwoHeadLayer({ dim: 2, lambda: 1, scores: 'dist' as never })).toThrow(/^`scores` must be one of 'dot', 'distance', got 'dist'$/);
+    expect(() => new TwoHeadLayer({ dim: 2, lambda: 1, dtype: 'f16' as never })).toThrow(/^`dtype` must be one of 'f32', 'f64', got 'f16'$/);
+    expect(() => identityAttentionSync(x2, { scores: 'cosine' as never })).toThrow(TypeError);
+    expect(() => em(x2, 2, { seed: 0, covariance: 'full' as never })).toThrow(/`covariance` must be one of 'isotropic', 'diagonal', got 'full'/);
+    await expect(layer().train(mix(), { steps: 1, lr: 0.1, seed: 0, batch: 4, optimizer: 'rmsprop' as never })).rejects.toThrow(/`optimizer` must be one of 'sgd', 'momentum', 'adam', got 'rmsprop'/);
+    await expect(layer().train(mix(), { steps: 1, lr: 0.1, seed: 0, batch: 4, optimizer: { kind: 'nadam' } as never })).rejects.toThrow(/`optimizer.kind` must be one of/);
   });
 });

@@ -2,7 +2,7 @@
 //! `cargo run --release --example cpu_heads`.
 use attnclust_core::data::gmm::Mixture;
 use attnclust_core::models::two_head::{Layer, Scores};
-use attnclust_core::train::optim::{Optimizer, Schedule};
+use attnclust_core::train::optim::Optim;
 use attnclust_core::train::two_head::{online, Setup};
 use attnclust_core::Par;
 
@@ -42,8 +42,7 @@ fn main() {
     }
     let s = cpu() - t;
     println!("fast sampling one thread: {:.1} ms CPU = {:.1} ns/sample", s * 1e3, s * 1e9 / n as f64);
-    let setup =
-        Setup { heads: 2, dim: d, lambda: 0.125, scores: Scores::Dot, optimizer: Optimizer::Sgd, schedule: Schedule::Constant, lr: 0.01, batch: n, seed: 3 };
+    let setup = Setup { heads: 2, dim: d, lambda: 0.125, scores: Scores::Dot, optim: Optim::sgd(0.01), batch: n, seed: 3 };
     let (mut p, mut st) = (params.clone(), vec![0.0; 4 * d]);
     let t = cpu();
     online(&mix, &setup, &mut p, &mut st, 0, 1, Par::Seq).unwrap();

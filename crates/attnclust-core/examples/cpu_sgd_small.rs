@@ -3,7 +3,7 @@
 //! `cargo run --release --example cpu_sgd_small [-- runs]` (env `D`, `BATCH` override the shape).
 use attnclust_core::data::gmm::Mixture;
 use attnclust_core::models::two_head::Scores;
-use attnclust_core::train::optim::{Optimizer, Schedule};
+use attnclust_core::train::optim::Optim;
 use attnclust_core::train::two_head::{online, Setup};
 use attnclust_core::{Par, Real};
 
@@ -44,7 +44,7 @@ fn main() {
     means[0] = 3.0;
     means[d + 1] = 3.0;
     let mix = Mixture::isotropic(means, 2, d, &[1.0], None).unwrap();
-    let setup = Setup { heads: 2, dim: d, lambda: 1.0, scores: Scores::Dot, optimizer: Optimizer::Sgd, schedule: Schedule::Constant, lr: 0.05, batch, seed: 3 };
+    let setup = Setup { heads: 2, dim: d, lambda: 1.0, scores: Scores::Dot, optim: Optim::sgd(0.05), batch, seed: 3 };
     let samples = (runs * batch) as f64 * steps as f64;
     for (name, s) in [("f32", time::<f32>(&mix, &setup, runs, steps)), ("f64", time::<f64>(&mix, &setup, runs, steps))] {
         println!(

@@ -3,7 +3,7 @@
 //! `cargo run --release --example profile_heads`.
 use attnclust_core::data::gmm::Mixture;
 use attnclust_core::models::two_head::{Layer, Scores};
-use attnclust_core::train::optim::{Optimizer, Schedule};
+use attnclust_core::train::optim::Optim;
 use attnclust_core::train::two_head::{online, Setup};
 use attnclust_core::Par;
 use std::time::Instant;
@@ -23,8 +23,7 @@ fn main() {
         let s = t.elapsed().as_secs_f64();
         println!("W5 risk+grad: {:.1} ms, {:.1} GB/s (risk {r:.3})", s * 1e3, (n * d * 4) as f64 / s / 1e9);
     }
-    let setup =
-        Setup { heads: 2, dim: d, lambda: 0.125, scores: Scores::Dot, optimizer: Optimizer::Sgd, schedule: Schedule::Constant, lr: 0.01, batch: n, seed: 3 };
+    let setup = Setup { heads: 2, dim: d, lambda: 0.125, scores: Scores::Dot, optim: Optim::sgd(0.01), batch: n, seed: 3 };
     let mut p = params.clone();
     let mut st = vec![0.0; 4 * d];
     for t0 in 0..3 {

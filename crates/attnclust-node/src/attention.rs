@@ -1,10 +1,12 @@
 //! Model C: multi-head attention forward, backward and training on mixture prompts.
 
 use crate::convert::{Out, Owned};
+use crate::enums::{Mask, OptimSpec};
+use crate::floats;
 use crate::job::{guard, CancelToken, Job, OnCancel, Promise};
-use attnclust_core::models::attention::{self as attn, Mask, Options, Weights};
+use attnclust_core::models::attention::{self as attn, Options, Weights};
 use attnclust_core::train::attention::{self as train, Setup};
-use attnclust_core::train::optim::{Optimizer, Schedule};
+use attnclust_core::train::optim::Optim;
 use attnclust_core::{Error as CoreError, Par};
 use napi::bindgen_prelude::{Either, Float32Array, Float64Array};
 use napi::Env;
@@ -30,21 +32,12 @@ pub struct AttentionShape {
 pub struct AttentionOptions {
     /// Inverse temperature `λ > 0` multiplying `QKᵀ` (the TypeScript default is `1/√dk`).
     pub lambda: f64,
-    /// 'none', 'causal' or 'no-self'.
-    pub mask: String,
-}
-
-fn mask_of(s: &str) -> Result<Mask, CoreError> {
-    match s {
-        "none" => Ok(Mask::None),
-        "causal" => Ok(Mask::Causal),
-        "no-self" => Ok(Mask::NoSelf),
-        other => Err(CoreError::type_(format!("`mask` must be 'none', 'causal' or 'no-self', got '{other}'"))),
-    }
+    /// Which scores are excluded: 'none', 'causal' or 'no-self'.
+    pub mask: Mask,
 }
 
 fn options(o: &AttentionOptions) -> Result<Options, CoreError> {
-    Ok(Options { lambda: o.lambda, mask: mask_of(&o.mask)? })
+    Ok(Options { lambda: o.lambda, mask: o.mask.into() })
 }
 
 /// The weights in one flat array `[W_Q | W_K | W_V | W_O]` (as `Setup::weights` lays them out).
@@ -63,10 +56,8 @@ fn setup_shape(shape: &AttentionShape) -> Setup {
         dk: shape.dk as usize,
         dv: shape.dv as usize,
         lambda: 1.0,
-        mask: Mask::None,
-        optimizer: Optimizer::Sgd,
-        schedule: Schedule::Constant,
-        lr: 1.0,
+        mask: attnclust_core::models::attention::Mask::None,
+        optim: Optim::sgd(1.0),
         batch: 1,
         length: 1,
         seed: 0,
@@ -95,7 +86,7 @@ pub fn attention_sync(
     weights: Either<Float32Array, Float64Array>,
     opts: AttentionOptions,
 ) -> napi::Result<Either<Float32Array, Float64Array>> {
-    guard(|| crate::same_dtype!(&x, &weights, "x", "weights", |x, w| run_forward(x, b, l, &shape, w, &opts)))
+    guard(|| floats!([x => x, weights => w], "x", "weights"; run_forward(x, b, l, &shape, w, &opts)))
 }
 
 /// Async form of [`attention_sync`]; `token` stops it at the next chunk boundary.
@@ -111,15 +102,7 @@ pub fn attention(
     token: Option<&CancelToken>,
 ) -> napi::Result<Promise> {
     let (x, w) = (Owned::copy(&x), Owned::copy(&weights));
-    Job::spawn(
-        &env,
-        move || match (&x, &w) {
-            (Owned::F32(x), Owned::F32(w)) => run_forward(x, b, l, &shape, w, &opts),
-            (Owned::F64(x), Owned::F64(w)) => run_forward(x, b, l, &shape, w, &opts),
-            _ => Err(crate::convert::dtype_mismatch("x", "weights")),
-        },
-        token,
-    )
+    Job::spawn(&env, move || floats!([x => x, w => w], "x", "weights"; run_forward(x, b, l, &shape, w, &opts)), token)
 }
 
 /// The forward output and the gradients of `⟨dY, Attn(X)⟩`.
@@ -139,11 +122,7 @@ fn run_backward<T: Out>(x: &[T], b: u32, l: u32, shape: &AttentionShape, w: &[T]
 }
 
 fn backward_owned(x: &Owned, w: &Owned, dy: &Owned, b: u32, l: u32, shape: &AttentionShape, o: &AttentionOptions) -> Result<AttentionGrads, CoreError> {
-    match (x, w, dy) {
-        (Owned::F32(x), Owned::F32(w), Owned::F32(dy)) => run_backward(x, b, l, shape, w, dy, o),
-        (Owned::F64(x), Owned::F64(w), Owned::F64(dy)) => run_backward(x, b, l, shape, w, dy, o),
-        _ => Err(CoreError::type_("`x`, `weights` and `dy` must all be Float32Array or all Float64Array")),
-    }
+    floats!([x => x, w => w, dy => dy], "x", "weights", "dy"; run_backward(x, b, l, shape, w, dy, o))
 }
 
 /// Forward output and gradients given the upstream gradient `dy` (shape of `x`).
@@ -190,10 +169,8 @@ pub struct AttentionTrainSpec {
     pub opts: AttentionOptions,
     /// The prior the prompts of every step are drawn from.
     pub prior: crate::gmm::PriorSpec,
-    /// 'sgd', 'momentum' (β = 0.9) or 'adam' (β₁ = 0.9, β₂ = 0.999, ε = 1e-8).
-    pub optimizer: String,
-    /// Learning rate `η > 0` (constant).
-    pub lr: f64,
+    /// The optimiser (shared with model A's trainers).
+    pub optim: OptimSpec,
     /// Prompts per step, `≥ 1`.
     pub batch: u32,
     /// Tokens per prompt, `≥ 1`.
@@ -214,34 +191,22 @@ pub struct AttentionTrainChunk {
 }
 
 fn train_run(spec: &AttentionTrainSpec, w: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<AttentionTrainChunk, CoreError> {
-    let prior = crate::gmm::build_prior(&spec.prior, "prior.kind")?;
-    let optimizer = match spec.optimizer.as_str() {
-        "sgd" => Optimizer::Sgd,
-        "momentum" => Optimizer::Momentum { beta: 0.9 },
-        "adam" => Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-        other => return Err(CoreError::type_(format!("`optimizer` must be 'sgd', 'momentum' or 'adam', got '{other}'"))),
-    };
+    let prior = crate::gmm::build_prior(&spec.prior)?;
     let o = options(&spec.opts)?;
     let setup = Setup {
         lambda: o.lambda,
         mask: o.mask,
-        optimizer,
-        lr: spec.lr,
+        optim: spec.optim.core(),
         batch: spec.batch as usize,
         length: spec.length as usize,
         seed: spec.seed as u64,
         ..setup_shape(&spec.shape)
     };
-    let (weights, losses) = match w {
-        Owned::F32(mut v) => {
-            let l = train::train(&prior, &setup, &mut v, &mut state, start, count, Par::Rayon)?;
-            (f32::out(v), l)
-        }
-        Owned::F64(mut v) => {
-            let l = train::train(&prior, &setup, &mut v, &mut state, start, count, Par::Rayon)?;
-            (f64::out(v), l)
-        }
-    };
+    let (weights, losses) = floats!([w => w], "weights"; {
+        let mut v = w.to_vec();
+        let l = train::train(&prior, &setup, &mut v, &mut state, start, count, Par::Rayon)?;
+        Ok((Out::out(v), l))
+    })?;
     Ok(AttentionTrainChunk { weights, state: Float64Array::new(state), losses: Float64Array::new(losses) })
 }
 

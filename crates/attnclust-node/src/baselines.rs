@@ -1,8 +1,10 @@
 //! Baselines: k-means (k-means++ start, Lloyd) and EM for isotropic or diagonal mixtures.
 
 use crate::convert::Out;
+use crate::enums::Covariance;
+use crate::floats;
 use crate::job::{guard, CancelToken, Job, Promise};
-use attnclust_core::baselines::em::{em as run_em, EmCovariance, EmOptions};
+use attnclust_core::baselines::em::{em as run_em, EmOptions};
 use attnclust_core::baselines::kmeans::{kmeans as run_kmeans, KMeansOptions};
 use attnclust_core::{Error as CoreError, Par};
 use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Uint32Array};
@@ -46,24 +48,14 @@ fn fit_kmeans<T: Out>(x: &[T], d: u32, s: &KMeansSpec) -> Result<KMeansFit, Core
 /// k-means on the rows of `x` (`n × d`).
 #[napi]
 pub fn kmeans_sync(x: Either<Float32Array, Float64Array>, d: u32, spec: KMeansSpec) -> napi::Result<KMeansFit> {
-    guard(|| match &x {
-        Either::A(v) => fit_kmeans::<f32>(v, d, &spec),
-        Either::B(v) => fit_kmeans::<f64>(v, d, &spec),
-    })
+    guard(|| floats!([x => x], "x"; fit_kmeans(x, d, &spec)))
 }
 
 /// Async form of [`kmeans_sync`]; `token` stops it within one pass over the points.
 #[napi(ts_return_type = "Promise<KMeansFit>")]
 pub fn kmeans(env: Env, x: Either<Float32Array, Float64Array>, d: u32, spec: KMeansSpec, token: Option<&CancelToken>) -> napi::Result<Promise> {
     let x = crate::convert::Owned::copy(&x);
-    Job::spawn(
-        &env,
-        move || match &x {
-            crate::convert::Owned::F32(v) => fit_kmeans::<f32>(v, d, &spec),
-            crate::convert::Owned::F64(v) => fit_kmeans::<f64>(v, d, &spec),
-        },
-        token,
-    )
+    Job::spawn(&env, move || floats!([x => x], "x"; fit_kmeans(x, d, &spec)), token)
 }
 
 /// Options of EM.
@@ -73,8 +65,8 @@ pub struct EmSpec {
     pub k: u32,
     /// Seed of the k-means start, an integer in `[0, 2^53)`.
     pub seed: f64,
-    /// 'isotropic' or 'diagonal'.
-    pub covariance: String,
+    /// One variance per component or per component and coordinate.
+    pub covariance: Covariance,
     /// Most M-steps, `≥ 1` (default 200).
     pub max_iter: u32,
     /// Stop when the mean log-likelihood rises by less than this, `≥ 0` (default 1e-6).
@@ -101,12 +93,7 @@ pub struct EmFit {
 }
 
 fn fit_em<T: Out>(x: &[T], d: u32, s: &EmSpec) -> Result<EmFit, CoreError> {
-    let covariance = match s.covariance.as_str() {
-        "isotropic" => EmCovariance::Isotropic,
-        "diagonal" => EmCovariance::Diagonal,
-        other => return Err(CoreError::type_(format!("`covariance` must be 'isotropic' or 'diagonal', got '{other}'"))),
-    };
-    let o = EmOptions { k: s.k as usize, seed: s.seed as u64, covariance, max_iter: s.max_iter as usize, tol: s.tol, reg: s.reg };
+    let o = EmOptions { k: s.k as usize, seed: s.seed as u64, covariance: s.covariance.into(), max_iter: s.max_iter as usize, tol: s.tol, reg: s.reg };
     let r = run_em(x, d as usize, &o, Par::Rayon)?;
     Ok(EmFit {
         weights: r.weights,
@@ -121,8 +108,5 @@ fn fit_em<T: Out>(x: &[T], d: u32, s: &EmSpec) -> Result<EmFit, CoreError> {
 /// EM for a Gaussian mixture on the rows of `x` (`n × d`).
 #[napi]
 pub fn em_sync(x: Either<Float32Array, Float64Array>, d: u32, spec: EmSpec) -> napi::Result<EmFit> {
-    guard(|| match &x {
-        Either::A(v) => fit_em::<f32>(v, d, &spec),
-        Either::B(v) => fit_em::<f64>(v, d, &spec),
-    })
+    guard(|| floats!([x => x], "x"; fit_em(x, d, &spec)))
 }

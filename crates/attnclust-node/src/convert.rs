@@ -1,6 +1,5 @@
 //! Conversions between JS values and core types, in one place.
 
-use attnclust_core::models::two_head::Scores;
 use attnclust_core::Error as CoreError;
 use napi::bindgen_prelude::{Either, Float32Array, Float64Array};
 
@@ -38,22 +37,6 @@ pub fn to_f64(a: &Floats) -> Vec<f64> {
     }
 }
 
-pub fn is_f32(dtype: &str) -> Result<bool, CoreError> {
-    match dtype {
-        "f32" => Ok(true),
-        "f64" => Ok(false),
-        other => Err(CoreError::type_(format!("`dtype` must be 'f32' or 'f64', got '{other}'"))),
-    }
-}
-
-pub fn scores(s: &str) -> Result<Scores, CoreError> {
-    match s {
-        "dot" => Ok(Scores::Dot),
-        "distance" => Ok(Scores::Distance),
-        other => Err(CoreError::type_(format!("`scores` must be 'dot' or 'distance', got '{other}'"))),
-    }
-}
-
 /// `a × b × …` without overflow, bounded by `limit` elements.
 pub fn product(dims: &[usize], limit: usize, what: &str) -> Result<usize, CoreError> {
     let mut p: usize = 1;
@@ -83,27 +66,4 @@ impl Out for f64 {
     fn out(v: Vec<f64>) -> Floats {
         out_f64(v)
     }
-}
-
-/// The error for two arrays of different float types.
-pub fn dtype_mismatch(a: &str, b: &str) -> CoreError {
-    CoreError::type_(format!("`{a}` and `{b}` must both be Float32Array or both Float64Array"))
-}
-
-/// Runs `$body` with `$a`, `$b` bound to same-typed slices of two [`Floats`]/[`Owned`] values.
-#[macro_export]
-macro_rules! same_dtype {
-    ($a:expr, $b:expr, $na:literal, $nb:literal, |$x:ident, $y:ident| $body:expr) => {
-        match ($a, $b) {
-            (napi::bindgen_prelude::Either::A(p), napi::bindgen_prelude::Either::A(q)) => {
-                let ($x, $y): (&[f32], &[f32]) = (&p[..], &q[..]);
-                $body
-            }
-            (napi::bindgen_prelude::Either::B(p), napi::bindgen_prelude::Either::B(q)) => {
-                let ($x, $y): (&[f64], &[f64]) = (&p[..], &q[..]);
-                $body
-            }
-            _ => Err($crate::convert::dtype_mismatch($na, $nb)),
-        }
-    };
 }

@@ -1,9 +1,11 @@
 //! Gaussian mixtures and priors.
 
-use crate::convert::{self, is_f32, out_f32, out_f64, MAX_VALUES};
+use crate::convert::{self, Out, MAX_VALUES};
+use crate::enums::{Dtype, MixtureKind, PriorKind};
+use crate::floats;
 use crate::job::{guard, guard_sized, CancelToken, Job, Promise};
 use attnclust_core::data::gmm::Mixture;
-use attnclust_core::data::prior::{Centroids, Prior, Weights};
+use attnclust_core::data::prior::{Prior, Weights};
 use attnclust_core::{Error as CoreError, Par};
 use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Uint32Array};
 use napi::Env;
@@ -13,7 +15,7 @@ use napi_derive::napi;
 #[napi(object)]
 pub struct MixtureSpec {
     /// 'isotropic', 'diagonal' or 'full'.
-    pub kind: String,
+    pub kind: MixtureKind,
     /// Number of components `K ≥ 1`.
     pub k: u32,
     /// Dimension `d ≥ 1`.
@@ -51,23 +53,19 @@ fn need(v: Option<Vec<f64>>, name: &str, kind: &str) -> Result<Vec<f64>, CoreErr
 
 pub fn build_mixture(spec: MixtureSpec) -> Result<Mixture, CoreError> {
     let (k, d) = (spec.k as usize, spec.dim as usize);
-    match spec.kind.as_str() {
-        "isotropic" => Mixture::isotropic(spec.means, k, d, &need(spec.sigma, "sigma", "isotropic")?, spec.weights),
-        "diagonal" => Mixture::diagonal(spec.means, k, d, &need(spec.variances, "variances", "diagonal")?, spec.weights),
-        "full" => Mixture::full(spec.means, k, d, &need(spec.covariances, "covariances", "full")?, spec.weights),
-        other => Err(CoreError::type_(format!("`kind` must be 'isotropic', 'diagonal' or 'full', got '{other}'"))),
+    match spec.kind {
+        MixtureKind::Isotropic => Mixture::isotropic(spec.means, k, d, &need(spec.sigma, "sigma", "isotropic")?, spec.weights),
+        MixtureKind::Diagonal => Mixture::diagonal(spec.means, k, d, &need(spec.variances, "variances", "diagonal")?, spec.weights),
+        MixtureKind::Full => Mixture::full(spec.means, k, d, &need(spec.covariances, "covariances", "full")?, spec.weights),
     }
 }
 
-fn sample(m: &Mixture, n: usize, seed: u64, stream: u64, f32: bool) -> Result<Sample, CoreError> {
+fn sample(m: &Mixture, n: usize, seed: u64, stream: u64, dtype: Dtype) -> Result<Sample, CoreError> {
     convert::product(&[n, m.dim], MAX_VALUES, "the sample (`n` × d)")?;
-    let (x, labels) = if f32 {
-        let (x, l) = m.sample::<f32>(n, seed, stream, Par::Rayon);
-        (out_f32(x), l)
-    } else {
-        let (x, l) = m.sample::<f64>(n, seed, stream, Par::Rayon);
-        (out_f64(x), l)
-    };
+    let (x, labels) = floats!(dtype => T; {
+        let (x, l) = m.sample::<T>(n, seed, stream, Par::Rayon);
+        (T::out(x), l)
+    });
     Ok(Sample { x, labels: Uint32Array::new(labels) })
 }
 
@@ -89,16 +87,16 @@ impl NativeMixture {
 
     /// `n` samples drawn from `(seed, stream)`.
     #[napi]
-    pub fn sample_sync(&self, n: u32, seed: f64, stream: f64, dtype: String) -> napi::Result<Sample> {
+    pub fn sample_sync(&self, n: u32, seed: f64, stream: f64, dtype: Dtype) -> napi::Result<Sample> {
         let m = &self.inner;
-        guard_sized((n as usize).saturating_mul(m.dim * 8), || sample(m, n as usize, seed as u64, stream as u64, is_f32(&dtype)?))
+        guard_sized((n as usize).saturating_mul(m.dim * 8), || sample(m, n as usize, seed as u64, stream as u64, dtype))
     }
 
     /// `n` samples drawn from `(seed, stream)`, off the event loop.
     #[napi(ts_return_type = "Promise<Sample>")]
-    pub fn sample(&self, env: Env, n: u32, seed: f64, stream: f64, dtype: String, token: Option<&CancelToken>) -> napi::Result<Promise> {
+    pub fn sample(&self, env: Env, n: u32, seed: f64, stream: f64, dtype: Dtype, token: Option<&CancelToken>) -> napi::Result<Promise> {
         let m = self.inner.clone();
-        Job::spawn(&env, move || sample(&m, n as usize, seed as u64, stream as u64, is_f32(&dtype)?), token)
+        Job::spawn(&env, move || sample(&m, n as usize, seed as u64, stream as u64, dtype), token)
     }
 }
 
@@ -107,7 +105,7 @@ impl NativeMixture {
 #[derive(Clone)]
 pub struct PriorSpec {
     /// 'sphere' (centroids uniform on the sphere of radius `size`) or 'gaussian' (`size · N(0, I)`).
-    pub kind: String,
+    pub kind: PriorKind,
     /// Components per prompt `K`, in `[1, 65536]`.
     pub k: u32,
     /// Dimension `d`, in `[1, 2^20]`.
@@ -137,13 +135,9 @@ pub struct Prompts {
     pub weights: Float64Array,
 }
 
-/// The core prior of a spec (`kind` named `name`).
-pub fn build_prior(spec: &PriorSpec, name: &str) -> Result<Prior, CoreError> {
-    let centroids = match spec.kind.as_str() {
-        "sphere" => Centroids::Sphere { radius: spec.size },
-        "gaussian" => Centroids::Gaussian { scale: spec.size },
-        other => return Err(CoreError::type_(format!("`{name}` must be 'sphere' or 'gaussian', got '{other}'"))),
-    };
+/// The core prior of a spec.
+pub fn build_prior(spec: &PriorSpec) -> Result<Prior, CoreError> {
+    let centroids = spec.kind.centroids(spec.size);
     let weights = match (&spec.weights, &spec.dirichlet) {
         (None, None) => Weights::Equal,
         (Some(w), None) => Weights::Fixed(w.clone()),
@@ -153,26 +147,23 @@ pub fn build_prior(spec: &PriorSpec, name: &str) -> Result<Prior, CoreError> {
     Prior::new(spec.k as usize, spec.dim as usize, centroids, spec.sigma, spec.min_separation)?.with_weights(weights)
 }
 
-fn prompts(spec: &PriorSpec, batch: usize, length: usize, seed: u64, f32: bool) -> Result<Prompts, CoreError> {
-    let prior = build_prior(spec, "kind")?;
+fn prompts(spec: &PriorSpec, batch: usize, length: usize, seed: u64, dtype: Dtype) -> Result<Prompts, CoreError> {
+    let prior = build_prior(spec)?;
     convert::product(&[batch, length, prior.dim], MAX_VALUES, "the prompts (`batch` × `length` × d)")?;
-    Ok(if f32 {
-        let p = prior.sample_prompts::<f32>(batch, length, seed, Par::Rayon)?;
-        Prompts { x: out_f32(p.x), labels: Uint32Array::new(p.labels), means: out_f32(p.means), weights: Float64Array::new(p.weights) }
-    } else {
-        let p = prior.sample_prompts::<f64>(batch, length, seed, Par::Rayon)?;
-        Prompts { x: out_f64(p.x), labels: Uint32Array::new(p.labels), means: out_f64(p.means), weights: Float64Array::new(p.weights) }
-    })
+    Ok(floats!(dtype => T; {
+        let p = prior.sample_prompts::<T>(batch, length, seed, Par::Rayon)?;
+        Prompts { x: T::out(p.x), labels: Uint32Array::new(p.labels), means: T::out(p.means), weights: Float64Array::new(p.weights) }
+    }))
 }
 
 /// `batch` prompts of `length` tokens, each from its own mixture drawn from the prior.
 #[napi]
-pub fn sample_prompts_sync(spec: PriorSpec, batch: u32, length: u32, seed: f64, dtype: String) -> napi::Result<Prompts> {
-    guard(|| prompts(&spec, batch as usize, length as usize, seed as u64, is_f32(&dtype)?))
+pub fn sample_prompts_sync(spec: PriorSpec, batch: u32, length: u32, seed: f64, dtype: Dtype) -> napi::Result<Prompts> {
+    guard(|| prompts(&spec, batch as usize, length as usize, seed as u64, dtype))
 }
 
 /// Async form of [`sample_prompts_sync`].
 #[napi(ts_return_type = "Promise<Prompts>")]
-pub fn sample_prompts(env: Env, spec: PriorSpec, batch: u32, length: u32, seed: f64, dtype: String, token: Option<&CancelToken>) -> napi::Result<Promise> {
-    Job::spawn(&env, move || prompts(&spec, batch as usize, length as usize, seed as u64, is_f32(&dtype)?), token)
+pub fn sample_prompts(env: Env, spec: PriorSpec, batch: u32, length: u32, seed: f64, dtype: Dtype, token: Option<&CancelToken>) -> napi::Result<Promise> {
+    Job::spawn(&env, move || prompts(&spec, batch as usize, length as usize, seed as u64, dtype), token)
 }

@@ -1,12 +1,12 @@
 //! Model A: the two-head layer's forward, risk, gradient, initialisation and training.
 
 use crate::convert::{self, Out, Owned};
+use crate::enums::{AsView, Dtype, InitKind, OptimSpec, Scores};
+use crate::floats;
 use crate::gmm::NativeMixture;
 use crate::job::{guard, guard_sized, CancelToken, Job, OnCancel, Promise};
-use crate::same_dtype;
 use attnclust_core::models::two_head::Layer;
 use attnclust_core::train::init::{init_params, Init};
-use attnclust_core::train::optim::{Optimizer, Schedule};
 use attnclust_core::train::two_head::{self as train, Setup};
 use attnclust_core::{Error as CoreError, Par, Real};
 use napi::bindgen_prelude::{Either, Float32Array, Float64Array};
@@ -23,21 +23,17 @@ pub struct LayerSpec {
     pub dim: u32,
     /// Inverse temperature `λ > 0`.
     pub lambda: f64,
-    /// 'dot' or 'distance'.
-    pub scores: String,
+    /// How a head scores a token: 'dot' or 'distance'.
+    pub scores: Scores,
 }
 
 fn layer<'a, T: Real>(spec: &LayerSpec, params: &'a [T]) -> Result<Layer<'a, T>, CoreError> {
-    Layer::new(params, spec.heads as usize, spec.dim as usize, spec.lambda, convert::scores(&spec.scores)?)
+    Layer::new(params, spec.heads as usize, spec.dim as usize, spec.lambda, spec.scores.into())
 }
 
 /// The work of a pass over `x` (≈ multiply-adds): `n · d · H`.
 fn work(spec: &LayerSpec, x: &Either<Float32Array, Float64Array>) -> usize {
-    let n = match x {
-        Either::A(v) => v.len(),
-        Either::B(v) => v.len(),
-    };
-    n.saturating_mul(spec.heads as usize)
+    x.values().saturating_mul(spec.heads as usize)
 }
 
 /// `T_Θ(x)` for every row of `x` (same float type as `params`).
@@ -47,13 +43,13 @@ pub fn heads_forward(
     params: Either<Float32Array, Float64Array>,
     x: Either<Float32Array, Float64Array>,
 ) -> napi::Result<Either<Float32Array, Float64Array>> {
-    guard_sized(work(&spec, &x), || same_dtype!(&params, &x, "params", "x", |p, x| Ok(Out::out(layer(&spec, p)?.forward(x, Par::Rayon)?))))
+    guard_sized(work(&spec, &x), || floats!([params => p, x => x], "params", "x"; Ok(Out::out(layer(&spec, p)?.forward(x, Par::Rayon)?))))
 }
 
 /// Mean risk `(1/n) Σ ‖x_i − T_Θ(x_i)‖²`.
 #[napi]
 pub fn heads_risk(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<f64> {
-    guard_sized(work(&spec, &x), || same_dtype!(&params, &x, "params", "x", |p, x| layer(&spec, p)?.risk(x, Par::Rayon)))
+    guard_sized(work(&spec, &x), || floats!([params => p, x => x], "params", "x"; layer(&spec, p)?.risk(x, Par::Rayon)))
 }
 
 /// Risk and its exact gradient with respect to the parameters.
@@ -69,7 +65,7 @@ pub struct RiskGrad {
 #[napi]
 pub fn heads_risk_grad(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<RiskGrad> {
     guard_sized(work(&spec, &x), || {
-        let (risk, grad) = same_dtype!(&params, &x, "params", "x", |p, x| layer(&spec, p)?.risk_grad(x, Par::Rayon))?;
+        let (risk, grad) = floats!([params => p, x => x], "params", "x"; layer(&spec, p)?.risk_grad(x, Par::Rayon))?;
         Ok(RiskGrad { risk, grad: Float64Array::new(grad) })
     })
 }
@@ -78,7 +74,7 @@ pub fn heads_risk_grad(spec: LayerSpec, params: Either<Float32Array, Float64Arra
 #[napi(object)]
 pub struct InitSpec {
     /// 'random', 'point' or 'data'.
-    pub kind: String,
+    pub kind: InitKind,
     /// 'random': standard deviation of each coordinate, `≥ 0`.
     pub scale: Option<f64>,
     /// 'point': the common point (`d` values; default the origin).
@@ -91,11 +87,10 @@ pub struct InitSpec {
 
 fn init_of(spec: &InitSpec) -> Result<Init, CoreError> {
     let seed = spec.seed as u64;
-    match spec.kind.as_str() {
-        "random" => Ok(Init::Random { scale: spec.scale.ok_or_else(|| CoreError::type_("`init.scale` is required for kind 'random'"))?, seed }),
-        "point" => Ok(Init::Point { at: spec.at.clone(), noise: spec.noise.unwrap_or(0.0), seed }),
-        "data" => Ok(Init::Data { seed }),
-        other => Err(CoreError::type_(format!("`init.kind` must be 'random', 'point' or 'data', got '{other}'"))),
+    match spec.kind {
+        InitKind::Random => Ok(Init::Random { scale: spec.scale.ok_or_else(|| CoreError::type_("`init.scale` is required for kind 'random'"))?, seed }),
+        InitKind::Point => Ok(Init::Point { at: spec.at.clone(), noise: spec.noise.unwrap_or(0.0), seed }),
+        InitKind::Data => Ok(Init::Data { seed }),
     }
 }
 
@@ -105,7 +100,7 @@ pub fn init_heads(
     spec: InitSpec,
     heads: u32,
     dim: u32,
-    dtype: String,
+    dtype: Dtype,
     data: Option<Either<Float32Array, Float64Array>>,
 ) -> napi::Result<Either<Float32Array, Float64Array>> {
     guard(|| {
@@ -116,7 +111,7 @@ pub fn init_heads(
             attnclust_core::models::two_head::check_tokens(x, d.max(1), "data")?;
         }
         let p: Vec<f64> = init_params(&init, h, d, data64.as_deref())?;
-        Ok(if convert::is_f32(&dtype)? { convert::out_f32(p.into_iter().map(|v| v as f32).collect()) } else { convert::out_f64(p) })
+        Ok(floats!(dtype => T; T::out(p.into_iter().map(T::of).collect())))
     })
 }
 
@@ -126,56 +121,24 @@ pub fn init_heads(
 pub struct TrainSpec {
     /// The layer's fixed settings.
     pub layer: LayerSpec,
-    /// 'sgd', 'momentum' or 'adam'.
-    pub optimizer: String,
-    /// Momentum `β ∈ [0, 1)` (default 0.9).
-    pub beta: Option<f64>,
-    /// Adam's `β₁ ∈ [0, 1)` (default 0.9).
-    pub beta1: Option<f64>,
-    /// Adam's `β₂ ∈ [0, 1)` (default 0.999).
-    pub beta2: Option<f64>,
-    /// Adam's `ε > 0` (default 1e-8).
-    pub eps: Option<f64>,
-    /// 'constant', 'cosine' or 'inverse-time'.
-    pub schedule: String,
-    /// 'cosine': steps of the decay, `≥ 1` (default 1; TypeScript passes the run's steps).
-    pub schedule_total: Option<f64>,
-    /// 'cosine': final fraction of `η`, in `[0, 1]` (default 0).
-    pub schedule_floor: Option<f64>,
-    /// 'inverse-time': time scale `τ > 0`, in steps (default 100).
-    pub schedule_tau: Option<f64>,
-    /// Base learning rate `η > 0`.
-    pub lr: f64,
+    /// The optimiser (shared with model C's trainer).
+    pub optim: OptimSpec,
     /// Samples per online step, in `[1, 2^26]` (ignored by full-batch training).
     pub batch: u32,
     /// Seed of the online samples, an integer in `[0, 2^53)`.
     pub seed: f64,
 }
 
-pub(crate) fn setup_of(s: &TrainSpec) -> Result<Setup, CoreError> {
-    let optimizer = match s.optimizer.as_str() {
-        "sgd" => Optimizer::Sgd,
-        "momentum" => Optimizer::Momentum { beta: s.beta.unwrap_or(0.9) },
-        "adam" => Optimizer::Adam { beta1: s.beta1.unwrap_or(0.9), beta2: s.beta2.unwrap_or(0.999), eps: s.eps.unwrap_or(1e-8) },
-        other => return Err(CoreError::type_(format!("`optimizer` must be 'sgd', 'momentum' or 'adam', got '{other}'"))),
-    };
-    let schedule = match s.schedule.as_str() {
-        "constant" => Schedule::Constant,
-        "cosine" => Schedule::Cosine { total: s.schedule_total.unwrap_or(1.0) as u64, floor: s.schedule_floor.unwrap_or(0.0) },
-        "inverse-time" => Schedule::InverseTime { tau: s.schedule_tau.unwrap_or(100.0) },
-        other => return Err(CoreError::type_(format!("`schedule` must be 'constant', 'cosine' or 'inverse-time', got '{other}'"))),
-    };
-    Ok(Setup {
+pub(crate) fn setup_of(s: &TrainSpec) -> Setup {
+    Setup {
         heads: s.layer.heads as usize,
         dim: s.layer.dim as usize,
         lambda: s.layer.lambda,
-        scores: convert::scores(&s.layer.scores)?,
-        optimizer,
-        schedule,
-        lr: s.lr,
+        scores: s.layer.scores.into(),
+        optim: s.optim.core(),
         batch: s.batch as usize,
         seed: s.seed as u64,
-    })
+    }
 }
 
 /// The state after a run of steps.
@@ -195,39 +158,19 @@ enum Source {
 }
 
 fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<TrainChunk, CoreError> {
-    let setup = setup_of(spec)?;
-    fn go<T: Out>(
-        src: &Source,
-        setup: &Setup,
-        mut p: Vec<T>,
-        state: &mut [f64],
-        start: u64,
-        count: u64,
-        x: Option<&[T]>,
-    ) -> Result<(Either<Float32Array, Float64Array>, Vec<f64>), CoreError> {
-        let risks = match (src, x) {
-            (Source::Mixture(m), _) => train::online(m, setup, &mut p, state, start, count, Par::Rayon)?,
-            (Source::Sample(_), Some(x)) => train::full_batch(x, setup, &mut p, state, start, count, Par::Rayon)?,
-            (Source::Sample(_), None) => return Err(CoreError::type_("`source` and `params` must both be Float32Array or both Float64Array")),
-        };
-        Ok((T::out(p), risks))
-    }
-    let (params, risks) = match params {
-        Owned::F32(p) => {
-            let x = match source {
-                Source::Sample(Owned::F32(x)) => Some(&x[..]),
-                _ => None,
-            };
-            go(source, &setup, p, &mut state, start, count, x)?
-        }
-        Owned::F64(p) => {
-            let x = match source {
-                Source::Sample(Owned::F64(x)) => Some(&x[..]),
-                _ => None,
-            };
-            go(source, &setup, p, &mut state, start, count, x)?
-        }
-    };
+    let setup = setup_of(spec);
+    let (params, risks) = match source {
+        Source::Mixture(m) => floats!([params => p], "params"; {
+            let mut p = p.to_vec();
+            let risks = train::online(m, &setup, &mut p, &mut state, start, count, Par::Rayon)?;
+            Ok((Out::out(p), risks))
+        }),
+        Source::Sample(x) => floats!([params => p, x => x], "params", "source"; {
+            let mut p = p.to_vec();
+            let risks = train::full_batch(x, &setup, &mut p, &mut state, start, count, Par::Rayon)?;
+            Ok((Out::out(p), risks))
+        }),
+    }?;
     Ok(TrainChunk { params, state: Float64Array::new(state), risks: Float64Array::new(risks) })
 }
 
@@ -289,16 +232,11 @@ pub fn train_sync(
 pub fn online_risk(mixture: &NativeMixture, spec: TrainSpec, params: Either<Float32Array, Float64Array>, step: f64) -> napi::Result<f64> {
     let m = &mixture.inner;
     guard(|| {
-        let setup = setup_of(&spec)?;
+        let setup = setup_of(&spec);
         setup.check()?;
-        let (h, d) = (setup.heads, setup.dim);
-        match &params {
-            Either::A(p) => {
-                Ok(train::online_gradient(m, &Layer::new(p, h, d, setup.lambda, setup.scores)?, setup.batch, setup.seed, step as u64, Par::Rayon).0)
-            }
-            Either::B(p) => {
-                Ok(train::online_gradient(m, &Layer::new(p, h, d, setup.lambda, setup.scores)?, setup.batch, setup.seed, step as u64, Par::Rayon).0)
-            }
-        }
+        floats!([params => p], "params"; {
+            let layer = Layer::new(p, setup.heads, setup.dim, setup.lambda, setup.scores)?;
+            Ok(train::online_gradient(m, &layer, setup.batch, setup.seed, step as u64, Par::Rayon).0)
+        })
     })
 }

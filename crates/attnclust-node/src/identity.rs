@@ -1,6 +1,8 @@
 //! Model B: identity attention.
 
-use crate::convert::{self, Out, Owned};
+use crate::convert::{Out, Owned};
+use crate::enums::{AsView, Scores};
+use crate::floats;
 use crate::job::{guard_sized, CancelToken, Job, Promise};
 use attnclust_core::models::identity::{identity_attention as run_identity, Options};
 use attnclust_core::{Error as CoreError, Par};
@@ -14,7 +16,7 @@ pub struct IdentityOptions {
     /// Inverse temperature `λ > 0`.
     pub lambda: f64,
     /// 'dot' or 'distance'.
-    pub scores: String,
+    pub scores: Scores,
     /// Mask the diagonal (needs prompts of at least 2 tokens).
     pub exclude_self: bool,
     /// Applications of the layer, in `[1, 4096]`.
@@ -24,7 +26,7 @@ pub struct IdentityOptions {
 }
 
 fn options(o: &IdentityOptions) -> Result<Options, CoreError> {
-    Ok(Options { lambda: o.lambda, scores: convert::scores(&o.scores)?, exclude_self: o.exclude_self, depth: o.depth as usize, residual: o.residual })
+    Ok(Options { lambda: o.lambda, scores: o.scores.into(), exclude_self: o.exclude_self, depth: o.depth as usize, residual: o.residual })
 }
 
 fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result<Either<Float32Array, Float64Array>, CoreError> {
@@ -41,14 +43,8 @@ pub fn identity_attention_sync(
     d: u32,
     opts: IdentityOptions,
 ) -> napi::Result<Either<Float32Array, Float64Array>> {
-    let n = match &x {
-        Either::A(v) => v.len(),
-        Either::B(v) => v.len(),
-    };
-    guard_sized(n.saturating_mul(l as usize).saturating_mul(opts.depth as usize), || match &x {
-        napi::bindgen_prelude::Either::A(v) => apply::<f32>(v, b, l, d, &opts),
-        napi::bindgen_prelude::Either::B(v) => apply::<f64>(v, b, l, d, &opts),
-    })
+    let n = x.values();
+    guard_sized(n.saturating_mul(l as usize).saturating_mul(opts.depth as usize), || floats!([x => x], "x"; apply(x, b, l, d, &opts)))
 }
 
 /// Async form of [`identity_attention_sync`]; `token` stops it at the next chunk boundary.
@@ -63,12 +59,5 @@ pub fn identity_attention(
     token: Option<&CancelToken>,
 ) -> napi::Result<Promise> {
     let x = Owned::copy(&x);
-    Job::spawn(
-        &env,
-        move || match &x {
-            Owned::F32(v) => apply::<f32>(v, b, l, d, &opts),
-            Owned::F64(v) => apply::<f64>(v, b, l, d, &opts),
-        },
-        token,
-    )
+    Job::spawn(&env, move || floats!([x => x], "x"; apply(x, b, l, d, &opts)), token)
 }

@@ -21,6 +21,7 @@ mod attention;
 mod baselines;
 mod calibrate;
 mod convert;
+mod enums;
 mod gmm;
 mod heads;
 mod identity;

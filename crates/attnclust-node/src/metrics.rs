@@ -1,30 +1,27 @@
 //! Metrics.
 
+use crate::enums::AsView;
+use crate::floats;
 use crate::job::{guard, guard_sized};
-use crate::same_dtype;
 use attnclust_core::metrics;
 use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Uint32Array};
 use napi_derive::napi;
 
 /// The work of a matching (≈ `H · K · d`): small ones run on the calling thread (see `guard_sized`).
 fn matching_work(params: &Either<Float32Array, Float64Array>, means: &Either<Float32Array, Float64Array>, dim: u32) -> usize {
-    let len = |a: &Either<Float32Array, Float64Array>| match a {
-        Either::A(v) => v.len(),
-        Either::B(v) => v.len(),
-    };
-    len(params).saturating_mul(len(means)) / (dim as usize).max(1)
+    params.values().saturating_mul(means.values()) / (dim as usize).max(1)
 }
 
 /// Mean cosine between heads and centroids under the best matching.
 #[napi]
 pub fn alignment(params: Either<Float32Array, Float64Array>, means: Either<Float32Array, Float64Array>, dim: u32) -> napi::Result<f64> {
-    guard_sized(matching_work(&params, &means, dim), || same_dtype!(&params, &means, "params", "means", |p, m| metrics::alignment(p, m, dim as usize)))
+    guard_sized(matching_work(&params, &means, dim), || floats!([params => p, means => m], "params", "means"; metrics::alignment(p, m, dim as usize)))
 }
 
 /// Mean relative distance between heads and centroids under the best matching.
 #[napi]
 pub fn centroid_error(params: Either<Float32Array, Float64Array>, means: Either<Float32Array, Float64Array>, dim: u32) -> napi::Result<f64> {
-    guard_sized(matching_work(&params, &means, dim), || same_dtype!(&params, &means, "params", "means", |p, m| metrics::centroid_error(p, m, dim as usize)))
+    guard_sized(matching_work(&params, &means, dim), || floats!([params => p, means => m], "params", "means"; metrics::centroid_error(p, m, dim as usize)))
 }
 
 /// Mean over prompts of `Σ‖y_i − μ_{z_i}‖² / Σ‖x_i − μ_{z_i}‖²`.
@@ -78,7 +75,7 @@ pub struct HeadMatching {
 /// The matching behind `alignment`, with each pair's cosine and relative error.
 #[napi]
 pub fn matching(params: Either<Float32Array, Float64Array>, means: Either<Float32Array, Float64Array>, dim: u32) -> napi::Result<HeadMatching> {
-    let m = guard(|| same_dtype!(&params, &means, "params", "means", |p, m| metrics::matching(p, m, dim as usize)))?;
+    let m = guard(|| floats!([params => p, means => m], "params", "means"; metrics::matching(p, m, dim as usize)))?;
     let idx = |v: Vec<usize>| v.into_iter().map(|i| i as u32).collect();
     Ok(HeadMatching {
         pairs: m

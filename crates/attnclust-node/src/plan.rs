@@ -4,16 +4,11 @@
 //! no copy of a kernel constant (tile sizes, chunk lengths).
 
 use crate::attention::AttentionShape;
-use crate::convert::is_f32;
-use crate::job::{guard_sized, to_js};
+use crate::enums::Dtype;
+use crate::job::guard_sized;
 use attnclust_core::models::{attention::layer, identity, two_head};
 use attnclust_core::train;
 use napi_derive::napi;
-
-/// Bytes per value of `dtype` ('f32' or 'f64').
-fn elem(dtype: &str) -> napi::Result<usize> {
-    Ok(if is_f32(dtype).map_err(to_js)? { 4 } else { 8 })
-}
 
 fn threads() -> napi::Result<usize> {
     Ok(crate::pool::current()?.current_num_threads())
@@ -22,8 +17,8 @@ fn threads() -> napi::Result<usize> {
 /// Peak bytes of identity attention on `b` prompts of `l × d` tokens in `dtype`: the kernel's
 /// buffers and per-thread tiles, and the copy of the input the call makes.
 #[napi]
-pub fn identity_peak_bytes(b: f64, l: f64, d: f64, dtype: String) -> napi::Result<f64> {
-    let e = elem(&dtype)?;
+pub fn identity_peak_bytes(b: f64, l: f64, d: f64, dtype: Dtype) -> napi::Result<f64> {
+    let e = dtype.bytes();
     let copy = b * l * d * e as f64;
     Ok(identity::peak_bytes(b as usize, l as usize, d as usize, e, threads()?) + copy)
 }
@@ -32,8 +27,8 @@ pub fn identity_peak_bytes(b: f64, l: f64, d: f64, dtype: String) -> napi::Resul
 /// `dtype`: the kernels' buffers, the copies of `x` and the weights (and of `dy`, and the weight
 /// gradients split in JS, for the backward pass).
 #[napi]
-pub fn attention_peak_bytes(b: f64, l: f64, shape: AttentionShape, dtype: String, backward: bool) -> napi::Result<f64> {
-    let e = elem(&dtype)?;
+pub fn attention_peak_bytes(b: f64, l: f64, shape: AttentionShape, dtype: Dtype, backward: bool) -> napi::Result<f64> {
+    let e = dtype.bytes();
     let [h, d, dk, dv] = [shape.heads, shape.dim, shape.dk, shape.dv].map(|v| v as usize);
     let n = b * l * d as f64;
     let w = (h * (2 * d * dk + 2 * d * dv)) as f64;
@@ -44,22 +39,22 @@ pub fn attention_peak_bytes(b: f64, l: f64, shape: AttentionShape, dtype: String
 /// Peak bytes of one training step of model C on `batch` prompts of `length` tokens from a prior
 /// with `k` centroids, in `dtype`.
 #[napi]
-pub fn attention_train_peak_bytes(batch: f64, length: f64, k: f64, shape: AttentionShape, dtype: String) -> napi::Result<f64> {
-    let e = elem(&dtype)?;
+pub fn attention_train_peak_bytes(batch: f64, length: f64, k: f64, shape: AttentionShape, dtype: Dtype) -> napi::Result<f64> {
+    let e = dtype.bytes();
     let [h, d, dk, dv] = [shape.heads, shape.dim, shape.dk, shape.dv].map(|v| v as usize);
     Ok(train::attention::step_peak_bytes(batch as usize, length as usize, k as usize, h, d, dk, dv, e, threads()?))
 }
 
 /// Peak bytes of model A's forward (`outPerToken` 1), risk (0) or gradient (`grad`) over `n` tokens.
 #[napi]
-pub fn heads_pass_peak_bytes(n: f64, heads: u32, dim: u32, dtype: String, out_per_token: u32, grad: bool) -> napi::Result<f64> {
-    Ok(two_head::pass_peak_bytes(n as usize, heads as usize, dim as usize, elem(&dtype)?, out_per_token as usize, grad))
+pub fn heads_pass_peak_bytes(n: f64, heads: u32, dim: u32, dtype: Dtype, out_per_token: u32, grad: bool) -> napi::Result<f64> {
+    Ok(two_head::pass_peak_bytes(n as usize, heads as usize, dim as usize, dtype.bytes(), out_per_token as usize, grad))
 }
 
 /// Peak bytes of a training call of model A: online (`n` the batch) or full batch (`n` the sample).
 #[napi]
-pub fn heads_train_peak_bytes(online: bool, n: f64, heads: u32, dim: u32, dtype: String) -> napi::Result<f64> {
-    Ok(train::two_head::peak_bytes(online, n as usize, heads as usize, dim as usize, elem(&dtype)?, threads()?))
+pub fn heads_train_peak_bytes(online: bool, n: f64, heads: u32, dim: u32, dtype: Dtype) -> napi::Result<f64> {
+    Ok(train::two_head::peak_bytes(online, n as usize, heads as usize, dim as usize, dtype.bytes(), threads()?))
 }
 
 /// Bounds on model A's intermediates (see `two_head::intermediate_bounds`).

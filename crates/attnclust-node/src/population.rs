@@ -1,7 +1,9 @@
 //! Exact population quantities (core `population`): model A's population risk and gradient,
 //! gradient descent on it, and identity attention at infinite context.
 
-use crate::convert::{self, Owned};
+use crate::convert::{self, Out, Owned};
+use crate::enums::Scores;
+use crate::floats;
 use crate::gmm::NativeMixture;
 use crate::heads::{setup_of, LayerSpec, TrainChunk, TrainSpec};
 use crate::job::{guard, CancelToken, Job, OnCancel, Promise};
@@ -58,8 +60,7 @@ pub fn population_risk_grad(
 ) -> napi::Result<PopulationResult> {
     let p = convert::to_f64(&params);
     guard(|| {
-        let scores = convert::scores(&spec.scores)?;
-        let r = risk_gradient(&mixture.inner, &p, spec.heads as usize, spec.lambda, scores, &quadrature(quad), attnclust_core::Par::Rayon)?;
+        let r = risk_gradient(&mixture.inner, &p, spec.heads as usize, spec.lambda, spec.scores.into(), &quadrature(quad), attnclust_core::Par::Rayon)?;
         Ok(PopulationResult {
             risk: r.risk,
             gradient: Float64Array::new(r.gradient),
@@ -80,17 +81,12 @@ fn run(
     count: u64,
     q: &Quadrature,
 ) -> Result<TrainChunk, CoreError> {
-    let setup = setup_of(spec)?;
-    let (params, risks) = match params {
-        Owned::F32(mut p) => {
-            let r = population(mix, &setup, &mut p, &mut state, start, count, q)?;
-            (convert::out_f32(p), r)
-        }
-        Owned::F64(mut p) => {
-            let r = population(mix, &setup, &mut p, &mut state, start, count, q)?;
-            (convert::out_f64(p), r)
-        }
-    };
+    let setup = setup_of(spec);
+    let (params, risks) = floats!([params => p], "params"; {
+        let mut p = p.to_vec();
+        let r = population(mix, &setup, &mut p, &mut state, start, count, q)?;
+        Ok((Out::out(p), r))
+    })?;
     Ok(TrainChunk { params, state: Float64Array::new(state), risks: Float64Array::new(risks) })
 }
 
@@ -115,8 +111,8 @@ pub fn train_population(
 /// `T_∞(x)` for each row of `x` (`n × d`, `f64`): identity attention on an infinite prompt drawn
 /// from the mixture.
 #[napi]
-pub fn identity_attention_limit(mixture: &NativeMixture, x: Float64Array, lambda: f64, scores: String) -> napi::Result<Float64Array> {
-    guard(|| Ok(Float64Array::new(limit(&mixture.inner, &x, lambda, convert::scores(&scores)?)?)))
+pub fn identity_attention_limit(mixture: &NativeMixture, x: Float64Array, lambda: f64, scores: Scores) -> napi::Result<Float64Array> {
+    guard(|| Ok(Float64Array::new(limit(&mixture.inner, &x, lambda, scores.into())?)))
 }
 
 /// The limiting quantization ratio and how it was computed.
@@ -136,9 +132,9 @@ pub struct LimitRatioResult {
 
 /// `E‖T_∞(x) − μ_z‖² / E‖x − μ_z‖²` (isotropic mixture with one σ).
 #[napi]
-pub fn limit_quantization_ratio(mixture: &NativeMixture, lambda: f64, scores: String, quad: Option<QuadratureSpec>) -> napi::Result<LimitRatioResult> {
+pub fn limit_quantization_ratio(mixture: &NativeMixture, lambda: f64, scores: Scores, quad: Option<QuadratureSpec>) -> napi::Result<LimitRatioResult> {
     guard(|| {
-        let r = limit_ratio(&mixture.inner, lambda, convert::scores(&scores)?, &quadrature(quad))?;
+        let r = limit_ratio(&mixture.inner, lambda, scores.into(), &quadrature(quad))?;
         Ok(LimitRatioResult { ratio: r.ratio, rank: r.rank as u32, nodes: r.nodes as u32, error: r.error, converged: r.converged })
     })
 }

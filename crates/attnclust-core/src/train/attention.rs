@@ -12,12 +12,11 @@
 use crate::data::prior::Prior;
 use crate::data::rng::{derive, purpose};
 use crate::error::{ensure, Error, Result};
-use crate::kernels::cancel::attempt;
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::models::attention::flash::Mask;
 use crate::models::attention::layer::{backward, Options, Weights};
-use crate::train::optim::{update, Optimizer, Schedule};
+use crate::train::optim::{run_steps, Optim};
 
 /// Settings of a model-C training run (SPEC §4): the layer's sizes and scores, the optimiser and
 /// its schedule, the prompts per step and the seed.
@@ -35,12 +34,8 @@ pub struct Setup {
     pub lambda: f64,
     /// Which scores are excluded.
     pub mask: Mask,
-    /// The update rule ([`crate::train::optim`]).
-    pub optimizer: Optimizer,
-    /// The learning-rate schedule `η_t`.
-    pub schedule: Schedule,
-    /// Base learning rate `η > 0`.
-    pub lr: f64,
+    /// Update rule, schedule and base rate (shared with model A's trainers).
+    pub optim: Optim,
     /// Prompts per step.
     pub batch: usize,
     /// Tokens per prompt.
@@ -66,16 +61,15 @@ impl Setup {
 
     fn check(&self, prior: &Prior) -> Result<()> {
         crate::models::two_head::check_lambda(self.lambda)?;
-        ensure(self.lr.is_finite() && self.lr > 0.0, || format!("`lr` must be positive and finite, got {}", self.lr))?;
+        self.optim.check()?;
         ensure(self.batch >= 1 && self.length >= 1, || format!("`batch` and `length` must be at least 1, got {} and {}", self.batch, self.length))?;
-        ensure(prior.dim == self.dim, || format!("the prior has dimension {} but the layer {}", prior.dim, self.dim))?;
-        self.optimizer.check()?;
-        self.schedule.check()
+        ensure(prior.dim == self.dim, || format!("the prior has dimension {} but the layer {}", prior.dim, self.dim))
     }
 }
 
 /// Mean reconstruction loss and its gradient (flat, `f64`, [`Setup::size`] values) on the prompts
-/// of step `t`.
+/// of step `t`; a loss that is not finite (weights so large that the forward pass overflows) comes
+/// with a NaN gradient.
 ///
 /// # Errors
 /// Those of [`crate::data::prior::Prior::sample_prompts`] and of the forward and backward passes.
@@ -88,6 +82,10 @@ pub fn loss_grad<T: Real>(prior: &Prior, s: &Setup, params: &[T], t: u64, par: P
     // Two passes: the forward gives Y, then dY = 2(Y − X)/n is fed to the backward.
     let y = crate::models::attention::layer::forward(x, s.batch, s.length, &w, &opts, par)?;
     let loss = x.iter().zip(&y).map(|(&a, &b)| (a - b).f64().powi(2)).sum::<f64>() / n;
+    if !loss.is_finite() {
+        // The weights overflowed the forward pass: no gradient (the trainer reports a divergence).
+        return Ok((loss, vec![f64::NAN; params.len()]));
+    }
     let scale = T::of(2.0 / n);
     let dy: Vec<T> = y.iter().zip(x).map(|(&b, &a)| (b - a) * scale).collect();
     let g = backward(x, s.batch, s.length, &w, &dy, &opts, par)?;
@@ -115,18 +113,11 @@ pub fn train<T: Real>(prior: &Prior, s: &Setup, params: &mut [T], state: &mut [f
             state.len()
         )));
     }
-    let mut losses = Vec::with_capacity(count as usize);
-    for t in start..start + count {
-        // A cancelled run stops here and returns the steps it completed.
-        let Some(r) = attempt(|| loss_grad(prior, s, params, t, par)) else { break };
-        let (loss, grad) = r?;
-        losses.push(loss);
-        update(&s.optimizer, params, &grad, state, s.schedule.at(s.lr, t), t + 1);
-        if params.iter().any(|v| !v.is_finite()) {
-            return Err(Error::range(format!("training diverged at step {t} (the weights are no longer finite): lower `lr` (now {})", s.lr)));
-        }
-    }
-    Ok(losses)
+    run_steps(&s.optim, params, state, start, count, |params, t, grad| {
+        let (loss, g) = loss_grad(prior, s, params, t, par)?;
+        grad.copy_from_slice(&g);
+        Ok(loss)
+    })
 }
 
 /// Peak bytes of one training step on `batch` prompts of `length` tokens from a prior with `k`
@@ -146,6 +137,7 @@ pub fn step_peak_bytes(batch: usize, length: usize, k: usize, heads: usize, dim:
 mod tests {
     use super::*;
     use crate::data::prior::Centroids;
+    use crate::train::optim::{Optimizer, Schedule};
 
     #[test]
     fn loss_decreases_and_is_thread_independent() {
@@ -157,9 +149,7 @@ mod tests {
             dv: 4,
             lambda: 0.5,
             mask: Mask::None,
-            optimizer: Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-            schedule: Schedule::Constant,
-            lr: 0.01,
+            optim: Optim { optimizer: Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, schedule: Schedule::Constant, lr: 0.01 },
             batch: 4,
             length: 32,
             seed: 7,
@@ -187,20 +177,7 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         let prior = Prior::new(2, 3, Centroids::Sphere { radius: 2.0 }, 0.5, 0.0).unwrap();
-        let s = Setup {
-            heads: 2,
-            dim: 3,
-            dk: 2,
-            dv: 2,
-            lambda: 0.7,
-            mask: Mask::Causal,
-            optimizer: Optimizer::Sgd,
-            schedule: Schedule::Constant,
-            lr: 0.1,
-            batch: 2,
-            length: 5,
-            seed: 1,
-        };
+        let s = Setup { heads: 2, dim: 3, dk: 2, dv: 2, lambda: 0.7, mask: Mask::Causal, optim: Optim::sgd(0.1), batch: 2, length: 5, seed: 1 };
         let p: Vec<f64> = (0..s.size()).map(|i| ((i * 37 % 17) as f64 / 8.5 - 1.0) * 0.5).collect();
         let (_, g) = loss_grad(&prior, &s, &p, 3, Par::Seq).unwrap();
         for i in 0..p.len() {
@@ -211,5 +188,65 @@ mod tests {
             let fd = (loss_grad(&prior, &s, &a, 3, Par::Seq).unwrap().0 - loss_grad(&prior, &s, &b, 3, Par::Seq).unwrap().0) / (2.0 * eps);
             assert!((g[i] - fd).abs() <= 1e-7 * (1.0 + fd.abs()), "param {i}: {} vs {fd}", g[i]);
         }
+    }
+
+    #[test]
+    fn adam_with_a_schedule_matches_a_plain_reference_step_by_step() {
+        // The shared optimiser spec on model C: Adam (non-default betas and eps) under a cosine
+        // schedule, run in two resumed pieces, against Adam written out here from Kingma & Ba
+        // (2015, Algorithm 1) and the cosine rate, on the same gradients (f64).
+        let prior = Prior::new(2, 3, Centroids::Sphere { radius: 2.0 }, 0.5, 0.0).unwrap();
+        let (b1, b2, eps, lr, total, floor) = (0.8, 0.99, 1e-6, 0.02, 9u64, 0.25);
+        let s = Setup {
+            heads: 2,
+            dim: 3,
+            dk: 2,
+            dv: 3,
+            lambda: 0.6,
+            mask: Mask::Causal,
+            optim: Optim { optimizer: Optimizer::Adam { beta1: b1, beta2: b2, eps }, schedule: Schedule::Cosine { total, floor }, lr },
+            batch: 2,
+            length: 6,
+            seed: 11,
+        };
+        let p0: Vec<f64> = (0..s.size()).map(|i| ((i * 29 % 13) as f64 / 6.5 - 1.0) * 0.4).collect();
+        let (mut p, mut st) = (p0.clone(), vec![0.0; 2 * s.size()]);
+        let mut losses = train(&prior, &s, &mut p, &mut st, 0, 5, Par::Seq).unwrap();
+        losses.extend(train(&prior, &s, &mut p, &mut st, 5, 7, Par::Seq).unwrap());
+        let (mut q, mut m, mut v) = (p0, vec![0.0; s.size()], vec![0.0; s.size()]);
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * (1.0 + b.abs());
+        for t in 0..12u64 {
+            // the reference's parameters at step t give the loss the trainer recorded
+            let (loss, g) = loss_grad(&prior, &s, &q, t, Par::Seq).unwrap();
+            assert!(close(losses[t as usize], loss), "step {t}: loss {} vs {loss}", losses[t as usize]);
+            let progress = (t as f64 / total as f64).min(1.0);
+            let eta = lr * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+            let k = (t + 1) as i32;
+            for i in 0..q.len() {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                let (mh, vh) = (m[i] / (1.0 - b1.powi(k)), v[i] / (1.0 - b2.powi(k)));
+                q[i] -= eta * mh / (vh.sqrt() + eps);
+            }
+        }
+        assert!(p.iter().zip(&q).all(|(a, b)| close(*a, *b)), "{p:?} vs {q:?}");
+        // the optimiser state is [m | v]
+        assert!(st[..m.len()].iter().zip(&m).chain(st[m.len()..].iter().zip(&v)).all(|(a, b)| close(*a, *b)));
+        // and the options matter: default betas give another trajectory
+        let mut s2 = s.clone();
+        s2.optim.optimizer = Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+        let mut p2 = q.clone();
+        p2.copy_from_slice(&(0..s.size()).map(|i| ((i * 29 % 13) as f64 / 6.5 - 1.0) * 0.4).collect::<Vec<_>>());
+        train(&prior, &s2, &mut p2, &mut vec![0.0; 2 * s.size()], 0, 12, Par::Seq).unwrap();
+        assert!(p2.iter().zip(&q).any(|(a, b)| !close(*a, *b)));
+    }
+
+    #[test]
+    fn divergence_is_an_error_naming_lr() {
+        let prior = Prior::new(2, 2, Centroids::Sphere { radius: 2.0 }, 0.5, 0.0).unwrap();
+        let s = Setup { heads: 1, dim: 2, dk: 2, dv: 2, lambda: 1.0, mask: Mask::None, optim: Optim::sgd(1e300), batch: 1, length: 4, seed: 0 };
+        let mut p = vec![0.5f64; s.size()];
+        let e = train(&prior, &s, &mut p, &mut vec![0.0; 2 * s.size()], 0, 20, Par::Seq).unwrap_err();
+        assert!(e.message().contains("diverged") && e.message().contains("`lr`"), "{}", e.message());
     }
 }

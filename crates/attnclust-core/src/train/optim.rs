@@ -10,8 +10,13 @@
 //! ```
 //!
 //! The state (`m`, `v`) is kept in `f64` whatever the parameters' type, in one buffer of `2P`.
+//!
+//! [`Optim`] (rule, schedule, base rate) is the one optimiser spec of every trainer (model A's
+//! online, full-batch and population runs, model C's prompt training), and [`run_steps`] their one
+//! step loop: cancellation checkpoint, the trainer's gradient, the update, the divergence check.
 
-use crate::error::{ensure, Result};
+use crate::error::{ensure, Error, Result};
+use crate::kernels::cancel::{attempt, checkpoint};
 use crate::kernels::real::Real;
 
 /// The update rule (see the module documentation).
@@ -52,6 +57,85 @@ pub enum Schedule {
         /// Time scale `τ > 0`, in steps.
         tau: f64,
     },
+}
+
+/// The optimiser of a training run: update rule, learning-rate schedule and base rate `η > 0`.
+/// Defaults of the bindings: momentum `β = 0.9`; Adam `β₁ = 0.9`, `β₂ = 0.999`, `ε = 1e-8`
+/// (Kingma & Ba, 2015, Algorithm 1); schedule [`Schedule::Constant`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Optim {
+    /// The update rule.
+    pub optimizer: Optimizer,
+    /// The learning-rate schedule `η_t`.
+    pub schedule: Schedule,
+    /// Base learning rate `η`.
+    pub lr: f64,
+}
+
+impl Optim {
+    /// Plain SGD at a constant rate `lr`.
+    pub fn sgd(lr: f64) -> Self {
+        Optim { optimizer: Optimizer::Sgd, schedule: Schedule::Constant, lr }
+    }
+
+    /// Errors (range): `lr` not positive and finite; those of [`Optimizer::check`] and
+    /// [`Schedule::check`].
+    pub fn check(&self) -> Result<()> {
+        ensure(self.lr.is_finite() && self.lr > 0.0, || format!("`lr` must be positive and finite, got {}", self.lr))?;
+        self.optimizer.check()?;
+        self.schedule.check()
+    }
+
+    /// One update of step `t` (0-based) with the run's schedule; an error (range) when the
+    /// parameters leave the finite range (divergence).
+    pub fn step<T: Real>(&self, params: &mut [T], grad: &[f64], state: &mut [f64], t: u64) -> Result<()> {
+        update(&self.optimizer, params, grad, state, self.schedule.at(self.lr, t), t + 1);
+        if params.iter().any(|v| !v.is_finite()) {
+            return Err(self.diverged(t, "the parameters are"));
+        }
+        Ok(())
+    }
+
+    /// The error (range) of a run whose `what` ("the parameters are", "the loss is") no longer
+    /// finite at step `t`.
+    pub fn diverged(&self, t: u64, what: &str) -> Error {
+        Error::range(format!("training diverged at step {t} ({what} no longer finite): lower `lr` (now {})", self.lr))
+    }
+}
+
+/// Runs training steps `start .. start + count` of any trainer and returns each step's loss (of
+/// the parameters before its update). Step `t` is: a cancellation checkpoint; `grad(params, t,
+/// g)`, the trainer's part, which returns the loss and leaves the gradient (`f64`, one per
+/// parameter) in `g`; a divergence check (a loss or gradient that is not finite); the update
+/// [`Optim::step`]. A cancelled run ([`crate::kernels::cancel`])
+/// stops at a step's start or at a chunk boundary inside it, and returns the losses of the steps
+/// it completed (their updates kept, the interrupted one dropped). Errors: the trainer's, and a
+/// divergence.
+pub fn run_steps<T: Real>(
+    optim: &Optim,
+    params: &mut [T],
+    state: &mut [f64],
+    start: u64,
+    count: u64,
+    mut grad: impl FnMut(&[T], u64, &mut [f64]) -> Result<f64>,
+) -> Result<Vec<f64>> {
+    let mut g = vec![0.0; params.len()];
+    let mut losses = Vec::with_capacity(count.min(1 << 16) as usize);
+    for t in start..start + count {
+        let Some(r) = attempt(|| {
+            checkpoint();
+            grad(params, t, &mut g)
+        }) else {
+            break;
+        };
+        let loss = r?;
+        if !loss.is_finite() || g.iter().any(|v| !v.is_finite()) {
+            return Err(optim.diverged(t, "the loss or its gradient is"));
+        }
+        losses.push(loss);
+        optim.step(params, &g, state, t)?;
+    }
+    Ok(losses)
 }
 
 impl Optimizer {

@@ -8,11 +8,11 @@
 
 use crate::data::gmm::Mixture;
 use crate::error::{ensure, Error, Result};
-use crate::kernels::cancel::{attempt, checkpoint};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::population::two_head::{risk_gradient, Quadrature};
-use crate::train::two_head::{check_state, step, Setup};
+use crate::train::optim::run_steps;
+use crate::train::two_head::{check_state, Setup};
 
 /// Runs steps `start .. start + count` of gradient descent on the population risk, updating
 /// `params` (`H × d`) and the optimiser `state` (`2 · H · d`), and returns the risk before each
@@ -23,43 +23,32 @@ use crate::train::two_head::{check_state, step, Setup};
 pub fn population<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, quad: &Quadrature) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
     ensure(mix.dim == setup.dim, || format!("the mixture has dimension {} but the layer {}", mix.dim, setup.dim))?;
-    let p = setup.heads * setup.dim;
-    let mut risks = Vec::with_capacity(count as usize);
-    let mut theta = vec![0.0f64; p];
-    for t in start..start + count {
+    let mut theta = vec![0.0f64; setup.heads * setup.dim];
+    run_steps(&setup.optim, params, state, start, count, |params, t, grad| {
         theta.iter_mut().zip(params.iter()).for_each(|(o, v)| *o = v.f64());
-        // A cancelled run stops here and returns the steps it completed.
-        let Some(pop) = attempt(|| {
-            checkpoint();
-            risk_gradient(mix, &theta, setup.heads, setup.lambda, setup.scores, quad, Par::Rayon)
-        }) else {
-            break;
-        };
-        let pop = pop?;
+        let pop = risk_gradient(mix, &theta, setup.heads, setup.lambda, setup.scores, quad, Par::Rayon)?;
         if !pop.converged {
             return Err(Error::range(format!(
                 "at step {t} the quadrature did not reach `tol` = {} (change {:.1e} at {} nodes per dimension): raise `tol` or set `nodes`",
                 quad.tol, pop.error, pop.nodes
             )));
         }
-        risks.push(pop.risk);
-        step(setup, params, state, t, &pop.gradient)?;
-    }
-    Ok(risks)
+        grad.copy_from_slice(&pop.gradient);
+        Ok(pop.risk)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::models::two_head::Scores;
-    use crate::train::optim::{Optimizer, Schedule};
+    use crate::train::optim::Optim;
 
     #[test]
     fn descends_to_the_centroids_deterministically() {
         let d = 3;
         let mix = Mixture::isotropic(vec![4.0, 0.0, 0.0, 0.0, 4.0, 0.0], 2, d, &[1.0], None).unwrap();
-        let setup =
-            Setup { heads: 2, dim: d, lambda: 1.0, scores: Scores::Dot, optimizer: Optimizer::Sgd, schedule: Schedule::Constant, lr: 0.1, batch: 1, seed: 0 };
+        let setup = Setup { heads: 2, dim: d, lambda: 1.0, scores: Scores::Dot, optim: Optim::sgd(0.1), batch: 1, seed: 0 };
         let init = vec![0.03, -0.01, 0.02, -0.02, 0.04, 0.01];
         let run = |chunks: &[u64]| {
             let (mut p, mut st, mut risks, mut t) = (init.clone(), vec![0.0; 12], Vec::new(), 0);

@@ -14,12 +14,11 @@
 use crate::data::gmm::{DrawScratch, Mixture};
 use crate::data::rng::{self, purpose, SAMPLE_CHUNK};
 use crate::error::{ensure, Error, Result};
-use crate::kernels::cancel::attempt;
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::models::two_head::chunk::{chunk_gradient_into, chunk_sums_into, gram_into, ChunkSums};
 use crate::models::two_head::{combine, Layer, Scores};
-use crate::train::optim::{update, Optimizer, Schedule};
+use crate::train::optim::{run_steps, Optim};
 
 /// Settings of a model-A training run (SPEC §2): the layer, the optimiser and its schedule, the
 /// batch and the seed. Checked by [`Setup::check`] at the start of every call.
@@ -33,12 +32,8 @@ pub struct Setup {
     pub lambda: f64,
     /// How a head scores a token.
     pub scores: Scores,
-    /// The update rule ([`crate::train::optim`]).
-    pub optimizer: Optimizer,
-    /// The learning-rate schedule `η_t`.
-    pub schedule: Schedule,
-    /// Base learning rate `η > 0`.
-    pub lr: f64,
+    /// Update rule, schedule and base rate (shared with model C's trainer).
+    pub optim: Optim,
     /// Samples per step (online) — ignored by full-batch training.
     pub batch: usize,
     /// Seed of the online samples (step `t` draws from stream `(TRAIN, t)`).
@@ -56,22 +51,9 @@ impl Setup {
     /// `[1, MAX_BATCH]`, or the optimiser or schedule fails its own check.
     pub fn check(&self) -> Result<()> {
         crate::models::two_head::check_lambda(self.lambda)?;
-        ensure(self.lr.is_finite() && self.lr > 0.0, || format!("`lr` must be positive and finite, got {}", self.lr))?;
-        ensure(self.batch >= 1 && self.batch <= MAX_BATCH, || format!("`batch` must be an integer in [1, {MAX_BATCH}], got {}", self.batch))?;
-        self.optimizer.check()?;
-        self.schedule.check()
+        self.optim.check()?;
+        ensure(self.batch >= 1 && self.batch <= MAX_BATCH, || format!("`batch` must be an integer in [1, {MAX_BATCH}], got {}", self.batch))
     }
-}
-
-/// One optimiser update of step `t` with the run's schedule; an error if the parameters leave the
-/// finite range (divergence). Shared by every model-A training loop.
-pub(crate) fn step<T: Real>(setup: &Setup, params: &mut [T], state: &mut [f64], t: u64, grad: &[f64]) -> Result<()> {
-    let lr = setup.schedule.at(setup.lr, t);
-    update(&setup.optimizer, params, grad, state, lr, t + 1);
-    if params.iter().any(|v| !v.is_finite()) {
-        return Err(Error::range(format!("training diverged at step {t} (the parameters are no longer finite): lower `lr` (now {})", setup.lr)));
-    }
-    Ok(())
 }
 
 /// The run's settings, and parameters and optimiser state of the sizes they imply.
@@ -184,32 +166,24 @@ pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &m
     ensure(mix.dim == setup.dim, || format!("the mixture has dimension {} but the layer {}", mix.dim, setup.dim))?;
     let par = if online_par_worthwhile(setup.batch, setup.dim, setup.heads) { par } else { Par::Seq };
     let mut ws = OnlineScratch::new(setup.heads, setup.dim);
-    let mut risks = Vec::with_capacity(count as usize);
-    for t in start..start + count {
+    // A cancelled run stops at a step's start, or at a chunk boundary of a parallel step.
+    run_steps(&setup.optim, params, state, start, count, |params, t, grad| {
         let layer = Layer::with_buffer(params, setup.heads, setup.dim, setup.lambda, setup.scores, std::mem::take(&mut ws.offsets))?;
-        // A cancelled run stops here (at the step's start, or at a chunk boundary of a parallel
-        // step) and returns the steps it completed.
-        let Some(risk) = attempt(|| {
-            crate::kernels::cancel::checkpoint();
-            match par {
-                Par::Seq => online_gradient_seq(mix, &layer, setup.batch, setup.seed, t, &mut ws),
-                Par::Rayon => {
-                    let (risk, grad) = online_gradient(mix, &layer, setup.batch, setup.seed, t, par);
-                    ws.grad.copy_from_slice(&grad);
-                    risk
-                }
+        let risk = match par {
+            Par::Seq => online_gradient_seq(mix, &layer, setup.batch, setup.seed, t, &mut ws),
+            Par::Rayon => {
+                let (risk, grad) = online_gradient(mix, &layer, setup.batch, setup.seed, t, par);
+                ws.grad.copy_from_slice(&grad);
+                risk
             }
-        }) else {
-            break;
         };
         ws.offsets = layer.into_buffer();
         if !risk.is_finite() || ws.grad.iter().any(|g| !g.is_finite()) {
-            return Err(diverged::<T>(t, setup.lr));
+            return Err(diverged::<T>(t, setup.optim.lr));
         }
-        risks.push(risk);
-        step(setup, params, state, t, &ws.grad)?;
-    }
-    Ok(risks)
+        grad.copy_from_slice(&ws.grad);
+        Ok(risk)
+    })
 }
 
 /// Runs full-batch gradient steps `start .. start + count` on the fixed sample `x` (`n × d`);
@@ -222,15 +196,12 @@ pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut
     check_state(setup, params, state)?;
     // The sample is checked once; a non-finite risk later can only come from the parameters.
     crate::models::two_head::check_tokens(x, setup.dim, "source")?;
-    let mut risks = Vec::with_capacity(count as usize);
-    for t in start..start + count {
+    run_steps(&setup.optim, params, state, start, count, |params, t, grad| {
         let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
-        let Some(r) = attempt(|| layer.risk_grad(x, par)) else { break };
-        let (risk, grad) = r.map_err(|_| diverged::<T>(t, setup.lr))?;
-        risks.push(risk);
-        step(setup, params, state, t, &grad)?;
-    }
-    Ok(risks)
+        let (risk, g) = layer.risk_grad(x, par).map_err(|_| diverged::<T>(t, setup.optim.lr))?;
+        grad.copy_from_slice(&g);
+        Ok(risk)
+    })
 }
 
 /// The error for a risk or gradient that is no longer finite at step `t`. At step 0 the parameters
@@ -270,7 +241,7 @@ mod tests {
     }
 
     fn setup(d: usize) -> Setup {
-        Setup { heads: 2, dim: d, lambda: 1.0, scores: Scores::Dot, optimizer: Optimizer::Sgd, schedule: Schedule::Constant, lr: 0.05, batch: 2500, seed: 3 }
+        Setup { heads: 2, dim: d, lambda: 1.0, scores: Scores::Dot, optim: Optim::sgd(0.05), batch: 2500, seed: 3 }
     }
 
     #[test]
@@ -332,13 +303,13 @@ mod tests {
         let mix = mixture(d, 2.0, 0.5);
         let (x, _) = mix.sample::<f32>(2000, 1, 0, Par::Rayon);
         let mut s = setup(d);
-        s.optimizer = Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+        s.optim.optimizer = crate::train::optim::Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
         let mut p: Vec<f32> = init_params(&Init::Data { seed: 2 }, 2, d, Some(&x)).unwrap();
         let mut st = vec![0.0; 4 * d];
         let r = full_batch(&x, &s, &mut p, &mut st, 0, 200, Par::Rayon).unwrap();
         assert!(r[199] < r[0]);
         let mut s2 = setup(d);
-        s2.lr = 1e30;
+        s2.optim.lr = 1e30;
         let mut p: Vec<f64> = vec![1.0; 2 * d];
         let mut st = vec![0.0; 4 * d];
         let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { GaussianMixture } from 'attnclust';
 import { limitQuantization } from 'attnclust';
-import type { PromptBatch } from 'attnclust';
+import type { PromptBatch, Scores } from 'attnclust';
 import { hconcat, linePlot, scatterPlot } from '../report/charts';
 import { band, bandFields, byScale, countFailed, type Experiment, fmt, fmtBand, logspace, prompt, RATIO_FAILED, rows, type Table } from './common';
 import { attend, kmeansAri, prompts, ratios, promptDefaults, promptFields } from './icq';
@@ -36,7 +36,7 @@ const LIMIT_MAX_K = 4;
  * The quantization ratio of each prompt's own mixture at infinite context (docs/population.md):
  * what the finite-L ratio of that prompt tends to as L → ∞.
  */
-function limitRatios(p: PromptBatch, sigma: number, lambda: number, scores: 'dot' | 'distance', worst: { error: number }): number[] {
+function limitRatios(p: PromptBatch, sigma: number, lambda: number, scores: Scores, worst: { error: number }): number[] {
   const [b] = p.means.shape as [number, number, number];
   return Array.from({ length: b }, (_, i) => {
     const means = prompt(p.means, i);
