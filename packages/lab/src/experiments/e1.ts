@@ -76,9 +76,9 @@ export const e1: Experiment<E1Config> = {
     const summary: Record<string, number> = {};
     const parts: Record<string, string[]> = {};
     // Every training run of every (scores, init) combination, and each combination's exact
-    // population run, in one queue with two in flight: no barrier between combinations, and the
-    // exact runs (each one thread for about three times as long as a seed's run) start first so that
-    // none is left running alone at the end. Every run is independent: the order changes nothing.
+    // population run, in one queue with two in flight: no barrier between combinations, and no
+    // exact run left alone on one thread at the end (they go first). Every run is independent: the
+    // order changes nothing in the results.
     const seedRuns = combos.map(([scores, regime]) =>
       Array.from({ length: c.seeds }, (_, s) => async () => {
         const seed = c.seed * 1000 + s;
