@@ -147,6 +147,30 @@ pub(crate) fn isotropic_sigmas(mix: &Mixture) -> Result<&[f64]> {
 /// Errors: `mixture` not isotropic (type); `params` of the wrong length (type) or non-finite,
 /// `lambda` not positive and finite, a rank above [`MAX_RANK`], bad `quadrature` (range).
 pub fn risk_gradient(mix: &Mixture, params: &[f64], heads: usize, lambda: f64, scores: Scores, quad: &Quadrature, par: Par) -> Result<Population> {
+    risk_gradient_with(mix, params, heads, lambda, scores, quad, par, Kernel::Fixed)
+}
+
+/// Which row kernel [`risk_gradient_with`] uses: the fixed-size one where it applies, or always the
+/// reference (for the tests that compare them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Kernel {
+    Fixed,
+    // (only the tests ask for the reference everywhere)
+    #[cfg_attr(not(test), allow(dead_code))]
+    Reference,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn risk_gradient_with(
+    mix: &Mixture,
+    params: &[f64],
+    heads: usize,
+    lambda: f64,
+    scores: Scores,
+    quad: &Quadrature,
+    par: Par,
+    kernel: Kernel,
+) -> Result<Population> {
     let d = mix.dim;
     let sigmas = isotropic_sigmas(mix)?;
     check_lambda(lambda)?;
@@ -176,7 +200,7 @@ pub fn risk_gradient(mix: &Mixture, params: &[f64], heads: usize, lambda: f64, s
         .collect();
     let scale = comps.iter().map(|c| c.weight * (c.perp2 + super::basis::dot(&c.m, &c.m) + d as f64 * c.sigma * c.sigma)).sum::<f64>().max(f64::MIN_POSITIVE);
     let problem = Problem { basis: &basis, t: &t, bias: &bias, thetas: &thetas, lambda, scores, d };
-    let out = quad.converge(r, scale, |n| problem.evaluate(&comps, n, par));
+    let out = quad.converge(r, scale, |n| problem.evaluate(&comps, n, par, kernel));
     if out.values.iter().any(|v| !v.is_finite()) {
         return Err(Error::range(format!("the population risk is not finite at `lambda` = {lambda} with these parameters (scores overflow f64)")));
     }
@@ -205,7 +229,7 @@ struct Problem<'a> {
 
 impl Problem<'_> {
     /// `[R, ∇R (H × d)]` with an `n`-point rule per dimension.
-    fn evaluate(&self, comps: &[Component], n: usize, par: Par) -> Vec<f64> {
+    fn evaluate(&self, comps: &[Component], n: usize, par: Par, kernel: Kernel) -> Vec<f64> {
         let (h, r, d, lambda) = (self.t.len(), self.basis.rank(), self.d, self.lambda);
         let gh = rule(n);
         let rows = if r == 0 { 1 } else { n };
@@ -214,7 +238,10 @@ impl Problem<'_> {
         let mut out = vec![0.0; 1 + h * d];
         for comp in comps {
             // Per row: [loss, α (H), β (H), A (H × r), B (H × r)], added in row order.
-            let parts = par.map(rows, |first| self.row(comp, &gh, first));
+            let parts = par.map(rows, |first| match kernel {
+                Kernel::Fixed => self.row_dispatch(comp, &gh, first),
+                Kernel::Reference => self.row(comp, &gh, first),
+            });
             let mut acc = vec![0.0; 1 + 2 * h + 2 * h * r];
             for part in &parts {
                 acc.iter_mut().zip(part).for_each(|(a, v)| *a += v);
@@ -240,7 +267,109 @@ impl Problem<'_> {
         out
     }
 
-    /// The weighted sums of one row of the rule for one component (see [`Problem::evaluate`]).
+    /// [`Problem::row`], by [`Problem::row_fixed`] for `H ≤ 3` heads and rank `r ≤ 3` (the same
+    /// operations in the same order on arrays of known size: bit for bit the same sums).
+    fn row_dispatch(&self, comp: &Component, gh: &Rule, first: usize) -> Vec<f64> {
+        match (self.t.len(), self.basis.rank()) {
+            (1, 1) => self.row_fixed::<1, 1>(comp, gh, first),
+            (1, 2) => self.row_fixed::<1, 2>(comp, gh, first),
+            (1, 3) => self.row_fixed::<1, 3>(comp, gh, first),
+            (2, 1) => self.row_fixed::<2, 1>(comp, gh, first),
+            (2, 2) => self.row_fixed::<2, 2>(comp, gh, first),
+            (2, 3) => self.row_fixed::<2, 3>(comp, gh, first),
+            (3, 1) => self.row_fixed::<3, 1>(comp, gh, first),
+            (3, 2) => self.row_fixed::<3, 2>(comp, gh, first),
+            (3, 3) => self.row_fixed::<3, 3>(comp, gh, first),
+            _ => self.row(comp, gh, first),
+        }
+    }
+
+    /// [`Problem::row`] for `H` heads at rank `R ≥ 1`: the nodes of the row visited in the same
+    /// order as [`tensor_row`], every sum formed in the same order as there (the reference), with the
+    /// per-node state in arrays (no bounds checks, no inner loops of unknown length).
+    fn row_fixed<const H: usize, const R: usize>(&self, comp: &Component, gh: &Rule, first: usize) -> Vec<f64> {
+        let lambda = self.lambda;
+        let t: [[f64; R]; H] = std::array::from_fn(|g| std::array::from_fn(|j| self.t[g][j]));
+        let bias: [f64; H] = std::array::from_fn(|g| self.bias[g]);
+        let m: [f64; R] = std::array::from_fn(|j| comp.m[j]);
+        let sigma = comp.sigma;
+        let (nodes, weights) = (&gh.nodes[..], &gh.weights[..]);
+        let n = nodes.len();
+        let (mut loss, mut alpha, mut beta) = (0.0, [0.0; H], [0.0; H]);
+        let (mut big_a, mut big_b) = ([[0.0; R]; H], [[0.0; R]; H]);
+        let mut idx = [0usize; R];
+        idx[0] = first;
+        loop {
+            // The node and its weight, as `tensor_row` forms them.
+            let mut w = 1.0;
+            let mut xi = [0.0; R];
+            for j in 0..R {
+                xi[j] = nodes[idx[j]];
+                w *= weights[idx[j]];
+            }
+            let z: [f64; R] = std::array::from_fn(|j| m[j] + sigma * xi[j]);
+            let s: [f64; H] = std::array::from_fn(|g| lambda * super::basis::dot(&z, &t[g]) + bias[g]);
+            let (mut gmax, mut mx) = (0, s[0]);
+            for (g, &v) in s.iter().enumerate().skip(1) {
+                if v > mx {
+                    (gmax, mx) = (g, v);
+                }
+            }
+            let mut a = [0.0; H];
+            let mut tot = 0.0;
+            for g in 0..H {
+                a[g] = if g == gmax { 1.0 } else { (s[g] - mx).exp() };
+                tot += a[g];
+            }
+            let inv = 1.0 / tot;
+            a.iter_mut().for_each(|v| *v *= inv);
+            let mut e = z;
+            for g in 0..H {
+                for j in 0..R {
+                    e[j] -= a[g] * t[g][j];
+                }
+            }
+            let mut c = [0.0; H];
+            let mut cbar = 0.0;
+            for g in 0..H {
+                c[g] = super::basis::dot(&e, &t[g]);
+                cbar += a[g] * c[g];
+            }
+            loss += w * super::basis::dot(&e, &e);
+            for g in 0..H {
+                let wa = w * a[g];
+                let wb = wa * (c[g] - cbar);
+                alpha[g] += wa;
+                beta[g] += wb;
+                for j in 0..R {
+                    big_a[g][j] += wa * e[j];
+                    big_b[g][j] += wb * z[j];
+                }
+            }
+            // The next node of the row: the last index fastest, as `tensor_row`.
+            let mut j = R;
+            loop {
+                if j == 1 {
+                    let mut acc = Vec::with_capacity(1 + 2 * H + 2 * H * R);
+                    acc.push(loss);
+                    acc.extend_from_slice(&alpha);
+                    acc.extend_from_slice(&beta);
+                    big_a.iter().for_each(|r| acc.extend_from_slice(r));
+                    big_b.iter().for_each(|r| acc.extend_from_slice(r));
+                    return acc;
+                }
+                j -= 1;
+                idx[j] += 1;
+                if idx[j] < n {
+                    break;
+                }
+                idx[j] = 0;
+            }
+        }
+    }
+
+    /// The weighted sums of one row of the rule for one component (see [`Problem::evaluate`]): the
+    /// reference for every `H` and rank, kept for what [`Problem::row_fixed`] does not cover.
     fn row(&self, comp: &Component, gh: &Rule, first: usize) -> Vec<f64> {
         let (h, r, lambda) = (self.t.len(), self.basis.rank(), self.lambda);
         let (mut s, mut a, mut e, mut c, mut z) = (vec![0.0; h], vec![0.0; h], vec![0.0; r], vec![0.0; h], vec![0.0; r]);

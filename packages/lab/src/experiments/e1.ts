@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { GaussianMixture } from 'attnclust';
 import { TwoHeadLayer } from 'attnclust';
-import type { InitSpec, Scores } from 'attnclust';
+import type { HistoryEntry, InitSpec, Scores } from 'attnclust';
 import { linePlot } from '../report/charts';
 import { band, bandFields, byScale, countFailed, type Experiment, FAILED_CENTROID_ERROR, fmt, fmtBand, runLimited, sphereMeans, type Table, onlineFields } from './common';
 
@@ -75,18 +75,30 @@ export const e1: Experiment<E1Config> = {
     const curves: { scores: string; name: string; x: number[]; y: number[]; lo: number[]; hi: number[]; failed: { x: number; y: number }[] }[] = [];
     const summary: Record<string, number> = {};
     const parts: Record<string, string[]> = {};
-    for (const [scores, regime] of combos) {
-      const runs = await runLimited(
-        Array.from({ length: c.seeds }, (_, s) => async () => {
-          const seed = c.seed * 1000 + s;
-          const layer = layerFor(mix, c, scores, regime, seed);
-          const r = await layer.train(mix, { steps: c.steps, batch: c.batch, lr: c.lr, seed, recordEvery: c.recordEvery, signal: ctx.signal });
-          ctx.progress.tick();
-          return r.history;
-        }),
-        2,
-        ctx.signal,
-      );
+    // Every training run of every (scores, init) combination, and each combination's exact
+    // population run, in one queue with two in flight: no barrier between combinations, and no
+    // exact run left alone on one thread at the end (they go first). Every run is independent: the
+    // order changes nothing in the results.
+    const seedRuns = combos.map(([scores, regime]) =>
+      Array.from({ length: c.seeds }, (_, s) => async () => {
+        const seed = c.seed * 1000 + s;
+        const layer = layerFor(mix, c, scores, regime, seed);
+        const r = await layer.train(mix, { steps: c.steps, batch: c.batch, lr: c.lr, seed, recordEvery: c.recordEvery, signal: ctx.signal });
+        ctx.progress.tick();
+        return r.history;
+      }),
+    );
+    // The same start as the first seed, on the exact population risk: the trajectory SGD follows in
+    // expectation, with no sampling noise (docs/population.md; 48 Gauss–Hermite nodes per dimension).
+    const exactRuns = combos.map(([scores, regime]) => async () => {
+      const exactLayer = layerFor(mix, c, scores, regime, c.seed * 1000);
+      const exact = await exactLayer.train(mix, { method: 'population', quadrature: { nodes: 48 }, steps: c.steps, lr: c.lr, seed: 0, recordEvery: c.recordEvery, signal: ctx.signal });
+      return exact.history;
+    });
+    const all = await runLimited<HistoryEntry[]>([...exactRuns, ...seedRuns.flat()], 2, ctx.signal);
+    const exactHistories = all.slice(0, combos.length);
+    for (const [ci, [scores, regime]] of combos.entries()) {
+      const runs = all.slice(combos.length + ci * c.seeds, combos.length + (ci + 1) * c.seeds);
       runs.forEach((h, s) => h.forEach((e) => table.rows.push([scores, regime, s, e.step, e.risk, e.alignment ?? NaN, e.centroidError ?? NaN])));
       const steps = (runs[0] ?? []).map((e) => e.step);
       const bands = steps.map((_, i) => band(runs.map((h) => h[i]?.alignment ?? NaN)));
@@ -106,12 +118,9 @@ export const e1: Experiment<E1Config> = {
       for (const [k, v] of bandFields((st) => `final centroid error ${st}, ${scores}, ${regime}`, finalErr)) summary[k] = v;
       summary[`failed seeds, ${scores}, ${regime}`] = countFailed(finalErr, (e) => e > FAILED_CENTROID_ERROR);
       (parts[scores] ??= []).push(`${regime} ${fmtBand(finalAlign)} (${failedSeeds.length} failed)`);
-      // The same start as the first seed, on the exact population risk: the trajectory SGD follows in
-      // expectation, with no sampling noise (docs/population.md; 48 Gauss–Hermite nodes per dimension).
-      const exactLayer = layerFor(mix, c, scores, regime, c.seed * 1000);
-      const exact = await exactLayer.train(mix, { method: 'population', quadrature: { nodes: 48 }, steps: c.steps, lr: c.lr, seed: 0, recordEvery: c.recordEvery, signal: ctx.signal });
-      const ex = exact.history.map((e) => e.alignment ?? NaN);
-      curves.push({ scores, name: `${regime} · exact population GD`, x: exact.history.map((e) => e.step), y: ex, lo: ex, hi: ex, failed: [] });
+      const exactHistory = exactHistories[ci] ?? [];
+      const ex = exactHistory.map((e) => e.alignment ?? NaN);
+      curves.push({ scores, name: `${regime} · exact population GD`, x: exactHistory.map((e) => e.step), y: ex, lo: ex, hi: ex, failed: [] });
       summary[`final alignment, exact population GD, ${scores}, ${regime}`] = ex[ex.length - 1] ?? NaN;
     }
     ctx.progress.stop();

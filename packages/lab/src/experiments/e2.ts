@@ -39,6 +39,15 @@ export interface SweepRow {
   emErr: number[];
 }
 
+/** Final metrics of one seed at one point: the layer's for each `λ`, then the baselines'. */
+interface SeedResult {
+  layer: { align: number; err: number }[];
+  kmAlign: number;
+  kmErr: number;
+  emAlign: number;
+  emErr: number;
+}
+
 /** Final metrics of the layer (for each `λ`) and of the baselines at each point, over seeds. */
 export async function sweep(
   label: string,
@@ -49,11 +58,14 @@ export async function sweep(
 ): Promise<{ table: Table; rows: SweepRow[] }> {
   const table: Table = { name: 'final', columns: [label, 'method', 'lambda', 'seed', 'alignment', 'centroidError'], rows: [] };
   ctx.progress.start(`${label} sweep`, points.length * c.seeds);
-  const rows: SweepRow[] = [];
-  for (const [i, p] of points.entries()) {
-    const x = xs[i] as number;
-    const runs = await runLimited(
-      Array.from({ length: c.seeds }, (_, s) => async () => {
+  // Every (point, seed) in one queue with two in flight, the costliest points (largest dimension)
+  // first: no barrier between points and no large run left alone at the end. Every run is
+  // independent (its own seed), so the order changes nothing in the results.
+  const tasks = points.flatMap((p, i) =>
+    Array.from({ length: c.seeds }, (_, s) => ({
+      i,
+      s,
+      run: async (): Promise<SeedResult> => {
         const seed = c.seed * 1000 + s;
         const means = sphereMeans(2, p.dim, p.norm, seed, p.norm);
         const mix = GaussianMixture.isotropic({ means, sigma: p.sigma });
@@ -68,10 +80,20 @@ export async function sweep(
         const fit = em(sample.x, 2, { seed, covariance: 'isotropic' });
         ctx.progress.tick();
         return { layer, kmAlign: alignment(km.centers, means), kmErr: centroidError(km.centers, means), emAlign: alignment(fit.means, means), emErr: centroidError(fit.means, means) };
-      }),
-      2,
-      ctx.signal,
-    );
+      },
+    })),
+  );
+  const order = [...tasks].sort((a, b) => (points[b.i] as Point).dim - (points[a.i] as Point).dim);
+  const done = await runLimited(
+    order.map((t) => t.run),
+    2,
+    ctx.signal,
+  );
+  const results: SeedResult[][] = points.map(() => new Array<SeedResult>(c.seeds));
+  order.forEach((t, j) => (results[t.i]![t.s] = done[j]!));
+  const rows: SweepRow[] = [];
+  for (const [i, runs] of results.entries()) {
+    const x = xs[i] as number;
     runs.forEach((r, s) => {
       c.lambdas.forEach((lambda, j) => table.rows.push([x, 'attention layer', lambda, s, r.layer[j]!.align, r.layer[j]!.err]));
       table.rows.push([x, 'k-means', NaN, s, r.kmAlign, r.kmErr], [x, 'EM', NaN, s, r.emAlign, r.emErr]);

@@ -55,6 +55,15 @@ function gap(finite: number[], limit: number[]): { mean: number; se: number } {
   return { mean: m, se };
 }
 
+/**
+ * `promises`, each marked as handled: the caller awaits them one by one, and one that fails
+ * before its turn must not end the process as an unhandled rejection (its turn still throws).
+ */
+function started<T>(promises: Promise<T>[]): Promise<T>[] {
+  for (const p of promises) p.catch(() => {});
+  return promises;
+}
+
 export const e5: Experiment<E5Config> = {
   id: 'e5',
   title: 'In-context quantization by identity attention',
@@ -79,9 +88,13 @@ export const e5: Experiment<E5Config> = {
     const exact = c.k <= LIMIT_MAX_K;
     const limits: number[][] = [];
     const worst = { error: 0 };
-    for (const lambda of c.lambdas) {
-      const y = await attend(p0, { lambda, scores: c.scores, signal: ctx.signal });
+    // Every λ's identity attention starts at once (on the worker threads) while this thread
+    // computes the exact limits and the measurements of the λ before: they overlap instead of
+    // taking turns. The results are the same whatever the order.
+    const ys = started(c.lambdas.map((lambda) => attend(p0, { lambda, scores: c.scores, signal: ctx.signal })));
+    for (const [li, lambda] of c.lambdas.entries()) {
       if (exact) limits.push(limitRatios(p0, c.sigma, lambda, c.scores, worst));
+      const y = await ys[li]!;
       const row = { x: lambda, ratio: ratios(p0, y), ariY: kmeansAri(p0, y, c.seed), ariX };
       row.ratio.forEach((r, i) => table.rows.push(['lambda', lambda, lambda, i, r, row.ariY[i]!, ariX[i]!]));
       vsLambda.push(row);
@@ -94,9 +107,11 @@ export const e5: Experiment<E5Config> = {
     const exactWindow = exact ? vsLambda.filter((_, i) => band(limits[i]!).median < 1).map((r) => r.x) : [];
     const sweep = async (name: string, values: number[], make: (v: number) => Parameters<typeof prompts>[0], withAri = false): Promise<Row[]> => {
       const out: Row[] = [];
-      for (const v of values) {
-        const p = prompts(make(v));
-        const y = await attend(p, { lambda: lambdaStar, scores: c.scores, signal: ctx.signal });
+      const ps = values.map((v) => prompts(make(v)));
+      const ys = started(ps.map((p) => attend(p, { lambda: lambdaStar, scores: c.scores, signal: ctx.signal })));
+      for (const [vi, v] of values.entries()) {
+        const p = ps[vi]!;
+        const y = await ys[vi]!;
         const row: Row = { x: v, ratio: ratios(p, y) };
         if (withAri) {
           row.ariY = kmeansAri(p, y, c.seed);

@@ -89,14 +89,15 @@ export const e9: Experiment<E9Config> = {
         let gap = 0;
         for (let j = 0; j < c.dim; j++) gap += ((p[j] as number) - (p[c.dim + j] as number)) ** 2;
         const err = centroidError({ shape: [2, c.dim], data: p }, { shape: [2, c.dim], data: means });
-        table.rows.push([lambda, sep, phase, err, Math.sqrt(gap) / norm, Math.sqrt(gn), end.risk]);
         ctx.progress.tick();
-        return { lambda, sep, phase, err };
+        return { lambda, sep, phase, err, row: [lambda, sep, phase, err, Math.sqrt(gap) / norm, Math.sqrt(gn), end.risk] };
       }),
       2,
       ctx.signal,
     );
     ctx.progress.stop();
+    // In cell order (λ, then separation), whichever cell finished first.
+    for (const r of results) table.rows.push(r.row);
     const count = (ph: Phase) => results.filter((r) => r.phase === ph).length;
     const found = results.filter((r) => r.phase === 'centroids');
     const spec = {

@@ -155,3 +155,34 @@ fn same_bits_with_one_thread_or_many() {
     assert_eq!(seq, many);
     assert_eq!(seq.rank, 3);
 }
+
+#[test]
+fn fixed_size_rows_are_the_reference_bit_for_bit() {
+    // Every (H, rank) the fixed-size kernel covers, and one beyond it (H = 4: the reference path),
+    // both score kinds, a fixed rule and the automatic one, sequential and parallel rows.
+    for scores in [Scores::Dot, Scores::Distance] {
+        for h in 1..=4usize {
+            for d in [1usize, 2, 3, 5] {
+                let mix = mixture(d);
+                let p = params(h, d);
+                for quad in [Quadrature { nodes: Some(48), tol: 1e-12 }, Quadrature::default()] {
+                    for par in [Par::Seq, Par::Rayon] {
+                        let fast = risk_gradient_with(&mix, &p, h, 0.7, scores, &quad, par, Kernel::Fixed);
+                        let reference = risk_gradient_with(&mix, &p, h, 0.7, scores, &quad, par, Kernel::Reference);
+                        match (fast, reference) {
+                            (Ok(a), Ok(b)) => {
+                                assert_eq!(a.rank, b.rank);
+                                assert_eq!(a.risk.to_bits(), b.risk.to_bits(), "{scores:?} H {h} d {d} rank {}: risk", a.rank);
+                                let (ga, gb): (Vec<u64>, Vec<u64>) =
+                                    (a.gradient.iter().map(|v| v.to_bits()).collect(), b.gradient.iter().map(|v| v.to_bits()).collect());
+                                assert_eq!(ga, gb, "{scores:?} H {h} d {d} rank {}: gradient", a.rank);
+                            }
+                            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                            (a, b) => panic!("{scores:?} H {h} d {d}: {a:?} vs {b:?}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
