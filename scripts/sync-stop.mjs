@@ -5,11 +5,15 @@
 //
 // For each workload, `runs` times: a worker starts the synchronous call (seconds of work), says so
 // just before, and is terminated 300 ms later; the time `await worker.terminate()` takes is
-// measured. One more run per workload times the whole call on an untouched worker (the time the
+// measured (it includes Node's own teardown of the worker: ≈ 5–30 ms for a small heap, 200–300 ms
+// for a worker holding 1 GB of typed arrays, whatever it was doing). One more run per workload times the whole call on an untouched worker (the time the
 // terminate would be held without the stop). Then, `runs` times, a process whose worker is in
 // `identityAttentionSync` calls `process.exit()` from its main thread: the time from the call to
 // the process's end is measured. Prints one JSON line per measurement and a summary table (max and
 // median, ms). Run it with another Node binary (`node-matrix`) to measure that Node line.
+// Workloads `SIGINT`, `SIGTERM`, `SIGINT+handler`, `SIGTERM+handler` (not in the default list)
+// send the signal to a process whose *main thread* is in `identityAttentionSync`, without and with
+// a `process.on(signal)` handler, and time how long the process takes to end.
 import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,28 +29,28 @@ export const workloads = {
     call: `api.identityAttentionSync(x)`,
   },
   attentionSync: {
-    prep: `const w = api.identityWeights(16, { heads: 2 }); const x = { shape: [256, 2048, 16], data: Float32Array.from({ length: 256 * 2048 * 16 }, (_, i) => Math.sin(i * 0.37)) };`,
+    prep: `const w = api.identityWeights(16, { heads: 2 }); const x = { shape: [64, 2048, 16], data: Float32Array.from({ length: 64 * 2048 * 16 }, (_, i) => Math.sin(i * 0.37)) };`,
     call: `api.attentionSync(x, w)`,
   },
   attentionBackwardSync: {
-    prep: `const w = api.identityWeights(32, { heads: 1 }); const x = { shape: [1, 16384, 32], data: Float32Array.from({ length: 16384 * 32 }, (_, i) => Math.sin(i * 0.11)) };`,
+    prep: `const w = api.identityWeights(32, { heads: 1 }); const x = { shape: [1, 12288, 32], data: Float32Array.from({ length: 12288 * 32 }, (_, i) => Math.sin(i * 0.11)) };`,
     call: `api.attentionBackwardSync(x, w, x)`,
   },
   sample: {
     prep: `const gmm = api.GaussianMixture.isotropic({ means: [Array(64).fill(0), Array(64).fill(1)], sigma: 1 });`,
-    call: `gmm.sample(8000000, { seed: 0, dtype: 'f32' })`,
+    call: `gmm.sample(3000000, { seed: 0, dtype: 'f32' })`,
   },
   kmeans: {
     prep: `const gmm = api.GaussianMixture.isotropic({ means: [Array(32).fill(0), Array(32).fill(1)], sigma: 1 }); const pts = gmm.sample(200000, { seed: 1 }).x;`,
-    call: `api.kmeans(pts, 64, { seed: 0, nInit: 8, maxIter: 300, tol: 0 })`,
+    call: `api.kmeans(pts, 64, { seed: 0, nInit: 1, maxIter: 10, tol: 0 })`,
   },
   em: {
-    prep: `const gmm = api.GaussianMixture.isotropic({ means: [Array(32).fill(0), Array(32).fill(1)], sigma: 1 }); const pts = gmm.sample(200000, { seed: 1 }).x;`,
-    call: `api.em(pts, 32, { seed: 0, maxIter: 500, tol: 0 })`,
+    prep: `const gmm = api.GaussianMixture.isotropic({ means: [Array(32).fill(0), Array(32).fill(1)], sigma: 1 }); const pts = gmm.sample(20000, { seed: 1 }).x;`,
+    call: `api.em(pts, 32, { seed: 0, maxIter: 10, tol: 0 })`,
   },
   'TwoHeadLayer.gradient': {
-    prep: `const gmm = api.GaussianMixture.isotropic({ means: [Array(64).fill(0), Array(64).fill(1)], sigma: 1 }); const pts = gmm.sample(4000000, { seed: 1, dtype: 'f32' }).x; const layer = new api.TwoHeadLayer({ dim: 64, lambda: 1, dtype: 'f32' });`,
-    call: `for (let i = 0; i < 1; i++) layer.gradient(pts)`,
+    prep: `const gmm = api.GaussianMixture.isotropic({ means: [Array(64).fill(0), Array(64).fill(1)], sigma: 1 }); const pts = gmm.sample(250000, { seed: 1, dtype: 'f32' }).x; const layer = new api.TwoHeadLayer({ dim: 64, heads: 64, lambda: 1, dtype: 'f32' });`,
+    call: `layer.gradient(pts)`,
   },
 };
 
@@ -105,6 +109,39 @@ export async function exitHeld() {
   return { held: end - Number(/exit (\d+)/.exec(out)?.[1]) };
 }
 
+/**
+ * A process whose main thread is in `identityAttentionSync` gets `signal` 300 ms into the call:
+ * the time from the signal to the process's end, and how it ended. `handler`: the process first
+ * installs `process.on(signal, () => process.exit(3))`.
+ */
+export async function signalHeld(signal, handler) {
+  const w = workloads.identityAttentionSync;
+  const code = `
+    const api = require(${JSON.stringify(root)});
+    ${handler ? `process.on(${JSON.stringify(signal)}, () => process.exit(3));` : ''}
+    ${w.prep}
+    process.stdout.write('started\n');
+    const t0 = performance.now();
+    ${w.call};
+    process.stdout.write('returned ' + (performance.now() - t0).toFixed(0) + '\n');
+  `;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let sent;
+  child.stdout.on('data', (b) => {
+    out += b.toString();
+    if (sent === undefined && out.includes('started')) {
+      sent = 0;
+      setTimeout(() => {
+        sent = performance.now();
+        child.kill(signal);
+      }, 300);
+    }
+  });
+  const how = await new Promise((res) => child.on('exit', (code, sig) => res({ code, signal: sig })));
+  return { held: performance.now() - sent, ...how, callReturned: out.includes('returned') };
+}
+
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return { max: s[s.length - 1], median: s[Math.floor(s.length / 2)] };
@@ -119,6 +156,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     let alone;
     if (name === 'process.exit') {
       for (let i = 0; i < runs; i++) helds.push((await exitHeld()).held);
+    } else if (/^SIG(INT|TERM)(\+handler)?$/.test(name)) {
+      const [sig, handler] = name.split('+');
+      for (let i = 0; i < runs; i++) {
+        const r = await signalHeld(sig, handler !== undefined);
+        console.log(JSON.stringify({ name, ...r, held: +r.held.toFixed(1) }));
+        helds.push(r.held);
+      }
     } else {
       alone = await callDuration(name);
       for (let i = 0; i < runs; i++) {
