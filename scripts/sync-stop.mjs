@@ -120,10 +120,11 @@ export async function signalHeld(signal, handler) {
     const api = require(${JSON.stringify(root)});
     ${handler ? `process.on(${JSON.stringify(signal)}, () => process.exit(3));` : ''}
     ${w.prep}
-    process.stdout.write('started\n');
+    process.stdout.write('started\\n');
     const t0 = performance.now();
     ${w.call};
-    process.stdout.write('returned ' + (performance.now() - t0).toFixed(0) + '\n');
+    process.stdout.write('returned ' + (performance.now() - t0).toFixed(0) + '\\n');
+    setTimeout(() => {}, 5000); // more work queued: the loop runs on, and dispatches the signal
   `;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';

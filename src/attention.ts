@@ -216,7 +216,7 @@ export async function attention(x: TokensLike, weights: AttentionWeights, opts: 
   return output(p, await cancellable(p.signal, (token) => callAsync(() => native.attention(xd, p.b, p.l, p.shape, w, p.opts, token))));
 }
 
-/** `Attn(X)` on the calling thread. */
+/** `Attn(X)` on the calling thread. Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and one chunk of work); on the main thread nothing stops it, so use the async form for long work. */
 export function attentionSync(x: TokensLike, weights: AttentionWeights, opts: Omit<AttentionOptions, 'signal'> = {}): Tensor {
   const p = prepare(x, weights, opts);
   plan(p, undefined);
@@ -253,7 +253,7 @@ export async function attentionBackward(x: TokensLike, weights: AttentionWeights
   return grads(p, await cancellable(p.signal, (token) => callAsync(() => native.attentionBackward(xd, p.b, p.l, p.shape, w, d.data, p.opts, token))));
 }
 
-/** `attentionBackward` on the calling thread. */
+/** `attentionBackward` on the calling thread. Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and one chunk of work); on the main thread nothing stops it, so use the async form for long work. */
 export function attentionBackwardSync(x: TokensLike, weights: AttentionWeights, dy: TokensLike, opts: Omit<AttentionOptions, 'signal'> = {}): AttentionGradients {
   const p = prepare(x, weights, opts);
   const d = upstream(p, dy);

@@ -102,7 +102,7 @@ function wrapKMeans(r: { centers: Float32Array | Float64Array; labels: Uint32Arr
   return { centers: { shape: [k, d], data: r.centers }, labels: r.labels, inertia: checkScalar(r.inertia, 'x', 'the inertia'), iterations: r.iterations };
 }
 
-/** k-means with `k` clusters on the rows of `x` (`[n, d]`). */
+/** k-means with `k` clusters on the rows of `x` (`[n, d]`). Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and one chunk of work); on the main thread nothing stops it, so use the async form for long work. */
 export function kmeans(x: MatrixLike, k: number, opts: KMeansOptions): KMeansResult {
   const p = points(x, k);
   const spec = kmeansSpec(p.k, opts, ['seed', 'nInit', 'maxIter', 'tol']);
@@ -117,7 +117,9 @@ export async function kmeansAsync(x: MatrixLike, k: number, opts: KMeansOptions)
   return wrapKMeans(await cancellable(signal, (token) => callAsync(() => native.kmeans(p.t.data, p.d, spec, token))), p.k, p.d);
 }
 
-/** EM for a `k`-component Gaussian mixture on the rows of `x` (`[n, d]`). */
+/**
+ * EM for a `k`-component Gaussian mixture on the rows of `x` (`[n, d]`). Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and one chunk of work); on the main thread nothing stops it.
+ */
 export function em(x: MatrixLike, k: number, opts: EmOptions): EmResult {
   const p = points(x, k);
   const o = v.options('options', opts, true, ['seed', 'covariance', 'maxIter', 'tol', 'reg']);

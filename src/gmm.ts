@@ -158,7 +158,7 @@ export class GaussianMixture {
     return new GaussianMixture({ kind: 'full', k, dim: d, means: Array.from(m.data), covariances: flat, weights: w }, m, spread);
   }
 
-  /** `n` draws: `x` is `[n, d]`, `labels` the component of each. */
+  /** `n` draws: `x` is `[n, d]`, `labels` the component of each. Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and one chunk of work); on the main thread nothing stops it, so use the async form for long work. */
   sample(n: number, opts: SampleOptions): MixtureSample {
     const a = sampleArgs(n, opts, this.dim, ['seed', 'dtype', 'stream']);
     fitsDtype(this.spread, a.dtype, "this mixture's samples");

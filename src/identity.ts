@@ -121,7 +121,9 @@ export async function identityAttention(x: TokensLike, opts: IdentityAttentionOp
   });
 }
 
-/** Identity attention, on the calling thread (for small inputs). */
+/**
+ * Identity attention, on the calling thread (for small inputs). Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and one chunk of work); on the main thread nothing stops it, so use the async form for long work.
+ */
 export function identityAttentionSync(x: TokensLike, opts: Omit<IdentityAttentionOptions, 'signal'> = {}): Tensor {
   const a = prepare(x, opts);
   const data = a.compute === 'f64' ? widen(a.t.data) : a.t.data;

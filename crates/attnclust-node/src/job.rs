@@ -10,6 +10,13 @@
 //!   end of the main thread: the env cleanup hook) or when `process.exit()` is called (the `exit`
 //!   event, which TypeScript forwards to [`cancel_in_flight`]): without it, Node would wait for
 //!   every running libuv task before exiting.
+//!
+//! A synchronous call cannot be reached by any of these: its JS thread is inside the call, and
+//! Node runs an environment's cleanup hooks only after the thread is back from native code. So a
+//! call large enough for the pool ([`guard`]) runs under its own token while its JS thread waits,
+//! asking Node every [`PROBE_EVERY`] whether the environment is being torn down
+//! ([`env_stopping`]); the token is set when it is. Smaller calls run on the calling thread,
+//! unprobed (they take well under a millisecond).
 
 use attnclust_core::kernels::cancel::Cancel;
 use attnclust_core::Error as CoreError;
@@ -93,9 +100,10 @@ fn js_env() -> Option<napi::sys::napi_env> {
 /// it adds to `worker.terminate()`.
 const PROBE_EVERY: Duration = Duration::from_millis(10);
 
-/// Whether `env` is being torn down (`worker.terminate()`, the worker's `process.exit()`, the main
-/// thread exiting while the worker runs): Node then marks it stopping (an atomic flag set from the
-/// thread that stops it) and every Node-API call that may run JavaScript fails (`NAPI_PREAMBLE`:
+/// Whether `env` is being torn down (`worker.terminate()`; `process.exit()` on the main thread,
+/// which stops every worker first): Node marks it stopping (`Environment::ExitEnv` sets an atomic
+/// flag, from the thread that stops it, before it terminates the isolate) and from then on every
+/// Node-API call that may run JavaScript fails (`NAPI_PREAMBLE`:
 /// `can_call_into_js()` is false; the status is `napi_pending_exception`, or `napi_cannot_run_js`
 /// for modules built for experimental Node-API). `napi_strict_equals` is such a call and the
 /// cheapest one: it compares `undefined` with itself. `probe` caches the `undefined` handle.
