@@ -290,6 +290,21 @@ describe('a long synchronous call in a worker (issue 10)', () => {
     }, 60_000);
   }
 
+  it('left alone, a synchronous call in a worker returns the same result as on the main thread', async () => {
+    const prep = `const x = { shape: [2, 512, 16], data: Float32Array.from({ length: 2 * 512 * 16 }, (_, i) => Math.sin(i * 0.37)) };`;
+    const w = new Worker(
+      `const api = require(${JSON.stringify(root)}); ${prep} require('node:worker_threads').parentPort.postMessage(Array.from(api.identityAttentionSync(x, { depth: 3 }).data));`,
+      { eval: true },
+    );
+    const got = await new Promise<number[]>((res, rej) => {
+      w.once('message', res);
+      w.once('error', rej);
+    });
+    await w.terminate();
+    const x: Tensor = { shape: [2, 512, 16], data: Float32Array.from({ length: 2 * 512 * 16 }, (_, i) => Math.sin(i * 0.37)) };
+    expect(got).toEqual(Array.from(api.identityAttentionSync(x, { depth: 3 }).data));
+  }, 60_000);
+
   it('process.exit() on the main thread is not held by a worker in identityAttentionSync', async () => {
     const code = `
       const { Worker } = require('node:worker_threads');
