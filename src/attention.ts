@@ -232,6 +232,9 @@ export async function attention(x: TokensLike, weights: AttentionWeights, opts: 
 /**
  * `attention` on the calling thread (it blocks the event loop).
  *
+ * Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and
+ * one chunk of work); on the main thread nothing stops it, so use the async form for long work.
+ *
  * @throws {TypeError} as `attention`.
  * @throws {RangeError} as `attention`.
  */
@@ -282,6 +285,9 @@ export async function attentionBackward(x: TokensLike, weights: AttentionWeights
 
 /**
  * `attentionBackward` on the calling thread (it blocks the event loop).
+ *
+ * Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and
+ * one chunk of work); on the main thread nothing stops it, so use the async form for long work.
  *
  * @throws {TypeError} as `attentionBackward`.
  * @throws {RangeError} as `attentionBackward`.

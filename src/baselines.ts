@@ -111,6 +111,9 @@ function wrapKMeans(r: { centers: Float32Array | Float64Array; labels: Uint32Arr
  * centre) and Lloyd's iterations (Lloyd 1982); the lowest inertia `Σ_i ‖x_i − c_{z_i}‖²` is kept.
  * Computed in f64, the same bits for any thread count.
  *
+ * Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and
+ * one chunk of work); on the main thread nothing stops it, so use the async form for long work.
+ *
  * @throws {TypeError} when `x` is not a matrix or `opts` has an unknown key (named, with the closest valid key).
  * @throws {RangeError} when `x` is empty or not finite, `k` is not an integer in [1, n], `seed`,
  * `nInit`, `maxIter` or `tol` is out of range, the inertia overflows f64, or the call exceeds the
@@ -141,6 +144,9 @@ export async function kmeansAsync(x: MatrixLike, k: number, opts: KMeansOptions)
  * diagonal covariances on the rows of `x` (`[n, d]`), started from `kmeans` with the same seed;
  * log-sum-exp responsibilities, variances floored at `reg`. Computed in f64, the same bits for any
  * thread count.
+ *
+ * Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and
+ * one chunk of work); on the main thread nothing stops it, so use the async form for long work.
  *
  * @throws {TypeError} when `x` is not a matrix or `opts` has an unknown key (named, with the closest valid key).
  * @throws {RangeError} when `x` is empty or not finite, `k` is not an integer in [1, n], an option

@@ -195,6 +195,9 @@ export class GaussianMixture {
    * draws comes from a ChaCha8 generator keyed by `(seed, stream, c)`; normals by the ziggurat
    * method.
    *
+   * Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and
+   * one chunk of work); on the main thread nothing stops it, so use the async form for long work.
+   *
    * @throws {TypeError} when `opts` has an unknown key (named, with the closest valid key).
    * @throws {RangeError} when `n`, `seed` or `stream` is not an integer in range, the samples would
    * overflow `dtype` or hold more than 2^31 − 1 values, or they exceed the memory limit.

@@ -133,6 +133,9 @@ export async function identityAttention(x: TokensLike, opts: IdentityAttentionOp
 /**
  * `identityAttention` on the calling thread (for small inputs; it blocks the event loop).
  *
+ * Blocks the calling thread, without a signal: in a worker, `worker.terminate()` stops it (≈ 10 ms and
+ * one chunk of work); on the main thread nothing stops it, so use the async form for long work.
+ *
  * @throws {TypeError} as `identityAttention`.
  * @throws {RangeError} as `identityAttention`.
  */

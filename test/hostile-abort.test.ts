@@ -247,3 +247,77 @@ describe('exiting while native work runs', () => {
     expect(held).toBeLessThan(1000);
   }, 60_000);
 });
+
+/** Worker code that says so, then blocks its thread in one long synchronous call. */
+const longSync = (prep: string, call: string) => `
+  const api = require(${JSON.stringify(root)});
+  ${prep}
+  require('node:worker_threads').parentPort.postMessage('started');
+  ${call};
+  require('node:worker_threads').parentPort.postMessage('returned');
+`;
+const bigPrompt = `const x = { shape: [1, 16384, 64], data: Float32Array.from({ length: 16384 * 64 }, (_, i) => Math.sin(i * 0.37)) };`;
+
+describe('a long synchronous call in a worker (issue 10)', () => {
+  // Node cannot tear a worker down while its thread is in native code: a synchronous call waits
+  // for the pool while asking Node every 10 ms whether its environment is stopping, and stops
+  // its kernels at their next chunk boundary when it is.
+  const cases: [string, string, string][] = [
+    ['identityAttentionSync (B = 1, L = 16384, d = 64: seconds)', bigPrompt, 'api.identityAttentionSync(x)'],
+    [
+      'kmeans (200 000 points, d = 32, K = 64, 10 passes: seconds)',
+      `const g = api.GaussianMixture.isotropic({ means: [Array(32).fill(0), Array(32).fill(1)], sigma: 1 }); const pts = g.sample(200000, { seed: 1 }).x;`,
+      'api.kmeans(pts, 64, { seed: 0, nInit: 1, maxIter: 10, tol: 0 })',
+    ],
+  ];
+  for (const [name, prep, call] of cases) {
+    it(`worker.terminate() is not held by ${name}`, async () => {
+      const w = new Worker(longSync(prep, call), { eval: true });
+      let returned = false;
+      await new Promise<void>((res, rej) => {
+        w.once('message', () => res());
+        w.once('error', rej);
+      });
+      w.on('message', (m) => (returned ||= m === 'returned'));
+      await sleep(300);
+      const t0 = performance.now();
+      await w.terminate();
+      const held = performance.now() - t0;
+      expect(returned, 'the call ended before the terminate: make it longer').toBe(false);
+      report(`worker.terminate() held by ${name.split(' (')[0]}`, held);
+      // Target 200 ms (before: the rest of the call, 4–7 s); generous for a loaded machine.
+      expect(held).toBeLessThan(1000);
+    }, 60_000);
+  }
+
+  it('left alone, a synchronous call in a worker returns the same result as on the main thread', async () => {
+    const prep = `const x = { shape: [2, 512, 16], data: Float32Array.from({ length: 2 * 512 * 16 }, (_, i) => Math.sin(i * 0.37)) };`;
+    const w = new Worker(
+      `const api = require(${JSON.stringify(root)}); ${prep} require('node:worker_threads').parentPort.postMessage(Array.from(api.identityAttentionSync(x, { depth: 3 }).data));`,
+      { eval: true },
+    );
+    const got = await new Promise<number[]>((res, rej) => {
+      w.once('message', res);
+      w.once('error', rej);
+    });
+    await w.terminate();
+    const x: Tensor = { shape: [2, 512, 16], data: Float32Array.from({ length: 2 * 512 * 16 }, (_, i) => Math.sin(i * 0.37)) };
+    expect(got).toEqual(Array.from(api.identityAttentionSync(x, { depth: 3 }).data));
+  }, 60_000);
+
+  it('process.exit() on the main thread is not held by a worker in identityAttentionSync', async () => {
+    const code = `
+      const { Worker } = require('node:worker_threads');
+      const w = new Worker(${JSON.stringify(longSync(bigPrompt, 'api.identityAttentionSync(x)'))}, { eval: true });
+      w.once('message', () => setTimeout(() => { process.stdout.write('exit ' + Date.now() + '\\n'); process.exit(0); }, 300));
+    `;
+    const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const end = await new Promise<number>((res) => child.on('exit', () => res(Date.now())));
+    const at = Number(/exit (\d+)/.exec(out)?.[1]);
+    expect(Number.isFinite(at)).toBe(true);
+    report('process.exit() held by a worker in identityAttentionSync', end - at);
+    expect(end - at).toBeLessThan(1000);
+  }, 60_000);
+});
