@@ -2,9 +2,10 @@
 //! scores, online softmax around each row's dominant key, exponentials and `P·V` without a general
 //! tile product and without storing a score tile.
 //!
-//! **Layout.** Per head, `K` and `V` are packed once, transposed and padded to a multiple of 16
-//! keys (`Kᵀ`, `Vᵀ`: feature-major, `lp` keys per feature), so one 16-lane vector holds one feature
-//! of 16 consecutive keys. A micro-block of `R` query rows is held in L1 and the keys stream past in
+//! **Layout.** Per head, `K` and `V` are packed once, transposed in panels of [`PANEL`] keys
+//! (panel `b` holds `Kᵀ[f][64b … 64b + 63]` for every feature `f`, contiguous, zero-padded), so one
+//! 16-lane vector holds one feature of 16 consecutive keys and one key block is one contiguous
+//! stretch of memory (no power-of-two strides for the L1 sets to alias on). A micro-block of `R` query rows is held in L1 and the keys stream past in
 //! blocks of up to `16·NB` keys: the `R × 16·NB` scores live in registers.
 //!
 //! **Score contract** (what [`scores`] and the fused forward both compute, bit for bit, on every
@@ -42,6 +43,8 @@ use std::arch::x86_64::*;
 pub const MAX_D: usize = 64;
 /// Lanes of a [`V16`].
 pub const LANES: usize = 16;
+/// Keys per panel of the packed `Kᵀ`, `Vᵀ`.
+pub const PANEL: usize = 64;
 /// Largest query micro-block.
 const RMAX: usize = 4;
 /// `arg` of a row that has seen no key.
@@ -75,8 +78,12 @@ pub trait V16: Copy {
     unsafe fn hsum(self) -> f32;
     /// Bit `t` set when lane `t` equals `x`.
     unsafe fn eq_mask(self, x: f32) -> u32;
+    /// Whether some lane is above `x`.
+    unsafe fn any_gt(self, x: f32) -> bool;
     /// Lanes whose bit is clear in `keep` become `−∞`.
     unsafe fn keep(self, keep: u32) -> Self;
+    /// `x` added to lane 0.
+    unsafe fn add_lane0(self, x: f32) -> Self;
     /// `e^x` for `x ≤ 0` as in the module doc.
     unsafe fn exp_nonpos(self) -> Self;
 }
@@ -177,6 +184,10 @@ impl V16 for Portable {
         (0..16).fold(0, |m, t| if self.0[t] == x { m | 1 << t } else { m })
     }
     #[inline(always)]
+    unsafe fn any_gt(self, x: f32) -> bool {
+        self.0.iter().any(|&v| v > x)
+    }
+    #[inline(always)]
     unsafe fn keep(self, keep: u32) -> Self {
         let mut o = self.0;
         for (t, v) in o.iter_mut().enumerate() {
@@ -184,6 +195,12 @@ impl V16 for Portable {
                 *v = f32::NEG_INFINITY;
             }
         }
+        Portable(o)
+    }
+    #[inline(always)]
+    unsafe fn add_lane0(self, x: f32) -> Self {
+        let mut o = self.0;
+        o[0] += x;
         Portable(o)
     }
     #[inline(always)]
@@ -245,8 +262,16 @@ impl V16 for Avx512 {
         u32::from(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(self.0, _mm512_set1_ps(x)))
     }
     #[inline(always)]
+    unsafe fn any_gt(self, x: f32) -> bool {
+        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(self.0, _mm512_set1_ps(x)) != 0
+    }
+    #[inline(always)]
     unsafe fn keep(self, keep: u32) -> Self {
         Avx512(_mm512_mask_blend_ps(keep as u16, _mm512_set1_ps(f32::NEG_INFINITY), self.0))
+    }
+    #[inline(always)]
+    unsafe fn add_lane0(self, x: f32) -> Self {
+        Avx512(_mm512_mask_add_ps(self.0, 1, self.0, _mm512_set1_ps(x)))
     }
     #[inline(always)]
     unsafe fn exp_nonpos(self) -> Self {
@@ -260,8 +285,8 @@ impl V16 for Avx512 {
         for &c in &EXP_C[1..] {
             p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
         }
-        let two_n = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127))));
-        Avx512(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, lo), _mm512_mul_ps(p, two_n)))
+        // p·2ⁿ correctly rounded, as the product with 2ⁿ built in the exponent bits (n ≥ −126)
+        Avx512(_mm512_maskz_scalef_ps(_mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, lo), p, n))
     }
 }
 
@@ -358,10 +383,19 @@ impl V16 for Avx2 {
         lo | hi << 8
     }
     #[inline(always)]
+    unsafe fn any_gt(self, x: f32) -> bool {
+        let v = _mm256_set1_ps(x);
+        _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(self.0, v), _mm256_cmp_ps::<_CMP_GT_OQ>(self.1, v))) != 0
+    }
+    #[inline(always)]
     unsafe fn keep(self, keep: u32) -> Self {
         let ninf = _mm256_set1_ps(f32::NEG_INFINITY);
         let (m0, m1) = (_mm256_castsi256_ps(Self::lanes_of(keep & 0xff)), _mm256_castsi256_ps(Self::lanes_of(keep >> 8 & 0xff)));
         Avx2(_mm256_blendv_ps(ninf, self.0, m0), _mm256_blendv_ps(ninf, self.1, m1))
+    }
+    #[inline(always)]
+    unsafe fn add_lane0(self, x: f32) -> Self {
+        Avx2(_mm256_blend_ps::<1>(self.0, _mm256_add_ps(self.0, _mm256_set1_ps(x))), self.1)
     }
     #[inline(always)]
     unsafe fn exp_nonpos(self) -> Self {
@@ -369,8 +403,8 @@ impl V16 for Avx2 {
     }
 }
 
-/// One head packed for the fused forward: `Kᵀ` and `Vᵀ` feature-major with `lp` (a multiple of 16)
-/// keys per feature, zero-padded.
+/// One head packed for the fused forward: `Kᵀ` and `Vᵀ` in panels of [`PANEL`] keys (module doc),
+/// `lp` keys (a multiple of [`PANEL`]).
 pub struct Packed<'a> {
     pub q: &'a [f32],
     /// `V` row-major (`l × dv`), for the dominant rows.
@@ -389,10 +423,25 @@ pub struct Packed<'a> {
 
 /// `m × n` row-major → `n × lp` (zero-padded rows of length `lp ≥ m`).
 fn transpose_pad(a: &[f32], m: usize, n: usize, lp: usize) -> Vec<f32> {
+    let a = &a[..m * n];
     let mut t = vec![0.0f32; n * lp];
-    for (j, row) in a[..m * n].chunks_exact(n).enumerate() {
-        for (f, &x) in row.iter().enumerate() {
-            t[f * lp + j] = x;
+    for (f, col) in t.chunks_exact_mut(lp).enumerate() {
+        for (x, row) in col[..m].iter_mut().zip(a.chunks_exact(n)) {
+            *x = row[f];
+        }
+    }
+    t
+}
+
+/// `m × n` row-major → panels of [`PANEL`] rows, each transposed (`n × PANEL`), zero-padded.
+fn pack_panels(a: &[f32], m: usize, n: usize) -> Vec<f32> {
+    let a = &a[..m * n];
+    let mut t = vec![0.0f32; m.div_ceil(PANEL) * PANEL * n];
+    for (panel, rows) in t.chunks_exact_mut(PANEL * n).zip(a.chunks(PANEL * n)) {
+        for (f, col) in panel.chunks_exact_mut(PANEL).enumerate() {
+            for (x, row) in col.iter_mut().zip(rows.chunks_exact(n)) {
+                *x = row[f];
+            }
         }
     }
     t
@@ -404,10 +453,10 @@ impl<'a> Packed<'a> {
     pub fn new(q: &'a [f32], k: &[f32], v: &'a [f32], l: usize, dk: usize, dv: usize, lambda: f32, bias: Option<&[f32]>, causal: bool, no_self: bool) -> Self {
         assert!((1..=MAX_D).contains(&dk) && (1..=MAX_D).contains(&dv) && l < NONE as usize);
         assert!(q.len() >= l * dk && k.len() >= l * dk && v.len() >= l * dv && bias.is_none_or(|b| b.len() >= l));
-        let lp = l.div_ceil(LANES) * LANES;
-        let kt = transpose_pad(k, l, dk, lp);
+        let lp = l.div_ceil(PANEL) * PANEL;
+        let kt = pack_panels(k, l, dk);
         // identity attention: K and V are the same matrix
-        let vt = if std::ptr::eq(k.as_ptr(), v.as_ptr()) && dk == dv { kt.clone() } else { transpose_pad(v, l, dv, lp) };
+        let vt = if std::ptr::eq(k.as_ptr(), v.as_ptr()) && dk == dv { kt.clone() } else { pack_panels(v, l, dv) };
         let bias = bias.map(|b| {
             let mut p = vec![0.0f32; lp];
             p[..l].copy_from_slice(&b[..l]);
@@ -427,25 +476,23 @@ pub struct RowsOut<'a> {
     pub u: &'a mut [f32],
 }
 
-/// The contract scores of `R` query rows (`qb`: `R × dk`, row-major) against keys `kb … kb + 16·NV`
-/// of `Kᵀ` (row stride `lp`).
+/// The contract scores of `R` query rows (`qb`: `R × dk`, row-major) against `16·NV` keys: feature
+/// `f` of key vector `v` at `kt + f·ks + 16v`, their biases at `bias + 16v`.
 ///
 /// # Safety
-/// `qb` holds `R · dk` values, `kt` `dk` rows of at least `kb + 16·NV` values with stride `lp`,
-/// `bias` (when given) at least `kb + 16·NV`; the CPU has `V`'s features.
+/// Those addresses hold `16·NV` values each, `qb` `R · dk`; the CPU has `V`'s features.
 #[inline(always)]
 unsafe fn score_block<V: V16, const R: usize, const NV: usize>(
     qb: *const f32,
     dk: usize,
     kt: *const f32,
-    lp: usize,
-    kb: usize,
+    ks: usize,
     lambda: f32,
     bias: Option<*const f32>,
 ) -> [[V; NV]; R] {
     let mut s = [[V::splat(0.0); NV]; R];
     for f in 0..dk {
-        let row = kt.add(f * lp + kb);
+        let row = kt.add(f * ks);
         let mut kv = [V::splat(0.0); NV];
         for (v, k) in kv.iter_mut().enumerate() {
             *k = V::load(row.add(LANES * v));
@@ -462,7 +509,7 @@ unsafe fn score_block<V: V16, const R: usize, const NV: usize>(
         for (v, x) in sr.iter_mut().enumerate() {
             *x = x.mul(lv);
             if let Some(b) = bias {
-                *x = x.add(V::load(b.add(kb + LANES * v)));
+                *x = x.add(V::load(b.add(LANES * v)));
             }
         }
     }
@@ -494,8 +541,10 @@ struct State<V, const R: usize> {
 /// One key block `[kb, kb + 16·NV)` (keys below `end`) for `R` rows starting at query `i`.
 #[inline(always)]
 unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f32], i: usize, kb: usize, end: usize, st: &mut State<V, R>) {
-    let (dv, lp) = (p.dv, p.lp);
-    let mut s = score_block::<V, R, NV>(qb.as_ptr(), p.dk, p.kt.as_ptr(), lp, kb, p.lambda, p.bias.as_ref().map(|b| b.as_ptr()));
+    let dv = p.dv;
+    // key kb sits in panel kb / PANEL at column kb % PANEL
+    let (kpan, vpan) = ((kb / PANEL) * PANEL * p.dk + kb % PANEL, (kb / PANEL) * PANEL * dv + kb % PANEL);
+    let mut s = score_block::<V, R, NV>(qb.as_ptr(), p.dk, p.kt.as_ptr().add(kpan), PANEL, p.lambda, p.bias.as_ref().map(|b| b.as_ptr().add(kb)));
     let edge = kb + LANES * NV > end || (p.causal && kb + LANES * NV > i) || (p.no_self && kb + LANES * NV > i && kb < i + R);
     let up = st.u.as_mut_ptr();
     for r in 0..R {
@@ -512,8 +561,9 @@ unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f
         for x in &sr[1..] {
             mx = mx.max(*x);
         }
-        let bm = mx.hmax();
-        if bm > st.m[r] {
+        // a new maximum (rare after the first blocks): its value, first key, and the rescaling
+        if mx.any_gt(st.m[r]) {
+            let bm = mx.hmax();
             let (mut v, mut t) = (0, 0);
             while v < NV {
                 let mask = sr[v].eq_mask(bm);
@@ -525,17 +575,13 @@ unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f
             }
             if st.dom[r] != NONE {
                 // U ← (U + V_a)·e^{m − m'},  ℓ' ← (ℓ' + 1)·e^{m − m'}
-                let scale = V::splat((st.m[r] - bm).exp());
-                let a = st.dom[r] as usize;
-                for c in 0..dv {
+                let scale = V::splat(st.m[r] - bm).exp_nonpos();
+                let va = &p.v[st.dom[r] as usize * dv..][..dv];
+                for (c, &x) in va.iter().enumerate() {
                     let q = up.add((r * dv + c) * LANES);
-                    *q += p.v[a * dv + c];
-                    V::load(q).mul(scale).store(q);
+                    V::load(q).add_lane0(x).mul(scale).store(q);
                 }
-                let mut z = [0.0f32; LANES];
-                st.z[r].store(z.as_mut_ptr());
-                z[0] += 1.0;
-                st.z[r] = V::load(z.as_ptr()).mul(scale);
+                st.z[r] = st.z[r].add_lane0(1.0).mul(scale);
             }
             st.m[r] = bm;
             st.dom[r] = (kb + LANES * v) as u32 + t;
@@ -552,7 +598,7 @@ unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f
     for c in 0..dv {
         let mut vv = [V::splat(0.0); NV];
         for (v, x) in vv.iter_mut().enumerate() {
-            *x = V::load(vt.add(c * lp + kb + LANES * v));
+            *x = V::load(vt.add(vpan + c * PANEL + LANES * v));
         }
         for (r, sr) in s.iter().enumerate() {
             let q = up.add((r * dv + c) * LANES);
@@ -637,7 +683,7 @@ pub unsafe fn scores<V: V16>(q: &[f32], k: &[f32], rows: usize, cols: usize, dk:
         qb[..rr * dk].copy_from_slice(&q[r0 * dk..(r0 + rr) * dk]);
         let mut kb = 0;
         while kb < cols {
-            let sb = score_block::<V, R, 1>(qb.as_ptr(), dk, kt.as_ptr(), cp, kb, lambda, bp.as_ref().map(|b| b.as_ptr()));
+            let sb = score_block::<V, R, 1>(qb.as_ptr(), dk, kt.as_ptr().add(kb), cp, lambda, bp.as_ref().map(|b| b.as_ptr().add(kb)));
             let n = LANES.min(cols - kb);
             for (r, sr) in sb.iter().enumerate().take(rr) {
                 let dst = &mut s[(r0 + r) * cols + kb..(r0 + r) * cols + kb + n];
