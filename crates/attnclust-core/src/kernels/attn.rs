@@ -76,6 +76,14 @@ pub trait V16: Copy {
     unsafe fn hmax(self) -> f32;
     /// `Σ` lanes by the fixed tree `l_t + l_{t+8}`, `+4`, `+2`, `+1`.
     unsafe fn hsum(self) -> f32;
+    /// `out[t] = hsum(vector t)` for the 16 vectors stored from `p` (the same bits; AVX-512 reduces
+    /// them together, by the same additions).
+    #[inline(always)]
+    unsafe fn hsum16(p: *const f32, out: *mut f32) {
+        for t in 0..LANES {
+            *out.add(t) = Self::load(p.add(LANES * t)).hsum();
+        }
+    }
     /// Bit `t` set when lane `t` equals `x`.
     unsafe fn eq_mask(self, x: f32) -> u32;
     /// Whether some lane is above `x`.
@@ -258,6 +266,26 @@ impl V16 for Avx512 {
         hsum8(_mm256_add_ps(_mm512_castps512_ps256(self.0), hi))
     }
     #[inline(always)]
+    unsafe fn hsum16(p: *const f32, out: *mut f32) {
+        let v = |t: usize| _mm512_loadu_ps(p.add(LANES * t));
+        // [a_s8 | b_s8]: 128-bit blocks (a0 + a2, a1 + a3, b0 + b2, b1 + b3), s8_t = l_t + l_{t+8}
+        let s8 = |a: __m512, b: __m512| _mm512_add_ps(_mm512_shuffle_f32x4::<0x44>(a, b), _mm512_shuffle_f32x4::<0xEE>(a, b));
+        // block j: s4 of row 4k + j (s4_t = s8_t + s8_{t+4})
+        let s4 = |t: __m512, u: __m512| _mm512_add_ps(_mm512_shuffle_f32x4::<0x88>(t, u), _mm512_shuffle_f32x4::<0xDD>(t, u));
+        // block j: (s2 of w's row j, s2 of x's row j), s2_t = s4_t + s4_{t+2}
+        let s2 = |w: __m512, x: __m512| _mm512_add_ps(_mm512_shuffle_ps::<0x44>(w, x), _mm512_shuffle_ps::<0xEE>(w, x));
+        let mut t = [_mm512_setzero_ps(); 8];
+        for (k, x) in t.iter_mut().enumerate() {
+            *x = s8(v(2 * k), v(2 * k + 1));
+        }
+        let w = [s4(t[0], t[1]), s4(t[2], t[3]), s4(t[4], t[5]), s4(t[6], t[7])];
+        let (y, z) = (s2(w[0], w[1]), s2(w[2], w[3]));
+        // lane 4j + m: the sum of row 4m + j (s1 = s2_0 + s2_1)
+        let r = _mm512_add_ps(_mm512_shuffle_ps::<0x88>(y, z), _mm512_shuffle_ps::<0xDD>(y, z));
+        let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        _mm512_storeu_ps(out, _mm512_permutexvar_ps(idx, r));
+    }
+    #[inline(always)]
     unsafe fn eq_mask(self, x: f32) -> u32 {
         u32::from(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(self.0, _mm512_set1_ps(x)))
     }
@@ -410,7 +438,8 @@ pub struct Packed<'a> {
     /// `V` row-major (`l × dv`), for the dominant rows.
     pub v: &'a [f32],
     pub kt: Vec<f32>,
-    pub vt: Vec<f32>,
+    /// `None`: the same as `kt` (identity attention).
+    pub vt: Option<Vec<f32>>,
     pub bias: Option<Vec<f32>>,
     pub l: usize,
     pub lp: usize,
@@ -456,7 +485,7 @@ impl<'a> Packed<'a> {
         let lp = l.div_ceil(PANEL) * PANEL;
         let kt = pack_panels(k, l, dk);
         // identity attention: K and V are the same matrix
-        let vt = if std::ptr::eq(k.as_ptr(), v.as_ptr()) && dk == dv { kt.clone() } else { pack_panels(v, l, dv) };
+        let vt = if std::ptr::eq(k.as_ptr(), v.as_ptr()) && dk == dv { None } else { Some(pack_panels(v, l, dv)) };
         let bias = bias.map(|b| {
             let mut p = vec![0.0f32; lp];
             p[..l].copy_from_slice(&b[..l]);
@@ -535,7 +564,7 @@ struct State<V, const R: usize> {
     dom: [u32; R],
     z: [V; R],
     /// `U`: `R × dv` lane vectors (`16` floats each), row `r` feature `c` at `(r·dv + c)·16`.
-    u: [f32; RMAX * MAX_D * LANES],
+    u: Vec<f32>,
 }
 
 /// One key block `[kb, kb + 16·NV)` (keys below `end`) for `R` rows starting at query `i`.
@@ -594,7 +623,7 @@ unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f
         }
     }
     // U_c += Σ_v p_v ⊙ Vᵀ_c[kb + 16v …]
-    let vt = p.vt.as_ptr();
+    let vt = p.vt.as_ref().unwrap_or(&p.kt).as_ptr();
     for c in 0..dv {
         let mut vv = [V::splat(0.0); NV];
         for (v, x) in vv.iter_mut().enumerate() {
@@ -621,7 +650,7 @@ pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usiz
     assert!(R <= RMAX && (1..=4).contains(&NB) && i0 + rows <= p.l);
     assert!(out.m.len() >= rows && out.others.len() >= rows && out.dom.len() >= rows && out.u.len() >= rows * p.dv);
     let (dk, dv) = (p.dk, p.dv);
-    let mut st = State::<V, R> { m: [f32::NEG_INFINITY; R], dom: [NONE; R], z: [V::splat(0.0); R], u: [0.0; RMAX * MAX_D * LANES] };
+    let mut st = State::<V, R> { m: [f32::NEG_INFINITY; R], dom: [NONE; R], z: [V::splat(0.0); R], u: vec![0.0; R * dv * LANES] };
     let mut qb = [0.0f32; RMAX * MAX_D];
     let mut r0 = 0;
     while r0 < rows {
@@ -632,7 +661,7 @@ pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usiz
         st.m = [f32::NEG_INFINITY; R];
         st.dom = [NONE; R];
         st.z = [V::splat(0.0); R];
-        st.u[..R * dv * LANES].iter_mut().for_each(|x| *x = 0.0);
+        st.u.iter_mut().for_each(|x| *x = 0.0);
         let end = if p.causal { i + rr } else { p.l };
         let mut kb = 0;
         while kb < end {
@@ -649,9 +678,16 @@ pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usiz
             out.m[r0 + r] = st.m[r];
             out.dom[r0 + r] = st.dom[r];
             out.others[r0 + r] = st.z[r].hsum();
-            for c in 0..dv {
-                out.u[(r0 + r) * dv + c] = V::load(st.u.as_ptr().add((r * dv + c) * LANES)).hsum();
-            }
+        }
+        // U of rows r0 … r0 + rr: vectors 0 … rr·dv of st.u, sums into out.u[r0·dv …]
+        let (n, dst) = (rr * dv, &mut out.u[r0 * dv..(r0 + rr) * dv]);
+        let mut t = 0;
+        while t + LANES <= n {
+            V::hsum16(st.u.as_ptr().add(t * LANES), dst.as_mut_ptr().add(t));
+            t += LANES;
+        }
+        for (x, c) in dst[t..].iter_mut().zip(t..n) {
+            *x = V::load(st.u.as_ptr().add(c * LANES)).hsum();
         }
         r0 += R;
     }
@@ -753,4 +789,69 @@ pub unsafe fn scores_avx2(q: &[f32], k: &[f32], rows: usize, cols: usize, dk: us
 pub fn scores_portable(q: &[f32], k: &[f32], rows: usize, cols: usize, dk: usize, lambda: f32, bias: Option<&[f32]>, s: &mut [f32]) {
     // SAFETY: the portable lanes need no CPU feature.
     unsafe { scores::<Portable>(q, k, rows, cols, dk, lambda, bias, s) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lane values whose sums round differently in different orders.
+    fn lanes(n: usize) -> Vec<f32> {
+        (0..n).map(|i| ((i * 2654435761usize % 1000) as f32 - 500.0) * [1.0, 1e-7, 3e5, 0.37][i % 4]).collect()
+    }
+
+    unsafe fn check<V: V16>() {
+        let x = lanes(16 * LANES);
+        let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
+        V::hsum16(x.as_ptr(), a.as_mut_ptr());
+        for (t, y) in b.iter_mut().enumerate() {
+            *y = tree_sum(x[t * LANES..(t + 1) * LANES].try_into().unwrap());
+            assert_eq!(V::load(x.as_ptr().add(t * LANES)).hsum().to_bits(), y.to_bits(), "hsum of vector {t}");
+        }
+        assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "hsum16");
+        // exp: every lane as the scalar twin
+        let xs: Vec<f32> = (0..4096).map(|i| -(i as f32) * 0.0219).chain([0.0, -0.0, -87.3, -87.4, f32::NEG_INFINITY, f32::NAN]).collect();
+        for c in xs.chunks(LANES) {
+            let mut v = [0.0f32; LANES];
+            v[..c.len()].copy_from_slice(c);
+            let mut o = [0.0f32; LANES];
+            V::load(v.as_ptr()).exp_nonpos().store(o.as_mut_ptr());
+            for t in 0..LANES {
+                assert_eq!(o[t].to_bits(), exp_nonpos_scalar(v[t]).to_bits(), "exp({})", v[t]);
+            }
+        }
+    }
+
+    #[test]
+    fn reductions_and_exp_are_the_same_bits_on_every_isa() {
+        // SAFETY: each SIMD type only runs when the CPU has its features.
+        unsafe {
+            check::<Portable>();
+            #[cfg(target_arch = "x86_64")]
+            {
+                if crate::kernels::simd::Isa::Avx2.available() {
+                    check::<Avx2>();
+                }
+                if crate::kernels::simd::Isa::Avx512.available() {
+                    check::<Avx512>();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scalar_exp_is_accurate() {
+        let mut worst = 0.0f64;
+        let mut x = -87.0f32;
+        while x <= 0.0 {
+            let e = f64::from(x).exp();
+            worst = worst.max((f64::from(exp_nonpos_scalar(x)) - e).abs() / e);
+            x += 0.0173;
+        }
+        assert!(worst < 3e-7, "worst relative error {worst}");
+        assert_eq!(exp_nonpos_scalar(0.0), 1.0);
+        assert_eq!(exp_nonpos_scalar(-88.0), 0.0);
+        assert_eq!(exp_nonpos_scalar(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_nonpos_scalar(f32::NAN), 0.0);
+    }
 }
