@@ -45,6 +45,9 @@ pub const MAX_D: usize = 64;
 pub const LANES: usize = 16;
 /// Keys per panel of the packed `Kᵀ`, `Vᵀ`.
 pub const PANEL: usize = 64;
+/// Keys per chunk: the keys are streamed chunk by chunk over every micro-block of a block of query
+/// rows (a multiple of [`PANEL`]; a chunk of `K` and `V` at `d = 64` is 512 KiB, for L2).
+const CHUNK: usize = 1024;
 /// Largest query micro-block.
 const RMAX: usize = 4;
 /// `arg` of a row that has seen no key.
@@ -641,7 +644,8 @@ unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f
 }
 
 /// The fused forward of query rows `[i0, i0 + rows)` in micro-blocks of `R` rows and key blocks of
-/// up to `16·NB` keys.
+/// up to `16·NB` keys (each row sees its keys in increasing order: the chunking does not change the
+/// arithmetic).
 ///
 /// # Safety
 /// The CPU has `V`'s features.
@@ -650,46 +654,53 @@ pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usiz
     assert!(R <= RMAX && (1..=4).contains(&NB) && i0 + rows <= p.l);
     assert!(out.m.len() >= rows && out.others.len() >= rows && out.dom.len() >= rows && out.u.len() >= rows * p.dv);
     let (dk, dv) = (p.dk, p.dv);
-    let mut st = State::<V, R> { m: [f32::NEG_INFINITY; R], dom: [NONE; R], z: [V::splat(0.0); R], u: vec![0.0; R * dv * LANES] };
-    let mut qb = [0.0f32; RMAX * MAX_D];
-    let mut r0 = 0;
-    while r0 < rows {
-        let rr = R.min(rows - r0);
-        let i = i0 + r0;
-        qb[..R * dk].iter_mut().for_each(|x| *x = 0.0);
-        qb[..rr * dk].copy_from_slice(&p.q[i * dk..(i + rr) * dk]);
-        st.m = [f32::NEG_INFINITY; R];
-        st.dom = [NONE; R];
-        st.z = [V::splat(0.0); R];
-        st.u.iter_mut().for_each(|x| *x = 0.0);
-        let end = if p.causal { i + rr } else { p.l };
-        let mut kb = 0;
-        while kb < end {
-            let nv = (end - kb).div_ceil(LANES).min(NB);
-            match nv {
-                4 => key_block::<V, R, 4>(p, &qb, i, kb, end, &mut st),
-                3 => key_block::<V, R, 3>(p, &qb, i, kb, end, &mut st),
-                2 => key_block::<V, R, 2>(p, &qb, i, kb, end, &mut st),
-                _ => key_block::<V, R, 1>(p, &qb, i, kb, end, &mut st),
+    if rows == 0 {
+        return;
+    }
+    let nsub = rows.div_ceil(R);
+    // every micro-block's queries (zero-padded to R rows) and running state, live across the key
+    // chunks: a chunk of K and V is read from L2 once per block of rows, not once per micro-block
+    let mut qb = vec![0.0f32; nsub * R * dk];
+    qb[..rows * dk].copy_from_slice(&p.q[i0 * dk..(i0 + rows) * dk]);
+    let mut st: Vec<State<V, R>> =
+        (0..nsub).map(|_| State { m: [f32::NEG_INFINITY; R], dom: [NONE; R], z: [V::splat(0.0); R], u: vec![0.0; R * dv * LANES] }).collect();
+    let end_of = |sb: usize| if p.causal { i0 + (R * (sb + 1)).min(rows) } else { p.l };
+    let mut kc = 0;
+    while kc < end_of(nsub - 1) {
+        for (sb, s) in st.iter_mut().enumerate() {
+            let (i, end) = (i0 + R * sb, end_of(sb).min(kc + CHUNK));
+            let q = &qb[sb * R * dk..(sb + 1) * R * dk];
+            let mut kb = kc;
+            while kb < end {
+                let nv = (end - kb).div_ceil(LANES).min(NB);
+                match nv {
+                    4 => key_block::<V, R, 4>(p, q, i, kb, end, s),
+                    3 => key_block::<V, R, 3>(p, q, i, kb, end, s),
+                    2 => key_block::<V, R, 2>(p, q, i, kb, end, s),
+                    _ => key_block::<V, R, 1>(p, q, i, kb, end, s),
+                }
+                kb += LANES * nv;
             }
-            kb += LANES * nv;
         }
+        kc += CHUNK;
+    }
+    for (sb, s) in st.iter().enumerate() {
+        let (r0, rr) = (R * sb, R.min(rows - R * sb));
         for r in 0..rr {
-            out.m[r0 + r] = st.m[r];
-            out.dom[r0 + r] = st.dom[r];
-            out.others[r0 + r] = st.z[r].hsum();
+            out.m[r0 + r] = s.m[r];
+            out.dom[r0 + r] = s.dom[r];
+            out.others[r0 + r] = s.z[r].hsum();
         }
-        // U of rows r0 … r0 + rr: vectors 0 … rr·dv of st.u, sums into out.u[r0·dv …]
+        // U of rows r0 … r0 + rr: vectors 0 … rr·dv of s.u, sums into out.u[r0·dv …]
         let (n, dst) = (rr * dv, &mut out.u[r0 * dv..(r0 + rr) * dv]);
         let mut t = 0;
         while t + LANES <= n {
-            V::hsum16(st.u.as_ptr().add(t * LANES), dst.as_mut_ptr().add(t));
+            V::hsum16(s.u.as_ptr().add(t * LANES), dst.as_mut_ptr().add(t));
             t += LANES;
         }
         for (x, c) in dst[t..].iter_mut().zip(t..n) {
-            *x = V::load(st.u.as_ptr().add(c * LANES)).hsum();
+            *x = V::load(s.u.as_ptr().add(c * LANES)).hsum();
         }
-        r0 += R;
     }
 }
 

@@ -132,6 +132,9 @@ fn fused_forward_matches_reference_over_shapes() {
 fn fused_forward_large_prompt_and_saturated_rows() {
     check::<false>(517, 16, 16, Mask::None, false, 0.3);
     check::<false>(300, 8, 4, Mask::Causal, true, 0.5);
+    // longer than a key chunk (1024 keys): the chunks stream over every micro-block
+    check::<false>(1100, 8, 8, Mask::Causal, false, 0.5);
+    check::<false>(1090, 5, 3, Mask::NoSelf, true, 0.5);
     // saturated rows: the dominant key alone, the others below the rounding error
     for lambda in [1e3, 1e6, 1e12] {
         let l = 70;
