@@ -570,6 +570,20 @@ struct State<V, const R: usize> {
     u: Vec<f32>,
 }
 
+impl<V: V16, const R: usize> State<V, R> {
+    #[inline(always)]
+    unsafe fn new(dv: usize) -> Self {
+        State { m: [f32::NEG_INFINITY; R], dom: [NONE; R], z: [V::splat(0.0); R], u: vec![0.0; R * dv * LANES] }
+    }
+    #[inline(always)]
+    unsafe fn reset(&mut self) {
+        self.m = [f32::NEG_INFINITY; R];
+        self.dom = [NONE; R];
+        self.z = [V::splat(0.0); R];
+        self.u.iter_mut().for_each(|x| *x = 0.0);
+    }
+}
+
 /// One key block `[kb, kb + 16·NV)` (keys below `end`) for `R` rows starting at query `i`.
 #[inline(always)]
 unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f32], i: usize, kb: usize, end: usize, st: &mut State<V, R>) {
@@ -650,7 +664,7 @@ unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f
 /// # Safety
 /// The CPU has `V`'s features.
 #[inline(always)]
-pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usize, rows: usize, out: RowsOut) {
+pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usize, rows: usize, mut out: RowsOut) {
     assert!(R <= RMAX && (1..=4).contains(&NB) && i0 + rows <= p.l);
     assert!(out.m.len() >= rows && out.others.len() >= rows && out.dom.len() >= rows && out.u.len() >= rows * p.dv);
     let (dk, dv) = (p.dk, p.dv);
@@ -658,49 +672,74 @@ pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usiz
         return;
     }
     let nsub = rows.div_ceil(R);
-    // every micro-block's queries (zero-padded to R rows) and running state, live across the key
-    // chunks: a chunk of K and V is read from L2 once per block of rows, not once per micro-block
     let mut qb = vec![0.0f32; nsub * R * dk];
     qb[..rows * dk].copy_from_slice(&p.q[i0 * dk..(i0 + rows) * dk]);
-    let mut st: Vec<State<V, R>> =
-        (0..nsub).map(|_| State { m: [f32::NEG_INFINITY; R], dom: [NONE; R], z: [V::splat(0.0); R], u: vec![0.0; R * dv * LANES] }).collect();
     let end_of = |sb: usize| if p.causal { i0 + (R * (sb + 1)).min(rows) } else { p.l };
+    // (helpers are functions, not closures: a closure does not inherit the caller's target features)
+    if end_of(nsub - 1) <= CHUNK {
+        // one chunk: each micro-block sweeps its keys in turn, in one state kept in L1
+        let mut s = State::<V, R>::new(dv);
+        for sb in 0..nsub {
+            if sb > 0 {
+                s.reset();
+            }
+            sweep::<V, R, NB>(p, &qb, i0, sb, 0, end_of(sb), &mut s);
+            finish::<V, R>(&s, sb, rows, dv, &mut out);
+        }
+        return;
+    }
+    // several chunks: every micro-block's state stays live while a chunk of K and V (from L2) is
+    // swept over all of them, once per block of rows rather than once per micro-block
+    let mut st: Vec<State<V, R>> = (0..nsub).map(|_| State::new(dv)).collect();
     let mut kc = 0;
     while kc < end_of(nsub - 1) {
         for (sb, s) in st.iter_mut().enumerate() {
-            let (i, end) = (i0 + R * sb, end_of(sb).min(kc + CHUNK));
-            let q = &qb[sb * R * dk..(sb + 1) * R * dk];
-            let mut kb = kc;
-            while kb < end {
-                let nv = (end - kb).div_ceil(LANES).min(NB);
-                match nv {
-                    4 => key_block::<V, R, 4>(p, q, i, kb, end, s),
-                    3 => key_block::<V, R, 3>(p, q, i, kb, end, s),
-                    2 => key_block::<V, R, 2>(p, q, i, kb, end, s),
-                    _ => key_block::<V, R, 1>(p, q, i, kb, end, s),
-                }
-                kb += LANES * nv;
-            }
+            sweep::<V, R, NB>(p, &qb, i0, sb, kc, end_of(sb).min(kc + CHUNK), s);
         }
         kc += CHUNK;
     }
     for (sb, s) in st.iter().enumerate() {
-        let (r0, rr) = (R * sb, R.min(rows - R * sb));
-        for r in 0..rr {
-            out.m[r0 + r] = s.m[r];
-            out.dom[r0 + r] = s.dom[r];
-            out.others[r0 + r] = s.z[r].hsum();
+        finish::<V, R>(s, sb, rows, dv, &mut out);
+    }
+}
+
+/// Keys `[kc, end)` of micro-block `sb` (queries `qb`, `R` rows each, of the block from `i0`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn sweep<V: V16, const R: usize, const NB: usize>(p: &Packed, qb: &[f32], i0: usize, sb: usize, kc: usize, end: usize, s: &mut State<V, R>) {
+    let dk = p.dk;
+    let (i, q) = (i0 + R * sb, &qb[sb * R * dk..(sb + 1) * R * dk]);
+    let mut kb = kc;
+    while kb < end {
+        let nv = (end - kb).div_ceil(LANES).min(NB);
+        match nv {
+            4 => key_block::<V, R, 4>(p, q, i, kb, end, s),
+            3 => key_block::<V, R, 3>(p, q, i, kb, end, s),
+            2 => key_block::<V, R, 2>(p, q, i, kb, end, s),
+            _ => key_block::<V, R, 1>(p, q, i, kb, end, s),
         }
-        // U of rows r0 … r0 + rr: vectors 0 … rr·dv of s.u, sums into out.u[r0·dv …]
-        let (n, dst) = (rr * dv, &mut out.u[r0 * dv..(r0 + rr) * dv]);
-        let mut t = 0;
-        while t + LANES <= n {
-            V::hsum16(s.u.as_ptr().add(t * LANES), dst.as_mut_ptr().add(t));
-            t += LANES;
-        }
-        for (x, c) in dst[t..].iter_mut().zip(t..n) {
-            *x = V::load(s.u.as_ptr().add(c * LANES)).hsum();
-        }
+        kb += LANES * nv;
+    }
+}
+
+/// Writes micro-block `sb`'s state (of a block of `rows` rows) to `out`.
+#[inline(always)]
+unsafe fn finish<V: V16, const R: usize>(s: &State<V, R>, sb: usize, rows: usize, dv: usize, out: &mut RowsOut) {
+    let (r0, rr) = (R * sb, R.min(rows - R * sb));
+    for r in 0..rr {
+        out.m[r0 + r] = s.m[r];
+        out.dom[r0 + r] = s.dom[r];
+        out.others[r0 + r] = s.z[r].hsum();
+    }
+    // U of rows r0 … r0 + rr: vectors 0 … rr·dv of s.u, sums into out.u[r0·dv …]
+    let (n, dst) = (rr * dv, &mut out.u[r0 * dv..(r0 + rr) * dv]);
+    let mut t = 0;
+    while t + LANES <= n {
+        V::hsum16(s.u.as_ptr().add(t * LANES), dst.as_mut_ptr().add(t));
+        t += LANES;
+    }
+    for (x, c) in dst[t..].iter_mut().zip(t..n) {
+        *x = V::load(s.u.as_ptr().add(c * LANES)).hsum();
     }
 }
 

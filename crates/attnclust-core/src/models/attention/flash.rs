@@ -31,6 +31,12 @@
 //!
 //! (the bias is treated as a constant). Every block is computed by one task in a fixed order, so
 //! results do not depend on the thread count.
+//!
+//! **Kernels.** [`Kernel::Tiled`] runs the blocks above by tile products; [`Kernel::Fused`] (`f32`,
+//! `dk, dv ≤ 64`, the default there) runs the same online softmax fused with the scores and `P·V`
+//! in registers ([`crate::kernels::attn`]). Whenever the fused kernel takes a head, every score —
+//! forward and the backward's recomputation alike — follows its contract
+//! `(Σ_f fma(q_if, k_jf)) ⊗ λ ⊕ β_j`, so the backward's `exp(S − m)` sees the forward's very scores.
 
 use super::online::{Out, Rows};
 use crate::kernels::attn::{Packed, RowsOut, MAX_D};
@@ -78,6 +84,18 @@ pub enum Kernel {
     /// The fused small-`d` forward of [`crate::kernels::attn`] on the given instruction set
     /// (`f32`, `dk, dv ≤` [`MAX_D`]).
     Fused(Isa),
+}
+
+/// Scratch values of the fused forward of one head on one thread, for `f32` values and
+/// `1 ≤ dk, dv ≤` [`MAX_D`] (else 0): `K` and `V` packed (`lp·(dk + dv)`, `lp` = `l` rounded up to a
+/// panel of 64 keys; `lp·dk` when `V` is `K`), a packed key bias (`lp`), and the running state of a
+/// block of [`BR`] rows (`16·(dv + 1)` lane sums per row).
+pub fn fused_scratch(elem: usize, l: usize, dk: usize, dv: usize, v_is_k: bool) -> f64 {
+    if elem != 4 || !(1..=MAX_D).contains(&dk) || !(1..=MAX_D).contains(&dv) {
+        return 0.0;
+    }
+    let lp = l.div_ceil(crate::kernels::attn::PANEL) as f64 * crate::kernels::attn::PANEL as f64;
+    lp * (dk as f64 + if v_is_k { 0.0 } else { dv as f64 } + 1.0) + (BR * 16 * (dv + 1)) as f64
 }
 
 /// `arg` value of a row that sees no key.
