@@ -65,6 +65,8 @@ const EXP_C: [f32; 7] = [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1
 /// # Safety
 /// The methods of the SIMD implementations must only run on a CPU with their features; pointers
 /// must address 16 readable (writable) `f32`.
+// (the safety contract above is common to every method)
+#[allow(clippy::missing_safety_doc)]
 pub trait V16: Copy {
     unsafe fn splat(x: f32) -> Self;
     unsafe fn load(p: *const f32) -> Self;
