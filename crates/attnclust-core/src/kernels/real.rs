@@ -40,6 +40,16 @@ pub trait Real: Float + Sum + Send + Sync + Debug + Default + 'static {
     /// [`Real::norm_and_dots`] for every row of `xs` (`n × d`, `n = nn.len()`), widened to `f64`, in
     /// per-row arrays: `nn[i] = ‖x_i‖²`, `pp[g·n + i] = ⟨x_i, θ_g⟩` (`H = pp.len() / n`). The same
     /// values as row by row, bit for bit (AVX2 eight rows at a time for `f32`).
+    /// `s` itself when `Self` is `f32` (the small-`d` attention kernels are `f32` only).
+    fn as_f32(_s: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    /// `s` itself when `Self` is `f32`.
+    fn as_f32_mut(_s: &mut [Self]) -> Option<&mut [f32]> {
+        None
+    }
+    /// Per row `x_i` of `xs` (`n × d`): `nn[i] = ‖x_i‖²` and `pp[h·n + i] = ⟨x_i, θ_h⟩` for the `H`
+    /// rows of `thetas` (`H × d`), accumulated in `f64`.
     fn norms_and_dots_rows(xs: &[Self], d: usize, thetas: &[Self], nn: &mut [f64], pp: &mut [f64]) {
         let n = nn.len();
         let h = pp.len().checked_div(n).unwrap_or(0);
@@ -90,6 +100,12 @@ impl Real for f32 {
     }
     fn ctx(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
         crate::kernels::simd::ctx_f32(c, h, xs, d, s)
+    }
+    fn as_f32(s: &[f32]) -> Option<&[f32]> {
+        Some(s)
+    }
+    fn as_f32_mut(s: &mut [f32]) -> Option<&mut [f32]> {
+        Some(s)
     }
 }
 

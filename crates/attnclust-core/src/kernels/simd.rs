@@ -1,4 +1,6 @@
 //! Hand-written AVX2/FMA kernels for the `f32` hot loops, chosen at run time, with portable
+//! fallbacks, and the one dispatch point of the small-`d` attention ([`Isa`], [`isa`], [`attn_rows`],
+//! [`attn_scores`]: AVX-512F, AVX2/FMA or portable, see [`crate::kernels::attn`]). The rest:
 //! fallbacks: inner products, `y += αx`, `‖x‖²` and `Θx` row by row or eight rows at a time, and
 //! `exp` on four `f64` lanes. On aarch64 the inner product and `y += αx` use NEON (part of the
 //! aarch64 baseline, so there is nothing to detect). Each is tested against its scalar version (on
@@ -19,6 +21,95 @@ pub fn has_avx2() -> bool {
             false
         }
     })
+}
+
+/// An instruction set for the kernels that come in several (the small-`d` attention of
+/// [`crate::kernels::attn`]): the best the CPU has is chosen once by [`isa`]; tests pass each one
+/// they can run explicitly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// Plain Rust (`mul_add` for each fused multiply-add).
+    Portable,
+    /// AVX2 and FMA.
+    Avx2,
+    /// AVX-512F.
+    Avx512,
+}
+
+impl Isa {
+    /// Whether this CPU can run `self`.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            Isa::Avx2 => has_avx2(),
+            Isa::Avx512 => has_avx512(),
+        }
+    }
+}
+
+/// Whether the CPU has AVX-512F (and AVX2/FMA; checked once).
+pub fn has_avx512() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            has_avx2() && std::is_x86_feature_detected!("avx512f")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// The instruction set the small-`d` attention runs on: AVX-512F, else AVX2/FMA, else portable.
+pub fn isa() -> Isa {
+    if has_avx512() {
+        Isa::Avx512
+    } else if has_avx2() {
+        Isa::Avx2
+    } else {
+        Isa::Portable
+    }
+}
+
+/// The fused small-`d` attention forward of query rows `[i0, i0 + rows)`
+/// ([`crate::kernels::attn::rows`]) on `isa`.
+///
+/// # Panics
+/// When this CPU cannot run `isa`.
+pub fn attn_rows(isa: Isa, p: &crate::kernels::attn::Packed, i0: usize, rows: usize, out: crate::kernels::attn::RowsOut) {
+    use crate::kernels::attn;
+    assert!(isa.available(), "{isa:?} is not available on this CPU");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F (checked above).
+        Isa::Avx512 => unsafe { attn::rows_avx512(p, i0, rows, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        Isa::Avx2 => unsafe { attn::rows_avx2(p, i0, rows, out) },
+        _ => attn::rows_portable(p, i0, rows, out),
+    }
+}
+
+/// The contract scores of [`crate::kernels::attn`] (`s = (Σ_f fma) ⊗ λ ⊕ β`, the same bits on every
+/// `isa`) of `rows` queries against `cols` keys, into `s` (`rows × cols`).
+///
+/// # Panics
+/// When this CPU cannot run `isa`.
+#[allow(clippy::too_many_arguments)]
+pub fn attn_scores(isa: Isa, q: &[f32], k: &[f32], rows: usize, cols: usize, dk: usize, lambda: f32, bias: Option<&[f32]>, s: &mut [f32]) {
+    use crate::kernels::attn;
+    assert!(isa.available(), "{isa:?} is not available on this CPU");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F (checked above).
+        Isa::Avx512 => unsafe { attn::scores_avx512(q, k, rows, cols, dk, lambda, bias, s) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        Isa::Avx2 => unsafe { attn::scores_avx2(q, k, rows, cols, dk, lambda, bias, s) },
+        _ => attn::scores_portable(q, k, rows, cols, dk, lambda, bias, s),
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -13,7 +13,8 @@
 //! `X ← X + Attn(X)` (the transformer residual), without it `X ← Attn(X)` (one mean-shift step when
 //! the scores are distances).
 //!
-//! It runs on the tiled online-softmax kernel of model C ([`crate::models::attention::flash`]): the
+//! It runs on the online-softmax kernels of model C ([`crate::models::attention::flash`]: in `f32`
+//! with `d ≤ 64` the fused small-`d` kernel of [`crate::kernels::attn`], else the tiled one): the
 //! `L × L` matrix is never stored.
 
 use crate::error::{ensure, Result};
@@ -107,12 +108,14 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
 
 /// Peak bytes of [`identity_attention`] on `b` prompts of `l × d` tokens of `elem` bytes each
 /// (4 for `f32`, 8 for `f64`) on `threads` threads: the two work buffers (`cur`, `next`), and per
-/// thread one score tile of [`crate::models::attention::flash::BR`] × `BC` values, the distance
-/// bias and the log-sum-exp of a prompt (`2l`). In `f64`, so that no shape overflows it.
+/// thread one score tile of [`crate::models::attention::flash::BR`] × `BC` values (or, on the fused
+/// `f32` path, its scratch: [`crate::models::attention::flash::fused_scratch`]), the distance bias
+/// and the log-sum-exp of a prompt (`2l`). In `f64`, so that no shape overflows it.
 pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> f64 {
-    use crate::models::attention::flash::{BC, BR};
+    use crate::models::attention::flash::{fused_scratch, BC, BR};
     let n = b as f64 * l as f64 * d as f64;
-    elem as f64 * (2.0 * n + threads as f64 * ((BR * BC) as f64 + 2.0 * l as f64))
+    let scratch = fused_scratch(elem, l, d, d, true).max((BR * BC) as f64);
+    elem as f64 * (2.0 * n + threads as f64 * (scratch + 2.0 * l as f64))
 }
 
 #[cfg(test)]

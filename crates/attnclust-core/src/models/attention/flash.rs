@@ -31,10 +31,18 @@
 //!
 //! (the bias is treated as a constant). Every block is computed by one task in a fixed order, so
 //! results do not depend on the thread count.
+//!
+//! **Kernels.** [`Kernel::Tiled`] runs the blocks above by tile products; [`Kernel::Fused`] (`f32`,
+//! `dk, dv ≤ 64`, the default there) runs the same online softmax fused with the scores and `P·V`
+//! in registers ([`crate::kernels::attn`]). Whenever the fused kernel takes a head, every score —
+//! forward and the backward's recomputation alike — follows its contract
+//! `(Σ_f fma(q_if, k_jf)) ⊗ λ ⊕ β_j`, so the backward's `exp(S − m)` sees the forward's very scores.
 
 use super::online::{Out, Rows};
+use crate::kernels::attn::{Packed, RowsOut, MAX_D};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
+use crate::kernels::simd::{self, Isa};
 use crate::kernels::tile::{matmul, View};
 
 /// Queries per block.
@@ -80,6 +88,28 @@ pub struct Head<'a, T> {
     pub key_bias: Option<&'a [T]>,
 }
 
+/// Which forward kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// Tiles of [`BR`] × [`BC`] by tile products (any type, any `dk`, `dv`).
+    Tiled,
+    /// The fused small-`d` forward of [`crate::kernels::attn`] on the given instruction set
+    /// (`f32`, `dk, dv ≤` [`MAX_D`]).
+    Fused(Isa),
+}
+
+/// Scratch values of the fused forward of one head on one thread, for `f32` values and
+/// `1 ≤ dk, dv ≤` [`MAX_D`] (else 0): `K` and `V` packed (`lp·(dk + dv)`, `lp` = `l` rounded up to a
+/// panel of 64 keys; `lp·dk` when `V` is `K`), a packed key bias (`lp`), and the running state of a
+/// block of [`BR`] rows (`16·(dv + 1)` lane sums per row).
+pub fn fused_scratch(elem: usize, l: usize, dk: usize, dv: usize, v_is_k: bool) -> f64 {
+    if elem != 4 || !(1..=MAX_D).contains(&dk) || !(1..=MAX_D).contains(&dv) {
+        return 0.0;
+    }
+    let lp = l.div_ceil(crate::kernels::attn::PANEL) as f64 * crate::kernels::attn::PANEL as f64;
+    lp * (dk as f64 + if v_is_k { 0.0 } else { dv as f64 } + 1.0) + (BR * 16 * (dv + 1)) as f64
+}
+
 /// `arg` value of a row that sees no key.
 pub const NONE: u32 = u32::MAX;
 
@@ -103,6 +133,22 @@ pub struct Stats<T> {
 }
 
 impl<'a, T: Real> Head<'a, T> {
+    /// Whether the fused small-`d` kernel takes this head (`f32`, `1 ≤ dk, dv ≤` [`MAX_D`]); its
+    /// scores then follow the contract of [`crate::kernels::attn`], in the forward and in
+    /// [`Head::backward`] alike.
+    pub fn fused(&self) -> bool {
+        T::as_f32(self.q).is_some() && (1..=MAX_D).contains(&self.dk) && (1..=MAX_D).contains(&self.dv)
+    }
+
+    /// The kernel [`Head::forward`] uses: fused on the best instruction set when it takes the head.
+    pub fn kernel(&self) -> Kernel {
+        if self.fused() {
+            Kernel::Fused(simd::isa())
+        } else {
+            Kernel::Tiled
+        }
+    }
+
     /// Keys `[0, end)` that query block `[i0, i0 + rows)` may see.
     fn key_end(&self, i0: usize, rows: usize) -> usize {
         match self.mask {
@@ -113,6 +159,19 @@ impl<'a, T: Real> Head<'a, T> {
 
     /// `s := λ Q_blk K_blkᵀ + bias + mask` for queries `[i0, i0+rows)` and keys `[j0, j0+cols)`.
     fn scores(&self, s: &mut [T], i0: usize, rows: usize, j0: usize, cols: usize) {
+        let dk = self.dk;
+        if let (true, Some(q), Some(k), Some(out)) = (self.fused(), T::as_f32(self.q), T::as_f32(self.k), T::as_f32_mut(s)) {
+            // the score contract of the fused forward, bit for bit
+            let bias = self.key_bias.map(|b| &T::as_f32(b).expect("f32 bias")[j0..j0 + cols]);
+            simd::attn_scores(simd::isa(), &q[i0 * dk..], &k[j0 * dk..], rows, cols, dk, self.lambda.f64() as f32, bias, out);
+        } else {
+            self.scores_tiled(s, i0, rows, j0, cols);
+        }
+        self.mask_scores(s, i0, rows, j0, cols);
+    }
+
+    /// `s := λ Q_blk K_blkᵀ + bias` by a tile product.
+    fn scores_tiled(&self, s: &mut [T], i0: usize, rows: usize, j0: usize, cols: usize) {
         let (dk, l) = (self.dk, self.l);
         matmul(
             &mut s[..rows * cols],
@@ -129,6 +188,10 @@ impl<'a, T: Real> Head<'a, T> {
                 }
             }
         }
+    }
+
+    /// Masked scores of the block become `−∞`.
+    fn mask_scores(&self, s: &mut [T], i0: usize, rows: usize, j0: usize, cols: usize) {
         let masked = |i: usize, j: usize| match self.mask {
             Mask::None => false,
             Mask::Causal => j > i,
@@ -148,10 +211,29 @@ impl<'a, T: Real> Head<'a, T> {
     /// Forward for queries `[i0, i0 + rows)` by tile products; writes to `out` (see
     /// [`super::online`]). `s` is a work buffer of at least `rows · min(BC, l)` values.
     pub(crate) fn forward_rows(&self, i0: usize, rows: usize, out: Out<T>, s: &mut [T]) {
+        let mut st = Rows::default();
+        self.forward_rows_tiled(i0, rows, &mut st, &mut *out.o, s);
+        st.finish(rows, self.v, self.dv, out);
+    }
+
+    /// The fused forward of queries `[i0, i0 + rows)` ([`crate::kernels::attn`]); `p` is this
+    /// head packed.
+    fn forward_rows_fused(&self, p: &Packed, isa: Isa, i0: usize, rows: usize, out: Out<T>) {
+        let mut st = Rows::default();
+        let (mut m, mut others, mut dom) = ([0.0f32; BR], [0.0f32; BR], [NONE; BR]);
+        let u = T::as_f32_mut(&mut *out.o).expect("the fused kernel is f32");
+        simd::attn_rows(isa, p, i0, rows, RowsOut { m: &mut m, others: &mut others, dom: &mut dom, u });
+        for r in 0..rows {
+            st.m[r] = T::of(f64::from(m[r]));
+            st.others[r] = T::of(f64::from(others[r]));
+            st.dom[r] = dom[r];
+        }
+        st.finish(rows, self.v, self.dv, out);
+    }
+
+    fn forward_rows_tiled(&self, i0: usize, rows: usize, st: &mut Rows<T>, o: &mut [T], s: &mut [T]) {
         let dv = self.dv;
         let v = self.v;
-        let mut st = Rows::default();
-        let o = &mut *out.o;
         o[..rows * dv].iter_mut().for_each(|v| *v = T::zero());
         let end = self.key_end(i0, rows);
         let mut j0 = 0;
@@ -180,23 +262,37 @@ impl<'a, T: Real> Head<'a, T> {
             );
             j0 += cols;
         }
-        st.finish(rows, v, dv, out);
     }
 
     /// Forward for all queries: `o` (`l × dv`) and `lse` (`l`). With `Par::Rayon` the query blocks
     /// run in parallel.
     pub fn forward(&self, o: &mut [T], lse: &mut [T], par: Par) {
+        self.forward_kernel(o, lse, par, self.kernel());
+    }
+
+    /// [`Head::forward`] on a given kernel (the tests run each one the CPU has).
+    ///
+    /// # Panics
+    /// When `kernel` is fused and does not take the head or the CPU lacks its instruction set.
+    pub fn forward_kernel(&self, o: &mut [T], lse: &mut [T], par: Par, kernel: Kernel) {
         let mut arg = vec![NONE; self.l];
-        self.forward_into(o, lse, &mut arg, None, None, par);
+        self.forward_into(o, lse, &mut arg, None, None, par, kernel);
     }
 
     /// Forward for all queries: `o` (`l × dv`) and the [`Stats`] the backward needs.
     pub fn forward_with_stats(&self, o: &mut [T], par: Par) -> Stats<T> {
+        self.forward_with_stats_kernel(o, par, self.kernel())
+    }
+
+    /// [`Head::forward_with_stats`] on a given kernel. The backward recomputes the scores by the
+    /// fused kernel's contract when [`Head::fused`], so a tiled forward's statistics are only for the
+    /// backward of heads the fused kernel does not take.
+    pub fn forward_with_stats_kernel(&self, o: &mut [T], par: Par, kernel: Kernel) -> Stats<T> {
         let (l, dv) = (self.l, self.dv);
         let mut st = Stats { max: vec![T::zero(); l], norm: vec![T::zero(); l], arg: vec![NONE; l], rest: vec![T::zero(); l * dv] };
         let mut lse = vec![T::zero(); l];
         let mut mz = vec![T::zero(); 2 * l];
-        self.forward_into(o, &mut lse, &mut st.arg, Some(&mut st.rest), Some(&mut mz), par);
+        self.forward_into(o, &mut lse, &mut st.arg, Some(&mut st.rest), Some(&mut mz), par, kernel);
         for i in 0..l {
             st.max[i] = mz[2 * i];
             st.norm[i] = mz[2 * i + 1];
@@ -204,9 +300,34 @@ impl<'a, T: Real> Head<'a, T> {
         st
     }
 
-    fn forward_into(&self, o: &mut [T], lse: &mut [T], arg: &mut [u32], rest: Option<&mut [T]>, mz: Option<&mut [T]>, par: Par) {
+    #[allow(clippy::too_many_arguments)]
+    fn forward_into(&self, o: &mut [T], lse: &mut [T], arg: &mut [u32], rest: Option<&mut [T]>, mz: Option<&mut [T]>, par: Par, kernel: Kernel) {
         let (l, dv) = (self.l, self.dv);
         assert!(o.len() >= l * dv && lse.len() >= l && arg.len() >= l && l < NONE as usize);
+        // K and V packed once per head for the fused kernel
+        let packed = match kernel {
+            Kernel::Fused(isa) => {
+                assert!(self.fused() && isa.available(), "the fused kernel on {isa:?} does not take this head here");
+                let f = |x: &'a [T]| T::as_f32(x).expect("f32");
+                let bias = self.key_bias.map(f);
+                Some((
+                    isa,
+                    Packed::new(
+                        f(self.q),
+                        f(self.k),
+                        f(self.v),
+                        l,
+                        self.dk,
+                        dv,
+                        self.lambda.f64() as f32,
+                        bias,
+                        self.mask == Mask::Causal,
+                        self.mask == Mask::NoSelf,
+                    ),
+                ))
+            }
+            Kernel::Tiled => None,
+        };
         let mut rest_blocks: Vec<Option<&mut [T]>> = match rest {
             Some(r) => r[..l * dv].chunks_mut(BR * dv).map(Some).collect(),
             None => (0..l.div_ceil(BR)).map(|_| None).collect(),
@@ -227,8 +348,11 @@ impl<'a, T: Real> Head<'a, T> {
             let ((((ob, lb), ab), rb), zb) = &mut item[0];
             let rows = lb.len();
             let out = Out { o: ob, lse: lb, arg: ab, rest: rb.as_deref_mut(), mz: zb.as_deref_mut() };
-            // A tile no larger than the prompt: a short prompt's call is not an allocation of BR × BC.
-            self.forward_rows(bi * BR, rows, out, &mut vec![T::zero(); BR.min(l) * BC.min(l)]);
+            match &packed {
+                Some((isa, p)) => self.forward_rows_fused(p, *isa, bi * BR, rows, out),
+                // A tile no larger than the prompt: a short prompt's call is not an allocation of BR × BC.
+                None => self.forward_rows(bi * BR, rows, out, &mut vec![T::zero(); BR.min(l) * BC.min(l)]),
+            }
         });
     }
 

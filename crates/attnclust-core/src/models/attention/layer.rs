@@ -256,14 +256,15 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
 /// weight gradients, per (prompt, head) its `y`, `dx` and `dW` parts, and per thread `Q`, `K`, `V`,
 /// `O`, `dO`, `dQ`, `dK`, `dV`, `dX`, the forward's row statistics around each row's dominant key
 /// (`O − V_a`, the max, norm and index, and `dO/z` with its two row sums), a head's weight gradients
-/// and two tiles. In `f64`.
+/// and two tiles, plus the fused forward's scratch ([`super::flash::fused_scratch`]). In `f64`.
 #[allow(clippy::too_many_arguments)]
 pub fn peak_bytes(b: usize, l: usize, heads: usize, dim: usize, dk: usize, dv: usize, elem: usize, threads: usize, backward: bool) -> f64 {
     use crate::models::attention::flash::{BC, BR};
     let [b, l, h, d, dk, dv, t] = [b, l, heads, dim, dk, dv, threads].map(|v| v as f64);
     let n = b * l * d;
     let w = h * (2.0 * d * dk + 2.0 * d * dv);
-    let tile = 2.0 * (BR * BC) as f64;
+    // the score tiles, and the fused f32 forward's scratch when it runs
+    let tile = 2.0 * (BR * BC) as f64 + super::flash::fused_scratch(elem, l as usize, dk as usize, dv as usize, false);
     let values = if backward {
         let wh = 2.0 * d * dk + 2.0 * d * dv;
         2.0 * n + w + b * h * (2.0 * l * d + wh) + t * (l * (4.0 * dk + 6.0 * dv + 2.0 * d + 7.0) + wh + tile)

@@ -7,6 +7,9 @@
 //! with `X ∈ R^{L×d}` per prompt, `W_Q^h, W_K^h ∈ R^{d×dk}`, `W_V^h ∈ R^{d×dv}`, `W_O^h ∈ R^{dv×d}`.
 //!
 //! - [`flash`]: one head, tiled with an online softmax (never stores `L × L`), forward and backward;
+//!   in `f32` with `dk, dv ≤ 64` its forward is the fused small-`d` kernel of
+//!   [`crate::kernels::attn`] (AVX-512F, AVX2/FMA or portable, chosen in [`crate::kernels::simd`]),
+//!   whose score contract the backward's recomputed scores follow bit for bit;
 //! - `online` (internal): the running online-softmax state around each row's dominant key (what keeps the
 //!   backward exact when the softmax saturates);
 //! - [`crate::kernels::tile`]: the tile products, by the `gemm` crate (SIMD chosen at run time);
@@ -26,6 +29,8 @@ pub(crate) mod reference;
 pub use flash::Mask;
 pub use layer::{backward, forward, Grads, Options, Weights};
 
+#[cfg(test)]
+mod fused_tests;
 #[cfg(test)]
 mod saturated_tests;
 #[cfg(test)]

@@ -1,0 +1,910 @@
+//! Small-`d` attention in `f32` (`dk, dv ≤` [`MAX_D`]): one fused pass per block of query rows,
+//! scores, online softmax around each row's dominant key, exponentials and `P·V` without a general
+//! tile product and without storing a score tile.
+//!
+//! **Layout.** Per head, `K` and `V` are packed once, transposed in panels of [`PANEL`] keys
+//! (panel `b` holds `Kᵀ[f][64b … 64b + 63]` for every feature `f`, contiguous, zero-padded), so one
+//! 16-lane vector holds one feature of 16 consecutive keys and one key block is one contiguous
+//! stretch of memory (no power-of-two strides for the L1 sets to alias on). A micro-block of `R` query rows is held in L1 and the keys stream past in
+//! blocks of up to `16·NB` keys: the `R × 16·NB` scores live in registers.
+//!
+//! **Score contract** (what [`scores`] and the fused forward both compute, bit for bit, on every
+//! instruction set): for query `i` and key `j`,
+//!
+//! ```text
+//! acc = 0;  acc = fma(q_if, k_jf, acc) for f = 0, 1, …, dk − 1;  s = acc ⊗ λ;  s = s ⊕ β_j (with a key bias)
+//! ```
+//!
+//! (`⊗`, `⊕`: one `f32` rounding each). The backward recomputes its scores with [`scores`], so the
+//! row maxima and dominant keys the forward recorded are exactly those of its own scores.
+//!
+//! **Online softmax** (the semantics of [`crate::models::attention::online`]): per row the maximum
+//! `m`, the first key `a` that reaches it, `ℓ' = Σ_{j≠a} e^{S_j − m}` and `U = Σ_{j≠a} e^{S_j − m} V_j`.
+//! `ℓ'` and each `U_c` are held as 16 lane partial sums (`P·V` runs with keys in lanes:
+//! `U_c += p ⊙ Vᵀ_c`), reduced at the end by the fixed tree `l_t + l_{t+8}`, then `+4`, `+2`, `+1`.
+//! A block whose maximum beats `m` first folds the old dominant term in and rescales:
+//! `U ← (U + V_a)·e^{m−m'}`, `ℓ' ← (ℓ' + 1)·e^{m−m'}` (the `+ V_a`, `+ 1` on lane 0), then leaves
+//! its new dominant key out of its sums.
+//!
+//! **Exponential** `e^x` for `x ≤ 0`: `x_c = max(x, −87.3)`, `n = round_even(x_c ⊗ log₂e)`,
+//! `r = fma(−n, ln2_hi, x_c)`, `r = fma(−n, ln2_lo, r)`, the degree-6 Taylor polynomial of `eʳ` by
+//! Horner with `fma`, times `2ⁿ` built in the exponent bits; `x < −87.3` (and `−∞`, and NaN from a
+//! row that has seen no key) gives 0. Relative error below 3e-7.
+//!
+//! Every operation above is the same IEEE operation in each implementation of [`V16`] — AVX-512F
+//! (one `__m512`), AVX2/FMA (two `__m256`) and portable (`[f32; 16]` with `mul_add`) — so the scores
+//! are identical on every path; the forward differs between paths only by its block shape.
+//! The dispatch (which path runs) is in [`crate::kernels::simd`].
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Largest `dk` and `dv` the fused forward takes.
+pub const MAX_D: usize = 64;
+/// Lanes of a [`V16`].
+pub const LANES: usize = 16;
+/// Keys per panel of the packed `Kᵀ`, `Vᵀ`.
+pub const PANEL: usize = 64;
+/// Keys per chunk: the keys are streamed chunk by chunk over every micro-block of a block of query
+/// rows (a multiple of [`PANEL`]; a chunk of `K` and `V` at `d = 64` is 512 KiB, for L2).
+const CHUNK: usize = 1024;
+/// Largest query micro-block.
+const RMAX: usize = 4;
+/// `arg` of a row that has seen no key.
+const NONE: u32 = u32::MAX;
+
+const EXP_LO: f32 = -87.3;
+const LN2_HI: f32 = 0.693_145_75;
+const LN2_LO: f32 = 1.428_606_8e-6;
+/// Horner coefficients of the degree-6 Taylor polynomial of `eʳ`, highest first.
+const EXP_C: [f32; 7] = [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0];
+
+/// Sixteen `f32` lanes. Every method is one IEEE operation per lane (or an exact one: max, select,
+/// compare), the same on every implementation.
+///
+/// # Safety
+/// The methods of the SIMD implementations must only run on a CPU with their features; pointers
+/// must address 16 readable (writable) `f32`.
+// (the safety contract above is common to every method)
+#[allow(clippy::missing_safety_doc)]
+pub trait V16: Copy {
+    unsafe fn splat(x: f32) -> Self;
+    unsafe fn load(p: *const f32) -> Self;
+    unsafe fn store(self, p: *mut f32);
+    /// `a·b + c`, one rounding.
+    unsafe fn fma(a: Self, b: Self, c: Self) -> Self;
+    unsafe fn mul(self, b: Self) -> Self;
+    unsafe fn add(self, b: Self) -> Self;
+    unsafe fn sub(self, b: Self) -> Self;
+    unsafe fn max(self, b: Self) -> Self;
+    /// The largest lane.
+    unsafe fn hmax(self) -> f32;
+    /// `Σ` lanes by the fixed tree `l_t + l_{t+8}`, `+4`, `+2`, `+1`.
+    unsafe fn hsum(self) -> f32;
+    /// `out[t] = hsum(vector t)` for the 16 vectors stored from `p` (the same bits; AVX-512 reduces
+    /// them together, by the same additions).
+    #[inline(always)]
+    unsafe fn hsum16(p: *const f32, out: *mut f32) {
+        for t in 0..LANES {
+            *out.add(t) = Self::load(p.add(LANES * t)).hsum();
+        }
+    }
+    /// Bit `t` set when lane `t` equals `x`.
+    unsafe fn eq_mask(self, x: f32) -> u32;
+    /// Whether some lane is above `x`.
+    unsafe fn any_gt(self, x: f32) -> bool;
+    /// Lanes whose bit is clear in `keep` become `−∞`.
+    unsafe fn keep(self, keep: u32) -> Self;
+    /// `x` added to lane 0.
+    unsafe fn add_lane0(self, x: f32) -> Self;
+    /// `e^x` for `x ≤ 0` as in the module doc.
+    unsafe fn exp_nonpos(self) -> Self;
+}
+
+/// Sums of a lane array by the tree of [`V16::hsum`].
+#[inline(always)]
+fn tree_sum(l: &[f32; 16]) -> f32 {
+    let mut s8 = [0.0f32; 8];
+    for t in 0..8 {
+        s8[t] = l[t] + l[t + 8];
+    }
+    let s4 = [s8[0] + s8[4], s8[1] + s8[5], s8[2] + s8[6], s8[3] + s8[7]];
+    let s2 = [s4[0] + s4[2], s4[1] + s4[3]];
+    s2[0] + s2[1]
+}
+
+/// The scalar exponential of the module doc (one lane of [`V16::exp_nonpos`]).
+#[inline(always)]
+pub fn exp_nonpos_scalar(x: f32) -> f32 {
+    let xc = x.max(EXP_LO);
+    let n = (xc * std::f32::consts::LOG2_E).round_ties_even();
+    let r = (-n).mul_add(LN2_HI, xc);
+    let r = (-n).mul_add(LN2_LO, r);
+    let mut p = EXP_C[0];
+    for &c in &EXP_C[1..] {
+        p = p.mul_add(r, c);
+    }
+    let y = p * f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if x >= EXP_LO {
+        y
+    } else {
+        0.0
+    }
+}
+
+/// The portable lanes: plain arrays, `mul_add` for every `fma`.
+#[derive(Clone, Copy)]
+pub struct Portable([f32; 16]);
+
+impl Portable {
+    #[inline(always)]
+    fn map2(self, b: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+        let mut o = [0.0f32; 16];
+        for t in 0..16 {
+            o[t] = f(self.0[t], b.0[t]);
+        }
+        Portable(o)
+    }
+}
+
+impl V16 for Portable {
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        Portable([x; 16])
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        Portable(std::ptr::read_unaligned(p as *const [f32; 16]))
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        std::ptr::write_unaligned(p as *mut [f32; 16], self.0)
+    }
+    #[inline(always)]
+    unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+        let mut o = [0.0f32; 16];
+        for t in 0..16 {
+            o[t] = a.0[t].mul_add(b.0[t], c.0[t]);
+        }
+        Portable(o)
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        self.map2(b, |x, y| x * y)
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        self.map2(b, |x, y| x + y)
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        self.map2(b, |x, y| x - y)
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        self.map2(b, |x, y| if x > y { x } else { y })
+    }
+    #[inline(always)]
+    unsafe fn hmax(self) -> f32 {
+        self.0.iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+    }
+    #[inline(always)]
+    unsafe fn hsum(self) -> f32 {
+        tree_sum(&self.0)
+    }
+    #[inline(always)]
+    unsafe fn eq_mask(self, x: f32) -> u32 {
+        (0..16).fold(0, |m, t| if self.0[t] == x { m | 1 << t } else { m })
+    }
+    #[inline(always)]
+    unsafe fn any_gt(self, x: f32) -> bool {
+        self.0.iter().any(|&v| v > x)
+    }
+    #[inline(always)]
+    unsafe fn keep(self, keep: u32) -> Self {
+        let mut o = self.0;
+        for (t, v) in o.iter_mut().enumerate() {
+            if keep >> t & 1 == 0 {
+                *v = f32::NEG_INFINITY;
+            }
+        }
+        Portable(o)
+    }
+    #[inline(always)]
+    unsafe fn add_lane0(self, x: f32) -> Self {
+        let mut o = self.0;
+        o[0] += x;
+        Portable(o)
+    }
+    #[inline(always)]
+    unsafe fn exp_nonpos(self) -> Self {
+        Portable(self.0.map(exp_nonpos_scalar))
+    }
+}
+
+/// AVX-512F lanes.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub struct Avx512(__m512);
+
+#[cfg(target_arch = "x86_64")]
+impl V16 for Avx512 {
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        Avx512(_mm512_set1_ps(x))
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        Avx512(_mm512_loadu_ps(p))
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        _mm512_storeu_ps(p, self.0)
+    }
+    #[inline(always)]
+    unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+        Avx512(_mm512_fmadd_ps(a.0, b.0, c.0))
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        Avx512(_mm512_mul_ps(self.0, b.0))
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        Avx512(_mm512_add_ps(self.0, b.0))
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        Avx512(_mm512_sub_ps(self.0, b.0))
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        Avx512(_mm512_max_ps(self.0, b.0))
+    }
+    #[inline(always)]
+    unsafe fn hmax(self) -> f32 {
+        _mm512_reduce_max_ps(self.0)
+    }
+    #[inline(always)]
+    unsafe fn hsum(self) -> f32 {
+        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(self.0)));
+        hsum8(_mm256_add_ps(_mm512_castps512_ps256(self.0), hi))
+    }
+    #[inline(always)]
+    unsafe fn hsum16(p: *const f32, out: *mut f32) {
+        let v = |t: usize| _mm512_loadu_ps(p.add(LANES * t));
+        // [a_s8 | b_s8]: 128-bit blocks (a0 + a2, a1 + a3, b0 + b2, b1 + b3), s8_t = l_t + l_{t+8}
+        let s8 = |a: __m512, b: __m512| _mm512_add_ps(_mm512_shuffle_f32x4::<0x44>(a, b), _mm512_shuffle_f32x4::<0xEE>(a, b));
+        // block j: s4 of row 4k + j (s4_t = s8_t + s8_{t+4})
+        let s4 = |t: __m512, u: __m512| _mm512_add_ps(_mm512_shuffle_f32x4::<0x88>(t, u), _mm512_shuffle_f32x4::<0xDD>(t, u));
+        // block j: (s2 of w's row j, s2 of x's row j), s2_t = s4_t + s4_{t+2}
+        let s2 = |w: __m512, x: __m512| _mm512_add_ps(_mm512_shuffle_ps::<0x44>(w, x), _mm512_shuffle_ps::<0xEE>(w, x));
+        let mut t = [_mm512_setzero_ps(); 8];
+        for (k, x) in t.iter_mut().enumerate() {
+            *x = s8(v(2 * k), v(2 * k + 1));
+        }
+        let w = [s4(t[0], t[1]), s4(t[2], t[3]), s4(t[4], t[5]), s4(t[6], t[7])];
+        let (y, z) = (s2(w[0], w[1]), s2(w[2], w[3]));
+        // lane 4j + m: the sum of row 4m + j (s1 = s2_0 + s2_1)
+        let r = _mm512_add_ps(_mm512_shuffle_ps::<0x88>(y, z), _mm512_shuffle_ps::<0xDD>(y, z));
+        let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        _mm512_storeu_ps(out, _mm512_permutexvar_ps(idx, r));
+    }
+    #[inline(always)]
+    unsafe fn eq_mask(self, x: f32) -> u32 {
+        u32::from(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(self.0, _mm512_set1_ps(x)))
+    }
+    #[inline(always)]
+    unsafe fn any_gt(self, x: f32) -> bool {
+        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(self.0, _mm512_set1_ps(x)) != 0
+    }
+    #[inline(always)]
+    unsafe fn keep(self, keep: u32) -> Self {
+        Avx512(_mm512_mask_blend_ps(keep as u16, _mm512_set1_ps(f32::NEG_INFINITY), self.0))
+    }
+    #[inline(always)]
+    unsafe fn add_lane0(self, x: f32) -> Self {
+        Avx512(_mm512_mask_add_ps(self.0, 1, self.0, _mm512_set1_ps(x)))
+    }
+    #[inline(always)]
+    unsafe fn exp_nonpos(self) -> Self {
+        let x = self.0;
+        let lo = _mm512_set1_ps(EXP_LO);
+        let xc = _mm512_max_ps(x, lo);
+        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(xc, _mm512_set1_ps(std::f32::consts::LOG2_E)));
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), xc);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
+        let mut p = _mm512_set1_ps(EXP_C[0]);
+        for &c in &EXP_C[1..] {
+            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+        }
+        // p·2ⁿ correctly rounded, as the product with 2ⁿ built in the exponent bits (n ≥ −126)
+        Avx512(_mm512_maskz_scalef_ps(_mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, lo), p, n))
+    }
+}
+
+/// `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))` of eight lanes `l_t = a_t` — with `a_t =
+/// x_t + x_{t+8}` this is the tree of [`V16::hsum`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn hsum8(s8: __m256) -> f32 {
+    let s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps::<1>(s8));
+    let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps::<1>(s2, s2)))
+}
+
+/// AVX2/FMA lanes: two `__m256`, lanes 0–7 and 8–15.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub struct Avx2(__m256, __m256);
+
+#[cfg(target_arch = "x86_64")]
+impl Avx2 {
+    #[inline(always)]
+    unsafe fn lanes_of(bits: u32) -> __m256i {
+        let sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits as i32), sel), sel)
+    }
+    #[inline(always)]
+    unsafe fn exp8(x: __m256) -> __m256 {
+        let lo = _mm256_set1_ps(EXP_LO);
+        let xc = _mm256_max_ps(x, lo);
+        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(xc, _mm256_set1_ps(std::f32::consts::LOG2_E)));
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), xc);
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
+        let mut p = _mm256_set1_ps(EXP_C[0]);
+        for &c in &EXP_C[1..] {
+            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+        }
+        let two_n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127))));
+        _mm256_and_ps(_mm256_mul_ps(p, two_n), _mm256_cmp_ps::<_CMP_GE_OQ>(x, lo))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl V16 for Avx2 {
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        let v = _mm256_set1_ps(x);
+        Avx2(v, v)
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        Avx2(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        _mm256_storeu_ps(p, self.0);
+        _mm256_storeu_ps(p.add(8), self.1);
+    }
+    #[inline(always)]
+    unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+        Avx2(_mm256_fmadd_ps(a.0, b.0, c.0), _mm256_fmadd_ps(a.1, b.1, c.1))
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        Avx2(_mm256_mul_ps(self.0, b.0), _mm256_mul_ps(self.1, b.1))
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        Avx2(_mm256_add_ps(self.0, b.0), _mm256_add_ps(self.1, b.1))
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        Avx2(_mm256_sub_ps(self.0, b.0), _mm256_sub_ps(self.1, b.1))
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        Avx2(_mm256_max_ps(self.0, b.0), _mm256_max_ps(self.1, b.1))
+    }
+    #[inline(always)]
+    unsafe fn hmax(self) -> f32 {
+        let m = _mm256_max_ps(self.0, self.1);
+        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+        let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        _mm_cvtss_f32(_mm_max_ss(m2, _mm_shuffle_ps::<1>(m2, m2)))
+    }
+    #[inline(always)]
+    unsafe fn hsum(self) -> f32 {
+        hsum8(_mm256_add_ps(self.0, self.1))
+    }
+    #[inline(always)]
+    unsafe fn eq_mask(self, x: f32) -> u32 {
+        let v = _mm256_set1_ps(x);
+        let lo = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(self.0, v)) as u32;
+        let hi = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(self.1, v)) as u32;
+        lo | hi << 8
+    }
+    #[inline(always)]
+    unsafe fn any_gt(self, x: f32) -> bool {
+        let v = _mm256_set1_ps(x);
+        _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(self.0, v), _mm256_cmp_ps::<_CMP_GT_OQ>(self.1, v))) != 0
+    }
+    #[inline(always)]
+    unsafe fn keep(self, keep: u32) -> Self {
+        let ninf = _mm256_set1_ps(f32::NEG_INFINITY);
+        let (m0, m1) = (_mm256_castsi256_ps(Self::lanes_of(keep & 0xff)), _mm256_castsi256_ps(Self::lanes_of(keep >> 8 & 0xff)));
+        Avx2(_mm256_blendv_ps(ninf, self.0, m0), _mm256_blendv_ps(ninf, self.1, m1))
+    }
+    #[inline(always)]
+    unsafe fn add_lane0(self, x: f32) -> Self {
+        Avx2(_mm256_blend_ps::<1>(self.0, _mm256_add_ps(self.0, _mm256_set1_ps(x))), self.1)
+    }
+    #[inline(always)]
+    unsafe fn exp_nonpos(self) -> Self {
+        Avx2(Self::exp8(self.0), Self::exp8(self.1))
+    }
+}
+
+/// One head packed for the fused forward: `Kᵀ` and `Vᵀ` in panels of [`PANEL`] keys (module doc),
+/// `lp` keys (a multiple of [`PANEL`]).
+pub struct Packed<'a> {
+    pub q: &'a [f32],
+    /// `V` row-major (`l × dv`), for the dominant rows.
+    pub v: &'a [f32],
+    pub kt: Vec<f32>,
+    /// `None`: the same as `kt` (identity attention).
+    pub vt: Option<Vec<f32>>,
+    pub bias: Option<Vec<f32>>,
+    pub l: usize,
+    pub lp: usize,
+    pub dk: usize,
+    pub dv: usize,
+    pub lambda: f32,
+    pub causal: bool,
+    pub no_self: bool,
+}
+
+/// `m × n` row-major → `n × lp` (zero-padded rows of length `lp ≥ m`).
+fn transpose_pad(a: &[f32], m: usize, n: usize, lp: usize) -> Vec<f32> {
+    let a = &a[..m * n];
+    let mut t = vec![0.0f32; n * lp];
+    for (f, col) in t.chunks_exact_mut(lp).enumerate() {
+        for (x, row) in col[..m].iter_mut().zip(a.chunks_exact(n)) {
+            *x = row[f];
+        }
+    }
+    t
+}
+
+/// `m × n` row-major → panels of [`PANEL`] rows, each transposed (`n × PANEL`), zero-padded.
+fn pack_panels(a: &[f32], m: usize, n: usize) -> Vec<f32> {
+    let a = &a[..m * n];
+    let mut t = vec![0.0f32; m.div_ceil(PANEL) * PANEL * n];
+    for (panel, rows) in t.chunks_exact_mut(PANEL * n).zip(a.chunks(PANEL * n)) {
+        for (f, col) in panel.chunks_exact_mut(PANEL).enumerate() {
+            for (x, row) in col.iter_mut().zip(rows.chunks_exact(n)) {
+                *x = row[f];
+            }
+        }
+    }
+    t
+}
+
+impl<'a> Packed<'a> {
+    /// Packs `K` (`l × dk`) and `V` (`l × dv`); `q` is `l × dk`, `bias` of length `l`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(q: &'a [f32], k: &[f32], v: &'a [f32], l: usize, dk: usize, dv: usize, lambda: f32, bias: Option<&[f32]>, causal: bool, no_self: bool) -> Self {
+        assert!((1..=MAX_D).contains(&dk) && (1..=MAX_D).contains(&dv) && l < NONE as usize);
+        assert!(q.len() >= l * dk && k.len() >= l * dk && v.len() >= l * dv && bias.is_none_or(|b| b.len() >= l));
+        let lp = l.div_ceil(PANEL) * PANEL;
+        let kt = pack_panels(k, l, dk);
+        // identity attention: K and V are the same matrix
+        let vt = if std::ptr::eq(k.as_ptr(), v.as_ptr()) && dk == dv { None } else { Some(pack_panels(v, l, dv)) };
+        let bias = bias.map(|b| {
+            let mut p = vec![0.0f32; lp];
+            p[..l].copy_from_slice(&b[..l]);
+            p
+        });
+        Packed { q, v, kt, vt, bias, l, lp, dk, dv, lambda, causal, no_self }
+    }
+}
+
+/// Where the fused forward writes, per query row of its block: the running state of
+/// [`crate::models::attention::online::Rows`] at the end of the keys (`m`, `ℓ'`, dominant key) and
+/// the accumulator `U` (`rows × dv`).
+pub struct RowsOut<'a> {
+    pub m: &'a mut [f32],
+    pub others: &'a mut [f32],
+    pub dom: &'a mut [u32],
+    pub u: &'a mut [f32],
+}
+
+/// The contract scores of `R` query rows (`qb`: `R × dk`, row-major) against `16·NV` keys: feature
+/// `f` of key vector `v` at `kt + f·ks + 16v`, their biases at `bias + 16v`.
+///
+/// # Safety
+/// Those addresses hold `16·NV` values each, `qb` `R · dk`; the CPU has `V`'s features.
+#[inline(always)]
+unsafe fn score_block<V: V16, const R: usize, const NV: usize>(
+    qb: *const f32,
+    dk: usize,
+    kt: *const f32,
+    ks: usize,
+    lambda: f32,
+    bias: Option<*const f32>,
+) -> [[V; NV]; R] {
+    let mut s = [[V::splat(0.0); NV]; R];
+    for f in 0..dk {
+        let row = kt.add(f * ks);
+        let mut kv = [V::splat(0.0); NV];
+        for (v, k) in kv.iter_mut().enumerate() {
+            *k = V::load(row.add(LANES * v));
+        }
+        for (r, sr) in s.iter_mut().enumerate() {
+            let qv = V::splat(*qb.add(r * dk + f));
+            for v in 0..NV {
+                sr[v] = V::fma(qv, kv[v], sr[v]);
+            }
+        }
+    }
+    let lv = V::splat(lambda);
+    for sr in s.iter_mut() {
+        for (v, x) in sr.iter_mut().enumerate() {
+            *x = x.mul(lv);
+            if let Some(b) = bias {
+                *x = x.add(V::load(b.add(LANES * v)));
+            }
+        }
+    }
+    s
+}
+
+/// Lanes of key vector `[base, base + 16)` that query `i` may see, keys below `end`.
+#[inline(always)]
+fn keep_bits(p: &Packed, i: usize, base: usize, end: usize) -> u32 {
+    let mut keep: u32 = if base + LANES > end { (1u32 << (end - base)) - 1 } else { 0xffff };
+    if p.causal && base + LANES - 1 > i {
+        keep &= if i >= base { (2u32 << (i - base)) - 1 } else { 0 };
+    }
+    if p.no_self && i >= base && i < base + LANES {
+        keep &= !(1u32 << (i - base));
+    }
+    keep
+}
+
+/// The running state of `R` rows.
+struct State<V, const R: usize> {
+    m: [f32; R],
+    dom: [u32; R],
+    z: [V; R],
+    /// `U`: `R × dv` lane vectors (`16` floats each), row `r` feature `c` at `(r·dv + c)·16`.
+    u: Vec<f32>,
+}
+
+impl<V: V16, const R: usize> State<V, R> {
+    #[inline(always)]
+    unsafe fn new(dv: usize) -> Self {
+        State { m: [f32::NEG_INFINITY; R], dom: [NONE; R], z: [V::splat(0.0); R], u: vec![0.0; R * dv * LANES] }
+    }
+    #[inline(always)]
+    unsafe fn reset(&mut self) {
+        self.m = [f32::NEG_INFINITY; R];
+        self.dom = [NONE; R];
+        self.z = [V::splat(0.0); R];
+        self.u.iter_mut().for_each(|x| *x = 0.0);
+    }
+}
+
+/// One key block `[kb, kb + 16·NV)` (keys below `end`) for `R` rows starting at query `i`.
+#[inline(always)]
+unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f32], i: usize, kb: usize, end: usize, st: &mut State<V, R>) {
+    let dv = p.dv;
+    // key kb sits in panel kb / PANEL at column kb % PANEL
+    let (kpan, vpan) = ((kb / PANEL) * PANEL * p.dk + kb % PANEL, (kb / PANEL) * PANEL * dv + kb % PANEL);
+    let mut s = score_block::<V, R, NV>(qb.as_ptr(), p.dk, p.kt.as_ptr().add(kpan), PANEL, p.lambda, p.bias.as_ref().map(|b| b.as_ptr().add(kb)));
+    let edge = kb + LANES * NV > end || (p.causal && kb + LANES * NV > i) || (p.no_self && kb + LANES * NV > i && kb < i + R);
+    let up = st.u.as_mut_ptr();
+    for r in 0..R {
+        let sr = &mut s[r];
+        if edge {
+            for (v, x) in sr.iter_mut().enumerate() {
+                let keep = keep_bits(p, i + r, kb + LANES * v, end);
+                if keep != 0xffff {
+                    *x = x.keep(keep);
+                }
+            }
+        }
+        let mut mx = sr[0];
+        for x in &sr[1..] {
+            mx = mx.max(*x);
+        }
+        // a new maximum (rare after the first blocks): its value, first key, and the rescaling
+        if mx.any_gt(st.m[r]) {
+            let bm = mx.hmax();
+            let (mut v, mut t) = (0, 0);
+            while v < NV {
+                let mask = sr[v].eq_mask(bm);
+                if mask != 0 {
+                    t = mask.trailing_zeros();
+                    break;
+                }
+                v += 1;
+            }
+            if st.dom[r] != NONE {
+                // U ← (U + V_a)·e^{m − m'},  ℓ' ← (ℓ' + 1)·e^{m − m'}
+                let scale = V::splat(st.m[r] - bm).exp_nonpos();
+                let va = &p.v[st.dom[r] as usize * dv..][..dv];
+                for (c, &x) in va.iter().enumerate() {
+                    let q = up.add((r * dv + c) * LANES);
+                    V::load(q).add_lane0(x).mul(scale).store(q);
+                }
+                st.z[r] = st.z[r].add_lane0(1.0).mul(scale);
+            }
+            st.m[r] = bm;
+            st.dom[r] = (kb + LANES * v) as u32 + t;
+            sr[v] = sr[v].keep(!(1u32 << t));
+        }
+        let mv = V::splat(st.m[r]);
+        for x in sr.iter_mut() {
+            *x = x.sub(mv).exp_nonpos();
+            st.z[r] = st.z[r].add(*x);
+        }
+    }
+    // U_c += Σ_v p_v ⊙ Vᵀ_c[kb + 16v …]
+    let vt = p.vt.as_ref().unwrap_or(&p.kt).as_ptr();
+    for c in 0..dv {
+        let mut vv = [V::splat(0.0); NV];
+        for (v, x) in vv.iter_mut().enumerate() {
+            *x = V::load(vt.add(vpan + c * PANEL + LANES * v));
+        }
+        for (r, sr) in s.iter().enumerate() {
+            let q = up.add((r * dv + c) * LANES);
+            let mut acc = V::load(q);
+            for v in 0..NV {
+                acc = V::fma(sr[v], vv[v], acc);
+            }
+            acc.store(q);
+        }
+    }
+}
+
+/// The fused forward of query rows `[i0, i0 + rows)` in micro-blocks of `R` rows and key blocks of
+/// up to `16·NB` keys (each row sees its keys in increasing order: the chunking does not change the
+/// arithmetic).
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usize, rows: usize, mut out: RowsOut) {
+    assert!(R <= RMAX && (1..=4).contains(&NB) && i0 + rows <= p.l);
+    assert!(out.m.len() >= rows && out.others.len() >= rows && out.dom.len() >= rows && out.u.len() >= rows * p.dv);
+    let (dk, dv) = (p.dk, p.dv);
+    if rows == 0 {
+        return;
+    }
+    let nsub = rows.div_ceil(R);
+    let mut qb = vec![0.0f32; nsub * R * dk];
+    qb[..rows * dk].copy_from_slice(&p.q[i0 * dk..(i0 + rows) * dk]);
+    let end_of = |sb: usize| if p.causal { i0 + (R * (sb + 1)).min(rows) } else { p.l };
+    // (helpers are functions, not closures: a closure does not inherit the caller's target features)
+    if end_of(nsub - 1) <= CHUNK {
+        // one chunk: each micro-block sweeps its keys in turn, in one state kept in L1
+        let mut s = State::<V, R>::new(dv);
+        for sb in 0..nsub {
+            if sb > 0 {
+                s.reset();
+            }
+            sweep::<V, R, NB>(p, &qb, i0, sb, 0, end_of(sb), &mut s);
+            finish::<V, R>(&s, sb, rows, dv, &mut out);
+        }
+        return;
+    }
+    // several chunks: every micro-block's state stays live while a chunk of K and V (from L2) is
+    // swept over all of them, once per block of rows rather than once per micro-block
+    let mut st: Vec<State<V, R>> = (0..nsub).map(|_| State::new(dv)).collect();
+    let mut kc = 0;
+    while kc < end_of(nsub - 1) {
+        for (sb, s) in st.iter_mut().enumerate() {
+            sweep::<V, R, NB>(p, &qb, i0, sb, kc, end_of(sb).min(kc + CHUNK), s);
+        }
+        kc += CHUNK;
+    }
+    for (sb, s) in st.iter().enumerate() {
+        finish::<V, R>(s, sb, rows, dv, &mut out);
+    }
+}
+
+/// Keys `[kc, end)` of micro-block `sb` (queries `qb`, `R` rows each, of the block from `i0`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn sweep<V: V16, const R: usize, const NB: usize>(p: &Packed, qb: &[f32], i0: usize, sb: usize, kc: usize, end: usize, s: &mut State<V, R>) {
+    let dk = p.dk;
+    let (i, q) = (i0 + R * sb, &qb[sb * R * dk..(sb + 1) * R * dk]);
+    let mut kb = kc;
+    while kb < end {
+        let nv = (end - kb).div_ceil(LANES).min(NB);
+        match nv {
+            4 => key_block::<V, R, 4>(p, q, i, kb, end, s),
+            3 => key_block::<V, R, 3>(p, q, i, kb, end, s),
+            2 => key_block::<V, R, 2>(p, q, i, kb, end, s),
+            _ => key_block::<V, R, 1>(p, q, i, kb, end, s),
+        }
+        kb += LANES * nv;
+    }
+}
+
+/// Writes micro-block `sb`'s state (of a block of `rows` rows) to `out`.
+#[inline(always)]
+unsafe fn finish<V: V16, const R: usize>(s: &State<V, R>, sb: usize, rows: usize, dv: usize, out: &mut RowsOut) {
+    let (r0, rr) = (R * sb, R.min(rows - R * sb));
+    for r in 0..rr {
+        out.m[r0 + r] = s.m[r];
+        out.dom[r0 + r] = s.dom[r];
+        out.others[r0 + r] = s.z[r].hsum();
+    }
+    // U of rows r0 … r0 + rr: vectors 0 … rr·dv of s.u, sums into out.u[r0·dv …]
+    let (n, dst) = (rr * dv, &mut out.u[r0 * dv..(r0 + rr) * dv]);
+    let mut t = 0;
+    while t + LANES <= n {
+        V::hsum16(s.u.as_ptr().add(t * LANES), dst.as_mut_ptr().add(t));
+        t += LANES;
+    }
+    for (x, c) in dst[t..].iter_mut().zip(t..n) {
+        *x = V::load(s.u.as_ptr().add(c * LANES)).hsum();
+    }
+}
+
+/// The contract scores (module doc) of queries `q` (`rows × dk`) against keys `k` (`cols × dk`),
+/// plus `bias` (`cols`) when given, into `s` (`rows × cols`, row-major). Masks are the caller's.
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn scores<V: V16>(q: &[f32], k: &[f32], rows: usize, cols: usize, dk: usize, lambda: f32, bias: Option<&[f32]>, s: &mut [f32]) {
+    assert!(dk >= 1 && q.len() >= rows * dk && k.len() >= cols * dk && s.len() >= rows * cols && bias.is_none_or(|b| b.len() >= cols));
+    const R: usize = 4;
+    let cp = cols.div_ceil(LANES) * LANES;
+    let kt = transpose_pad(k, cols, dk, cp);
+    let bp = bias.map(|b| {
+        let mut p = vec![0.0f32; cp];
+        p[..cols].copy_from_slice(&b[..cols]);
+        p
+    });
+    let mut qb = vec![0.0f32; R * dk];
+    let mut tmp = [0.0f32; LANES];
+    let mut r0 = 0;
+    while r0 < rows {
+        let rr = R.min(rows - r0);
+        qb.iter_mut().for_each(|x| *x = 0.0);
+        qb[..rr * dk].copy_from_slice(&q[r0 * dk..(r0 + rr) * dk]);
+        let mut kb = 0;
+        while kb < cols {
+            let sb = score_block::<V, R, 1>(qb.as_ptr(), dk, kt.as_ptr().add(kb), cp, lambda, bp.as_ref().map(|b| b.as_ptr().add(kb)));
+            let n = LANES.min(cols - kb);
+            for (r, sr) in sb.iter().enumerate().take(rr) {
+                let dst = &mut s[(r0 + r) * cols + kb..(r0 + r) * cols + kb + n];
+                if n == LANES {
+                    sr[0].store(dst.as_mut_ptr());
+                } else {
+                    sr[0].store(tmp.as_mut_ptr());
+                    dst.copy_from_slice(&tmp[..n]);
+                }
+            }
+            kb += LANES;
+        }
+        r0 += R;
+    }
+}
+
+/// The contract score of one pair, in plain scalar code: the oracle of the tests.
+#[cfg(test)]
+pub fn score_scalar(q: &[f32], k: &[f32], lambda: f32, bias: Option<f32>) -> f32 {
+    let acc = q.iter().zip(k).fold(0.0f32, |acc, (&a, &b)| a.mul_add(b, acc));
+    let s = acc * lambda;
+    match bias {
+        Some(b) => s + b,
+        None => s,
+    }
+}
+
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub unsafe fn rows_avx512(p: &Packed, i0: usize, n: usize, out: RowsOut) {
+    rows::<Avx512, 4, 4>(p, i0, n, out)
+}
+
+/// # Safety
+/// The CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn rows_avx2(p: &Packed, i0: usize, n: usize, out: RowsOut) {
+    rows::<Avx2, 2, 2>(p, i0, n, out)
+}
+
+pub fn rows_portable(p: &Packed, i0: usize, n: usize, out: RowsOut) {
+    // SAFETY: the portable lanes need no CPU feature.
+    unsafe { rows::<Portable, 4, 4>(p, i0, n, out) }
+}
+
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn scores_avx512(q: &[f32], k: &[f32], rows: usize, cols: usize, dk: usize, lambda: f32, bias: Option<&[f32]>, s: &mut [f32]) {
+    scores::<Avx512>(q, k, rows, cols, dk, lambda, bias, s)
+}
+
+/// # Safety
+/// The CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn scores_avx2(q: &[f32], k: &[f32], rows: usize, cols: usize, dk: usize, lambda: f32, bias: Option<&[f32]>, s: &mut [f32]) {
+    scores::<Avx2>(q, k, rows, cols, dk, lambda, bias, s)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn scores_portable(q: &[f32], k: &[f32], rows: usize, cols: usize, dk: usize, lambda: f32, bias: Option<&[f32]>, s: &mut [f32]) {
+    // SAFETY: the portable lanes need no CPU feature.
+    unsafe { scores::<Portable>(q, k, rows, cols, dk, lambda, bias, s) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lane values whose sums round differently in different orders.
+    fn lanes(n: usize) -> Vec<f32> {
+        (0..n).map(|i| ((i * 2654435761usize % 1000) as f32 - 500.0) * [1.0, 1e-7, 3e5, 0.37][i % 4]).collect()
+    }
+
+    unsafe fn check<V: V16>() {
+        let x = lanes(16 * LANES);
+        let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
+        V::hsum16(x.as_ptr(), a.as_mut_ptr());
+        for (t, y) in b.iter_mut().enumerate() {
+            *y = tree_sum(x[t * LANES..(t + 1) * LANES].try_into().unwrap());
+            assert_eq!(V::load(x.as_ptr().add(t * LANES)).hsum().to_bits(), y.to_bits(), "hsum of vector {t}");
+        }
+        assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "hsum16");
+        // exp: every lane as the scalar twin
+        let xs: Vec<f32> = (0..4096).map(|i| -(i as f32) * 0.0219).chain([0.0, -0.0, -87.3, -87.4, f32::NEG_INFINITY, f32::NAN]).collect();
+        for c in xs.chunks(LANES) {
+            let mut v = [0.0f32; LANES];
+            v[..c.len()].copy_from_slice(c);
+            let mut o = [0.0f32; LANES];
+            V::load(v.as_ptr()).exp_nonpos().store(o.as_mut_ptr());
+            for t in 0..LANES {
+                assert_eq!(o[t].to_bits(), exp_nonpos_scalar(v[t]).to_bits(), "exp({})", v[t]);
+            }
+        }
+    }
+
+    #[test]
+    fn reductions_and_exp_are_the_same_bits_on_every_isa() {
+        // SAFETY: each SIMD type only runs when the CPU has its features.
+        unsafe {
+            check::<Portable>();
+            #[cfg(target_arch = "x86_64")]
+            {
+                if crate::kernels::simd::Isa::Avx2.available() {
+                    check::<Avx2>();
+                }
+                if crate::kernels::simd::Isa::Avx512.available() {
+                    check::<Avx512>();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scalar_exp_is_accurate() {
+        let mut worst = 0.0f64;
+        let mut x = -87.0f32;
+        while x <= 0.0 {
+            let e = f64::from(x).exp();
+            worst = worst.max((f64::from(exp_nonpos_scalar(x)) - e).abs() / e);
+            x += 0.0173;
+        }
+        assert!(worst < 3e-7, "worst relative error {worst}");
+        assert_eq!(exp_nonpos_scalar(0.0), 1.0);
+        assert_eq!(exp_nonpos_scalar(-88.0), 0.0);
+        assert_eq!(exp_nonpos_scalar(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_nonpos_scalar(f32::NAN), 0.0);
+    }
+}
