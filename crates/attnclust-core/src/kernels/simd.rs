@@ -1,7 +1,9 @@
 //! Hand-written AVX2/FMA kernels for the `f32` hot loops, chosen at run time, with portable
 //! fallbacks: inner products, `y += αx`, `‖x‖²` and `Θx` row by row or eight rows at a time, and
-//! `exp` on four `f64` lanes. On aarch64 the inner product and `y += αx` use NEON (part of the
-//! aarch64 baseline, so there is nothing to detect). Each is tested against its scalar version (on
+//! `exp` on four `f64` lanes. Its [`has_avx2`] and [`has_avx512f`] are the kernels' one run-time
+//! choice of instruction set (`data::normals`, `data::lanes`, … branch on them; only the FMA-peak
+//! probe in `kernels::calibrate` and `kernels::exp` ask the CPU themselves). On aarch64 the inner product and `y += αx`
+//! use NEON (part of the aarch64 baseline, so there is nothing to detect). Each is tested against its scalar version (on
 //! aarch64 under `qemu-aarch64`, see scripts/arm64.sh).
 
 use std::sync::OnceLock;
@@ -13,6 +15,23 @@ pub fn has_avx2() -> bool {
         #[cfg(target_arch = "x86_64")]
         {
             std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// Whether the CPU has AVX-512F besides AVX2 and FMA (checked once); kernels with an AVX-512
+/// version use it only where it was measured to pay (today: the `f64` Box–Muller,
+/// `data::normals`).
+pub fn has_avx512f() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            has_avx2() && std::is_x86_feature_detected!("avx512f")
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
