@@ -426,7 +426,8 @@ pub(crate) unsafe fn normals_f64_avx512(words: &[u32], out: &mut [f64]) {
 /// Fills `out` (even length) with standard normals from as many 32-bit words, in `f64`, with the
 /// same layout as the `f32` version: [`pair_f64`] (branch-free `ln`, turn-based `cos`/`sin`, about
 /// one ulp each), with AVX-512F when [`crate::kernels::simd::has_avx512f`] (measured 1.1 ns per
-/// normal against 1.6 with AVX2 on a Zen 4 core, `examples/normals_speed.rs`), else AVX2/FMA when
+/// normal against 1.6 with AVX2 on one core of the 2-core Xeon this was written on,
+/// `examples/normals_speed.rs`), else AVX2/FMA when
 /// [`crate::kernels::simd::has_avx2`]; every path gives the portable path's bits.
 pub fn normals_f64(words: &[u32], out: &mut [f64]) {
     assert!(words.len() >= out.len() && out.len().is_multiple_of(2));
