@@ -1,10 +1,11 @@
-//! Hand-written AVX2/FMA kernels for the `f32` hot loops, chosen at run time, with portable
-//! fallbacks, and the one dispatch point of the small-`d` attention ([`Isa`], [`isa`], [`attn_rows`],
-//! [`attn_scores`]: AVX-512F, AVX2/FMA or portable, see [`crate::kernels::attn`]). The rest:
-//! fallbacks: inner products, `y += αx`, `‖x‖²` and `Θx` row by row or eight rows at a time, and
-//! `exp` on four `f64` lanes. On aarch64 the inner product and `y += αx` use NEON (part of the
-//! aarch64 baseline, so there is nothing to detect). Each is tested against its scalar version (on
-//! aarch64 under `qemu-aarch64`, see scripts/arm64.sh).
+//! The one run-time choice of instruction set ([`has_avx2`], [`has_avx512`], [`Isa`], [`isa`]):
+//! `data::normals`, `data::lanes`, the small-`d` attention ([`attn_rows`], [`attn_scores`]; see
+//! [`crate::kernels::attn`]) and the hand-written AVX2/FMA `f32` hot loops here branch on it (only
+//! the FMA-peak probe in `kernels::calibrate` and `kernels::exp` ask the CPU themselves). The loops
+//! here, each with a portable fallback: inner products, `y += αx`, `‖x‖²` and `Θx` row by row or
+//! eight rows at a time, and `exp` on four `f64` lanes. On aarch64 the inner product and `y += αx`
+//! use NEON (part of the aarch64 baseline, so there is nothing to detect). Each is tested against
+//! its scalar version (on aarch64 under `qemu-aarch64`, see scripts/arm64.sh).
 
 use std::sync::OnceLock;
 
