@@ -208,9 +208,12 @@ export interface PromptOptions {
 export class MixturePrior {
   /** @internal The prior's settings, as given to the addon. */
   readonly spec: Native.PriorSpec;
+  /** The prior built once in the addon (its values checked there). */
+  readonly #native: Native.NativePrior;
 
   private constructor(spec: Native.PriorSpec) {
     this.spec = spec;
+    this.#native = call(() => new native.NativePrior(spec));
   }
 
   /**
@@ -231,8 +234,7 @@ export class MixturePrior {
     // Centroid coordinates are at most ≈ 10·size (a normal draw, scaled), tokens add ≈ 10·σ.
     if (!fits(10 * spec.size, 'f64')) throw new RangeError(`\`${sizeName}\` is too large: the centroids would overflow f64, got ${spec.size}`);
     if (!fits(10 * (spec.size + spec.sigma), 'f64')) throw new RangeError(`\`sigma\` is too large: the tokens would overflow f64, got ${spec.sigma}`);
-    // The addon checks the rest (the weights) when it builds the prior: zero prompts build it.
-    call(() => native.samplePromptsSync(spec, 0, 0, 0, 'f64'));
+    // The addon checks the rest (the weights) when it builds the prior.
     return new MixturePrior(spec);
   }
 
@@ -285,7 +287,7 @@ export class MixturePrior {
   /** `batch` prompts of `length` tokens: `x` `[B, L, d]`, `labels` `B·L`, `means` `[B, K, d]`. */
   samplePrompts(batch: number, length: number, opts: PromptOptions): PromptBatch {
     const a = this.#args(batch, length, opts, ['seed', 'dtype']);
-    return this.#wrap(call(() => native.samplePromptsSync(this.spec, a.b, a.l, a.seed, a.dtype)), a.b, a.l);
+    return this.#wrap(call(() => this.#native.samplePromptsSync(a.b, a.l, a.seed, a.dtype)), a.b, a.l);
   }
 
   /** `samplePrompts`, off the event loop; `signal` stops the draw within one chunk of samples (a rejection with an AbortError). */

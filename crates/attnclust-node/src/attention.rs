@@ -1,7 +1,8 @@
 //! Model C: multi-head attention forward, backward and training on mixture prompts.
 
-use crate::convert::{Out, Owned};
-use crate::job::{guard, CancelToken, Job, OnCancel, Promise};
+use crate::convert::{FloatsOut, Out, Owned};
+use crate::job::{guard_sized, CancelToken, Job, OnCancel, Promise};
+use crate::out::Typed;
 use attnclust_core::models::attention::{self as attn, Mask, Options, Weights};
 use attnclust_core::train::attention::{self as train, Setup};
 use attnclust_core::train::optim::{Optimizer, Schedule};
@@ -68,20 +69,13 @@ fn setup_shape(shape: &AttentionShape) -> Setup {
     }
 }
 
-fn run_forward<T: Out>(
-    x: &[T],
-    b: u32,
-    l: u32,
-    shape: &AttentionShape,
-    w: &[T],
-    o: &AttentionOptions,
-) -> Result<Either<Float32Array, Float64Array>, CoreError> {
+fn run_forward<T: Out>(x: &[T], b: u32, l: u32, shape: &AttentionShape, w: &[T], o: &AttentionOptions) -> Result<FloatsOut, CoreError> {
     let y = attn::forward(x, b as usize, l as usize, &weights(shape, w)?, &options(o)?, Par::Rayon)?;
     Ok(T::out(y))
 }
 
 /// `Attn(X)` for `b` prompts of `l` tokens (`x`: `b × l × dim`).
-#[napi]
+#[napi(ts_return_type = "Float32Array | Float64Array")]
 pub fn attention_sync(
     x: Either<Float32Array, Float64Array>,
     b: u32,
@@ -89,8 +83,16 @@ pub fn attention_sync(
     shape: AttentionShape,
     weights: Either<Float32Array, Float64Array>,
     opts: AttentionOptions,
-) -> napi::Result<Either<Float32Array, Float64Array>> {
-    guard(|| crate::same_dtype!(&x, &weights, "x", "weights", |x, w| run_forward(x, b, l, &shape, w, &opts)))
+) -> napi::Result<FloatsOut> {
+    guard_sized(work(b, l, &shape), || crate::same_dtype!(&x, &weights, "x", "weights", |x, w| run_forward(x, b, l, &shape, w, &opts)))
+}
+
+/// The work of a forward pass (≈ multiply-adds: projections, scores, outputs): small calls run on
+/// the calling thread (see `guard_sized`).
+fn work(b: u32, l: u32, s: &AttentionShape) -> usize {
+    let (b, l, h, d, dk, dv) = (b as usize, l as usize, s.heads as usize, s.dim as usize, s.dk as usize, s.dv as usize);
+    let per_token = l.saturating_mul(dk + dv).saturating_add(d.saturating_mul(2 * dk + 2 * dv));
+    b.saturating_mul(l).saturating_mul(h).saturating_mul(per_token)
 }
 
 /// Async form of [`attention_sync`]; `token` stops it at the next chunk boundary.
@@ -120,10 +122,13 @@ pub fn attention(
 /// The forward output and the gradients of `⟨dY, Attn(X)⟩`.
 #[napi(object)]
 pub struct AttentionGrads {
-    pub y: Either<Float32Array, Float64Array>,
-    pub dx: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub y: FloatsOut,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub dx: FloatsOut,
     /// `[dW_Q | dW_K | dW_V | dW_O]`, laid out like the weights.
-    pub dweights: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub dweights: FloatsOut,
 }
 
 fn run_backward<T: Out>(x: &[T], b: u32, l: u32, shape: &AttentionShape, w: &[T], dy: &[T], o: &AttentionOptions) -> Result<AttentionGrads, CoreError> {
@@ -135,7 +140,7 @@ fn backward_owned(x: &Owned, w: &Owned, dy: &Owned, b: u32, l: u32, shape: &Atte
     match (x, w, dy) {
         (Owned::F32(x), Owned::F32(w), Owned::F32(dy)) => run_backward(x, b, l, shape, w, dy, o),
         (Owned::F64(x), Owned::F64(w), Owned::F64(dy)) => run_backward(x, b, l, shape, w, dy, o),
-        _ => Err(CoreError::type_("`x`, `weights` and `dy` must all be Float32Array or all Float64Array")),
+        _ => Err(mixed()),
     }
 }
 
@@ -151,8 +156,17 @@ pub fn attention_backward_sync(
     dy: Either<Float32Array, Float64Array>,
     opts: AttentionOptions,
 ) -> napi::Result<AttentionGrads> {
-    let (x, w, dy) = (Owned::copy(&x), Owned::copy(&weights), Owned::copy(&dy));
-    guard(|| backward_owned(&x, &w, &dy, b, l, &shape, &opts))
+    let (s, o) = (&shape, &opts);
+    // The backward pass is about three forward passes.
+    guard_sized(work(b, l, s).saturating_mul(3), || match (&x, &weights, &dy) {
+        (Either::A(x), Either::A(w), Either::A(dy)) => run_backward::<f32>(x, b, l, s, w, dy, o),
+        (Either::B(x), Either::B(w), Either::B(dy)) => run_backward::<f64>(x, b, l, s, w, dy, o),
+        _ => Err(mixed()),
+    })
+}
+
+fn mixed() -> CoreError {
+    CoreError::type_("`x`, `weights` and `dy` must all be Float32Array or all Float64Array")
 }
 
 /// Async form of [`attention_backward_sync`].
@@ -190,9 +204,12 @@ pub struct AttentionTrainSpec {
 /// The state after a run of steps.
 #[napi(object)]
 pub struct AttentionTrainChunk {
-    pub weights: Either<Float32Array, Float64Array>,
-    pub state: Float64Array,
-    pub losses: Float64Array,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub weights: FloatsOut,
+    #[napi(ts_type = "Float64Array")]
+    pub state: Typed<f64>,
+    #[napi(ts_type = "Float64Array")]
+    pub losses: Typed<f64>,
 }
 
 fn train_run(spec: &AttentionTrainSpec, w: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<AttentionTrainChunk, CoreError> {
@@ -224,7 +241,7 @@ fn train_run(spec: &AttentionTrainSpec, w: Owned, mut state: Vec<f64>, start: u6
             (f64::out(v), l)
         }
     };
-    Ok(AttentionTrainChunk { weights, state: Float64Array::new(state), losses: Float64Array::new(losses) })
+    Ok(AttentionTrainChunk { weights, state: Typed(state), losses: Typed(losses) })
 }
 
 /// Training steps `start .. start + count` with the reconstruction loss, off the event loop.

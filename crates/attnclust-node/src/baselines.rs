@@ -1,11 +1,12 @@
 //! Baselines: k-means (k-means++ start, Lloyd) and EM for isotropic or diagonal mixtures.
 
-use crate::convert::Out;
+use crate::convert::{FloatsOut, Out};
 use crate::job::{guard, CancelToken, Job, Promise};
+use crate::out::Typed;
 use attnclust_core::baselines::em::{em as run_em, EmCovariance, EmOptions};
 use attnclust_core::baselines::kmeans::{kmeans as run_kmeans, KMeansOptions};
 use attnclust_core::{Error as CoreError, Par};
-use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Uint32Array};
+use napi::bindgen_prelude::{Either, Float32Array, Float64Array};
 use napi::Env;
 use napi_derive::napi;
 
@@ -23,8 +24,10 @@ pub struct KMeansSpec {
 #[napi(object)]
 pub struct KMeansFit {
     /// `k × d`, same float type as the input.
-    pub centers: Either<Float32Array, Float64Array>,
-    pub labels: Uint32Array,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub centers: FloatsOut,
+    #[napi(ts_type = "Uint32Array")]
+    pub labels: Typed<u32>,
     pub inertia: f64,
     pub iterations: u32,
 }
@@ -32,7 +35,7 @@ pub struct KMeansFit {
 fn fit_kmeans<T: Out>(x: &[T], d: u32, s: &KMeansSpec) -> Result<KMeansFit, CoreError> {
     let o = KMeansOptions { k: s.k as usize, seed: s.seed as u64, n_init: s.n_init as usize, max_iter: s.max_iter as usize, tol: s.tol };
     let r = run_kmeans(x, d as usize, &o, Par::Rayon)?;
-    Ok(KMeansFit { centers: T::out(r.centers), labels: Uint32Array::new(r.labels), inertia: r.inertia, iterations: r.iterations as u32 })
+    Ok(KMeansFit { centers: T::out(r.centers), labels: Typed(r.labels), inertia: r.inertia, iterations: r.iterations as u32 })
 }
 
 /// k-means on the rows of `x` (`n × d`).
@@ -75,10 +78,13 @@ pub struct EmSpec {
 pub struct EmFit {
     pub weights: Vec<f64>,
     /// `K × d`.
-    pub means: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub means: FloatsOut,
     /// `K` (isotropic) or `K × d` (diagonal).
-    pub variances: Either<Float32Array, Float64Array>,
-    pub labels: Uint32Array,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub variances: FloatsOut,
+    #[napi(ts_type = "Uint32Array")]
+    pub labels: Typed<u32>,
     /// Mean log-likelihood per point.
     pub log_likelihood: f64,
     pub iterations: u32,
@@ -96,7 +102,7 @@ fn fit_em<T: Out>(x: &[T], d: u32, s: &EmSpec) -> Result<EmFit, CoreError> {
         weights: r.weights,
         means: T::out(r.means),
         variances: T::out(r.variances),
-        labels: Uint32Array::new(r.labels),
+        labels: Typed(r.labels),
         log_likelihood: r.log_likelihood,
         iterations: r.iterations as u32,
     })

@@ -22,13 +22,7 @@ impl Owned {
     }
 }
 
-pub fn out_f32(v: Vec<f32>) -> Floats {
-    Either::A(Float32Array::new(v))
-}
-
-pub fn out_f64(v: Vec<f64>) -> Floats {
-    Either::B(Float64Array::new(v))
-}
+pub use crate::out::{f32s as out_f32, f64s as out_f64, FloatsOut};
 
 /// Values of a float array as `f64`.
 pub fn to_f64(a: &Floats) -> Vec<f64> {
@@ -72,15 +66,15 @@ pub const MAX_VALUES: usize = (1 << 31) - 1;
 
 /// The float types that can be handed back to JS.
 pub trait Out: attnclust_core::Real {
-    fn out(v: Vec<Self>) -> Floats;
+    fn out(v: Vec<Self>) -> FloatsOut;
 }
 impl Out for f32 {
-    fn out(v: Vec<f32>) -> Floats {
+    fn out(v: Vec<f32>) -> FloatsOut {
         out_f32(v)
     }
 }
 impl Out for f64 {
-    fn out(v: Vec<f64>) -> Floats {
+    fn out(v: Vec<f64>) -> FloatsOut {
         out_f64(v)
     }
 }

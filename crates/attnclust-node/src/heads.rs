@@ -1,8 +1,9 @@
 //! Model A: the two-head layer's forward, risk, gradient, initialisation and training.
 
-use crate::convert::{self, Out, Owned};
+use crate::convert::{self, FloatsOut, Out, Owned};
 use crate::gmm::NativeMixture;
 use crate::job::{guard, guard_sized, CancelToken, Job, OnCancel, Promise};
+use crate::out::Typed;
 use crate::same_dtype;
 use attnclust_core::models::two_head::Layer;
 use attnclust_core::train::init::{init_params, Init};
@@ -38,12 +39,8 @@ fn work(spec: &LayerSpec, x: &Either<Float32Array, Float64Array>) -> usize {
 }
 
 /// `T_Θ(x)` for every row of `x` (same float type as `params`).
-#[napi]
-pub fn heads_forward(
-    spec: LayerSpec,
-    params: Either<Float32Array, Float64Array>,
-    x: Either<Float32Array, Float64Array>,
-) -> napi::Result<Either<Float32Array, Float64Array>> {
+#[napi(ts_return_type = "Float32Array | Float64Array")]
+pub fn heads_forward(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<FloatsOut> {
     guard_sized(work(&spec, &x), || same_dtype!(&params, &x, "params", "x", |p, x| Ok(Out::out(layer(&spec, p)?.forward(x, Par::Rayon)?))))
 }
 
@@ -58,7 +55,8 @@ pub fn heads_risk(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x
 pub struct RiskGrad {
     pub risk: f64,
     /// `H × d`, always `f64`.
-    pub grad: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub grad: Typed<f64>,
 }
 
 /// Mean risk and its gradient.
@@ -66,7 +64,7 @@ pub struct RiskGrad {
 pub fn heads_risk_grad(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<RiskGrad> {
     guard_sized(work(&spec, &x), || {
         let (risk, grad) = same_dtype!(&params, &x, "params", "x", |p, x| layer(&spec, p)?.risk_grad(x, Par::Rayon))?;
-        Ok(RiskGrad { risk, grad: Float64Array::new(grad) })
+        Ok(RiskGrad { risk, grad: Typed(grad) })
     })
 }
 
@@ -92,14 +90,8 @@ fn init_of(spec: &InitSpec) -> Result<Init, CoreError> {
 }
 
 /// Initial parameters `H × d` in `dtype`; `data` is needed by kind 'data' (any float type).
-#[napi]
-pub fn init_heads(
-    spec: InitSpec,
-    heads: u32,
-    dim: u32,
-    dtype: String,
-    data: Option<Either<Float32Array, Float64Array>>,
-) -> napi::Result<Either<Float32Array, Float64Array>> {
+#[napi(ts_return_type = "Float32Array | Float64Array")]
+pub fn init_heads(spec: InitSpec, heads: u32, dim: u32, dtype: String, data: Option<Either<Float32Array, Float64Array>>) -> napi::Result<FloatsOut> {
     guard(|| {
         let init = init_of(&spec)?;
         let (h, d) = (heads as usize, dim as usize);
@@ -162,11 +154,14 @@ pub(crate) fn setup_of(s: &TrainSpec) -> Result<Setup, CoreError> {
 /// The state after a run of steps.
 #[napi(object)]
 pub struct TrainChunk {
-    pub params: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub params: FloatsOut,
     /// Optimiser state, `2 · H · d`.
-    pub state: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub state: Typed<f64>,
     /// Risk before each step of the run.
-    pub risks: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub risks: Typed<f64>,
 }
 
 enum Source {
@@ -184,7 +179,7 @@ fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, st
         start: u64,
         count: u64,
         x: Option<&[T]>,
-    ) -> Result<(Either<Float32Array, Float64Array>, Vec<f64>), CoreError> {
+    ) -> Result<(FloatsOut, Vec<f64>), CoreError> {
         let risks = match (src, x) {
             (Source::Mixture(m), _) => train::online(m, setup, &mut p, state, start, count, Par::Rayon)?,
             (Source::Sample(_), Some(x)) => train::full_batch(x, setup, &mut p, state, start, count, Par::Rayon)?,
@@ -208,7 +203,7 @@ fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, st
             go(source, &setup, p, &mut state, start, count, x)?
         }
     };
-    Ok(TrainChunk { params, state: Float64Array::new(state), risks: Float64Array::new(risks) })
+    Ok(TrainChunk { params, state: Typed(state), risks: Typed(risks) })
 }
 
 /// Online SGD steps `start .. start + count` on fresh samples of `mixture`, off the event loop.

@@ -1,6 +1,6 @@
 //! Model B: identity attention.
 
-use crate::convert::{self, Out, Owned};
+use crate::convert::{self, FloatsOut, Out, Owned};
 use crate::job::{guard_sized, CancelToken, Job, Promise};
 use attnclust_core::models::identity::{identity_attention as run_identity, Options};
 use attnclust_core::{Error as CoreError, Par};
@@ -23,20 +23,14 @@ fn options(o: &IdentityOptions) -> Result<Options, CoreError> {
     Ok(Options { lambda: o.lambda, scores: convert::scores(&o.scores)?, exclude_self: o.exclude_self, depth: o.depth as usize, residual: o.residual })
 }
 
-fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result<Either<Float32Array, Float64Array>, CoreError> {
+fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result<FloatsOut, CoreError> {
     let y = run_identity(x, b as usize, l as usize, d as usize, &options(o)?, Par::Rayon)?;
     Ok(T::out(y))
 }
 
 /// `softmax_rows(λXXᵀ)X`, applied `depth` times, to `b` prompts of `l × d` tokens.
-#[napi]
-pub fn identity_attention_sync(
-    x: Either<Float32Array, Float64Array>,
-    b: u32,
-    l: u32,
-    d: u32,
-    opts: IdentityOptions,
-) -> napi::Result<Either<Float32Array, Float64Array>> {
+#[napi(ts_return_type = "Float32Array | Float64Array")]
+pub fn identity_attention_sync(x: Either<Float32Array, Float64Array>, b: u32, l: u32, d: u32, opts: IdentityOptions) -> napi::Result<FloatsOut> {
     let n = match &x {
         Either::A(v) => v.len(),
         Either::B(v) => v.len(),

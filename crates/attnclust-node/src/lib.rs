@@ -17,6 +17,7 @@ mod heads;
 mod identity;
 mod job;
 mod metrics;
+mod out;
 mod plan;
 mod pool;
 mod population;

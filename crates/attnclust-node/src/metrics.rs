@@ -40,15 +40,25 @@ pub fn quantization_ratio(
     k: u32,
     d: u32,
 ) -> napi::Result<f64> {
-    let m64 = crate::convert::to_f64(&means);
-    let (x64, y64) = (crate::convert::to_f64(&x), crate::convert::to_f64(&y));
-    guard(|| metrics::quantization_ratio(&x64, &y64, &m64, &labels, b as usize, l as usize, k as usize, d as usize))
+    let (b, l, k, d) = (b as usize, l as usize, k as usize, d as usize);
+    let work = labels.len().saturating_mul(d).saturating_mul(8);
+    // One dtype: the core reads the arrays as they are (it widens each value to f64); mixed
+    // dtypes are widened to f64 first.
+    match (&x, &y, &means) {
+        (Either::A(x), Either::A(y), Either::A(m)) => guard_sized(work, || metrics::quantization_ratio::<f32>(x, y, m, &labels, b, l, k, d)),
+        (Either::B(x), Either::B(y), Either::B(m)) => guard_sized(work, || metrics::quantization_ratio::<f64>(x, y, m, &labels, b, l, k, d)),
+        _ => {
+            let m64 = crate::convert::to_f64(&means);
+            let (x64, y64) = (crate::convert::to_f64(&x), crate::convert::to_f64(&y));
+            guard_sized(work, || metrics::quantization_ratio(&x64, &y64, &m64, &labels, b, l, k, d))
+        }
+    }
 }
 
 /// Adjusted Rand index of two labelings.
 #[napi]
 pub fn adjusted_rand_index(a: Uint32Array, b: Uint32Array) -> napi::Result<f64> {
-    guard(|| metrics::adjusted_rand_index(&a, &b))
+    guard_sized(a.len().saturating_mul(16), || metrics::adjusted_rand_index(&a, &b))
 }
 
 /// One matched head and centroid.

@@ -5,6 +5,7 @@ use crate::convert::{self, Owned};
 use crate::gmm::NativeMixture;
 use crate::heads::{setup_of, LayerSpec, TrainChunk, TrainSpec};
 use crate::job::{guard, CancelToken, Job, OnCancel, Promise};
+use crate::out::Typed;
 use attnclust_core::population::identity::{limit, limit_ratio};
 use attnclust_core::population::two_head::{risk_gradient, Quadrature};
 use attnclust_core::train::population::population;
@@ -36,7 +37,8 @@ fn quadrature(q: Option<QuadratureSpec>) -> Quadrature {
 pub struct PopulationResult {
     pub risk: f64,
     /// `H × d`, `f64`.
-    pub gradient: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub gradient: Typed<f64>,
     pub rank: u32,
     pub nodes: u32,
     /// Change between the last two quadrature levels relative to `E‖x‖²` (NaN for fixed nodes).
@@ -56,14 +58,7 @@ pub fn population_risk_grad(
     guard(|| {
         let scores = convert::scores(&spec.scores)?;
         let r = risk_gradient(&mixture.inner, &p, spec.heads as usize, spec.lambda, scores, &quadrature(quad), attnclust_core::Par::Rayon)?;
-        Ok(PopulationResult {
-            risk: r.risk,
-            gradient: Float64Array::new(r.gradient),
-            rank: r.rank as u32,
-            nodes: r.nodes as u32,
-            error: r.error,
-            converged: r.converged,
-        })
+        Ok(PopulationResult { risk: r.risk, gradient: Typed(r.gradient), rank: r.rank as u32, nodes: r.nodes as u32, error: r.error, converged: r.converged })
     })
 }
 
@@ -87,7 +82,7 @@ fn run(
             (convert::out_f64(p), r)
         }
     };
-    Ok(TrainChunk { params, state: Float64Array::new(state), risks: Float64Array::new(risks) })
+    Ok(TrainChunk { params, state: Typed(state), risks: Typed(risks) })
 }
 
 /// Steps `start .. start + count` of gradient descent on the exact population risk (off the event
