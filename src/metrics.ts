@@ -31,7 +31,8 @@ import { limitQuantizationRatio } from './population';
 
 function pair(pName: string, p: unknown, mName: string, m: unknown): [Tensor, Tensor, number] {
   const a = v.matrix(pName, p);
-  const b = v.matrix(mName, m);
+  // nested arrays of `m` are read straight into the dtype of `p` (no f64 copy first)
+  const b = v.matrix(mName, m, v.dtypeOf(a.data));
   const d = a.shape[1] as number;
   if (b.shape[1] !== d) throw new TypeError(`\`${mName}\` must have ${d} columns like \`${pName}\`, got ${b.shape[1]}`);
   if (a.shape[0] === 0 || b.shape[0] === 0 || d === 0) throw new RangeError(`\`${pName}\` and \`${mName}\` must be non-empty`);

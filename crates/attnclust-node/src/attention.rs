@@ -1,5 +1,6 @@
 //! Model C: multi-head attention forward, backward and training on mixture prompts.
 
+use crate::borrow::FloatsRef;
 use crate::convert::{FloatsOut, Out, Owned};
 use crate::job::{guard_sized, CancelToken, Job, OnCancel, Promise};
 use crate::out::Typed;
@@ -77,11 +78,11 @@ fn run_forward<T: Out>(x: &[T], b: u32, l: u32, shape: &AttentionShape, w: &[T],
 /// `Attn(X)` for `b` prompts of `l` tokens (`x`: `b × l × dim`).
 #[napi(ts_return_type = "Float32Array | Float64Array")]
 pub fn attention_sync(
-    x: Either<Float32Array, Float64Array>,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
     b: u32,
     l: u32,
     shape: AttentionShape,
-    weights: Either<Float32Array, Float64Array>,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] weights: FloatsRef,
     opts: AttentionOptions,
 ) -> napi::Result<FloatsOut> {
     guard_sized(work(b, l, &shape), || crate::same_dtype!(&x, &weights, "x", "weights", |x, w| run_forward(x, b, l, &shape, w, &opts)))
@@ -148,12 +149,12 @@ fn backward_owned(x: &Owned, w: &Owned, dy: &Owned, b: u32, l: u32, shape: &Atte
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward_sync(
-    x: Either<Float32Array, Float64Array>,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
     b: u32,
     l: u32,
     shape: AttentionShape,
-    weights: Either<Float32Array, Float64Array>,
-    dy: Either<Float32Array, Float64Array>,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] weights: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] dy: FloatsRef,
     opts: AttentionOptions,
 ) -> napi::Result<AttentionGrads> {
     let (s, o) = (&shape, &opts);

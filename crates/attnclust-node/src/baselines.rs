@@ -1,5 +1,6 @@
 //! Baselines: k-means (k-means++ start, Lloyd) and EM for isotropic or diagonal mixtures.
 
+use crate::borrow::FloatsRef;
 use crate::convert::{FloatsOut, Out};
 use crate::job::{guard, CancelToken, Job, Promise};
 use crate::out::Typed;
@@ -40,7 +41,7 @@ fn fit_kmeans<T: Out>(x: &[T], d: u32, s: &KMeansSpec) -> Result<KMeansFit, Core
 
 /// k-means on the rows of `x` (`n × d`).
 #[napi]
-pub fn kmeans_sync(x: Either<Float32Array, Float64Array>, d: u32, spec: KMeansSpec) -> napi::Result<KMeansFit> {
+pub fn kmeans_sync(#[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef, d: u32, spec: KMeansSpec) -> napi::Result<KMeansFit> {
     guard(|| match &x {
         Either::A(v) => fit_kmeans::<f32>(v, d, &spec),
         Either::B(v) => fit_kmeans::<f64>(v, d, &spec),
@@ -110,7 +111,7 @@ fn fit_em<T: Out>(x: &[T], d: u32, s: &EmSpec) -> Result<EmFit, CoreError> {
 
 /// EM for a Gaussian mixture on the rows of `x` (`n × d`).
 #[napi]
-pub fn em_sync(x: Either<Float32Array, Float64Array>, d: u32, spec: EmSpec) -> napi::Result<EmFit> {
+pub fn em_sync(#[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef, d: u32, spec: EmSpec) -> napi::Result<EmFit> {
     guard(|| match &x {
         Either::A(v) => fit_em::<f32>(v, d, &spec),
         Either::B(v) => fit_em::<f64>(v, d, &spec),

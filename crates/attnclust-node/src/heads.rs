@@ -1,5 +1,6 @@
 //! Model A: the two-head layer's forward, risk, gradient, initialisation and training.
 
+use crate::borrow::FloatsRef;
 use crate::convert::{self, FloatsOut, Out, Owned};
 use crate::gmm::NativeMixture;
 use crate::job::{guard, guard_sized, CancelToken, Job, OnCancel, Promise};
@@ -30,23 +31,27 @@ fn layer<'a, T: Real>(spec: &LayerSpec, params: &'a [T]) -> Result<Layer<'a, T>,
 }
 
 /// The work of a pass over `x` (≈ multiply-adds): `n · d · H`.
-fn work(spec: &LayerSpec, x: &Either<Float32Array, Float64Array>) -> usize {
-    let n = match x {
-        Either::A(v) => v.len(),
-        Either::B(v) => v.len(),
-    };
-    n.saturating_mul(spec.heads as usize)
+fn work(spec: &LayerSpec, x: &FloatsRef) -> usize {
+    crate::borrow::len(x).saturating_mul(spec.heads as usize)
 }
 
 /// `T_Θ(x)` for every row of `x` (same float type as `params`).
 #[napi(ts_return_type = "Float32Array | Float64Array")]
-pub fn heads_forward(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<FloatsOut> {
+pub fn heads_forward(
+    spec: LayerSpec,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
+) -> napi::Result<FloatsOut> {
     guard_sized(work(&spec, &x), || same_dtype!(&params, &x, "params", "x", |p, x| Ok(Out::out(layer(&spec, p)?.forward(x, Par::Rayon)?))))
 }
 
 /// Mean risk `(1/n) Σ ‖x_i − T_Θ(x_i)‖²`.
 #[napi]
-pub fn heads_risk(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<f64> {
+pub fn heads_risk(
+    spec: LayerSpec,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
+) -> napi::Result<f64> {
     guard_sized(work(&spec, &x), || same_dtype!(&params, &x, "params", "x", |p, x| layer(&spec, p)?.risk(x, Par::Rayon)))
 }
 
@@ -61,7 +66,11 @@ pub struct RiskGrad {
 
 /// Mean risk and its gradient.
 #[napi]
-pub fn heads_risk_grad(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<RiskGrad> {
+pub fn heads_risk_grad(
+    spec: LayerSpec,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
+) -> napi::Result<RiskGrad> {
     guard_sized(work(&spec, &x), || {
         let (risk, grad) = same_dtype!(&params, &x, "params", "x", |p, x| layer(&spec, p)?.risk_grad(x, Par::Rayon))?;
         Ok(RiskGrad { risk, grad: Typed(grad) })

@@ -1,5 +1,6 @@
 //! Model B: identity attention.
 
+use crate::borrow::FloatsRef;
 use crate::convert::{self, FloatsOut, Out, Owned};
 use crate::job::{guard_sized, CancelToken, Job, Promise};
 use attnclust_core::models::identity::{identity_attention as run_identity, Options};
@@ -30,7 +31,13 @@ fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result
 
 /// `softmax_rows(λXXᵀ)X`, applied `depth` times, to `b` prompts of `l × d` tokens.
 #[napi(ts_return_type = "Float32Array | Float64Array")]
-pub fn identity_attention_sync(x: Either<Float32Array, Float64Array>, b: u32, l: u32, d: u32, opts: IdentityOptions) -> napi::Result<FloatsOut> {
+pub fn identity_attention_sync(
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
+    b: u32,
+    l: u32,
+    d: u32,
+    opts: IdentityOptions,
+) -> napi::Result<FloatsOut> {
     let n = match &x {
         Either::A(v) => v.len(),
         Either::B(v) => v.len(),

@@ -10,6 +10,7 @@
 
 mod attention;
 mod baselines;
+mod borrow;
 mod calibrate;
 mod convert;
 mod gmm;

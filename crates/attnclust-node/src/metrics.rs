@@ -1,29 +1,35 @@
 //! Metrics.
 
+use crate::borrow::{FloatsRef, Slice};
 use crate::job::{guard, guard_sized};
 use crate::same_dtype;
 use attnclust_core::metrics;
-use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Uint32Array};
+use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
 /// The work of a matching (≈ `H · K · d`): small ones run on the calling thread (see `guard_sized`).
-fn matching_work(params: &Either<Float32Array, Float64Array>, means: &Either<Float32Array, Float64Array>, dim: u32) -> usize {
-    let len = |a: &Either<Float32Array, Float64Array>| match a {
-        Either::A(v) => v.len(),
-        Either::B(v) => v.len(),
-    };
+fn matching_work(params: &FloatsRef, means: &FloatsRef, dim: u32) -> usize {
+    let len = crate::borrow::len;
     len(params).saturating_mul(len(means)) / (dim as usize).max(1)
 }
 
 /// Mean cosine between heads and centroids under the best matching.
 #[napi]
-pub fn alignment(params: Either<Float32Array, Float64Array>, means: Either<Float32Array, Float64Array>, dim: u32) -> napi::Result<f64> {
+pub fn alignment(
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
+    dim: u32,
+) -> napi::Result<f64> {
     guard_sized(matching_work(&params, &means, dim), || same_dtype!(&params, &means, "params", "means", |p, m| metrics::alignment(p, m, dim as usize)))
 }
 
 /// Mean relative distance between heads and centroids under the best matching.
 #[napi]
-pub fn centroid_error(params: Either<Float32Array, Float64Array>, means: Either<Float32Array, Float64Array>, dim: u32) -> napi::Result<f64> {
+pub fn centroid_error(
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
+    dim: u32,
+) -> napi::Result<f64> {
     guard_sized(matching_work(&params, &means, dim), || same_dtype!(&params, &means, "params", "means", |p, m| metrics::centroid_error(p, m, dim as usize)))
 }
 
@@ -31,10 +37,10 @@ pub fn centroid_error(params: Either<Float32Array, Float64Array>, means: Either<
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn quantization_ratio(
-    x: Either<Float32Array, Float64Array>,
-    y: Either<Float32Array, Float64Array>,
-    means: Either<Float32Array, Float64Array>,
-    labels: Uint32Array,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] y: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
+    #[napi(ts_arg_type = "Uint32Array")] labels: Slice<u32>,
     b: u32,
     l: u32,
     k: u32,
@@ -48,8 +54,8 @@ pub fn quantization_ratio(
         (Either::A(x), Either::A(y), Either::A(m)) => guard_sized(work, || metrics::quantization_ratio::<f32>(x, y, m, &labels, b, l, k, d)),
         (Either::B(x), Either::B(y), Either::B(m)) => guard_sized(work, || metrics::quantization_ratio::<f64>(x, y, m, &labels, b, l, k, d)),
         _ => {
-            let m64 = crate::convert::to_f64(&means);
-            let (x64, y64) = (crate::convert::to_f64(&x), crate::convert::to_f64(&y));
+            let m64 = crate::borrow::to_f64(&means);
+            let (x64, y64) = (crate::borrow::to_f64(&x), crate::borrow::to_f64(&y));
             guard_sized(work, || metrics::quantization_ratio(&x64, &y64, &m64, &labels, b, l, k, d))
         }
     }
@@ -57,7 +63,7 @@ pub fn quantization_ratio(
 
 /// Adjusted Rand index of two labelings.
 #[napi]
-pub fn adjusted_rand_index(a: Uint32Array, b: Uint32Array) -> napi::Result<f64> {
+pub fn adjusted_rand_index(#[napi(ts_arg_type = "Uint32Array")] a: Slice<u32>, #[napi(ts_arg_type = "Uint32Array")] b: Slice<u32>) -> napi::Result<f64> {
     guard_sized(a.len().saturating_mul(16), || metrics::adjusted_rand_index(&a, &b))
 }
 
@@ -87,7 +93,11 @@ pub struct HeadMatching {
 
 /// The matching behind `alignment`, with each pair's cosine and relative error.
 #[napi]
-pub fn matching(params: Either<Float32Array, Float64Array>, means: Either<Float32Array, Float64Array>, dim: u32) -> napi::Result<HeadMatching> {
+pub fn matching(
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
+    dim: u32,
+) -> napi::Result<HeadMatching> {
     let m = guard(|| same_dtype!(&params, &means, "params", "means", |p, m| metrics::matching(p, m, dim as usize)))?;
     let idx = |v: Vec<usize>| v.into_iter().map(|i| i as u32).collect();
     Ok(HeadMatching {
