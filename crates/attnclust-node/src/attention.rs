@@ -85,7 +85,7 @@ pub fn attention_sync(
     #[napi(ts_arg_type = "Float32Array | Float64Array")] weights: FloatsRef,
     opts: AttentionOptions,
 ) -> napi::Result<FloatsOut> {
-    guard_sized(work(b, l, &shape), || crate::same_dtype!(&x, &weights, "x", "weights", |x, w| run_forward(x, b, l, &shape, w, &opts)))
+    guard_sized(work(b, l, &shape), || crate::same_dtype!(&x.get(), &weights.get(), "x", "weights", |x, w| run_forward(x, b, l, &shape, w, &opts)))
 }
 
 /// The work of a forward pass (≈ multiply-adds: projections, scores, outputs): small calls run on
@@ -159,7 +159,7 @@ pub fn attention_backward_sync(
 ) -> napi::Result<AttentionGrads> {
     let (s, o) = (&shape, &opts);
     // The backward pass is about three forward passes.
-    guard_sized(work(b, l, s).saturating_mul(3), || match (&x, &weights, &dy) {
+    guard_sized(work(b, l, s).saturating_mul(3), || match (x.get(), weights.get(), dy.get()) {
         (Either::A(x), Either::A(w), Either::A(dy)) => run_backward::<f32>(x, b, l, s, w, dy, o),
         (Either::B(x), Either::B(w), Either::B(dy)) => run_backward::<f64>(x, b, l, s, w, dy, o),
         _ => Err(mixed()),

@@ -2,7 +2,7 @@
 
 use crate::borrow::FloatsRef;
 use crate::convert::{FloatsOut, Out};
-use crate::job::{guard, CancelToken, Job, Promise};
+use crate::job::{guard_sized, CancelToken, Job, Promise};
 use crate::out::Typed;
 use attnclust_core::baselines::em::{em as run_em, EmCovariance, EmOptions};
 use attnclust_core::baselines::kmeans::{kmeans as run_kmeans, KMeansOptions};
@@ -42,7 +42,9 @@ fn fit_kmeans<T: Out>(x: &[T], d: u32, s: &KMeansSpec) -> Result<KMeansFit, Core
 /// k-means on the rows of `x` (`n × d`).
 #[napi]
 pub fn kmeans_sync(#[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef, d: u32, spec: KMeansSpec) -> napi::Result<KMeansFit> {
-    guard(|| match &x {
+    // one pass of every restart, for a nominal 8 iterations: small fits run on the calling thread
+    let work = crate::borrow::len(&x).saturating_mul(spec.k as usize).saturating_mul(spec.n_init as usize).saturating_mul(8);
+    guard_sized(work, || match x.get() {
         Either::A(v) => fit_kmeans::<f32>(v, d, &spec),
         Either::B(v) => fit_kmeans::<f64>(v, d, &spec),
     })
@@ -112,7 +114,9 @@ fn fit_em<T: Out>(x: &[T], d: u32, s: &EmSpec) -> Result<EmFit, CoreError> {
 /// EM for a Gaussian mixture on the rows of `x` (`n × d`).
 #[napi]
 pub fn em_sync(#[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef, d: u32, spec: EmSpec) -> napi::Result<EmFit> {
-    guard(|| match &x {
+    // one E and M step for a nominal 8 iterations (and the k-means start): small fits run on the calling thread
+    let work = crate::borrow::len(&x).saturating_mul(spec.k as usize).saturating_mul(16);
+    guard_sized(work, || match x.get() {
         Either::A(v) => fit_em::<f32>(v, d, &spec),
         Either::B(v) => fit_em::<f64>(v, d, &spec),
     })

@@ -3,8 +3,9 @@
 //! napi-rs's `Float32Array` argument takes a reference on the JS array (a global handle created
 //! and destroyed per call) so that it may outlive the call; `Either<Float32Array, Float64Array>`
 //! also builds an error message for every `Float64Array` (the `Float32Array` attempt fails first).
-//! A synchronous call needs neither: [`Slice`] reads the array's type, data and length once and
-//! is only used while the call runs (no JS runs meanwhile, and an array's data does not move).
+//! A synchronous call needs neither: [`Slice`] and [`FloatsRef`] read the array's type, data and
+//! length once and are only used while the call runs (no JS runs meanwhile, and an array's data
+//! does not move).
 //! Asynchronous calls copy their inputs ([`crate::convert::Owned`]).
 
 use napi::bindgen_prelude::{Either, FromNapiValue, TypeName, TypedArrayType, ValidateNapiValue};
@@ -36,8 +37,47 @@ pub struct Slice<T: Elem> {
 unsafe impl<T: Elem> Send for Slice<T> {}
 unsafe impl<T: Elem> Sync for Slice<T> {}
 
-/// A float array argument of a synchronous call: its type is the computation's dtype.
-pub type FloatsRef = Either<Slice<f32>, Slice<f64>>;
+/// A float array argument of a synchronous call (`Float32Array` or `Float64Array`): its type is
+/// the computation's dtype. Read with one `napi_get_typedarray_info` (an `Either` of two
+/// [`Slice`]s would read it up to three times).
+pub enum FloatsRef {
+    F32(Slice<f32>),
+    F64(Slice<f64>),
+}
+
+impl FloatsRef {
+    /// The values, as `Either::A` (`f32`) or `Either::B` (`f64`) like napi-rs's float arrays.
+    pub fn get(&self) -> Either<&[f32], &[f64]> {
+        match self {
+            FloatsRef::F32(v) => Either::A(v),
+            FloatsRef::F64(v) => Either::B(v),
+        }
+    }
+}
+
+impl FromNapiValue for FloatsRef {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        let (kind, data, len) = unsafe { info(env, v) }.unwrap_or((-1, ptr::null_mut(), 0));
+        if kind == TypedArrayType::Float32 as i32 {
+            Ok(FloatsRef::F32(Slice { data: data.cast::<f32>().cast_const(), len }))
+        } else if kind == TypedArrayType::Float64 as i32 {
+            Ok(FloatsRef::F64(Slice { data: data.cast::<f64>().cast_const(), len }))
+        } else {
+            Err(Error::new(Status::InvalidArg, "Expected a Float32Array or a Float64Array".to_string()))
+        }
+    }
+}
+
+impl TypeName for FloatsRef {
+    fn type_name() -> &'static str {
+        "Float32Array | Float64Array"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for FloatsRef {}
 
 impl<T: Elem> Deref for Slice<T> {
     type Target = [T];
@@ -52,13 +92,10 @@ impl<T: Elem> Deref for Slice<T> {
     }
 }
 
-/// The element type, data and length of `v` when it is a typed array.
+/// The element type, data and length of `v` when it is a typed array (for another value,
+/// `napi_get_typedarray_info` returns `napi_invalid_arg`).
 unsafe fn info(env: sys::napi_env, v: sys::napi_value) -> Option<(i32, *mut std::ffi::c_void, usize)> {
     let (mut kind, mut len, mut data, mut buffer, mut offset) = (0, 0, ptr::null_mut(), ptr::null_mut(), 0);
-    let mut is = false;
-    if unsafe { sys::napi_is_typedarray(env, v, &mut is) } != sys::Status::napi_ok || !is {
-        return None;
-    }
     if unsafe { sys::napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, &mut buffer, &mut offset) } != sys::Status::napi_ok {
         return None;
     }
@@ -102,15 +139,27 @@ impl<T: Elem> ValidateNapiValue for Slice<T> {
 /// The number of values of a float argument.
 pub fn len(a: &FloatsRef) -> usize {
     match a {
-        Either::A(v) => v.len(),
-        Either::B(v) => v.len(),
+        FloatsRef::F32(v) => v.len(),
+        FloatsRef::F64(v) => v.len(),
     }
 }
 
 /// The values of a float argument as `f64`.
 pub fn to_f64(a: &FloatsRef) -> Vec<f64> {
     match a {
-        Either::A(v) => v.iter().map(|&x| f64::from(x)).collect(),
-        Either::B(v) => v.to_vec(),
+        FloatsRef::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        FloatsRef::F64(v) => v.to_vec(),
     }
+}
+
+/// Benchmark only: a synchronous call that takes the arguments of `alignment` (two float arrays
+/// and a number) and does nothing with them — the floor of a call's fixed cost
+/// (`bench/per-call.ts`).
+#[napi_derive::napi]
+pub fn empty_call_for_bench(
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] a: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] b: FloatsRef,
+    dim: u32,
+) -> f64 {
+    (len(&a) + len(&b)) as f64 / f64::from(dim.max(1))
 }

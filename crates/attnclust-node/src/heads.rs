@@ -42,7 +42,7 @@ pub fn heads_forward(
     #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
     #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
 ) -> napi::Result<FloatsOut> {
-    guard_sized(work(&spec, &x), || same_dtype!(&params, &x, "params", "x", |p, x| Ok(Out::out(layer(&spec, p)?.forward(x, Par::Rayon)?))))
+    guard_sized(work(&spec, &x), || same_dtype!(&params.get(), &x.get(), "params", "x", |p, x| Ok(Out::out(layer(&spec, p)?.forward(x, Par::Rayon)?))))
 }
 
 /// Mean risk `(1/n) Σ ‖x_i − T_Θ(x_i)‖²`.
@@ -52,7 +52,7 @@ pub fn heads_risk(
     #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
     #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
 ) -> napi::Result<f64> {
-    guard_sized(work(&spec, &x), || same_dtype!(&params, &x, "params", "x", |p, x| layer(&spec, p)?.risk(x, Par::Rayon)))
+    guard_sized(work(&spec, &x), || same_dtype!(&params.get(), &x.get(), "params", "x", |p, x| layer(&spec, p)?.risk(x, Par::Rayon)))
 }
 
 /// Risk and its exact gradient with respect to the parameters.
@@ -72,7 +72,7 @@ pub fn heads_risk_grad(
     #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
 ) -> napi::Result<RiskGrad> {
     guard_sized(work(&spec, &x), || {
-        let (risk, grad) = same_dtype!(&params, &x, "params", "x", |p, x| layer(&spec, p)?.risk_grad(x, Par::Rayon))?;
+        let (risk, grad) = same_dtype!(&params.get(), &x.get(), "params", "x", |p, x| layer(&spec, p)?.risk_grad(x, Par::Rayon))?;
         Ok(RiskGrad { risk, grad: Typed(grad) })
     })
 }

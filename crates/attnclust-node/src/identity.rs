@@ -38,11 +38,8 @@ pub fn identity_attention_sync(
     d: u32,
     opts: IdentityOptions,
 ) -> napi::Result<FloatsOut> {
-    let n = match &x {
-        Either::A(v) => v.len(),
-        Either::B(v) => v.len(),
-    };
-    guard_sized(n.saturating_mul(l as usize).saturating_mul(opts.depth as usize), || match &x {
+    let n = crate::borrow::len(&x);
+    guard_sized(n.saturating_mul(l as usize).saturating_mul(opts.depth as usize), || match x.get() {
         napi::bindgen_prelude::Either::A(v) => apply::<f32>(v, b, l, d, &opts),
         napi::bindgen_prelude::Either::B(v) => apply::<f64>(v, b, l, d, &opts),
     })

@@ -1,7 +1,7 @@
 //! Metrics.
 
 use crate::borrow::{FloatsRef, Slice};
-use crate::job::{guard, guard_sized};
+use crate::job::guard_sized;
 use crate::same_dtype;
 use attnclust_core::metrics;
 use napi::bindgen_prelude::Either;
@@ -20,7 +20,9 @@ pub fn alignment(
     #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
     dim: u32,
 ) -> napi::Result<f64> {
-    guard_sized(matching_work(&params, &means, dim), || same_dtype!(&params, &means, "params", "means", |p, m| metrics::alignment(p, m, dim as usize)))
+    guard_sized(matching_work(&params, &means, dim), || {
+        same_dtype!(&params.get(), &means.get(), "params", "means", |p, m| metrics::alignment(p, m, dim as usize))
+    })
 }
 
 /// Mean relative distance between heads and centroids under the best matching.
@@ -30,7 +32,9 @@ pub fn centroid_error(
     #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
     dim: u32,
 ) -> napi::Result<f64> {
-    guard_sized(matching_work(&params, &means, dim), || same_dtype!(&params, &means, "params", "means", |p, m| metrics::centroid_error(p, m, dim as usize)))
+    guard_sized(matching_work(&params, &means, dim), || {
+        same_dtype!(&params.get(), &means.get(), "params", "means", |p, m| metrics::centroid_error(p, m, dim as usize))
+    })
 }
 
 /// Mean over prompts of `Σ‖y_i − μ_{z_i}‖² / Σ‖x_i − μ_{z_i}‖²`.
@@ -50,7 +54,7 @@ pub fn quantization_ratio(
     let work = labels.len().saturating_mul(d).saturating_mul(8);
     // One dtype: the core reads the arrays as they are (it widens each value to f64); mixed
     // dtypes are widened to f64 first.
-    match (&x, &y, &means) {
+    match (x.get(), y.get(), means.get()) {
         (Either::A(x), Either::A(y), Either::A(m)) => guard_sized(work, || metrics::quantization_ratio::<f32>(x, y, m, &labels, b, l, k, d)),
         (Either::B(x), Either::B(y), Either::B(m)) => guard_sized(work, || metrics::quantization_ratio::<f64>(x, y, m, &labels, b, l, k, d)),
         _ => {
@@ -98,7 +102,9 @@ pub fn matching(
     #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
     dim: u32,
 ) -> napi::Result<HeadMatching> {
-    let m = guard(|| same_dtype!(&params, &means, "params", "means", |p, m| metrics::matching(p, m, dim as usize)))?;
+    let m = guard_sized(matching_work(&params, &means, dim), || {
+        same_dtype!(&params.get(), &means.get(), "params", "means", |p, m| metrics::matching(p, m, dim as usize))
+    })?;
     let idx = |v: Vec<usize>| v.into_iter().map(|i| i as u32).collect();
     Ok(HeadMatching {
         pairs: m
