@@ -121,7 +121,7 @@ export function flatWeights(w: unknown, dt?: Dtype): { shape: Native.AttentionSh
   const wo = v.tensor('weights.wo', o.wo, 3);
   const dv = wv.shape[2] as number;
   const expect = (t: Tensor, s: number[], name: string) => {
-    if (t.shape.join() !== s.join()) throw new TypeError(`\`${name}\` must have shape [${s.join(', ')}] (from \`weights.wq\` [${wq.shape.join(', ')}]), got [${t.shape.join(', ')}]`);
+    if (!v.sameShape(t.shape, s)) throw new TypeError(`\`${name}\` must have shape [${s.join(', ')}] (from \`weights.wq\` [${wq.shape.join(', ')}]), got [${t.shape.join(', ')}]`);
   };
   expect(wk, [h, d, dk], 'weights.wk');
   expect(wv, [h, d, dv], 'weights.wv');
@@ -189,7 +189,7 @@ function plan(p: Prepared, backward: number | undefined): void {
   const [n, w, l] = [p.b * p.l * d, p.flat.length, p.l];
   // The kernels' peak (computed beside them, in the core) with the copies the call makes.
   let bytes = call(() => native.attentionPeakBytes(p.b, l, p.shape, p.compute, backward !== undefined));
-  const what =
+  const what = () =>
     backward === undefined
       ? `x ${p.b} × ${l} × ${d}, the outputs of ${p.b} × ${h} prompt-heads, ${p.compute}`
       : `x and dy ${p.b} × ${l} × ${d}, the y, dx and dW parts of ${p.b} × ${h} prompt-heads, ${p.compute}`;
@@ -239,7 +239,7 @@ function grads(p: Prepared, g: Native.AttentionGrads): AttentionGradients {
 
 function upstream(p: Prepared, dy: unknown): Tensor {
   const t = v.tokens('dy', dy, v.dtypeOf(p.x.data));
-  if (t.shape.join() !== p.x.shape.join()) throw new TypeError(`\`dy\` must have the shape of \`x\` [${p.x.shape.join(', ')}], got [${t.shape.join(', ')}]`);
+  if (!v.sameShape(t.shape, p.x.shape)) throw new TypeError(`\`dy\` must have the shape of \`x\` [${p.x.shape.join(', ')}], got [${t.shape.join(', ')}]`);
   const data = v.as(t.data, v.dtypeOf(p.x.data), 'dy');
   plan(p, maxRowNorm(data, p.shape.dim));
   return { shape: t.shape, data: p.compute === p.dtype ? data : widen(data) };

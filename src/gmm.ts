@@ -40,7 +40,7 @@ function sampleArgs(n: unknown, opts: unknown, dim: number, keys: readonly strin
   const dtype = v.dtype('dtype', o.dtype, 'f64');
   const a = { n: count, seed: v.seed('seed', o.seed), stream: o.stream === undefined ? 0 : v.seed('stream', o.stream), dtype, signal: signalOf(o.signal) };
   // The sample `x` (n × d) and its labels, held by the addon and handed to JS without a copy.
-  checkMemory('n', count * dim * bytesOf(dtype) + 4 * count, `a sample of ${count} × ${dim} ${dtype} values and ${count} labels`);
+  checkMemory('n', count * dim * bytesOf(dtype) + 4 * count, () => `a sample of ${count} × ${dim} ${dtype} values and ${count} labels`);
   if (count * dim > MAX_VALUES) throw new RangeError(`\`n\` = ${count} samples of dimension ${dim} exceed the limit of ${MAX_VALUES} values`);
   return a;
 }
@@ -272,7 +272,7 @@ export class MixturePrior {
     const a = { b, l, seed: v.seed('seed', o.seed), dtype: v.dtype('dtype', o.dtype, 'f64'), signal: signalOf(o.signal) };
     // x (B·L·d), labels (B·L) and means (B·K·d): drawn per prompt, then joined (twice at the peak).
     const [d, k, s] = [this.dim, this.k, bytesOf(a.dtype)];
-    checkMemory(['batch', 'length'], 2 * (b * l * d * s + 4 * b * l + b * k * d * s + 8 * b * k), `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
+    checkMemory(['batch', 'length'], 2 * (b * l * d * s + 4 * b * l + b * k * d * s + 8 * b * k), () => `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
     if (b * l * this.dim > MAX_VALUES) throw new RangeError(`\`batch\` × \`length\` × d = ${b * l * this.dim} values exceed the limit of ${MAX_VALUES}`);
     if (b * k * this.dim > MAX_VALUES) throw new RangeError(`\`batch\` × k × d = ${b * k * this.dim} centroid values exceed the limit of ${MAX_VALUES}`);
     // Centroid coordinates are below 9·size (a normal draw, scaled), tokens add below 9·σ.

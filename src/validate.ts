@@ -62,6 +62,13 @@ export function oneOf<T extends string>(name: string, v: unknown, choices: reado
   return v as T;
 }
 
+/** Whether two shapes are equal, entry by entry. */
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Levenshtein distance between `a` and `b` (insertions, deletions, substitutions; case-insensitive). */
 export function editDistance(a: string, b: string): number {
   const [s, t] = [a.toLowerCase(), b.toLowerCase()];
