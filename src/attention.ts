@@ -121,7 +121,7 @@ export function flatWeights(w: unknown, dt?: Dtype): { shape: Native.AttentionSh
   const wo = v.tensor('weights.wo', o.wo, 3);
   const dv = wv.shape[2] as number;
   const expect = (t: Tensor, s: number[], name: string) => {
-    if (t.shape.join() !== s.join()) throw new TypeError(`\`${name}\` must have shape [${s.join(', ')}] (from \`weights.wq\` [${wq.shape.join(', ')}]), got [${t.shape.join(', ')}]`);
+    if (!v.sameShape(t.shape, s)) throw new TypeError(`\`${name}\` must have shape [${s.join(', ')}] (from \`weights.wq\` [${wq.shape.join(', ')}]), got [${t.shape.join(', ')}]`);
   };
   expect(wk, [h, d, dk], 'weights.wk');
   expect(wv, [h, d, dv], 'weights.wv');
@@ -175,6 +175,21 @@ function prepare(x: unknown, weights: unknown, opts: unknown): Prepared {
   return { x: t, b, l, shape, flat, opts: opt, signal, dtype, compute: dtype, r: maxRowNorm(t.data, d), wn: weightNorms(flat, shape) };
 }
 
+/** The arguments of the addon's last peak-bytes answer (with the thread count), and the answer. */
+const lastPeak = { key: [] as number[], bytes: 0 };
+
+/**
+ * The kernels' peak bytes for `b` prompts of `l` tokens (computed beside them, in the core), the
+ * last answer reused when the arguments and the thread count are the same (calls in a loop).
+ */
+function peakBytes(b: number, l: number, s: Native.AttentionShape, compute: Dtype, backward: boolean): number {
+  const key = [b, l, s.heads, s.dim, s.dk, s.dv, compute === 'f32' ? 4 : 8, backward ? 1 : 0, native.getThreads()];
+  if (key.length === lastPeak.key.length && key.every((x, i) => x === lastPeak.key[i])) return lastPeak.bytes;
+  const bytes = call(() => native.attentionPeakBytes(b, l, s, compute, backward));
+  [lastPeak.key, lastPeak.bytes] = [key, bytes];
+  return bytes;
+}
+
 /**
  * Chooses the compute dtype from the bound (f32 inputs beyond f32 run in f64; beyond f64 is a
  * RangeError), then refuses the call when its peak bytes exceed the memory limit.
@@ -188,8 +203,8 @@ function plan(p: Prepared, backward: number | undefined): void {
   const { heads: h, dim: d } = p.shape;
   const [n, w, l] = [p.b * p.l * d, p.flat.length, p.l];
   // The kernels' peak (computed beside them, in the core) with the copies the call makes.
-  let bytes = call(() => native.attentionPeakBytes(p.b, l, p.shape, p.compute, backward !== undefined));
-  const what =
+  let bytes = peakBytes(p.b, l, p.shape, p.compute, backward !== undefined);
+  const what = () =>
     backward === undefined
       ? `x ${p.b} × ${l} × ${d}, the outputs of ${p.b} × ${h} prompt-heads, ${p.compute}`
       : `x and dy ${p.b} × ${l} × ${d}, the y, dx and dW parts of ${p.b} × ${h} prompt-heads, ${p.compute}`;
@@ -260,7 +275,7 @@ function grads(p: Prepared, g: Native.AttentionGrads): AttentionGradients {
 
 function upstream(p: Prepared, dy: unknown): Tensor {
   const t = v.tokens('dy', dy, v.dtypeOf(p.x.data));
-  if (t.shape.join() !== p.x.shape.join()) throw new TypeError(`\`dy\` must have the shape of \`x\` [${p.x.shape.join(', ')}], got [${t.shape.join(', ')}]`);
+  if (!v.sameShape(t.shape, p.x.shape)) throw new TypeError(`\`dy\` must have the shape of \`x\` [${p.x.shape.join(', ')}], got [${t.shape.join(', ')}]`);
   const data = v.as(t.data, v.dtypeOf(p.x.data), 'dy');
   plan(p, maxRowNorm(data, p.shape.dim));
   return { shape: t.shape, data: p.compute === p.dtype ? data : widen(data) };

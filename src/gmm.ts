@@ -40,7 +40,7 @@ function sampleArgs(n: unknown, opts: unknown, dim: number, keys: readonly strin
   const dtype = v.dtype('dtype', o.dtype, 'f64');
   const a = { n: count, seed: v.seed('seed', o.seed), stream: o.stream === undefined ? 0 : v.seed('stream', o.stream), dtype, signal: signalOf(o.signal) };
   // The sample `x` (n × d) and its labels, held by the addon and handed to JS without a copy.
-  checkMemory('n', count * dim * bytesOf(dtype) + 4 * count, `a sample of ${count} × ${dim} ${dtype} values and ${count} labels`);
+  checkMemory('n', count * dim * bytesOf(dtype) + 4 * count, () => `a sample of ${count} × ${dim} ${dtype} values and ${count} labels`);
   if (count * dim > MAX_VALUES) throw new RangeError(`\`n\` = ${count} samples of dimension ${dim} exceed the limit of ${MAX_VALUES} values`);
   return a;
 }
@@ -261,9 +261,12 @@ export interface PromptOptions {
 export class MixturePrior {
   /** @internal The prior's settings, as given to the addon. */
   readonly spec: Native.PriorSpec;
+  /** The prior built once in the addon (its values checked there). */
+  readonly #native: Native.NativePrior;
 
   private constructor(spec: Native.PriorSpec) {
     this.spec = spec;
+    this.#native = call(() => new native.NativePrior(spec));
   }
 
   /**
@@ -291,8 +294,7 @@ export class MixturePrior {
     // Centroid coordinates are at most ≈ 10·size (a normal draw, scaled), tokens add ≈ 10·σ.
     if (!fits(10 * spec.size, 'f64')) throw new RangeError(`\`${sizeName}\` is too large: the centroids would overflow f64, got ${spec.size}`);
     if (!fits(10 * (spec.size + spec.sigma), 'f64')) throw new RangeError(`\`sigma\` is too large: the tokens would overflow f64, got ${spec.sigma}`);
-    // The addon checks the rest (the weights) when it builds the prior: zero prompts build it.
-    call(() => native.samplePromptsSync(spec, 0, 0, 0, 'f64'));
+    // The addon checks the rest (the weights) when it builds the prior.
     return new MixturePrior(spec);
   }
 
@@ -333,7 +335,7 @@ export class MixturePrior {
     const a = { b, l, seed: v.seed('seed', o.seed), dtype: v.dtype('dtype', o.dtype, 'f64'), signal: signalOf(o.signal) };
     // x (B·L·d), labels (B·L) and means (B·K·d): drawn per prompt, then joined (twice at the peak).
     const [d, k, s] = [this.dim, this.k, bytesOf(a.dtype)];
-    checkMemory(['batch', 'length'], 2 * (b * l * d * s + 4 * b * l + b * k * d * s + 8 * b * k), `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
+    checkMemory(['batch', 'length'], 2 * (b * l * d * s + 4 * b * l + b * k * d * s + 8 * b * k), () => `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
     if (b * l * this.dim > MAX_VALUES) throw new RangeError(`\`batch\` × \`length\` × d = ${b * l * this.dim} values exceed the limit of ${MAX_VALUES}`);
     if (b * k * this.dim > MAX_VALUES) throw new RangeError(`\`batch\` × k × d = ${b * k * this.dim} centroid values exceed the limit of ${MAX_VALUES}`);
     // Centroid coordinates are below 9·size (a normal draw, scaled), tokens add below 9·σ.
@@ -356,7 +358,7 @@ export class MixturePrior {
    */
   samplePrompts(batch: number, length: number, opts: PromptOptions): PromptBatch {
     const a = this.#args(batch, length, opts, ['seed', 'dtype']);
-    return this.#wrap(call(() => native.samplePromptsSync(this.spec, a.b, a.l, a.seed, a.dtype)), a.b, a.l);
+    return this.#wrap(call(() => this.#native.samplePromptsSync(a.b, a.l, a.seed, a.dtype)), a.b, a.l);
   }
 
   /**

@@ -85,7 +85,7 @@ function prepare(x: unknown, opts: unknown): Prepared {
   // input and the rounded output when f32 is computed in f64.
   const n = b * l * d;
   const peak = call(() => native.identityPeakBytes(b, l, d, compute));
-  checkMemory('x', peak + (compute !== dtype ? n * 12 : 0), `${b} × ${l} × ${d} ${compute} values, three times`);
+  checkMemory('x', peak + (compute !== dtype ? n * 12 : 0), () => `${b} × ${l} × ${d} ${compute} values, three times`);
   return { t, b, l, d, o: io, signal, dtype, compute, stepwise };
 }
 

@@ -157,7 +157,7 @@ export class TwoHeadLayer {
     if (x.shape[1] !== this.dim) throw new TypeError(`\`source\` must have ${this.dim} columns, got ${x.shape[1]}`);
     if (x.shape[0] === 0) throw new RangeError('`source` must hold at least one token');
     // The addon widens the tokens to f64 and keeps a squared distance per token.
-    checkMemory('source', x.data.length * 8 + (x.shape[0] as number) * 16, `${x.shape[0]} × ${this.dim} tokens widened to f64`);
+    checkMemory('source', x.data.length * 8 + (x.shape[0] as number) * 16, () => `${x.shape[0]} × ${this.dim} tokens widened to f64`);
     // (tokens beyond 2^±400 are rescaled natively by a power of two: no bound here)
     const data = call(() => native.initHeads({ kind: 'data', seed }, this.heads, this.dim, this.dtype, x.data));
     this.#params = { shape: [this.heads, this.dim], data };
@@ -205,7 +205,7 @@ export class TwoHeadLayer {
     const [n, h, d] = [t.shape[0] as number, this.heads, this.dim];
     const bytes = (dt: Dtype) => call(() => native.headsPassPeakBytes(n, h, d, dt, outPerToken, grad));
     const what = (dt: Dtype) => `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per chunk of tokens` : ''}, ${dt}`;
-    checkMemory(name, bytes(this.dtype), what(this.dtype));
+    checkMemory(name, bytes(this.dtype), () => what(this.dtype));
     // The addon reports an overflow itself for the gradient (a RangeError saying so): also a retry.
     const attempt = (params: Float, xs: Float): T | undefined => {
       try {

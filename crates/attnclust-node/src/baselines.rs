@@ -1,13 +1,15 @@
 //! Baselines: k-means (k-means++ start, Lloyd) and EM for isotropic or diagonal mixtures.
 
-use crate::convert::Out;
-use crate::enums::Covariance;
+use crate::borrow::FloatsRef;
+use crate::convert::{FloatsOut, Out};
+use crate::enums::{AsView, Covariance};
 use crate::floats;
-use crate::job::{guard, CancelToken, Job, Promise};
+use crate::job::{guard_sized, CancelToken, Job, Promise};
+use crate::out::Typed;
 use attnclust_core::baselines::em::{em as run_em, EmOptions};
 use attnclust_core::baselines::kmeans::{kmeans as run_kmeans, KMeansOptions};
 use attnclust_core::{Error as CoreError, Par};
-use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Uint32Array};
+use napi::bindgen_prelude::{Either, Float32Array, Float64Array};
 use napi::Env;
 use napi_derive::napi;
 
@@ -30,9 +32,11 @@ pub struct KMeansSpec {
 #[napi(object)]
 pub struct KMeansFit {
     /// `k × d`, same float type as the input.
-    pub centers: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub centers: FloatsOut,
     /// The cluster of each point (`n`).
-    pub labels: Uint32Array,
+    #[napi(ts_type = "Uint32Array")]
+    pub labels: Typed<u32>,
     /// `Σ_i ‖x_i − c_{z_i}‖²` (squared data units).
     pub inertia: f64,
     /// Lloyd updates of the kept restart.
@@ -42,13 +46,15 @@ pub struct KMeansFit {
 fn fit_kmeans<T: Out>(x: &[T], d: u32, s: &KMeansSpec) -> Result<KMeansFit, CoreError> {
     let o = KMeansOptions { k: s.k as usize, seed: s.seed as u64, n_init: s.n_init as usize, max_iter: s.max_iter as usize, tol: s.tol };
     let r = run_kmeans(x, d as usize, &o, Par::Rayon)?;
-    Ok(KMeansFit { centers: T::out(r.centers), labels: Uint32Array::new(r.labels), inertia: r.inertia, iterations: r.iterations as u32 })
+    Ok(KMeansFit { centers: T::out(r.centers), labels: Typed(r.labels), inertia: r.inertia, iterations: r.iterations as u32 })
 }
 
 /// k-means on the rows of `x` (`n × d`).
 #[napi]
-pub fn kmeans_sync(x: Either<Float32Array, Float64Array>, d: u32, spec: KMeansSpec) -> napi::Result<KMeansFit> {
-    guard(|| floats!([x => x], "x"; fit_kmeans(x, d, &spec)))
+pub fn kmeans_sync(#[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef, d: u32, spec: KMeansSpec) -> napi::Result<KMeansFit> {
+    // one pass of every restart, for a nominal 8 iterations: small fits run on the calling thread
+    let work = x.values().saturating_mul(spec.k as usize).saturating_mul(spec.n_init as usize).saturating_mul(8);
+    guard_sized(work, || floats!([x => x], "x"; fit_kmeans(x, d, &spec)))
 }
 
 /// Async form of [`kmeans_sync`]; `token` stops it within one pass over the points.
@@ -81,11 +87,14 @@ pub struct EmFit {
     /// `K` mixture weights, summing to 1.
     pub weights: Vec<f64>,
     /// `K × d`.
-    pub means: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub means: FloatsOut,
     /// `K` (isotropic) or `K × d` (diagonal).
-    pub variances: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub variances: FloatsOut,
     /// The most responsible component of each point (`n`).
-    pub labels: Uint32Array,
+    #[napi(ts_type = "Uint32Array")]
+    pub labels: Typed<u32>,
     /// Mean log-likelihood per point.
     pub log_likelihood: f64,
     /// M-steps done.
@@ -99,7 +108,7 @@ fn fit_em<T: Out>(x: &[T], d: u32, s: &EmSpec) -> Result<EmFit, CoreError> {
         weights: r.weights,
         means: T::out(r.means),
         variances: T::out(r.variances),
-        labels: Uint32Array::new(r.labels),
+        labels: Typed(r.labels),
         log_likelihood: r.log_likelihood,
         iterations: r.iterations as u32,
     })
@@ -107,6 +116,8 @@ fn fit_em<T: Out>(x: &[T], d: u32, s: &EmSpec) -> Result<EmFit, CoreError> {
 
 /// EM for a Gaussian mixture on the rows of `x` (`n × d`).
 #[napi]
-pub fn em_sync(x: Either<Float32Array, Float64Array>, d: u32, spec: EmSpec) -> napi::Result<EmFit> {
-    guard(|| floats!([x => x], "x"; fit_em(x, d, &spec)))
+pub fn em_sync(#[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef, d: u32, spec: EmSpec) -> napi::Result<EmFit> {
+    // one E and M step for a nominal 8 iterations (and the k-means start): small fits run on the calling thread
+    let work = x.values().saturating_mul(spec.k as usize).saturating_mul(16);
+    guard_sized(work, || floats!([x => x], "x"; fit_em(x, d, &spec)))
 }

@@ -21,21 +21,7 @@ impl Owned {
     }
 }
 
-pub fn out_f32(v: Vec<f32>) -> Floats {
-    Either::A(Float32Array::new(v))
-}
-
-pub fn out_f64(v: Vec<f64>) -> Floats {
-    Either::B(Float64Array::new(v))
-}
-
-/// Values of a float array as `f64`.
-pub fn to_f64(a: &Floats) -> Vec<f64> {
-    match a {
-        Either::A(v) => v.iter().map(|&x| f64::from(x)).collect(),
-        Either::B(v) => v.to_vec(),
-    }
-}
+pub use crate::out::{f32s as out_f32, f64s as out_f64, FloatsOut};
 
 /// `a × b × …` without overflow, bounded by `limit` elements.
 pub fn product(dims: &[usize], limit: usize, what: &str) -> Result<usize, CoreError> {
@@ -55,15 +41,15 @@ pub const MAX_VALUES: usize = (1 << 31) - 1;
 
 /// The float types that can be handed back to JS.
 pub trait Out: attnclust_core::Real {
-    fn out(v: Vec<Self>) -> Floats;
+    fn out(v: Vec<Self>) -> FloatsOut;
 }
 impl Out for f32 {
-    fn out(v: Vec<f32>) -> Floats {
+    fn out(v: Vec<f32>) -> FloatsOut {
         out_f32(v)
     }
 }
 impl Out for f64 {
-    fn out(v: Vec<f64>) -> Floats {
+    fn out(v: Vec<f64>) -> FloatsOut {
         out_f64(v)
     }
 }

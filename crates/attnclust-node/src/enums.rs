@@ -203,6 +203,14 @@ pub trait AsView {
             View::F64(v) => v.len(),
         }
     }
+
+    /// The values as `f64` (a copy).
+    fn to_f64(&self) -> Vec<f64> {
+        match self.view() {
+            View::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            View::F64(v) => v.to_vec(),
+        }
+    }
 }
 
 impl AsView for crate::convert::Floats {
@@ -210,6 +218,15 @@ impl AsView for crate::convert::Floats {
         match self {
             napi::bindgen_prelude::Either::A(v) => View::F32(v),
             napi::bindgen_prelude::Either::B(v) => View::F64(v),
+        }
+    }
+}
+
+impl AsView for crate::borrow::FloatsRef {
+    fn view(&self) -> View<'_> {
+        match self {
+            crate::borrow::FloatsRef::F32(v) => View::F32(v),
+            crate::borrow::FloatsRef::F64(v) => View::F64(v),
         }
     }
 }
@@ -224,12 +241,24 @@ impl AsView for crate::convert::Owned {
 }
 
 /// The one dispatch on the float type. `floats!([a => x, b => y], "a", "b"; body)` runs `body`
-/// (a `Result`) with `x`, `y` bound to slices of one float type (`Float32Array`/`Float64Array`
-/// or owned copies; the body is compiled once per type); arrays of mixed types give the TypeError
-/// naming them. `floats!(dtype => T; body)` runs `body` with the type alias `T` set from a
-/// [`Dtype`].
+/// (a `Result`) with `x`, `y` bound to slices of one float type (borrowed arguments
+/// [`crate::borrow::FloatsRef`], `Float32Array`/`Float64Array` or owned copies; the body is
+/// compiled once per type); arrays of mixed types give the TypeError naming them.
+/// `floats!([a => x, b => y], else mixed; body)` runs `mixed` instead for mixed types (the
+/// arrays keep their own names there). `floats!(dtype => T; body)` runs `body` with the type
+/// alias `T` set from a [`Dtype`]. A body's result in the computation's type goes back to JS
+/// through [`crate::convert::Out`] (a [`crate::convert::FloatsOut`]).
 #[macro_export]
 macro_rules! floats {
+    ([$($a:expr => $x:ident),+], else $mixed:expr; $body:expr) => {{
+        use $crate::enums::AsView as _;
+        #[allow(unreachable_patterns)]
+        match ($($a.view(),)+) {
+            ($($crate::enums::View::F32($x),)+) => $body,
+            ($($crate::enums::View::F64($x),)+) => $body,
+            _ => $mixed,
+        }
+    }};
     ([$($a:expr => $x:ident),+], $($name:literal),+; $body:expr) => {{
         use $crate::enums::AsView as _;
         #[allow(unreachable_patterns)]

@@ -19,6 +19,7 @@
 
 mod attention;
 mod baselines;
+mod borrow;
 mod calibrate;
 mod convert;
 mod enums;
@@ -27,6 +28,7 @@ mod heads;
 mod identity;
 mod job;
 mod metrics;
+mod out;
 mod plan;
 mod pool;
 mod population;

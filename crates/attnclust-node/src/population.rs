@@ -1,12 +1,13 @@
 //! Exact population quantities (core `population`): model A's population risk and gradient,
 //! gradient descent on it, and identity attention at infinite context.
 
-use crate::convert::{self, Out, Owned};
-use crate::enums::Scores;
+use crate::convert::{Out, Owned};
+use crate::enums::{AsView, Scores};
 use crate::floats;
 use crate::gmm::NativeMixture;
 use crate::heads::{setup_of, LayerSpec, TrainChunk, TrainSpec};
 use crate::job::{guard, CancelToken, Job, OnCancel, Promise};
+use crate::out::Typed;
 use attnclust_core::population::identity::{limit, limit_ratio};
 use attnclust_core::population::two_head::{risk_gradient, Quadrature};
 use attnclust_core::train::population::population;
@@ -39,7 +40,8 @@ pub struct PopulationResult {
     /// `R(Θ) = E‖x − T_Θ(x)‖²`.
     pub risk: f64,
     /// `H × d`, `f64`.
-    pub gradient: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub gradient: Typed<f64>,
     /// Rank of `span{θ_h}`: the dimension of the integrals.
     pub rank: u32,
     /// Gauss–Hermite nodes per dimension of the final level.
@@ -58,17 +60,10 @@ pub fn population_risk_grad(
     params: Either<Float32Array, Float64Array>,
     quad: Option<QuadratureSpec>,
 ) -> napi::Result<PopulationResult> {
-    let p = convert::to_f64(&params);
+    let p = params.to_f64();
     guard(|| {
         let r = risk_gradient(&mixture.inner, &p, spec.heads as usize, spec.lambda, spec.scores.into(), &quadrature(quad), attnclust_core::Par::Rayon)?;
-        Ok(PopulationResult {
-            risk: r.risk,
-            gradient: Float64Array::new(r.gradient),
-            rank: r.rank as u32,
-            nodes: r.nodes as u32,
-            error: r.error,
-            converged: r.converged,
-        })
+        Ok(PopulationResult { risk: r.risk, gradient: Typed(r.gradient), rank: r.rank as u32, nodes: r.nodes as u32, error: r.error, converged: r.converged })
     })
 }
 
@@ -87,7 +82,7 @@ fn run(
         let r = population(mix, &setup, &mut p, &mut state, start, count, q)?;
         Ok((Out::out(p), r))
     })?;
-    Ok(TrainChunk { params, state: Float64Array::new(state), risks: Float64Array::new(risks) })
+    Ok(TrainChunk { params, state: Typed(state), risks: Typed(risks) })
 }
 
 /// Steps `start .. start + count` of gradient descent on the exact population risk (off the event
