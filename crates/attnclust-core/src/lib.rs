@@ -32,6 +32,6 @@ pub mod models;
 pub mod population;
 pub mod train;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use kernels::par::Par;
 pub use kernels::real::Real;

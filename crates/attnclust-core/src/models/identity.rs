@@ -16,11 +16,11 @@
 //! It runs on the tiled online-softmax kernel of model C ([`crate::models::attention::flash`]): the
 //! `L × L` matrix is never stored.
 
-use crate::error::{ensure, Result};
+use crate::error::{ensure, finite_tensor, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::{dot, Real};
 use crate::models::attention::flash::{Head, Mask};
-use crate::models::two_head::{check_lambda, check_tokens, Scores};
+use crate::models::two_head::{check_lambda, Scores};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Options {
@@ -53,18 +53,21 @@ pub fn apply_prompt<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par
 /// Checks the options against a prompt length `l`.
 pub fn check(opts: &Options, l: usize) -> Result<()> {
     check_lambda(opts.lambda)?;
-    ensure(opts.depth >= 1 && opts.depth <= MAX_DEPTH, || format!("`depth` must be an integer in [1, {MAX_DEPTH}], got {}", opts.depth))?;
-    ensure(!opts.exclude_self || l >= 2, || format!("`excludeSelf` needs prompts of length at least 2, got length {l}"))?;
+    ensure(opts.depth >= 1 && opts.depth <= MAX_DEPTH, || Error::range("depth", format!("an integer in [1, {MAX_DEPTH}]"), opts.depth))?;
+    ensure(!opts.exclude_self || l >= 2, || {
+        Error::range("exclude_self", "false for prompts of one token (each token would attend to nothing)", format!("true with prompts of length {l}"))
+    })?;
     Ok(())
 }
 
 /// Applies the layer `depth` times to each of the `b` prompts of `x` (`b × l × d`).
 pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: &Options, par: Par) -> Result<Vec<T>> {
-    ensure(d >= 1, || "`x` must have at least one coordinate per token".into())?;
+    ensure(d >= 1, || Error::range("x", "tokens of at least one coordinate", "0 coordinates"))?;
     if x.len() != b * l * d {
-        return Err(crate::Error::type_(format!("`x` must hold B × L × d = {b} × {l} × {d} values, got {}", x.len())));
+        return Err(Error::type_("x", format!("B × L × d = {b} × {l} × {d} values"), values(x.len())));
     }
-    check_tokens(x, d, "x")?;
+    let shape: &[usize] = if b == 1 { &[l, d] } else { &[b, l, d] };
+    finite_tensor("x", x, shape)?;
     check(opts, l)?;
     let mut cur = x.to_vec();
     let mut next = vec![T::zero(); x.len()];

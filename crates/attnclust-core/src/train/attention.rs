@@ -11,7 +11,7 @@
 
 use crate::data::prior::Prior;
 use crate::data::rng::{derive, purpose};
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, num, values, Error, Result};
 use crate::kernels::cancel::attempt;
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
@@ -54,9 +54,10 @@ impl Setup {
 
     fn check(&self, prior: &Prior) -> Result<()> {
         crate::models::two_head::check_lambda(self.lambda)?;
-        ensure(self.lr.is_finite() && self.lr > 0.0, || format!("`lr` must be positive and finite, got {}", self.lr))?;
-        ensure(self.batch >= 1 && self.length >= 1, || format!("`batch` and `length` must be at least 1, got {} and {}", self.batch, self.length))?;
-        ensure(prior.dim == self.dim, || format!("the prior has dimension {} but the layer {}", prior.dim, self.dim))?;
+        ensure(self.lr.is_finite() && self.lr > 0.0, || Error::range("lr", "positive and finite", num(self.lr)))?;
+        ensure(self.batch >= 1, || Error::range("batch", "at least 1", self.batch))?;
+        ensure(self.length >= 1, || Error::range("length", "at least 1", self.length))?;
+        ensure(prior.dim == self.dim, || Error::range("prior", format!("of the layer's dimension {}", self.dim), format!("dimension {}", prior.dim)))?;
         self.optimizer.check()?;
         self.schedule.check()
     }
@@ -83,13 +84,11 @@ pub fn loss_grad<T: Real>(prior: &Prior, s: &Setup, params: &[T], t: u64, par: P
 pub fn train<T: Real>(prior: &Prior, s: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     s.check(prior)?;
     if params.len() != s.size() || state.len() != 2 * s.size() {
-        return Err(Error::type_(format!(
-            "`params` must hold {} values and the optimiser state {}, got {} and {}",
-            s.size(),
-            2 * s.size(),
-            params.len(),
-            state.len()
-        )));
+        return Err(Error::type_(
+            "params",
+            format!("{} (and the optimiser state {})", values(s.size()), values(2 * s.size())),
+            format!("{} and {}", values(params.len()), values(state.len())),
+        ));
     }
     let mut losses = Vec::with_capacity(count as usize);
     for t in start..start + count {
@@ -99,7 +98,11 @@ pub fn train<T: Real>(prior: &Prior, s: &Setup, params: &mut [T], state: &mut [f
         losses.push(loss);
         update(&s.optimizer, params, &grad, state, s.schedule.at(s.lr, t), t + 1);
         if params.iter().any(|v| !v.is_finite()) {
-            return Err(Error::range(format!("training diverged at step {t} (the weights are no longer finite): lower `lr` (now {})", s.lr)));
+            return Err(Error::range(
+                "lr",
+                "low enough for training to stay finite",
+                format!("{} (diverged at step {t}: the weights are no longer finite; lower it)", s.lr),
+            ));
         }
     }
     Ok(losses)

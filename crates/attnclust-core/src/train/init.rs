@@ -10,7 +10,7 @@
 
 use crate::baselines::kmeans::{rescaling, scaled};
 use crate::data::rng::{self, purpose};
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, finite_flat, num, Error, Result};
 use crate::kernels::real::Real;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -22,27 +22,28 @@ pub enum Init {
 
 /// Heads `H × d` for the given spec; `data` (`n × d`) is needed only by `Init::Data`.
 pub fn init_params<T: Real>(spec: &Init, heads: usize, dim: usize, data: Option<&[T]>) -> Result<Vec<T>> {
-    ensure(heads >= 1 && dim >= 1, || format!("`heads` and `dim` must be at least 1, got {heads} and {dim}"))?;
+    ensure(heads >= 1, || Error::range("heads", "at least 1", heads))?;
+    ensure(dim >= 1, || Error::range("dim", "at least 1", dim))?;
     match spec {
         Init::Random { scale, seed } => {
-            ensure(scale.is_finite() && *scale >= 0.0, || format!("`init.scale` must be finite and ≥ 0, got {scale}"))?;
+            ensure(scale.is_finite() && *scale >= 0.0, || Error::range("init.scale", "finite and ≥ 0", num(*scale)))?;
             let mut g = rng::gen(*seed, rng::stream(purpose::INIT, 0), 0);
             Ok((0..heads * dim).map(|_| T::of(scale * rng::normal(&mut g))).collect())
         }
         Init::Point { at, noise, seed } => {
-            ensure(noise.is_finite() && *noise >= 0.0, || format!("`init.noise` must be finite and ≥ 0, got {noise}"))?;
+            ensure(noise.is_finite() && *noise >= 0.0, || Error::range("init.noise", "finite and ≥ 0", num(*noise)))?;
             let at = at.clone().unwrap_or_else(|| vec![0.0; dim]);
             if at.len() != dim {
-                return Err(Error::type_(format!("`init.at` must have {dim} coordinates, got {}", at.len())));
+                return Err(Error::type_("init.at", format!("{dim} coordinates"), at.len()));
             }
-            ensure(at.iter().all(|v| v.is_finite()), || "`init.at` must be finite".into())?;
+            finite_flat("init.at", &at)?;
             let mut g = rng::gen(*seed, rng::stream(purpose::INIT, 1), 0);
             Ok((0..heads * dim).map(|i| T::of(at[i % dim] + noise * rng::normal(&mut g))).collect())
         }
         Init::Data { seed } => {
-            let x = data.ok_or_else(|| Error::type_("`init` of kind 'data' needs data to draw from".to_string()))?;
+            let x = data.ok_or_else(|| Error::type_("init.kind", "'random' or 'point' without data to draw from", "'data'"))?;
             let n = x.len() / dim;
-            ensure(n >= 1, || "`init` of kind 'data' needs at least one token".into())?;
+            ensure(n >= 1, || Error::range("x", "at least one token to draw heads from (`init` of kind 'data')", "none"))?;
             let s = rescaling(x).unwrap_or(1.0);
             let xs = scaled(x, s);
             let mut g = rng::gen(*seed, rng::stream(purpose::INIT, 2), 0);

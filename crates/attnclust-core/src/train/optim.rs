@@ -11,7 +11,7 @@
 //!
 //! The state (`m`, `v`) is kept in `f64` whatever the parameters' type, in one buffer of `2P`.
 
-use crate::error::{ensure, Result};
+use crate::error::{ensure, num, Error, Result};
 use crate::kernels::real::Real;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,14 +37,14 @@ pub enum Schedule {
 
 impl Optimizer {
     pub fn check(&self) -> Result<()> {
-        let unit = |v: f64, name: &str| ensure(v.is_finite() && (0.0..1.0).contains(&v), || format!("`{name}` must be in [0, 1), got {v}"));
+        let unit = |v: f64, name: &str| ensure(v.is_finite() && (0.0..1.0).contains(&v), || Error::range(name, "in [0, 1)", num(v)));
         match *self {
             Optimizer::Sgd => Ok(()),
             Optimizer::Momentum { beta } => unit(beta, "beta"),
             Optimizer::Adam { beta1, beta2, eps } => {
                 unit(beta1, "beta1")?;
                 unit(beta2, "beta2")?;
-                ensure(eps.is_finite() && eps > 0.0, || format!("`eps` must be positive and finite, got {eps}"))
+                ensure(eps.is_finite() && eps > 0.0, || Error::range("eps", "positive and finite", num(eps)))
             }
         }
     }
@@ -55,10 +55,10 @@ impl Schedule {
         match *self {
             Schedule::Constant => Ok(()),
             Schedule::Cosine { total, floor } => {
-                ensure(total >= 1, || "`schedule.total` must be at least 1".into())?;
-                ensure(floor.is_finite() && (0.0..=1.0).contains(&floor), || format!("`schedule.floor` must be in [0, 1], got {floor}"))
+                ensure(total >= 1, || Error::range("schedule.total", "at least 1", total))?;
+                ensure(floor.is_finite() && (0.0..=1.0).contains(&floor), || Error::range("schedule.floor", "in [0, 1]", num(floor)))
             }
-            Schedule::InverseTime { tau } => ensure(tau.is_finite() && tau > 0.0, || format!("`schedule.tau` must be positive and finite, got {tau}")),
+            Schedule::InverseTime { tau } => ensure(tau.is_finite() && tau > 0.0, || Error::range("schedule.tau", "positive and finite", num(tau))),
         }
     }
 

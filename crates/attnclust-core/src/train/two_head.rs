@@ -13,7 +13,7 @@
 
 use crate::data::gmm::{DrawScratch, Mixture};
 use crate::data::rng::{self, purpose, SAMPLE_CHUNK};
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, num, values, Error, Result};
 use crate::kernels::cancel::attempt;
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
@@ -41,8 +41,8 @@ pub const MAX_BATCH: usize = 1 << 26;
 impl Setup {
     pub fn check(&self) -> Result<()> {
         crate::models::two_head::check_lambda(self.lambda)?;
-        ensure(self.lr.is_finite() && self.lr > 0.0, || format!("`lr` must be positive and finite, got {}", self.lr))?;
-        ensure(self.batch >= 1 && self.batch <= MAX_BATCH, || format!("`batch` must be an integer in [1, {MAX_BATCH}], got {}", self.batch))?;
+        ensure(self.lr.is_finite() && self.lr > 0.0, || Error::range("lr", "positive and finite", num(self.lr)))?;
+        ensure(self.batch >= 1 && self.batch <= MAX_BATCH, || Error::range("batch", format!("an integer in [1, {MAX_BATCH}]"), self.batch))?;
         self.optimizer.check()?;
         self.schedule.check()
     }
@@ -54,7 +54,11 @@ pub(crate) fn step<T: Real>(setup: &Setup, params: &mut [T], state: &mut [f64], 
     let lr = setup.schedule.at(setup.lr, t);
     update(&setup.optimizer, params, grad, state, lr, t + 1);
     if params.iter().any(|v| !v.is_finite()) {
-        return Err(Error::range(format!("training diverged at step {t} (the parameters are no longer finite): lower `lr` (now {})", setup.lr)));
+        return Err(Error::range(
+            "lr",
+            "low enough for training to stay finite",
+            format!("{} (diverged at step {t}: the parameters are no longer finite; lower it)", setup.lr),
+        ));
     }
     Ok(())
 }
@@ -64,7 +68,11 @@ pub(crate) fn check_state<T: Real>(setup: &Setup, params: &[T], state: &[f64]) -
     setup.check()?;
     let p = setup.heads * setup.dim;
     if params.len() != p || state.len() != 2 * p {
-        return Err(Error::type_(format!("`params` must hold H × d = {p} values and the optimiser state {}, got {} and {}", 2 * p, params.len(), state.len())));
+        return Err(Error::type_(
+            "params",
+            format!("H × d = {} (and the optimiser state {})", values(p), values(2 * p)),
+            format!("{} and {}", values(params.len()), values(state.len())),
+        ));
     }
     Ok(())
 }
@@ -157,7 +165,7 @@ pub fn online_gradient<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, s
 /// ([`crate::kernels::cancel`]) stops early and returns the risks of the steps it completed.
 pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
-    ensure(mix.dim == setup.dim, || format!("the mixture has dimension {} but the layer {}", mix.dim, setup.dim))?;
+    ensure(mix.dim == setup.dim, || Error::range("mixture", format!("of the layer's dimension {}", setup.dim), format!("dimension {}", mix.dim)))?;
     let par = if online_par_worthwhile(setup.batch, setup.dim, setup.heads) { par } else { Par::Seq };
     let mut ws = OnlineScratch::new(setup.heads, setup.dim);
     let mut risks = Vec::with_capacity(count as usize);
@@ -193,7 +201,7 @@ pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &m
 pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
     // The sample is checked once; a non-finite risk later can only come from the parameters.
-    crate::models::two_head::check_tokens(x, setup.dim, "source")?;
+    crate::models::two_head::check_tokens(x, setup.dim, "x")?;
     let mut risks = Vec::with_capacity(count as usize);
     for t in start..start + count {
         let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
@@ -210,11 +218,13 @@ pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut
 fn diverged<T: Real>(t: u64, lr: f64) -> Error {
     if t == 0 {
         let ty = if std::mem::size_of::<T>() == 4 { "f32 (or use dtype 'f64')" } else { "f64" };
-        return Error::range(format!(
-            "the risk or its gradient overflows at the initial parameters: the values of `source`, the parameters or `lambda` are too large for {ty}; rescale them"
-        ));
+        return Error::range(
+            "x",
+            format!("small enough (with the parameters and `lambda`) that the risk and its gradient stay within {ty} at the initial parameters; rescale them"),
+            "an overflow",
+        );
     }
-    Error::range(format!("training diverged at step {t} (the risk or its gradient is no longer finite): lower `lr` (now {lr})"))
+    Error::range("lr", "low enough for training to stay finite", format!("{lr} (diverged at step {t}: the risk or its gradient is no longer finite; lower it)"))
 }
 
 /// Peak bytes of a call of [`online`] (`n` = the batch, drawn per chunk by each of `threads`
@@ -231,6 +241,7 @@ pub fn peak_bytes(online: bool, n: usize, heads: usize, dim: usize, elem: usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use crate::metrics::{alignment, centroid_error};
     use crate::train::init::{init_params, Init};
 
@@ -315,7 +326,8 @@ mod tests {
         let mut st = vec![0.0; 4 * d];
         let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let e = full_batch(&xd, &s2, &mut p, &mut st, 0, 50, Par::Seq).unwrap_err();
-        assert!(e.message().contains("diverged"));
+        assert_eq!(e.arg, "lr");
+        assert!(e.message().contains("diverged at step"), "{e}");
     }
 
     #[test]
@@ -344,17 +356,19 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_source() {
+    fn errors_name_the_sample() {
+        // The core names the sample `x`; the binding reports it as `train`'s `source`.
         let d = 2;
         let s = setup(d);
         let mut p = vec![0.1f64; 2 * d];
         let e = full_batch(&[0.0, f64::NAN], &s, &mut p, &mut vec![0.0; 4 * d], 0, 1, Par::Seq).unwrap_err();
-        assert!(e.message().contains("`source`"), "{}", e.message());
+        assert_eq!((e.kind, e.arg.as_str()), (ErrorKind::Range, "x[0][1]"), "{e}");
         // an overflow at the caller's parameters is not a divergence
         let mut big = setup(d);
         big.lambda = 1e300;
         let mut p = vec![1e200f64, 0.0, 0.0, 1e200];
         let e = full_batch(&[1e200, 1e200, -1e200, 1e200], &big, &mut p, &mut vec![0.0; 4 * d], 0, 1, Par::Seq).unwrap_err();
-        assert!(e.message().contains("`source`") && e.message().contains("overflows"), "{}", e.message());
+        assert_eq!((e.kind, e.arg.as_str()), (ErrorKind::Range, "x"), "{e}");
+        assert!(e.message().contains("overflow") && !e.message().contains("diverged"), "{e}");
     }
 }

@@ -22,7 +22,7 @@
 
 pub mod chunk;
 
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, finite_rows, num, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::{dot, Real};
 use crate::kernels::softmax::softmax_in_place;
@@ -66,7 +66,7 @@ impl<T: Real> Scratch<T> {
 
 /// Checks that `lambda` is a usable inverse temperature.
 pub fn check_lambda(lambda: f64) -> Result<()> {
-    ensure(lambda.is_finite() && lambda > 0.0, || format!("`lambda` must be positive and finite, got {lambda}"))
+    ensure(lambda.is_finite() && lambda > 0.0, || Error::range("lambda", "positive and finite", num(lambda)))
 }
 
 impl<'a, T: Real> Layer<'a, T> {
@@ -77,15 +77,13 @@ impl<'a, T: Real> Layer<'a, T> {
     /// [`Layer::new`] that keeps its `H` score offsets in `buffer` (no allocation once it holds `H`
     /// values); [`Layer::into_buffer`] hands it back. For loops that build a layer per step.
     pub fn with_buffer(params: &'a [T], heads: usize, dim: usize, lambda: f64, scores: Scores, mut buffer: Vec<T>) -> Result<Self> {
-        ensure(heads >= 1, || format!("`heads` must be at least 1, got {heads}"))?;
-        ensure(dim >= 1, || format!("`dim` must be at least 1, got {dim}"))?;
+        ensure(heads >= 1, || Error::range("heads", "at least 1", heads))?;
+        ensure(dim >= 1, || Error::range("dim", "at least 1", dim))?;
         check_lambda(lambda)?;
         if params.len() != heads * dim {
-            return Err(Error::type_(format!("`params` must hold H × d = {heads} × {dim} values, got {}", params.len())));
+            return Err(Error::type_("params", format!("H × d = {heads} × {dim} values"), values(params.len())));
         }
-        if let Some(i) = params.iter().position(|v| !v.is_finite()) {
-            return Err(Error::range(format!("`params` must be finite, got {:?} at index {i}", params[i])));
-        }
+        finite_rows("params", params, dim)?;
         let lambda = T::of(lambda);
         let half = T::of(0.5);
         buffer.clear();
@@ -188,10 +186,10 @@ impl<'a, T: Real> Layer<'a, T> {
     pub fn risk_grad(&self, x: &[T], par: Par) -> Result<(f64, Vec<f64>)> {
         let d = self.dim;
         if !x.len().is_multiple_of(d) {
-            return Err(Error::type_(format!("`x` must hold n × {d} values, got {} (not a multiple of {d})", x.len())));
+            return Err(Error::type_("x", format!("n × {d} values (a multiple of {d})"), values(x.len())));
         }
         let n = x.len() / d;
-        ensure(n >= 1, || "`x` must hold at least one token".into())?;
+        ensure(n >= 1, || Error::range("x", "at least one token", "none"))?;
         let chunks = n.div_ceil(REDUCE_CHUNK);
         let par = par.above(x.len() * self.heads, 1 << 15);
         let gram = crate::models::two_head::chunk::gram(self);
@@ -204,10 +202,11 @@ impl<'a, T: Real> Layer<'a, T> {
         // pass over `x` saved on the hot path), to name the bad value or report an overflow.
         if !risk.is_finite() || grad.iter().any(|g| !g.is_finite()) {
             check_tokens(x, d, "x")?;
-            return Err(Error::range(format!(
-                "the risk or its gradient overflowed (risk {risk}): the values of `x`, `params` or `lambda` are too large for {}",
-                T::NAME
-            )));
+            return Err(Error::range(
+                "x",
+                format!("small enough (with `params` and `lambda`) that the risk and its gradient stay within {}", T::NAME),
+                format!("an overflow (risk {})", num(risk)),
+            ));
         }
         Ok((risk, grad))
     }
@@ -217,7 +216,7 @@ impl<'a, T: Real> Layer<'a, T> {
         let d = self.dim;
         check_tokens(x, d, "x")?;
         let n = x.len() / d;
-        ensure(n >= 1, || "`x` must hold at least one token".into())?;
+        ensure(n >= 1, || Error::range("x", "at least one token", "none"))?;
         let chunks = n.div_ceil(REDUCE_CHUNK);
         let par = par.above(x.len() * self.heads, 1 << 15);
         let parts = par.map(chunks, |c| {
@@ -250,12 +249,9 @@ pub fn combine(parts: Vec<(f64, Vec<f64>)>, len: usize, n: usize) -> (f64, Vec<f
 /// Checks that `x` is a whole number of finite `d`-dimensional tokens.
 pub fn check_tokens<T: Real>(x: &[T], d: usize, name: &str) -> Result<()> {
     if !x.len().is_multiple_of(d) {
-        return Err(Error::type_(format!("`{name}` must hold n × {d} values, got {} (not a multiple of {d})", x.len())));
+        return Err(Error::type_(name, format!("n × {d} values (a multiple of {d})"), values(x.len())));
     }
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        return Err(Error::range(format!("`{name}` must be finite, got {:?} at row {}, column {}", x[i], i / d, i % d)));
-    }
-    Ok(())
+    finite_rows(name, x, d)
 }
 
 /// Peak bytes of a pass of [`Layer::forward`] (`out_per_token = 1`), [`Layer::risk`] or
