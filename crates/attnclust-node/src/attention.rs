@@ -34,7 +34,7 @@ fn mask_of(s: &str) -> Result<Mask, CoreError> {
         "none" => Ok(Mask::None),
         "causal" => Ok(Mask::Causal),
         "no-self" => Ok(Mask::NoSelf),
-        other => Err(CoreError::type_(format!("`mask` must be 'none', 'causal' or 'no-self', got '{other}'"))),
+        other => Err(CoreError::type_("mask", "'none', 'causal' or 'no-self'", format!("'{other}'"))),
     }
 }
 
@@ -46,7 +46,7 @@ fn options(o: &AttentionOptions) -> Result<Options, CoreError> {
 fn weights<'a, T>(shape: &AttentionShape, p: &'a [T]) -> Result<Weights<'a, T>, CoreError> {
     let s = setup_shape(shape);
     if p.len() != s.size() {
-        return Err(CoreError::type_(format!("`weights` must hold H·(2·d·dk + 2·d·dv) = {} values, got {}", s.size(), p.len())));
+        return Err(CoreError::type_("weights", format!("H·(2·d·dk + 2·d·dv) = {} values", s.size()), p.len()));
     }
     Ok(s.weights(p))
 }
@@ -135,7 +135,7 @@ fn backward_owned(x: &Owned, w: &Owned, dy: &Owned, b: u32, l: u32, shape: &Atte
     match (x, w, dy) {
         (Owned::F32(x), Owned::F32(w), Owned::F32(dy)) => run_backward(x, b, l, shape, w, dy, o),
         (Owned::F64(x), Owned::F64(w), Owned::F64(dy)) => run_backward(x, b, l, shape, w, dy, o),
-        _ => Err(CoreError::type_("`x`, `weights` and `dy` must all be Float32Array or all Float64Array")),
+        _ => Err(CoreError::type_("weights", "of the float type of `x` and `dy` (all Float32Array or all Float64Array)", "another")),
     }
 }
 
@@ -201,7 +201,7 @@ fn train_run(spec: &AttentionTrainSpec, w: Owned, mut state: Vec<f64>, start: u6
         "sgd" => Optimizer::Sgd,
         "momentum" => Optimizer::Momentum { beta: 0.9 },
         "adam" => Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-        other => return Err(CoreError::type_(format!("`optimizer` must be 'sgd', 'momentum' or 'adam', got '{other}'"))),
+        other => return Err(CoreError::type_("optimizer", "'sgd', 'momentum' or 'adam'", format!("'{other}'"))),
     };
     let o = options(&spec.opts)?;
     let setup = Setup {

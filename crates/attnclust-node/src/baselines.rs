@@ -1,6 +1,7 @@
 //! Baselines: k-means (k-means++ start, Lloyd) and EM for isotropic or diagonal mixtures.
 
 use crate::convert::Out;
+use crate::errors::{js_names, Names};
 use crate::job::{guard, CancelToken, Job, Promise};
 use attnclust_core::baselines::em::{em as run_em, EmCovariance, EmOptions};
 use attnclust_core::baselines::kmeans::{kmeans as run_kmeans, KMeansOptions};
@@ -29,9 +30,13 @@ pub struct KMeansFit {
     pub iterations: u32,
 }
 
+/// `kmeans(x, k, { nInit, maxIter, tol })` and `em(x, k, { maxIter, tol, reg })`'s names for the
+/// core's arguments (`d` is the width of `x`).
+const NAMES: Names = &[("d", "x"), ("n_init", "nInit"), ("max_iter", "maxIter")];
+
 fn fit_kmeans<T: Out>(x: &[T], d: u32, s: &KMeansSpec) -> Result<KMeansFit, CoreError> {
     let o = KMeansOptions { k: s.k as usize, seed: s.seed as u64, n_init: s.n_init as usize, max_iter: s.max_iter as usize, tol: s.tol };
-    let r = run_kmeans(x, d as usize, &o, Par::Rayon)?;
+    let r = run_kmeans(x, d as usize, &o, Par::Rayon).map_err(js_names(NAMES))?;
     Ok(KMeansFit { centers: T::out(r.centers), labels: Uint32Array::new(r.labels), inertia: r.inertia, iterations: r.iterations as u32 })
 }
 
@@ -88,10 +93,10 @@ fn fit_em<T: Out>(x: &[T], d: u32, s: &EmSpec) -> Result<EmFit, CoreError> {
     let covariance = match s.covariance.as_str() {
         "isotropic" => EmCovariance::Isotropic,
         "diagonal" => EmCovariance::Diagonal,
-        other => return Err(CoreError::type_(format!("`covariance` must be 'isotropic' or 'diagonal', got '{other}'"))),
+        other => return Err(CoreError::type_("covariance", "'isotropic' or 'diagonal'", format!("'{other}'"))),
     };
     let o = EmOptions { k: s.k as usize, seed: s.seed as u64, covariance, max_iter: s.max_iter as usize, tol: s.tol, reg: s.reg };
-    let r = run_em(x, d as usize, &o, Par::Rayon)?;
+    let r = run_em(x, d as usize, &o, Par::Rayon).map_err(js_names(NAMES))?;
     Ok(EmFit {
         weights: r.weights,
         means: T::out(r.means),

@@ -42,7 +42,7 @@ pub fn is_f32(dtype: &str) -> Result<bool, CoreError> {
     match dtype {
         "f32" => Ok(true),
         "f64" => Ok(false),
-        other => Err(CoreError::type_(format!("`dtype` must be 'f32' or 'f64', got '{other}'"))),
+        other => Err(CoreError::type_("dtype", "'f32' or 'f64'", format!("'{other}'"))),
     }
 }
 
@@ -50,18 +50,20 @@ pub fn scores(s: &str) -> Result<Scores, CoreError> {
     match s {
         "dot" => Ok(Scores::Dot),
         "distance" => Ok(Scores::Distance),
-        other => Err(CoreError::type_(format!("`scores` must be 'dot' or 'distance', got '{other}'"))),
+        other => Err(CoreError::type_("scores", "'dot' or 'distance'", format!("'{other}'"))),
     }
 }
 
-/// `a × b × …` without overflow, bounded by `limit` elements.
-pub fn product(dims: &[usize], limit: usize, what: &str) -> Result<usize, CoreError> {
+/// `a × b × …` without overflow, bounded by `limit` elements: a range error naming `arg`, the
+/// size that makes `what` (`"the sample (n × d)"`) too large.
+pub fn product(dims: &[usize], limit: usize, arg: &str, what: &str) -> Result<usize, CoreError> {
+    let too_large = |got: String| CoreError::range(arg, format!("small enough that {what} holds at most {limit} values"), got);
     let mut p: usize = 1;
     for &d in dims {
-        p = p.checked_mul(d).ok_or_else(|| CoreError::range(format!("{what} is too large")))?;
+        p = p.checked_mul(d).ok_or_else(|| too_large("more than 2⁶⁴ values".to_string()))?;
     }
     if p > limit {
-        return Err(CoreError::range(format!("{what} would hold {p} values, more than the limit of {limit}")));
+        return Err(too_large(format!("{p} values")));
     }
     Ok(p)
 }
@@ -87,7 +89,7 @@ impl Out for f64 {
 
 /// The error for two arrays of different float types.
 pub fn dtype_mismatch(a: &str, b: &str) -> CoreError {
-    CoreError::type_(format!("`{a}` and `{b}` must both be Float32Array or both Float64Array"))
+    CoreError::type_(b, format!("of the float type of `{a}` (both Float32Array or both Float64Array)"), "another")
 }
 
 /// Runs `$body` with `$a`, `$b` bound to same-typed slices of two [`Floats`]/[`Owned`] values.

@@ -42,7 +42,7 @@ pub struct NativeMixture {
 }
 
 fn need(v: Option<Vec<f64>>, name: &str, kind: &str) -> Result<Vec<f64>, CoreError> {
-    v.ok_or_else(|| CoreError::type_(format!("`{name}` is required for a {kind} mixture")))
+    v.ok_or_else(|| CoreError::type_(name, format!("given for a {kind} mixture"), "undefined"))
 }
 
 pub fn build_mixture(spec: MixtureSpec) -> Result<Mixture, CoreError> {
@@ -51,12 +51,12 @@ pub fn build_mixture(spec: MixtureSpec) -> Result<Mixture, CoreError> {
         "isotropic" => Mixture::isotropic(spec.means, k, d, &need(spec.sigma, "sigma", "isotropic")?, spec.weights),
         "diagonal" => Mixture::diagonal(spec.means, k, d, &need(spec.variances, "variances", "diagonal")?, spec.weights),
         "full" => Mixture::full(spec.means, k, d, &need(spec.covariances, "covariances", "full")?, spec.weights),
-        other => Err(CoreError::type_(format!("`kind` must be 'isotropic', 'diagonal' or 'full', got '{other}'"))),
+        other => Err(CoreError::type_("kind", "'isotropic', 'diagonal' or 'full'", format!("'{other}'"))),
     }
 }
 
 fn sample(m: &Mixture, n: usize, seed: u64, stream: u64, f32: bool) -> Result<Sample, CoreError> {
-    convert::product(&[n, m.dim], MAX_VALUES, "the sample (`n` × d)")?;
+    convert::product(&[n, m.dim], MAX_VALUES, "n", "the sample (n × d)")?;
     let (x, labels) = if f32 {
         let (x, l) = m.sample::<f32>(n, seed, stream, Par::Rayon);
         (out_f32(x), l)
@@ -130,25 +130,29 @@ pub fn build_prior(spec: &PriorSpec, name: &str) -> Result<Prior, CoreError> {
     let centroids = match spec.kind.as_str() {
         "sphere" => Centroids::Sphere { radius: spec.size },
         "gaussian" => Centroids::Gaussian { scale: spec.size },
-        other => return Err(CoreError::type_(format!("`{name}` must be 'sphere' or 'gaussian', got '{other}'"))),
+        other => return Err(CoreError::type_(name, "'sphere' or 'gaussian'", format!("'{other}'"))),
     };
     let weights = match (&spec.weights, &spec.dirichlet) {
         (None, None) => Weights::Equal,
         (Some(w), None) => Weights::Fixed(w.clone()),
         (None, Some(a)) => Weights::Dirichlet(a.clone()),
-        (Some(_), Some(_)) => return Err(CoreError::type_("`weights` must be fixed weights or `{ dirichlet }`, not both".to_string())),
+        (Some(_), Some(_)) => return Err(CoreError::type_("weights", "fixed weights or `{ dirichlet }`", "both")),
     };
-    Prior::new(spec.k as usize, spec.dim as usize, centroids, spec.sigma, spec.min_separation)?.with_weights(weights)
+    // `MixturePrior.sphere({ k, dim, radius, sigma, minSeparation, weights })`'s names.
+    const NAMES: crate::errors::Names = &[("min_separation", "minSeparation")];
+    Prior::new(spec.k as usize, spec.dim as usize, centroids, spec.sigma, spec.min_separation)
+        .and_then(|p| p.with_weights(weights))
+        .map_err(crate::errors::js_names(NAMES))
 }
 
 fn prompts(spec: &PriorSpec, batch: usize, length: usize, seed: u64, f32: bool) -> Result<Prompts, CoreError> {
     let prior = build_prior(spec, "kind")?;
-    convert::product(&[batch, length, prior.dim], MAX_VALUES, "the prompts (`batch` × `length` × d)")?;
+    convert::product(&[batch, length, prior.dim], MAX_VALUES, "batch", "the prompts (batch × length × d)")?;
     Ok(if f32 {
-        let p = prior.sample_prompts::<f32>(batch, length, seed, Par::Rayon)?;
+        let p = prior.sample_prompts::<f32>(batch, length, seed, Par::Rayon).map_err(crate::errors::js_names(&[("min_separation", "minSeparation")]))?;
         Prompts { x: out_f32(p.x), labels: Uint32Array::new(p.labels), means: out_f32(p.means), weights: Float64Array::new(p.weights) }
     } else {
-        let p = prior.sample_prompts::<f64>(batch, length, seed, Par::Rayon)?;
+        let p = prior.sample_prompts::<f64>(batch, length, seed, Par::Rayon).map_err(crate::errors::js_names(&[("min_separation", "minSeparation")]))?;
         Prompts { x: out_f64(p.x), labels: Uint32Array::new(p.labels), means: out_f64(p.means), weights: Float64Array::new(p.weights) }
     })
 }

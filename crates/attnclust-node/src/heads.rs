@@ -84,10 +84,10 @@ pub struct InitSpec {
 fn init_of(spec: &InitSpec) -> Result<Init, CoreError> {
     let seed = spec.seed as u64;
     match spec.kind.as_str() {
-        "random" => Ok(Init::Random { scale: spec.scale.ok_or_else(|| CoreError::type_("`init.scale` is required for kind 'random'"))?, seed }),
+        "random" => Ok(Init::Random { scale: spec.scale.ok_or_else(|| CoreError::type_("init.scale", "given for kind 'random'", "undefined"))?, seed }),
         "point" => Ok(Init::Point { at: spec.at.clone(), noise: spec.noise.unwrap_or(0.0), seed }),
         "data" => Ok(Init::Data { seed }),
-        other => Err(CoreError::type_(format!("`init.kind` must be 'random', 'point' or 'data', got '{other}'"))),
+        other => Err(CoreError::type_("init.kind", "'random', 'point' or 'data'", format!("'{other}'"))),
     }
 }
 
@@ -105,9 +105,10 @@ pub fn init_heads(
         let (h, d) = (heads as usize, dim as usize);
         let data64 = data.as_ref().map(convert::to_f64);
         if let Some(x) = &data64 {
-            attnclust_core::models::two_head::check_tokens(x, d.max(1), "data")?;
+            attnclust_core::models::two_head::check_tokens(x, d.max(1), "source")?;
         }
-        let p: Vec<f64> = init_params(&init, h, d, data64.as_deref())?;
+        // `layer.initFromData(source, { seed })` names its data `source`.
+        let p: Vec<f64> = init_params(&init, h, d, data64.as_deref()).map_err(crate::errors::js_names(&[("x", "source"), ("data", "source")]))?;
         Ok(if convert::is_f32(&dtype)? { convert::out_f32(p.into_iter().map(|v| v as f32).collect()) } else { convert::out_f64(p) })
     })
 }
@@ -138,13 +139,13 @@ pub(crate) fn setup_of(s: &TrainSpec) -> Result<Setup, CoreError> {
         "sgd" => Optimizer::Sgd,
         "momentum" => Optimizer::Momentum { beta: s.beta.unwrap_or(0.9) },
         "adam" => Optimizer::Adam { beta1: s.beta1.unwrap_or(0.9), beta2: s.beta2.unwrap_or(0.999), eps: s.eps.unwrap_or(1e-8) },
-        other => return Err(CoreError::type_(format!("`optimizer` must be 'sgd', 'momentum' or 'adam', got '{other}'"))),
+        other => return Err(CoreError::type_("optimizer", "'sgd', 'momentum' or 'adam'", format!("'{other}'"))),
     };
     let schedule = match s.schedule.as_str() {
         "constant" => Schedule::Constant,
         "cosine" => Schedule::Cosine { total: s.schedule_total.unwrap_or(1.0) as u64, floor: s.schedule_floor.unwrap_or(0.0) },
         "inverse-time" => Schedule::InverseTime { tau: s.schedule_tau.unwrap_or(100.0) },
-        other => return Err(CoreError::type_(format!("`schedule` must be 'constant', 'cosine' or 'inverse-time', got '{other}'"))),
+        other => return Err(CoreError::type_("schedule", "'constant', 'cosine' or 'inverse-time'", format!("'{other}'"))),
     };
     Ok(Setup {
         heads: s.layer.heads as usize,
@@ -169,12 +170,21 @@ pub struct TrainChunk {
     pub risks: Float64Array,
 }
 
+/// `layer.train(source, { lr, batch, optimizer, schedule, quadrature })`'s names for the core's
+/// arguments: the sample or mixture is `source`, the optimiser's constants are `optimizer.*`.
+pub(crate) const TRAIN_NAMES: crate::errors::Names =
+    &[("x", "source"), ("mixture", "source"), ("beta", "optimizer.beta"), ("beta1", "optimizer.beta1"), ("beta2", "optimizer.beta2"), ("eps", "optimizer.eps")];
+
 enum Source {
     Mixture(attnclust_core::data::gmm::Mixture),
     Sample(Owned),
 }
 
-fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<TrainChunk, CoreError> {
+fn run(source: &Source, spec: &TrainSpec, params: Owned, state: Vec<f64>, start: u64, count: u64) -> Result<TrainChunk, CoreError> {
+    run_unnamed(source, spec, params, state, start, count).map_err(crate::errors::js_names(TRAIN_NAMES))
+}
+
+fn run_unnamed(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<TrainChunk, CoreError> {
     let setup = setup_of(spec)?;
     fn go<T: Out>(
         src: &Source,
@@ -188,7 +198,9 @@ fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, st
         let risks = match (src, x) {
             (Source::Mixture(m), _) => train::online(m, setup, &mut p, state, start, count, Par::Rayon)?,
             (Source::Sample(_), Some(x)) => train::full_batch(x, setup, &mut p, state, start, count, Par::Rayon)?,
-            (Source::Sample(_), None) => return Err(CoreError::type_("`source` and `params` must both be Float32Array or both Float64Array")),
+            (Source::Sample(_), None) => {
+                return Err(CoreError::type_("params", "of the float type of `source` (both Float32Array or both Float64Array)", "another"))
+            }
         };
         Ok((T::out(p), risks))
     }
@@ -257,7 +269,7 @@ pub fn train_sync(
     let src = match (mixture, &x) {
         (Some(m), _) => Source::Mixture(m.inner.clone()),
         (None, Some(x)) => Source::Sample(Owned::copy(x)),
-        (None, None) => return Err(crate::job::to_js(CoreError::type_("`source` is required"))),
+        (None, None) => return Err(crate::job::to_js(CoreError::type_("source", "a mixture or a sample", "undefined"))),
     };
     let (p, st) = (Owned::copy(&params), state.to_vec());
     guard(move || run(&src, &spec, p, st, start as u64, u64::from(count)))

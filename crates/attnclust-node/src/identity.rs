@@ -1,6 +1,7 @@
 //! Model B: identity attention.
 
 use crate::convert::{self, Out, Owned};
+use crate::errors::{js_names, Names};
 use crate::job::{guard_sized, CancelToken, Job, Promise};
 use attnclust_core::models::identity::{identity_attention as run_identity, Options};
 use attnclust_core::{Error as CoreError, Par};
@@ -23,8 +24,11 @@ fn options(o: &IdentityOptions) -> Result<Options, CoreError> {
     Ok(Options { lambda: o.lambda, scores: convert::scores(&o.scores)?, exclude_self: o.exclude_self, depth: o.depth as usize, residual: o.residual })
 }
 
+/// `identityAttention(x, { lambda, scores, excludeSelf, depth })`'s names for the core's arguments.
+const NAMES: Names = &[("exclude_self", "excludeSelf")];
+
 fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result<Either<Float32Array, Float64Array>, CoreError> {
-    let y = run_identity(x, b as usize, l as usize, d as usize, &options(o)?, Par::Rayon)?;
+    let y = run_identity(x, b as usize, l as usize, d as usize, &options(o)?, Par::Rayon).map_err(js_names(NAMES))?;
     Ok(T::out(y))
 }
 

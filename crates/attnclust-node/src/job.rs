@@ -21,13 +21,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Maps a core error to a JS error whose message starts with its class (`TypeError: …`).
-pub fn to_js(e: CoreError) -> napi::Error {
-    match e {
-        CoreError::Cancelled => napi::Error::new(napi::Status::Cancelled, "AbortError: the operation was cancelled"),
-        e => napi::Error::from_reason(e.to_string()),
-    }
-}
+pub use crate::errors::to_js;
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
@@ -147,6 +141,14 @@ impl ToNapiValue for Promise {
     }
 }
 
+/// Why a job failed.
+enum Failure {
+    /// A core error: made into its JS error on the JS thread.
+    Core(CoreError),
+    /// A panic, already an `Error: internal error …`.
+    Internal(napi::Error),
+}
+
 /// What a job does when its token is set while it runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum OnCancel {
@@ -235,17 +237,20 @@ impl Job {
                 OnCancel::Reject => cancel.run(work),
                 OnCancel::Partial => cancel.run_partial(work),
             };
+            // A core error stays data until the promise settles on the JS thread, where it
+            // becomes its JS error object (`errors.rs`).
             let r = match catch_unwind(AssertUnwindSafe(run)) {
-                Ok(r) => r.map_err(to_js),
-                Err(p) => Err(internal(p)),
+                Ok(r) => r.map_err(Failure::Core),
+                Err(p) => Err(Failure::Internal(internal(p))),
             };
             if let Ok(mut m) = IN_FLIGHT.lock() {
                 m.get_or_insert_with(HashMap::new).remove(&id);
             }
-            match r {
-                Ok(v) => deferred.resolve(move |_| Ok(v)),
-                Err(e) => deferred.reject(e),
-            }
+            deferred.resolve(move |env| match r {
+                Ok(v) => Ok(v),
+                Err(Failure::Core(e)) => Err(crate::errors::in_env(&env, e)),
+                Err(Failure::Internal(e)) => Err(e),
+            });
         });
         Ok(Promise(raw))
     }

@@ -2,6 +2,7 @@
 //! gradient descent on it, and identity attention at infinite context.
 
 use crate::convert::{self, Owned};
+use crate::errors::{js_names, Names};
 use crate::gmm::NativeMixture;
 use crate::heads::{setup_of, LayerSpec, TrainChunk, TrainSpec};
 use crate::job::{guard, CancelToken, Job, OnCancel, Promise};
@@ -44,6 +45,10 @@ pub struct PopulationResult {
     pub converged: bool,
 }
 
+/// `layer.population(gmm)`, `identityAttentionLimit(gmm, x, { lambda })` and
+/// `limitQuantizationRatio(gmm, { lambda, quadrature })`'s names for the core's arguments.
+const NAMES: Names = &[("mixture", "gmm")];
+
 /// The exact population risk and gradient of model A (isotropic mixtures).
 #[napi]
 pub fn population_risk_grad(
@@ -55,7 +60,8 @@ pub fn population_risk_grad(
     let p = convert::to_f64(&params);
     guard(|| {
         let scores = convert::scores(&spec.scores)?;
-        let r = risk_gradient(&mixture.inner, &p, spec.heads as usize, spec.lambda, scores, &quadrature(quad), attnclust_core::Par::Rayon)?;
+        let r = risk_gradient(&mixture.inner, &p, spec.heads as usize, spec.lambda, scores, &quadrature(quad), attnclust_core::Par::Rayon)
+            .map_err(js_names(NAMES))?;
         Ok(PopulationResult {
             risk: r.risk,
             gradient: Float64Array::new(r.gradient),
@@ -79,11 +85,11 @@ fn run(
     let setup = setup_of(spec)?;
     let (params, risks) = match params {
         Owned::F32(mut p) => {
-            let r = population(mix, &setup, &mut p, &mut state, start, count, q)?;
+            let r = population(mix, &setup, &mut p, &mut state, start, count, q).map_err(js_names(crate::heads::TRAIN_NAMES))?;
             (convert::out_f32(p), r)
         }
         Owned::F64(mut p) => {
-            let r = population(mix, &setup, &mut p, &mut state, start, count, q)?;
+            let r = population(mix, &setup, &mut p, &mut state, start, count, q).map_err(js_names(crate::heads::TRAIN_NAMES))?;
             (convert::out_f64(p), r)
         }
     };
@@ -112,7 +118,7 @@ pub fn train_population(
 /// from the mixture.
 #[napi]
 pub fn identity_attention_limit(mixture: &NativeMixture, x: Float64Array, lambda: f64, scores: String) -> napi::Result<Float64Array> {
-    guard(|| Ok(Float64Array::new(limit(&mixture.inner, &x, lambda, convert::scores(&scores)?)?)))
+    guard(|| Ok(Float64Array::new(limit(&mixture.inner, &x, lambda, convert::scores(&scores)?).map_err(js_names(NAMES))?)))
 }
 
 /// The limiting quantization ratio and how it was computed.
@@ -129,7 +135,7 @@ pub struct LimitRatioResult {
 #[napi]
 pub fn limit_quantization_ratio(mixture: &NativeMixture, lambda: f64, scores: String, quad: Option<QuadratureSpec>) -> napi::Result<LimitRatioResult> {
     guard(|| {
-        let r = limit_ratio(&mixture.inner, lambda, convert::scores(&scores)?, &quadrature(quad))?;
+        let r = limit_ratio(&mixture.inner, lambda, convert::scores(&scores)?, &quadrature(quad)).map_err(js_names(NAMES))?;
         Ok(LimitRatioResult { ratio: r.ratio, rank: r.rank as u32, nodes: r.nodes as u32, error: r.error, converged: r.converged })
     })
 }
