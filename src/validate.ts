@@ -18,6 +18,29 @@ export function number(name: string, v: unknown): number {
   return v;
 }
 
+/**
+ * A JS number, any value (NaN and ±∞ included): the type rule only, for values whose range the
+ * native core checks (it names the argument and what it expected).
+ */
+export function numeric(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw new TypeError(`\`${name}\` must be a number, got ${show(v)}`);
+  return v;
+}
+
+/** An integer in `[0, 2^32 − 1]`: what the addon's `u32` arguments accept (their range is the core's rule). */
+export function u32(name: string, v: unknown): number {
+  return integer(name, v, 0, 2 ** 32 - 1);
+}
+
+/** An array of JS numbers (any values: their range is the core's rule). */
+export function numbers(name: string, v: unknown): number[] {
+  if (!Array.isArray(v)) throw new TypeError(`\`${name}\` must be an array of numbers, got ${show(v)}`);
+  for (let i = 0; i < v.length; i++) {
+    if (typeof v[i] !== 'number') throw new TypeError(`\`${name}[${i}]\` must be a number, got ${show(v[i])}`);
+  }
+  return v as number[];
+}
+
 /** A finite number `> 0`. */
 export function positive(name: string, v: unknown): number {
   const n = number(name, v);

@@ -10,14 +10,17 @@ use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Uint32Array};
 use napi::Env;
 use napi_derive::napi;
 
-/// Options of k-means.
+/// Options of k-means; an option left out takes the core's default (`KMeansOptions::new`).
 #[napi(object)]
 pub struct KMeansSpec {
     pub k: u32,
     pub seed: f64,
-    pub n_init: u32,
-    pub max_iter: u32,
-    pub tol: f64,
+    /// Restarts (default 4).
+    pub n_init: Option<u32>,
+    /// Lloyd iterations per restart (default 300).
+    pub max_iter: Option<u32>,
+    /// Relative centre-shift tolerance (default 1e-4).
+    pub tol: Option<f64>,
 }
 
 /// A k-means fit.
@@ -35,7 +38,13 @@ pub struct KMeansFit {
 const NAMES: Names = &[("d", "x"), ("n_init", "nInit"), ("max_iter", "maxIter")];
 
 fn fit_kmeans<T: Out>(x: &[T], d: u32, s: &KMeansSpec) -> Result<KMeansFit, CoreError> {
-    let o = KMeansOptions { k: s.k as usize, seed: s.seed as u64, n_init: s.n_init as usize, max_iter: s.max_iter as usize, tol: s.tol };
+    let d0 = KMeansOptions::new(s.k as usize, s.seed as u64);
+    let o = KMeansOptions {
+        n_init: s.n_init.map_or(d0.n_init, |v| v as usize),
+        max_iter: s.max_iter.map_or(d0.max_iter, |v| v as usize),
+        tol: s.tol.unwrap_or(d0.tol),
+        ..d0
+    };
     let r = run_kmeans(x, d as usize, &o, Par::Rayon).map_err(js_names(NAMES))?;
     Ok(KMeansFit { centers: T::out(r.centers), labels: Uint32Array::new(r.labels), inertia: r.inertia, iterations: r.iterations as u32 })
 }
@@ -70,9 +79,10 @@ pub struct EmSpec {
     pub seed: f64,
     /// 'isotropic' or 'diagonal'.
     pub covariance: String,
-    pub max_iter: u32,
-    pub tol: f64,
-    pub reg: f64,
+    /// An option left out takes the core's default (`EmOptions::new`: 200, 1e-6, 1e-6).
+    pub max_iter: Option<u32>,
+    pub tol: Option<f64>,
+    pub reg: Option<f64>,
 }
 
 /// An EM fit.
@@ -95,7 +105,9 @@ fn fit_em<T: Out>(x: &[T], d: u32, s: &EmSpec) -> Result<EmFit, CoreError> {
         "diagonal" => EmCovariance::Diagonal,
         other => return Err(CoreError::type_("covariance", "'isotropic' or 'diagonal'", format!("'{other}'"))),
     };
-    let o = EmOptions { k: s.k as usize, seed: s.seed as u64, covariance, max_iter: s.max_iter as usize, tol: s.tol, reg: s.reg };
+    let d0 = EmOptions::new(s.k as usize, s.seed as u64);
+    let o =
+        EmOptions { covariance, max_iter: s.max_iter.map_or(d0.max_iter, |v| v as usize), tol: s.tol.unwrap_or(d0.tol), reg: s.reg.unwrap_or(d0.reg), ..d0 };
     let r = run_em(x, d as usize, &o, Par::Rayon).map_err(js_names(NAMES))?;
     Ok(EmFit {
         weights: r.weights,

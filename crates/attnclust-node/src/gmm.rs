@@ -148,6 +148,7 @@ pub fn build_prior(spec: &PriorSpec, name: &str) -> Result<Prior, CoreError> {
 fn prompts(spec: &PriorSpec, batch: usize, length: usize, seed: u64, f32: bool) -> Result<Prompts, CoreError> {
     let prior = build_prior(spec, "kind")?;
     convert::product(&[batch, length, prior.dim], MAX_VALUES, "batch", "the prompts (batch × length × d)")?;
+    convert::product(&[batch, prior.k, prior.dim], MAX_VALUES, "batch", "their centroids (batch × k × d)")?;
     Ok(if f32 {
         let p = prior.sample_prompts::<f32>(batch, length, seed, Par::Rayon).map_err(crate::errors::js_names(&[("min_separation", "minSeparation")]))?;
         Prompts { x: out_f32(p.x), labels: Uint32Array::new(p.labels), means: out_f32(p.means), weights: Float64Array::new(p.weights) }

@@ -23,9 +23,10 @@ use crate::metrics::matching::min_cost_matching;
 
 fn rows<'a, T: Real>(v: &'a [T], d: usize, name: &str) -> Result<Vec<&'a [T]>> {
     ensure(d >= 1, || Error::range(name, "a matrix of at least one column", "0 columns"))?;
-    if !v.len().is_multiple_of(d) || v.is_empty() {
-        return Err(Error::type_(name, format!("a non-empty matrix of {d} columns"), values(v.len())));
+    if !v.len().is_multiple_of(d) {
+        return Err(Error::type_(name, format!("a matrix of {d} columns"), values(v.len())));
     }
+    ensure(!v.is_empty(), || Error::range(name, "a matrix of at least one row", "0 rows"))?;
     finite_rows(name, v, d)?;
     Ok(v.chunks(d).collect())
 }
