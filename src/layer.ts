@@ -114,8 +114,9 @@ export class TwoHeadLayer {
    */
   constructor(opts: TwoHeadLayerOptions) {
     const o = v.options('options', opts, true, ['dim', 'heads', 'lambda', 'scores', 'dtype', 'init']);
-    this.dim = v.integer('dim', o.dim, 1, 1 << 20);
-    this.heads = o.heads === undefined ? 2 : v.integer('heads', o.heads, 1, 4096);
+    // (their ranges are the core's rule, checked when the parameters are drawn)
+    this.dim = v.u32('dim', o.dim);
+    this.heads = o.heads === undefined ? 2 : v.u32('heads', o.heads);
     this.lambda = v.positive('lambda', o.lambda);
     this.scores = v.oneOf('scores', o.scores, ['dot', 'distance'] as const, 'dot');
     this.dtype = v.dtype('dtype', o.dtype, 'f64');

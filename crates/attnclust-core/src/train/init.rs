@@ -22,8 +22,7 @@ pub enum Init {
 
 /// Heads `H × d` for the given spec; `data` (`n × d`) is needed only by `Init::Data`.
 pub fn init_params<T: Real>(spec: &Init, heads: usize, dim: usize, data: Option<&[T]>) -> Result<Vec<T>> {
-    ensure(heads >= 1, || Error::range("heads", "at least 1", heads))?;
-    ensure(dim >= 1, || Error::range("dim", "at least 1", dim))?;
+    crate::models::two_head::check_sizes(heads, dim)?;
     match spec {
         Init::Random { scale, seed } => {
             ensure(scale.is_finite() && *scale >= 0.0, || Error::range("init.scale", "finite and ≥ 0", num(*scale)))?;

@@ -64,6 +64,17 @@ impl<T: Real> Scratch<T> {
     }
 }
 
+/// Most heads a layer may have.
+pub const MAX_HEADS: usize = 4096;
+/// Largest token dimension of a layer.
+pub const MAX_DIM: usize = 1 << 20;
+
+/// Checks the sizes of a layer: `1 ≤ heads ≤ MAX_HEADS`, `1 ≤ dim ≤ MAX_DIM`.
+pub fn check_sizes(heads: usize, dim: usize) -> Result<()> {
+    ensure((1..=MAX_HEADS).contains(&heads), || Error::range("heads", format!("an integer in [1, {MAX_HEADS}]"), heads))?;
+    ensure((1..=MAX_DIM).contains(&dim), || Error::range("dim", format!("an integer in [1, {MAX_DIM}]"), dim))
+}
+
 /// Checks that `lambda` is a usable inverse temperature.
 pub fn check_lambda(lambda: f64) -> Result<()> {
     ensure(lambda.is_finite() && lambda > 0.0, || Error::range("lambda", "positive and finite", num(lambda)))
@@ -77,8 +88,7 @@ impl<'a, T: Real> Layer<'a, T> {
     /// [`Layer::new`] that keeps its `H` score offsets in `buffer` (no allocation once it holds `H`
     /// values); [`Layer::into_buffer`] hands it back. For loops that build a layer per step.
     pub fn with_buffer(params: &'a [T], heads: usize, dim: usize, lambda: f64, scores: Scores, mut buffer: Vec<T>) -> Result<Self> {
-        ensure(heads >= 1, || Error::range("heads", "at least 1", heads))?;
-        ensure(dim >= 1, || Error::range("dim", "at least 1", dim))?;
+        check_sizes(heads, dim)?;
         check_lambda(lambda)?;
         if params.len() != heads * dim {
             return Err(Error::type_("params", format!("H × d = {heads} × {dim} values"), values(params.len())));
