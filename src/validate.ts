@@ -236,7 +236,7 @@ function nestedShape(name: string, v: unknown, depth: number): number[] {
   return shape;
 }
 
-/** Nested arrays of numbers (rectangular, finite) as a tensor of dtype `dt`. */
+/** Nested arrays of numbers (rectangular) as a tensor of dtype `dt`; their values are the core's to check. */
 export function fromNested(name: string, v: unknown[], depth: number, dt: Dtype): Tensor {
   const shape = nestedShape(name, v, depth);
   const size = shape.reduce((a, b) => a * b, 1);
@@ -245,9 +245,9 @@ export function fromNested(name: string, v: unknown[], depth: number, dt: Dtype)
   const walk = (node: unknown, level: number, path: string): void => {
     if (level === depth) {
       if (typeof node !== 'number') throw new TypeError(`\`${name}${path}\` must be a number, got ${show(node)}`);
-      if (!Number.isFinite(node)) throw new RangeError(`\`${name}${path}\` must be finite, got ${node}`);
+      // (finiteness is the core's rule, as for typed arrays: it names the entry, `x[1][0]`)
       data[k++] = node;
-      if (!Number.isFinite(data[k - 1] as number)) throw new RangeError(`\`${name}${path}\` must fit in f32, got ${node} (beyond ±3.4e38)`);
+      if (Number.isFinite(node) && !Number.isFinite(data[k - 1] as number)) throw new RangeError(`\`${name}${path}\` must fit in f32, got ${node} (beyond ±3.4e38)`);
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[level]) {

@@ -220,8 +220,8 @@ fn diverged<T: Real>(t: u64, lr: f64) -> Error {
         let ty = if std::mem::size_of::<T>() == 4 { "f32 (or use dtype 'f64')" } else { "f64" };
         return Error::range(
             "x",
-            format!("small enough (with the parameters and `lambda`) that the risk and its gradient stay within {ty} at the initial parameters; rescale them"),
-            "an overflow",
+            "small enough (with the parameters and `lambda`) that the risk and its gradient do not overflow at the initial parameters (rescale them)",
+            format!("values too large for {ty}"),
         );
     }
     Error::range("lr", "low enough for training to stay finite", format!("{lr} (diverged at step {t}: the risk or its gradient is no longer finite; lower it)"))
