@@ -138,10 +138,11 @@ export class TwoHeadLayer {
       throw new TypeError("`init` of kind 'data' needs data: call `layer.initFromData(source, { seed })` instead");
     }
     const spec: Native.InitSpec = { kind, seed: v.seed('init.seed', s.seed) };
-    if (kind === 'random') spec.scale = v.nonNegative('init.scale', s.scale);
+    // (the values — scale and noise finite and ≥ 0, `at` of d finite coordinates — are the core's rules)
+    if (kind === 'random') spec.scale = v.numeric('init.scale', s.scale);
     if (kind === 'point') {
-      spec.noise = s.noise === undefined ? 0 : v.nonNegative('init.noise', s.noise);
-      if (s.at !== undefined) spec.at = v.finiteArray('init.at', s.at, d);
+      spec.noise = s.noise === undefined ? 0 : v.numeric('init.noise', s.noise);
+      if (s.at !== undefined) spec.at = v.numbers('init.at', s.at);
     }
     const data = call(() => native.initHeads(spec, h, d, this.dtype, null));
     // A huge scale or point overflows the dtype: refused, never stored.
