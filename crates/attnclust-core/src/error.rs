@@ -139,7 +139,7 @@ pub fn finite_rows<T: Real>(arg: &str, v: &[T], d: usize) -> Result<()> {
     match v.iter().position(|&t| !t.f64().is_finite()) {
         None => Ok(()),
         Some(i) => {
-            let (r, c) = if d == 0 { (i, 0) } else { (i / d, i % d) };
+            let (r, c) = i.checked_div(d).map_or((i, 0), |r| (r, i % d));
             Err(Error::range(format!("{arg}[{r}][{c}]"), "finite", num(v[i].f64())))
         }
     }
@@ -153,9 +153,8 @@ pub fn finite_tensor<T: Real>(arg: &str, v: &[T], shape: &[usize]) -> Result<()>
         Some(i) => {
             let mut path = String::new();
             let mut rest = i;
-            for (a, &s) in shape.iter().enumerate() {
+            for a in 0..shape.len() {
                 let inner: usize = shape[a + 1..].iter().product::<usize>().max(1);
-                let _ = s;
                 path.push_str(&format!("[{}]", rest / inner));
                 rest %= inner;
             }
