@@ -167,7 +167,7 @@ export class TwoHeadLayer {
       x = { shape: t.shape, data: v.as(t.data, this.dtype, 'source') };
     }
     if (x.shape[1] !== this.dim) throw new TypeError(`\`source\` must have ${this.dim} columns, got ${x.shape[1]}`);
-    if (x.shape[0] === 0) throw new RangeError('`source` must hold at least one token');
+    // (at least one token: the core's rule, naming `source`)
     // The addon widens the tokens to f64 and keeps a squared distance per token.
     checkMemory('source', x.data.length * 8 + (x.shape[0] as number) * 16, `${x.shape[0]} × ${this.dim} tokens widened to f64`);
     // (tokens beyond 2^±400 are rescaled natively by a power of two: no bound here)
@@ -259,8 +259,7 @@ export class TwoHeadLayer {
 
   /** Empirical risk `(1/n) Σ ‖x_i − T_Θ(x_i)‖²`. */
   risk(x: MatrixLike): number {
-    const t = this.#tokens(x);
-    if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
+    const t = this.#tokens(x); // (at least one token: the core's rule)
     return this.#risk(t);
   }
 
@@ -271,8 +270,7 @@ export class TwoHeadLayer {
 
   /** Exact gradient of the empirical risk, `[H, d]` (always `f64`). */
   gradient(x: MatrixLike): Tensor {
-    const t = this.#tokens(x);
-    if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
+    const t = this.#tokens(x); // (at least one token: the core's rule)
     const g = this.#run(t, 0, true, (p, xs) => native.headsRiskGrad(this.#spec, p, xs), (r) => Number.isFinite(r.risk) && r.grad.every(Number.isFinite));
     return { shape: [this.heads, this.dim], data: g.grad };
   }
