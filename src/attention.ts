@@ -126,7 +126,7 @@ export function flatWeights(w: unknown, dt?: Dtype): { shape: Native.AttentionSh
   expect(wk, [h, d, dk], 'weights.wk');
   expect(wv, [h, d, dv], 'weights.wv');
   expect(wo, [h, dv, d], 'weights.wo');
-  if (h < 1 || d < 1 || dk < 1 || dv < 1) throw new RangeError(`\`weights\` must have at least one head and positive sizes, got H = ${h}, d = ${d}, dk = ${dk}, dv = ${dv}`);
+  // (at least one head and positive sizes are the core's rule)
   const dtype = dt ?? v.dtypeOf(wq.data);
   for (const [t, name] of [[wk, 'wk'], [wv, 'wv'], [wo, 'wo']] as const) {
     if (v.dtypeOf(t.data) !== v.dtypeOf(wq.data)) throw new TypeError(`\`weights.${name}\` must have the dtype of \`weights.wq\``);
@@ -156,7 +156,7 @@ export function splitWeights(flat: Float, s: Native.AttentionShape): AttentionWe
 
 function options(o: Record<string, unknown>, dk: number): Native.AttentionOptions {
   return {
-    lambda: o.lambda === undefined ? 1 / Math.sqrt(dk) : v.positive('lambda', o.lambda),
+    lambda: o.lambda === undefined ? 1 / Math.sqrt(dk) : v.numeric('lambda', o.lambda),
     mask: v.oneOf('mask', o.mask, choices('Mask'), 'none'),
   };
 }
@@ -169,7 +169,7 @@ function prepare(x: unknown, weights: unknown, opts: unknown): Prepared {
   if (d !== shape.dim) throw new TypeError(`\`x\` must have ${shape.dim} columns (the weights' d), got ${d}`);
   if (v.dtypeOf(t.data) !== v.dtypeOf(flat)) throw new TypeError('`x` and `weights` must have the same dtype');
   const opt = options(o, shape.dk);
-  if (opt.mask === 'no-self' && l === 1) throw new RangeError("`mask` 'no-self' needs prompts of at least 2 tokens");
+  // (λ > 0 and 'no-self' with one-token prompts are the core's rules)
   const signal = signalOf(o.signal);
   const dtype = v.dtypeOf(flat);
   return { x: t, b, l, shape, flat, opts: opt, signal, dtype, compute: dtype, r: maxRowNorm(t.data, d), wn: weightNorms(flat, shape) };
@@ -196,8 +196,10 @@ function peakBytes(b: number, l: number, s: Native.AttentionShape, compute: Dtyp
  */
 function plan(p: Prepared, backward: number | undefined): void {
   const bnd = bound(p, backward);
-  // (non-finite entries are left for the addon to report, naming the argument)
-  const finite = Number.isFinite(p.r) && p.wn.every((w) => w.every(Number.isFinite)) && (backward === undefined || Number.isFinite(backward));
+  // (non-finite entries, an invalid λ and empty sizes are left for the addon to report, naming the argument)
+  const { heads: h0, dim: d0, dk: k0, dv: v0 } = p.shape;
+  const valid = Number.isFinite(p.opts.lambda) && p.opts.lambda > 0 && Math.min(h0, d0, k0, v0) >= 1;
+  const finite = valid && Number.isFinite(p.r) && p.wn.every((w) => w.every(Number.isFinite)) && (backward === undefined || Number.isFinite(backward));
   if (finite && !fits(bnd, 'f64')) throw tooLarge(p, backward === undefined ? 'the scores and outputs' : 'the gradients');
   p.compute = finite && p.dtype === 'f32' && !(fits(bnd, 'f32') && lambdaFitsF32(p.opts.lambda)) ? 'f64' : p.dtype;
   const { heads: h, dim: d } = p.shape;

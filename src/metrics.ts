@@ -35,7 +35,7 @@ function pair(pName: string, p: unknown, mName: string, m: unknown): [Tensor, Te
   const b = v.matrix(mName, m, v.dtypeOf(a.data));
   const d = a.shape[1] as number;
   if (b.shape[1] !== d) throw new TypeError(`\`${mName}\` must have ${d} columns like \`${pName}\`, got ${b.shape[1]}`);
-  if (a.shape[0] === 0 || b.shape[0] === 0 || d === 0) throw new RangeError(`\`${pName}\` and \`${mName}\` must be non-empty`);
+  // (non-empty matrices are the core's rule)
   return [a, { shape: b.shape, data: v.as(b.data, v.dtypeOf(a.data), mName) }, d];
 }
 
@@ -276,8 +276,7 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
 export function adjustedRandIndex(a: Uint32Array, b: Uint32Array): number {
   if (!(a instanceof Uint32Array)) throw new TypeError('`a` must be a Uint32Array');
   if (!(b instanceof Uint32Array)) throw new TypeError('`b` must be a Uint32Array');
-  if (a.length !== b.length) throw new TypeError(`\`a\` and \`b\` must have the same length, got ${a.length} and ${b.length}`);
-  if (a.length === 0) throw new RangeError('`a` must hold at least one label');
+  // (equal lengths and at least one label are the core's rules)
   checkMemory(['a', 'b'], native.adjustedRandIndexPeakBytes(a.length), () => `a sparse contingency table of ${a.length} labels`);
   return checkScalar(call(() => native.adjustedRandIndex(a, b)), 'a', 'the index');
 }

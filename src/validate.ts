@@ -19,6 +19,29 @@ export function number(name: string, v: unknown): number {
   return v;
 }
 
+/**
+ * A JS number, any value (NaN and ±∞ included): the type rule only, for values whose range the
+ * native core checks (it names the argument and what it expected).
+ */
+export function numeric(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw new TypeError(`\`${name}\` must be a number, got ${show(v)}`);
+  return v;
+}
+
+/** An integer in `[0, 2^32 − 1]`: what the addon's `u32` arguments accept (their range is the core's rule). */
+export function u32(name: string, v: unknown): number {
+  return integer(name, v, 0, 2 ** 32 - 1);
+}
+
+/** An array of JS numbers (any values: their range is the core's rule). */
+export function numbers(name: string, v: unknown): number[] {
+  if (!Array.isArray(v)) throw new TypeError(`\`${name}\` must be an array of numbers, got ${show(v)}`);
+  for (let i = 0; i < v.length; i++) {
+    if (typeof v[i] !== 'number') throw new TypeError(`\`${name}[${i}]\` must be a number, got ${show(v[i])}`);
+  }
+  return v as number[];
+}
+
 /** A finite number `> 0`. */
 export function positive(name: string, v: unknown): number {
   const n = number(name, v);
@@ -228,7 +251,7 @@ function nestedShape(name: string, v: unknown, depth: number): number[] {
   return shape;
 }
 
-/** Nested arrays of numbers (rectangular, finite) as a tensor of dtype `dt`. */
+/** Nested arrays of numbers (rectangular) as a tensor of dtype `dt`; their values are the core's to check. */
 export function fromNested(name: string, v: unknown[], depth: number, dt: Dtype): Tensor {
   const shape = nestedShape(name, v, depth);
   const size = shape.reduce((a, b) => a * b, 1);
@@ -240,9 +263,9 @@ export function fromNested(name: string, v: unknown[], depth: number, dt: Dtype)
   const walk = (node: unknown, level: number): void => {
     if (level === depth) {
       if (typeof node !== 'number') throw new TypeError(`\`${name}${path(level)}\` must be a number, got ${show(node)}`);
-      if (!Number.isFinite(node)) throw new RangeError(`\`${name}${path(level)}\` must be finite, got ${node}`);
+      // (finiteness is the core's rule, as for typed arrays: it names the entry, `x[1][0]`)
       data[k++] = node;
-      if (!Number.isFinite(data[k - 1] as number)) throw new RangeError(`\`${name}${path(level)}\` must fit in f32, got ${node} (beyond ±3.4e38)`);
+      if (Number.isFinite(node) && !Number.isFinite(data[k - 1] as number)) throw new RangeError(`\`${name}${path(level)}\` must fit in f32, got ${node} (beyond ±3.4e38)`);
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[level]) {

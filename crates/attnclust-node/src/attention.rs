@@ -46,7 +46,7 @@ fn options(o: &AttentionOptions) -> Result<Options, CoreError> {
 fn weights<'a, T>(shape: &AttentionShape, p: &'a [T]) -> Result<Weights<'a, T>, CoreError> {
     let s = setup_shape(shape);
     if p.len() != s.size() {
-        return Err(CoreError::type_(format!("`weights` must hold H·(2·d·dk + 2·d·dv) = {} values, got {}", s.size(), p.len())));
+        return Err(CoreError::type_("weights", format!("H·(2·d·dk + 2·d·dv) = {} values", s.size()), p.len()));
     }
     Ok(s.weights(p))
 }
@@ -214,7 +214,7 @@ fn train_run(spec: &AttentionTrainSpec, w: Owned, mut state: Vec<f64>, start: u6
     };
     let (weights, losses) = floats!([w => w], "weights"; {
         let mut v = w.to_vec();
-        let l = train::train(&prior, &setup, &mut v, &mut state, start, count, Par::Rayon)?;
+        let l = train::train(&prior, &setup, &mut v, &mut state, start, count, Par::Rayon).map_err(crate::errors::js_names(crate::enums::OPTIM_NAMES))?;
         Ok((Out::out(v), l))
     })?;
     Ok(AttentionTrainChunk { weights, state: Typed(state), losses: Typed(losses) })

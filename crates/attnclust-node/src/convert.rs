@@ -23,14 +23,16 @@ impl Owned {
 
 pub use crate::out::{f32s as out_f32, f64s as out_f64, FloatsOut};
 
-/// `a × b × …` without overflow, bounded by `limit` elements.
-pub fn product(dims: &[usize], limit: usize, what: &str) -> Result<usize, CoreError> {
+/// `a × b × …` without overflow, bounded by `limit` elements: a range error naming `arg`, the
+/// size that makes `what` (`"the sample (n × d)"`) too large.
+pub fn product(dims: &[usize], limit: usize, arg: &str, what: &str) -> Result<usize, CoreError> {
+    let too_large = |got: String| CoreError::range(arg, format!("small enough that {what} holds at most {limit} values"), got);
     let mut p: usize = 1;
     for &d in dims {
-        p = p.checked_mul(d).ok_or_else(|| CoreError::range(format!("{what} is too large")))?;
+        p = p.checked_mul(d).ok_or_else(|| too_large("more than 2⁶⁴ values".to_string()))?;
     }
     if p > limit {
-        return Err(CoreError::range(format!("{what} would hold {p} values, more than the limit of {limit}")));
+        return Err(too_large(format!("{p} values")));
     }
     Ok(p)
 }

@@ -169,6 +169,12 @@ pub struct OptimSpec {
     pub lr: f64,
 }
 
+/// The JS names of the core's optimiser arguments, for both trainers (`train(…, { optimizer:
+/// { kind: 'adam', beta1 } })`): the rule's constants are fields of `optimizer`; `lr` and
+/// `schedule.*` keep their names.
+pub const OPTIM_NAMES: crate::errors::Names =
+    &[("beta", "optimizer.beta"), ("beta1", "optimizer.beta1"), ("beta2", "optimizer.beta2"), ("eps", "optimizer.eps")];
+
 impl OptimSpec {
     /// The core's optimiser spec (checked by the core when the run starts).
     pub fn core(&self) -> attnclust_core::train::optim::Optim {
@@ -265,7 +271,7 @@ macro_rules! floats {
         match ($($a.view(),)+) {
             ($($crate::enums::View::F32($x),)+) => $body,
             ($($crate::enums::View::F64($x),)+) => $body,
-            _ => Err($crate::enums::mismatch(&[$($name),+])),
+            _ => Err($crate::enums::mismatch(&[$($name),+], &[$(matches!($a.view(), $crate::enums::View::F32(_))),+])),
         }
     }};
     ($dtype:expr => $t:ident; $body:expr) => {
@@ -284,13 +290,10 @@ macro_rules! floats {
     };
 }
 
-/// The error for float arrays of different types.
-pub fn mismatch(names: &[&str]) -> attnclust_core::Error {
-    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-    let list = match quoted.len() {
-        2 => format!("{} and {}", quoted[0], quoted[1]),
-        _ => format!("{} and {}", quoted[..quoted.len() - 1].join(", "), quoted[quoted.len() - 1]),
-    };
-    let both = if names.len() == 2 { "both" } else { "all" };
-    attnclust_core::Error::type_(format!("{list} must {both} be Float32Array or {both} Float64Array"))
+/// The error for float arrays of different types: `names[i]` is an array, `f32[i]` whether it is
+/// a `Float32Array`. It names the first array whose type differs from the first one's.
+pub fn mismatch(names: &[&str], f32: &[bool]) -> attnclust_core::Error {
+    let i = f32.iter().position(|&t| t != f32[0]).unwrap_or(names.len() - 1);
+    let (got, other) = if f32[i] { ("a Float32Array", "a Float64Array") } else { ("a Float64Array", "a Float32Array") };
+    attnclust_core::Error::type_(names[i], format!("{other}, the float type of `{}` (the arrays share one float type)", names[0]), got)
 }

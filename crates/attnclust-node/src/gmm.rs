@@ -50,7 +50,7 @@ pub struct NativeMixture {
 }
 
 fn need(v: Option<Vec<f64>>, name: &str, kind: &str) -> Result<Vec<f64>, CoreError> {
-    v.ok_or_else(|| CoreError::type_(format!("`{name}` is required for a {kind} mixture")))
+    v.ok_or_else(|| CoreError::type_(name, format!("given for a {kind} mixture"), "undefined"))
 }
 
 pub fn build_mixture(spec: MixtureSpec) -> Result<Mixture, CoreError> {
@@ -63,7 +63,7 @@ pub fn build_mixture(spec: MixtureSpec) -> Result<Mixture, CoreError> {
 }
 
 fn sample(m: &Mixture, n: usize, seed: u64, stream: u64, dtype: Dtype) -> Result<Sample, CoreError> {
-    convert::product(&[n, m.dim], MAX_VALUES, "the sample (`n` × d)")?;
+    convert::product(&[n, m.dim], MAX_VALUES, "n", "the sample (n × d)")?;
     let (x, labels) = floats!(dtype => T; {
         let (x, l) = m.sample::<T>(n, seed, stream, Par::Rayon);
         (T::out(x), l)
@@ -148,9 +148,13 @@ pub fn build_prior(spec: &PriorSpec) -> Result<Prior, CoreError> {
         (None, None) => Weights::Equal,
         (Some(w), None) => Weights::Fixed(w.clone()),
         (None, Some(a)) => Weights::Dirichlet(a.clone()),
-        (Some(_), Some(_)) => return Err(CoreError::type_("`weights` must be fixed weights or `{ dirichlet }`, not both".to_string())),
+        (Some(_), Some(_)) => return Err(CoreError::type_("weights", "fixed weights or `{ dirichlet }`", "both")),
     };
-    Prior::new(spec.k as usize, spec.dim as usize, centroids, spec.sigma, spec.min_separation)?.with_weights(weights)
+    // `MixturePrior.sphere({ k, dim, radius, sigma, minSeparation, weights })`'s names.
+    const NAMES: crate::errors::Names = &[("min_separation", "minSeparation")];
+    Prior::new(spec.k as usize, spec.dim as usize, centroids, spec.sigma, spec.min_separation)
+        .and_then(|p| p.with_weights(weights))
+        .map_err(crate::errors::js_names(NAMES))
 }
 
 fn prompts(spec: &PriorSpec, batch: usize, length: usize, seed: u64, dtype: Dtype) -> Result<Prompts, CoreError> {
@@ -158,9 +162,10 @@ fn prompts(spec: &PriorSpec, batch: usize, length: usize, seed: u64, dtype: Dtyp
 }
 
 fn draw_prompts(prior: &Prior, batch: usize, length: usize, seed: u64, dtype: Dtype) -> Result<Prompts, CoreError> {
-    convert::product(&[batch, length, prior.dim], MAX_VALUES, "the prompts (`batch` × `length` × d)")?;
+    convert::product(&[batch, length, prior.dim], MAX_VALUES, "batch", "the prompts (batch × length × d)")?;
+    convert::product(&[batch, prior.k, prior.dim], MAX_VALUES, "batch", "their centroids (batch × k × d)")?;
     Ok(floats!(dtype => T; {
-        let p = prior.sample_prompts::<T>(batch, length, seed, Par::Rayon)?;
+        let p = prior.sample_prompts::<T>(batch, length, seed, Par::Rayon).map_err(crate::errors::js_names(&[("min_separation", "minSeparation")]))?;
         Prompts { x: T::out(p.x), labels: Typed(p.labels), means: T::out(p.means), weights: Typed(p.weights) }
     }))
 }

@@ -99,7 +99,7 @@ pub struct InitSpec {
 fn init_of(spec: &InitSpec) -> Result<Init, CoreError> {
     let seed = spec.seed as u64;
     match spec.kind {
-        InitKind::Random => Ok(Init::Random { scale: spec.scale.ok_or_else(|| CoreError::type_("`init.scale` is required for kind 'random'"))?, seed }),
+        InitKind::Random => Ok(Init::Random { scale: spec.scale.ok_or_else(|| CoreError::type_("init.scale", "given for kind 'random'", "undefined"))?, seed }),
         InitKind::Point => Ok(Init::Point { at: spec.at.clone(), noise: spec.noise.unwrap_or(0.0), seed }),
         InitKind::Data => Ok(Init::Data { seed }),
     }
@@ -113,9 +113,10 @@ pub fn init_heads(spec: InitSpec, heads: u32, dim: u32, dtype: Dtype, data: Opti
         let (h, d) = (heads as usize, dim as usize);
         let data64 = data.as_ref().map(AsView::to_f64);
         if let Some(x) = &data64 {
-            attnclust_core::models::two_head::check_tokens(x, d.max(1), "data")?;
+            attnclust_core::models::two_head::check_tokens(x, d.max(1), "source")?;
         }
-        let p: Vec<f64> = init_params(&init, h, d, data64.as_deref())?;
+        // `layer.initFromData(source, { seed })` names its data `source`.
+        let p: Vec<f64> = init_params(&init, h, d, data64.as_deref()).map_err(crate::errors::js_names(&[("x", "source"), ("data", "source")]))?;
         Ok(floats!(dtype => T; T::out(p.into_iter().map(T::of).collect())))
     })
 }
@@ -160,12 +161,22 @@ pub struct TrainChunk {
     pub risks: Typed<f64>,
 }
 
+/// `layer.train(source, { lr, batch, optimizer, schedule, quadrature })`'s names for the core's
+/// arguments: the sample or mixture is `source` (the optimiser's are [`crate::enums::OPTIM_NAMES`]).
+pub(crate) const TRAIN_NAMES: crate::errors::Names = &[("x", "source"), ("mixture", "source")];
+
 enum Source {
     Mixture(attnclust_core::data::gmm::Mixture),
     Sample(Owned),
 }
 
-fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<TrainChunk, CoreError> {
+fn run(source: &Source, spec: &TrainSpec, params: Owned, state: Vec<f64>, start: u64, count: u64) -> Result<TrainChunk, CoreError> {
+    run_unnamed(source, spec, params, state, start, count)
+        .map_err(crate::errors::js_names(TRAIN_NAMES))
+        .map_err(crate::errors::js_names(crate::enums::OPTIM_NAMES))
+}
+
+fn run_unnamed(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<TrainChunk, CoreError> {
     let setup = setup_of(spec);
     let (params, risks) = match source {
         Source::Mixture(m) => floats!([params => p], "params"; {
@@ -228,7 +239,7 @@ pub fn train_sync(
     let src = match (mixture, &x) {
         (Some(m), _) => Source::Mixture(m.inner.clone()),
         (None, Some(x)) => Source::Sample(Owned::copy(x)),
-        (None, None) => return Err(crate::job::to_js(CoreError::type_("`source` is required"))),
+        (None, None) => return Err(crate::job::to_js(CoreError::type_("source", "a mixture or a sample", "undefined"))),
     };
     let (p, st) = (Owned::copy(&params), state.to_vec());
     guard(move || run(&src, &spec, p, st, start as u64, u64::from(count)))

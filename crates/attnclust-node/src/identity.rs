@@ -3,6 +3,7 @@
 use crate::borrow::FloatsRef;
 use crate::convert::{FloatsOut, Out, Owned};
 use crate::enums::{AsView, Scores};
+use crate::errors::{js_names, Names};
 use crate::floats;
 use crate::job::{guard_sized, CancelToken, Job, Promise};
 use attnclust_core::models::identity::{identity_attention as run_identity, Options};
@@ -30,8 +31,11 @@ fn options(o: &IdentityOptions) -> Result<Options, CoreError> {
     Ok(Options { lambda: o.lambda, scores: o.scores.into(), exclude_self: o.exclude_self, depth: o.depth as usize, residual: o.residual })
 }
 
+/// `identityAttention(x, { lambda, scores, excludeSelf, depth })`'s names for the core's arguments.
+const NAMES: Names = &[("exclude_self", "excludeSelf")];
+
 fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result<FloatsOut, CoreError> {
-    let y = run_identity(x, b as usize, l as usize, d as usize, &options(o)?, Par::Rayon)?;
+    let y = run_identity(x, b as usize, l as usize, d as usize, &options(o)?, Par::Rayon).map_err(js_names(NAMES))?;
     Ok(T::out(y))
 }
 
