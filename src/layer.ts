@@ -362,7 +362,7 @@ export class TwoHeadLayer {
     // fixed sample (a mixture brings its own): either in the wrong form would be ignored.
     const o = v.options('options', opts, true, online ? ONLINE_KEYS : FULL_BATCH_KEYS);
     const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
-    const lr = v.positive('lr', o.lr);
+    const lr = v.numeric('lr', o.lr); // (its range is the core's rule: see optimSpec)
     // 'population': gradient descent on the exact population risk (no sampling, no seed, no batch).
     const method = online ? v.oneOf('method', o.method, ['online', 'population'] as const, 'online') : v.oneOf('method', o.method, ['full-batch'] as const, 'full-batch');
     const exact = method === 'population';

@@ -208,10 +208,14 @@ const async: Case[] = [
   ['kmeansAsync: maxIter zero', () => kmeansAsync(X, 1, { seed: 0, maxIter: 0 }), R, 'maxIter', CORE],
   ['train: source null', () => layer().train(any(null), { steps: 1, lr: 0.1, seed: 0 }), T, 'source', TS],
   ['train: a non-finite sample is `source`, not `x`', () => layer().train([[1, NaN], [0, 1]], { steps: 1, lr: 0.1, seed: 0 }), R, 'source', CORE],
-  ['train: optimizer.beta1 ≥ 1', () => layer().train(iso(), { steps: 1, lr: 0.1, seed: 0, batch: 4, optimizer: { kind: 'adam', beta1: 1 } }), R, 'optimizer.beta1', TS],
+  ['train: optimizer.beta1 ≥ 1', () => layer().train(iso(), { steps: 1, lr: 0.1, seed: 0, batch: 4, optimizer: { kind: 'adam', beta1: 1 } }), R, 'optimizer.beta1', CORE],
+  ['train: 0 steps still refuse schedule.floor > 1', () => layer().train(iso(), { steps: 0, lr: 0.1, seed: 0, batch: 4, schedule: { kind: 'cosine', floor: 2 } }), R, 'schedule.floor', CORE],
+  ['train: 0 steps still refuse lr NaN', () => layer().train([[1, 0], [0, 1]], { steps: 0, lr: NaN, seed: 0 }), R, 'lr', CORE],
   ['train: diverging lr', () => layer().train([[1, 0], [0, 1]], { steps: 50, lr: 1e300, seed: 0 }), R, 'lr', CORE],
   ['AttentionLayer.forward: x a string', () => new AttentionLayer({ dim: 2 }).forward(any('x')), T, 'x', TS],
-  ['AttentionLayer.train: lr negative', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 1, batch: 1, length: 2, lr: -1, seed: 0 }), R, 'lr', TS],
+  ['AttentionLayer.train: lr negative', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 1, batch: 1, length: 2, lr: -1, seed: 0 }), R, 'lr', CORE],
+  ['AttentionLayer.train: optimizer.eps zero', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 1, batch: 1, length: 2, lr: 0.1, seed: 0, optimizer: { kind: 'adam', eps: 0 } }), R, 'optimizer.eps', CORE],
+  ['AttentionLayer.train: schedule.tau zero', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 1, batch: 1, length: 2, lr: 0.1, seed: 0, schedule: { kind: 'inverse-time', tau: 0 } }), R, 'schedule.tau', CORE],
 ];
 
 describe('sync entry points throw the JS class naming the JS argument', () => {

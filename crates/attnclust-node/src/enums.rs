@@ -192,6 +192,14 @@ impl OptimSpec {
     }
 }
 
+/// Checks an optimiser spec as the core will when a run starts (`lr`, the rule's constants, the
+/// schedule's), so that a run of 0 steps refuses the same options. Throws a `RangeError` naming
+/// the JS option (`lr`, `optimizer.beta1`, `schedule.floor`).
+#[napi]
+pub fn check_optim(spec: OptimSpec) -> napi::Result<()> {
+    crate::job::guard_sized(0, || spec.core().check().map_err(crate::errors::js_names(OPTIM_NAMES)))
+}
+
 /// A float array borrowed as a slice of its own type.
 pub enum View<'a> {
     F32(&'a [f32]),
