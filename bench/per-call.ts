@@ -4,7 +4,8 @@
  *
  * For each call it prints the time per call, the best of 20 batches over `calls` calls in all
  * (default 20 000, after 2 000 warm-up calls), and for identity attention the time of the addon call alone (no TypeScript
- * checks) and of the plain loop, so that the fixed cost of a call can be read off.
+ * checks) and of the plain loop, so that the fixed cost of a call can be read off; for the metrics, the addon calls alone
+ * and an empty addon call taking the same arguments (the floor of any sync call).
  */
 import * as api from '../src/index';
 import { native } from '../src/native';
@@ -56,9 +57,11 @@ time('  the addon call alone', () => native.identityAttentionSync(t.data, 1, 16,
 time('  plain JavaScript loop', () => plainIdentity(t.data, 16, 2, 0.3), n);
 time('  an empty addon call (getThreads)', () => native.getThreads(), n);
 const labels = new Uint32Array(16);
-time('  a tiny call handed to the pool (ARI of 16)', () => native.adjustedRandIndex(labels, labels), n);
+time('  the addon call alone: ARI of 16', () => native.adjustedRandIndex(labels, labels), n);
 const p2 = new Float64Array([1, 0, 0, 1]);
-time('  a tiny call on the calling thread (alignment 2×2)', () => native.alignment(p2, p2, 2), n);
+time('  the addon call alone: alignment 2×2', () => native.alignment(p2, p2, 2), n);
+// The floor of a sync call: the arguments of `alignment` converted, nothing computed.
+time('  an empty addon call with those arguments', () => native.emptyCallForBench(p2, p2, 2), n);
 const gmm = api.GaussianMixture.isotropic({ means: [[1, 0], [-1, 0]], sigma: 0.5 });
 time('GaussianMixture.sample(16)', () => gmm.sample(16, { seed: 1 }), n);
 const layer = new api.TwoHeadLayer({ dim: 2, lambda: 1 });

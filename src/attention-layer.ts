@@ -223,7 +223,7 @@ export class AttentionLayer {
     const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
     const batch = v.integer('batch', o.batch, 1, 1 << 16);
     const length = v.integer('length', o.length, 1, 1 << 20);
-    const lr = v.positive('lr', o.lr);
+    const lr = v.numeric('lr', o.lr); // (its range is the core's rule: see optimSpec)
     const seed = v.seed('seed', o.seed);
     if (prior.dim !== this.dim) throw new TypeError(`\`prior\` has dimension ${prior.dim} but the layer ${this.dim}`);
     if (this.mask === 'no-self' && length < 2) throw new RangeError("`length` must be at least 2 with mask 'no-self'");

@@ -121,12 +121,12 @@ export function flatWeights(w: unknown, dt?: Dtype): { shape: Native.AttentionSh
   const wo = v.tensor('weights.wo', o.wo, 3);
   const dv = wv.shape[2] as number;
   const expect = (t: Tensor, s: number[], name: string) => {
-    if (t.shape.join() !== s.join()) throw new TypeError(`\`${name}\` must have shape [${s.join(', ')}] (from \`weights.wq\` [${wq.shape.join(', ')}]), got [${t.shape.join(', ')}]`);
+    if (!v.sameShape(t.shape, s)) throw new TypeError(`\`${name}\` must have shape [${s.join(', ')}] (from \`weights.wq\` [${wq.shape.join(', ')}]), got [${t.shape.join(', ')}]`);
   };
   expect(wk, [h, d, dk], 'weights.wk');
   expect(wv, [h, d, dv], 'weights.wv');
   expect(wo, [h, dv, d], 'weights.wo');
-  if (h < 1 || d < 1 || dk < 1 || dv < 1) throw new RangeError(`\`weights\` must have at least one head and positive sizes, got H = ${h}, d = ${d}, dk = ${dk}, dv = ${dv}`);
+  // (at least one head and positive sizes are the core's rule)
   const dtype = dt ?? v.dtypeOf(wq.data);
   for (const [t, name] of [[wk, 'wk'], [wv, 'wv'], [wo, 'wo']] as const) {
     if (v.dtypeOf(t.data) !== v.dtypeOf(wq.data)) throw new TypeError(`\`weights.${name}\` must have the dtype of \`weights.wq\``);
@@ -156,7 +156,7 @@ export function splitWeights(flat: Float, s: Native.AttentionShape): AttentionWe
 
 function options(o: Record<string, unknown>, dk: number): Native.AttentionOptions {
   return {
-    lambda: o.lambda === undefined ? 1 / Math.sqrt(dk) : v.positive('lambda', o.lambda),
+    lambda: o.lambda === undefined ? 1 / Math.sqrt(dk) : v.numeric('lambda', o.lambda),
     mask: v.oneOf('mask', o.mask, choices('Mask'), 'none'),
   };
 }
@@ -169,10 +169,25 @@ function prepare(x: unknown, weights: unknown, opts: unknown): Prepared {
   if (d !== shape.dim) throw new TypeError(`\`x\` must have ${shape.dim} columns (the weights' d), got ${d}`);
   if (v.dtypeOf(t.data) !== v.dtypeOf(flat)) throw new TypeError('`x` and `weights` must have the same dtype');
   const opt = options(o, shape.dk);
-  if (opt.mask === 'no-self' && l === 1) throw new RangeError("`mask` 'no-self' needs prompts of at least 2 tokens");
+  // (λ > 0 and 'no-self' with one-token prompts are the core's rules)
   const signal = signalOf(o.signal);
   const dtype = v.dtypeOf(flat);
   return { x: t, b, l, shape, flat, opts: opt, signal, dtype, compute: dtype, r: maxRowNorm(t.data, d), wn: weightNorms(flat, shape) };
+}
+
+/** The arguments of the addon's last peak-bytes answer (with the thread count), and the answer. */
+const lastPeak = { key: [] as number[], bytes: 0 };
+
+/**
+ * The kernels' peak bytes for `b` prompts of `l` tokens (computed beside them, in the core), the
+ * last answer reused when the arguments and the thread count are the same (calls in a loop).
+ */
+function peakBytes(b: number, l: number, s: Native.AttentionShape, compute: Dtype, backward: boolean): number {
+  const key = [b, l, s.heads, s.dim, s.dk, s.dv, compute === 'f32' ? 4 : 8, backward ? 1 : 0, native.getThreads()];
+  if (key.length === lastPeak.key.length && key.every((x, i) => x === lastPeak.key[i])) return lastPeak.bytes;
+  const bytes = call(() => native.attentionPeakBytes(b, l, s, compute, backward));
+  [lastPeak.key, lastPeak.bytes] = [key, bytes];
+  return bytes;
 }
 
 /**
@@ -181,15 +196,17 @@ function prepare(x: unknown, weights: unknown, opts: unknown): Prepared {
  */
 function plan(p: Prepared, backward: number | undefined): void {
   const bnd = bound(p, backward);
-  // (non-finite entries are left for the addon to report, naming the argument)
-  const finite = Number.isFinite(p.r) && p.wn.every((w) => w.every(Number.isFinite)) && (backward === undefined || Number.isFinite(backward));
+  // (non-finite entries, an invalid λ and empty sizes are left for the addon to report, naming the argument)
+  const { heads: h0, dim: d0, dk: k0, dv: v0 } = p.shape;
+  const valid = Number.isFinite(p.opts.lambda) && p.opts.lambda > 0 && Math.min(h0, d0, k0, v0) >= 1;
+  const finite = valid && Number.isFinite(p.r) && p.wn.every((w) => w.every(Number.isFinite)) && (backward === undefined || Number.isFinite(backward));
   if (finite && !fits(bnd, 'f64')) throw tooLarge(p, backward === undefined ? 'the scores and outputs' : 'the gradients');
   p.compute = finite && p.dtype === 'f32' && !(fits(bnd, 'f32') && lambdaFitsF32(p.opts.lambda)) ? 'f64' : p.dtype;
   const { heads: h, dim: d } = p.shape;
   const [n, w, l] = [p.b * p.l * d, p.flat.length, p.l];
   // The kernels' peak (computed beside them, in the core) with the copies the call makes.
-  let bytes = call(() => native.attentionPeakBytes(p.b, l, p.shape, p.compute, backward !== undefined));
-  const what =
+  let bytes = peakBytes(p.b, l, p.shape, p.compute, backward !== undefined);
+  const what = () =>
     backward === undefined
       ? `x ${p.b} × ${l} × ${d}, the outputs of ${p.b} × ${h} prompt-heads, ${p.compute}`
       : `x and dy ${p.b} × ${l} × ${d}, the y, dx and dW parts of ${p.b} × ${h} prompt-heads, ${p.compute}`;
@@ -260,7 +277,7 @@ function grads(p: Prepared, g: Native.AttentionGrads): AttentionGradients {
 
 function upstream(p: Prepared, dy: unknown): Tensor {
   const t = v.tokens('dy', dy, v.dtypeOf(p.x.data));
-  if (t.shape.join() !== p.x.shape.join()) throw new TypeError(`\`dy\` must have the shape of \`x\` [${p.x.shape.join(', ')}], got [${t.shape.join(', ')}]`);
+  if (!v.sameShape(t.shape, p.x.shape)) throw new TypeError(`\`dy\` must have the shape of \`x\` [${p.x.shape.join(', ')}], got [${t.shape.join(', ')}]`);
   const data = v.as(t.data, v.dtypeOf(p.x.data), 'dy');
   plan(p, maxRowNorm(data, p.shape.dim));
   return { shape: t.shape, data: p.compute === p.dtype ? data : widen(data) };

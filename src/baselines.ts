@@ -78,8 +78,8 @@ export interface EmResult {
 function points(x: unknown, k: unknown): { t: Tensor; n: number; d: number; k: number } {
   const t = v.matrix('x', x);
   const [n, d] = t.shape as [number, number];
-  if (n < 1 || d < 1) throw new RangeError(`\`x\` must hold at least one point of at least one coordinate, got shape [${n}, ${d}]`);
-  const kk = v.integer('k', k, 1, n);
+  // (at least one point of one coordinate, and 1 ≤ k ≤ n, are the core's rules: it names `x`, `k`)
+  const kk = v.u32('k', k);
   // (no bound on the values here: the addon rescales points beyond 2^±400 by a power of two and
   // reports an inertia or log-likelihood beyond f64 itself, naming `x`)
   // Per point: a label, a distance and its assignment (k-means, EM); centres, sums and per-chunk
@@ -94,9 +94,10 @@ function kmeansSpec(k: number, opts: unknown, keys: readonly string[]) {
   return {
     k,
     seed: v.seed('seed', o.seed),
-    nInit: o.nInit === undefined ? 4 : v.integer('nInit', o.nInit, 1, 1000),
-    maxIter: o.maxIter === undefined ? 300 : v.integer('maxIter', o.maxIter, 1, 1_000_000),
-    tol: o.tol === undefined ? 1e-4 : v.nonNegative('tol', o.tol),
+    // Left out, the core's defaults apply; their ranges are the core's rules.
+    nInit: o.nInit === undefined ? undefined : v.u32('nInit', o.nInit),
+    maxIter: o.maxIter === undefined ? undefined : v.u32('maxIter', o.maxIter),
+    tol: o.tol === undefined ? undefined : v.numeric('tol', o.tol),
   };
 }
 
@@ -161,9 +162,9 @@ export function em(x: MatrixLike, k: number, opts: EmOptions): EmResult {
     k: p.k,
     seed: v.seed('seed', o.seed),
     covariance,
-    maxIter: o.maxIter === undefined ? 200 : v.integer('maxIter', o.maxIter, 1, 1_000_000),
-    tol: o.tol === undefined ? 1e-6 : v.nonNegative('tol', o.tol),
-    reg: o.reg === undefined ? 1e-6 : v.positive('reg', o.reg),
+    maxIter: o.maxIter === undefined ? undefined : v.u32('maxIter', o.maxIter),
+    tol: o.tol === undefined ? undefined : v.numeric('tol', o.tol),
+    reg: o.reg === undefined ? undefined : v.numeric('reg', o.reg),
   };
   const r = call(() => native.emSync(p.t.data, p.d, spec));
   checkResult(r.means, 'x', 'the means');

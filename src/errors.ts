@@ -1,26 +1,18 @@
 /**
- * Errors: the native layer reports `TypeError: …` / `RangeError: …` messages; they are turned into
- * real `TypeError`/`RangeError` objects here, in one place.
+ * Errors: the native addon throws real `TypeError` / `RangeError` objects (and an `Error` named
+ * `AbortError` for a call stopped by the process or worker exiting) whose message names the JS
+ * argument, with `argument`, `expected`, `got` and `code` properties: they are built in Rust
+ * (crates/attnclust-node/src/errors.rs) and pass through unchanged. Only napi-rs's own argument
+ * conversion errors (a wrong JS type reaching the addon, told apart by their `code`) become
+ * TypeErrors here.
  */
 
-/** Turns an error from the native addon into the JS error class its message names. */
+/** napi-rs's codes for a JS value of the wrong type. */
+const CONVERSION_CODES: ReadonlySet<unknown> = new Set(['InvalidArg', 'NumberExpected', 'StringExpected', 'ObjectExpected', 'BooleanExpected', 'ArrayExpected']);
+
+/** `e`, or a TypeError for one of napi-rs's conversion errors. */
 export function translate(e: unknown): unknown {
-  if (!(e instanceof Error)) return e;
-  const m = /^(TypeError|RangeError|AbortError|Error): ([\s\S]*)$/.exec(e.message);
-  const code = (e as { code?: unknown }).code;
-  if (m) {
-    const [, kind, msg] = m;
-    if (kind === 'TypeError') return new TypeError(msg);
-    if (kind === 'RangeError') return new RangeError(msg);
-    const err = new Error(msg);
-    // A call stopped by its cancellation token without a signal (the process or worker exiting).
-    if (kind === 'AbortError') err.name = 'AbortError';
-    return err;
-  }
-  // napi-rs's own conversion errors (a wrong JS type reaching the addon).
-  if (code === 'InvalidArg' || code === 'NumberExpected' || code === 'StringExpected' || code === 'ObjectExpected') {
-    return new TypeError(e.message);
-  }
+  if (e instanceof Error && !(e instanceof TypeError) && CONVERSION_CODES.has((e as { code?: unknown }).code)) return new TypeError(e.message);
   return e;
 }
 

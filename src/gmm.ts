@@ -13,25 +13,17 @@ import { F32_MAX, fits, maxRowNorm } from './numerics';
 import type { Dtype, MatrixLike, MixtureSample, PriorWeights, PromptBatch, SampleOptions, Tensor } from './types';
 import * as v from './validate';
 
-/** Largest number of values one sample may hold. */
-const MAX_VALUES = 2 ** 31 - 1;
+// The values of a mixture or prior (counts, sizes, positivity, sums, finiteness, the size limits
+// of a sample) are the core's rules: the addon checks them and names the argument. Here: the JS
+// shapes and types only, and the f64/f32 overflow bounds of the samples.
 
 function means(name: string, m: unknown): Tensor {
   const t = v.matrix(name, m, 'f64');
-  const [k, d] = t.shape as [number, number];
-  if (k < 1 || d < 1) throw new RangeError(`\`${name}\` must have at least one row and one column, got shape [${k}, ${d}]`);
-  return { shape: [k, d], data: v.as(t.data, 'f64') };
+  return { shape: t.shape, data: v.as(t.data, 'f64') };
 }
 
-function weights(w: unknown, k: number): number[] | undefined {
-  if (w === undefined) return undefined;
-  const a = v.finiteArray('weights', w, k);
-  a.forEach((x, i) => {
-    if (!(x > 0)) throw new RangeError(`\`weights[${i}]\` must be positive, got ${x}`);
-  });
-  const s = a.reduce((p, q) => p + q, 0);
-  if (Math.abs(s - 1) > 1e-6) throw new RangeError(`\`weights\` must sum to 1 (within 1e-6), got ${s}`);
-  return a;
+function weights(w: unknown): number[] | undefined {
+  return w === undefined ? undefined : v.numbers('weights', w);
 }
 
 function sampleArgs(n: unknown, opts: unknown, dim: number, keys: readonly string[]): { n: number; seed: number; stream: number; dtype: Dtype; signal?: AbortSignal } {
@@ -40,8 +32,7 @@ function sampleArgs(n: unknown, opts: unknown, dim: number, keys: readonly strin
   const dtype = v.dtype('dtype', o.dtype, 'f64');
   const a = { n: count, seed: v.seed('seed', o.seed), stream: o.stream === undefined ? 0 : v.seed('stream', o.stream), dtype, signal: signalOf(o.signal) };
   // The sample `x` (n × d) and its labels, held by the addon and handed to JS without a copy.
-  checkMemory('n', count * dim * bytesOf(dtype) + 4 * count, `a sample of ${count} × ${dim} ${dtype} values and ${count} labels`);
-  if (count * dim > MAX_VALUES) throw new RangeError(`\`n\` = ${count} samples of dimension ${dim} exceed the limit of ${MAX_VALUES} values`);
+  checkMemory('n', count * dim * bytesOf(dtype) + 4 * count, () => `a sample of ${count} × ${dim} ${dtype} values and ${count} labels`);
   return a;
 }
 
@@ -93,9 +84,11 @@ export class GaussianMixture {
   /** @internal A bound on the norm of a sample (see `spreadBound`), for the numerics checks. */
   readonly spread: number;
 
-  private constructor(spec: Native.MixtureSpec, m: Tensor, spread: number) {
+  /** `trace`: the largest trace of a covariance, named `covName` in an overflow error. */
+  private constructor(spec: Native.MixtureSpec, m: Tensor, trace: () => number, covName: string) {
+    // The addon checks the values first; the overflow bound assumes valid ones.
     this.#native = call(() => new native.NativeMixture(spec));
-    this.spread = spread;
+    this.spread = spreadBound(m, trace(), covName);
     this.kind = spec.kind;
     this.k = spec.k;
     this.dim = spec.dim;
@@ -118,14 +111,13 @@ export class GaussianMixture {
     const m = means('means', o.means);
     const [k, d] = m.shape as [number, number];
     let sigma: number[];
-    if (typeof o.sigma === 'number') sigma = [v.positive('sigma', o.sigma)];
+    if (typeof o.sigma === 'number') sigma = [o.sigma];
     else {
-      if (!Array.isArray(o.sigma)) throw new TypeError(`\`sigma\` must be a number or an array of ${k} numbers`);
-      sigma = v.finiteArray('sigma', o.sigma, k).map((s, i) => v.positive(`sigma[${i}]`, s));
+      if (!Array.isArray(o.sigma)) throw new TypeError(`\`sigma\` must be a number or an array of ${k} numbers, got ${typeof o.sigma}`);
+      sigma = v.numbers('sigma', o.sigma);
     }
-    const w = weights(o.weights, k);
-    const spread = spreadBound(m, d * Math.max(...sigma) ** 2, 'sigma');
-    return new GaussianMixture({ kind: 'isotropic', k, dim: d, means: Array.from(m.data), sigma, weights: w }, m, spread);
+    const w = weights(o.weights);
+    return new GaussianMixture({ kind: 'isotropic', k, dim: d, means: Array.from(m.data), sigma, weights: w }, m, () => d * Math.max(...sigma) ** 2, 'sigma');
   }
 
   /**
@@ -142,18 +134,17 @@ export class GaussianMixture {
     const [k, d] = m.shape as [number, number];
     const va = v.matrix('variances', o.variances, 'f64');
     if (va.shape[0] !== k || va.shape[1] !== d) throw new TypeError(`\`variances\` must have shape [${k}, ${d}], got [${va.shape.join(', ')}]`);
-    va.data.forEach((x, i) => {
-      if (!(x > 0)) throw new RangeError(`\`variances\` must be positive, got ${x} at row ${Math.floor(i / d)}, column ${i % d}`);
-    });
-    const w = weights(o.weights, k);
-    let trace = 0;
-    for (let c = 0; c < k; c++) {
-      let tr = 0;
-      for (let j = 0; j < d; j++) tr += va.data[c * d + j] as number;
-      trace = Math.max(trace, tr);
-    }
-    const spread = spreadBound(m, trace, 'variances');
-    return new GaussianMixture({ kind: 'diagonal', k, dim: d, means: Array.from(m.data), variances: Array.from(va.data), weights: w }, m, spread);
+    const w = weights(o.weights);
+    const trace = (): number => {
+      let t = 0;
+      for (let c = 0; c < k; c++) {
+        let tr = 0;
+        for (let j = 0; j < d; j++) tr += va.data[c * d + j] as number;
+        t = Math.max(t, tr);
+      }
+      return t;
+    };
+    return new GaussianMixture({ kind: 'diagonal', k, dim: d, means: Array.from(m.data), variances: Array.from(va.data), weights: w }, m, trace, 'variances');
   }
 
   /**
@@ -183,9 +174,8 @@ export class GaussianMixture {
       for (let j = 0; j < d; j++) tr += t.data[j * d + j] as number;
       trace = Math.max(trace, tr);
     }
-    const w = weights(o.weights, k);
-    const spread = spreadBound(m, trace, 'covariances');
-    return new GaussianMixture({ kind: 'full', k, dim: d, means: Array.from(m.data), covariances: flat, weights: w }, m, spread);
+    const w = weights(o.weights);
+    return new GaussianMixture({ kind: 'full', k, dim: d, means: Array.from(m.data), covariances: flat, weights: w }, m, () => trace, 'covariances');
   }
 
   /**
@@ -261,9 +251,12 @@ export interface PromptOptions {
 export class MixturePrior {
   /** @internal The prior's settings, as given to the addon. */
   readonly spec: Native.PriorSpec;
+  /** The prior built once in the addon (its values checked there). */
+  readonly #native: Native.NativePrior;
 
   private constructor(spec: Native.PriorSpec) {
     this.spec = spec;
+    this.#native = call(() => new native.NativePrior(spec));
   }
 
   /**
@@ -279,21 +272,28 @@ export class MixturePrior {
    */
   static sphere(opts: { k: number; dim: number; radius: number; sigma: number; minSeparation?: number; weights?: PriorWeights }): MixturePrior {
     const o = v.options('options', opts, true, ['k', 'dim', 'radius', 'sigma', 'minSeparation', 'weights']);
-    const k = v.integer('k', o.k, 1, 65536);
-    const radius = v.nonNegative('radius', o.radius);
-    const minSeparation = o.minSeparation === undefined ? 0 : v.nonNegative('minSeparation', o.minSeparation);
-    if (k > 1 && minSeparation > 2 * radius) throw new RangeError(`\`minSeparation\` must be at most 2·radius = ${2 * radius}, got ${minSeparation}`);
-    return MixturePrior.checked({ kind: 'sphere', k, dim: v.integer('dim', o.dim, 1, 1 << 20), size: radius, sigma: v.nonNegative('sigma', o.sigma), minSeparation, ...priorWeights(o.weights) }, 'radius');
+    return MixturePrior.checked(
+      {
+        kind: 'sphere',
+        k: v.u32('k', o.k),
+        dim: v.u32('dim', o.dim),
+        size: v.numeric('radius', o.radius),
+        sigma: v.numeric('sigma', o.sigma),
+        minSeparation: o.minSeparation === undefined ? 0 : v.numeric('minSeparation', o.minSeparation),
+        ...priorWeights(o.weights),
+      },
+      'radius',
+    );
   }
 
   /** Refuses a prior whose tokens would overflow f64 (`size` is the centroids' scale). */
   private static checked(spec: Native.PriorSpec, sizeName: string): MixturePrior {
+    // The addon checks the values (counts, sizes, separation, weights) when it builds the prior.
+    const prior = new MixturePrior(spec);
     // Centroid coordinates are at most ≈ 10·size (a normal draw, scaled), tokens add ≈ 10·σ.
     if (!fits(10 * spec.size, 'f64')) throw new RangeError(`\`${sizeName}\` is too large: the centroids would overflow f64, got ${spec.size}`);
     if (!fits(10 * (spec.size + spec.sigma), 'f64')) throw new RangeError(`\`sigma\` is too large: the tokens would overflow f64, got ${spec.sigma}`);
-    // The addon checks the rest (the weights) when it builds the prior: zero prompts build it.
-    call(() => native.samplePromptsSync(spec, 0, 0, 0, 'f64'));
-    return new MixturePrior(spec);
+    return prior;
   }
 
   /**
@@ -307,11 +307,11 @@ export class MixturePrior {
     const o = v.options('options', opts, true, ['k', 'dim', 'scale', 'sigma', 'minSeparation', 'weights']);
     return MixturePrior.checked({
       kind: 'gaussian',
-      k: v.integer('k', o.k, 1, 65536),
-      dim: v.integer('dim', o.dim, 1, 1 << 20),
-      size: v.nonNegative('scale', o.scale),
-      sigma: v.nonNegative('sigma', o.sigma),
-      minSeparation: o.minSeparation === undefined ? 0 : v.nonNegative('minSeparation', o.minSeparation),
+      k: v.u32('k', o.k),
+      dim: v.u32('dim', o.dim),
+      size: v.numeric('scale', o.scale),
+      sigma: v.numeric('sigma', o.sigma),
+      minSeparation: o.minSeparation === undefined ? 0 : v.numeric('minSeparation', o.minSeparation),
       ...priorWeights(o.weights),
     }, 'scale');
   }
@@ -333,9 +333,7 @@ export class MixturePrior {
     const a = { b, l, seed: v.seed('seed', o.seed), dtype: v.dtype('dtype', o.dtype, 'f64'), signal: signalOf(o.signal) };
     // x (B·L·d), labels (B·L) and means (B·K·d): drawn per prompt, then joined (twice at the peak).
     const [d, k, s] = [this.dim, this.k, bytesOf(a.dtype)];
-    checkMemory(['batch', 'length'], 2 * (b * l * d * s + 4 * b * l + b * k * d * s + 8 * b * k), `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
-    if (b * l * this.dim > MAX_VALUES) throw new RangeError(`\`batch\` × \`length\` × d = ${b * l * this.dim} values exceed the limit of ${MAX_VALUES}`);
-    if (b * k * this.dim > MAX_VALUES) throw new RangeError(`\`batch\` × k × d = ${b * k * this.dim} centroid values exceed the limit of ${MAX_VALUES}`);
+    checkMemory(['batch', 'length'], 2 * (b * l * d * s + 4 * b * l + b * k * d * s + 8 * b * k), () => `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
     // Centroid coordinates are below 9·size (a normal draw, scaled), tokens add below 9·σ.
     fitsDtype(10 * (this.spec.size + this.spec.sigma), a.dtype, "this prior's tokens");
     return a;
@@ -356,7 +354,7 @@ export class MixturePrior {
    */
   samplePrompts(batch: number, length: number, opts: PromptOptions): PromptBatch {
     const a = this.#args(batch, length, opts, ['seed', 'dtype']);
-    return this.#wrap(call(() => native.samplePromptsSync(this.spec, a.b, a.l, a.seed, a.dtype)), a.b, a.l);
+    return this.#wrap(call(() => this.#native.samplePromptsSync(a.b, a.l, a.seed, a.dtype)), a.b, a.l);
   }
 
   /**

@@ -24,9 +24,6 @@ import * as v from './validate';
 /** The options of `identityAttention`. */
 const IDENTITY_KEYS = ['lambda', 'scores', 'excludeSelf', 'depth', 'residual', 'signal'] as const;
 
-/** The core's largest `depth`. */
-const depthLimit = native.identityMaxDepth();
-
 interface Prepared {
   t: Tensor;
   b: number;
@@ -56,15 +53,13 @@ function prepare(x: unknown, opts: unknown): Prepared {
   const t = v.tokens('x', x);
   const o = v.options('options', opts, false, IDENTITY_KEYS);
   const [b, l, d] = (t.shape.length === 3 ? t.shape : [1, ...t.shape]) as [number, number, number];
-  if (d < 1) throw new RangeError(`\`x\` must have at least one coordinate per token, got shape [${t.shape.join(', ')}]`);
-  const excludeSelf = v.boolean('excludeSelf', o.excludeSelf, false);
-  if (excludeSelf && l === 1) throw new RangeError('`excludeSelf` needs prompts of at least 2 tokens, got 1');
+  // (d ≥ 1, λ > 0, the depth's range and `excludeSelf` with one-token prompts are the core's rules)
   const signal = signalOf(o.signal);
   const io: Native.IdentityOptions = {
-    lambda: o.lambda === undefined ? 1 / Math.sqrt(d) : v.positive('lambda', o.lambda),
+    lambda: o.lambda === undefined ? 1 / Math.sqrt(d) : v.numeric('lambda', o.lambda),
     scores: v.oneOf('scores', o.scores, choices('Scores'), 'dot'),
-    excludeSelf,
-    depth: o.depth === undefined ? 1 : v.integer('depth', o.depth, 1, depthLimit),
+    excludeSelf: v.boolean('excludeSelf', o.excludeSelf, false),
+    depth: o.depth === undefined ? 1 : v.u32('depth', o.depth),
     residual: v.boolean('residual', o.residual, false),
   };
   const dtype = v.dtypeOf(t.data);
@@ -74,9 +69,10 @@ function prepare(x: unknown, opts: unknown): Prepared {
   const bound = Math.max(layerBound(rg / 2, io.lambda, io.scores, l), layerBound(r, io.lambda, io.scores, l), rg);
   let compute: Dtype = dtype;
   let stepwise = false;
-  // (non-finite entries are left for the addon to report, naming `x`)
-  if (Number.isFinite(r) && dtype === 'f32' && !(fits(bound, 'f32') && lambdaFitsF32(io.lambda))) compute = 'f64';
-  if (Number.isFinite(r) && !fits(bound, 'f64')) {
+  // (non-finite entries and an invalid λ or depth are left for the addon to report, naming them)
+  const valid = Number.isFinite(r) && Number.isFinite(io.lambda) && io.lambda > 0 && io.depth >= 1 && io.depth <= native.identityMaxDepth();
+  if (valid && dtype === 'f32' && !(fits(bound, 'f32') && lambdaFitsF32(io.lambda))) compute = 'f64';
+  if (valid && !fits(bound, 'f64')) {
     if (!(io.residual && io.depth > 1)) throw tooLarge(r, io.lambda);
     compute = 'f64';
     stepwise = true;
@@ -85,7 +81,7 @@ function prepare(x: unknown, opts: unknown): Prepared {
   // input and the rounded output when f32 is computed in f64.
   const n = b * l * d;
   const peak = call(() => native.identityPeakBytes(b, l, d, compute));
-  checkMemory('x', peak + (compute !== dtype ? n * 12 : 0), `${b} × ${l} × ${d} ${compute} values, three times`);
+  checkMemory('x', peak + (compute !== dtype ? n * 12 : 0), () => `${b} × ${l} × ${d} ${compute} values, three times`);
   return { t, b, l, d, o: io, signal, dtype, compute, stepwise };
 }
 

@@ -95,8 +95,9 @@ export class TwoHeadLayer {
    */
   constructor(opts: TwoHeadLayerOptions) {
     const o = v.options('options', opts, true, ['dim', 'heads', 'lambda', 'scores', 'dtype', 'init']);
-    this.dim = v.integer('dim', o.dim, 1, 1 << 20);
-    this.heads = o.heads === undefined ? 2 : v.integer('heads', o.heads, 1, 4096);
+    // (their ranges are the core's rule, checked when the parameters are drawn)
+    this.dim = v.u32('dim', o.dim);
+    this.heads = o.heads === undefined ? 2 : v.u32('heads', o.heads);
     this.lambda = v.positive('lambda', o.lambda);
     this.scores = v.oneOf('scores', o.scores, choices('Scores'), 'dot');
     this.dtype = v.dtype('dtype', o.dtype, 'f64');
@@ -118,10 +119,11 @@ export class TwoHeadLayer {
       throw new TypeError("`init` of kind 'data' needs data: call `layer.initFromData(source, { seed })` instead");
     }
     const spec: Native.InitSpec = { kind, seed: v.seed('init.seed', s.seed) };
-    if (kind === 'random') spec.scale = v.nonNegative('init.scale', s.scale);
+    // (the values — scale and noise finite and ≥ 0, `at` of d finite coordinates — are the core's rules)
+    if (kind === 'random') spec.scale = v.numeric('init.scale', s.scale);
     if (kind === 'point') {
-      spec.noise = s.noise === undefined ? 0 : v.nonNegative('init.noise', s.noise);
-      if (s.at !== undefined) spec.at = v.finiteArray('init.at', s.at, d);
+      spec.noise = s.noise === undefined ? 0 : v.numeric('init.noise', s.noise);
+      if (s.at !== undefined) spec.at = v.numbers('init.at', s.at);
     }
     const data = call(() => native.initHeads(spec, h, d, this.dtype, null));
     // A huge scale or point overflows the dtype: refused, never stored.
@@ -155,9 +157,9 @@ export class TwoHeadLayer {
       x = { shape: t.shape, data: v.as(t.data, this.dtype, 'source') };
     }
     if (x.shape[1] !== this.dim) throw new TypeError(`\`source\` must have ${this.dim} columns, got ${x.shape[1]}`);
-    if (x.shape[0] === 0) throw new RangeError('`source` must hold at least one token');
+    // (at least one token: the core's rule, naming `source`)
     // The addon widens the tokens to f64 and keeps a squared distance per token.
-    checkMemory('source', x.data.length * 8 + (x.shape[0] as number) * 16, `${x.shape[0]} × ${this.dim} tokens widened to f64`);
+    checkMemory('source', x.data.length * 8 + (x.shape[0] as number) * 16, () => `${x.shape[0]} × ${this.dim} tokens widened to f64`);
     // (tokens beyond 2^±400 are rescaled natively by a power of two: no bound here)
     const data = call(() => native.initHeads({ kind: 'data', seed }, this.heads, this.dim, this.dtype, x.data));
     this.#params = { shape: [this.heads, this.dim], data };
@@ -205,7 +207,7 @@ export class TwoHeadLayer {
     const [n, h, d] = [t.shape[0] as number, this.heads, this.dim];
     const bytes = (dt: Dtype) => call(() => native.headsPassPeakBytes(n, h, d, dt, outPerToken, grad));
     const what = (dt: Dtype) => `${n} × ${d} tokens${grad ? `, a ${h} × ${d} partial gradient per chunk of tokens` : ''}, ${dt}`;
-    checkMemory(name, bytes(this.dtype), what(this.dtype));
+    checkMemory(name, bytes(this.dtype), () => what(this.dtype));
     // The addon reports an overflow itself for the gradient (a RangeError saying so): also a retry.
     const attempt = (params: Float, xs: Float): T | undefined => {
       try {
@@ -266,8 +268,7 @@ export class TwoHeadLayer {
    * the memory limit.
    */
   risk(x: MatrixLike): number {
-    const t = this.#tokens(x);
-    if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
+    const t = this.#tokens(x); // (at least one token: the core's rule)
     return this.#risk(t);
   }
 
@@ -286,8 +287,7 @@ export class TwoHeadLayer {
    * exceeds the memory limit.
    */
   gradient(x: MatrixLike): Tensor {
-    const t = this.#tokens(x);
-    if (t.shape[0] === 0) throw new RangeError('`x` must hold at least one token');
+    const t = this.#tokens(x); // (at least one token: the core's rule)
     const g = this.#run(t, 0, true, (p, xs) => native.headsRiskGrad(this.#spec, p, xs), (r) => Number.isFinite(r.risk) && r.grad.every(Number.isFinite));
     return { shape: [this.heads, this.dim], data: g.grad };
   }
@@ -362,7 +362,7 @@ export class TwoHeadLayer {
     // fixed sample (a mixture brings its own): either in the wrong form would be ignored.
     const o = v.options('options', opts, true, online ? ONLINE_KEYS : FULL_BATCH_KEYS);
     const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
-    const lr = v.positive('lr', o.lr);
+    const lr = v.numeric('lr', o.lr); // (its range is the core's rule: see optimSpec)
     // 'population': gradient descent on the exact population risk (no sampling, no seed, no batch).
     const method = online ? v.oneOf('method', o.method, ['online', 'population'] as const, 'online') : v.oneOf('method', o.method, ['full-batch'] as const, 'full-batch');
     const exact = method === 'population';

@@ -94,12 +94,13 @@ export function formatBytes(bytes: number): string {
 
 /**
  * Refuses a call whose estimated peak `bytes` exceed the limit: a RangeError naming `args` (the
- * arguments that set the size, e.g. `['batch', 'length']`) and stating the size, what it holds,
- * and the limit.
+ * arguments that set the size, e.g. `['batch', 'length']`) and stating the size, what it holds
+ * (`what`, or a function that spells it out, called only for the error), and the limit.
  */
-export function checkMemory(args: string | readonly string[], bytes: number, what: string): void {
+export function checkMemory(args: string | readonly string[], bytes: number, what: string | (() => string)): void {
   const max = getMemoryLimit();
   if (!(bytes <= max)) {
+    if (typeof what === 'function') what = what();
     const names = (typeof args === 'string' ? [args] : args).map((a) => `\`${a}\``);
     throw new RangeError(
       `${names.join(' × ')} ${names.length > 1 ? 'are' : 'is'} too large: this call would need about ${formatBytes(bytes)} (${what}), ` +

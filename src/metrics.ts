@@ -31,10 +31,11 @@ import { limitQuantizationRatio } from './population';
 
 function pair(pName: string, p: unknown, mName: string, m: unknown): [Tensor, Tensor, number] {
   const a = v.matrix(pName, p);
-  const b = v.matrix(mName, m);
+  // nested arrays of `m` are read straight into the dtype of `p` (no f64 copy first)
+  const b = v.matrix(mName, m, v.dtypeOf(a.data));
   const d = a.shape[1] as number;
   if (b.shape[1] !== d) throw new TypeError(`\`${mName}\` must have ${d} columns like \`${pName}\`, got ${b.shape[1]}`);
-  if (a.shape[0] === 0 || b.shape[0] === 0 || d === 0) throw new RangeError(`\`${pName}\` and \`${mName}\` must be non-empty`);
+  // (non-empty matrices are the core's rule)
   return [a, { shape: b.shape, data: v.as(b.data, v.dtypeOf(a.data), mName) }, d];
 }
 
@@ -62,7 +63,7 @@ function rowsScaled(a: Float64Array, d: number): Float64Array {
 /** Refuses the cost matrix of a matching beyond the memory limit (`H × K`, and its transpose). */
 function checkMatching(p: Tensor, m: Tensor): void {
   const [h, k] = [p.shape[0] as number, m.shape[0] as number];
-  checkMemory(['params', 'means'], 16 * h * k + 64 * (h + k), `a ${h} × ${k} cost matrix, f64`);
+  checkMemory(['params', 'means'], 16 * h * k + 64 * (h + k), () => `a ${h} × ${k} cost matrix, f64`);
 }
 
 /**
@@ -200,7 +201,7 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
   const xt = v.tokens('x', x);
   const yt = v.tokens('y', y);
   const mt = v.tokens('means', means);
-  if (yt.shape.join() !== xt.shape.join()) throw new TypeError(`\`y\` must have the shape of \`x\` [${xt.shape.join(', ')}], got [${yt.shape.join(', ')}]`);
+  if (!v.sameShape(yt.shape, xt.shape)) throw new TypeError(`\`y\` must have the shape of \`x\` [${xt.shape.join(', ')}], got [${yt.shape.join(', ')}]`);
   const batched = xt.shape.length === 3;
   const [b, l, d] = (batched ? xt.shape : [1, ...xt.shape]) as [number, number, number];
   const ms = (mt.shape.length === 3 ? mt.shape : [1, ...mt.shape]) as [number, number, number];
@@ -210,7 +211,7 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
   if (!(labels instanceof Uint32Array)) throw new TypeError('`labels` must be a Uint32Array');
   if (labels.length !== b * l) throw new TypeError(`\`labels\` must hold one label per token (${b * l}), got ${labels.length}`);
   // The addon widens x, y and means to f64.
-  checkMemory('x', 8 * (2 * b * l * d + b * ms[1] * d), `x and y ${b} × ${l} × ${d} and means, widened to f64`);
+  checkMemory('x', 8 * (2 * b * l * d + b * ms[1] * d), () => `x and y ${b} × ${l} × ${d} and means, widened to f64`);
   const [xd, yd, md] = [xt.data, yt.data, mt.data];
   const k = ms[1];
   const direct = (x: Float, y: Float, m: Float): number | undefined => {
@@ -275,9 +276,8 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
 export function adjustedRandIndex(a: Uint32Array, b: Uint32Array): number {
   if (!(a instanceof Uint32Array)) throw new TypeError('`a` must be a Uint32Array');
   if (!(b instanceof Uint32Array)) throw new TypeError('`b` must be a Uint32Array');
-  if (a.length !== b.length) throw new TypeError(`\`a\` and \`b\` must have the same length, got ${a.length} and ${b.length}`);
-  if (a.length === 0) throw new RangeError('`a` must hold at least one label');
-  checkMemory(['a', 'b'], native.adjustedRandIndexPeakBytes(a.length), `a sparse contingency table of ${a.length} labels`);
+  // (equal lengths and at least one label are the core's rules)
+  checkMemory(['a', 'b'], native.adjustedRandIndexPeakBytes(a.length), () => `a sparse contingency table of ${a.length} labels`);
   return checkScalar(call(() => native.adjustedRandIndex(a, b)), 'a', 'the index');
 }
 

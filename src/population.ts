@@ -22,7 +22,7 @@ export function quadratureOf(q: unknown): Native.QuadratureSpec | undefined {
   if (q === undefined) return undefined;
   const o = v.options('quadrature', q, true, ['nodes', 'tol']);
   return {
-    nodes: o.nodes === undefined ? undefined : v.integer('quadrature.nodes', o.nodes, 1, 2 ** 31 - 1),
+    nodes: o.nodes === undefined ? undefined : v.u32('quadrature.nodes', o.nodes),
     tol: o.tol === undefined ? undefined : v.number('quadrature.tol', o.tol),
   };
 }

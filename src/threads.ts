@@ -18,7 +18,8 @@ import * as v from './validate';
  * @throws {RangeError} naming `threads` when `n` is not an integer in [1, 256].
  */
 export function setThreads(n: number): void {
-  const k = v.integer('threads', n, 1, 256);
+  // (the range [1, 256] is the addon's rule)
+  const k = v.u32('threads', n);
   call(() => native.setThreads(k));
 }
 

@@ -6,23 +6,23 @@
  *
  * @internal
  */
-import { abortError, callAsync } from './errors';
+import { abortError, call, callAsync } from './errors';
 import { cancellable, MAX_CALL_STEPS } from './cancel';
-import { choices, type Native } from './native';
+import { choices, native, type Native } from './native';
 import * as v from './validate';
 
-/** `[0, 1)`, or undefined. */
-function unit(name: string, x: unknown): number | undefined {
-  if (x === undefined) return undefined;
-  const n = v.number(name, x);
-  if (!(n >= 0 && n < 1)) throw new RangeError(`\`${name}\` must be in [0, 1), got ${n}`);
-  return n;
+/** A number or undefined (its range is the core's rule). */
+function num(name: string, x: unknown): number | undefined {
+  return x === undefined ? undefined : v.numeric(name, x);
 }
 
 /**
  * The native optimiser spec of the options `optimizer` (an `OptimizerSpec`, default `dflt`),
  * `schedule` (a `ScheduleSpec`, default `'constant'`; a cosine `total` defaults to `steps`) and
  * `lr`. Unset settings take the core's defaults (momentum β 0.9; Adam β₁ 0.9, β₂ 0.999, ε 1e-8).
+ * The values (`lr > 0`, `β ∈ [0, 1)`, `ε > 0`, `floor ∈ [0, 1]`, `total ≥ 1`, `τ > 0`) are the
+ * core's rules: the spec is checked by the addon here (a RangeError naming the JS option), so a run
+ * of 0 steps refuses the same options as a longer one.
  */
 export function optimSpec(optimizer: unknown, schedule: unknown, steps: number, lr: number, dflt: Native.OptimizerKind): Native.OptimSpec {
   const kinds = choices('OptimizerKind');
@@ -32,22 +32,27 @@ export function optimSpec(optimizer: unknown, schedule: unknown, steps: number, 
   } else {
     const { kind, o: spec } = v.tagged('optimizer', optimizer, { sgd: [], momentum: ['beta'], adam: ['beta1', 'beta2', 'eps'] } satisfies Record<Native.OptimizerKind, readonly string[]>);
     o.optimizer = kind;
-    o.beta = unit('optimizer.beta', spec.beta);
-    o.beta1 = unit('optimizer.beta1', spec.beta1);
-    o.beta2 = unit('optimizer.beta2', spec.beta2);
-    o.eps = spec.eps === undefined ? undefined : v.positive('optimizer.eps', spec.eps);
+    o.beta = num('optimizer.beta', spec.beta);
+    o.beta1 = num('optimizer.beta1', spec.beta1);
+    o.beta2 = num('optimizer.beta2', spec.beta2);
+    o.eps = num('optimizer.eps', spec.eps);
   }
-  if (schedule === undefined || schedule === 'constant') return o;
+  if (schedule === undefined || schedule === 'constant') return checked(o);
   const { kind, o: spec } = v.tagged('schedule', schedule, { cosine: ['total', 'floor'], 'inverse-time': ['tau'] } satisfies Record<Exclude<Native.ScheduleKind, 'constant'>, readonly string[]>);
   o.schedule = kind;
   if (kind === 'cosine') {
-    const floor = spec.floor === undefined ? 0 : v.nonNegative('schedule.floor', spec.floor);
-    if (floor > 1) throw new RangeError(`\`schedule.floor\` must be in [0, 1], got ${floor}`);
-    o.scheduleTotal = spec.total === undefined ? Math.max(1, steps) : v.integer('schedule.total', spec.total, 1, Number.MAX_SAFE_INTEGER);
-    o.scheduleFloor = floor;
+    // (an integer: the addon takes a whole number of steps; `total ≥ 1` is the core's rule)
+    o.scheduleTotal = spec.total === undefined ? Math.max(1, steps) : v.integer('schedule.total', spec.total, 0, Number.MAX_SAFE_INTEGER);
+    o.scheduleFloor = spec.floor === undefined ? 0 : v.numeric('schedule.floor', spec.floor);
   } else {
-    o.scheduleTau = v.positive('schedule.tau', spec.tau);
+    o.scheduleTau = v.numeric('schedule.tau', spec.tau);
   }
+  return checked(o);
+}
+
+/** `o`, after the addon checked its values (the core's rules, errors naming the JS options). */
+function checked(o: Native.OptimSpec): Native.OptimSpec {
+  call(() => native.checkOptim(o));
   return o;
 }
 

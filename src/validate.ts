@@ -19,6 +19,29 @@ export function number(name: string, v: unknown): number {
   return v;
 }
 
+/**
+ * A JS number, any value (NaN and ±∞ included): the type rule only, for values whose range the
+ * native core checks (it names the argument and what it expected).
+ */
+export function numeric(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw new TypeError(`\`${name}\` must be a number, got ${show(v)}`);
+  return v;
+}
+
+/** An integer in `[0, 2^32 − 1]`: what the addon's `u32` arguments accept (their range is the core's rule). */
+export function u32(name: string, v: unknown): number {
+  return integer(name, v, 0, 2 ** 32 - 1);
+}
+
+/** An array of JS numbers (any values: their range is the core's rule). */
+export function numbers(name: string, v: unknown): number[] {
+  if (!Array.isArray(v)) throw new TypeError(`\`${name}\` must be an array of numbers, got ${show(v)}`);
+  for (let i = 0; i < v.length; i++) {
+    if (typeof v[i] !== 'number') throw new TypeError(`\`${name}[${i}]\` must be a number, got ${show(v[i])}`);
+  }
+  return v as number[];
+}
+
 /** A finite number `> 0`. */
 export function positive(name: string, v: unknown): number {
   const n = number(name, v);
@@ -61,6 +84,13 @@ export function oneOf<T extends string>(name: string, v: unknown, choices: reado
     throw new TypeError(`\`${name}\` must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${show(v)}`);
   }
   return v as T;
+}
+
+/** Whether two shapes are equal, entry by entry. */
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Levenshtein distance between `a` and `b` (insertions, deletions, substitutions; case-insensitive). */
@@ -182,14 +212,21 @@ export function tensor(name: string, v: unknown, rank?: number | readonly number
   if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
     throw new TypeError(`\`${name}.data\` must be a Float32Array or Float64Array, got ${show(t.data)}`);
   }
-  if (!Array.isArray(t.shape) || !Array.from(t.shape as unknown[]).every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 0)) {
-    throw new TypeError(`\`${name}.shape\` must be an array of non-negative integers`);
+  if (!Array.isArray(t.shape)) throw new TypeError(`\`${name}.shape\` must be an array of non-negative integers`);
+  // One pass over the shape: its entries (holes included), a copy, and the size.
+  const n = t.shape.length;
+  const shape = new Array<number>(n);
+  let size = 1;
+  for (let i = 0; i < n; i++) {
+    const s: unknown = t.shape[i];
+    if (!(typeof s === 'number' && Number.isInteger(s) && s >= 0)) throw new TypeError(`\`${name}.shape\` must be an array of non-negative integers`);
+    shape[i] = s;
+    size *= s;
   }
-  const ranks = rank === undefined ? undefined : typeof rank === 'number' ? [rank] : rank;
-  if (ranks && !ranks.includes(t.shape.length)) {
+  if (rank !== undefined && (typeof rank === 'number' ? rank !== n : !rank.includes(n))) {
+    const ranks = typeof rank === 'number' ? [rank] : rank;
     throw new TypeError(`\`${name}\` must have rank ${ranks.join(' or ')}, got shape [${t.shape.join(', ')}]`);
   }
-  const size = (t.shape as number[]).reduce((a, b) => a * b, 1);
   if (t.shape.length > 0 && size === 0 && t.data.length === 0 && (t.shape as number[]).some((s) => s > 2 ** 32 - 1)) {
     throw new RangeError(`\`${name}.shape\` has a dimension beyond 2^32 − 1: [${t.shape.join(', ')}]`);
   }
@@ -198,7 +235,7 @@ export function tensor(name: string, v: unknown, rank?: number | readonly number
   }
   // Finiteness of typed-array data is checked by the native kernels (in Rust, at memory speed, or
   // after the fact from a non-finite result), not here: a JS scan would cost more than the kernel.
-  return { shape: [...(t.shape as number[])], data: t.data };
+  return { shape, data: t.data };
 }
 
 function nestedShape(name: string, v: unknown, depth: number): number[] {
@@ -214,26 +251,32 @@ function nestedShape(name: string, v: unknown, depth: number): number[] {
   return shape;
 }
 
-/** Nested arrays of numbers (rectangular, finite) as a tensor of dtype `dt`. */
+/** Nested arrays of numbers (rectangular) as a tensor of dtype `dt`; their values are the core's to check. */
 export function fromNested(name: string, v: unknown[], depth: number, dt: Dtype): Tensor {
   const shape = nestedShape(name, v, depth);
   const size = shape.reduce((a, b) => a * b, 1);
   const data = dt === 'f32' ? new Float32Array(size) : new Float64Array(size);
   let k = 0;
-  const walk = (node: unknown, level: number, path: string): void => {
+  // The index of the node being read at each level; its path (`[i][j]`) is only spelled out for an error.
+  const at: number[] = [];
+  const path = (level: number): string => at.slice(0, level).map((i) => `[${i}]`).join('');
+  const walk = (node: unknown, level: number): void => {
     if (level === depth) {
-      if (typeof node !== 'number') throw new TypeError(`\`${name}${path}\` must be a number, got ${show(node)}`);
-      if (!Number.isFinite(node)) throw new RangeError(`\`${name}${path}\` must be finite, got ${node}`);
+      if (typeof node !== 'number') throw new TypeError(`\`${name}${path(level)}\` must be a number, got ${show(node)}`);
+      // (finiteness is the core's rule, as for typed arrays: it names the entry, `x[1][0]`)
       data[k++] = node;
-      if (!Number.isFinite(data[k - 1] as number)) throw new RangeError(`\`${name}${path}\` must fit in f32, got ${node} (beyond ±3.4e38)`);
+      if (Number.isFinite(node) && !Number.isFinite(data[k - 1] as number)) throw new RangeError(`\`${name}${path(level)}\` must fit in f32, got ${node} (beyond ±3.4e38)`);
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[level]) {
-      throw new TypeError(`\`${name}${path}\` must be an array of length ${shape[level]} (rows must all have the same length), got ${show(node)}`);
+      throw new TypeError(`\`${name}${path(level)}\` must be an array of length ${shape[level]} (rows must all have the same length), got ${show(node)}`);
     }
-    for (let i = 0; i < node.length; i++) walk(node[i], level + 1, `${path}[${i}]`); // holes included
+    for (let i = 0; i < node.length; i++) {
+      at[level] = i;
+      walk(node[i], level + 1); // holes included
+    }
   };
-  walk(v, 0, '');
+  walk(v, 0);
   return { shape, data };
 }
 

@@ -1,60 +1,237 @@
-//! Errors of the core: the kind tells the binding which JavaScript error class to throw.
+//! Errors of the core: a failed precondition as data — its kind, the argument it concerns (a path
+//! in core terms: `x`, `params[1]`, `lambda`, `weights.wq[0]`, `init.scale`), what was expected
+//! and what was got. The binding renames the argument to the JavaScript one and picks the JS error
+//! class from the kind; nothing downstream parses a message.
 
+use crate::kernels::real::Real;
 use std::fmt;
 
-/// A failed precondition. `Type` is a wrong kind or shape of argument, `Range` a value outside
-/// what is allowed. The message names the argument and what was expected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Error {
-    /// A wrong kind or shape of argument: a length that is not a whole number of rows, a matrix
-    /// of the wrong width, sizes that disagree. The binding throws it as a JavaScript `TypeError`.
-    Type(String),
-    /// A value outside what is allowed: a non-finite entry, `λ ≤ 0`, a size of 0, a probability
-    /// outside `[0, 1]`, a result that would overflow. The binding throws it as a `RangeError`.
-    Range(String),
+/// Which rule failed: the JavaScript class the binding throws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A wrong kind or shape of argument (a `TypeError`): a length that does not match the shape,
+    /// a mixture of the wrong family, a missing part.
+    Type,
+    /// A value outside what is allowed (a `RangeError`): `λ ≤ 0`, a non-finite entry, a count out
+    /// of bounds, a result that would overflow.
+    Range,
     /// The call was stopped by its cancellation token ([`crate::kernels::cancel::Cancel`]).
     Cancelled,
+}
+
+/// A failed precondition (or a cancelled call). Its message is
+/// ``"`{arg}` must be {expected}, got {got}"``: `expected` is phrased to follow "must be" and `got`
+/// is the value, or the length or shape, that was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// Which rule failed (the JavaScript class).
+    pub kind: ErrorKind,
+    /// The argument, as a path in core terms: a root name (`x`, `lambda`, `max_iter`) followed by
+    /// fields (`.scale`) and indices (`[1]`, `[2][0]`). Empty for a cancellation.
+    pub arg: String,
+    /// What the argument must be (`positive and finite`, `an integer in [1, 64]`).
+    pub expected: String,
+    /// What it was (`-1`, `NaN`, `11 values`).
+    pub got: String,
 }
 
 /// The result of every fallible entry point of the core.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    /// An [`Error::Range`] with message `msg` (which names the argument and the allowed values).
-    pub fn range(msg: impl Into<String>) -> Self {
-        Error::Range(msg.into())
+    fn new(kind: ErrorKind, arg: impl Into<String>, expected: impl Into<String>, got: impl fmt::Display) -> Self {
+        Error { kind, arg: arg.into(), expected: expected.into(), got: got.to_string() }
     }
-    /// An [`Error::Type`] with message `msg` (which names the argument and the expected shape).
-    pub fn type_(msg: impl Into<String>) -> Self {
-        Error::Type(msg.into())
+
+    /// A value out of range: `` `{arg}` must be {expected}, got {got} `` (a `RangeError`).
+    pub fn range(arg: impl Into<String>, expected: impl Into<String>, got: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::Range, arg, expected, got)
     }
-    /// The message without its kind (`"the operation was cancelled"` for [`Error::Cancelled`]);
-    /// [`fmt::Display`] prefixes it with `TypeError: `, `RangeError: ` or `AbortError: `.
-    pub fn message(&self) -> &str {
-        match self {
-            Error::Type(m) | Error::Range(m) => m,
-            Error::Cancelled => "the operation was cancelled",
+
+    /// A wrong kind or shape: `` `{arg}` must be {expected}, got {got} `` (a `TypeError`).
+    pub fn type_(arg: impl Into<String>, expected: impl Into<String>, got: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::Type, arg, expected, got)
+    }
+
+    /// The call was stopped by its cancellation token.
+    pub fn cancelled() -> Self {
+        Error { kind: ErrorKind::Cancelled, arg: String::new(), expected: String::new(), got: String::new() }
+    }
+
+    /// Whether this is a cancellation ([`ErrorKind::Cancelled`]).
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == ErrorKind::Cancelled
+    }
+
+    /// The root of [`Error::arg`]: the argument's name without its fields and indices
+    /// (`weights.wq[0]` → `weights`).
+    pub fn root(&self) -> &str {
+        let end = self.arg.find(['.', '[']).unwrap_or(self.arg.len());
+        &self.arg[..end]
+    }
+
+    /// The same error about `arg` seen from its parent: `at("[2]")` makes `x` into `x[2]`,
+    /// `at(".scale")` makes `init` into `init.scale`.
+    pub fn at(mut self, suffix: &str) -> Self {
+        self.arg.push_str(suffix);
+        self
+    }
+
+    /// The same error with `arg`'s root replaced by `root` (the binding's renaming:
+    /// `x[1][0]` → `source[1][0]`).
+    pub fn with_root(mut self, root: &str) -> Self {
+        let end = self.root().len();
+        self.arg.replace_range(..end, root);
+        self
+    }
+
+    /// The message: `` `{arg}` must be {expected}, got {got} ``.
+    pub fn message(&self) -> String {
+        match self.kind {
+            ErrorKind::Cancelled => "the operation was cancelled".to_string(),
+            _ => format!("`{}` must be {}, got {}", self.arg, self.expected, self.got),
         }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Type(m) => write!(f, "TypeError: {m}"),
-            Error::Range(m) => write!(f, "RangeError: {m}"),
-            Error::Cancelled => write!(f, "AbortError: the operation was cancelled"),
-        }
+        let class = match self.kind {
+            ErrorKind::Type => "TypeError",
+            ErrorKind::Range => "RangeError",
+            ErrorKind::Cancelled => "AbortError",
+        };
+        write!(f, "{class}: {}", self.message())
     }
 }
 
 impl std::error::Error for Error {}
 
-/// `Ok(())` when `cond` holds, else a range error built from `msg`.
-pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<()> {
+/// `Ok(())` when `cond` holds, else the error `err` builds (only built on failure).
+pub fn ensure(cond: bool, err: impl FnOnce() -> Error) -> Result<()> {
     if cond {
         Ok(())
     } else {
-        Err(Error::Range(msg()))
+        Err(err())
+    }
+}
+
+/// `"n values"`: the `got` of a length mismatch.
+pub fn values(n: usize) -> String {
+    if n == 1 {
+        "1 value".to_string()
+    } else {
+        format!("{n} values")
+    }
+}
+
+/// A number as JavaScript prints it (`Infinity`, `-Infinity`, `NaN`; finite values as Rust does).
+pub fn num(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// A range error for the first non-finite entry of the row-major `n × d` matrix `v` (named `arg`),
+/// located as `arg[row][column]`; `Ok` when all are finite.
+pub fn finite_rows<T: Real>(arg: &str, v: &[T], d: usize) -> Result<()> {
+    match v.iter().position(|&t| !t.f64().is_finite()) {
+        None => Ok(()),
+        Some(i) => {
+            let (r, c) = i.checked_div(d).map_or((i, 0), |r| (r, i % d));
+            Err(Error::range(format!("{arg}[{r}][{c}]"), "finite", num(v[i].f64())))
+        }
+    }
+}
+
+/// A range error for the first non-finite entry of `v`, a row-major tensor of shape `shape` (named
+/// `arg`), located by its multi-index `arg[i][j][k]`; `Ok` when all are finite.
+pub fn finite_tensor<T: Real>(arg: &str, v: &[T], shape: &[usize]) -> Result<()> {
+    match v.iter().position(|&t| !t.f64().is_finite()) {
+        None => Ok(()),
+        Some(i) => {
+            let mut path = String::new();
+            let mut rest = i;
+            for a in 0..shape.len() {
+                let inner: usize = shape[a + 1..].iter().product::<usize>().max(1);
+                path.push_str(&format!("[{}]", rest / inner));
+                rest %= inner;
+            }
+            Err(Error::range(format!("{arg}{path}"), "finite", num(v[i].f64())))
+        }
+    }
+}
+
+/// A range error for the first non-finite entry of the flat array `v` (named `arg`), located as
+/// `arg[i]`; `Ok` when all are finite.
+pub fn finite_flat<T: Real>(arg: &str, v: &[T]) -> Result<()> {
+    match v.iter().position(|&t| !t.f64().is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::range(format!("{arg}[{i}]"), "finite", num(v[i].f64()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_error_holds_its_parts_and_reads_as_a_sentence() {
+        let e = Error::range("lambda", "positive and finite", -1.0);
+        assert_eq!(e.kind, ErrorKind::Range);
+        assert_eq!((e.arg.as_str(), e.expected.as_str(), e.got.as_str()), ("lambda", "positive and finite", "-1"));
+        assert_eq!(e.message(), "`lambda` must be positive and finite, got -1");
+        assert_eq!(e.to_string(), "RangeError: `lambda` must be positive and finite, got -1");
+    }
+
+    #[test]
+    fn a_type_error_reports_a_shape() {
+        let e = Error::type_("x", "B × L × d = 2 × 3 × 4 = 24 values", values(11));
+        assert_eq!(e.kind, ErrorKind::Type);
+        assert_eq!(e.got, "11 values");
+        assert_eq!(values(1), "1 value");
+        assert!(e.to_string().starts_with("TypeError: `x` must be B × L × d"));
+    }
+
+    #[test]
+    fn paths_grow_and_their_root_is_renamed() {
+        let e = Error::range("weights", "finite", f64::NAN).at(".wq").at("[0]");
+        assert_eq!(e.arg, "weights.wq[0]");
+        assert_eq!(e.root(), "weights");
+        assert_eq!(e.clone().with_root("options.w").arg, "options.w.wq[0]");
+        let x = Error::range("x[1][0]", "finite", num(f64::INFINITY)).with_root("source");
+        assert_eq!(x.arg, "source[1][0]");
+        assert_eq!(x.message(), "`source[1][0]` must be finite, got Infinity");
+        assert_eq!(Error::range("lambda", "positive", 0).with_root("options.lambda").arg, "options.lambda");
+    }
+
+    #[test]
+    fn cancellation_has_no_argument() {
+        let e = Error::cancelled();
+        assert!(e.is_cancelled());
+        assert_eq!(e.root(), "");
+        assert_eq!(e.to_string(), "AbortError: the operation was cancelled");
+    }
+
+    #[test]
+    fn ensure_builds_the_error_only_on_failure() {
+        assert_eq!(ensure(true, || unreachable!()), Ok(()));
+        assert_eq!(ensure(false, || Error::range("k", "at least 1", 0)), Err(Error::range("k", "at least 1", 0)));
+    }
+
+    #[test]
+    fn finiteness_locates_the_first_bad_entry() {
+        assert_eq!(finite_rows("x", &[1.0, 2.0, 3.0, f64::NAN], 2).unwrap_err().arg, "x[1][1]");
+        assert_eq!(finite_flat("params", &[1.0f32, f32::INFINITY]).unwrap_err().arg, "params[1]");
+        assert!(finite_rows("x", &[1.0f32; 4], 2).is_ok());
+        let mut t = vec![0.0; 2 * 3 * 4];
+        t[4 * 3 + 2 * 4 + 1] = f64::NAN;
+        assert_eq!(finite_tensor("x", &t, &[2, 3, 4]).unwrap_err().arg, "x[1][2][1]");
+        assert_eq!(finite_flat("y", &[f64::NEG_INFINITY]).unwrap_err().got, "-Infinity");
+        assert_eq!((num(f64::NAN), num(2.5)), ("NaN".to_string(), "2.5".to_string()));
     }
 }

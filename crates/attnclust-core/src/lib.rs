@@ -26,12 +26,12 @@
 //!   reciprocal of squared data units; `σ` (`sigma`) is a standard deviation in data units (a
 //!   variance is named `variances`); risks and losses are mean squared errors (squared units);
 //!   `f64` accumulates every reduction, whatever `T`.
-//! - **Errors.** A fallible entry point returns [`Result`]: [`Error::Type`] for a wrong shape or
-//!   length (JavaScript `TypeError`), [`Error::Range`] for a value out of range or a result that
+//! - **Errors.** A fallible entry point returns [`Result`]: [`crate::ErrorKind::Type`] for a wrong shape or
+//!   length (JavaScript `TypeError`), [`crate::ErrorKind::Range`] for a value out of range or a result that
 //!   would overflow (`RangeError`), the message naming the argument. Functions documented with a
 //!   `# Panics` section assume sizes their caller has checked.
 //! - **Cancellation.** Long kernels stop at a chunk boundary when the caller's token is set
-//!   ([`kernels::cancel`]); [`kernels::cancel::Cancel::run`] then returns [`Error::Cancelled`].
+//!   ([`kernels::cancel`]); [`kernels::cancel::Cancel::run`] then returns [`crate::ErrorKind::Cancelled`].
 //! - **Sources.** The models are those of arXiv 2505.13112 as read by the specification
 //!   (`docs/spec.md`, cited as SPEC §n); the exact population quantities are derived in
 //!   `docs/population.md`; each module names the reference of the algorithm it implements.
@@ -53,6 +53,6 @@ pub mod models;
 pub mod population;
 pub mod train;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use kernels::par::Par;
 pub use kernels::real::Real;

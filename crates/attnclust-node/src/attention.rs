@@ -1,9 +1,11 @@
 //! Model C: multi-head attention forward, backward and training on mixture prompts.
 
-use crate::convert::{Out, Owned};
+use crate::borrow::FloatsRef;
+use crate::convert::{FloatsOut, Out, Owned};
 use crate::enums::{Mask, OptimSpec};
 use crate::floats;
-use crate::job::{guard, CancelToken, Job, OnCancel, Promise};
+use crate::job::{guard_sized, CancelToken, Job, OnCancel, Promise};
+use crate::out::Typed;
 use attnclust_core::models::attention::{self as attn, Options, Weights};
 use attnclust_core::train::attention::{self as train, Setup};
 use attnclust_core::train::optim::Optim;
@@ -44,7 +46,7 @@ fn options(o: &AttentionOptions) -> Result<Options, CoreError> {
 fn weights<'a, T>(shape: &AttentionShape, p: &'a [T]) -> Result<Weights<'a, T>, CoreError> {
     let s = setup_shape(shape);
     if p.len() != s.size() {
-        return Err(CoreError::type_(format!("`weights` must hold H·(2·d·dk + 2·d·dv) = {} values, got {}", s.size(), p.len())));
+        return Err(CoreError::type_("weights", format!("H·(2·d·dk + 2·d·dv) = {} values", s.size()), p.len()));
     }
     Ok(s.weights(p))
 }
@@ -64,29 +66,30 @@ fn setup_shape(shape: &AttentionShape) -> Setup {
     }
 }
 
-fn run_forward<T: Out>(
-    x: &[T],
-    b: u32,
-    l: u32,
-    shape: &AttentionShape,
-    w: &[T],
-    o: &AttentionOptions,
-) -> Result<Either<Float32Array, Float64Array>, CoreError> {
+fn run_forward<T: Out>(x: &[T], b: u32, l: u32, shape: &AttentionShape, w: &[T], o: &AttentionOptions) -> Result<FloatsOut, CoreError> {
     let y = attn::forward(x, b as usize, l as usize, &weights(shape, w)?, &options(o)?, Par::Rayon)?;
     Ok(T::out(y))
 }
 
 /// `Attn(X)` for `b` prompts of `l` tokens (`x`: `b × l × dim`).
-#[napi]
+#[napi(ts_return_type = "Float32Array | Float64Array")]
 pub fn attention_sync(
-    x: Either<Float32Array, Float64Array>,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
     b: u32,
     l: u32,
     shape: AttentionShape,
-    weights: Either<Float32Array, Float64Array>,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] weights: FloatsRef,
     opts: AttentionOptions,
-) -> napi::Result<Either<Float32Array, Float64Array>> {
-    guard(|| floats!([x => x, weights => w], "x", "weights"; run_forward(x, b, l, &shape, w, &opts)))
+) -> napi::Result<FloatsOut> {
+    guard_sized(work(b, l, &shape), || floats!([x => x, weights => w], "x", "weights"; run_forward(x, b, l, &shape, w, &opts)))
+}
+
+/// The work of a forward pass (≈ multiply-adds: projections, scores, outputs): small calls run on
+/// the calling thread (see `guard_sized`).
+fn work(b: u32, l: u32, s: &AttentionShape) -> usize {
+    let (b, l, h, d, dk, dv) = (b as usize, l as usize, s.heads as usize, s.dim as usize, s.dk as usize, s.dv as usize);
+    let per_token = l.saturating_mul(dk + dv).saturating_add(d.saturating_mul(2 * dk + 2 * dv));
+    b.saturating_mul(l).saturating_mul(h).saturating_mul(per_token)
 }
 
 /// Async form of [`attention_sync`]; `token` stops it at the next chunk boundary.
@@ -109,11 +112,14 @@ pub fn attention(
 #[napi(object)]
 pub struct AttentionGrads {
     /// `Attn(X)`, `B × L × d`, the inputs' float type.
-    pub y: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub y: FloatsOut,
     /// `∂/∂X`, `B × L × d`.
-    pub dx: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub dx: FloatsOut,
     /// `[dW_Q | dW_K | dW_V | dW_O]`, laid out like the weights.
-    pub dweights: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub dweights: FloatsOut,
 }
 
 fn run_backward<T: Out>(x: &[T], b: u32, l: u32, shape: &AttentionShape, w: &[T], dy: &[T], o: &AttentionOptions) -> Result<AttentionGrads, CoreError> {
@@ -129,16 +135,17 @@ fn backward_owned(x: &Owned, w: &Owned, dy: &Owned, b: u32, l: u32, shape: &Atte
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward_sync(
-    x: Either<Float32Array, Float64Array>,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
     b: u32,
     l: u32,
     shape: AttentionShape,
-    weights: Either<Float32Array, Float64Array>,
-    dy: Either<Float32Array, Float64Array>,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] weights: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] dy: FloatsRef,
     opts: AttentionOptions,
 ) -> napi::Result<AttentionGrads> {
-    let (x, w, dy) = (Owned::copy(&x), Owned::copy(&weights), Owned::copy(&dy));
-    guard(|| backward_owned(&x, &w, &dy, b, l, &shape, &opts))
+    let (s, o) = (&shape, &opts);
+    // The backward pass is about three forward passes.
+    guard_sized(work(b, l, s).saturating_mul(3), || floats!([x => x, weights => w, dy => dy], "x", "weights", "dy"; run_backward(x, b, l, s, w, dy, o)))
 }
 
 /// Async form of [`attention_backward_sync`].
@@ -183,11 +190,14 @@ pub struct AttentionTrainSpec {
 #[napi(object)]
 pub struct AttentionTrainChunk {
     /// The weights after the completed steps, flat `[W_Q | W_K | W_V | W_O]`.
-    pub weights: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub weights: FloatsOut,
     /// Optimiser state, twice the number of weights (`f64`).
-    pub state: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub state: Typed<f64>,
     /// Mean reconstruction loss before each completed step (fewer than asked when cancelled).
-    pub losses: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub losses: Typed<f64>,
 }
 
 fn train_run(spec: &AttentionTrainSpec, w: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<AttentionTrainChunk, CoreError> {
@@ -204,10 +214,10 @@ fn train_run(spec: &AttentionTrainSpec, w: Owned, mut state: Vec<f64>, start: u6
     };
     let (weights, losses) = floats!([w => w], "weights"; {
         let mut v = w.to_vec();
-        let l = train::train(&prior, &setup, &mut v, &mut state, start, count, Par::Rayon)?;
+        let l = train::train(&prior, &setup, &mut v, &mut state, start, count, Par::Rayon).map_err(crate::errors::js_names(crate::enums::OPTIM_NAMES))?;
         Ok((Out::out(v), l))
     })?;
-    Ok(AttentionTrainChunk { weights, state: Float64Array::new(state), losses: Float64Array::new(losses) })
+    Ok(AttentionTrainChunk { weights, state: Typed(state), losses: Typed(losses) })
 }
 
 /// Training steps `start .. start + count` with the reconstruction loss, off the event loop.

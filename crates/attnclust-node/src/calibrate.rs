@@ -13,7 +13,7 @@ use napi_derive::napi;
 pub fn measure_peak_gflops(seconds: f64) -> napi::Result<f64> {
     guard(move || {
         if !(seconds.is_finite() && (1e-3..=60.0).contains(&seconds)) {
-            return Err(CoreError::range(format!("`seconds` must be in [0.001, 60], got {seconds}")));
+            return Err(CoreError::range("seconds", "in [0.001, 60]", seconds));
         }
         Ok(calibrate::peak_gflops(seconds))
     })
@@ -25,7 +25,7 @@ pub fn measure_peak_gflops(seconds: f64) -> napi::Result<f64> {
 pub fn measure_bandwidth_gbs(mib: u32) -> napi::Result<f64> {
     guard(move || {
         if !(1..=16384).contains(&mib) {
-            return Err(CoreError::range(format!("`mib` must be an integer in [1, 16384], got {mib}")));
+            return Err(CoreError::range("mib", "an integer in [1, 16384]", mib));
         }
         Ok(calibrate::bandwidth_gbs(mib as usize, 5))
     })

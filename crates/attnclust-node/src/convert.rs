@@ -21,30 +21,18 @@ impl Owned {
     }
 }
 
-pub fn out_f32(v: Vec<f32>) -> Floats {
-    Either::A(Float32Array::new(v))
-}
+pub use crate::out::{f32s as out_f32, f64s as out_f64, FloatsOut};
 
-pub fn out_f64(v: Vec<f64>) -> Floats {
-    Either::B(Float64Array::new(v))
-}
-
-/// Values of a float array as `f64`.
-pub fn to_f64(a: &Floats) -> Vec<f64> {
-    match a {
-        Either::A(v) => v.iter().map(|&x| f64::from(x)).collect(),
-        Either::B(v) => v.to_vec(),
-    }
-}
-
-/// `a × b × …` without overflow, bounded by `limit` elements.
-pub fn product(dims: &[usize], limit: usize, what: &str) -> Result<usize, CoreError> {
+/// `a × b × …` without overflow, bounded by `limit` elements: a range error naming `arg`, the
+/// size that makes `what` (`"the sample (n × d)"`) too large.
+pub fn product(dims: &[usize], limit: usize, arg: &str, what: &str) -> Result<usize, CoreError> {
+    let too_large = |got: String| CoreError::range(arg, format!("small enough that {what} holds at most {limit} values"), got);
     let mut p: usize = 1;
     for &d in dims {
-        p = p.checked_mul(d).ok_or_else(|| CoreError::range(format!("{what} is too large")))?;
+        p = p.checked_mul(d).ok_or_else(|| too_large("more than 2⁶⁴ values".to_string()))?;
     }
     if p > limit {
-        return Err(CoreError::range(format!("{what} would hold {p} values, more than the limit of {limit}")));
+        return Err(too_large(format!("{p} values")));
     }
     Ok(p)
 }
@@ -55,15 +43,15 @@ pub const MAX_VALUES: usize = (1 << 31) - 1;
 
 /// The float types that can be handed back to JS.
 pub trait Out: attnclust_core::Real {
-    fn out(v: Vec<Self>) -> Floats;
+    fn out(v: Vec<Self>) -> FloatsOut;
 }
 impl Out for f32 {
-    fn out(v: Vec<f32>) -> Floats {
+    fn out(v: Vec<f32>) -> FloatsOut {
         out_f32(v)
     }
 }
 impl Out for f64 {
-    fn out(v: Vec<f64>) -> Floats {
+    fn out(v: Vec<f64>) -> FloatsOut {
         out_f64(v)
     }
 }

@@ -169,6 +169,12 @@ pub struct OptimSpec {
     pub lr: f64,
 }
 
+/// The JS names of the core's optimiser arguments, for both trainers (`train(…, { optimizer:
+/// { kind: 'adam', beta1 } })`): the rule's constants are fields of `optimizer`; `lr` and
+/// `schedule.*` keep their names.
+pub const OPTIM_NAMES: crate::errors::Names =
+    &[("beta", "optimizer.beta"), ("beta1", "optimizer.beta1"), ("beta2", "optimizer.beta2"), ("eps", "optimizer.eps")];
+
 impl OptimSpec {
     /// The core's optimiser spec (checked by the core when the run starts).
     pub fn core(&self) -> attnclust_core::train::optim::Optim {
@@ -184,6 +190,14 @@ impl OptimSpec {
         };
         attnclust_core::train::optim::Optim { optimizer, schedule, lr: self.lr }
     }
+}
+
+/// Checks an optimiser spec as the core will when a run starts (`lr`, the rule's constants, the
+/// schedule's), so that a run of 0 steps refuses the same options. Throws a `RangeError` naming
+/// the JS option (`lr`, `optimizer.beta1`, `schedule.floor`).
+#[napi]
+pub fn check_optim(spec: OptimSpec) -> napi::Result<()> {
+    crate::job::guard_sized(0, || spec.core().check().map_err(crate::errors::js_names(OPTIM_NAMES)))
 }
 
 /// A float array borrowed as a slice of its own type.
@@ -203,6 +217,14 @@ pub trait AsView {
             View::F64(v) => v.len(),
         }
     }
+
+    /// The values as `f64` (a copy).
+    fn to_f64(&self) -> Vec<f64> {
+        match self.view() {
+            View::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            View::F64(v) => v.to_vec(),
+        }
+    }
 }
 
 impl AsView for crate::convert::Floats {
@@ -210,6 +232,15 @@ impl AsView for crate::convert::Floats {
         match self {
             napi::bindgen_prelude::Either::A(v) => View::F32(v),
             napi::bindgen_prelude::Either::B(v) => View::F64(v),
+        }
+    }
+}
+
+impl AsView for crate::borrow::FloatsRef {
+    fn view(&self) -> View<'_> {
+        match self {
+            crate::borrow::FloatsRef::F32(v) => View::F32(v),
+            crate::borrow::FloatsRef::F64(v) => View::F64(v),
         }
     }
 }
@@ -224,19 +255,31 @@ impl AsView for crate::convert::Owned {
 }
 
 /// The one dispatch on the float type. `floats!([a => x, b => y], "a", "b"; body)` runs `body`
-/// (a `Result`) with `x`, `y` bound to slices of one float type (`Float32Array`/`Float64Array`
-/// or owned copies; the body is compiled once per type); arrays of mixed types give the TypeError
-/// naming them. `floats!(dtype => T; body)` runs `body` with the type alias `T` set from a
-/// [`Dtype`].
+/// (a `Result`) with `x`, `y` bound to slices of one float type (borrowed arguments
+/// [`crate::borrow::FloatsRef`], `Float32Array`/`Float64Array` or owned copies; the body is
+/// compiled once per type); arrays of mixed types give the TypeError naming them.
+/// `floats!([a => x, b => y], else mixed; body)` runs `mixed` instead for mixed types (the
+/// arrays keep their own names there). `floats!(dtype => T; body)` runs `body` with the type
+/// alias `T` set from a [`Dtype`]. A body's result in the computation's type goes back to JS
+/// through [`crate::convert::Out`] (a [`crate::convert::FloatsOut`]).
 #[macro_export]
 macro_rules! floats {
+    ([$($a:expr => $x:ident),+], else $mixed:expr; $body:expr) => {{
+        use $crate::enums::AsView as _;
+        #[allow(unreachable_patterns)]
+        match ($($a.view(),)+) {
+            ($($crate::enums::View::F32($x),)+) => $body,
+            ($($crate::enums::View::F64($x),)+) => $body,
+            _ => $mixed,
+        }
+    }};
     ([$($a:expr => $x:ident),+], $($name:literal),+; $body:expr) => {{
         use $crate::enums::AsView as _;
         #[allow(unreachable_patterns)]
         match ($($a.view(),)+) {
             ($($crate::enums::View::F32($x),)+) => $body,
             ($($crate::enums::View::F64($x),)+) => $body,
-            _ => Err($crate::enums::mismatch(&[$($name),+])),
+            _ => Err($crate::enums::mismatch(&[$($name),+], &[$(matches!($a.view(), $crate::enums::View::F32(_))),+])),
         }
     }};
     ($dtype:expr => $t:ident; $body:expr) => {
@@ -255,13 +298,10 @@ macro_rules! floats {
     };
 }
 
-/// The error for float arrays of different types.
-pub fn mismatch(names: &[&str]) -> attnclust_core::Error {
-    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-    let list = match quoted.len() {
-        2 => format!("{} and {}", quoted[0], quoted[1]),
-        _ => format!("{} and {}", quoted[..quoted.len() - 1].join(", "), quoted[quoted.len() - 1]),
-    };
-    let both = if names.len() == 2 { "both" } else { "all" };
-    attnclust_core::Error::type_(format!("{list} must {both} be Float32Array or {both} Float64Array"))
+/// The error for float arrays of different types: `names[i]` is an array, `f32[i]` whether it is
+/// a `Float32Array`. It names the first array whose type differs from the first one's.
+pub fn mismatch(names: &[&str], f32: &[bool]) -> attnclust_core::Error {
+    let i = f32.iter().position(|&t| t != f32[0]).unwrap_or(names.len() - 1);
+    let (got, other) = if f32[i] { ("a Float32Array", "a Float64Array") } else { ("a Float64Array", "a Float32Array") };
+    attnclust_core::Error::type_(names[i], format!("{other}, the float type of `{}` (the arrays share one float type)", names[0]), got)
 }

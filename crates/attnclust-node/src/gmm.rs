@@ -1,13 +1,13 @@
 //! Gaussian mixtures and priors.
 
-use crate::convert::{self, Out, MAX_VALUES};
+use crate::convert::{self, FloatsOut, Out, MAX_VALUES};
 use crate::enums::{Dtype, MixtureKind, PriorKind};
 use crate::floats;
 use crate::job::{guard, guard_sized, CancelToken, Job, Promise};
+use crate::out::Typed;
 use attnclust_core::data::gmm::Mixture;
 use attnclust_core::data::prior::{Prior, Weights};
 use attnclust_core::{Error as CoreError, Par};
-use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Uint32Array};
 use napi::Env;
 use napi_derive::napi;
 
@@ -36,9 +36,11 @@ pub struct MixtureSpec {
 #[napi(object)]
 pub struct Sample {
     /// `n × d`.
-    pub x: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub x: FloatsOut,
     /// The component of each draw (`n`, each `< K`).
-    pub labels: Uint32Array,
+    #[napi(ts_type = "Uint32Array")]
+    pub labels: Typed<u32>,
 }
 
 /// A Gaussian mixture held in Rust.
@@ -48,7 +50,7 @@ pub struct NativeMixture {
 }
 
 fn need(v: Option<Vec<f64>>, name: &str, kind: &str) -> Result<Vec<f64>, CoreError> {
-    v.ok_or_else(|| CoreError::type_(format!("`{name}` is required for a {kind} mixture")))
+    v.ok_or_else(|| CoreError::type_(name, format!("given for a {kind} mixture"), "undefined"))
 }
 
 pub fn build_mixture(spec: MixtureSpec) -> Result<Mixture, CoreError> {
@@ -61,12 +63,12 @@ pub fn build_mixture(spec: MixtureSpec) -> Result<Mixture, CoreError> {
 }
 
 fn sample(m: &Mixture, n: usize, seed: u64, stream: u64, dtype: Dtype) -> Result<Sample, CoreError> {
-    convert::product(&[n, m.dim], MAX_VALUES, "the sample (`n` × d)")?;
+    convert::product(&[n, m.dim], MAX_VALUES, "n", "the sample (n × d)")?;
     let (x, labels) = floats!(dtype => T; {
         let (x, l) = m.sample::<T>(n, seed, stream, Par::Rayon);
         (T::out(x), l)
     });
-    Ok(Sample { x, labels: Uint32Array::new(labels) })
+    Ok(Sample { x, labels: Typed(labels) })
 }
 
 #[napi]
@@ -126,13 +128,17 @@ pub struct PriorSpec {
 #[napi(object)]
 pub struct Prompts {
     /// `B × L × d`.
-    pub x: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub x: FloatsOut,
     /// `B × L`.
-    pub labels: Uint32Array,
+    #[napi(ts_type = "Uint32Array")]
+    pub labels: Typed<u32>,
     /// `B × K × d`.
-    pub means: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub means: FloatsOut,
     /// `B × K`: each prompt's mixture weights.
-    pub weights: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub weights: Typed<f64>,
 }
 
 /// The core prior of a spec.
@@ -142,27 +148,59 @@ pub fn build_prior(spec: &PriorSpec) -> Result<Prior, CoreError> {
         (None, None) => Weights::Equal,
         (Some(w), None) => Weights::Fixed(w.clone()),
         (None, Some(a)) => Weights::Dirichlet(a.clone()),
-        (Some(_), Some(_)) => return Err(CoreError::type_("`weights` must be fixed weights or `{ dirichlet }`, not both".to_string())),
+        (Some(_), Some(_)) => return Err(CoreError::type_("weights", "fixed weights or `{ dirichlet }`", "both")),
     };
-    Prior::new(spec.k as usize, spec.dim as usize, centroids, spec.sigma, spec.min_separation)?.with_weights(weights)
+    // `MixturePrior.sphere({ k, dim, radius, sigma, minSeparation, weights })`'s names.
+    const NAMES: crate::errors::Names = &[("min_separation", "minSeparation")];
+    Prior::new(spec.k as usize, spec.dim as usize, centroids, spec.sigma, spec.min_separation)
+        .and_then(|p| p.with_weights(weights))
+        .map_err(crate::errors::js_names(NAMES))
 }
 
 fn prompts(spec: &PriorSpec, batch: usize, length: usize, seed: u64, dtype: Dtype) -> Result<Prompts, CoreError> {
-    let prior = build_prior(spec)?;
-    convert::product(&[batch, length, prior.dim], MAX_VALUES, "the prompts (`batch` × `length` × d)")?;
+    draw_prompts(&build_prior(spec)?, batch, length, seed, dtype)
+}
+
+fn draw_prompts(prior: &Prior, batch: usize, length: usize, seed: u64, dtype: Dtype) -> Result<Prompts, CoreError> {
+    convert::product(&[batch, length, prior.dim], MAX_VALUES, "batch", "the prompts (batch × length × d)")?;
+    convert::product(&[batch, prior.k, prior.dim], MAX_VALUES, "batch", "their centroids (batch × k × d)")?;
     Ok(floats!(dtype => T; {
-        let p = prior.sample_prompts::<T>(batch, length, seed, Par::Rayon)?;
-        Prompts { x: T::out(p.x), labels: Uint32Array::new(p.labels), means: T::out(p.means), weights: Float64Array::new(p.weights) }
+        let p = prior.sample_prompts::<T>(batch, length, seed, Par::Rayon).map_err(crate::errors::js_names(&[("min_separation", "minSeparation")]))?;
+        Prompts { x: T::out(p.x), labels: Typed(p.labels), means: T::out(p.means), weights: Typed(p.weights) }
     }))
 }
 
-/// `batch` prompts of `length` tokens, each from its own mixture drawn from the prior.
-#[napi]
-pub fn sample_prompts_sync(spec: PriorSpec, batch: u32, length: u32, seed: f64, dtype: Dtype) -> napi::Result<Prompts> {
-    guard(|| prompts(&spec, batch as usize, length as usize, seed as u64, dtype))
+/// The work of drawing prompts (≈ flop): small draws run on the calling thread (see `guard_sized`).
+fn prompts_work(k: usize, dim: usize, batch: u32, length: u32) -> usize {
+    let per = (length as usize).saturating_add(k).saturating_mul(dim.saturating_add(1)).saturating_mul(8);
+    (batch as usize).saturating_mul(per)
 }
 
-/// Async form of [`sample_prompts_sync`].
+/// A prior held in Rust: checked and built once, then drawn from many times.
+#[napi]
+pub struct NativePrior {
+    inner: Prior,
+}
+
+#[napi]
+impl NativePrior {
+    /// The prior of `spec`; the core checks every value (`TypeError` for a wrong length or both
+    /// `weights` and `dirichlet`, `RangeError` for a value out of range).
+    #[napi(constructor)]
+    pub fn new(spec: PriorSpec) -> napi::Result<Self> {
+        guard_sized(0, || build_prior(&spec)).map(|inner| NativePrior { inner })
+    }
+
+    /// `batch` prompts of `length` tokens, each from its own mixture drawn from the prior.
+    #[napi]
+    pub fn sample_prompts_sync(&self, batch: u32, length: u32, seed: f64, dtype: Dtype) -> napi::Result<Prompts> {
+        let p = &self.inner;
+        guard_sized(prompts_work(p.k, p.dim, batch, length), || draw_prompts(p, batch as usize, length as usize, seed as u64, dtype))
+    }
+}
+
+/// `batch` prompts of `length` tokens, each from its own mixture drawn from the prior, off the
+/// event loop (the sync form is [`NativePrior::sample_prompts_sync`]).
 #[napi(ts_return_type = "Promise<Prompts>")]
 pub fn sample_prompts(env: Env, spec: PriorSpec, batch: u32, length: u32, seed: f64, dtype: Dtype, token: Option<&CancelToken>) -> napi::Result<Promise> {
     Job::spawn(&env, move || prompts(&spec, batch as usize, length as usize, seed as u64, dtype), token)

@@ -1,10 +1,12 @@
 //! Model A: the two-head layer's forward, risk, gradient, initialisation and training.
 
-use crate::convert::{self, Out, Owned};
+use crate::borrow::FloatsRef;
+use crate::convert::{FloatsOut, Out, Owned};
 use crate::enums::{AsView, Dtype, InitKind, OptimSpec, Scores};
 use crate::floats;
 use crate::gmm::NativeMixture;
 use crate::job::{guard, guard_sized, CancelToken, Job, OnCancel, Promise};
+use crate::out::Typed;
 use attnclust_core::models::two_head::Layer;
 use attnclust_core::train::init::{init_params, Init};
 use attnclust_core::train::two_head::{self as train, Setup};
@@ -32,23 +34,27 @@ fn layer<'a, T: Real>(spec: &LayerSpec, params: &'a [T]) -> Result<Layer<'a, T>,
 }
 
 /// The work of a pass over `x` (≈ multiply-adds): `n · d · H`.
-fn work(spec: &LayerSpec, x: &Either<Float32Array, Float64Array>) -> usize {
+fn work(spec: &LayerSpec, x: &FloatsRef) -> usize {
     x.values().saturating_mul(spec.heads as usize)
 }
 
 /// `T_Θ(x)` for every row of `x` (same float type as `params`).
-#[napi]
+#[napi(ts_return_type = "Float32Array | Float64Array")]
 pub fn heads_forward(
     spec: LayerSpec,
-    params: Either<Float32Array, Float64Array>,
-    x: Either<Float32Array, Float64Array>,
-) -> napi::Result<Either<Float32Array, Float64Array>> {
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
+) -> napi::Result<FloatsOut> {
     guard_sized(work(&spec, &x), || floats!([params => p, x => x], "params", "x"; Ok(Out::out(layer(&spec, p)?.forward(x, Par::Rayon)?))))
 }
 
 /// Mean risk `(1/n) Σ ‖x_i − T_Θ(x_i)‖²`.
 #[napi]
-pub fn heads_risk(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<f64> {
+pub fn heads_risk(
+    spec: LayerSpec,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
+) -> napi::Result<f64> {
     guard_sized(work(&spec, &x), || floats!([params => p, x => x], "params", "x"; layer(&spec, p)?.risk(x, Par::Rayon)))
 }
 
@@ -58,15 +64,20 @@ pub struct RiskGrad {
     /// Mean risk `(1/n) Σ ‖x_i − T(x_i)‖²`.
     pub risk: f64,
     /// `H × d`, always `f64`.
-    pub grad: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub grad: Typed<f64>,
 }
 
 /// Mean risk and its gradient.
 #[napi]
-pub fn heads_risk_grad(spec: LayerSpec, params: Either<Float32Array, Float64Array>, x: Either<Float32Array, Float64Array>) -> napi::Result<RiskGrad> {
+pub fn heads_risk_grad(
+    spec: LayerSpec,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
+) -> napi::Result<RiskGrad> {
     guard_sized(work(&spec, &x), || {
         let (risk, grad) = floats!([params => p, x => x], "params", "x"; layer(&spec, p)?.risk_grad(x, Par::Rayon))?;
-        Ok(RiskGrad { risk, grad: Float64Array::new(grad) })
+        Ok(RiskGrad { risk, grad: Typed(grad) })
     })
 }
 
@@ -88,29 +99,24 @@ pub struct InitSpec {
 fn init_of(spec: &InitSpec) -> Result<Init, CoreError> {
     let seed = spec.seed as u64;
     match spec.kind {
-        InitKind::Random => Ok(Init::Random { scale: spec.scale.ok_or_else(|| CoreError::type_("`init.scale` is required for kind 'random'"))?, seed }),
+        InitKind::Random => Ok(Init::Random { scale: spec.scale.ok_or_else(|| CoreError::type_("init.scale", "given for kind 'random'", "undefined"))?, seed }),
         InitKind::Point => Ok(Init::Point { at: spec.at.clone(), noise: spec.noise.unwrap_or(0.0), seed }),
         InitKind::Data => Ok(Init::Data { seed }),
     }
 }
 
 /// Initial parameters `H × d` in `dtype`; `data` is needed by kind 'data' (any float type).
-#[napi]
-pub fn init_heads(
-    spec: InitSpec,
-    heads: u32,
-    dim: u32,
-    dtype: Dtype,
-    data: Option<Either<Float32Array, Float64Array>>,
-) -> napi::Result<Either<Float32Array, Float64Array>> {
+#[napi(ts_return_type = "Float32Array | Float64Array")]
+pub fn init_heads(spec: InitSpec, heads: u32, dim: u32, dtype: Dtype, data: Option<Either<Float32Array, Float64Array>>) -> napi::Result<FloatsOut> {
     guard(|| {
         let init = init_of(&spec)?;
         let (h, d) = (heads as usize, dim as usize);
-        let data64 = data.as_ref().map(convert::to_f64);
+        let data64 = data.as_ref().map(AsView::to_f64);
         if let Some(x) = &data64 {
-            attnclust_core::models::two_head::check_tokens(x, d.max(1), "data")?;
+            attnclust_core::models::two_head::check_tokens(x, d.max(1), "source")?;
         }
-        let p: Vec<f64> = init_params(&init, h, d, data64.as_deref())?;
+        // `layer.initFromData(source, { seed })` names its data `source`.
+        let p: Vec<f64> = init_params(&init, h, d, data64.as_deref()).map_err(crate::errors::js_names(&[("x", "source"), ("data", "source")]))?;
         Ok(floats!(dtype => T; T::out(p.into_iter().map(T::of).collect())))
     })
 }
@@ -145,19 +151,32 @@ pub(crate) fn setup_of(s: &TrainSpec) -> Setup {
 #[napi(object)]
 pub struct TrainChunk {
     /// The parameters after the completed steps, `H × d`.
-    pub params: Either<Float32Array, Float64Array>,
+    #[napi(ts_type = "Float32Array | Float64Array")]
+    pub params: FloatsOut,
     /// Optimiser state, `2 · H · d`.
-    pub state: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub state: Typed<f64>,
     /// Risk before each step of the run.
-    pub risks: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub risks: Typed<f64>,
 }
+
+/// `layer.train(source, { lr, batch, optimizer, schedule, quadrature })`'s names for the core's
+/// arguments: the sample or mixture is `source` (the optimiser's are [`crate::enums::OPTIM_NAMES`]).
+pub(crate) const TRAIN_NAMES: crate::errors::Names = &[("x", "source"), ("mixture", "source")];
 
 enum Source {
     Mixture(attnclust_core::data::gmm::Mixture),
     Sample(Owned),
 }
 
-fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<TrainChunk, CoreError> {
+fn run(source: &Source, spec: &TrainSpec, params: Owned, state: Vec<f64>, start: u64, count: u64) -> Result<TrainChunk, CoreError> {
+    run_unnamed(source, spec, params, state, start, count)
+        .map_err(crate::errors::js_names(TRAIN_NAMES))
+        .map_err(crate::errors::js_names(crate::enums::OPTIM_NAMES))
+}
+
+fn run_unnamed(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, start: u64, count: u64) -> Result<TrainChunk, CoreError> {
     let setup = setup_of(spec);
     let (params, risks) = match source {
         Source::Mixture(m) => floats!([params => p], "params"; {
@@ -171,7 +190,7 @@ fn run(source: &Source, spec: &TrainSpec, params: Owned, mut state: Vec<f64>, st
             Ok((Out::out(p), risks))
         }),
     }?;
-    Ok(TrainChunk { params, state: Float64Array::new(state), risks: Float64Array::new(risks) })
+    Ok(TrainChunk { params, state: Typed(state), risks: Typed(risks) })
 }
 
 /// Online SGD steps `start .. start + count` on fresh samples of `mixture`, off the event loop.
@@ -220,7 +239,7 @@ pub fn train_sync(
     let src = match (mixture, &x) {
         (Some(m), _) => Source::Mixture(m.inner.clone()),
         (None, Some(x)) => Source::Sample(Owned::copy(x)),
-        (None, None) => return Err(crate::job::to_js(CoreError::type_("`source` is required"))),
+        (None, None) => return Err(crate::job::to_js(CoreError::type_("source", "a mixture or a sample", "undefined"))),
     };
     let (p, st) = (Owned::copy(&params), state.to_vec());
     guard(move || run(&src, &spec, p, st, start as u64, u64::from(count)))

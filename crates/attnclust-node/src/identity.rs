@@ -1,7 +1,9 @@
 //! Model B: identity attention.
 
-use crate::convert::{Out, Owned};
+use crate::borrow::FloatsRef;
+use crate::convert::{FloatsOut, Out, Owned};
 use crate::enums::{AsView, Scores};
+use crate::errors::{js_names, Names};
 use crate::floats;
 use crate::job::{guard_sized, CancelToken, Job, Promise};
 use attnclust_core::models::identity::{identity_attention as run_identity, Options};
@@ -29,20 +31,23 @@ fn options(o: &IdentityOptions) -> Result<Options, CoreError> {
     Ok(Options { lambda: o.lambda, scores: o.scores.into(), exclude_self: o.exclude_self, depth: o.depth as usize, residual: o.residual })
 }
 
-fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result<Either<Float32Array, Float64Array>, CoreError> {
-    let y = run_identity(x, b as usize, l as usize, d as usize, &options(o)?, Par::Rayon)?;
+/// `identityAttention(x, { lambda, scores, excludeSelf, depth })`'s names for the core's arguments.
+const NAMES: Names = &[("exclude_self", "excludeSelf")];
+
+fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result<FloatsOut, CoreError> {
+    let y = run_identity(x, b as usize, l as usize, d as usize, &options(o)?, Par::Rayon).map_err(js_names(NAMES))?;
     Ok(T::out(y))
 }
 
 /// `softmax_rows(λXXᵀ)X`, applied `depth` times, to `b` prompts of `l × d` tokens.
-#[napi]
+#[napi(ts_return_type = "Float32Array | Float64Array")]
 pub fn identity_attention_sync(
-    x: Either<Float32Array, Float64Array>,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
     b: u32,
     l: u32,
     d: u32,
     opts: IdentityOptions,
-) -> napi::Result<Either<Float32Array, Float64Array>> {
+) -> napi::Result<FloatsOut> {
     let n = x.values();
     guard_sized(n.saturating_mul(l as usize).saturating_mul(opts.depth as usize), || floats!([x => x], "x"; apply(x, b, l, d, &opts)))
 }

@@ -30,13 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-/// Maps a core error to a JS error whose message starts with its class (`TypeError: …`).
-pub fn to_js(e: CoreError) -> napi::Error {
-    match e {
-        CoreError::Cancelled => napi::Error::new(napi::Status::Cancelled, "AbortError: the operation was cancelled"),
-        e => napi::Error::from_reason(e.to_string()),
-    }
-}
+pub use crate::errors::to_js;
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
@@ -80,11 +74,14 @@ where
 thread_local! {
     /// The Node.js environment of this JavaScript thread (the main thread or a worker's), set when
     /// the addon is loaded into it ([`attach`]) and cleared when it is torn down; `None` on the pool.
+    /// The one record of it: a synchronous call probes it to stop when its worker is terminated
+    /// ([`run_stoppable`]), and builds its JS error objects in it (`errors.rs`).
     static JS_ENV: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
 /// Records the environment that loads the addon (once per environment: the main thread, each
-/// worker), so that a synchronous call made on its thread can see it being torn down.
+/// worker), so that a synchronous call made on its thread can see it being torn down and can
+/// throw real JS error objects (`crate::errors::to_js`).
 #[napi(module_exports)]
 pub fn attach(_exports: Object, env: Env) -> napi::Result<()> {
     let key = env.raw() as usize;
@@ -99,7 +96,8 @@ pub fn attach(_exports: Object, env: Env) -> napi::Result<()> {
     Ok(())
 }
 
-fn js_env() -> Option<napi::sys::napi_env> {
+/// The environment of the calling JavaScript thread ([`attach`]); `None` on other threads.
+pub(crate) fn js_env() -> Option<napi::sys::napi_env> {
     JS_ENV.with(|e| e.get()).map(|k| k as napi::sys::napi_env)
 }
 
@@ -273,6 +271,14 @@ impl ToNapiValue for Promise {
     }
 }
 
+/// Why a job failed.
+enum Failure {
+    /// A core error: made into its JS error on the JS thread.
+    Core(CoreError),
+    /// A panic, already an `Error: internal error …`.
+    Internal(napi::Error),
+}
+
 /// What a job does when its token is set while it runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum OnCancel {
@@ -361,17 +367,20 @@ impl Job {
                 OnCancel::Reject => cancel.run(work),
                 OnCancel::Partial => cancel.run_partial(work),
             };
+            // A core error stays data until the promise settles on the JS thread, where it
+            // becomes its JS error object (`errors.rs`).
             let r = match catch_unwind(AssertUnwindSafe(run)) {
-                Ok(r) => r.map_err(to_js),
-                Err(p) => Err(internal(p)),
+                Ok(r) => r.map_err(Failure::Core),
+                Err(p) => Err(Failure::Internal(internal(p))),
             };
             if let Ok(mut m) = IN_FLIGHT.lock() {
                 m.get_or_insert_with(HashMap::new).remove(&id);
             }
-            match r {
-                Ok(v) => deferred.resolve(move |_| Ok(v)),
-                Err(e) => deferred.reject(e),
-            }
+            deferred.resolve(move |env| match r {
+                Ok(v) => Ok(v),
+                Err(Failure::Core(e)) => Err(crate::errors::in_env(&env, e)),
+                Err(Failure::Internal(e)) => Err(e),
+            });
         });
         Ok(Promise(raw))
     }

@@ -1,6 +1,6 @@
 //! Node.js bindings of attnclust-core (napi-rs). Thin on purpose: conversion of typed arrays,
 //! argument checks that need JS types, sync and async (libuv thread pool) forms of each call,
-//! core errors mapped to messages that the TypeScript layer turns into `TypeError`/`RangeError`.
+//! core errors made into real `TypeError`/`RangeError` objects that name the JS argument (`errors.rs`).
 //!
 //! Every call, sync or async, runs inside [`guard`], which turns a Rust panic into a JS error:
 //! no panic crosses into Node.
@@ -19,14 +19,17 @@
 
 mod attention;
 mod baselines;
+mod borrow;
 mod calibrate;
 mod convert;
 mod enums;
+mod errors;
 mod gmm;
 mod heads;
 mod identity;
 mod job;
 mod metrics;
+mod out;
 mod plan;
 mod pool;
 mod population;

@@ -1,26 +1,34 @@
 //! Metrics.
 
+use crate::borrow::{FloatsRef, Slice};
 use crate::enums::AsView;
 use crate::floats;
-use crate::job::{guard, guard_sized};
+use crate::job::guard_sized;
 use attnclust_core::metrics;
-use napi::bindgen_prelude::{Either, Float32Array, Float64Array, Uint32Array};
 use napi_derive::napi;
 
 /// The work of a matching (≈ `H · K · d`): small ones run on the calling thread (see `guard_sized`).
-fn matching_work(params: &Either<Float32Array, Float64Array>, means: &Either<Float32Array, Float64Array>, dim: u32) -> usize {
+fn matching_work(params: &FloatsRef, means: &FloatsRef, dim: u32) -> usize {
     params.values().saturating_mul(means.values()) / (dim as usize).max(1)
 }
 
 /// Mean cosine between heads and centroids under the best matching.
 #[napi]
-pub fn alignment(params: Either<Float32Array, Float64Array>, means: Either<Float32Array, Float64Array>, dim: u32) -> napi::Result<f64> {
+pub fn alignment(
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
+    dim: u32,
+) -> napi::Result<f64> {
     guard_sized(matching_work(&params, &means, dim), || floats!([params => p, means => m], "params", "means"; metrics::alignment(p, m, dim as usize)))
 }
 
 /// Mean relative distance between heads and centroids under the best matching.
 #[napi]
-pub fn centroid_error(params: Either<Float32Array, Float64Array>, means: Either<Float32Array, Float64Array>, dim: u32) -> napi::Result<f64> {
+pub fn centroid_error(
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
+    dim: u32,
+) -> napi::Result<f64> {
     guard_sized(matching_work(&params, &means, dim), || floats!([params => p, means => m], "params", "means"; metrics::centroid_error(p, m, dim as usize)))
 }
 
@@ -28,24 +36,29 @@ pub fn centroid_error(params: Either<Float32Array, Float64Array>, means: Either<
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn quantization_ratio(
-    x: Either<Float32Array, Float64Array>,
-    y: Either<Float32Array, Float64Array>,
-    means: Either<Float32Array, Float64Array>,
-    labels: Uint32Array,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] y: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
+    #[napi(ts_arg_type = "Uint32Array")] labels: Slice<u32>,
     b: u32,
     l: u32,
     k: u32,
     d: u32,
 ) -> napi::Result<f64> {
-    let m64 = crate::convert::to_f64(&means);
-    let (x64, y64) = (crate::convert::to_f64(&x), crate::convert::to_f64(&y));
-    guard(|| metrics::quantization_ratio(&x64, &y64, &m64, &labels, b as usize, l as usize, k as usize, d as usize))
+    let (b, l, k, d) = (b as usize, l as usize, k as usize, d as usize);
+    let work = labels.len().saturating_mul(d).saturating_mul(8);
+    // One dtype: the core reads the arrays as they are (it widens each value to f64); mixed
+    // dtypes are widened to f64 first.
+    guard_sized(work, || {
+        floats!([x => x, y => y, means => m], else metrics::quantization_ratio(&x.to_f64(), &y.to_f64(), &means.to_f64(), &labels, b, l, k, d);
+            metrics::quantization_ratio(x, y, m, &labels, b, l, k, d))
+    })
 }
 
 /// Adjusted Rand index of two labelings.
 #[napi]
-pub fn adjusted_rand_index(a: Uint32Array, b: Uint32Array) -> napi::Result<f64> {
-    guard(|| metrics::adjusted_rand_index(&a, &b))
+pub fn adjusted_rand_index(#[napi(ts_arg_type = "Uint32Array")] a: Slice<u32>, #[napi(ts_arg_type = "Uint32Array")] b: Slice<u32>) -> napi::Result<f64> {
+    guard_sized(a.len().saturating_mul(16), || metrics::adjusted_rand_index(&a, &b))
 }
 
 /// One matched head and centroid.
@@ -74,8 +87,12 @@ pub struct HeadMatching {
 
 /// The matching behind `alignment`, with each pair's cosine and relative error.
 #[napi]
-pub fn matching(params: Either<Float32Array, Float64Array>, means: Either<Float32Array, Float64Array>, dim: u32) -> napi::Result<HeadMatching> {
-    let m = guard(|| floats!([params => p, means => m], "params", "means"; metrics::matching(p, m, dim as usize)))?;
+pub fn matching(
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
+    dim: u32,
+) -> napi::Result<HeadMatching> {
+    let m = guard_sized(matching_work(&params, &means, dim), || floats!([params => p, means => m], "params", "means"; metrics::matching(p, m, dim as usize)))?;
     let idx = |v: Vec<usize>| v.into_iter().map(|i| i as u32).collect();
     Ok(HeadMatching {
         pairs: m

@@ -45,7 +45,7 @@ fn poisoned() -> napi::Error {
 #[napi]
 pub fn set_threads(n: u32) -> napi::Result<()> {
     if !(1..=256).contains(&n) {
-        return Err(napi::Error::from_reason(format!("RangeError: `threads` must be an integer in [1, 256], got {n}")));
+        return Err(crate::errors::to_js(attnclust_core::Error::range("threads", "an integer in [1, 256]", n)));
     }
     let p = build(n as usize)?;
     *POOL.write().map_err(|_| poisoned())? = Some(p);

@@ -1,12 +1,14 @@
 //! Exact population quantities (core `population`): model A's population risk and gradient,
 //! gradient descent on it, and identity attention at infinite context.
 
-use crate::convert::{self, Out, Owned};
-use crate::enums::Scores;
+use crate::convert::{Out, Owned};
+use crate::enums::{AsView, Scores};
+use crate::errors::{js_names, Names};
 use crate::floats;
 use crate::gmm::NativeMixture;
 use crate::heads::{setup_of, LayerSpec, TrainChunk, TrainSpec};
 use crate::job::{guard, CancelToken, Job, OnCancel, Promise};
+use crate::out::Typed;
 use attnclust_core::population::identity::{limit, limit_ratio};
 use attnclust_core::population::two_head::{risk_gradient, Quadrature};
 use attnclust_core::train::population::population;
@@ -39,7 +41,8 @@ pub struct PopulationResult {
     /// `R(Θ) = E‖x − T_Θ(x)‖²`.
     pub risk: f64,
     /// `H × d`, `f64`.
-    pub gradient: Float64Array,
+    #[napi(ts_type = "Float64Array")]
+    pub gradient: Typed<f64>,
     /// Rank of `span{θ_h}`: the dimension of the integrals.
     pub rank: u32,
     /// Gauss–Hermite nodes per dimension of the final level.
@@ -50,6 +53,10 @@ pub struct PopulationResult {
     pub converged: bool,
 }
 
+/// `layer.population(gmm)`, `identityAttentionLimit(gmm, x, { lambda })` and
+/// `limitQuantizationRatio(gmm, { lambda, quadrature })`'s names for the core's arguments.
+const NAMES: Names = &[("mixture", "gmm")];
+
 /// The exact population risk and gradient of model A (isotropic mixtures).
 #[napi]
 pub fn population_risk_grad(
@@ -58,17 +65,11 @@ pub fn population_risk_grad(
     params: Either<Float32Array, Float64Array>,
     quad: Option<QuadratureSpec>,
 ) -> napi::Result<PopulationResult> {
-    let p = convert::to_f64(&params);
+    let p = params.to_f64();
     guard(|| {
-        let r = risk_gradient(&mixture.inner, &p, spec.heads as usize, spec.lambda, spec.scores.into(), &quadrature(quad), attnclust_core::Par::Rayon)?;
-        Ok(PopulationResult {
-            risk: r.risk,
-            gradient: Float64Array::new(r.gradient),
-            rank: r.rank as u32,
-            nodes: r.nodes as u32,
-            error: r.error,
-            converged: r.converged,
-        })
+        let r = risk_gradient(&mixture.inner, &p, spec.heads as usize, spec.lambda, spec.scores.into(), &quadrature(quad), attnclust_core::Par::Rayon)
+            .map_err(js_names(NAMES))?;
+        Ok(PopulationResult { risk: r.risk, gradient: Typed(r.gradient), rank: r.rank as u32, nodes: r.nodes as u32, error: r.error, converged: r.converged })
     })
 }
 
@@ -84,10 +85,12 @@ fn run(
     let setup = setup_of(spec);
     let (params, risks) = floats!([params => p], "params"; {
         let mut p = p.to_vec();
-        let r = population(mix, &setup, &mut p, &mut state, start, count, q)?;
+        let r = population(mix, &setup, &mut p, &mut state, start, count, q)
+            .map_err(js_names(crate::heads::TRAIN_NAMES))
+            .map_err(js_names(crate::enums::OPTIM_NAMES))?;
         Ok((Out::out(p), r))
     })?;
-    Ok(TrainChunk { params, state: Float64Array::new(state), risks: Float64Array::new(risks) })
+    Ok(TrainChunk { params, state: Typed(state), risks: Typed(risks) })
 }
 
 /// Steps `start .. start + count` of gradient descent on the exact population risk (off the event
@@ -112,7 +115,7 @@ pub fn train_population(
 /// from the mixture.
 #[napi]
 pub fn identity_attention_limit(mixture: &NativeMixture, x: Float64Array, lambda: f64, scores: Scores) -> napi::Result<Float64Array> {
-    guard(|| Ok(Float64Array::new(limit(&mixture.inner, &x, lambda, scores.into())?)))
+    guard(|| Ok(Float64Array::new(limit(&mixture.inner, &x, lambda, scores.into()).map_err(js_names(NAMES))?)))
 }
 
 /// The limiting quantization ratio and how it was computed.
@@ -134,7 +137,7 @@ pub struct LimitRatioResult {
 #[napi]
 pub fn limit_quantization_ratio(mixture: &NativeMixture, lambda: f64, scores: Scores, quad: Option<QuadratureSpec>) -> napi::Result<LimitRatioResult> {
     guard(|| {
-        let r = limit_ratio(&mixture.inner, lambda, scores.into(), &quadrature(quad))?;
+        let r = limit_ratio(&mixture.inner, lambda, scores.into(), &quadrature(quad)).map_err(js_names(NAMES))?;
         Ok(LimitRatioResult { ratio: r.ratio, rank: r.rank as u32, nodes: r.nodes as u32, error: r.error, converged: r.converged })
     })
 }

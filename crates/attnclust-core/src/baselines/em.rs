@@ -35,7 +35,7 @@
 //! partial sums are added in chunk order: bit-identical results with any number of threads.
 
 use crate::baselines::kmeans::{self, check_k, check_points, chunk_rows, fold_chunks, group_for, par_for, KMeansOptions, CHUNK};
-use crate::error::{ensure, Result};
+use crate::error::{ensure, num, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 
@@ -269,13 +269,19 @@ fn m_step(stats: &[f64], old: &Params, d: usize, cov: EmCovariance, reg: f64, fa
 /// Checks the options of [`em`].
 fn check_options(opts: &EmOptions, n: usize) -> Result<()> {
     check_k(opts.k, n)?;
-    ensure(opts.max_iter >= 1, || format!("`max_iter` must be at least 1, got {}", opts.max_iter))?;
-    ensure(opts.tol.is_finite() && opts.tol >= 0.0, || format!("`tol` must be finite and ≥ 0, got {}", opts.tol))?;
-    ensure(opts.reg.is_finite() && opts.reg > 0.0, || format!("`reg` must be positive and finite, got {}", opts.reg))
+    ensure(opts.max_iter >= 1, || Error::range("max_iter", "at least 1", opts.max_iter))?;
+    ensure(opts.tol.is_finite() && opts.tol >= 0.0, || Error::range("tol", "finite and ≥ 0", num(opts.tol)))?;
+    ensure(opts.reg.is_finite() && opts.reg > 0.0, || Error::range("reg", "positive and finite", num(opts.reg)))
 }
 
 fn check_finite(ll: f64) -> Result<()> {
-    ensure(ll.is_finite(), || "the log-likelihood of `x` is beyond the f64 range: `x` is too large in magnitude, or `reg` too small for its spread".to_string())
+    ensure(ll.is_finite(), || {
+        Error::range(
+            "x",
+            "small enough in magnitude that its log-likelihood stays within f64 (or `reg` large enough for its spread)",
+            "a log-likelihood beyond the f64 range",
+        )
+    })
 }
 
 /// [`em`], also returning the mean log-likelihood of the start and after each iteration.
@@ -324,7 +330,7 @@ pub(crate) fn em_traced<T: Real>(x: &[T], d: usize, opts: &EmOptions, par: Par) 
 /// Variances are in squared data units; the result is the same for any `par` and thread count.
 ///
 /// # Errors
-/// [`crate::Error::Type`] when `x.len()` is not a multiple of `d`; [`crate::Error::Range`] when
+/// [`crate::ErrorKind::Type`] when `x.len()` is not a multiple of `d`; [`crate::ErrorKind::Range`] when
 /// `d = 0`, `x` is empty or not finite, `k` is outside `[1, n]`, `max_iter` is 0, `tol` is
 /// negative or not finite, `reg` is not positive and finite, or the log-likelihood leaves the
 /// `f64` range (data too large, or `reg` too small for their spread).
@@ -336,7 +342,7 @@ pub fn em<T: Real>(x: &[T], d: usize, opts: &EmOptions, par: Par) -> Result<EmRe
 mod tests {
     use super::*;
     use crate::data::gmm::Mixture;
-    use crate::error::Error;
+    use crate::error::ErrorKind;
     use crate::metrics::adjusted_rand_index;
     use crate::metrics::matching::min_cost_matching;
 
@@ -513,19 +519,19 @@ mod tests {
         let x = [0.0f64, 1.0, 2.0, 3.0];
         let o = |k| opts(k, 0, EmCovariance::Diagonal);
         let range = |r: Result<EmResult<f64>>, name: &str| match r {
-            Err(Error::Range(m)) => assert!(m.contains(name), "{m}"),
+            Err(e) if e.kind == ErrorKind::Range => assert_eq!(e.root(), name, "{e}"),
             other => panic!("expected a range error naming {name}, got {other:?}"),
         };
-        range(em(&x, 1, &o(0), Par::Seq), "`k`");
-        range(em(&x, 1, &o(5), Par::Seq), "`k`");
-        range(em(&[0.0, f64::NAN], 1, &o(1), Par::Seq), "`x`");
-        range(em(&x, 0, &o(1), Par::Seq), "`d`");
-        range(em(&[] as &[f64], 1, &o(1), Par::Seq), "`x`");
-        range(em(&x, 1, &EmOptions { reg: 0.0, ..o(1) }, Par::Seq), "`reg`");
-        range(em(&x, 1, &EmOptions { reg: f64::NAN, ..o(1) }, Par::Seq), "`reg`");
-        range(em(&x, 1, &EmOptions { tol: -1.0, ..o(1) }, Par::Seq), "`tol`");
-        range(em(&x, 1, &EmOptions { max_iter: 0, ..o(1) }, Par::Seq), "`max_iter`");
-        range(em(&[1e200f64, -1e200], 1, &o(1), Par::Seq), "`x`");
-        assert!(matches!(em(&x, 3, &o(1), Par::Seq), Err(Error::Type(m)) if m.contains("`x`")));
+        range(em(&x, 1, &o(0), Par::Seq), "k");
+        range(em(&x, 1, &o(5), Par::Seq), "k");
+        range(em(&[0.0, f64::NAN], 1, &o(1), Par::Seq), "x");
+        range(em(&x, 0, &o(1), Par::Seq), "d");
+        range(em(&[] as &[f64], 1, &o(1), Par::Seq), "x");
+        range(em(&x, 1, &EmOptions { reg: 0.0, ..o(1) }, Par::Seq), "reg");
+        range(em(&x, 1, &EmOptions { reg: f64::NAN, ..o(1) }, Par::Seq), "reg");
+        range(em(&x, 1, &EmOptions { tol: -1.0, ..o(1) }, Par::Seq), "tol");
+        range(em(&x, 1, &EmOptions { max_iter: 0, ..o(1) }, Par::Seq), "max_iter");
+        range(em(&[1e200f64, -1e200], 1, &o(1), Par::Seq), "x");
+        assert!(matches!(em(&x, 3, &o(1), Par::Seq), Err(e) if e.kind == ErrorKind::Type && e.arg == "x"));
     }
 }

@@ -42,7 +42,7 @@
 //! result is bit-identical with any number of threads.
 
 use crate::data::rng::{self, purpose};
-use crate::error::{ensure, Result};
+use crate::error::{ensure, num, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::models::two_head::check_tokens;
@@ -103,18 +103,18 @@ pub(crate) struct Fit {
 
 /// Checks `d` and `x` and returns the number of points `n ≥ 1`.
 pub(crate) fn check_points<T: Real>(x: &[T], d: usize) -> Result<usize> {
-    ensure(d >= 1, || format!("`d` must be at least 1, got {d}"))?;
+    ensure(d >= 1, || Error::range("d", "at least 1", d))?;
     check_tokens(x, d, "x")?;
     let n = x.len() / d;
-    ensure(n >= 1, || "`x` must hold at least one point".into())?;
+    ensure(n >= 1, || Error::range("x", "at least one point", "none"))?;
     Ok(n)
 }
 
 /// Checks `1 ≤ k ≤ n` (and that labels fit in `u32`).
 pub(crate) fn check_k(k: usize, n: usize) -> Result<()> {
-    ensure(k >= 1, || format!("`k` must be at least 1, got {k}"))?;
-    ensure(k <= n, || format!("`k` must be at most the number of points n = {n}, got {k}"))?;
-    ensure(k <= u32::MAX as usize, || format!("`k` must be at most {}, got {k}", u32::MAX))
+    ensure(k >= 1, || Error::range("k", "at least 1", k))?;
+    ensure(k <= n, || Error::range("k", format!("at most the number of points n = {n}"), k))?;
+    ensure(k <= u32::MAX as usize, || Error::range("k", format!("at most {}", u32::MAX), k))
 }
 
 /// How many chunks may be reduced at once when each carries `len` partial `f64` values.
@@ -499,7 +499,7 @@ pub(crate) fn fit<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) ->
     let mut f = fit_in_range(&scaled(x, s), d, opts, par)?;
     f.centers.iter_mut().for_each(|c| *c *= s);
     f.inertia = f.inertia * s * s;
-    ensure(f.inertia.is_finite(), || "`x` is too large in magnitude: its inertia overflows f64".to_string())?;
+    ensure(f.inertia.is_finite(), || Error::range("x", "small enough in magnitude that its inertia stays within f64", "an inertia beyond f64"))?;
     Ok(f)
 }
 
@@ -516,16 +516,18 @@ fn fit_in_range<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) -> R
         }
     }
     let best = best.expect("n_init ≥ 1");
-    ensure(best.inertia.is_finite(), || "`x` is too large in magnitude: its squared distances overflow".to_string())?;
+    ensure(best.inertia.is_finite(), || {
+        Error::range("x", "small enough in magnitude that its squared distances stay within f64", "squared distances beyond f64")
+    })?;
     Ok(best)
 }
 
 /// Checks the options of [`kmeans`].
 pub(crate) fn check_options(opts: &KMeansOptions, n: usize) -> Result<()> {
     check_k(opts.k, n)?;
-    ensure(opts.n_init >= 1, || format!("`n_init` must be at least 1, got {}", opts.n_init))?;
-    ensure(opts.max_iter >= 1, || format!("`max_iter` must be at least 1, got {}", opts.max_iter))?;
-    ensure(opts.tol.is_finite() && opts.tol >= 0.0, || format!("`tol` must be finite and ≥ 0, got {}", opts.tol))
+    ensure(opts.n_init >= 1, || Error::range("n_init", "at least 1", opts.n_init))?;
+    ensure(opts.max_iter >= 1, || Error::range("max_iter", "at least 1", opts.max_iter))?;
+    ensure(opts.tol.is_finite() && opts.tol >= 0.0, || Error::range("tol", "finite and ≥ 0", num(opts.tol)))
 }
 
 /// k-means of the `n × d` points `x` (row-major): `n_init` restarts of a greedy k-means++ start
@@ -534,7 +536,7 @@ pub(crate) fn check_options(opts: &KMeansOptions, n: usize) -> Result<()> {
 /// `par` and thread count.
 ///
 /// # Errors
-/// [`crate::Error::Type`] when `x.len()` is not a multiple of `d`; [`crate::Error::Range`] when
+/// [`crate::ErrorKind::Type`] when `x.len()` is not a multiple of `d`; [`crate::ErrorKind::Range`] when
 /// `d = 0`, `x` is empty or not finite, `k` is outside `[1, n]`, `n_init` or `max_iter` is 0,
 /// `tol` is negative or not finite, or the inertia overflows `f64`.
 pub fn kmeans<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) -> Result<KMeansResult<T>> {
@@ -548,7 +550,7 @@ pub fn kmeans<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) -> Res
 mod tests {
     use super::*;
     use crate::data::gmm::Mixture;
-    use crate::error::Error;
+    use crate::error::ErrorKind;
     use crate::metrics::adjusted_rand_index;
 
     fn opts(k: usize, seed: u64) -> KMeansOptions {
@@ -745,7 +747,7 @@ mod tests {
             let r = kmeans(&x, 2, &opts(2, 1), Par::Seq);
             if scale == 1e300 {
                 // the inertia itself, 0.01 · 1e600, is beyond f64
-                assert!(matches!(r, Err(Error::Range(m)) if m.contains("`x`")));
+                assert!(matches!(r, Err(e) if e.kind == ErrorKind::Range && e.arg == "x"));
                 continue;
             }
             let r = r.unwrap();
@@ -797,21 +799,21 @@ mod tests {
     fn rejects_bad_input() {
         let x = [0.0f64, 1.0, 2.0, 3.0];
         let range = |r: Result<KMeansResult<f64>>, name: &str| match r {
-            Err(Error::Range(m)) => assert!(m.contains(name), "{m}"),
+            Err(e) if e.kind == ErrorKind::Range => assert_eq!(e.root(), name, "{e}"),
             other => panic!("expected a range error naming {name}, got {other:?}"),
         };
-        range(kmeans(&x, 1, &opts(0, 0), Par::Seq), "`k`");
-        range(kmeans(&x, 1, &opts(5, 0), Par::Seq), "`k`");
-        range(kmeans(&x, 2, &opts(3, 0), Par::Seq), "`k`");
-        range(kmeans(&[0.0, f64::NAN], 1, &opts(1, 0), Par::Seq), "`x`");
-        range(kmeans(&[0.0, f64::INFINITY], 1, &opts(1, 0), Par::Seq), "`x`");
-        range(kmeans(&x, 0, &opts(1, 0), Par::Seq), "`d`");
-        range(kmeans(&[] as &[f64], 1, &opts(1, 0), Par::Seq), "`x`");
-        range(kmeans(&x, 1, &KMeansOptions { n_init: 0, ..opts(1, 0) }, Par::Seq), "`n_init`");
-        range(kmeans(&x, 1, &KMeansOptions { max_iter: 0, ..opts(1, 0) }, Par::Seq), "`max_iter`");
-        range(kmeans(&x, 1, &KMeansOptions { tol: -1.0, ..opts(1, 0) }, Par::Seq), "`tol`");
-        range(kmeans(&x, 1, &KMeansOptions { tol: f64::NAN, ..opts(1, 0) }, Par::Seq), "`tol`");
-        range(kmeans(&[1e200f64, -1e200], 1, &opts(1, 0), Par::Seq), "`x`");
-        assert!(matches!(kmeans(&x, 3, &opts(1, 0), Par::Seq), Err(Error::Type(m)) if m.contains("`x`")));
+        range(kmeans(&x, 1, &opts(0, 0), Par::Seq), "k");
+        range(kmeans(&x, 1, &opts(5, 0), Par::Seq), "k");
+        range(kmeans(&x, 2, &opts(3, 0), Par::Seq), "k");
+        range(kmeans(&[0.0, f64::NAN], 1, &opts(1, 0), Par::Seq), "x");
+        range(kmeans(&[0.0, f64::INFINITY], 1, &opts(1, 0), Par::Seq), "x");
+        range(kmeans(&x, 0, &opts(1, 0), Par::Seq), "d");
+        range(kmeans(&[] as &[f64], 1, &opts(1, 0), Par::Seq), "x");
+        range(kmeans(&x, 1, &KMeansOptions { n_init: 0, ..opts(1, 0) }, Par::Seq), "n_init");
+        range(kmeans(&x, 1, &KMeansOptions { max_iter: 0, ..opts(1, 0) }, Par::Seq), "max_iter");
+        range(kmeans(&x, 1, &KMeansOptions { tol: -1.0, ..opts(1, 0) }, Par::Seq), "tol");
+        range(kmeans(&x, 1, &KMeansOptions { tol: f64::NAN, ..opts(1, 0) }, Par::Seq), "tol");
+        range(kmeans(&[1e200f64, -1e200], 1, &opts(1, 0), Par::Seq), "x");
+        assert!(matches!(kmeans(&x, 3, &opts(1, 0), Par::Seq), Err(e) if e.kind == ErrorKind::Type && e.arg == "x"));
     }
 }

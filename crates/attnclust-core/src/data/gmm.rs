@@ -11,7 +11,7 @@
 //! ones rounded.
 
 use crate::data::rng::{self, Gen, SAMPLE_CHUNK};
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, finite_rows, num, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 
@@ -56,16 +56,13 @@ pub struct Mixture {
 const MAX_PARAMS: usize = 1 << 28;
 
 fn check_means(means: &[f64], k: usize, dim: usize) -> Result<()> {
-    ensure(k >= 1, || format!("`means` must have at least one row, got {k}"))?;
-    ensure(dim >= 1, || format!("`means` rows must have at least one coordinate, got {dim}"))?;
-    ensure(k.saturating_mul(dim) <= MAX_PARAMS, || format!("`means` is too large ({k} × {dim})"))?;
+    ensure(k >= 1, || Error::range("means", "at least one row", "0 rows"))?;
+    ensure(dim >= 1, || Error::range("means", "rows of at least one coordinate", "rows of 0"))?;
+    ensure(k.saturating_mul(dim) <= MAX_PARAMS, || Error::range("means", format!("at most {MAX_PARAMS} values"), format!("{k} × {dim}")))?;
     if means.len() != k * dim {
-        return Err(Error::type_(format!("`means` must hold K × d = {k} × {dim} = {} values, got {}", k * dim, means.len())));
+        return Err(Error::type_("means", format!("K × d = {k} × {dim} = {} values", k * dim), values(means.len())));
     }
-    if let Some(i) = means.iter().position(|v| !v.is_finite()) {
-        return Err(Error::range(format!("`means` must be finite, got {} at row {}, column {}", means[i], i / dim, i % dim)));
-    }
-    Ok(())
+    finite_rows("means", means, dim)
 }
 
 /// Checks `weights` (or makes them uniform) and returns them normalised.
@@ -74,13 +71,13 @@ fn check_weights(weights: Option<Vec<f64>>, k: usize) -> Result<Vec<f64>> {
         return Ok(vec![1.0 / k as f64; k]);
     };
     if w.len() != k {
-        return Err(Error::type_(format!("`weights` must have one entry per component ({k}), got {}", w.len())));
+        return Err(Error::type_("weights", format!("one entry per component ({k})"), values(w.len())));
     }
     for (i, &v) in w.iter().enumerate() {
-        ensure(v.is_finite() && v > 0.0, || format!("`weights` must be positive and finite, got {v} at index {i}"))?;
+        ensure(v.is_finite() && v > 0.0, || Error::range(format!("weights[{i}]"), "positive and finite", num(v)))?;
     }
     let s: f64 = w.iter().sum();
-    ensure((s - 1.0).abs() <= 1e-6, || format!("`weights` must sum to 1 (within 1e-6), got sum {s}"))?;
+    ensure((s - 1.0).abs() <= 1e-6, || Error::range("weights", "values summing to 1 (within 1e-6)", format!("a sum of {s}")))?;
     Ok(w.iter().map(|v| v / s).collect())
 }
 
@@ -133,8 +130,8 @@ impl Mixture {
     /// entries (default: uniform `1/K`).
     ///
     /// # Errors
-    /// [`Error::Type`] when `means` does not hold `K·d` values or `sigma`/`weights` have the wrong
-    /// length; [`Error::Range`] when `K` or `d` is 0, `K·d > 2²⁸`, a mean is not finite, a `σ` is
+    /// [`crate::ErrorKind::Type`] when `means` does not hold `K·d` values or `sigma`/`weights` have the wrong
+    /// length; [`crate::ErrorKind::Range`] when `K` or `d` is 0, `K·d > 2²⁸`, a mean is not finite, a `σ` is
     /// not positive and finite, or the weights are not positive and finite or do not sum to 1
     /// within `1e-6`.
     pub fn isotropic(means: Vec<f64>, k: usize, dim: usize, sigma: &[f64], weights: Option<Vec<f64>>) -> Result<Self> {
@@ -142,10 +139,13 @@ impl Mixture {
         let sigmas = match sigma.len() {
             1 => vec![sigma[0]; k],
             n if n == k => sigma.to_vec(),
-            n => return Err(Error::type_(format!("`sigma` must be one number or one per component ({k}), got {n} values"))),
+            n => return Err(Error::type_("sigma", format!("one number or one per component ({k})"), values(n))),
         };
-        for (i, &s) in sigmas.iter().enumerate() {
-            ensure(s.is_finite() && s > 0.0, || format!("`sigma` must be positive and finite, got {s} at index {i}"))?;
+        for (i, &s) in sigma.iter().enumerate() {
+            ensure(s.is_finite() && s > 0.0, || {
+                let arg = if sigma.len() == 1 { "sigma".to_string() } else { format!("sigma[{i}]") };
+                Error::range(arg, "positive and finite", num(s))
+            })?;
         }
         let weights = check_weights(weights, k)?;
         Ok(Self::build(k, dim, weights, means, Factor::Isotropic(sigmas)))
@@ -160,10 +160,10 @@ impl Mixture {
     pub fn diagonal(means: Vec<f64>, k: usize, dim: usize, variances: &[f64], weights: Option<Vec<f64>>) -> Result<Self> {
         check_means(&means, k, dim)?;
         if variances.len() != k * dim {
-            return Err(Error::type_(format!("`variances` must hold K × d = {k} × {dim} values, got {}", variances.len())));
+            return Err(Error::type_("variances", format!("K × d = {k} × {dim} values"), values(variances.len())));
         }
         for (i, &v) in variances.iter().enumerate() {
-            ensure(v.is_finite() && v > 0.0, || format!("`variances` must be positive and finite, got {v} at row {}, column {}", i / dim, i % dim))?;
+            ensure(v.is_finite() && v > 0.0, || Error::range(format!("variances[{}][{}]", i / dim, i % dim), "positive and finite", num(v)))?;
         }
         let weights = check_weights(weights, k)?;
         let sd = variances.iter().map(|v| v.sqrt()).collect();
@@ -175,14 +175,16 @@ impl Mixture {
     /// ([`cholesky`]). `weights` as in [`Mixture::isotropic`].
     ///
     /// # Errors
-    /// As [`Mixture::isotropic`]; [`Error::Type`] when `covariances` does not hold `K·d²` values;
-    /// [`Error::Range`] when `K·d² > 2²⁸`, a matrix is not symmetric and finite, or its Cholesky
+    /// As [`Mixture::isotropic`]; [`crate::ErrorKind::Type`] when `covariances` does not hold `K·d²` values;
+    /// [`crate::ErrorKind::Range`] when `K·d² > 2²⁸`, a matrix is not symmetric and finite, or its Cholesky
     /// factorisation fails (not positive-definite).
     pub fn full(means: Vec<f64>, k: usize, dim: usize, covariances: &[f64], weights: Option<Vec<f64>>) -> Result<Self> {
         check_means(&means, k, dim)?;
-        ensure(k.saturating_mul(dim).saturating_mul(dim) <= MAX_PARAMS, || "`covariances` is too large".into())?;
+        ensure(k.saturating_mul(dim).saturating_mul(dim) <= MAX_PARAMS, || {
+            Error::range("covariances", format!("at most {MAX_PARAMS} values"), format!("{k} × {dim} × {dim}"))
+        })?;
         if covariances.len() != k * dim * dim {
-            return Err(Error::type_(format!("`covariances` must hold K × d × d = {k} × {dim} × {dim} values, got {}", covariances.len())));
+            return Err(Error::type_("covariances", format!("K × d × d = {k} × {dim} × {dim} values"), values(covariances.len())));
         }
         let mut chol = Vec::with_capacity(k * dim * dim);
         for c in 0..k {
@@ -191,12 +193,12 @@ impl Mixture {
                 for j in 0..i {
                     let (x, y) = (a[i * dim + j], a[j * dim + i]);
                     ensure(x.is_finite() && (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs())), || {
-                        format!("`covariances[{c}]` must be symmetric and finite, got {x} at ({i},{j}) and {y} at ({j},{i})")
+                        Error::range(format!("covariances[{c}]"), "symmetric and finite", format!("{} at [{i}][{j}] and {} at [{j}][{i}]", num(x), num(y)))
                     })?;
                 }
             }
-            let l =
-                cholesky(a, dim).ok_or_else(|| Error::range(format!("`covariances[{c}]` must be positive-definite (its Cholesky factorisation failed)")))?;
+            let l = cholesky(a, dim)
+                .ok_or_else(|| Error::range(format!("covariances[{c}]"), "positive-definite", "a matrix whose Cholesky factorisation fails"))?;
             chol.extend_from_slice(&l);
         }
         let weights = check_weights(weights, k)?;
@@ -376,6 +378,7 @@ impl Mixture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     fn two() -> Mixture {
         Mixture::isotropic(vec![3.0, 0.0, -3.0, 0.0], 2, 2, &[0.5], Some(vec![0.25, 0.75])).unwrap()
@@ -501,12 +504,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_parameters() {
-        assert!(matches!(Mixture::isotropic(vec![0.0; 4], 2, 2, &[0.0], None), Err(Error::Range(_))));
-        assert!(matches!(Mixture::isotropic(vec![0.0; 3], 2, 2, &[1.0], None), Err(Error::Type(_))));
-        assert!(matches!(Mixture::isotropic(vec![0.0; 4], 2, 2, &[1.0], Some(vec![0.5, 0.6])), Err(Error::Range(_))));
-        assert!(matches!(Mixture::isotropic(vec![f64::NAN; 4], 2, 2, &[1.0], None), Err(Error::Range(_))));
-        assert!(matches!(Mixture::full(vec![0.0; 2], 1, 2, &[1.0, 2.0, 2.0, 1.0], None), Err(Error::Range(_))));
-        assert!(matches!(Mixture::diagonal(vec![0.0; 2], 1, 2, &[1.0, -1.0], None), Err(Error::Range(_))));
+        let err = |r: Result<Mixture>| r.map(|_| ()).unwrap_err();
+        let is = |e: Error, kind: ErrorKind, arg: &str| assert!(e.kind == kind && e.arg == arg, "{e:?}");
+        is(err(Mixture::isotropic(vec![0.0; 4], 2, 2, &[0.0], None)), ErrorKind::Range, "sigma");
+        is(err(Mixture::isotropic(vec![0.0; 4], 2, 2, &[1.0, -1.0], None)), ErrorKind::Range, "sigma[1]");
+        is(err(Mixture::isotropic(vec![0.0; 3], 2, 2, &[1.0], None)), ErrorKind::Type, "means");
+        is(err(Mixture::isotropic(vec![0.0; 4], 2, 2, &[1.0], Some(vec![0.5, 0.6]))), ErrorKind::Range, "weights");
+        is(err(Mixture::isotropic(vec![f64::NAN; 4], 2, 2, &[1.0], None)), ErrorKind::Range, "means[0][0]");
+        is(err(Mixture::full(vec![0.0; 2], 1, 2, &[1.0, 2.0, 2.0, 1.0], None)), ErrorKind::Range, "covariances[0]");
+        is(err(Mixture::diagonal(vec![0.0; 2], 1, 2, &[1.0, -1.0], None)), ErrorKind::Range, "variances[0][1]");
         let e = Mixture::isotropic(vec![0.0; 4], 2, 2, &[1.0], Some(vec![0.5, 0.6])).unwrap_err();
         assert!(e.message().contains("`weights`"));
     }

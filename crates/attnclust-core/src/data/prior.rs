@@ -7,7 +7,7 @@
 //! weights no draw is spent on them, and `z = ⌊u K⌋` for a uniform `u` as before.
 
 use crate::data::rng::{self, Gen};
-use crate::error::{ensure, Result};
+use crate::error::{ensure, num, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 
@@ -85,18 +85,23 @@ fn pick(w: &[f64], mut u: f64) -> usize {
     w.iter().rposition(|&v| v > 0.0).unwrap_or(w.len() - 1)
 }
 
+/// Most components a prior may have.
+pub const MAX_K: usize = 1 << 16;
+/// Largest dimension of a prior.
+pub const MAX_DIM: usize = 1 << 20;
+
 impl Prior {
     /// A prior with equal weights: `centroids` (sphere radius or Gaussian scale, `≥ 0`), noise
     /// `sigma ≥ 0` (a standard deviation) and `min_separation ≥ 0` (Euclidean distance, met by
     /// rejection sampling, at most 10 000 tries per prompt).
     ///
     /// # Errors
-    /// [`crate::Error::Range`] when `k` is outside `[1, 65536]`, `dim` outside `[1, 2²⁰]`, the
+    /// [`crate::ErrorKind::Range`] when `k` is outside `[1, 65536]`, `dim` outside `[1, 2²⁰]`, the
     /// radius, scale, `sigma` or `min_separation` is negative or not finite, or `min_separation`
     /// exceeds `2·radius` for `K ≥ 2` centroids on a sphere.
     pub fn new(k: usize, dim: usize, centroids: Centroids, sigma: f64, min_separation: f64) -> Result<Self> {
-        ensure((1..=1 << 16).contains(&k), || format!("`k` must be an integer in [1, 65536], got {k}"))?;
-        ensure((1..=1 << 20).contains(&dim), || format!("`dim` must be an integer in [1, 1048576], got {dim}"))?;
+        ensure((1..=MAX_K).contains(&k), || Error::range("k", format!("an integer in [1, {MAX_K}]"), k))?;
+        ensure((1..=MAX_DIM).contains(&dim), || Error::range("dim", format!("an integer in [1, {MAX_DIM}]"), dim))?;
         let size = match centroids {
             Centroids::Sphere { radius } => radius,
             Centroids::Gaussian { scale } => scale,
@@ -105,13 +110,13 @@ impl Prior {
             Centroids::Sphere { .. } => "radius",
             Centroids::Gaussian { .. } => "scale",
         };
-        ensure(size.is_finite() && size >= 0.0, || format!("`{name}` must be finite and ≥ 0, got {size}"))?;
-        ensure(sigma.is_finite() && sigma >= 0.0, || format!("`sigma` must be finite and ≥ 0, got {sigma}"))?;
-        ensure(min_separation.is_finite() && min_separation >= 0.0, || format!("`minSeparation` must be finite and ≥ 0, got {min_separation}"))?;
+        ensure(size.is_finite() && size >= 0.0, || Error::range(name, "finite and ≥ 0", num(size)))?;
+        ensure(sigma.is_finite() && sigma >= 0.0, || Error::range("sigma", "finite and ≥ 0", num(sigma)))?;
+        ensure(min_separation.is_finite() && min_separation >= 0.0, || Error::range("min_separation", "finite and ≥ 0", num(min_separation)))?;
         if let Centroids::Sphere { radius } = centroids {
             // K points on a sphere are at most 2r apart; for K > 2 the bound is lower still.
             ensure(k == 1 || min_separation <= 2.0 * radius, || {
-                format!("`minSeparation` must be at most 2·radius = {} for centroids on the sphere, got {min_separation}", 2.0 * radius)
+                Error::range("min_separation", format!("at most 2·radius = {} for centroids on the sphere", 2.0 * radius), min_separation)
             })?;
         }
         Ok(Prior { k, dim, centroids, sigma, min_separation, weights: Weights::Equal })
@@ -129,21 +134,21 @@ impl Prior {
             Weights::Equal => Weights::Equal,
             Weights::Fixed(w) => {
                 if w.len() != k {
-                    return Err(crate::Error::type_(format!("`weights` must hold K = {k} values, got {}", w.len())));
+                    return Err(Error::type_("weights", format!("K = {k} values"), values(w.len())));
                 }
                 if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
-                    return Err(crate::Error::range(format!("`weights[{i}]` must be positive and finite, got {}", w[i])));
+                    return Err(Error::range(format!("weights[{i}]"), "positive and finite", num(w[i])));
                 }
                 let sum: f64 = w.iter().sum();
-                ensure((sum - 1.0).abs() <= 1e-6, || format!("`weights` must sum to 1 (within 1e-6), got {sum}"))?;
+                ensure((sum - 1.0).abs() <= 1e-6, || Error::range("weights", "values summing to 1 (within 1e-6)", format!("a sum of {sum}")))?;
                 Weights::Fixed(w.iter().map(|v| v / sum).collect())
             }
             Weights::Dirichlet(a) => {
                 if a.len() != 1 && a.len() != k {
-                    return Err(crate::Error::type_(format!("`weights.dirichlet` must be one concentration or K = {k}, got {}", a.len())));
+                    return Err(Error::type_("weights.dirichlet", format!("one concentration or K = {k}"), values(a.len())));
                 }
                 if let Some(i) = a.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
-                    return Err(crate::Error::range(format!("`weights.dirichlet` must be positive and finite, got {} at index {i}", a[i])));
+                    return Err(Error::range(format!("weights.dirichlet[{i}]"), "positive and finite", num(a[i])));
                 }
                 Weights::Dirichlet(if a.len() == k { a } else { vec![a[0]; k] })
             }
@@ -202,10 +207,7 @@ impl Prior {
                 break;
             }
         }
-        Err(crate::Error::range(format!(
-            "`minSeparation` = {} could not be met by {} centroids in {} tries: lower it",
-            self.min_separation, self.k, MAX_REJECTIONS
-        )))
+        Err(Error::range("min_separation", format!("low enough to be met by {} centroids within {MAX_REJECTIONS} tries", self.k), self.min_separation))
     }
 
     /// Draws `batch` prompts of `length` tokens each (see the module documentation): prompt `b`
@@ -214,7 +216,7 @@ impl Prior {
     /// on the sphere, Muller 1959).
     ///
     /// # Errors
-    /// [`crate::Error::Range`] when a prompt's centroids do not meet `min_separation` in 10 000
+    /// [`crate::ErrorKind::Range`] when a prompt's centroids do not meet `min_separation` in 10 000
     /// tries. Cancellable at each prompt (see [`crate::kernels::cancel`]).
     pub fn sample_prompts<T: Real>(&self, batch: usize, length: usize, seed: u64, par: Par) -> Result<Prompts<T>> {
         let (k, d) = (self.k, self.dim);

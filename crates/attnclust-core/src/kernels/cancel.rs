@@ -6,7 +6,7 @@
 //! token of the calling thread before it spreads work, checks it before each chunk and hands it to
 //! the threads that run the chunks; a few long sequential loops call [`checkpoint`]. A set token
 //! stops the call at the next chunk boundary by unwinding with the payload [`Cancelled`], which
-//! [`Cancel::run`] turns into [`crate::Error::Cancelled`]; no partial result escapes. Without a
+//! [`Cancel::run`] turns into a cancelled [`crate::Error`] ([`crate::ErrorKind::Cancelled`]); no partial result escapes. Without a
 //! token (the default) a check costs one thread-local read.
 //!
 //! Unwinding is used (not a `Result` threaded through every kernel) so that a kernel needs no
@@ -85,23 +85,23 @@ impl Cancel {
         f()
     }
 
-    /// Runs `f` under this token: `Err(Error::Cancelled)` when it was stopped (or the token was
+    /// Runs `f` under this token: `Err(Error::cancelled())` when it was stopped (or the token was
     /// already set), else what `f` returned. Other panics propagate unchanged.
     pub fn run<R>(&self, f: impl FnOnce() -> crate::Result<R>) -> crate::Result<R> {
         if self.is_cancelled() {
-            return Err(crate::Error::Cancelled);
+            return Err(crate::Error::cancelled());
         }
         match catch_unwind(AssertUnwindSafe(|| self.enter(f))) {
             Ok(r) => {
                 // A kernel whose last chunk raced with the flag may return normally: its result
                 // is still dropped, so that a cancelled call never resolves.
                 if self.is_cancelled() {
-                    Err(crate::Error::Cancelled)
+                    Err(crate::Error::cancelled())
                 } else {
                     r
                 }
             }
-            Err(p) if p.is::<Cancelled>() => Err(crate::Error::Cancelled),
+            Err(p) if p.is::<Cancelled>() => Err(crate::Error::cancelled()),
             Err(p) => resume_unwind(p),
         }
     }
@@ -112,11 +112,11 @@ impl Cancel {
     /// [`attempt`]): its result comes through even when the token was set while it ran.
     ///
     /// # Errors
-    /// What `f` returns; [`crate::Error::Cancelled`] when a chunk outside [`attempt`] was stopped.
+    /// What `f` returns; [`crate::ErrorKind::Cancelled`] when a chunk outside [`attempt`] was stopped.
     pub fn run_partial<R>(&self, f: impl FnOnce() -> crate::Result<R>) -> crate::Result<R> {
         match catch_unwind(AssertUnwindSafe(|| self.enter(f))) {
             Ok(r) => r,
-            Err(p) if p.is::<Cancelled>() => Err(crate::Error::Cancelled),
+            Err(p) if p.is::<Cancelled>() => Err(crate::Error::cancelled()),
             Err(p) => resume_unwind(p),
         }
     }
@@ -163,7 +163,7 @@ mod tests {
                 }))
             })
         });
-        assert_eq!(r, Err(crate::Error::Cancelled));
+        assert_eq!(r, Err(crate::Error::cancelled()));
         assert!(seen.load(Ordering::Relaxed) < 10_000);
         // The thread's token is restored after the unwind.
         assert!(!Cancel::current().is_cancelled());
@@ -176,7 +176,7 @@ mod tests {
         let p = catch_unwind(|| token.run(|| -> crate::Result<()> { panic!("other") }));
         assert!(p.is_err());
         token.cancel();
-        assert_eq!(token.run(|| Ok(1)), Err(crate::Error::Cancelled));
+        assert_eq!(token.run(|| Ok(1)), Err(crate::Error::cancelled()));
         assert_eq!(Cancel::default().run(|| Ok(2)), Ok(2));
     }
 }

@@ -32,11 +32,13 @@ pub fn min_cost_matching(cost: &[f64], n: usize, m: usize) -> Vec<Option<usize>>
     let inf = f64::INFINITY;
     let (mut u, mut v) = (vec![0.0; n + 1], vec![0.0; m + 1]);
     let (mut p, mut way) = (vec![0usize; m + 1], vec![0usize; m + 1]);
+    // Each row's search starts from `minv = ∞` and no column used (allocated once, reset per row).
+    let (mut minv, mut used) = (vec![inf; m + 1], vec![false; m + 1]);
     for i in 1..=n {
         p[0] = i;
         let mut j0 = 0;
-        let mut minv = vec![inf; m + 1];
-        let mut used = vec![false; m + 1];
+        minv.fill(inf);
+        used.fill(false);
         loop {
             used[j0] = true;
             let i0 = p[j0];

@@ -17,18 +17,17 @@
 
 pub mod matching;
 
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, finite_flat, finite_rows, values, Error, Result};
 use crate::kernels::real::Real;
 use crate::metrics::matching::min_cost_matching;
 
 fn rows<'a, T: Real>(v: &'a [T], d: usize, name: &str) -> Result<Vec<&'a [T]>> {
-    ensure(d >= 1, || format!("`{name}` must have at least one column"))?;
-    if !v.len().is_multiple_of(d) || v.is_empty() {
-        return Err(Error::type_(format!("`{name}` must be a non-empty matrix with {d} columns, got {} values", v.len())));
+    ensure(d >= 1, || Error::range(name, "a matrix of at least one column", "0 columns"))?;
+    if !v.len().is_multiple_of(d) {
+        return Err(Error::type_(name, format!("a matrix of {d} columns"), values(v.len())));
     }
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::range(format!("`{name}` must be finite, got {:?} at row {}, column {}", v[i], i / d, i % d)));
-    }
+    ensure(!v.is_empty(), || Error::range(name, "a matrix of at least one row", "0 rows"))?;
+    finite_rows(name, v, d)?;
     Ok(v.chunks(d).collect())
 }
 
@@ -73,7 +72,9 @@ fn relative_distance<T: Real>(a: &[T], b: &[T]) -> f64 {
 
 /// The matching needs finite costs; norms of huge vectors overflow `f64`.
 fn finite_costs(cost: &[f64]) -> Result<()> {
-    ensure(cost.iter().all(|c| c.is_finite()), || "`params` or `means` hold values too large to compare (their norms overflow f64)".into())
+    ensure(cost.iter().all(|c| c.is_finite()), || {
+        Error::range("params", "small enough to compare with `means` (norms within the f64 range)", "values whose norms overflow f64")
+    })
 }
 
 /// Alignment of heads `params` (`H × d`) with centroids `means` (`K × d`), both row-major: the mean
@@ -112,7 +113,7 @@ pub fn centroid_error<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f6
 
 fn check_nonzero<T: Real>(m: &[&[T]]) -> Result<()> {
     match m.iter().position(|r| norm(r) == 0.0) {
-        Some(j) => Err(Error::range(format!("`means` row {j} is zero: the relative centroid error is undefined"))),
+        Some(j) => Err(Error::range(format!("means[{j}]"), "a non-zero row (the relative centroid error divides by its norm)", "a zero row")),
         None => Ok(()),
     }
 }
@@ -176,29 +177,28 @@ pub fn matching<T: Real>(params: &[T], means: &[T], d: usize) -> Result<Matching
 /// ratio below 1 means the tokens moved toward their own centroid). Summed in `f64`.
 ///
 /// # Errors
-/// [`Error::Type`] when `x`, `y`, `means` or `labels` does not hold the values its shape needs;
-/// [`Error::Range`] when a size is 0, a value is not finite, a label is `≥ k`, a prompt's squared
+/// [`crate::ErrorKind::Type`] when `x`, `y`, `means` or `labels` does not hold the values its shape needs;
+/// [`crate::ErrorKind::Range`] when a size is 0, a value is not finite, a label is `≥ k`, a prompt's squared
 /// distances overflow `f64`, or a prompt has every token on its centroid (ratio undefined).
 #[allow(clippy::too_many_arguments)]
 pub fn quantization_ratio<T: Real>(x: &[T], y: &[T], means: &[T], labels: &[u32], b: usize, l: usize, k: usize, d: usize) -> Result<f64> {
-    ensure(b >= 1 && l >= 1 && k >= 1 && d >= 1, || format!("`x` must hold at least one prompt of one token, got B = {b}, L = {l}"))?;
+    ensure(b >= 1 && l >= 1 && k >= 1 && d >= 1, || {
+        Error::range("x", "at least one prompt of one token with one coordinate, and K ≥ 1", format!("B = {b}, L = {l}, d = {d}, K = {k}"))
+    })?;
     let check = |v: &[T], n: usize, name: &str| -> Result<()> {
         if v.len() != n {
-            return Err(Error::type_(format!("`{name}` must hold {n} values, got {}", v.len())));
+            return Err(Error::type_(name, values(n), values(v.len())));
         }
-        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-            return Err(Error::range(format!("`{name}` must be finite, got {:?} at index {i}", v[i])));
-        }
-        Ok(())
+        finite_flat(name, v)
     };
     check(x, b * l * d, "x")?;
     check(y, b * l * d, "y")?;
     check(means, b * k * d, "means")?;
     if labels.len() != b * l {
-        return Err(Error::type_(format!("`labels` must hold one label per token ({}), got {}", b * l, labels.len())));
+        return Err(Error::type_("labels", format!("one label per token ({})", b * l), values(labels.len())));
     }
     if let Some(i) = labels.iter().position(|&z| z as usize >= k) {
-        return Err(Error::range(format!("`labels` must be < K = {k}, got {} at index {i}", labels[i])));
+        return Err(Error::range(format!("labels[{i}]"), format!("< K = {k}"), labels[i]));
     }
     let mut total = 0.0;
     for p in 0..b {
@@ -213,10 +213,18 @@ pub fn quantization_ratio<T: Real>(x: &[T], y: &[T], means: &[T], labels: &[u32]
             }
         }
         if !num.is_finite() || !den.is_finite() {
-            return Err(Error::range(format!("prompt {p}: the squared distances overflow f64: the values of `x`, `y` or `means` are too large")));
+            return Err(Error::range(
+                format!("x[{p}]"),
+                "small enough that the squared distances to `means` stay within f64 (with `y`)",
+                "values whose squared distances overflow",
+            ));
         }
         if den == 0.0 {
-            return Err(Error::range(format!("prompt {p} has every token on its centroid: its quantization ratio is undefined")));
+            return Err(Error::range(
+                format!("x[{p}]"),
+                "a prompt with a token off its centroid (the ratio divides by its spread)",
+                "every token on its centroid",
+            ));
         }
         total += num / den;
     }
@@ -244,10 +252,10 @@ pub fn adjusted_rand_index_peak_bytes(n: usize) -> usize {
 /// Type error when the lengths differ; range error when they are empty.
 pub fn adjusted_rand_index(a: &[u32], b: &[u32]) -> Result<f64> {
     if a.len() != b.len() {
-        return Err(Error::type_(format!("`a` and `b` must have the same length, got {} and {}", a.len(), b.len())));
+        return Err(Error::type_("b", format!("as long as `a` ({})", a.len()), values(b.len())));
     }
     let n = a.len();
-    ensure(n >= 1, || "`a` must hold at least one label".into())?;
+    ensure(n >= 1, || Error::range("a", "at least one label", "none"))?;
     let mut pairs: Counts<u64> = Counts::default();
     let (mut rows, mut cols): (Counts<u32>, Counts<u32>) = (Counts::default(), Counts::default());
     for (&x, &y) in a.iter().zip(b) {

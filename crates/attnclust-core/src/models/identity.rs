@@ -17,11 +17,11 @@
 //! with `d ≤ 64` the fused small-`d` kernel of [`crate::kernels::attn`], else the tiled one): the
 //! `L × L` matrix is never stored.
 
-use crate::error::{ensure, Result};
+use crate::error::{ensure, finite_tensor, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::{dot, Real};
 use crate::models::attention::flash::{Head, Mask};
-use crate::models::two_head::{check_lambda, check_tokens, Scores};
+use crate::models::two_head::{check_lambda, Scores};
 
 /// Settings of identity attention (SPEC §3; the JavaScript defaults are `λ = 1/√d`, dot scores,
 /// no self-exclusion, depth 1, no residual).
@@ -61,12 +61,14 @@ pub fn apply_prompt<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par
 /// Checks the options against a prompt length `l`.
 ///
 /// # Errors
-/// [`crate::Error::Range`] when `lambda` is not positive and finite, `depth` is outside
+/// [`crate::ErrorKind::Range`] when `lambda` is not positive and finite, `depth` is outside
 /// `[1, MAX_DEPTH]`, or `exclude_self` is set with `l < 2`.
 pub fn check(opts: &Options, l: usize) -> Result<()> {
     check_lambda(opts.lambda)?;
-    ensure(opts.depth >= 1 && opts.depth <= MAX_DEPTH, || format!("`depth` must be an integer in [1, {MAX_DEPTH}], got {}", opts.depth))?;
-    ensure(!opts.exclude_self || l >= 2, || format!("`excludeSelf` needs prompts of length at least 2, got length {l}"))?;
+    ensure(opts.depth >= 1 && opts.depth <= MAX_DEPTH, || Error::range("depth", format!("an integer in [1, {MAX_DEPTH}]"), opts.depth))?;
+    ensure(!opts.exclude_self || l >= 2, || {
+        Error::range("exclude_self", "false for prompts of one token (each token would attend to nothing)", format!("true with prompts of length {l}"))
+    })?;
     Ok(())
 }
 
@@ -76,14 +78,15 @@ pub fn check(opts: &Options, l: usize) -> Result<()> {
 /// the `L × L` scores are never stored; the result is the same for any `par` and thread count.
 ///
 /// # Errors
-/// [`crate::Error::Type`] when `x.len() ≠ b·l·d`; [`crate::Error::Range`] when `d = 0`, a value of
+/// [`crate::ErrorKind::Type`] when `x.len() ≠ b·l·d`; [`crate::ErrorKind::Range`] when `d = 0`, a value of
 /// `x` is not finite, or the options fail [`check`].
 pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: &Options, par: Par) -> Result<Vec<T>> {
-    ensure(d >= 1, || "`x` must have at least one coordinate per token".into())?;
+    ensure(d >= 1, || Error::range("x", "tokens of at least one coordinate", "0 coordinates"))?;
     if x.len() != b * l * d {
-        return Err(crate::Error::type_(format!("`x` must hold B × L × d = {b} × {l} × {d} values, got {}", x.len())));
+        return Err(Error::type_("x", format!("B × L × d = {b} × {l} × {d} values"), values(x.len())));
     }
-    check_tokens(x, d, "x")?;
+    let shape: &[usize] = if b == 1 { &[l, d] } else { &[b, l, d] };
+    finite_tensor("x", x, shape)?;
     check(opts, l)?;
     let mut cur = x.to_vec();
     let mut next = vec![T::zero(); x.len()];

@@ -40,7 +40,7 @@ use super::basis::{dot, Basis};
 use super::hermite::{rule, tensor};
 use super::two_head::{isotropic_sigmas, Quadrature, MAX_RANK};
 use crate::data::gmm::{Factor, Mixture};
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, finite_rows, values, Error, Result};
 use crate::models::two_head::{check_lambda, Scores};
 
 /// `T_∞(x)` for each of the `n` tokens in `x` (`n × d`, row-major), under `mix`.
@@ -52,13 +52,11 @@ pub fn limit(mix: &Mixture, x: &[f64], lambda: f64, scores: Scores) -> Result<Ve
     let d = mix.dim;
     check_lambda(lambda)?;
     if !x.len().is_multiple_of(d) {
-        return Err(Error::type_(format!("`x` must hold n × d values with d = {d}, got {}", x.len())));
+        return Err(Error::type_("x", format!("n × d values with d = {d}"), values(x.len())));
     }
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        return Err(Error::range(format!("`x` must be finite, got {} at row {}, column {}", x[i], i / d, i % d)));
-    }
+    finite_rows("x", x, d)?;
     if matches!(mix.factor, Factor::Full(_)) && scores == Scores::Distance {
-        return Err(Error::type_("the limit of identity attention with 'distance' scores needs an isotropic or diagonal mixture"));
+        return Err(Error::type_("mixture", "isotropic or diagonal for the limit with 'distance' scores", "a full-covariance mixture"));
     }
     let mut out = vec![0.0; x.len()];
     let (mut logw, mut means) = (vec![0.0; mix.k], vec![0.0; mix.k * d]);
@@ -74,7 +72,7 @@ pub fn limit(mix: &Mixture, x: &[f64], lambda: f64, scores: Scores) -> Result<Ve
         }
     }
     if out.iter().any(|v| !v.is_finite()) {
-        return Err(Error::range(format!("the limit overflows f64 at `lambda` = {lambda} for these tokens")));
+        return Err(Error::range("lambda", "small enough that the limit stays within f64 for these tokens", lambda));
     }
     Ok(out)
 }
@@ -145,12 +143,18 @@ pub fn limit_ratio(mix: &Mixture, lambda: f64, scores: Scores, quad: &Quadrature
     let sigmas = isotropic_sigmas(mix)?;
     let sigma = sigmas[0];
     if sigmas.iter().any(|&s| s != sigma) {
-        return Err(Error::type_("the limiting quantization ratio needs one `sigma` shared by every component"));
+        return Err(Error::type_(
+            "mixture",
+            "isotropic with one `sigma` shared by every component (for the limiting quantization ratio)",
+            "components of different `sigma`",
+        ));
     }
     let mus: Vec<&[f64]> = (0..mix.k).map(|k| mix.mean(k)).collect();
     let basis = Basis::of(&mus, d);
     let r = basis.rank();
-    ensure(r <= MAX_RANK, || format!("the centroids span {r} dimensions; the exact limit supports at most {MAX_RANK}"))?;
+    ensure(r <= MAX_RANK, || {
+        Error::range("mixture", format!("a mixture whose centroids span at most {MAX_RANK} dimensions (the exact limit)"), format!("centroids spanning {r}"))
+    })?;
     quad.check(r)?;
     let s2 = sigma * sigma;
     let (a, b, c1) = match scores {
@@ -200,7 +204,7 @@ pub fn limit_ratio(mix: &Mixture, lambda: f64, scores: Scores, quad: &Quadrature
     let out = quad.converge(r, 1.0, eval);
     let ratio = out.values[0];
     if !ratio.is_finite() {
-        return Err(Error::range(format!("the limiting ratio overflows f64 at `lambda` = {lambda}")));
+        return Err(Error::range("lambda", "small enough that the limiting ratio stays within f64", lambda));
     }
     Ok(LimitRatio { ratio, rank: r, nodes: out.nodes, error: out.error, converged: out.converged })
 }

@@ -29,7 +29,7 @@
 use super::basis::Basis;
 use super::hermite::{rule, tensor_row, Rule};
 use crate::data::gmm::{Factor, Mixture};
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, finite_rows, num, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::models::two_head::{check_lambda, Scores};
 
@@ -67,12 +67,12 @@ impl Quadrature {
     /// Checks the settings for integrals of rank `rank`.
     ///
     /// # Errors
-    /// [`Error::Range`] when `tol` is not in `(0, 1)` or `nodes` is outside `[1, max_nodes(rank)]`.
+    /// [`crate::ErrorKind::Range`] when `tol` is not in `(0, 1)` or `nodes` is outside `[1, max_nodes(rank)]`.
     pub fn check(&self, rank: usize) -> Result<()> {
-        ensure(self.tol.is_finite() && self.tol > 0.0 && self.tol < 1.0, || format!("`tol` must be in (0, 1), got {}", self.tol))?;
+        ensure(self.tol.is_finite() && self.tol > 0.0 && self.tol < 1.0, || Error::range("quadrature.tol", "in (0, 1)", num(self.tol)))?;
         if let Some(n) = self.nodes {
             let m = max_nodes(rank);
-            ensure((1..=m).contains(&n), || format!("`nodes` must be an integer in [1, {m}] at rank {rank}, got {n}"))?;
+            ensure((1..=m).contains(&n), || Error::range("quadrature.nodes", format!("an integer in [1, {m}] at rank {rank}"), n))?;
         }
         Ok(())
     }
@@ -134,7 +134,7 @@ pub struct Population {
 pub(crate) fn isotropic_sigmas(mix: &Mixture) -> Result<&[f64]> {
     match &mix.factor {
         Factor::Isotropic(s) => Ok(s),
-        _ => Err(Error::type_("`mixture` must be isotropic (GaussianMixture.isotropic) for exact population quantities")),
+        _ => Err(Error::type_("mixture", "isotropic (GaussianMixture.isotropic) for exact population quantities", "a diagonal or full-covariance mixture")),
     }
 }
 
@@ -174,17 +174,17 @@ pub(crate) fn risk_gradient_with(
     let d = mix.dim;
     let sigmas = isotropic_sigmas(mix)?;
     check_lambda(lambda)?;
-    ensure(heads >= 1, || format!("`heads` must be at least 1, got {heads}"))?;
+    ensure(heads >= 1, || Error::range("heads", "at least 1", heads))?;
     if params.len() != heads * d {
-        return Err(Error::type_(format!("`params` must hold H × d = {heads} × {d} values, got {}", params.len())));
+        return Err(Error::type_("params", format!("H × d = {heads} × {d} values"), values(params.len())));
     }
-    if let Some(i) = params.iter().position(|v| !v.is_finite()) {
-        return Err(Error::range(format!("`params` must be finite, got {} at row {}, column {}", params[i], i / d, i % d)));
-    }
+    finite_rows("params", params, d)?;
     let thetas: Vec<&[f64]> = params.chunks(d).collect();
     let basis = Basis::of(&thetas, d);
     let r = basis.rank();
-    ensure(r <= MAX_RANK, || format!("the heads span {r} dimensions; exact population quantities support at most {MAX_RANK}"))?;
+    ensure(r <= MAX_RANK, || {
+        Error::range("params", format!("heads spanning at most {MAX_RANK} dimensions (exact population quantities)"), format!("heads spanning {r}"))
+    })?;
     quad.check(r)?;
     let t: Vec<Vec<f64>> = thetas.iter().map(|th| basis.coords(th)).collect();
     let bias: Vec<f64> = match scores {
@@ -202,7 +202,7 @@ pub(crate) fn risk_gradient_with(
     let problem = Problem { basis: &basis, t: &t, bias: &bias, thetas: &thetas, lambda, scores, d };
     let out = quad.converge(r, scale, |n| problem.evaluate(&comps, n, par, kernel));
     if out.values.iter().any(|v| !v.is_finite()) {
-        return Err(Error::range(format!("the population risk is not finite at `lambda` = {lambda} with these parameters (scores overflow f64)")));
+        return Err(Error::range("lambda", "small enough that the population risk stays finite with these parameters (the scores overflow f64)", lambda));
     }
     Ok(Population { risk: out.values[0], gradient: out.values[1..].to_vec(), rank: r, nodes: out.nodes, error: out.error, converged: out.converged })
 }

@@ -11,7 +11,7 @@
 
 use crate::data::prior::Prior;
 use crate::data::rng::{derive, purpose};
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::models::attention::flash::Mask;
@@ -62,8 +62,9 @@ impl Setup {
     fn check(&self, prior: &Prior) -> Result<()> {
         crate::models::two_head::check_lambda(self.lambda)?;
         self.optim.check()?;
-        ensure(self.batch >= 1 && self.length >= 1, || format!("`batch` and `length` must be at least 1, got {} and {}", self.batch, self.length))?;
-        ensure(prior.dim == self.dim, || format!("the prior has dimension {} but the layer {}", prior.dim, self.dim))
+        ensure(self.batch >= 1, || Error::range("batch", "at least 1", self.batch))?;
+        ensure(self.length >= 1, || Error::range("length", "at least 1", self.length))?;
+        ensure(prior.dim == self.dim, || Error::range("prior", format!("of the layer's dimension {}", self.dim), format!("dimension {}", prior.dim)))
     }
 }
 
@@ -98,20 +99,18 @@ pub fn loss_grad<T: Real>(prior: &Prior, s: &Setup, params: &[T], t: u64, par: P
 /// place. A cancelled run returns the losses of the steps it completed.
 ///
 /// # Errors
-/// [`Error::Type`] when `params` or `state` has the wrong length; [`Error::Range`] when `lambda`
+/// [`crate::ErrorKind::Type`] when `params` or `state` has the wrong length; [`crate::ErrorKind::Range`] when `lambda`
 /// or `lr` is not positive and finite, `batch` or `length` is 0, the prior's dimension is not
 /// `dim`, the optimiser or schedule fails its check, a forward or backward check fails
 /// ([`crate::models::attention::layer::Weights::check`]), or the weights stop being finite.
 pub fn train<T: Real>(prior: &Prior, s: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     s.check(prior)?;
     if params.len() != s.size() || state.len() != 2 * s.size() {
-        return Err(Error::type_(format!(
-            "`params` must hold {} values and the optimiser state {}, got {} and {}",
-            s.size(),
-            2 * s.size(),
-            params.len(),
-            state.len()
-        )));
+        return Err(Error::type_(
+            "params",
+            format!("{} (and the optimiser state {})", values(s.size()), values(2 * s.size())),
+            format!("{} and {}", values(params.len()), values(state.len())),
+        ));
     }
     run_steps(&s.optim, params, state, start, count, |params, t, grad| {
         let (loss, g) = loss_grad(prior, s, params, t, par)?;

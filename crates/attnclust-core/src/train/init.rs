@@ -10,7 +10,7 @@
 
 use crate::baselines::kmeans::{rescaling, scaled};
 use crate::data::rng::{self, purpose};
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, finite_flat, num, Error, Result};
 use crate::kernels::real::Real;
 
 /// How the heads start (see the module documentation).
@@ -43,31 +43,31 @@ pub enum Init {
 /// `Init::Data`.
 ///
 /// # Errors
-/// [`Error::Type`] when `Init::Data` has no data or `at` does not hold `d` values;
-/// [`Error::Range`] when `heads` or `dim` is 0, `scale` or `noise` is negative or not finite, `at`
+/// [`crate::ErrorKind::Type`] when `Init::Data` has no data or `at` does not hold `d` values;
+/// [`crate::ErrorKind::Range`] when `heads` or `dim` is 0, `scale` or `noise` is negative or not finite, `at`
 /// is not finite, or the data hold no token.
 pub fn init_params<T: Real>(spec: &Init, heads: usize, dim: usize, data: Option<&[T]>) -> Result<Vec<T>> {
-    ensure(heads >= 1 && dim >= 1, || format!("`heads` and `dim` must be at least 1, got {heads} and {dim}"))?;
+    crate::models::two_head::check_sizes(heads, dim)?;
     match spec {
         Init::Random { scale, seed } => {
-            ensure(scale.is_finite() && *scale >= 0.0, || format!("`init.scale` must be finite and ≥ 0, got {scale}"))?;
+            ensure(scale.is_finite() && *scale >= 0.0, || Error::range("init.scale", "finite and ≥ 0", num(*scale)))?;
             let mut g = rng::gen(*seed, rng::stream(purpose::INIT, 0), 0);
             Ok((0..heads * dim).map(|_| T::of(scale * rng::normal(&mut g))).collect())
         }
         Init::Point { at, noise, seed } => {
-            ensure(noise.is_finite() && *noise >= 0.0, || format!("`init.noise` must be finite and ≥ 0, got {noise}"))?;
+            ensure(noise.is_finite() && *noise >= 0.0, || Error::range("init.noise", "finite and ≥ 0", num(*noise)))?;
             let at = at.clone().unwrap_or_else(|| vec![0.0; dim]);
             if at.len() != dim {
-                return Err(Error::type_(format!("`init.at` must have {dim} coordinates, got {}", at.len())));
+                return Err(Error::type_("init.at", format!("{dim} coordinates"), at.len()));
             }
-            ensure(at.iter().all(|v| v.is_finite()), || "`init.at` must be finite".into())?;
+            finite_flat("init.at", &at)?;
             let mut g = rng::gen(*seed, rng::stream(purpose::INIT, 1), 0);
             Ok((0..heads * dim).map(|i| T::of(at[i % dim] + noise * rng::normal(&mut g))).collect())
         }
         Init::Data { seed } => {
-            let x = data.ok_or_else(|| Error::type_("`init` of kind 'data' needs data to draw from".to_string()))?;
+            let x = data.ok_or_else(|| Error::type_("init.kind", "'random' or 'point' without data to draw from", "'data'"))?;
             let n = x.len() / dim;
-            ensure(n >= 1, || "`init` of kind 'data' needs at least one token".into())?;
+            ensure(n >= 1, || Error::range("x", "at least one token to draw heads from (`init` of kind 'data')", "none"))?;
             let s = rescaling(x).unwrap_or(1.0);
             let xs = scaled(x, s);
             let mut g = rng::gen(*seed, rng::stream(purpose::INIT, 2), 0);

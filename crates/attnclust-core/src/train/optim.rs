@@ -15,7 +15,7 @@
 //! online, full-batch and population runs, model C's prompt training), and [`run_steps`] their one
 //! step loop: cancellation checkpoint, the trainer's gradient, the update, the divergence check.
 
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, num, Error, Result};
 use crate::kernels::cancel::{attempt, checkpoint};
 use crate::kernels::real::Real;
 
@@ -81,7 +81,7 @@ impl Optim {
     /// Errors (range): `lr` not positive and finite; those of [`Optimizer::check`] and
     /// [`Schedule::check`].
     pub fn check(&self) -> Result<()> {
-        ensure(self.lr.is_finite() && self.lr > 0.0, || format!("`lr` must be positive and finite, got {}", self.lr))?;
+        ensure(self.lr.is_finite() && self.lr > 0.0, || Error::range("lr", "positive and finite", num(self.lr)))?;
         self.optimizer.check()?;
         self.schedule.check()
     }
@@ -99,7 +99,7 @@ impl Optim {
     /// The error (range) of a run whose `what` ("the parameters are", "the loss is") no longer
     /// finite at step `t`.
     pub fn diverged(&self, t: u64, what: &str) -> Error {
-        Error::range(format!("training diverged at step {t} ({what} no longer finite): lower `lr` (now {})", self.lr))
+        Error::range("lr", "low enough for training to stay finite", format!("{} (diverged at step {t}: {what} no longer finite; lower it)", self.lr))
     }
 }
 
@@ -142,16 +142,16 @@ impl Optimizer {
     /// Checks the hyperparameters.
     ///
     /// # Errors
-    /// [`crate::Error::Range`] when a `β` is outside `[0, 1)` or `eps` is not positive and finite.
+    /// [`crate::ErrorKind::Range`] when a `β` is outside `[0, 1)` or `eps` is not positive and finite.
     pub fn check(&self) -> Result<()> {
-        let unit = |v: f64, name: &str| ensure(v.is_finite() && (0.0..1.0).contains(&v), || format!("`{name}` must be in [0, 1), got {v}"));
+        let unit = |v: f64, name: &str| ensure(v.is_finite() && (0.0..1.0).contains(&v), || Error::range(name, "in [0, 1)", num(v)));
         match *self {
             Optimizer::Sgd => Ok(()),
             Optimizer::Momentum { beta } => unit(beta, "beta"),
             Optimizer::Adam { beta1, beta2, eps } => {
                 unit(beta1, "beta1")?;
                 unit(beta2, "beta2")?;
-                ensure(eps.is_finite() && eps > 0.0, || format!("`eps` must be positive and finite, got {eps}"))
+                ensure(eps.is_finite() && eps > 0.0, || Error::range("eps", "positive and finite", num(eps)))
             }
         }
     }
@@ -161,16 +161,16 @@ impl Schedule {
     /// Checks the schedule.
     ///
     /// # Errors
-    /// [`crate::Error::Range`] when `total` is 0, `floor` is outside `[0, 1]`, or `tau` is not
+    /// [`crate::ErrorKind::Range`] when `total` is 0, `floor` is outside `[0, 1]`, or `tau` is not
     /// positive and finite.
     pub fn check(&self) -> Result<()> {
         match *self {
             Schedule::Constant => Ok(()),
             Schedule::Cosine { total, floor } => {
-                ensure(total >= 1, || "`schedule.total` must be at least 1".into())?;
-                ensure(floor.is_finite() && (0.0..=1.0).contains(&floor), || format!("`schedule.floor` must be in [0, 1], got {floor}"))
+                ensure(total >= 1, || Error::range("schedule.total", "at least 1", total))?;
+                ensure(floor.is_finite() && (0.0..=1.0).contains(&floor), || Error::range("schedule.floor", "in [0, 1]", num(floor)))
             }
-            Schedule::InverseTime { tau } => ensure(tau.is_finite() && tau > 0.0, || format!("`schedule.tau` must be positive and finite, got {tau}")),
+            Schedule::InverseTime { tau } => ensure(tau.is_finite() && tau > 0.0, || Error::range("schedule.tau", "positive and finite", num(tau))),
         }
     }
 

@@ -22,16 +22,17 @@ use crate::train::two_head::{check_state, Setup};
 /// tolerance (range, naming the step); divergence (range).
 pub fn population<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, quad: &Quadrature) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
-    ensure(mix.dim == setup.dim, || format!("the mixture has dimension {} but the layer {}", mix.dim, setup.dim))?;
+    ensure(mix.dim == setup.dim, || Error::range("mixture", format!("of the layer's dimension {}", setup.dim), format!("dimension {}", mix.dim)))?;
     let mut theta = vec![0.0f64; setup.heads * setup.dim];
     run_steps(&setup.optim, params, state, start, count, |params, t, grad| {
         theta.iter_mut().zip(params.iter()).for_each(|(o, v)| *o = v.f64());
         let pop = risk_gradient(mix, &theta, setup.heads, setup.lambda, setup.scores, quad, Par::Rayon)?;
         if !pop.converged {
-            return Err(Error::range(format!(
-                "at step {t} the quadrature did not reach `tol` = {} (change {:.1e} at {} nodes per dimension): raise `tol` or set `nodes`",
-                quad.tol, pop.error, pop.nodes
-            )));
+            return Err(Error::range(
+                "quadrature.tol",
+                format!("reachable (at step {t} the change was {:.1e} at {} nodes per dimension): raise it or set `nodes`", pop.error, pop.nodes),
+                quad.tol,
+            ));
         }
         grad.copy_from_slice(&pop.gradient);
         Ok(pop.risk)

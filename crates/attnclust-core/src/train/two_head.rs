@@ -13,7 +13,7 @@
 
 use crate::data::gmm::{DrawScratch, Mixture};
 use crate::data::rng::{self, purpose, SAMPLE_CHUNK};
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::models::two_head::chunk::{chunk_gradient_into, chunk_sums_into, gram_into, ChunkSums};
@@ -47,12 +47,12 @@ impl Setup {
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`Error::Range`] when `lambda` or `lr` is not positive and finite, `batch` is outside
+    /// [`crate::ErrorKind::Range`] when `lambda` or `lr` is not positive and finite, `batch` is outside
     /// `[1, MAX_BATCH]`, or the optimiser or schedule fails its own check.
     pub fn check(&self) -> Result<()> {
         crate::models::two_head::check_lambda(self.lambda)?;
         self.optim.check()?;
-        ensure(self.batch >= 1 && self.batch <= MAX_BATCH, || format!("`batch` must be an integer in [1, {MAX_BATCH}], got {}", self.batch))
+        ensure(self.batch >= 1 && self.batch <= MAX_BATCH, || Error::range("batch", format!("an integer in [1, {MAX_BATCH}]"), self.batch))
     }
 }
 
@@ -61,7 +61,11 @@ pub(crate) fn check_state<T: Real>(setup: &Setup, params: &[T], state: &[f64]) -
     setup.check()?;
     let p = setup.heads * setup.dim;
     if params.len() != p || state.len() != 2 * p {
-        return Err(Error::type_(format!("`params` must hold H × d = {p} values and the optimiser state {}, got {} and {}", 2 * p, params.len(), state.len())));
+        return Err(Error::type_(
+            "params",
+            format!("H × d = {} (and the optimiser state {})", values(p), values(2 * p)),
+            format!("{} and {}", values(params.len()), values(state.len())),
+        ));
     }
     Ok(())
 }
@@ -158,12 +162,12 @@ pub fn online_gradient<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, s
 /// `params` (`H × d`) and `state` (`2·H·d`, the optimiser's `m` and `v`) are updated in place.
 ///
 /// # Errors
-/// Those of [`Setup::check`]; [`Error::Type`] when `params` or `state` has the wrong length;
-/// [`Error::Range`] when the mixture's dimension is not `setup.dim`, a parameter is not finite,
+/// Those of [`Setup::check`]; [`crate::ErrorKind::Type`] when `params` or `state` has the wrong length;
+/// [`crate::ErrorKind::Range`] when the mixture's dimension is not `setup.dim`, a parameter is not finite,
 /// or the risk or gradient stops being finite (divergence, or values too large for `T`).
 pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
-    ensure(mix.dim == setup.dim, || format!("the mixture has dimension {} but the layer {}", mix.dim, setup.dim))?;
+    ensure(mix.dim == setup.dim, || Error::range("mixture", format!("of the layer's dimension {}", setup.dim), format!("dimension {}", mix.dim)))?;
     let par = if online_par_worthwhile(setup.batch, setup.dim, setup.heads) { par } else { Par::Seq };
     let mut ws = OnlineScratch::new(setup.heads, setup.dim);
     // A cancelled run stops at a step's start, or at a chunk boundary of a parallel step.
@@ -195,7 +199,7 @@ pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &m
 pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
     // The sample is checked once; a non-finite risk later can only come from the parameters.
-    crate::models::two_head::check_tokens(x, setup.dim, "source")?;
+    crate::models::two_head::check_tokens(x, setup.dim, "x")?;
     run_steps(&setup.optim, params, state, start, count, |params, t, grad| {
         let layer = Layer::new(params, setup.heads, setup.dim, setup.lambda, setup.scores)?;
         let (risk, g) = layer.risk_grad(x, par).map_err(|_| diverged::<T>(t, setup.optim.lr))?;
@@ -209,11 +213,13 @@ pub fn full_batch<T: Real>(x: &[T], setup: &Setup, params: &mut [T], state: &mut
 fn diverged<T: Real>(t: u64, lr: f64) -> Error {
     if t == 0 {
         let ty = if std::mem::size_of::<T>() == 4 { "f32 (or use dtype 'f64')" } else { "f64" };
-        return Error::range(format!(
-            "the risk or its gradient overflows at the initial parameters: the values of `source`, the parameters or `lambda` are too large for {ty}; rescale them"
-        ));
+        return Error::range(
+            "x",
+            "small enough (with the parameters and `lambda`) that the risk and its gradient do not overflow at the initial parameters (rescale them)",
+            format!("values too large for {ty}"),
+        );
     }
-    Error::range(format!("training diverged at step {t} (the risk or its gradient is no longer finite): lower `lr` (now {lr})"))
+    Error::range("lr", "low enough for training to stay finite", format!("{lr} (diverged at step {t}: the risk or its gradient is no longer finite; lower it)"))
 }
 
 /// Peak bytes of a call of [`online`] (`n` = the batch, drawn per chunk by each of `threads`
@@ -230,6 +236,7 @@ pub fn peak_bytes(online: bool, n: usize, heads: usize, dim: usize, elem: usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use crate::metrics::{alignment, centroid_error};
     use crate::train::init::{init_params, Init};
 
@@ -314,7 +321,8 @@ mod tests {
         let mut st = vec![0.0; 4 * d];
         let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let e = full_batch(&xd, &s2, &mut p, &mut st, 0, 50, Par::Seq).unwrap_err();
-        assert!(e.message().contains("diverged"));
+        assert_eq!(e.arg, "lr");
+        assert!(e.message().contains("diverged at step"), "{e}");
     }
 
     #[test]
@@ -343,17 +351,19 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_source() {
+    fn errors_name_the_sample() {
+        // The core names the sample `x`; the binding reports it as `train`'s `source`.
         let d = 2;
         let s = setup(d);
         let mut p = vec![0.1f64; 2 * d];
         let e = full_batch(&[0.0, f64::NAN], &s, &mut p, &mut vec![0.0; 4 * d], 0, 1, Par::Seq).unwrap_err();
-        assert!(e.message().contains("`source`"), "{}", e.message());
+        assert_eq!((e.kind, e.arg.as_str()), (ErrorKind::Range, "x[0][1]"), "{e}");
         // an overflow at the caller's parameters is not a divergence
         let mut big = setup(d);
         big.lambda = 1e300;
         let mut p = vec![1e200f64, 0.0, 0.0, 1e200];
         let e = full_batch(&[1e200, 1e200, -1e200, 1e200], &big, &mut p, &mut vec![0.0; 4 * d], 0, 1, Par::Seq).unwrap_err();
-        assert!(e.message().contains("`source`") && e.message().contains("overflows"), "{}", e.message());
+        assert_eq!((e.kind, e.arg.as_str()), (ErrorKind::Range, "x"), "{e}");
+        assert!(e.message().contains("overflow") && !e.message().contains("diverged"), "{e}");
     }
 }

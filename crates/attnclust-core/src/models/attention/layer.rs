@@ -14,7 +14,7 @@
 //! splits each head's query blocks across threads instead.
 
 use super::flash::{Head, Mask, Stats};
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, finite_tensor, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::kernels::tile::{matmul, View};
@@ -67,38 +67,33 @@ pub struct Grads<T> {
     pub dwo: Vec<T>,
 }
 
-fn finite<T: Real>(v: &[T], name: &str) -> Result<()> {
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::range(format!("`{name}` must be finite, got {:?} at flat index {i}", v[i])));
-    }
-    Ok(())
-}
-
 impl<'a, T: Real> Weights<'a, T> {
     /// Checks the shapes against `x` (`b × l × d`) and the options.
     ///
     /// # Errors
-    /// [`Error::Type`] when a weight or `x` does not hold the values its shape needs;
-    /// [`Error::Range`] when a size is 0, a value is not finite, `λ` is not positive and finite, or
+    /// [`crate::ErrorKind::Type`] when a weight or `x` does not hold the values its shape needs;
+    /// [`crate::ErrorKind::Range`] when a size is 0, a value is not finite, `λ` is not positive and finite, or
     /// the mask is `NoSelf` with `l = 1`.
     pub fn check(&self, x: &[T], b: usize, l: usize, opts: &Options) -> Result<()> {
         let (h, d, dk, dv) = (self.heads, self.dim, self.dk, self.dv);
         ensure(h >= 1 && d >= 1 && dk >= 1 && dv >= 1, || {
-            format!("`weights` must have at least one head and positive sizes, got H = {h}, d = {d}, dk = {dk}, dv = {dv}")
+            Error::range("weights", "at least one head and positive sizes", format!("H = {h}, d = {d}, dk = {dk}, dv = {dv}"))
         })?;
-        let want = |v: &[T], n: usize, name: &str| -> Result<()> {
+        let want = |v: &[T], shape: &[usize], name: &str| -> Result<()> {
+            let n: usize = shape.iter().product();
             if v.len() != n {
-                return Err(Error::type_(format!("`{name}` must hold {n} values, got {}", v.len())));
+                let dims: Vec<String> = shape.iter().map(|s| s.to_string()).collect();
+                return Err(Error::type_(name, format!("{} = {n} values", dims.join(" × ")), values(v.len())));
             }
-            finite(v, name)
+            finite_tensor(name, v, shape)
         };
-        want(self.wq, h * d * dk, "weights.wq")?;
-        want(self.wk, h * d * dk, "weights.wk")?;
-        want(self.wv, h * d * dv, "weights.wv")?;
-        want(self.wo, h * dv * d, "weights.wo")?;
-        want(x, b * l * d, "x")?;
+        want(self.wq, &[h, d, dk], "weights.wq")?;
+        want(self.wk, &[h, d, dk], "weights.wk")?;
+        want(self.wv, &[h, d, dv], "weights.wv")?;
+        want(self.wo, &[h, dv, d], "weights.wo")?;
+        want(x, &[b, l, d], "x")?;
         crate::models::two_head::check_lambda(opts.lambda)?;
-        ensure(opts.mask != Mask::NoSelf || l != 1, || "`mask` 'no-self' needs prompts of at least 2 tokens".into())?;
+        ensure(opts.mask != Mask::NoSelf || l != 1, || Error::range("mask", "not 'no-self' for prompts of one token", "'no-self' with prompts of length 1"))?;
         Ok(())
     }
 }
@@ -178,15 +173,15 @@ pub fn forward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, opts: &Opti
 /// saturated softmax keeps an accurate gradient (see [`super::flash`]).
 ///
 /// # Errors
-/// As [`Weights::check`]; [`Error::Type`] when `dy` does not hold `b·l·d` values;
-/// [`Error::Range`] when a value of `dy` is not finite.
+/// As [`Weights::check`]; [`crate::ErrorKind::Type`] when `dy` does not hold `b·l·d` values;
+/// [`crate::ErrorKind::Range`] when a value of `dy` is not finite.
 pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], opts: &Options, par: Par) -> Result<Grads<T>> {
     w.check(x, b, l, opts)?;
     let (h, d, dk, dv) = (w.heads, w.dim, w.dk, w.dv);
     if dy.len() != b * l * d {
-        return Err(Error::type_(format!("`dy` must have the shape of `x` ({} values), got {}", b * l * d, dy.len())));
+        return Err(Error::type_("dy", format!("the shape of `x` ({})", values(b * l * d)), values(dy.len())));
     }
-    finite(dy, "dy")?;
+    finite_tensor("dy", dy, &[b, l, d])?;
     let mut g = Grads {
         y: vec![T::zero(); b * l * d],
         dx: vec![T::zero(); b * l * d],

@@ -22,7 +22,7 @@
 
 pub(crate) mod chunk;
 
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, finite_rows, num, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::{dot, Real};
 use crate::kernels::softmax::softmax_in_place;
@@ -75,12 +75,23 @@ impl<T: Real> Scratch<T> {
     }
 }
 
+/// Most heads a layer may have.
+pub const MAX_HEADS: usize = 4096;
+/// Largest token dimension of a layer.
+pub const MAX_DIM: usize = 1 << 20;
+
+/// Checks the sizes of a layer: `1 ≤ heads ≤ MAX_HEADS`, `1 ≤ dim ≤ MAX_DIM`.
+pub fn check_sizes(heads: usize, dim: usize) -> Result<()> {
+    ensure((1..=MAX_HEADS).contains(&heads), || Error::range("heads", format!("an integer in [1, {MAX_HEADS}]"), heads))?;
+    ensure((1..=MAX_DIM).contains(&dim), || Error::range("dim", format!("an integer in [1, {MAX_DIM}]"), dim))
+}
+
 /// Checks that `lambda` is a usable inverse temperature.
 ///
 /// # Errors
-/// [`Error::Range`] when `lambda` is not positive and finite.
+/// [`crate::ErrorKind::Range`] when `lambda` is not positive and finite.
 pub fn check_lambda(lambda: f64) -> Result<()> {
-    ensure(lambda.is_finite() && lambda > 0.0, || format!("`lambda` must be positive and finite, got {lambda}"))
+    ensure(lambda.is_finite() && lambda > 0.0, || Error::range("lambda", "positive and finite", num(lambda)))
 }
 
 impl<'a, T: Real> Layer<'a, T> {
@@ -88,7 +99,7 @@ impl<'a, T: Real> Layer<'a, T> {
     /// `scores`. For distance scores it precomputes the offsets `λ‖θ_h‖²/2`.
     ///
     /// # Errors
-    /// [`Error::Type`] when `params.len() ≠ heads · dim`; [`Error::Range`] when `heads` or `dim` is
+    /// [`crate::ErrorKind::Type`] when `params.len() ≠ heads · dim`; [`crate::ErrorKind::Range`] when `heads` or `dim` is
     /// 0, `lambda` is not positive and finite, or a parameter is not finite.
     pub fn new(params: &'a [T], heads: usize, dim: usize, lambda: f64, scores: Scores) -> Result<Self> {
         Self::with_buffer(params, heads, dim, lambda, scores, Vec::new())
@@ -100,15 +111,12 @@ impl<'a, T: Real> Layer<'a, T> {
     /// # Errors
     /// As [`Layer::new`].
     pub fn with_buffer(params: &'a [T], heads: usize, dim: usize, lambda: f64, scores: Scores, mut buffer: Vec<T>) -> Result<Self> {
-        ensure(heads >= 1, || format!("`heads` must be at least 1, got {heads}"))?;
-        ensure(dim >= 1, || format!("`dim` must be at least 1, got {dim}"))?;
+        check_sizes(heads, dim)?;
         check_lambda(lambda)?;
         if params.len() != heads * dim {
-            return Err(Error::type_(format!("`params` must hold H × d = {heads} × {dim} values, got {}", params.len())));
+            return Err(Error::type_("params", format!("H × d = {heads} × {dim} values"), values(params.len())));
         }
-        if let Some(i) = params.iter().position(|v| !v.is_finite()) {
-            return Err(Error::range(format!("`params` must be finite, got {:?} at index {i}", params[i])));
-        }
+        finite_rows("params", params, dim)?;
         let lambda = T::of(lambda);
         let half = T::of(0.5);
         buffer.clear();
@@ -200,7 +208,7 @@ impl<'a, T: Real> Layer<'a, T> {
     /// `T(x)` for every row of `x` (`n × d`, row-major), as a new `n × d` matrix.
     ///
     /// # Errors
-    /// [`Error::Type`] when `x.len()` is not a multiple of `d`; [`Error::Range`] when a value of `x`
+    /// [`crate::ErrorKind::Type`] when `x.len()` is not a multiple of `d`; [`crate::ErrorKind::Range`] when a value of `x`
     /// is not finite.
     pub fn forward(&self, x: &[T], par: Par) -> Result<Vec<T>> {
         let d = self.dim;
@@ -221,15 +229,15 @@ impl<'a, T: Real> Layer<'a, T> {
     /// of `models::two_head::chunk`. The same bits for any `par` and thread count.
     ///
     /// # Errors
-    /// [`Error::Type`] when `x.len()` is not a multiple of `d`; [`Error::Range`] when `x` is empty,
+    /// [`crate::ErrorKind::Type`] when `x.len()` is not a multiple of `d`; [`crate::ErrorKind::Range`] when `x` is empty,
     /// holds a non-finite value, or the risk or gradient overflows (values or `λ` too large for `T`).
     pub fn risk_grad(&self, x: &[T], par: Par) -> Result<(f64, Vec<f64>)> {
         let d = self.dim;
         if !x.len().is_multiple_of(d) {
-            return Err(Error::type_(format!("`x` must hold n × {d} values, got {} (not a multiple of {d})", x.len())));
+            return Err(Error::type_("x", format!("n × {d} values (a multiple of {d})"), values(x.len())));
         }
         let n = x.len() / d;
-        ensure(n >= 1, || "`x` must hold at least one token".into())?;
+        ensure(n >= 1, || Error::range("x", "at least one token", "none"))?;
         let chunks = n.div_ceil(REDUCE_CHUNK);
         let par = par.above(x.len() * self.heads, 1 << 15);
         let gram = crate::models::two_head::chunk::gram(self);
@@ -242,10 +250,11 @@ impl<'a, T: Real> Layer<'a, T> {
         // pass over `x` saved on the hot path), to name the bad value or report an overflow.
         if !risk.is_finite() || grad.iter().any(|g| !g.is_finite()) {
             check_tokens(x, d, "x")?;
-            return Err(Error::range(format!(
-                "the risk or its gradient overflowed (risk {risk}): the values of `x`, `params` or `lambda` are too large for {}",
-                T::NAME
-            )));
+            return Err(Error::range(
+                "x",
+                format!("small enough (with `params` and `lambda`) that the risk and its gradient stay within {}", T::NAME),
+                format!("an overflow (risk {})", num(risk)),
+            ));
         }
         Ok((risk, grad))
     }
@@ -253,13 +262,13 @@ impl<'a, T: Real> Layer<'a, T> {
     /// Mean risk `(1/n) Σ ‖x_i − T(x_i)‖²` only (squared data units), summed in `f64`.
     ///
     /// # Errors
-    /// [`Error::Type`] when `x.len()` is not a multiple of `d`; [`Error::Range`] when `x` is empty
+    /// [`crate::ErrorKind::Type`] when `x.len()` is not a multiple of `d`; [`crate::ErrorKind::Range`] when `x` is empty
     /// or holds a non-finite value.
     pub fn risk(&self, x: &[T], par: Par) -> Result<f64> {
         let d = self.dim;
         check_tokens(x, d, "x")?;
         let n = x.len() / d;
-        ensure(n >= 1, || "`x` must hold at least one token".into())?;
+        ensure(n >= 1, || Error::range("x", "at least one token", "none"))?;
         let chunks = n.div_ceil(REDUCE_CHUNK);
         let par = par.above(x.len() * self.heads, 1 << 15);
         let parts = par.map(chunks, |c| {
@@ -294,16 +303,13 @@ pub(crate) fn combine(parts: Vec<(f64, Vec<f64>)>, len: usize, n: usize) -> (f64
 /// argument's name in the message.
 ///
 /// # Errors
-/// [`Error::Type`] when `x.len()` is not a multiple of `d`; [`Error::Range`] naming the row and
+/// [`crate::ErrorKind::Type`] when `x.len()` is not a multiple of `d`; [`crate::ErrorKind::Range`] naming the row and
 /// column of the first non-finite value.
 pub fn check_tokens<T: Real>(x: &[T], d: usize, name: &str) -> Result<()> {
     if !x.len().is_multiple_of(d) {
-        return Err(Error::type_(format!("`{name}` must hold n × {d} values, got {} (not a multiple of {d})", x.len())));
+        return Err(Error::type_(name, format!("n × {d} values (a multiple of {d})"), values(x.len())));
     }
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        return Err(Error::range(format!("`{name}` must be finite, got {:?} at row {}, column {}", x[i], i / d, i % d)));
-    }
-    Ok(())
+    finite_rows(name, x, d)
 }
 
 /// Peak bytes of a pass of [`Layer::forward`] (`out_per_token = 1`), [`Layer::risk`] or
