@@ -77,10 +77,12 @@ impl<T: Elem> TypeName for Typed<T> {
 
 impl<T: Elem> ValidateNapiValue for Typed<T> {}
 
+/// An `f32` result (a `Float32Array` in JS).
 pub fn f32s(v: Vec<f32>) -> FloatsOut {
     Either::A(Typed(v))
 }
 
+/// An `f64` result (a `Float64Array` in JS).
 pub fn f64s(v: Vec<f64>) -> FloatsOut {
     Either::B(Typed(v))
 }
