@@ -463,6 +463,7 @@ mod tests {
                 let eps: Vec<T> = (0..count * d).map(|i| T::of(((i * 7919 % 997) as f64 / 498.5 - 1.0) * 3.0)).collect();
                 let mu: Vec<T> = m.means.iter().map(|&v| T::of(v)).collect();
                 let (mut a, mut la) = (vec![T::zero(); count * d], vec![0u32; count]);
+                #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, unused_variables))]
                 let (mut b, mut lb) = (a.clone(), la.clone());
                 m.mix_rows(&uniform, &eps, &mu, &mut a, &mut la);
                 #[cfg(target_arch = "x86_64")]

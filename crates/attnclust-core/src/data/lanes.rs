@@ -6,6 +6,7 @@
 //! exactly the words of the scalar version. Streams are keyed by `rng::derive`, so chunks are
 //! independent and thread-independent.
 
+#[cfg(target_arch = "x86_64")]
 use crate::kernels::simd::has_avx2;
 
 /// Eight xoshiro128++ states, lane-major: `s[k][l]` is word `k` of lane `l`.

@@ -578,6 +578,7 @@ mod tests {
         let mut words = words;
         words[..8].copy_from_slice(&[0, 1, u32::MAX, u32::MAX - 1, 0x4000_0000, 0x8000_0000, 0xc000_0000, 2]);
         words[8..16].copy_from_slice(&[0x4000_0000, 0x8000_0000, 0xc000_0000, 0, u32::MAX, 1, 3, 0x3fff_ffff]);
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, unused_variables))]
         let (mut checked, mut checked512) = (0, 0);
         for pairs in [0usize, 1, 3, 7, 8, 9, 1001] {
             for (wo, oo) in [(0, 0), (1, 3), (3, 1), (5, 7)] {

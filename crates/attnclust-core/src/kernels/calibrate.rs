@@ -143,6 +143,7 @@ pub enum FmaKernel {
 
 /// The kernels this CPU can run, fastest-ISA last.
 pub fn available_kernels() -> Vec<FmaKernel> {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, unused_variables))]
     let mut k = vec![FmaKernel::Portable];
     #[cfg(target_arch = "x86_64")]
     {

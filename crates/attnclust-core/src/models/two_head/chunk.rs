@@ -163,6 +163,7 @@ fn chunk_fixed_portable<T: Real, const H: usize>(layer: &Layer<T>, gr: &[f64; 16
 }
 
 /// Tokens per block of the vectorised chunk kernel (its per-token scalars live on the stack).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const BLOCK: usize = 256;
 
 /// The chunk with the per-token work vectorised across tokens (AVX2): per block of [`BLOCK`]
