@@ -217,16 +217,24 @@ const longWork = (req: string) => `
   ${req}
 `;
 
+/**
+ * Runs `code` in a child process that prints `exit <ms>` just before calling `process.exit()`;
+ * resolves with how long the process then took to end (ms).
+ */
+async function exitHeld(code: string): Promise<number> {
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const end = await new Promise<number>((res) => child.on('exit', () => res(Date.now())));
+  const at = Number(/exit (\d+)/.exec(out)?.[1]);
+  expect(Number.isFinite(at)).toBe(true);
+  return end - at;
+}
+
 describe('exiting while native work runs', () => {
   it('process.exit() is not held by a running identityAttention and sampleAsync', async () => {
     const code = longWork(`setTimeout(() => { process.stdout.write('exit ' + Date.now() + '\\n'); process.exit(0); }, 300);`);
-    const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    const end = await new Promise<number>((res) => child.on('exit', () => res(Date.now())));
-    const at = Number(/exit (\d+)/.exec(out)?.[1]);
-    expect(Number.isFinite(at)).toBe(true);
-    const held = end - at;
+    const held = await exitHeld(code);
     report('process.exit() held', held);
     // Target 200 ms (before: up to 12 s); generous for a loaded machine.
     expect(held).toBeLessThan(1000);
@@ -311,13 +319,8 @@ describe('a long synchronous call in a worker (issue 10)', () => {
       const w = new Worker(${JSON.stringify(longSync(bigPrompt, 'api.identityAttentionSync(x)'))}, { eval: true });
       w.once('message', () => setTimeout(() => { process.stdout.write('exit ' + Date.now() + '\\n'); process.exit(0); }, 300));
     `;
-    const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    const end = await new Promise<number>((res) => child.on('exit', () => res(Date.now())));
-    const at = Number(/exit (\d+)/.exec(out)?.[1]);
-    expect(Number.isFinite(at)).toBe(true);
-    report('process.exit() held by a worker in identityAttentionSync', end - at);
-    expect(end - at).toBeLessThan(1000);
+    const held = await exitHeld(code);
+    report('process.exit() held by a worker in identityAttentionSync', held);
+    expect(held).toBeLessThan(1000);
   }, 60_000);
 });
