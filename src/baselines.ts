@@ -19,10 +19,10 @@ export interface KMeansOptions {
   seed: number;
   /**
    * Restarts, each a greedy k-means++ start then Lloyd; the lowest inertia is kept (default 4;
-   * scikit-learn's `n_init='auto'` runs 1 with k-means++). Restart 0 is the same for every `nInit`.
+   * scikit-learn's `n_init='auto'` runs 1 with k-means++), at most 1000. Restart 0 is the same for every `nInit`.
    */
   nInit?: number;
-  /** Lloyd updates per restart, at least 1 (default 300). */
+  /** Lloyd updates per restart, in [1, 10⁶] (default 300). */
   maxIter?: number;
   /**
    * Tolerance on the centres' movement relative to the data's mean per-coordinate variance,
@@ -51,7 +51,7 @@ export interface EmOptions {
   seed: number;
   /** One variance per component (`'isotropic'`) or per component and coordinate (default `'diagonal'`). */
   covariance?: Native.Covariance;
-  /** Most M-steps, at least 1 (default 200). */
+  /** Most M-steps, in [1, 10⁶] (default 200). */
   maxIter?: number;
   /** Stop when the mean log-likelihood per point rises by less than this, `≥ 0` (default 1e-6). */
   tol?: number;

@@ -184,6 +184,10 @@ const sync: Case[] = [
   ['kmeans: k above n', () => kmeans(X, 3, { seed: 0 }), R, 'k', CORE],
   ['kmeans: k zero', () => kmeans(X, 0, { seed: 0 }), R, 'k', CORE],
   ['kmeans: nInit zero', () => kmeans(X, 1, { seed: 0, nInit: 0 }), R, 'nInit', CORE],
+  // An enormous restart count (such as a seed passed as nInit) would hold the thread for hours.
+  ['kmeans: nInit 2^31', () => kmeans(X, 1, { seed: 0, nInit: 2 ** 31 }), R, 'nInit', CORE],
+  ['kmeans: maxIter past 10^6', () => kmeans(X, 1, { seed: 0, maxIter: 1_000_001 }), R, 'maxIter', CORE],
+  ['em: maxIter past 10^6', () => em(X, 1, { seed: 0, maxIter: 1_000_001, tol: 0 }), R, 'maxIter', CORE],
   ['kmeans: tol negative', () => kmeans(X, 1, { seed: 0, tol: -1 }), R, 'tol', CORE],
   ['kmeans: x empty', () => kmeans([], 1, { seed: 0 }), R, 'x', CORE],
   ['em: covariance unknown', () => em(X, 1, { seed: 0, covariance: any('full') }), T, 'covariance', TS],

@@ -58,7 +58,7 @@ pub struct EmOptions {
     pub seed: u64,
     /// The shape of each covariance (default [`EmCovariance::Diagonal`]).
     pub covariance: EmCovariance,
-    /// Maximum number of M-steps, at least 1.
+    /// Maximum number of M-steps, in `[1, MAX_ITER]` (10⁶).
     pub max_iter: usize,
     /// Stop when an iteration raises the mean log-likelihood by less than `tol` (`≥ 0`).
     pub tol: f64,
@@ -269,7 +269,7 @@ fn m_step(stats: &[f64], old: &Params, d: usize, cov: EmCovariance, reg: f64, fa
 /// Checks the options of [`em`].
 fn check_options(opts: &EmOptions, n: usize) -> Result<()> {
     check_k(opts.k, n)?;
-    ensure(opts.max_iter >= 1, || Error::range("max_iter", "at least 1", opts.max_iter))?;
+    ensure((1..=super::MAX_ITER).contains(&opts.max_iter), || Error::range("max_iter", "in [1, 1000000]", opts.max_iter))?;
     ensure(opts.tol.is_finite() && opts.tol >= 0.0, || Error::range("tol", "finite and ≥ 0", num(opts.tol)))?;
     ensure(opts.reg.is_finite() && opts.reg > 0.0, || Error::range("reg", "positive and finite", num(opts.reg)))
 }
@@ -331,7 +331,7 @@ pub(crate) fn em_traced<T: Real>(x: &[T], d: usize, opts: &EmOptions, par: Par) 
 ///
 /// # Errors
 /// [`crate::ErrorKind::Type`] when `x.len()` is not a multiple of `d`; [`crate::ErrorKind::Range`] when
-/// `d = 0`, `x` is empty or not finite, `k` is outside `[1, n]`, `max_iter` is 0, `tol` is
+/// `d = 0`, `x` is empty or not finite, `k` is outside `[1, n]`, `max_iter` is outside `[1, MAX_ITER]`, `tol` is
 /// negative or not finite, `reg` is not positive and finite, or the log-likelihood leaves the
 /// `f64` range (data too large, or `reg` too small for their spread).
 pub fn em<T: Real>(x: &[T], d: usize, opts: &EmOptions, par: Par) -> Result<EmResult<T>> {
@@ -531,6 +531,7 @@ mod tests {
         range(em(&x, 1, &EmOptions { reg: f64::NAN, ..o(1) }, Par::Seq), "reg");
         range(em(&x, 1, &EmOptions { tol: -1.0, ..o(1) }, Par::Seq), "tol");
         range(em(&x, 1, &EmOptions { max_iter: 0, ..o(1) }, Par::Seq), "max_iter");
+        range(em(&x, 1, &EmOptions { max_iter: super::super::MAX_ITER + 1, ..o(1) }, Par::Seq), "max_iter");
         range(em(&[1e200f64, -1e200], 1, &o(1), Par::Seq), "x");
         assert!(matches!(em(&x, 3, &o(1), Par::Seq), Err(e) if e.kind == ErrorKind::Type && e.arg == "x"));
     }

@@ -64,9 +64,9 @@ pub struct KMeansOptions {
     pub k: usize,
     /// Seed of the k-means++ starts (restart `r` uses stream `(KMEANS, r)`).
     pub seed: u64,
-    /// Number of restarts (k-means++ starts), at least 1; the lowest inertia is kept.
+    /// Number of restarts (k-means++ starts), in `[1, MAX_N_INIT]` (1000); the lowest inertia is kept.
     pub n_init: usize,
-    /// Maximum number of Lloyd updates per restart, at least 1.
+    /// Maximum number of Lloyd updates per restart, in `[1, MAX_ITER]` (10⁶).
     pub max_iter: usize,
     /// Relative tolerance on the centres' movement (see the module documentation), `≥ 0`.
     pub tol: f64,
@@ -525,8 +525,8 @@ fn fit_in_range<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) -> R
 /// Checks the options of [`kmeans`].
 pub(crate) fn check_options(opts: &KMeansOptions, n: usize) -> Result<()> {
     check_k(opts.k, n)?;
-    ensure(opts.n_init >= 1, || Error::range("n_init", "at least 1", opts.n_init))?;
-    ensure(opts.max_iter >= 1, || Error::range("max_iter", "at least 1", opts.max_iter))?;
+    ensure((1..=super::MAX_N_INIT).contains(&opts.n_init), || Error::range("n_init", "in [1, 1000]", opts.n_init))?;
+    ensure((1..=super::MAX_ITER).contains(&opts.max_iter), || Error::range("max_iter", "in [1, 1000000]", opts.max_iter))?;
     ensure(opts.tol.is_finite() && opts.tol >= 0.0, || Error::range("tol", "finite and ≥ 0", num(opts.tol)))
 }
 
@@ -537,7 +537,7 @@ pub(crate) fn check_options(opts: &KMeansOptions, n: usize) -> Result<()> {
 ///
 /// # Errors
 /// [`crate::ErrorKind::Type`] when `x.len()` is not a multiple of `d`; [`crate::ErrorKind::Range`] when
-/// `d = 0`, `x` is empty or not finite, `k` is outside `[1, n]`, `n_init` or `max_iter` is 0,
+/// `d = 0`, `x` is empty or not finite, `k` is outside `[1, n]`, `n_init` is outside `[1, MAX_N_INIT]`, `max_iter` outside `[1, MAX_ITER]`,
 /// `tol` is negative or not finite, or the inertia overflows `f64`.
 pub fn kmeans<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) -> Result<KMeansResult<T>> {
     let n = check_points(x, d)?;
@@ -810,6 +810,8 @@ mod tests {
         range(kmeans(&x, 0, &opts(1, 0), Par::Seq), "d");
         range(kmeans(&[] as &[f64], 1, &opts(1, 0), Par::Seq), "x");
         range(kmeans(&x, 1, &KMeansOptions { n_init: 0, ..opts(1, 0) }, Par::Seq), "n_init");
+        range(kmeans(&x, 1, &KMeansOptions { n_init: super::super::MAX_N_INIT + 1, ..opts(1, 0) }, Par::Seq), "n_init");
+        range(kmeans(&x, 1, &KMeansOptions { max_iter: super::super::MAX_ITER + 1, ..opts(1, 0) }, Par::Seq), "max_iter");
         range(kmeans(&x, 1, &KMeansOptions { max_iter: 0, ..opts(1, 0) }, Par::Seq), "max_iter");
         range(kmeans(&x, 1, &KMeansOptions { tol: -1.0, ..opts(1, 0) }, Par::Seq), "tol");
         range(kmeans(&x, 1, &KMeansOptions { tol: f64::NAN, ..opts(1, 0) }, Par::Seq), "tol");
