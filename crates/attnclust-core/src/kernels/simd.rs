@@ -113,6 +113,42 @@ pub fn attn_scores(isa: Isa, q: &[f32], k: &[f32], rows: usize, cols: usize, dk:
     }
 }
 
+/// Key tile `jt` of the fused small-`d` attention backward ([`crate::kernels::attn_bwd`]) on `isa`.
+///
+/// # Panics
+/// When this CPU cannot run `isa`.
+pub fn attn_bwd_kv(isa: Isa, p: &crate::kernels::attn_bwd::Prep, jt: usize, acc: crate::kernels::attn_bwd::Acc) {
+    use crate::kernels::attn_bwd as b;
+    assert!(isa.available(), "{isa:?} is not available on this CPU");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F (checked above).
+        Isa::Avx512 => unsafe { b::kv_block_avx512(p, jt, acc) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        Isa::Avx2 => unsafe { b::kv_block_avx2(p, jt, acc) },
+        _ => b::kv_block_portable(p, jt, acc),
+    }
+}
+
+/// Query tile `it` of the fused small-`d` attention backward ([`crate::kernels::attn_bwd`]) on `isa`.
+///
+/// # Panics
+/// When this CPU cannot run `isa`.
+pub fn attn_bwd_q(isa: Isa, p: &crate::kernels::attn_bwd::Prep, it: usize, dq: &mut [f32]) {
+    use crate::kernels::attn_bwd as b;
+    assert!(isa.available(), "{isa:?} is not available on this CPU");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F (checked above).
+        Isa::Avx512 => unsafe { b::q_block_avx512(p, it, dq) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        Isa::Avx2 => unsafe { b::q_block_avx2(p, it, dq) },
+        _ => b::q_block_portable(p, it, dq),
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {

@@ -357,8 +357,48 @@ impl<'a, T: Real> Head<'a, T> {
     }
 
     /// Backward: adds the gradients to `dq` (`l × dk`), `dk` (`l × dk`) and `dv` (`l × dv`), given
-    /// the forward's [`Stats`] and the upstream `d_o` (`l × dv`).
+    /// the forward's [`Stats`] and the upstream `d_o` (`l × dv`), on the calling thread.
     pub fn backward(&self, st: &Stats<T>, d_o: &[T], dq: &mut [T], dk_out: &mut [T], dv_out: &mut [T]) {
+        self.backward_kernel(st, d_o, dq, dk_out, dv_out, Par::Seq, self.kernel());
+    }
+
+    /// [`Head::backward`] with the tiles of a head spread over threads (`par`): the same bits.
+    pub fn backward_par(&self, st: &Stats<T>, d_o: &[T], dq: &mut [T], dk_out: &mut [T], dv_out: &mut [T], par: Par) {
+        self.backward_kernel(st, d_o, dq, dk_out, dv_out, par, self.kernel());
+    }
+
+    /// [`Head::backward_par`] on a given kernel: [`Kernel::Fused`] is the fused small-`d` backward of
+    /// [`crate::kernels::attn_bwd`] (`f32`, `dk, dv ≤` [`MAX_D`]); [`Kernel::Tiled`] the tile
+    /// products below (one thread, any type and size).
+    ///
+    /// # Panics
+    /// When `kernel` is fused and does not take the head or the CPU lacks its instruction set.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_kernel(&self, st: &Stats<T>, d_o: &[T], dq: &mut [T], dk_out: &mut [T], dv_out: &mut [T], par: Par, kernel: Kernel) {
+        if let Kernel::Fused(isa) = kernel {
+            assert!(self.fused() && isa.available(), "the fused kernel on {isa:?} does not take this head here");
+            let f = |x: &'a [T]| T::as_f32(x).expect("f32");
+            let inp = crate::kernels::attn_bwd::Input {
+                q: f(self.q),
+                k: f(self.k),
+                v: f(self.v),
+                d_o: T::as_f32(d_o).expect("f32"),
+                l: self.l,
+                dk: self.dk,
+                dv: self.dv,
+                lambda: self.lambda.f64() as f32,
+                bias: self.key_bias.map(f),
+                causal: self.mask == Mask::Causal,
+                no_self: self.mask == Mask::NoSelf,
+                max: T::as_f32(&st.max).expect("f32"),
+                norm: T::as_f32(&st.norm).expect("f32"),
+                arg: &st.arg,
+                rest: T::as_f32(&st.rest).expect("f32"),
+            };
+            let (dq, dk_out, dv_out) = (T::as_f32_mut(dq).expect("f32"), T::as_f32_mut(dk_out).expect("f32"), T::as_f32_mut(dv_out).expect("f32"));
+            crate::kernels::attn_bwd::backward(isa, &inp, par, dq, dk_out, dv_out);
+            return;
+        }
         let (l, dk, dv) = (self.l, self.dk, self.dv);
         fn row<T>(m: &[T], i: usize, dv: usize) -> &[T] {
             &m[i * dv..(i + 1) * dv]

@@ -216,7 +216,7 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
         matmul(&mut d_o, dv, View::rows(dyb, l, d, d), View::transposed(wo, d, dv, d), false, T::one());
         let (mut dq, mut dk_, mut dv_) = (vec![T::zero(); l * dk], vec![T::zero(); l * dk], vec![T::zero(); l * dv]);
         let head = Head { q: &p.q, k: &p.k, v: &p.v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
-        head.backward(p.stats.as_ref().expect("stats were asked for"), &d_o, &mut dq, &mut dk_, &mut dv_);
+        head.backward_par(p.stats.as_ref().expect("stats were asked for"), &d_o, &mut dq, &mut dk_, &mut dv_, inner);
         // dX_b = dQ W_Qᵀ + dK W_Kᵀ + dV W_Vᵀ
         let (wq, wk, wv) = (&w.wq[hi * d * dk..(hi + 1) * d * dk], &w.wk[hi * d * dk..(hi + 1) * d * dk], &w.wv[hi * d * dv..(hi + 1) * d * dv]);
         let mut dx = vec![T::zero(); l * d];
