@@ -484,6 +484,14 @@ fn write_out(out: &mut [f32], acc: &[f32], rows: usize, n: usize, np: usize, s: 
 /// than their shapes.
 pub fn backward(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kernels::par::Par, dq: &mut [f32], dk: &mut [f32], dv: &mut [f32]) {
     use crate::kernels::par::Par;
+    let (l, dkn, dvn) = (inp.l, inp.dk, inp.dv);
+    let par = par.above(l * l * (dkn + dvn), 1 << 18);
+    let pooled = rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1;
+    run(isa, inp, par, par == Par::Rayon && pooled && l > BC, dq, dk, dv);
+}
+
+/// [`backward`] in the one-pass form or (`two_pass`) the parallel one, whose chunks `par` spreads.
+pub(crate) fn run(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kernels::par::Par, two_pass: bool, dq: &mut [f32], dk: &mut [f32], dv: &mut [f32]) {
     use crate::kernels::simd::{attn_bwd_kv, attn_bwd_q};
     let (l, dkn, dvn) = (inp.l, inp.dk, inp.dv);
     assert!(dq.len() >= l * dkn && dk.len() >= l * dkn && dv.len() >= l * dvn);
@@ -493,9 +501,7 @@ pub fn backward(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kernels
     let p = Prep::new(inp);
     let (dkp, dvp, lam) = (p.dkp, p.dvp, p.lambda);
     let (nq, nk) = p.tiles();
-    let par = par.above(l * l * (dkn + dvn), 1 << 18);
-    let pooled = rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1;
-    if par == Par::Seq || !pooled || nk == 1 {
+    if !two_pass {
         let mut dq_acc = vec![0.0f32; nq * BR * dkp];
         let (mut dk_acc, mut dv_acc) = (vec![0.0f32; BC * dkp], vec![0.0f32; BC * dvp]);
         for jt in 0..nk {

@@ -367,6 +367,31 @@ impl<'a, T: Real> Head<'a, T> {
         self.backward_kernel(st, d_o, dq, dk_out, dv_out, par, self.kernel());
     }
 
+    /// The inputs of the fused backward ([`crate::kernels::attn_bwd`]) for this `f32` head.
+    ///
+    /// # Panics
+    /// When `T` is not `f32`.
+    pub(crate) fn fused_input<'b>(&'b self, st: &'b Stats<T>, d_o: &'b [T]) -> crate::kernels::attn_bwd::Input<'b> {
+        let f = |x: &'b [T]| T::as_f32(x).expect("f32");
+        crate::kernels::attn_bwd::Input {
+            q: f(self.q),
+            k: f(self.k),
+            v: f(self.v),
+            d_o: f(d_o),
+            l: self.l,
+            dk: self.dk,
+            dv: self.dv,
+            lambda: self.lambda.f64() as f32,
+            bias: self.key_bias.map(f),
+            causal: self.mask == Mask::Causal,
+            no_self: self.mask == Mask::NoSelf,
+            max: f(&st.max),
+            norm: f(&st.norm),
+            arg: &st.arg,
+            rest: f(&st.rest),
+        }
+    }
+
     /// [`Head::backward_par`] on a given kernel: [`Kernel::Fused`] is the fused small-`d` backward of
     /// [`crate::kernels::attn_bwd`] (`f32`, `dk, dv ≤` [`MAX_D`]); [`Kernel::Tiled`] the tile
     /// products below (one thread, any type and size).
@@ -377,24 +402,7 @@ impl<'a, T: Real> Head<'a, T> {
     pub fn backward_kernel(&self, st: &Stats<T>, d_o: &[T], dq: &mut [T], dk_out: &mut [T], dv_out: &mut [T], par: Par, kernel: Kernel) {
         if let Kernel::Fused(isa) = kernel {
             assert!(self.fused() && isa.available(), "the fused kernel on {isa:?} does not take this head here");
-            let f = |x: &'a [T]| T::as_f32(x).expect("f32");
-            let inp = crate::kernels::attn_bwd::Input {
-                q: f(self.q),
-                k: f(self.k),
-                v: f(self.v),
-                d_o: T::as_f32(d_o).expect("f32"),
-                l: self.l,
-                dk: self.dk,
-                dv: self.dv,
-                lambda: self.lambda.f64() as f32,
-                bias: self.key_bias.map(f),
-                causal: self.mask == Mask::Causal,
-                no_self: self.mask == Mask::NoSelf,
-                max: T::as_f32(&st.max).expect("f32"),
-                norm: T::as_f32(&st.norm).expect("f32"),
-                arg: &st.arg,
-                rest: T::as_f32(&st.rest).expect("f32"),
-            };
+            let inp = self.fused_input(st, d_o);
             let (dq, dk_out, dv_out) = (T::as_f32_mut(dq).expect("f32"), T::as_f32_mut(dk_out).expect("f32"), T::as_f32_mut(dv_out).expect("f32"));
             crate::kernels::attn_bwd::backward(isa, &inp, par, dq, dk_out, dv_out);
             return;

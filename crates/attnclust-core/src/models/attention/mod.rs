@@ -30,6 +30,8 @@ pub use flash::Mask;
 pub use layer::{backward, forward, Grads, Options, Weights};
 
 #[cfg(test)]
+mod fused_bwd_tests;
+#[cfg(test)]
 mod fused_tests;
 #[cfg(test)]
 mod saturated_tests;
