@@ -3,7 +3,8 @@
 //! threads (default 2), then the pieces of one head on one thread: the forward with its
 //! statistics, the head's backward (fused, and the tiled one for comparison), the head's backward
 //! spread over the pool, and the rest (projections, `dO`, `dX`, `dW`).
-//! `cargo run --release --example profile_attn_bwd` (`THREADS=1` for one thread).
+//! `cargo run --release --example profile_attn_bwd` (`THREADS=1` for one thread; `ONLY_BWD=n`
+//! runs only the fused backward of one head `n` times, for `perf stat`).
 use attnclust_core::kernels::tile::{matmul, View};
 use attnclust_core::models::attention::flash::{Head, Kernel, Mask};
 use attnclust_core::models::attention::layer::{backward, Options, Weights};
@@ -31,6 +32,18 @@ fn main() {
     let w = Weights { heads: 1, dim: d, dk: d, dv: d, wq: &eye, wk: &eye, wv: &eye, wo: &eye };
     let opts = Options { lambda, mask: Mask::None };
     let flop = 14.0 * (b * l * l * d) as f64;
+    if let Ok(n) = std::env::var("ONLY_BWD") {
+        // only the fused backward of one head, n times (for `perf stat`: cycles per call)
+        let xb = &x[..l * d];
+        let head = Head { q: xb, k: xb, v: xb, l, dk: d, dv: d, lambda: lambda as f32, mask: Mask::None, key_bias: None };
+        let mut o = vec![0.0f32; l * d];
+        let st = head.forward_with_stats(&mut o, Par::Seq);
+        let (mut dq, mut dk, mut dv) = (vec![0.0f32; l * d], vec![0.0f32; l * d], vec![0.0f32; l * d]);
+        for _ in 0..n.parse::<usize>().unwrap_or(10) {
+            head.backward(&st, &dy[..l * d], &mut dq, &mut dk, &mut dv);
+        }
+        return;
+    }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let t = pool.install(|| best(5, || drop(backward(&x, b, l, &w, &dy, &opts, Par::Rayon).unwrap())));
     println!("W2 layer::backward, {threads} threads: {:.1} ms, {:.1} GFLOP/s", t * 1e3, flop / t / 1e9);
