@@ -185,6 +185,18 @@ impl Prep {
     }
 }
 
+/// Scratch values of the fused backward of one head (`f32` values, `1 ≤ dk, dv ≤` [`MAX_D`], else 0):
+/// the padded `Q`, `dO`, `K`, the packed `Kᵀ`, `Vᵀ`, the key biases, five per-row constants, the
+/// one-pass `dQ` accumulator, and the `dK`, `dV` accumulators and `P`, `dS` tiles of a block.
+pub fn scratch(elem: usize, l: usize, dk: usize, dv: usize) -> f64 {
+    if elem != 4 || !(1..=MAX_D).contains(&dk) || !(1..=MAX_D).contains(&dv) {
+        return 0.0;
+    }
+    let (dkp, dvp) = (dk.div_ceil(LANES) * LANES, dv.div_ceil(LANES) * LANES);
+    let (lq, lk) = (l.div_ceil(BR) * BR, l.div_ceil(BC) * BC);
+    (lq * (2 * dkp + dvp + 5) + lk * (dkp + dk + dv + 1) + BC * (dkp + dvp) + 2 * BR * BC) as f64
+}
+
 /// Lanes of key vector `[base, base + 16)` that query `i` sees.
 #[inline(always)]
 fn keep_bits(p: &Prep, i: usize, base: usize) -> u32 {

@@ -251,7 +251,8 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
 /// weight gradients, per (prompt, head) its `y`, `dx` and `dW` parts, and per thread `Q`, `K`, `V`,
 /// `O`, `dO`, `dQ`, `dK`, `dV`, `dX`, the forward's row statistics around each row's dominant key
 /// (`O − V_a`, the max, norm and index, and `dO/z` with its two row sums), a head's weight gradients
-/// and two tiles, plus the fused forward's scratch ([`super::flash::fused_scratch`]). In `f64`.
+/// and two tiles, plus the fused forward's scratch ([`super::flash::fused_scratch`]) and, in the
+/// backward, the fused backward's (`crate::kernels::attn_bwd::scratch`). In `f64`.
 #[allow(clippy::too_many_arguments)]
 pub fn peak_bytes(b: usize, l: usize, heads: usize, dim: usize, dk: usize, dv: usize, elem: usize, threads: usize, backward: bool) -> f64 {
     use crate::models::attention::flash::{BC, BR};
@@ -262,7 +263,8 @@ pub fn peak_bytes(b: usize, l: usize, heads: usize, dim: usize, dk: usize, dv: u
     let tile = 2.0 * (BR * BC) as f64 + super::flash::fused_scratch(elem, l as usize, dk as usize, dv as usize, false);
     let values = if backward {
         let wh = 2.0 * d * dk + 2.0 * d * dv;
-        2.0 * n + w + b * h * (2.0 * l * d + wh) + t * (l * (4.0 * dk + 6.0 * dv + 2.0 * d + 7.0) + wh + tile)
+        let fused_bwd = crate::kernels::attn_bwd::scratch(elem, l as usize, dk as usize, dv as usize);
+        2.0 * n + w + b * h * (2.0 * l * d + wh) + t * (l * (4.0 * dk + 6.0 * dv + 2.0 * d + 7.0) + wh + tile + fused_bwd)
     } else {
         n + b * h * l * d + t * (l * (2.0 * dk + 2.0 * dv + d + 1.0) + tile)
     };
