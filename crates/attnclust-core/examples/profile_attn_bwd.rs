@@ -48,7 +48,9 @@ fn main() {
     let t = pool.install(|| best(5, || drop(backward(&x, b, l, &w, &dy, &opts, Par::Rayon).unwrap())));
     println!("W2 layer::backward, {threads} threads: {:.1} ms, {:.1} GFLOP/s", t * 1e3, flop / t / 1e9);
 
-    // one head, one thread
+    // one head, one thread; this thread's FMA peak now (the machine may be shared)
+    let peak1 = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| attnclust_core::kernels::calibrate::peak_gflops(0.3));
+    println!("one thread's f32 FMA peak now: {peak1:.1} GFLOP/s");
     let xb = &x[..l * d];
     let dyb = &dy[..l * d];
     let head = Head { q: xb, k: xb, v: xb, l, dk: d, dv: d, lambda: lambda as f32, mask: Mask::None, key_bias: None };

@@ -292,7 +292,7 @@ unsafe fn tile_block<V: V16, const R: usize, const NV: usize>(p: &Prep, i: usize
 /// The CPU has `V`'s features; `R` divides [`BR`], `NV` divides `BC / 16`.
 #[inline(always)]
 unsafe fn tile<V: V16, const R: usize, const NV: usize>(p: &Prep, it: usize, jt: usize, pt: &mut [f32], ds: &mut [f32]) {
-    assert!(pt.len() >= BR * BC && ds.len() >= BR * BC);
+    assert!(pt.len() >= BR * BC && ds.len() >= BR * BC && BR % R == 0 && (BC / LANES) % NV == 0);
     let rows = BR.min(p.l - it * BR);
     let mut r0 = 0;
     while r0 < rows {
