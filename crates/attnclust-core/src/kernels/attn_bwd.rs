@@ -292,7 +292,7 @@ unsafe fn tile_block<V: V16, const R: usize, const NV: usize>(p: &Prep, i: usize
 /// The CPU has `V`'s features; `R` divides [`BR`], `NV` divides `BC / 16`.
 #[inline(always)]
 unsafe fn tile<V: V16, const R: usize, const NV: usize>(p: &Prep, it: usize, jt: usize, pt: &mut [f32], ds: &mut [f32]) {
-    assert!(pt.len() >= BR * BC && ds.len() >= BR * BC && BR % R == 0 && (BC / LANES) % NV == 0);
+    assert!(pt.len() >= BR * BC && ds.len() >= BR * BC && BR.is_multiple_of(R) && (BC / LANES).is_multiple_of(NV));
     let rows = BR.min(p.l - it * BR);
     let mut r0 = 0;
     while r0 < rows {
@@ -497,7 +497,7 @@ fn write_out(out: &mut [f32], acc: &[f32], rows: usize, n: usize, np: usize, s: 
 pub fn backward(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kernels::par::Par, dq: &mut [f32], dk: &mut [f32], dv: &mut [f32]) {
     use crate::kernels::par::Par;
     let (l, dkn, dvn) = (inp.l, inp.dk, inp.dv);
-    let par = par.above(l * l * (dkn + dvn), 1 << 18);
+    let par = par.above(l.saturating_mul(l).saturating_mul(dkn + dvn), 1 << 18);
     let pooled = rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1;
     run(isa, inp, par, par == Par::Rayon && pooled && l > BC, dq, dk, dv);
 }
