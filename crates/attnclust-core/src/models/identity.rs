@@ -20,7 +20,7 @@
 use crate::error::{ensure, finite_tensor, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::{dot, Real};
-use crate::models::attention::flash::{Head, Mask};
+use crate::models::attention::flash::{self, FusedBufs, Head, Mask};
 use crate::models::two_head::{check_lambda, Scores};
 
 /// Settings of identity attention (SPEC §3; the JavaScript defaults are `λ = 1/√d`, dot scores,
@@ -46,16 +46,36 @@ pub const MAX_DEPTH: usize = 4096;
 /// [`crate::models::attention::flash`] with `Q = K = V = X`, the distance term as a per-key bias and
 /// `excludeSelf` as the no-self mask.
 pub fn apply_prompt<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par) {
+    apply_prompt_in(x, y, d, opts, par, &mut Bufs::default());
+}
+
+/// Work buffers of [`apply_prompt_in`], kept between the prompts of one thread.
+#[derive(Default)]
+struct Bufs<T> {
+    bias: Vec<T>,
+    fused: FusedBufs,
+}
+
+/// [`apply_prompt`] in the allocations of `bufs`. A head the fused kernel takes, run on one thread,
+/// goes through [`Head::forward_fused_seq`] (the same bits as [`Head::forward`], without its
+/// log-sum-exp and per-call allocations).
+fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>) {
     let l = x.len() / d;
     let lambda = T::of(opts.lambda);
     let half = T::of(0.5);
-    let bias: Option<Vec<T>> = match opts.scores {
-        Scores::Dot => None,
-        Scores::Distance => Some(x.chunks(d).map(|r| -(lambda * half * dot(r, r))).collect()),
-    };
-    let head = Head { q: x, k: x, v: x, l, dk: d, dv: d, lambda, mask: if opts.exclude_self { Mask::NoSelf } else { Mask::None }, key_bias: bias.as_deref() };
-    let mut lse = vec![T::zero(); l];
-    head.forward(y, &mut lse, par);
+    let distance = opts.scores == Scores::Distance;
+    if distance {
+        bufs.bias.clear();
+        bufs.bias.extend(x.chunks(d).map(|r| -(lambda * half * dot(r, r))));
+    }
+    let bias = if distance { Some(&bufs.bias[..]) } else { None };
+    let head = Head { q: x, k: x, v: x, l, dk: d, dv: d, lambda, mask: if opts.exclude_self { Mask::NoSelf } else { Mask::None }, key_bias: bias };
+    if head.fused() && (par == Par::Seq || l <= flash::BR) {
+        head.forward_fused_seq(y, &mut bufs.fused);
+    } else {
+        let mut lse = vec![T::zero(); l];
+        head.forward(y, &mut lse, par);
+    }
 }
 
 /// Checks the options against a prompt length `l`.
@@ -88,25 +108,38 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
     let shape: &[usize] = if b == 1 { &[l, d] } else { &[b, l, d] };
     finite_tensor("x", x, shape)?;
     check(opts, l)?;
-    let mut cur = x.to_vec();
-    let mut next = vec![T::zero(); x.len()];
     let size = l * d;
     if size == 0 {
-        return Ok(cur);
+        return Ok(x.to_vec());
     }
+    // Parallel over prompts when there are enough, else over query blocks within each prompt;
+    // either way every output row is computed the same way. A task takes several short prompts
+    // (about 2^20 flop) so that its buffers and its hand-off are shared by them.
+    let threads = rayon::current_num_threads();
+    let (outer, inner) = if par == Par::Rayon && b >= 2 * threads { (Par::Rayon, Par::Seq) } else { (Par::Seq, par) };
+    let group = ((1usize << 20) / (4 * l * l * d)).clamp(1, (b / (4 * threads)).max(1));
+    // the first application reads `x` itself; later ones the previous output
+    let mut cur: Option<Vec<T>> = None;
+    let mut next = vec![T::zero(); x.len()];
     for _ in 0..opts.depth {
-        // Parallel over prompts when there are enough, else over query blocks within each prompt;
-        // either way every output row is computed the same way.
-        let (outer, inner) = if par == Par::Rayon && b >= 2 * rayon::current_num_threads() { (Par::Rayon, Par::Seq) } else { (Par::Seq, par) };
-        outer.chunks_mut(&mut next, size, |p, out| {
-            apply_prompt(&cur[p * size..(p + 1) * size], out, d, opts, inner);
+        let src = cur.as_deref().unwrap_or(x);
+        outer.chunks_mut(&mut next, size * group, |c, out| {
+            let mut bufs = Bufs::default();
+            for (p, y) in out.chunks_mut(size).enumerate() {
+                let p = c * group + p;
+                apply_prompt_in(&src[p * size..(p + 1) * size], y, d, opts, inner, &mut bufs);
+            }
         });
         if opts.residual {
-            next.iter_mut().zip(&cur).for_each(|(n, &c)| *n = *n + c);
+            next.iter_mut().zip(src).for_each(|(n, &c)| *n = *n + c);
         }
-        std::mem::swap(&mut cur, &mut next);
+        let done = std::mem::replace(&mut next, cur.take().unwrap_or_default());
+        cur = Some(done);
+        if next.len() != x.len() {
+            next = vec![T::zero(); x.len()];
+        }
     }
-    Ok(cur)
+    Ok(cur.unwrap_or_default())
 }
 
 /// Peak bytes of [`identity_attention`] on `b` prompts of `l × d` tokens of `elem` bytes each
@@ -187,6 +220,35 @@ mod tests {
                     let yf = identity_attention(&xf, b, l, d, &o, Par::Rayon).unwrap();
                     for (a, e) in yf.iter().zip(&y) {
                         assert!((*a as f64 - e).abs() <= 1e-4 * (1.0 + e.abs()) * depth as f64, "f32 {a} vs {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn many_short_prompts_in_shared_buffers() {
+        // enough prompts that a task takes several (its buffers reused from prompt to prompt):
+        // each prompt as if attended alone, whatever the thread count, and near the reference
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for (b, l, d) in [(200, 1, 3), (100, 16, 16), (70, 17, 2), (40, 64, 64), (24, 65, 5), (9, 130, 16)] {
+            let x: Vec<f32> = (0..b * l * d).map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 1.3).collect();
+            for scores in [Scores::Dot, Scores::Distance] {
+                for (exclude_self, depth, residual) in [(false, 1, false), (true, 2, false), (false, 2, true)] {
+                    if exclude_self && l < 2 {
+                        continue;
+                    }
+                    let o = Options { lambda: 0.7, scores, exclude_self, depth, residual };
+                    let y = identity_attention(&x, b, l, d, &o, Par::Seq).unwrap();
+                    let y2 = pool.install(|| identity_attention(&x, b, l, d, &o, Par::Rayon).unwrap());
+                    assert_eq!(y, y2, "thread count changed the result");
+                    for p in [0, b / 2, b - 1] {
+                        let alone = identity_attention(&x[p * l * d..(p + 1) * l * d], 1, l, d, &o, Par::Seq).unwrap();
+                        assert_eq!(&y[p * l * d..(p + 1) * l * d], &alone[..], "prompt {p} of {b} (l={l} d={d})");
+                        let x64: Vec<f64> = x[p * l * d..(p + 1) * l * d].iter().map(|&v| f64::from(v)).collect();
+                        for (a, e) in alone.iter().zip(reference(&x64, l, d, &o)) {
+                            assert!((f64::from(*a) - e).abs() <= 1e-4 * (1.0 + e.abs()) * depth as f64, "f32 {a} vs {e}");
+                        }
                     }
                 }
             }
