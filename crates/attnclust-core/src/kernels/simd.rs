@@ -100,6 +100,26 @@ pub fn attn_rows(
     }
 }
 
+/// Symmetric identity attention of one prompt ([`crate::kernels::attn_sym::rows`]) on `isa`:
+/// `x` and `o` are `l × d`; prior checks ([`crate::kernels::attn_sym::fits`]) assumed.
+///
+/// # Panics
+/// When this CPU cannot run `isa`.
+#[allow(clippy::too_many_arguments)]
+pub fn attn_sym(isa: Isa, x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, bufs: &mut crate::kernels::attn_sym::SymBufs) {
+    use crate::kernels::attn_sym;
+    assert!(isa.available(), "{isa:?} is not available on this CPU");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F (checked above).
+        Isa::Avx512 => unsafe { attn_sym::rows_avx512(x, o, l, d, lambda, dot, no_self, bufs) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        Isa::Avx2 => unsafe { attn_sym::rows_avx2(x, o, l, d, lambda, dot, no_self, bufs) },
+        _ => attn_sym::rows_portable(x, o, l, d, lambda, dot, no_self, bufs),
+    }
+}
+
 /// The contract scores of [`crate::kernels::attn`] (`s = (Σ_f fma) ⊗ λ ⊕ β`, the same bits on every
 /// `isa`) of `rows` queries against `cols` keys, into `s` (`rows × cols`).
 ///
