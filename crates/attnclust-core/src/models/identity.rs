@@ -15,7 +15,9 @@
 //!
 //! It runs on the online-softmax kernels of model C ([`crate::models::attention::flash`]: in `f32`
 //! with `d ≤ 64` the fused small-`d` kernel of [`crate::kernels::attn`], else the tiled one): the
-//! `L × L` matrix is never stored.
+//! `L × L` matrix is never stored. In `f32`, a prompt of small `d` whose spread `λ·max‖x_i‖²` is
+//! bounded runs instead on the symmetric kernel of [`crate::kernels::attn_sym`] (each pair of
+//! tokens scored once for both its rows) where that is faster ([`crate::kernels::attn_sym::pays`]).
 
 use crate::error::{ensure, finite_tensor, values, Error, Result};
 use crate::kernels::attn_sym::{self, SymBufs};
