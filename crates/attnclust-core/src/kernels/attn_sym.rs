@@ -79,6 +79,17 @@ pub fn pays(l: usize, d: usize) -> bool {
     (d <= 4 && l >= 32) || (d <= 8 && l >= 256)
 }
 
+/// Values of [`SymBufs`] for a prompt of `l` tokens of `d` coordinates when [`pays`] (else 0):
+/// `xᵀ`, `(y, g)ᵀ`, `(y, g)`, the queries and the column sums (`lp·(5d + 4)`, `lp` = `l` rounded
+/// up to 16), `a` (`lp`) and a micro-block's row sums (`R·(d + 1)·17`).
+pub fn scratch(l: usize, d: usize) -> f64 {
+    if !pays(l, d) || l > MAX_L {
+        return 0.0;
+    }
+    let lp = l.div_ceil(LANES) * LANES;
+    (lp * (5 * d + 5) + R * (d + 1) * (LANES + 1)) as f64
+}
+
 fn refill(v: &mut Vec<f32>, n: usize) {
     v.clear();
     v.resize(n, 0.0);

@@ -191,12 +191,13 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
 /// Peak bytes of [`identity_attention`] on `b` prompts of `l × d` tokens of `elem` bytes each
 /// (4 for `f32`, 8 for `f64`) on `threads` threads: the two work buffers (`cur`, `next`), and per
 /// thread one score tile of [`crate::models::attention::flash::BR`] × `BC` values (or, on the fused
-/// `f32` path, its scratch: [`crate::models::attention::flash::fused_scratch`]), the distance bias
+/// `f32` path, its scratch: [`crate::models::attention::flash::fused_scratch`]; on the symmetric
+/// one [`crate::kernels::attn_sym::scratch`]), the distance bias
 /// and the log-sum-exp of a prompt (`2l`). In `f64`, so that no shape overflows it.
 pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> f64 {
     use crate::models::attention::flash::{fused_scratch, BC, BR};
     let n = b as f64 * l as f64 * d as f64;
-    let scratch = fused_scratch(elem, l, d, d, true).max((BR * BC) as f64);
+    let scratch = fused_scratch(elem, l, d, d, true).max((BR * BC) as f64).max(if elem == 4 { attn_sym::scratch(l, d) } else { 0.0 });
     elem as f64 * (2.0 * n + threads as f64 * (scratch + 2.0 * l as f64))
 }
 
