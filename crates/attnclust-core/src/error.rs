@@ -151,7 +151,7 @@ pub fn finite_rows<T: Real>(arg: &str, v: &[T], d: usize) -> Result<()> {
 /// A range error for the first non-finite entry of `v`, a row-major tensor of shape `shape` (named
 /// `arg`), located by its multi-index `arg[i][j][k]`; `Ok` when all are finite.
 pub fn finite_tensor<T: Real>(arg: &str, v: &[T], shape: &[usize]) -> Result<()> {
-    match v.iter().position(|&t| !t.f64().is_finite()) {
+    match first_non_finite(v) {
         None => Ok(()),
         Some(i) => {
             let mut path = String::new();
@@ -166,10 +166,18 @@ pub fn finite_tensor<T: Real>(arg: &str, v: &[T], shape: &[usize]) -> Result<()>
     }
 }
 
+/// The index of the first non-finite value of `v`: blocks of 256 values are checked without an
+/// early exit (a loop the compiler vectorises), then the first failing block is searched.
+fn first_non_finite<T: Real>(v: &[T]) -> Option<usize> {
+    const B: usize = 256;
+    let block = v.chunks(B).position(|c| !c.iter().fold(true, |ok, &t| ok & t.f64().is_finite()))?;
+    v[block * B..].iter().position(|&t| !t.f64().is_finite()).map(|i| block * B + i)
+}
+
 /// A range error for the first non-finite entry of the flat array `v` (named `arg`), located as
 /// `arg[i]`; `Ok` when all are finite.
 pub fn finite_flat<T: Real>(arg: &str, v: &[T]) -> Result<()> {
-    match v.iter().position(|&t| !t.f64().is_finite()) {
+    match first_non_finite(v) {
         None => Ok(()),
         Some(i) => Err(Error::range(format!("{arg}[{i}]"), "finite", num(v[i].f64()))),
     }

@@ -436,8 +436,9 @@ impl V16 for Avx2 {
     }
 }
 
-/// One head packed for the fused forward: `Kᵀ` and `Vᵀ` in panels of [`PANEL`] keys (module doc),
-/// `lp` keys (a multiple of [`PANEL`]).
+/// One head packed for the fused forward: `Kᵀ` and `Vᵀ` in panels of `pw` keys (module doc;
+/// `pw` = [`PANEL`], or for a prompt of at most [`PANEL`] keys its length rounded up to [`LANES`]),
+/// `lp` keys (a multiple of `pw`).
 pub struct Packed<'a> {
     pub q: &'a [f32],
     /// `V` row-major (`l × dv`), for the dominant rows.
@@ -448,6 +449,8 @@ pub struct Packed<'a> {
     pub bias: Option<Vec<f32>>,
     pub l: usize,
     pub lp: usize,
+    /// Keys per panel.
+    pub pw: usize,
     pub dk: usize,
     pub dv: usize,
     pub lambda: f32,
@@ -467,36 +470,98 @@ fn transpose_pad(a: &[f32], m: usize, n: usize, lp: usize) -> Vec<f32> {
     t
 }
 
-/// `m × n` row-major → panels of [`PANEL`] rows, each transposed (`n × PANEL`), zero-padded.
-fn pack_panels(a: &[f32], m: usize, n: usize) -> Vec<f32> {
+/// `m × n` row-major → panels of `pw` rows, each transposed (`n × pw`), zero-padded, into `t`
+/// (its allocation reused).
+fn pack_panels(a: &[f32], m: usize, n: usize, pw: usize, t: &mut Vec<f32>) {
     let a = &a[..m * n];
-    let mut t = vec![0.0f32; m.div_ceil(PANEL) * PANEL * n];
-    for (panel, rows) in t.chunks_exact_mut(PANEL * n).zip(a.chunks(PANEL * n)) {
-        for (f, col) in panel.chunks_exact_mut(PANEL).enumerate() {
-            for (x, row) in col.iter_mut().zip(rows.chunks_exact(n)) {
-                *x = row[f];
+    let len = m.div_ceil(pw) * pw * n;
+    // every value is written below: only a longer buffer is (re)initialised
+    if t.len() < len {
+        t.resize(len, 0.0);
+    }
+    t.truncate(len);
+    for (panel, rows) in t.chunks_exact_mut(pw * n).zip(a.chunks(pw * n)) {
+        let k = rows.len() / n;
+        // row by row (reads in order, writes at stride pw), then the padding of a last panel
+        for (r, row) in rows.chunks_exact(n).enumerate() {
+            for (f, &x) in row.iter().enumerate() {
+                panel[f * pw + r] = x;
+            }
+        }
+        if k < pw {
+            for col in panel.chunks_exact_mut(pw) {
+                col[k..].fill(0.0);
             }
         }
     }
-    t
+}
+
+/// The allocations of a [`Packed`] head, kept between heads ([`Packed::reusing`],
+/// [`Packed::release`]): a loop over many small prompts packs each one without allocating.
+#[derive(Default)]
+pub struct PackBufs {
+    kt: Vec<f32>,
+    vt: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// The work buffers of [`rows`] (queries of a block, the running accumulators), kept between
+/// calls.
+#[derive(Default)]
+pub struct Scratch {
+    qb: Vec<f32>,
+    u: Vec<f32>,
 }
 
 impl<'a> Packed<'a> {
     /// Packs `K` (`l × dk`) and `V` (`l × dv`); `q` is `l × dk`, `bias` of length `l`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(q: &'a [f32], k: &[f32], v: &'a [f32], l: usize, dk: usize, dv: usize, lambda: f32, bias: Option<&[f32]>, causal: bool, no_self: bool) -> Self {
+        Self::reusing(PackBufs::default(), q, k, v, l, dk, dv, lambda, bias, causal, no_self)
+    }
+
+    /// [`Packed::new`] in the allocations of `bufs` (given back by [`Packed::release`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn reusing(
+        bufs: PackBufs,
+        q: &'a [f32],
+        k: &[f32],
+        v: &'a [f32],
+        l: usize,
+        dk: usize,
+        dv: usize,
+        lambda: f32,
+        bias: Option<&[f32]>,
+        causal: bool,
+        no_self: bool,
+    ) -> Self {
         assert!((1..=MAX_D).contains(&dk) && (1..=MAX_D).contains(&dv) && l < NONE as usize);
         assert!(q.len() >= l * dk && k.len() >= l * dk && v.len() >= l * dv && bias.is_none_or(|b| b.len() >= l));
-        let lp = l.div_ceil(PANEL) * PANEL;
-        let kt = pack_panels(k, l, dk);
+        // a short prompt is one panel of its own length (rounded up to a lane vector): no key
+        // vector is packed, nor swept, beyond its last key vector
+        let pw = if l > PANEL { PANEL } else { l.div_ceil(LANES).max(1) * LANES };
+        let lp = l.div_ceil(pw) * pw;
+        let PackBufs { mut kt, vt: mut vbuf, bias: mut bbuf } = bufs;
+        pack_panels(k, l, dk, pw, &mut kt);
         // identity attention: K and V are the same matrix
-        let vt = if std::ptr::eq(k.as_ptr(), v.as_ptr()) && dk == dv { None } else { Some(pack_panels(v, l, dv)) };
+        let vt = if std::ptr::eq(k.as_ptr(), v.as_ptr()) && dk == dv {
+            None
+        } else {
+            pack_panels(v, l, dv, pw, &mut vbuf);
+            Some(vbuf)
+        };
         let bias = bias.map(|b| {
-            let mut p = vec![0.0f32; lp];
-            p[..l].copy_from_slice(&b[..l]);
-            p
+            bbuf.clear();
+            bbuf.resize(lp, 0.0);
+            bbuf[..l].copy_from_slice(&b[..l]);
+            bbuf
         });
-        Packed { q, v, kt, vt, bias, l, lp, dk, dv, lambda, causal, no_self }
+        Packed { q, v, kt, vt, bias, l, lp, pw, dk, dv, lambda, causal, no_self }
+    }
+
+    /// The allocations of this head, for the next [`Packed::reusing`].
+    pub fn release(self) -> PackBufs {
+        PackBufs { kt: self.kt, vt: self.vt.unwrap_or_default(), bias: self.bias.unwrap_or_default() }
     }
 }
 
@@ -564,35 +629,36 @@ fn keep_bits(p: &Packed, i: usize, base: usize, end: usize) -> u32 {
 }
 
 /// The running state of `R` rows.
-struct State<V, const R: usize> {
+struct State<'b, V, const R: usize> {
     m: [f32; R],
     dom: [u32; R],
     z: [V; R],
-    /// `U`: `R × dv` lane vectors (`16` floats each), row `r` feature `c` at `(r·dv + c)·16`.
-    u: Vec<f32>,
+    /// `U`: `R × dv` lane vectors (`16` floats each), row `r` feature `c` at `(r·dv + c)·16`; not
+    /// read before the first key block, which writes every vector.
+    u: &'b mut [f32],
 }
 
-impl<V: V16, const R: usize> State<V, R> {
+impl<'b, V: V16, const R: usize> State<'b, V, R> {
     #[inline(always)]
-    unsafe fn new(dv: usize) -> Self {
-        State { m: [f32::NEG_INFINITY; R], dom: [NONE; R], z: [V::splat(0.0); R], u: vec![0.0; R * dv * LANES] }
+    unsafe fn new(u: &'b mut [f32]) -> Self {
+        State { m: [f32::NEG_INFINITY; R], dom: [NONE; R], z: [V::splat(0.0); R], u }
     }
     #[inline(always)]
     unsafe fn reset(&mut self) {
         self.m = [f32::NEG_INFINITY; R];
         self.dom = [NONE; R];
         self.z = [V::splat(0.0); R];
-        self.u.iter_mut().for_each(|x| *x = 0.0);
     }
 }
 
-/// One key block `[kb, kb + 16·NV)` (keys below `end`) for `R` rows starting at query `i`.
+/// One key block `[kb, kb + 16·NV)` (keys below `end`) for `R` rows starting at query `i`; the
+/// first block of a state (`kb = 0`) starts `U` from zero rather than reading it.
 #[inline(always)]
 unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f32], i: usize, kb: usize, end: usize, st: &mut State<V, R>) {
-    let dv = p.dv;
-    // key kb sits in panel kb / PANEL at column kb % PANEL
-    let (kpan, vpan) = ((kb / PANEL) * PANEL * p.dk + kb % PANEL, (kb / PANEL) * PANEL * dv + kb % PANEL);
-    let mut s = score_block::<V, R, NV>(qb.as_ptr(), p.dk, p.kt.as_ptr().add(kpan), PANEL, p.lambda, p.bias.as_ref().map(|b| b.as_ptr().add(kb)));
+    let (dv, pw) = (p.dv, p.pw);
+    // key kb sits in panel kb / pw at column kb % pw
+    let (kpan, vpan) = ((kb / pw) * pw * p.dk + kb % pw, (kb / pw) * pw * dv + kb % pw);
+    let mut s = score_block::<V, R, NV>(qb.as_ptr(), p.dk, p.kt.as_ptr().add(kpan), pw, p.lambda, p.bias.as_ref().map(|b| b.as_ptr().add(kb)));
     let edge = kb + LANES * NV > end || (p.causal && kb + LANES * NV > i) || (p.no_self && kb + LANES * NV > i && kb < i + R);
     let up = st.u.as_mut_ptr();
     for r in 0..R {
@@ -646,11 +712,11 @@ unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f
     for c in 0..dv {
         let mut vv = [V::splat(0.0); NV];
         for (v, x) in vv.iter_mut().enumerate() {
-            *x = V::load(vt.add(vpan + c * PANEL + LANES * v));
+            *x = V::load(vt.add(vpan + c * pw + LANES * v));
         }
         for (r, sr) in s.iter().enumerate() {
             let q = up.add((r * dv + c) * LANES);
-            let mut acc = V::load(q);
+            let mut acc = if kb == 0 { V::splat(0.0) } else { V::load(q) };
             for v in 0..NV {
                 acc = V::fma(sr[v], vv[v], acc);
             }
@@ -666,7 +732,7 @@ unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f
 /// # Safety
 /// The CPU has `V`'s features.
 #[inline(always)]
-pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usize, rows: usize, mut out: RowsOut) {
+pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usize, rows: usize, mut out: RowsOut, scratch: &mut Scratch) {
     assert!(R <= RMAX && (1..=4).contains(&NB) && i0 + rows <= p.l);
     assert!(out.m.len() >= rows && out.others.len() >= rows && out.dom.len() >= rows && out.u.len() >= rows * p.dv);
     let (dk, dv) = (p.dk, p.dv);
@@ -674,29 +740,38 @@ pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usiz
         return;
     }
     let nsub = rows.div_ceil(R);
-    let mut qb = vec![0.0f32; nsub * R * dk];
-    qb[..rows * dk].copy_from_slice(&p.q[i0 * dk..(i0 + rows) * dk]);
+    let Scratch { qb, u } = scratch;
+    qb.clear();
+    qb.extend_from_slice(&p.q[i0 * dk..(i0 + rows) * dk]);
+    qb.resize(nsub * R * dk, 0.0);
     let end_of = |sb: usize| if p.causal { i0 + (R * (sb + 1)).min(rows) } else { p.l };
     // (helpers are functions, not closures: a closure does not inherit the caller's target features)
+    let us = R * dv * LANES;
     if end_of(nsub - 1) <= CHUNK {
         // one chunk: each micro-block sweeps its keys in turn, in one state kept in L1
-        let mut s = State::<V, R>::new(dv);
+        if u.len() < us {
+            u.resize(us, 0.0);
+        }
+        let mut s = State::<V, R>::new(&mut u[..us]);
         for sb in 0..nsub {
             if sb > 0 {
                 s.reset();
             }
-            sweep::<V, R, NB>(p, &qb, i0, sb, 0, end_of(sb), &mut s);
+            sweep::<V, R, NB>(p, qb, i0, sb, 0, end_of(sb), &mut s);
             finish::<V, R>(&s, sb, rows, dv, &mut out);
         }
         return;
     }
     // several chunks: every micro-block's state stays live while a chunk of K and V (from L2) is
     // swept over all of them, once per block of rows rather than once per micro-block
-    let mut st: Vec<State<V, R>> = (0..nsub).map(|_| State::new(dv)).collect();
+    if u.len() < nsub * us {
+        u.resize(nsub * us, 0.0);
+    }
+    let mut st: Vec<State<V, R>> = u[..nsub * us].chunks_exact_mut(us).map(|x| State::new(x)).collect();
     let mut kc = 0;
     while kc < end_of(nsub - 1) {
         for (sb, s) in st.iter_mut().enumerate() {
-            sweep::<V, R, NB>(p, &qb, i0, sb, kc, end_of(sb).min(kc + CHUNK), s);
+            sweep::<V, R, NB>(p, qb, i0, sb, kc, end_of(sb).min(kc + CHUNK), s);
         }
         kc += CHUNK;
     }
@@ -803,21 +878,21 @@ pub fn score_scalar(q: &[f32], k: &[f32], lambda: f32, bias: Option<f32>) -> f32
 /// The CPU has AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub unsafe fn rows_avx512(p: &Packed, i0: usize, n: usize, out: RowsOut) {
-    rows::<Avx512, 4, 4>(p, i0, n, out)
+pub unsafe fn rows_avx512(p: &Packed, i0: usize, n: usize, out: RowsOut, scratch: &mut Scratch) {
+    rows::<Avx512, 4, 4>(p, i0, n, out, scratch)
 }
 
 /// # Safety
 /// The CPU has AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn rows_avx2(p: &Packed, i0: usize, n: usize, out: RowsOut) {
-    rows::<Avx2, 2, 2>(p, i0, n, out)
+pub unsafe fn rows_avx2(p: &Packed, i0: usize, n: usize, out: RowsOut, scratch: &mut Scratch) {
+    rows::<Avx2, 2, 2>(p, i0, n, out, scratch)
 }
 
-pub fn rows_portable(p: &Packed, i0: usize, n: usize, out: RowsOut) {
+pub fn rows_portable(p: &Packed, i0: usize, n: usize, out: RowsOut, scratch: &mut Scratch) {
     // SAFETY: the portable lanes need no CPU feature.
-    unsafe { rows::<Portable, 4, 4>(p, i0, n, out) }
+    unsafe { rows::<Portable, 4, 4>(p, i0, n, out, scratch) }
 }
 
 /// # Safety

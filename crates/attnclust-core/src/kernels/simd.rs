@@ -75,21 +75,48 @@ pub fn isa() -> Isa {
 }
 
 /// The fused small-`d` attention forward of query rows `[i0, i0 + rows)`
-/// ([`crate::kernels::attn::rows`]) on `isa`.
+/// ([`crate::kernels::attn::rows`]) on `isa`, in the work buffers `scratch`.
 ///
 /// # Panics
 /// When this CPU cannot run `isa`.
-pub fn attn_rows(isa: Isa, p: &crate::kernels::attn::Packed, i0: usize, rows: usize, out: crate::kernels::attn::RowsOut) {
+pub fn attn_rows(
+    isa: Isa,
+    p: &crate::kernels::attn::Packed,
+    i0: usize,
+    rows: usize,
+    out: crate::kernels::attn::RowsOut,
+    scratch: &mut crate::kernels::attn::Scratch,
+) {
     use crate::kernels::attn;
     assert!(isa.available(), "{isa:?} is not available on this CPU");
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX-512F (checked above).
-        Isa::Avx512 => unsafe { attn::rows_avx512(p, i0, rows, out) },
+        Isa::Avx512 => unsafe { attn::rows_avx512(p, i0, rows, out, scratch) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX2 and FMA (checked above).
-        Isa::Avx2 => unsafe { attn::rows_avx2(p, i0, rows, out) },
-        _ => attn::rows_portable(p, i0, rows, out),
+        Isa::Avx2 => unsafe { attn::rows_avx2(p, i0, rows, out, scratch) },
+        _ => attn::rows_portable(p, i0, rows, out, scratch),
+    }
+}
+
+/// Symmetric identity attention of one prompt ([`crate::kernels::attn_sym::rows`]) on `isa`:
+/// `x` and `o` are `l × d`; prior checks ([`crate::kernels::attn_sym::fits`]) assumed.
+///
+/// # Panics
+/// When this CPU cannot run `isa`.
+#[allow(clippy::too_many_arguments)]
+pub fn attn_sym(isa: Isa, x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, bufs: &mut crate::kernels::attn_sym::SymBufs) {
+    use crate::kernels::attn_sym;
+    assert!(isa.available(), "{isa:?} is not available on this CPU");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F (checked above).
+        Isa::Avx512 => unsafe { attn_sym::rows_avx512(x, o, l, d, lambda, dot, no_self, bufs) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        Isa::Avx2 => unsafe { attn_sym::rows_avx2(x, o, l, d, lambda, dot, no_self, bufs) },
+        _ => attn_sym::rows_portable(x, o, l, d, lambda, dot, no_self, bufs),
     }
 }
 

@@ -15,12 +15,16 @@
 //!
 //! It runs on the online-softmax kernels of model C ([`crate::models::attention::flash`]: in `f32`
 //! with `d ≤ 64` the fused small-`d` kernel of [`crate::kernels::attn`], else the tiled one): the
-//! `L × L` matrix is never stored.
+//! `L × L` matrix is never stored. In `f32`, a prompt of small `d` whose spread `λ·max‖x_i‖²` is
+//! bounded runs instead on the symmetric kernel of [`crate::kernels::attn_sym`] (each pair of
+//! tokens scored once for both its rows) where that is faster ([`crate::kernels::attn_sym::pays`]).
 
 use crate::error::{ensure, finite_tensor, values, Error, Result};
+use crate::kernels::attn_sym::{self, SymBufs};
 use crate::kernels::par::Par;
 use crate::kernels::real::{dot, Real};
-use crate::models::attention::flash::{Head, Mask};
+use crate::kernels::simd;
+use crate::models::attention::flash::{self, FusedBufs, Head, Mask};
 use crate::models::two_head::{check_lambda, Scores};
 
 /// Settings of identity attention (SPEC §3; the JavaScript defaults are `λ = 1/√d`, dot scores,
@@ -46,16 +50,78 @@ pub const MAX_DEPTH: usize = 4096;
 /// [`crate::models::attention::flash`] with `Q = K = V = X`, the distance term as a per-key bias and
 /// `excludeSelf` as the no-self mask.
 pub fn apply_prompt<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par) {
+    apply_prompt_in(x, y, d, opts, par, &mut Bufs::default());
+}
+
+/// Work buffers of [`apply_prompt_in`], kept between the prompts of one thread.
+#[derive(Default)]
+struct Bufs<T> {
+    bias: Vec<T>,
+    fused: FusedBufs,
+    sym: SymBufs,
+}
+
+/// Which kernel attends a prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// The symmetric kernel of [`crate::kernels::attn_sym`] (`f32`, when it takes the prompt).
+    Symmetric,
+    /// The online-softmax kernels of [`crate::models::attention::flash`].
+    Online,
+}
+
+/// [`apply_prompt`] in the allocations of `bufs`. A head the fused kernel takes, run on one thread,
+/// goes through [`Head::forward_fused_seq`] (the same bits as [`Head::forward`], without its
+/// log-sum-exp and per-call allocations).
+fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>) {
+    let l = x.len() / d;
+    if let (Some(xf), Some(yf)) = (T::as_f32(x), T::as_f32_mut(y)) {
+        let max_sq = xf.chunks_exact(d).map(|r| r.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>()).fold(0.0, f64::max);
+        if attn_sym::fits(l, d, opts.lambda, max_sq) && attn_sym::pays(l, d) {
+            simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
+            return;
+        }
+    }
+    apply_online(x, y, d, opts, par, bufs);
+}
+
+/// One prompt on a given kernel and instruction set, on the calling thread (the tests run each;
+/// [`apply_prompt`] chooses).
+///
+/// # Panics
+/// When `path` is symmetric and the kernel does not take the prompt.
+pub fn apply_prompt_path<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, path: Path, isa: simd::Isa) {
+    let mut bufs = Bufs::default();
+    match path {
+        Path::Symmetric => {
+            let l = x.len() / d;
+            let (xf, yf) = (T::as_f32(x).expect("f32"), T::as_f32_mut(y).expect("f32"));
+            let max_sq = xf.chunks_exact(d).map(|r| r.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>()).fold(0.0, f64::max);
+            assert!(attn_sym::fits(l, d, opts.lambda, max_sq), "the symmetric kernel does not take this prompt");
+            simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
+        }
+        Path::Online => apply_online(x, y, d, opts, Par::Seq, &mut bufs),
+    }
+}
+
+/// The online-softmax path of [`apply_prompt_in`].
+fn apply_online<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>) {
     let l = x.len() / d;
     let lambda = T::of(opts.lambda);
     let half = T::of(0.5);
-    let bias: Option<Vec<T>> = match opts.scores {
-        Scores::Dot => None,
-        Scores::Distance => Some(x.chunks(d).map(|r| -(lambda * half * dot(r, r))).collect()),
-    };
-    let head = Head { q: x, k: x, v: x, l, dk: d, dv: d, lambda, mask: if opts.exclude_self { Mask::NoSelf } else { Mask::None }, key_bias: bias.as_deref() };
-    let mut lse = vec![T::zero(); l];
-    head.forward(y, &mut lse, par);
+    let distance = opts.scores == Scores::Distance;
+    if distance {
+        bufs.bias.clear();
+        bufs.bias.extend(x.chunks(d).map(|r| -(lambda * half * dot(r, r))));
+    }
+    let bias = if distance { Some(&bufs.bias[..]) } else { None };
+    let head = Head { q: x, k: x, v: x, l, dk: d, dv: d, lambda, mask: if opts.exclude_self { Mask::NoSelf } else { Mask::None }, key_bias: bias };
+    if head.fused() && (par == Par::Seq || l <= flash::BR) {
+        head.forward_fused_seq(y, &mut bufs.fused);
+    } else {
+        let mut lse = vec![T::zero(); l];
+        head.forward(y, &mut lse, par);
+    }
 }
 
 /// Checks the options against a prompt length `l`.
@@ -88,36 +154,50 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
     let shape: &[usize] = if b == 1 { &[l, d] } else { &[b, l, d] };
     finite_tensor("x", x, shape)?;
     check(opts, l)?;
-    let mut cur = x.to_vec();
-    let mut next = vec![T::zero(); x.len()];
     let size = l * d;
     if size == 0 {
-        return Ok(cur);
+        return Ok(x.to_vec());
     }
+    // Parallel over prompts when there are enough, else over query blocks within each prompt;
+    // either way every output row is computed the same way. A task takes several short prompts
+    // (about 2^20 flop) so that its buffers and its hand-off are shared by them.
+    let threads = rayon::current_num_threads();
+    let (outer, inner) = if par == Par::Rayon && b >= 2 * threads { (Par::Rayon, Par::Seq) } else { (Par::Seq, par) };
+    let group = ((1usize << 20) / (4 * l * l * d)).clamp(1, (b / (4 * threads)).max(1));
+    // the first application reads `x` itself; later ones the previous output
+    let mut cur: Option<Vec<T>> = None;
+    let mut next = vec![T::zero(); x.len()];
     for _ in 0..opts.depth {
-        // Parallel over prompts when there are enough, else over query blocks within each prompt;
-        // either way every output row is computed the same way.
-        let (outer, inner) = if par == Par::Rayon && b >= 2 * rayon::current_num_threads() { (Par::Rayon, Par::Seq) } else { (Par::Seq, par) };
-        outer.chunks_mut(&mut next, size, |p, out| {
-            apply_prompt(&cur[p * size..(p + 1) * size], out, d, opts, inner);
+        let src = cur.as_deref().unwrap_or(x);
+        outer.chunks_mut(&mut next, size * group, |c, out| {
+            let mut bufs = Bufs::default();
+            for (p, y) in out.chunks_mut(size).enumerate() {
+                let p = c * group + p;
+                apply_prompt_in(&src[p * size..(p + 1) * size], y, d, opts, inner, &mut bufs);
+            }
         });
         if opts.residual {
-            next.iter_mut().zip(&cur).for_each(|(n, &c)| *n = *n + c);
+            next.iter_mut().zip(src).for_each(|(n, &c)| *n = *n + c);
         }
-        std::mem::swap(&mut cur, &mut next);
+        let done = std::mem::replace(&mut next, cur.take().unwrap_or_default());
+        cur = Some(done);
+        if next.len() != x.len() {
+            next = vec![T::zero(); x.len()];
+        }
     }
-    Ok(cur)
+    Ok(cur.unwrap_or_default())
 }
 
 /// Peak bytes of [`identity_attention`] on `b` prompts of `l × d` tokens of `elem` bytes each
 /// (4 for `f32`, 8 for `f64`) on `threads` threads: the two work buffers (`cur`, `next`), and per
 /// thread one score tile of [`crate::models::attention::flash::BR`] × `BC` values (or, on the fused
-/// `f32` path, its scratch: [`crate::models::attention::flash::fused_scratch`]), the distance bias
+/// `f32` path, its scratch: [`crate::models::attention::flash::fused_scratch`]; on the symmetric
+/// one [`crate::kernels::attn_sym::scratch`]), the distance bias
 /// and the log-sum-exp of a prompt (`2l`). In `f64`, so that no shape overflows it.
 pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> f64 {
     use crate::models::attention::flash::{fused_scratch, BC, BR};
     let n = b as f64 * l as f64 * d as f64;
-    let scratch = fused_scratch(elem, l, d, d, true).max((BR * BC) as f64);
+    let scratch = fused_scratch(elem, l, d, d, true).max((BR * BC) as f64).max(if elem == 4 { attn_sym::scratch(l, d) } else { 0.0 });
     elem as f64 * (2.0 * n + threads as f64 * (scratch + 2.0 * l as f64))
 }
 
@@ -187,6 +267,102 @@ mod tests {
                     let yf = identity_attention(&xf, b, l, d, &o, Par::Rayon).unwrap();
                     for (a, e) in yf.iter().zip(&y) {
                         assert!((*a as f64 - e).abs() <= 1e-4 * (1.0 + e.abs()) * depth as f64, "f32 {a} vs {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn many_short_prompts_in_shared_buffers() {
+        // enough prompts that a task takes several (its buffers reused from prompt to prompt):
+        // each prompt as if attended alone, whatever the thread count, and near the reference
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for (b, l, d) in [(200, 1, 3), (100, 16, 16), (70, 17, 2), (40, 64, 64), (24, 65, 5), (9, 130, 16), (50, 40, 2), (6, 300, 4)] {
+            let x: Vec<f32> = (0..b * l * d).map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 1.3).collect();
+            for scores in [Scores::Dot, Scores::Distance] {
+                for (exclude_self, depth, residual) in [(false, 1, false), (true, 2, false), (false, 2, true)] {
+                    if exclude_self && l < 2 {
+                        continue;
+                    }
+                    let o = Options { lambda: 0.7, scores, exclude_self, depth, residual };
+                    let y = identity_attention(&x, b, l, d, &o, Par::Seq).unwrap();
+                    let y2 = pool.install(|| identity_attention(&x, b, l, d, &o, Par::Rayon).unwrap());
+                    assert_eq!(y, y2, "thread count changed the result");
+                    for p in [0, b / 2, b - 1] {
+                        let alone = identity_attention(&x[p * l * d..(p + 1) * l * d], 1, l, d, &o, Par::Seq).unwrap();
+                        assert_eq!(&y[p * l * d..(p + 1) * l * d], &alone[..], "prompt {p} of {b} (l={l} d={d})");
+                        let x64: Vec<f64> = x[p * l * d..(p + 1) * l * d].iter().map(|&v| f64::from(v)).collect();
+                        for (a, e) in alone.iter().zip(reference(&x64, l, d, &o)) {
+                            assert!((f64::from(*a) - e).abs() <= 1e-4 * (1.0 + e.abs()) * depth as f64, "f32 {a} vs {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn symmetric_kernel_matches_reference_on_every_isa() {
+        let isas: Vec<simd::Isa> = [simd::Isa::Portable, simd::Isa::Avx2, simd::Isa::Avx512].into_iter().filter(|i| i.available()).collect();
+        for l in [1, 2, 3, 15, 16, 17, 31, 33, 64, 65, 130, 300] {
+            for d in [1, 2, 3, 4, 8, 15, 16, 17, 64] {
+                let x: Vec<f32> = (0..l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
+                let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+                let max_sq = x64.chunks(d).map(|r| r.iter().map(|v| v * v).sum::<f64>()).fold(0.0, f64::max);
+                // a moderate λ, and one at the largest spread the kernel takes
+                for lambda in [0.7, attn_sym::MAX_SPREAD / max_sq.max(1e-3) * 0.999] {
+                    if !attn_sym::fits(l, d, lambda, max_sq) {
+                        continue;
+                    }
+                    for scores in [Scores::Dot, Scores::Distance] {
+                        for exclude_self in [false, true] {
+                            if exclude_self && l < 2 {
+                                continue;
+                            }
+                            let o = Options { lambda, scores, exclude_self, depth: 1, residual: false };
+                            let want = reference(&x64, l, d, &o);
+                            let mut first: Option<Vec<u32>> = None;
+                            for &isa in &isas {
+                                let what = format!("{isa:?} l={l} d={d} λ={lambda} {scores:?} exclude_self={exclude_self}");
+                                let mut y = vec![f32::NAN; l * d];
+                                apply_prompt_path(&x, &mut y, d, &o, Path::Symmetric, isa);
+                                for (a, e) in y.iter().zip(&want) {
+                                    assert!((f64::from(*a) - e).abs() <= 2e-5 * (1.0 + e.abs()), "{what}: {a} vs {e}");
+                                }
+                                // the same bits on every instruction set
+                                let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                                assert_eq!(&bits, first.get_or_insert_with(|| bits.clone()), "{what}: differs from the first isa");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn symmetric_kernel_declines_saturated_prompts() {
+        // λ‖x‖² beyond the spread: the online kernel runs, and is exact
+        let (l, d) = (40, 2);
+        let x: Vec<f32> = (0..l * d).map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0).collect();
+        let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        for lambda in [40.0, 1e6, 1e20] {
+            for scores in [Scores::Dot, Scores::Distance] {
+                for exclude_self in [false, true] {
+                    let o = Options { lambda, scores, exclude_self, depth: 1, residual: false };
+                    let y = identity_attention(&x, 1, l, d, &o, Par::Seq).unwrap();
+                    let mut yo = vec![0.0f32; l * d];
+                    apply_prompt_path(&x, &mut yo, d, &o, Path::Online, simd::isa());
+                    assert_eq!(y, yo, "λ={lambda} {scores:?}: the online kernel");
+                    // (not checked: distance scores without the self term at λ ≥ 1e6, where the
+                    // online kernel's f32 scores λ⟨x_i, x_j⟩ − λ‖x_j‖²/2 cancel: an error of
+                    // λ·ε·‖x‖² in the exponent, 6e-4 relative here — the kernel's, not this path's)
+                    if scores == Scores::Distance && exclude_self && lambda >= 1e6 {
+                        continue;
+                    }
+                    for (a, e) in y.iter().zip(reference(&x64, l, d, &o)) {
+                        assert!((f64::from(*a) - e).abs() <= 1e-4 * (1.0 + e.abs()), "λ={lambda} {scores:?} {exclude_self}: {a} vs {e}");
                     }
                 }
             }

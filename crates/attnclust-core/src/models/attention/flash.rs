@@ -43,7 +43,7 @@
 //! runs the tile products below.
 
 use super::online::{Out, Rows};
-use crate::kernels::attn::{Packed, RowsOut, MAX_D};
+use crate::kernels::attn::{PackBufs, Packed, RowsOut, Scratch, MAX_D};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::kernels::simd::{self, Isa};
@@ -112,6 +112,13 @@ pub fn fused_scratch(elem: usize, l: usize, dk: usize, dv: usize, v_is_k: bool) 
     }
     let lp = l.div_ceil(crate::kernels::attn::PANEL) as f64 * crate::kernels::attn::PANEL as f64;
     lp * (dk as f64 + if v_is_k { 0.0 } else { dv as f64 } + 1.0) + (BR * 16 * (dv + 1)) as f64
+}
+
+/// The allocations of [`Head::forward_fused_seq`], kept between calls (one per thread).
+#[derive(Default)]
+pub struct FusedBufs {
+    pack: PackBufs,
+    scratch: Scratch,
 }
 
 /// `arg` value of a row that sees no key.
@@ -222,11 +229,11 @@ impl<'a, T: Real> Head<'a, T> {
 
     /// The fused forward of queries `[i0, i0 + rows)` ([`crate::kernels::attn`]); `p` is this
     /// head packed.
-    fn forward_rows_fused(&self, p: &Packed, isa: Isa, i0: usize, rows: usize, out: Out<T>) {
+    fn forward_rows_fused(&self, p: &Packed, isa: Isa, i0: usize, rows: usize, out: Out<T>, scratch: &mut Scratch) {
         let mut st = Rows::default();
         let (mut m, mut others, mut dom) = ([0.0f32; BR], [0.0f32; BR], [NONE; BR]);
         let u = T::as_f32_mut(&mut *out.o).expect("the fused kernel is f32");
-        simd::attn_rows(isa, p, i0, rows, RowsOut { m: &mut m, others: &mut others, dom: &mut dom, u });
+        simd::attn_rows(isa, p, i0, rows, RowsOut { m: &mut m, others: &mut others, dom: &mut dom, u }, scratch);
         for r in 0..rows {
             st.m[r] = T::of(f64::from(m[r]));
             st.others[r] = T::of(f64::from(others[r]));
@@ -351,13 +358,44 @@ impl<'a, T: Real> Head<'a, T> {
         par.chunks_mut(&mut blocks, 1, |bi, item| {
             let ((((ob, lb), ab), rb), zb) = &mut item[0];
             let rows = lb.len();
-            let out = Out { o: ob, lse: lb, arg: ab, rest: rb.as_deref_mut(), mz: zb.as_deref_mut() };
+            let out = Out { o: ob, lse: Some(lb), arg: Some(ab), rest: rb.as_deref_mut(), mz: zb.as_deref_mut() };
             match &packed {
-                Some((isa, p)) => self.forward_rows_fused(p, *isa, bi * BR, rows, out),
+                Some((isa, p)) => self.forward_rows_fused(p, *isa, bi * BR, rows, out, &mut Scratch::default()),
                 // A tile no larger than the prompt: a short prompt's call is not an allocation of BR × BC.
                 None => self.forward_rows(bi * BR, rows, out, &mut vec![T::zero(); BR.min(l) * BC.min(l)]),
             }
         });
+    }
+
+    /// The output `o` (`l × dv`) of the fused forward ([`Head::fused`] heads only) on the calling
+    /// thread, without the log-sum-exp or statistics, in the allocations of `bufs`: the same bits as
+    /// [`Head::forward`], for loops over many small prompts.
+    ///
+    /// # Panics
+    /// When the fused kernel does not take the head.
+    pub fn forward_fused_seq(&self, o: &mut [T], bufs: &mut FusedBufs) {
+        let (l, dv) = (self.l, self.dv);
+        assert!(self.fused() && o.len() >= l * dv && l < NONE as usize, "forward_fused_seq: a fused head");
+        let f = |x: &'a [T]| T::as_f32(x).expect("f32");
+        let p = Packed::reusing(
+            std::mem::take(&mut bufs.pack),
+            f(self.q),
+            f(self.k),
+            f(self.v),
+            l,
+            self.dk,
+            dv,
+            self.lambda.f64() as f32,
+            self.key_bias.map(f),
+            self.mask == Mask::Causal,
+            self.mask == Mask::NoSelf,
+        );
+        let isa = simd::isa();
+        for (bi, ob) in o[..l * dv].chunks_mut(BR * dv).enumerate() {
+            let rows = ob.len() / dv;
+            self.forward_rows_fused(&p, isa, bi * BR, rows, Out { o: ob, lse: None, arg: None, rest: None, mz: None }, &mut bufs.scratch);
+        }
+        bufs.pack = p.release();
     }
 
     /// Backward: adds the gradients to `dq` (`l × dk`), `dk` (`l × dk`) and `dv` (`l × dv`), given

@@ -160,3 +160,35 @@ fn empty_prompt() {
         head.forward_kernel(&mut [], &mut [], Par::Seq, Kernel::Fused(isa));
     }
 }
+
+#[test]
+fn sequential_forward_in_reused_buffers_gives_the_same_bits() {
+    // one set of buffers through heads that grow, shrink and change shape, mask and bias
+    let mut bufs = super::flash::FusedBufs::default();
+    for (l, dk, dv, mask, bias) in [
+        (130, 16, 16, Mask::None, true),
+        (1, 1, 1, Mask::None, false),
+        (17, 64, 64, Mask::NoSelf, false),
+        (16, 3, 5, Mask::Causal, true),
+        (65, 16, 16, Mask::None, false),
+        (0, 4, 4, Mask::None, false),
+        (1100, 8, 8, Mask::Causal, true),
+        (33, 2, 2, Mask::NoSelf, true),
+    ] {
+        let f = |x: Vec<f64>| x.iter().map(|&y| y as f32).collect::<Vec<f32>>();
+        let (q, k, v, b) = (f(values(l * dk, 1, 1.0)), f(values(l * dk, 2, 1.0)), f(values(l * dv, 3, 1.0)), f(values(l, 4, 0.5)));
+        for same_kv in [false, true] {
+            let (k, v, dv) = if same_kv && dk == dv { (&q, &q, dk) } else { (&k, &v, dv) };
+            let head = Head { q: &q, k, v, l, dk, dv, lambda: 0.8, mask, key_bias: if bias { Some(&b[..]) } else { None } };
+            let (mut want, mut lse) = (vec![0.0f32; l * dv], vec![0.0f32; l]);
+            head.forward(&mut want, &mut lse, Par::Seq);
+            let mut got = vec![f32::NAN; l * dv];
+            head.forward_fused_seq(&mut got, &mut bufs);
+            assert_eq!(
+                got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                "l={l} dk={dk} dv={dv} {mask:?}"
+            );
+        }
+    }
+}

@@ -24,10 +24,10 @@ pub struct Rows<T> {
 pub struct Out<'a, T> {
     /// The accumulators `U` on entry, the outputs `O` on return (`rows × dv`).
     pub o: &'a mut [T],
-    /// `lse_i = m_i + log1p(ℓ'_i)` (`rows`; `−∞` for a row that saw no key).
-    pub lse: &'a mut [T],
-    /// The dominant key of each row (`rows`).
-    pub arg: &'a mut [u32],
+    /// `lse_i = m_i + log1p(ℓ'_i)` (`rows`; `−∞` for a row that saw no key), when wanted.
+    pub lse: Option<&'a mut [T]>,
+    /// The dominant key of each row (`rows`), when wanted.
+    pub arg: Option<&'a mut [u32]>,
     /// `O_i − V_{a_i}` (`rows × dv`), when the backward needs it.
     pub rest: Option<&'a mut [T]>,
     /// `(m_i, 1 + ℓ'_i)` pairs.
@@ -62,7 +62,7 @@ impl<T: Real> Rows<T> {
 
     /// Normalises the `rows` accumulators of `out.o` and writes the statistics.
     pub fn finish(&self, rows: usize, v: &[T], dv: usize, out: Out<T>) {
-        let Out { o, lse, arg, mut rest, mz } = out;
+        let Out { o, mut lse, mut arg, mut rest, mz } = out;
         if let Some(mz) = mz {
             for r in 0..rows {
                 mz[2 * r] = self.m[r];
@@ -70,10 +70,14 @@ impl<T: Real> Rows<T> {
             }
         }
         for r in 0..rows {
-            arg[r] = self.dom[r];
+            if let Some(arg) = arg.as_deref_mut() {
+                arg[r] = self.dom[r];
+            }
             let orow = &mut o[r * dv..(r + 1) * dv];
             if self.dom[r] == NONE {
-                lse[r] = T::neg_infinity();
+                if let Some(lse) = lse.as_deref_mut() {
+                    lse[r] = T::neg_infinity();
+                }
                 orow.iter_mut().for_each(|x| *x = T::zero());
                 if let Some(rest) = rest.as_deref_mut() {
                     rest[r * dv..(r + 1) * dv].iter_mut().for_each(|x| *x = T::zero());
@@ -88,7 +92,9 @@ impl<T: Real> Rows<T> {
                 }
             }
             orow.iter_mut().zip(va).for_each(|(x, &y)| *x = (*x + y) * inv);
-            lse[r] = self.m[r] + others.ln_1p();
+            if let Some(lse) = lse.as_deref_mut() {
+                lse[r] = self.m[r] + others.ln_1p();
+            }
         }
     }
 }

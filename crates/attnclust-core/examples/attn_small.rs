@@ -1,0 +1,64 @@
+//! Times identity attention (f32, dot scores) over the research sweep cells on this machine's
+//! threads: GFLOP/s = 4·B·L²·d / time, best of several runs. With `--threads 1` (on the calling
+//! thread) also the thread's CPU time, which other processes on a shared machine barely disturb.
+//! `cargo run --release --example attn_small [-- L,d L,d ...] [--threads N] [--distance] [--no-self]`.
+use attnclust_core::models::identity::{identity_attention, Options};
+use attnclust_core::models::two_head::Scores;
+use attnclust_core::Par;
+use std::time::Instant;
+
+/// CPU time of the calling thread (ns), from `/proc/thread-self/schedstat`.
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok().and_then(|s| s.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut cells: Vec<(usize, usize)> = Vec::new();
+    let mut threads = 2;
+    let mut scores = Scores::Dot;
+    let mut exclude_self = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--threads" => threads = it.next().and_then(|t| t.parse().ok()).expect("--threads N"),
+            "--distance" => scores = Scores::Distance,
+            "--no-self" => exclude_self = true,
+            c => {
+                let (l, d) = c.split_once(',').expect("L,d");
+                cells.push((l.parse().unwrap(), d.parse().unwrap()));
+            }
+        }
+    }
+    if cells.is_empty() {
+        cells = vec![(16, 2), (16, 16), (16, 64), (64, 16), (64, 64), (256, 16), (256, 64), (1024, 16), (1024, 64)];
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    println!("threads {threads}, {scores:?}, exclude_self {exclude_self}");
+    for (l, d) in cells {
+        // about 2·10⁹ flop per call
+        let b = ((2e9 / (4.0 * (l * l * d) as f64)) as usize).clamp(1, 1 << 16);
+        let x: Vec<f32> = (0..b * l * d).map(|i| (i.wrapping_mul(2654435761) % 2000) as f32 / 1000.0 - 1.0).collect();
+        let o = Options { lambda: 0.3, scores, exclude_self, depth: 1, residual: false };
+        let (mut best, mut best_cpu) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..5 {
+            let t = Instant::now();
+            let c = cpu_ns();
+            let y = if threads == 1 {
+                identity_attention(&x, b, l, d, &o, Par::Seq).unwrap()
+            } else {
+                pool.install(|| identity_attention(&x, b, l, d, &o, Par::Rayon).unwrap())
+            };
+            best_cpu = best_cpu.min((cpu_ns() - c) as f64 * 1e-9);
+            best = best.min(t.elapsed().as_secs_f64());
+            std::hint::black_box(y);
+        }
+        let flop = 4.0 * b as f64 * (l * l * d) as f64;
+        print!("L={l:5} d={d:3} B={b:6}: wall {:8.2} ms {:6.1} GFLOP/s", best * 1e3, flop / best / 1e9);
+        if threads == 1 {
+            // the calling thread's own CPU time: robust to other processes on a shared machine
+            print!(" | cpu {:8.2} ms {:6.1} GFLOP/s {:6.2} µs/prompt", best_cpu * 1e3, flop / best_cpu / 1e9, best_cpu * 1e6 / b as f64);
+        }
+        println!();
+    }
+}
