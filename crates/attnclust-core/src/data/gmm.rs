@@ -433,6 +433,8 @@ mod tests {
         for k in [1usize, 2, 3, 7, 16, 17, 40] {
             // uneven weights, some tiny (equal cumulative sums after rounding are possible)
             let w: Vec<f64> = (0..k).map(|i| if i % 5 == 3 { 1e-18 } else { 1.0 + (i * 7 % 5) as f64 }).collect();
+            let total: f64 = w.iter().sum();
+            let w: Vec<f64> = w.iter().map(|v| v / total).collect();
             let m = Mixture::isotropic(vec![0.0; k], k, 1, &[1.0], Some(w)).unwrap();
             let mut us: Vec<f64> = (0..4000).map(|i| i as f64 / 4000.0).collect();
             us.extend(m.cumulative.iter().filter(|c| c.is_finite()).flat_map(|&c| [c, c.next_down(), c.next_up()]));
