@@ -542,19 +542,28 @@ pub fn ctx_f32(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
 /// followed by `ctx_add_f32` over the rest (how the two-head chunk kernel runs it, a block of
 /// tokens at a time while the block is in cache).
 pub fn ctx_add_f32(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+    ctx_add_prefetching_f32(c, h, xs, d, s, &[])
+}
+
+/// [`ctx_add_f32`] that also asks the cache for the rows of `next` (`m × d`, typically the block
+/// of rows that follows `xs`) while it streams over the rows of `xs`: row `i` of `next` is
+/// prefetched with row `i` of `xs`, so memory fetches the next block during this block's
+/// arithmetic. The same result; a hint only (no effect on the portable path).
+pub fn ctx_add_prefetching_f32(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32], next: &[f32]) {
     let n = c.len().checked_div(h).unwrap_or(0);
     assert!(c.len() == h * n && xs.len() >= n * d && s.len() >= h * d);
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 and FMA are present; the lengths were checked above.
         match h {
-            1 => return unsafe { ctx_avx2::<1>(c, n, xs, d, s) },
-            2 => return unsafe { ctx_avx2::<2>(c, n, xs, d, s) },
-            3 => return unsafe { ctx_avx2::<3>(c, n, xs, d, s) },
-            4 => return unsafe { ctx_avx2::<4>(c, n, xs, d, s) },
+            1 => return unsafe { ctx_avx2::<1>(c, n, xs, d, s, next) },
+            2 => return unsafe { ctx_avx2::<2>(c, n, xs, d, s, next) },
+            3 => return unsafe { ctx_avx2::<3>(c, n, xs, d, s, next) },
+            4 => return unsafe { ctx_avx2::<4>(c, n, xs, d, s, next) },
             _ => {}
         }
     }
+    let _ = next;
     ctx_portable_add(c, h, xs, d, s)
 }
 
@@ -564,7 +573,7 @@ pub fn ctx_add_f32(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
 /// The CPU must support AVX2 and FMA; `c` holds `H · n`, `xs` `n · d` and `s` `H · d` values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn ctx_avx2<const H: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+unsafe fn ctx_avx2<const H: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, s: &mut [f32], next: &[f32]) {
     // panels of W vectors of 8 columns: H · W ≤ 12 accumulators (of the 16 registers)
     let d8 = d / 8 * 8;
     let wmax = if H == 4 { 3 } else { 4 };
@@ -572,10 +581,10 @@ unsafe fn ctx_avx2<const H: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, s:
     while j0 < d8 {
         let w = ((d8 - j0) / 8).min(wmax);
         match w {
-            4 => ctx_panel::<H, 4>(c, n, xs, d, j0, s),
-            3 => ctx_panel::<H, 3>(c, n, xs, d, j0, s),
-            2 => ctx_panel::<H, 2>(c, n, xs, d, j0, s),
-            _ => ctx_panel::<H, 1>(c, n, xs, d, j0, s),
+            4 => ctx_panel::<H, 4>(c, n, xs, d, j0, s, next),
+            3 => ctx_panel::<H, 3>(c, n, xs, d, j0, s, next),
+            2 => ctx_panel::<H, 2>(c, n, xs, d, j0, s, next),
+            _ => ctx_panel::<H, 1>(c, n, xs, d, j0, s, next),
         }
         j0 += 8 * w;
     }
@@ -597,9 +606,10 @@ unsafe fn ctx_avx2<const H: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, s:
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn ctx_panel<const H: usize, const W: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, j0: usize, s: &mut [f32]) {
+unsafe fn ctx_panel<const H: usize, const W: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, j0: usize, s: &mut [f32], next: &[f32]) {
     use std::arch::x86_64::*;
     let (pc, px) = (c.as_ptr(), xs.as_ptr());
+    let ahead = next.len() / d;
     let mut acc = [[_mm256_setzero_ps(); W]; H];
     for (g, a) in acc.iter_mut().enumerate() {
         for (p, v) in a.iter_mut().enumerate() {
@@ -610,6 +620,14 @@ unsafe fn ctx_panel<const H: usize, const W: usize>(c: &[f32], n: usize, xs: &[f
     for i in 0..n {
         // SAFETY: i < n, so c[g·n + i] (g < H) and row i of `xs`, columns j0 … j0 + 8W ≤ d, are in bounds.
         let row = px.add(i * d + j0);
+        if i < ahead {
+            // the panel’s columns of row i of `next` into L2 (not L1, which holds this block), one
+            // hint per 64-byte line (16 values)
+            for k in (0..8 * W).step_by(16) {
+                // SAFETY: i < ahead, so row i of `next` lies in `next`, and j0 + k < j0 + 8W ≤ d.
+                _mm_prefetch::<_MM_HINT_T1>(next.as_ptr().add(i * d + j0 + k) as *const i8);
+            }
+        }
         let mut xv = [_mm256_setzero_ps(); W];
         for (p, v) in xv.iter_mut().enumerate() {
             *v = _mm256_loadu_ps(row.add(8 * p));

@@ -27,7 +27,7 @@
 
 use crate::kernels::real::Real;
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::simd::{ctx_add_f32, exp_nonpositive_f64x4, exp_nonpositive_f64x8, isa, Isa};
+use crate::kernels::simd::{ctx_add_prefetching_f32, exp_nonpositive_f64x4, exp_nonpositive_f64x8, isa, Isa};
 use crate::kernels::tile::{matmul, View};
 use crate::models::two_head::{Layer, Scores};
 
@@ -188,7 +188,8 @@ const BLOCK: usize = 256;
 /// per block of [`BLOCK`] tokens: `‖x‖²` and `p = Θx` into per-token arrays
 /// ([`Real::norms_and_dots_rows`]), then the scalars four or eight tokens per `f64` vector
 /// ([`scalars_avx2`], [`scalars_avx512`]: the same bits), then for `f32` `S += CᵀX` over the block
-/// while it is still in cache ([`ctx_add_f32`]: the sums continue over the rows in order, so the
+/// while it is still in cache, the next block being prefetched meanwhile
+/// ([`ctx_add_prefetching_f32`]: the sums continue over the rows in order, so the
 /// same bits as one product over the chunk); for `f64`, `S = CᵀX` over the chunk at the end.
 #[cfg(target_arch = "x86_64")]
 fn chunk_fixed_simd<T: Real, const H: usize>(
@@ -234,8 +235,10 @@ fn chunk_fixed_simd<T: Real, const H: usize>(
                 *c = T::of(v);
             }
             let (c32, x32, s32) = (T::as_f32(&ws.coef[..H * len]), T::as_f32(block), T::as_f32_mut(&mut out.s));
-            if let (Some(c32), Some(x32), Some(s32)) = (c32, x32, s32) {
-                ctx_add_f32(c32, H, x32, d, s32);
+            // (and the next block of the chunk is fetched meanwhile)
+            let next = T::as_f32(&xs[(start + len) * d..(start + len + BLOCK).min(count) * d]);
+            if let (Some(c32), Some(x32), Some(s32), Some(next)) = (c32, x32, s32, next) {
+                ctx_add_prefetching_f32(c32, H, x32, d, s32, next);
             }
         } else {
             for g in 0..H {
