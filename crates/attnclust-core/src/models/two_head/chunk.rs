@@ -58,6 +58,7 @@ fn chunk_body<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut Chunk
 /// Work space of the chunk kernel: the per-token coefficients and, for the vectorised path, a
 /// block's per-token norms, inner products and coefficients in `f64`. Reused from call to call
 /// (no allocation, no zeroing, once grown).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub struct ChunkScratch<T> {
     coef: Vec<T>,
     nn: Vec<f64>,
