@@ -14,13 +14,19 @@
 //! the sums `M_hg += α_h a_g`, `B_h += β_h`, and then `S = CᵀX` (`C_ih = α_h + β_h` of token `i`), a
 //! tile product (SIMD by the `gemm` crate); the chunk's gradient is `S_h − Σ_g M_hg θ_g − B_h θ_h`.
 //!
-//! Paths (`H ≤ 4`, chosen at run time by [`crate::kernels::simd::has_avx2`]):
-//! - **vectorised across tokens** (AVX2/FMA; `S = CᵀX` by [`crate::kernels::real::Real::ctx`]): per block of `BLOCK` (256) tokens, `‖x‖²` and `Θx` eight
-//!   rows at a time into per-token arrays (the same bits as row by row), then the scalars four tokens
-//!   per `f64` vector, the exponential by a polynomial within 2 ulp of libm's
-//!   ([`crate::kernels::simd::exp_nonpositive_f64x4`]), the sums kept per lane and added in a
-//!   fixed order at the end of the block: so the result differs from the token-by-token path in
-//!   the last bits (tested to 1e-12 relative in `f64`), and is still the same for any thread count;
+//! Paths (`H ≤ 4`, chosen at run time by [`crate::kernels::simd::isa`]):
+//! - **vectorised across tokens** (AVX2/FMA, the scalars on AVX-512F when the CPU has it): per
+//!   block of `BLOCK` (256) tokens, `‖x‖²` and `Θx` eight rows at a time into per-token arrays (the
+//!   same bits as row by row), then the scalars four (AVX2) or eight (AVX-512F) tokens per `f64`
+//!   vector, the exponential by a polynomial within 2 ulp of libm's
+//!   ([`crate::kernels::simd::exp_nonpositive_f64x4`], `…x8`), the sums kept per lane (four lanes;
+//!   an eight-lane vector adds its halves in token order, so both instruction sets give the same
+//!   bits) and added in a fixed order at the end of the block; then, for `f32`, `S += CᵀX` over the
+//!   block while it is in cache, the next block prefetched meanwhile
+//!   ([`crate::kernels::simd::ctx_add_prefetching_f32`]; the data are read from memory once), for
+//!   `f64` `S = CᵀX` over the chunk ([`crate::kernels::real::Real::ctx`]). The result differs
+//!   from the token-by-token path in the last bits (tested to 1e-12 relative in `f64`), and is the
+//!   same for any thread count and instruction set;
 //! - **token by token** (portable, and the reference of the vectorised path), `exp` from libm.
 //!
 //! `H > 4` takes a general token-by-token path.
