@@ -1,6 +1,7 @@
 //! CPU time (not wall time) of the W6 shape on one thread: online SGD, d = 16, H = 2, 'dot',
 //! batch 256, λ = 1, lr 0.05, run after run, so it can be read on a busy machine.
-//! `cargo run --release --example cpu_sgd_small [-- runs]` (env `D`, `BATCH` override the shape).
+//! `cargo run --release --example cpu_sgd_small [-- runs]` (env `D`, `BATCH`, `STEPS` override the shape,
+//! `DTYPE=f32|f64` runs one type only).
 use attnclust_core::data::gmm::Mixture;
 use attnclust_core::models::two_head::Scores;
 use attnclust_core::train::optim::Optim;
@@ -46,7 +47,15 @@ fn main() {
     let mix = Mixture::isotropic(means, 2, d, &[1.0], None).unwrap();
     let setup = Setup { heads: 2, dim: d, lambda: 1.0, scores: Scores::Dot, optim: Optim::sgd(0.05), batch, seed: 3 };
     let samples = (runs * batch) as f64 * steps as f64;
-    for (name, s) in [("f32", time::<f32>(&mix, &setup, runs, steps)), ("f64", time::<f64>(&mix, &setup, runs, steps))] {
+    let only = std::env::var("DTYPE").unwrap_or_default();
+    let mut results = Vec::new();
+    if only != "f64" {
+        results.push(("f32", time::<f32>(&mix, &setup, runs, steps)));
+    }
+    if only != "f32" {
+        results.push(("f64", time::<f64>(&mix, &setup, runs, steps)));
+    }
+    for (name, s) in results {
         println!(
             "d={d} batch={batch} {name}: {:.1} ns/sample on one thread ({:.1} M samples/s/thread, {:.1} µs/step)",
             s * 1e9 / samples,

@@ -324,9 +324,12 @@ impl Mixture {
     #[inline(always)]
     fn mix_rows<T: Real>(&self, uniform: &[u32], eps: &[T], means: &[T], xs: &mut [T], labels: &mut [u32]) {
         let d = self.dim;
+        if let Factor::Isotropic(s) = &self.factor {
+            return self.mix_rows_isotropic(s, uniform, eps, means, xs, labels);
+        }
         for (i, label) in labels.iter_mut().enumerate() {
             let u = f64::from(uniform[i] >> 8) * (1.0 / 16_777_216.0);
-            let z = self.cumulative.iter().position(|&c| u < c).unwrap_or(self.k - 1);
+            let z = self.component(u);
             *label = z as u32;
             let (row, e) = (&mut xs[i * d..(i + 1) * d], &eps[i * d..(i + 1) * d]);
             let mu = &means[z * d..(z + 1) * d];
@@ -357,6 +360,47 @@ impl Mixture {
         }
     }
 
+    /// The component of uniform `u ∈ [0, 1)`: the first `z` with `u < cumulative[z]` (the last is
+    /// `+∞`). For up to 16 components it is counted without branches, `Σ_{z < K−1} [cumulative[z] ≤ u]`
+    /// (the same index, as the cumulative weights do not decrease): a label drawn at random is a
+    /// branch no predictor can learn.
+    #[inline(always)]
+    fn component(&self, u: f64) -> usize {
+        let head = &self.cumulative[..self.k - 1];
+        if head.len() <= 15 {
+            head.iter().map(|&c| usize::from(c <= u)).sum()
+        } else {
+            self.cumulative.iter().position(|&c| u < c).unwrap_or(self.k - 1)
+        }
+    }
+
+    /// [`Mixture::mix_rows`] for an isotropic mixture (the same operations, `μ + σ·ε` rounded
+    /// twice, so the same bits): the component of a row from its word, then the row eight
+    /// coordinates at a time in fixed-size pieces (one vector each, with no loop set up per row
+    /// for the short rows of small `d`) and the rest one by one.
+    #[inline(always)]
+    fn mix_rows_isotropic<T: Real>(&self, s: &[f64], uniform: &[u32], eps: &[T], means: &[T], xs: &mut [T], labels: &mut [u32]) {
+        let d = self.dim;
+        let rows = xs.chunks_exact_mut(d).zip(eps.chunks_exact(d)).zip(labels.iter_mut().zip(uniform));
+        for ((row, e), (label, &w)) in rows {
+            let u = f64::from(w >> 8) * (1.0 / 16_777_216.0);
+            let z = self.component(u);
+            *label = z as u32;
+            let sz = T::of(s[z]);
+            let mu = &means[z * d..(z + 1) * d];
+            let (mut r8, mut m8, mut e8) = (row.chunks_exact_mut(8), mu.chunks_exact(8), e.chunks_exact(8));
+            for ((r, m), e) in r8.by_ref().zip(m8.by_ref()).zip(e8.by_ref()) {
+                let (r, m, e): (&mut [T; 8], &[T; 8], &[T; 8]) = (r.try_into().unwrap(), m.try_into().unwrap(), e.try_into().unwrap());
+                for j in 0..8 {
+                    r[j] = m[j] + sz * e[j];
+                }
+            }
+            for ((r, &m), &e) in r8.into_remainder().iter_mut().zip(m8.remainder()).zip(e8.remainder()) {
+                *r = m + sz * e;
+            }
+        }
+    }
+
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
@@ -382,6 +426,24 @@ mod tests {
 
     fn two() -> Mixture {
         Mixture::isotropic(vec![3.0, 0.0, -3.0, 0.0], 2, 2, &[0.5], Some(vec![0.25, 0.75])).unwrap()
+    }
+
+    #[test]
+    fn branch_free_component_is_the_first_bucket_above_u() {
+        for k in [1usize, 2, 3, 7, 16, 17, 40] {
+            // uneven weights, some tiny (equal cumulative sums after rounding are possible)
+            let w: Vec<f64> = (0..k).map(|i| if i % 5 == 3 { 1e-18 } else { 1.0 + (i * 7 % 5) as f64 }).collect();
+            let total: f64 = w.iter().sum();
+            let w: Vec<f64> = w.iter().map(|v| v / total).collect();
+            let m = Mixture::isotropic(vec![0.0; k], k, 1, &[1.0], Some(w)).unwrap();
+            let mut us: Vec<f64> = (0..4000).map(|i| i as f64 / 4000.0).collect();
+            us.extend(m.cumulative.iter().filter(|c| c.is_finite()).flat_map(|&c| [c, c.next_down(), c.next_up()]));
+            us.push(1.0f64.next_down());
+            for u in us.into_iter().filter(|u| (0.0..1.0).contains(u)) {
+                let z = m.cumulative.iter().position(|&c| u < c).unwrap_or(k - 1);
+                assert_eq!(m.component(u), z, "k={k} u={u}");
+            }
+        }
     }
 
     #[test]

@@ -503,6 +503,33 @@ pub unsafe fn exp_nonpositive_f64x4(x: std::arch::x86_64::__m256d) -> std::arch:
     _mm256_andnot_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(x, set(-708.0)), y)
 }
 
+/// [`exp_nonpositive_f64x4`] on eight `f64` lanes (AVX-512F): the same operations lane by lane,
+/// so the same bits.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+pub unsafe fn exp_nonpositive_f64x8(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    use std::arch::x86_64::*;
+    let set = _mm512_set1_pd;
+    let magic = set(6_755_399_441_055_744.0);
+    let t = _mm512_fmadd_pd(x, set(std::f64::consts::LOG2_E), magic);
+    let k = _mm512_sub_pd(t, magic);
+    let r = _mm512_fnmadd_pd(k, set(LN2_HI), x);
+    let r = _mm512_fnmadd_pd(k, set(LN2_LO), r);
+    let mut p = set(EXP_TAYLOR[13]);
+    for c in EXP_TAYLOR[..13].iter().rev() {
+        p = _mm512_fmadd_pd(p, r, set(*c));
+    }
+    let ki = _mm512_sub_epi64(_mm512_castpd_si512(t), _mm512_castpd_si512(magic));
+    let scale = _mm512_castsi512_pd(_mm512_slli_epi64::<52>(_mm512_add_epi64(ki, _mm512_set1_epi64(1023))));
+    let y = _mm512_mul_pd(p, scale);
+    // zero where x < −708; NaN lanes compare false and keep y (NaN), as the four-lane version
+    _mm512_maskz_mov_pd(!_mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, set(-708.0)), y)
+}
+
 /// The scalar twin of [`exp_nonpositive_f64x4`] (the same operations lane by lane), for tests and
 /// for the portable path.
 pub fn exp_nonpositive_f64(x: f64) -> f64 {
@@ -548,8 +575,13 @@ const EXP_TAYLOR: [f64; 14] = [
 /// `s[g·d + j] = Σ_i c[g·n + i] · x[i·d + j]` (`S = CᵀX` with `C` stored per head: `H × n`, `X`
 /// `n × d`, `S` `H × d`, overwritten), plain loops: the reference of [`ctx_f32`].
 pub fn ctx_portable(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
-    let n = c.len().checked_div(h).unwrap_or(0);
     s[..h * d].iter_mut().for_each(|v| *v = 0.0);
+    ctx_portable_add(c, h, xs, d, s)
+}
+
+/// [`ctx_portable`] adding to the sums in `s`.
+fn ctx_portable_add(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+    let n = c.len().checked_div(h).unwrap_or(0);
     for g in 0..h {
         for i in 0..n {
             let cg = c[g * n + i];
@@ -564,27 +596,47 @@ pub fn ctx_portable(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
 /// `H ≤ 4`, a register-blocked loop: per panel of up to 32 columns, the `H` row sums stay in
 /// registers while the rows stream past, each row's coefficients broadcast.
 pub fn ctx_f32(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+    s[..h * d].iter_mut().for_each(|v| *v = 0.0);
+    ctx_add_f32(c, h, xs, d, s)
+}
+
+/// `S += CᵀX` ([`ctx_f32`] that continues the sums already in `s`): each sum goes on over the rows
+/// in order, so `S` over rows `0 … n` equals, bit for bit, [`ctx_f32`] over a first block of rows
+/// followed by `ctx_add_f32` over the rest (how the two-head chunk kernel runs it, a block of
+/// tokens at a time while the block is in cache).
+pub fn ctx_add_f32(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+    ctx_add_prefetching_f32(c, h, xs, d, s, &[])
+}
+
+/// [`ctx_add_f32`] that also asks the cache for the rows of `next` (`m × d`, typically the block
+/// of rows that follows `xs`) while it streams over the rows of `xs`: row `i` of `next` is
+/// prefetched with row `i` of `xs`, so memory fetches the next block during this block's
+/// arithmetic. The same result; a hint only (no effect on the portable path).
+pub fn ctx_add_prefetching_f32(c: &[f32], h: usize, xs: &[f32], d: usize, s: &mut [f32], next: &[f32]) {
     let n = c.len().checked_div(h).unwrap_or(0);
     assert!(c.len() == h * n && xs.len() >= n * d && s.len() >= h * d);
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 and FMA are present; the lengths were checked above.
         match h {
-            1 => return unsafe { ctx_avx2::<1>(c, n, xs, d, s) },
-            2 => return unsafe { ctx_avx2::<2>(c, n, xs, d, s) },
-            3 => return unsafe { ctx_avx2::<3>(c, n, xs, d, s) },
-            4 => return unsafe { ctx_avx2::<4>(c, n, xs, d, s) },
+            1 => return unsafe { ctx_avx2::<1>(c, n, xs, d, s, next) },
+            2 => return unsafe { ctx_avx2::<2>(c, n, xs, d, s, next) },
+            3 => return unsafe { ctx_avx2::<3>(c, n, xs, d, s, next) },
+            4 => return unsafe { ctx_avx2::<4>(c, n, xs, d, s, next) },
             _ => {}
         }
     }
-    ctx_portable(c, h, xs, d, s)
+    let _ = next;
+    ctx_portable_add(c, h, xs, d, s)
 }
 
+/// `S += CᵀX` (see [`ctx_add_f32`]).
+///
 /// # Safety
 /// The CPU must support AVX2 and FMA; `c` holds `H · n`, `xs` `n · d` and `s` `H · d` values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn ctx_avx2<const H: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, s: &mut [f32]) {
+unsafe fn ctx_avx2<const H: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, s: &mut [f32], next: &[f32]) {
     // panels of W vectors of 8 columns: H · W ≤ 12 accumulators (of the 16 registers)
     let d8 = d / 8 * 8;
     let wmax = if H == 4 { 3 } else { 4 };
@@ -592,16 +644,16 @@ unsafe fn ctx_avx2<const H: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, s:
     while j0 < d8 {
         let w = ((d8 - j0) / 8).min(wmax);
         match w {
-            4 => ctx_panel::<H, 4>(c, n, xs, d, j0, s),
-            3 => ctx_panel::<H, 3>(c, n, xs, d, j0, s),
-            2 => ctx_panel::<H, 2>(c, n, xs, d, j0, s),
-            _ => ctx_panel::<H, 1>(c, n, xs, d, j0, s),
+            4 => ctx_panel::<H, 4>(c, n, xs, d, j0, s, next),
+            3 => ctx_panel::<H, 3>(c, n, xs, d, j0, s, next),
+            2 => ctx_panel::<H, 2>(c, n, xs, d, j0, s, next),
+            _ => ctx_panel::<H, 1>(c, n, xs, d, j0, s, next),
         }
         j0 += 8 * w;
     }
     for g in 0..H {
         for j in d8..d {
-            let mut t = 0.0f32;
+            let mut t = s[g * d + j];
             for i in 0..n {
                 t += c[g * n + i] * xs[i * d + j];
             }
@@ -617,13 +669,28 @@ unsafe fn ctx_avx2<const H: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, s:
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn ctx_panel<const H: usize, const W: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, j0: usize, s: &mut [f32]) {
+unsafe fn ctx_panel<const H: usize, const W: usize>(c: &[f32], n: usize, xs: &[f32], d: usize, j0: usize, s: &mut [f32], next: &[f32]) {
     use std::arch::x86_64::*;
     let (pc, px) = (c.as_ptr(), xs.as_ptr());
+    let ahead = next.len() / d;
     let mut acc = [[_mm256_setzero_ps(); W]; H];
+    for (g, a) in acc.iter_mut().enumerate() {
+        for (p, v) in a.iter_mut().enumerate() {
+            // SAFETY: row g < H of `s` holds d ≥ j0 + 8W values.
+            *v = _mm256_loadu_ps(s.as_ptr().add(g * d + j0 + 8 * p));
+        }
+    }
     for i in 0..n {
         // SAFETY: i < n, so c[g·n + i] (g < H) and row i of `xs`, columns j0 … j0 + 8W ≤ d, are in bounds.
         let row = px.add(i * d + j0);
+        if i < ahead {
+            // the panel’s columns of row i of `next` into L2 (not L1, which holds this block), one
+            // hint per 64-byte line (16 values)
+            for k in (0..8 * W).step_by(16) {
+                // SAFETY: i < ahead, so row i of `next` lies in `next`, and j0 + k < j0 + 8W ≤ d.
+                _mm_prefetch::<_MM_HINT_T1>(next.as_ptr().add(i * d + j0 + k) as *const i8);
+            }
+        }
         let mut xv = [_mm256_setzero_ps(); W];
         for (p, v) in xv.iter_mut().enumerate() {
             *v = _mm256_loadu_ps(row.add(8 * p));
@@ -657,6 +724,14 @@ mod tests {
                     let (mut s1, mut s2) = (vec![f32::NAN; h * d], vec![f32::NAN; h * d]);
                     ctx_f32(&c, h, &xs, d, &mut s1);
                     ctx_portable(&c, h, &xs, d, &mut s2);
+                    // in two blocks of rows, continuing the sums: the same bits as in one
+                    for split in [0, n / 2, n.saturating_sub(1)] {
+                        let per_head = |lo: usize, hi: usize| (0..h).flat_map(|g| c[g * n + lo..g * n + hi].to_vec()).collect::<Vec<f32>>();
+                        let mut s3 = vec![f32::NAN; h * d];
+                        ctx_f32(&per_head(0, split), h, &xs[..split * d], d, &mut s3);
+                        ctx_add_f32(&per_head(split, n), h, &xs[split * d..], d, &mut s3);
+                        assert!(s3.iter().zip(&s1).all(|(a, b)| a.to_bits() == b.to_bits()), "h={h} d={d} n={n} split {split}");
+                    }
                     for g in 0..h {
                         for j in 0..d {
                             let exact: f64 = (0..n).map(|i| f64::from(c[g * n + i]) * f64::from(xs[i * d + j])).sum();
@@ -721,6 +796,21 @@ mod tests {
                 for l in 0..4 {
                     let s = exp_nonpositive_f64(v[l]);
                     assert!(out[l].to_bits() == s.to_bits() || (s.is_nan() && out[l].is_nan()), "lane {l}: {} vs {s}", out[l]);
+                }
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            use std::arch::x86_64::*;
+            for q in xs.chunks(8) {
+                let mut v = [0.0f64; 8];
+                v[..q.len()].copy_from_slice(q);
+                let mut out = [0.0f64; 8];
+                // SAFETY: AVX-512F is present; both arrays hold eight values.
+                unsafe { _mm512_storeu_pd(out.as_mut_ptr(), exp_nonpositive_f64x8(_mm512_loadu_pd(v.as_ptr()))) };
+                for l in 0..8 {
+                    let s = exp_nonpositive_f64(v[l]);
+                    assert!(out[l].to_bits() == s.to_bits() || (s.is_nan() && out[l].is_nan()), "x8 lane {l}: {} vs {s}", out[l]);
                 }
             }
         }

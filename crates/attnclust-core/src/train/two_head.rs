@@ -16,7 +16,7 @@ use crate::data::rng::{self, purpose, SAMPLE_CHUNK};
 use crate::error::{ensure, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
-use crate::models::two_head::chunk::{chunk_gradient_into, chunk_sums_into, gram_into, ChunkSums};
+use crate::models::two_head::chunk::{chunk_gradient_into, chunk_sums_into, gram_into, ChunkScratch, ChunkSums};
 use crate::models::two_head::{combine, Layer, Scores};
 use crate::train::optim::{run_steps, Optim};
 
@@ -87,7 +87,7 @@ pub(crate) struct OnlineScratch<T> {
     draw: DrawScratch<T>,
     xs: Vec<T>,
     labels: Vec<u32>,
-    coef: Vec<T>,
+    chunk: ChunkScratch<T>,
     sums: ChunkSums<T>,
     gram: Vec<f64>,
     chunk_grad: Vec<f64>,
@@ -103,7 +103,7 @@ impl<T: Real> OnlineScratch<T> {
             draw: DrawScratch::default(),
             xs: Vec::new(),
             labels: Vec::new(),
-            coef: Vec::new(),
+            chunk: ChunkScratch::default(),
             sums: ChunkSums::new(h, d),
             gram: Vec::new(),
             chunk_grad: vec![0.0; h * d],
@@ -128,7 +128,7 @@ pub(crate) fn online_gradient_seq<T: Real>(mix: &Mixture, layer: &Layer<T>, batc
         ws.xs.resize(count * d, T::zero());
         ws.labels.resize(count, 0);
         mix.draw_chunk_fast_with(&mut ws.xs, &mut ws.labels, seed, rng::stream(purpose::TRAIN, t), c as u64, &mut ws.draw);
-        chunk_sums_into(layer, &ws.gram, &ws.xs, &mut ws.sums, &mut ws.coef);
+        chunk_sums_into(layer, &ws.gram, &ws.xs, &mut ws.sums, &mut ws.chunk);
         loss += chunk_gradient_into(layer, &ws.sums, &mut ws.chunk_grad);
         ws.grad.iter_mut().zip(&ws.chunk_grad).for_each(|(a, b)| *a += b);
     }

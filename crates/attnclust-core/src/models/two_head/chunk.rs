@@ -14,20 +14,26 @@
 //! the sums `M_hg += α_h a_g`, `B_h += β_h`, and then `S = CᵀX` (`C_ih = α_h + β_h` of token `i`), a
 //! tile product (SIMD by the `gemm` crate); the chunk's gradient is `S_h − Σ_g M_hg θ_g − B_h θ_h`.
 //!
-//! Paths (`H ≤ 4`, chosen at run time by [`crate::kernels::simd::has_avx2`]):
-//! - **vectorised across tokens** (AVX2/FMA; `S = CᵀX` by [`crate::kernels::real::Real::ctx`]): per block of `BLOCK` (256) tokens, `‖x‖²` and `Θx` eight
-//!   rows at a time into per-token arrays (the same bits as row by row), then the scalars four tokens
-//!   per `f64` vector, the exponential by a polynomial within 2 ulp of libm's
-//!   ([`crate::kernels::simd::exp_nonpositive_f64x4`]), the sums kept per lane and added in a
-//!   fixed order at the end of the block: so the result differs from the token-by-token path in
-//!   the last bits (tested to 1e-12 relative in `f64`), and is still the same for any thread count;
+//! Paths (`H ≤ 4`, chosen at run time by [`crate::kernels::simd::isa`]):
+//! - **vectorised across tokens** (AVX2/FMA, the scalars on AVX-512F when the CPU has it): per
+//!   block of `BLOCK` (256) tokens, `‖x‖²` and `Θx` eight rows at a time into per-token arrays (the
+//!   same bits as row by row), then the scalars four (AVX2) or eight (AVX-512F) tokens per `f64`
+//!   vector, the exponential by a polynomial within 2 ulp of libm's
+//!   ([`crate::kernels::simd::exp_nonpositive_f64x4`], `…x8`), the sums kept per lane (four lanes;
+//!   an eight-lane vector adds its halves in token order, so both instruction sets give the same
+//!   bits) and added in a fixed order at the end of the block; then, for `f32`, `S += CᵀX` over the
+//!   block while it is in cache, the next block prefetched meanwhile
+//!   ([`crate::kernels::simd::ctx_add_prefetching_f32`]; the data are read from memory once), for
+//!   `f64` `S = CᵀX` over the chunk ([`crate::kernels::real::Real::ctx`]). The result differs
+//!   from the token-by-token path in the last bits (tested to 1e-12 relative in `f64`), and is the
+//!   same for any thread count and instruction set;
 //! - **token by token** (portable, and the reference of the vectorised path), `exp` from libm.
 //!
 //! `H > 4` takes a general token-by-token path.
 
 use crate::kernels::real::Real;
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::simd::{exp_nonpositive_f64x4, has_avx2};
+use crate::kernels::simd::{ctx_add_prefetching_f32, exp_nonpositive_f64x4, exp_nonpositive_f64x8, isa, Isa};
 use crate::kernels::tile::{matmul, View};
 use crate::models::two_head::{Layer, Scores};
 
@@ -45,13 +51,30 @@ pub struct ChunkSums<T> {
 
 /// The chunk: per token one pass for `‖x‖²` and `P = XΘᵀ`, the scalars (with `H` known at compile
 /// time for `H ≤ 4`, so they live in registers), then `S = CᵀX`, a tile product.
-fn chunk_body<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>, coef: &mut Vec<T>) {
+fn chunk_body<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>, ws: &mut ChunkScratch<T>) {
     match layer.heads {
-        1 => chunk_fixed::<T, 1>(layer, gram, xs, out, coef),
-        2 => chunk_fixed::<T, 2>(layer, gram, xs, out, coef),
-        3 => chunk_fixed::<T, 3>(layer, gram, xs, out, coef),
-        4 => chunk_fixed::<T, 4>(layer, gram, xs, out, coef),
-        _ => chunk_general(layer, gram, xs, out, coef),
+        1 => chunk_fixed::<T, 1>(layer, gram, xs, out, ws),
+        2 => chunk_fixed::<T, 2>(layer, gram, xs, out, ws),
+        3 => chunk_fixed::<T, 3>(layer, gram, xs, out, ws),
+        4 => chunk_fixed::<T, 4>(layer, gram, xs, out, ws),
+        _ => chunk_general(layer, gram, xs, out, &mut ws.coef),
+    }
+}
+
+/// Work space of the chunk kernel: the per-token coefficients and, for the vectorised path, a
+/// block's per-token norms, inner products and coefficients in `f64`. Reused from call to call
+/// (no allocation, no zeroing, once grown).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub struct ChunkScratch<T> {
+    coef: Vec<T>,
+    nn: Vec<f64>,
+    pp: Vec<f64>,
+    cf: Vec<f64>,
+}
+
+impl<T> Default for ChunkScratch<T> {
+    fn default() -> Self {
+        ChunkScratch { coef: Vec::new(), nn: Vec::new(), pp: Vec::new(), cf: Vec::new() }
     }
 }
 
@@ -121,16 +144,16 @@ fn offsets_into<T: Real>(layer: &Layer<T>, gram: &[f64], out: &mut [f64]) {
     }
 }
 
-fn chunk_fixed<T: Real, const H: usize>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>, coef: &mut Vec<T>) {
+fn chunk_fixed<T: Real, const H: usize>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>, ws: &mut ChunkScratch<T>) {
     let mut off = [0.0f64; 4];
     offsets_into(layer, gram, &mut off);
     let mut gr = [0.0f64; 16];
     gr[..H * H].copy_from_slice(&gram[..H * H]);
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        return chunk_fixed_avx2::<T, H>(layer, &gr, &off, xs, out, coef);
+    if isa() != Isa::Portable {
+        return chunk_fixed_simd::<T, H>(isa(), layer, &gr, &off, xs, out, ws);
     }
-    chunk_fixed_portable::<T, H>(layer, &gr, &off, xs, out, coef)
+    chunk_fixed_portable::<T, H>(layer, &gr, &off, xs, out, &mut ws.coef)
 }
 
 /// The chunk token by token (the portable path, and the reference of the vectorised one).
@@ -162,39 +185,255 @@ fn chunk_fixed_portable<T: Real, const H: usize>(layer: &Layer<T>, gr: &[f64; 16
     matmul(&mut out.s, d, View::transposed(coef, H, count, H), View::rows(xs, count, d, d), false, T::one());
 }
 
-/// Tokens per block of the vectorised chunk kernel (its per-token scalars live on the stack).
+/// Tokens per block of the vectorised chunk kernel. The lane sums of the per-token scalars are
+/// reduced at the end of each block, so the block is part of the arithmetic: changing it changes
+/// the last bits of `M`, `B` and the loss.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const BLOCK: usize = 256;
 
-/// The chunk with the per-token work vectorised across tokens (AVX2): per block of [`BLOCK`]
-/// tokens, `‖x‖²` and `p = Θx` into per-token arrays ([`Real::norms_and_dots_rows`]), then the
-/// scalars four tokens per `f64` vector ([`scalars_avx2`]), then `S = CᵀX` over the chunk.
+/// The chunk with the per-token work vectorised across tokens (AVX2, or AVX-512F for the scalars),
+/// per block of [`BLOCK`] tokens: `‖x‖²` and `p = Θx` into per-token arrays
+/// ([`Real::norms_and_dots_rows`]), then the scalars four or eight tokens per `f64` vector
+/// ([`scalars_avx2`], [`scalars_avx512`]: the same bits), then for `f32` `S += CᵀX` over the block
+/// while it is still in cache, the next block being prefetched meanwhile
+/// ([`ctx_add_prefetching_f32`]: the sums continue over the rows in order, so the
+/// same bits as one product over the chunk); for `f64`, `S = CᵀX` over the chunk at the end.
 #[cfg(target_arch = "x86_64")]
-fn chunk_fixed_avx2<T: Real, const H: usize>(layer: &Layer<T>, gram: &[f64; 16], off: &[f64; 4], xs: &[T], out: &mut ChunkSums<T>, coef: &mut Vec<T>) {
+fn chunk_fixed_simd<T: Real, const H: usize>(
+    isa: Isa,
+    layer: &Layer<T>,
+    gram: &[f64; 16],
+    off: &[f64; 4],
+    xs: &[T],
+    out: &mut ChunkSums<T>,
+    ws: &mut ChunkScratch<T>,
+) {
+    assert!(isa != Isa::Portable && isa.available());
     let d = layer.dim;
     let count = xs.len() / d;
     let lambda = layer.lambda.f64();
     let (mut m, mut b) = ([0.0f64; 16], [0.0f64; 4]);
-    let mut nn = [0.0f64; BLOCK];
-    let mut pp = [0.0f64; 4 * BLOCK];
-    let mut cf = [0.0f64; 4 * BLOCK];
-    coef.resize(count * H, T::zero());
+    // the per-block arrays are grown once and then only overwritten (no zeroing per call)
+    for (v, len) in [(&mut ws.nn, BLOCK), (&mut ws.pp, 4 * BLOCK), (&mut ws.cf, 4 * BLOCK)] {
+        if v.len() < len {
+            v.resize(len, 0.0);
+        }
+    }
+    let fused = T::as_f32(xs).is_some();
+    let coef_len = if fused { H * BLOCK.min(count) } else { H * count };
+    if ws.coef.len() != coef_len {
+        ws.coef.resize(coef_len, T::zero());
+    }
     let mut loss = 0.0;
     for start in (0..count).step_by(BLOCK) {
         let len = BLOCK.min(count - start);
-        T::norms_and_dots_rows(&xs[start * d..(start + len) * d], d, layer.params, &mut nn[..len], &mut pp[..H * len]);
-        // SAFETY: the caller checked that the CPU has AVX2 and FMA.
-        loss += unsafe { scalars_avx2::<H>(lambda, off, gram, &nn[..len], &pp[..H * len], &mut cf[..H * len], &mut m, &mut b) };
-        for g in 0..H {
-            for (c, &v) in coef[g * count + start..g * count + start + len].iter_mut().zip(&cf[g * len..(g + 1) * len]) {
+        let block = &xs[start * d..(start + len) * d];
+        let (nn, pp, cf) = (&mut ws.nn[..len], &mut ws.pp[..H * len], &mut ws.cf[..H * len]);
+        T::norms_and_dots_rows(block, d, layer.params, nn, pp);
+        loss += match isa {
+            // SAFETY: the CPU has AVX-512F (asserted above); `pp` and `cf` hold H · len values.
+            Isa::Avx512 => unsafe { scalars_avx512::<H>(lambda, off, gram, nn, pp, cf, &mut m, &mut b) },
+            // SAFETY: the CPU has AVX2 and FMA (asserted above); as above.
+            _ => unsafe { scalars_avx2::<H>(lambda, off, gram, nn, pp, cf, &mut m, &mut b) },
+        };
+        if fused {
+            // the block's coefficients, H × len, then S += CᵀX while the block is in cache
+            for (c, &v) in ws.coef[..H * len].iter_mut().zip(cf.iter()) {
                 *c = T::of(v);
+            }
+            let (c32, x32, s32) = (T::as_f32(&ws.coef[..H * len]), T::as_f32(block), T::as_f32_mut(&mut out.s));
+            // (and the next block of the chunk is fetched meanwhile)
+            let next = T::as_f32(&xs[(start + len) * d..(start + len + BLOCK).min(count) * d]);
+            if let (Some(c32), Some(x32), Some(s32), Some(next)) = (c32, x32, s32, next) {
+                ctx_add_prefetching_f32(c32, H, x32, d, s32, next);
+            }
+        } else {
+            for g in 0..H {
+                for (c, &v) in ws.coef[g * count + start..g * count + start + len].iter_mut().zip(&cf[g * len..(g + 1) * len]) {
+                    *c = T::of(v);
+                }
             }
         }
     }
     out.loss += loss;
     out.m.iter_mut().zip(&m[..H * H]).for_each(|(o, v)| *o += v);
     out.b.iter_mut().zip(&b[..H]).for_each(|(o, v)| *o += v);
-    T::ctx(coef, H, xs, d, &mut out.s);
+    if !fused {
+        T::ctx(&ws.coef, H, xs, d, &mut out.s);
+    }
+}
+
+/// The per-lane sums of a block's scalars (four tokens per lane set), reduced at the block's end.
+#[cfg(target_arch = "x86_64")]
+struct Lanes4 {
+    loss: std::arch::x86_64::__m256d,
+    m: [std::arch::x86_64::__m256d; 16],
+    b: [std::arch::x86_64::__m256d; 4],
+}
+
+/// [`token_scalars`] for tokens `i … i + 3` of a block of `n` (`pp`, `cf`: `pp[g·n + i]`), adding
+/// to the lane sums.
+///
+/// # Safety
+/// AVX2 and FMA; `i + 4 ≤ n`, `pp` and `cf` hold `H · n` values, `nn` `n`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tokens4<const H: usize>(lambda: f64, off: &[f64; 4], gram: &[f64; 16], nn: &[f64], pp: &[f64], cf: &mut [f64], i: usize, acc: &mut Lanes4) {
+    use std::arch::x86_64::*;
+    let n = nn.len();
+    let set = _mm256_set1_pd;
+    let (lam, zero, two, minus_two) = (set(lambda), _mm256_setzero_pd(), set(2.0), set(-2.0));
+    let (mut p, mut a, mut c) = ([zero; 4], [zero; 4], [zero; 4]);
+    // SAFETY (all loads and stores): i + 4 ≤ n, and row g < H of `pp` and `cf` spans [g·n, (g + 1)·n).
+    for g in 0..H {
+        p[g] = _mm256_loadu_pd(pp.as_ptr().add(g * n + i));
+        a[g] = _mm256_sub_pd(_mm256_mul_pd(lam, p[g]), set(off[g]));
+    }
+    let mut mx = a[0];
+    for g in 1..H {
+        mx = _mm256_max_pd(mx, a[g]);
+    }
+    let mut z = zero;
+    for g in 0..H {
+        a[g] = exp_nonpositive_f64x4(_mm256_sub_pd(a[g], mx));
+        z = _mm256_add_pd(z, a[g]);
+    }
+    let inv = _mm256_div_pd(set(1.0), z);
+    for g in 0..H {
+        a[g] = _mm256_mul_pd(a[g], inv);
+    }
+    let (mut xt, mut tt, mut cbar) = (zero, zero, zero);
+    for g in 0..H {
+        let mut q = zero;
+        for k in 0..H {
+            q = _mm256_add_pd(q, _mm256_mul_pd(a[k], set(gram[k * H + g])));
+        }
+        xt = _mm256_add_pd(xt, _mm256_mul_pd(a[g], p[g]));
+        tt = _mm256_add_pd(tt, _mm256_mul_pd(a[g], q));
+        c[g] = _mm256_sub_pd(p[g], q);
+        cbar = _mm256_add_pd(cbar, _mm256_mul_pd(a[g], c[g]));
+    }
+    for g in 0..H {
+        let alpha = _mm256_mul_pd(minus_two, a[g]);
+        let beta = _mm256_mul_pd(_mm256_mul_pd(alpha, lam), _mm256_sub_pd(c[g], cbar));
+        _mm256_storeu_pd(cf.as_mut_ptr().add(g * n + i), _mm256_add_pd(alpha, beta));
+        for k in 0..H {
+            acc.m[g * H + k] = _mm256_add_pd(acc.m[g * H + k], _mm256_mul_pd(alpha, a[k]));
+        }
+        acc.b[g] = _mm256_add_pd(acc.b[g], beta);
+    }
+    let l = _mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(nn.as_ptr().add(i)), _mm256_mul_pd(two, xt)), tt);
+    // (max returns its second operand, 0, for a NaN lane, as `f64::max` in `token_scalars`)
+    acc.loss = _mm256_add_pd(acc.loss, _mm256_max_pd(l, zero));
+}
+
+/// [`tokens4`] for tokens `i … i + 7` in eight-lane vectors: the same operations lane by lane, and
+/// each sum takes tokens `i … i + 3`, then `i + 4 … i + 7`, into the four-lane sums, as two calls
+/// of [`tokens4`] would: the same bits.
+///
+/// # Safety
+/// AVX-512F; `i + 8 ≤ n`, `pp` and `cf` hold `H · n` values, `nn` `n`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tokens8<const H: usize>(lambda: f64, off: &[f64; 4], gram: &[f64; 16], nn: &[f64], pp: &[f64], cf: &mut [f64], i: usize, acc: &mut Lanes4) {
+    use std::arch::x86_64::*;
+    let n = nn.len();
+    let set = _mm512_set1_pd;
+    let (lam, zero, two, minus_two) = (set(lambda), _mm512_setzero_pd(), set(2.0), set(-2.0));
+    let add_halves = |s: __m256d, v: __m512d| _mm256_add_pd(_mm256_add_pd(s, _mm512_castpd512_pd256(v)), _mm512_extractf64x4_pd::<1>(v));
+    let (mut p, mut a, mut c) = ([zero; 4], [zero; 4], [zero; 4]);
+    // SAFETY (all loads and stores): i + 8 ≤ n, and row g < H of `pp` and `cf` spans [g·n, (g + 1)·n).
+    for g in 0..H {
+        p[g] = _mm512_loadu_pd(pp.as_ptr().add(g * n + i));
+        a[g] = _mm512_sub_pd(_mm512_mul_pd(lam, p[g]), set(off[g]));
+    }
+    let mut mx = a[0];
+    for g in 1..H {
+        mx = _mm512_max_pd(mx, a[g]);
+    }
+    let mut z = zero;
+    for g in 0..H {
+        a[g] = exp_nonpositive_f64x8(_mm512_sub_pd(a[g], mx));
+        z = _mm512_add_pd(z, a[g]);
+    }
+    let inv = _mm512_div_pd(set(1.0), z);
+    for g in 0..H {
+        a[g] = _mm512_mul_pd(a[g], inv);
+    }
+    let (mut xt, mut tt, mut cbar) = (zero, zero, zero);
+    for g in 0..H {
+        let mut q = zero;
+        for k in 0..H {
+            q = _mm512_add_pd(q, _mm512_mul_pd(a[k], set(gram[k * H + g])));
+        }
+        xt = _mm512_add_pd(xt, _mm512_mul_pd(a[g], p[g]));
+        tt = _mm512_add_pd(tt, _mm512_mul_pd(a[g], q));
+        c[g] = _mm512_sub_pd(p[g], q);
+        cbar = _mm512_add_pd(cbar, _mm512_mul_pd(a[g], c[g]));
+    }
+    for g in 0..H {
+        let alpha = _mm512_mul_pd(minus_two, a[g]);
+        let beta = _mm512_mul_pd(_mm512_mul_pd(alpha, lam), _mm512_sub_pd(c[g], cbar));
+        _mm512_storeu_pd(cf.as_mut_ptr().add(g * n + i), _mm512_add_pd(alpha, beta));
+        for k in 0..H {
+            acc.m[g * H + k] = add_halves(acc.m[g * H + k], _mm512_mul_pd(alpha, a[k]));
+        }
+        acc.b[g] = add_halves(acc.b[g], beta);
+    }
+    let l = _mm512_add_pd(_mm512_sub_pd(_mm512_loadu_pd(nn.as_ptr().add(i)), _mm512_mul_pd(two, xt)), tt);
+    acc.loss = add_halves(acc.loss, _mm512_max_pd(l, zero));
+}
+
+/// The end of a block: the lane sums reduced in a fixed order into `m`, `b` and the returned loss,
+/// and tokens `from … n` one by one ([`token_scalars`]).
+///
+/// # Safety
+/// AVX2 and FMA; lengths as [`tokens4`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn finish_block<const H: usize>(
+    acc: &Lanes4,
+    from: usize,
+    lambda: f64,
+    off: &[f64; 4],
+    gram: &[f64; 16],
+    nn: &[f64],
+    pp: &[f64],
+    cf: &mut [f64],
+    m: &mut [f64; 16],
+    b: &mut [f64; 4],
+) -> f64 {
+    use std::arch::x86_64::*;
+    let n = nn.len();
+    let hsum = |v: __m256d| {
+        let mut l = [0.0f64; 4];
+        _mm256_storeu_pd(l.as_mut_ptr(), v);
+        (l[0] + l[1]) + (l[2] + l[3])
+    };
+    let mut loss = hsum(acc.loss);
+    for k in 0..H * H {
+        m[k] += hsum(acc.m[k]);
+    }
+    for g in 0..H {
+        b[g] += hsum(acc.b[g]);
+    }
+    for i in from..n {
+        let (mut p, mut a, mut c, mut cfl) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+        for g in 0..H {
+            p[g] = pp[g * n + i];
+        }
+        loss += token_scalars(H, lambda, &off[..H], &gram[..H * H], nn[i], &p[..H], &mut a[..H], &mut c[..H], &mut cfl[..H], &mut m[..H * H], &mut b[..H]);
+        for g in 0..H {
+            cf[g * n + i] = cfl[g];
+        }
+    }
+    loss
 }
 
 /// [`token_scalars`] for the `n = nn.len()` tokens of a block, four at a time in `f64` vectors
@@ -220,79 +459,48 @@ unsafe fn scalars_avx2<const H: usize>(
     use std::arch::x86_64::*;
     let n = nn.len();
     assert!(H <= 4 && pp.len() == H * n && cf.len() == H * n);
-    let n4 = n / 4 * 4;
-    let set = _mm256_set1_pd;
-    let (lam, zero, two, minus_two) = (set(lambda), _mm256_setzero_pd(), set(2.0), set(-2.0));
-    let (mut lossv, mut mv, mut bv) = (zero, [zero; 16], [zero; 4]);
+    let zero = _mm256_setzero_pd();
+    let mut acc = Lanes4 { loss: zero, m: [zero; 16], b: [zero; 4] };
     let mut i = 0;
-    while i < n4 {
-        let (mut p, mut a, mut c) = ([zero; 4], [zero; 4], [zero; 4]);
-        // SAFETY (all loads and stores): i + 4 ≤ n, and row g < H of `pp` and `cf` spans [g·n, (g + 1)·n).
-        for g in 0..H {
-            p[g] = _mm256_loadu_pd(pp.as_ptr().add(g * n + i));
-            a[g] = _mm256_sub_pd(_mm256_mul_pd(lam, p[g]), set(off[g]));
-        }
-        let mut mx = a[0];
-        for g in 1..H {
-            mx = _mm256_max_pd(mx, a[g]);
-        }
-        let mut z = zero;
-        for g in 0..H {
-            a[g] = exp_nonpositive_f64x4(_mm256_sub_pd(a[g], mx));
-            z = _mm256_add_pd(z, a[g]);
-        }
-        let inv = _mm256_div_pd(set(1.0), z);
-        for g in 0..H {
-            a[g] = _mm256_mul_pd(a[g], inv);
-        }
-        let (mut xt, mut tt, mut cbar) = (zero, zero, zero);
-        for g in 0..H {
-            let mut q = zero;
-            for k in 0..H {
-                q = _mm256_add_pd(q, _mm256_mul_pd(a[k], set(gram[k * H + g])));
-            }
-            xt = _mm256_add_pd(xt, _mm256_mul_pd(a[g], p[g]));
-            tt = _mm256_add_pd(tt, _mm256_mul_pd(a[g], q));
-            c[g] = _mm256_sub_pd(p[g], q);
-            cbar = _mm256_add_pd(cbar, _mm256_mul_pd(a[g], c[g]));
-        }
-        for g in 0..H {
-            let alpha = _mm256_mul_pd(minus_two, a[g]);
-            let beta = _mm256_mul_pd(_mm256_mul_pd(alpha, lam), _mm256_sub_pd(c[g], cbar));
-            _mm256_storeu_pd(cf.as_mut_ptr().add(g * n + i), _mm256_add_pd(alpha, beta));
-            for k in 0..H {
-                mv[g * H + k] = _mm256_add_pd(mv[g * H + k], _mm256_mul_pd(alpha, a[k]));
-            }
-            bv[g] = _mm256_add_pd(bv[g], beta);
-        }
-        let l = _mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(nn.as_ptr().add(i)), _mm256_mul_pd(two, xt)), tt);
-        // (max returns its second operand, 0, for a NaN lane, as `f64::max` in `token_scalars`)
-        lossv = _mm256_add_pd(lossv, _mm256_max_pd(l, zero));
+    while i + 4 <= n {
+        tokens4::<H>(lambda, off, gram, nn, pp, cf, i, &mut acc);
         i += 4;
     }
-    let hsum = |v: __m256d| {
-        let mut l = [0.0f64; 4];
-        _mm256_storeu_pd(l.as_mut_ptr(), v);
-        (l[0] + l[1]) + (l[2] + l[3])
-    };
-    let mut loss = hsum(lossv);
-    for k in 0..H * H {
-        m[k] += hsum(mv[k]);
+    finish_block::<H>(&acc, i, lambda, off, gram, nn, pp, cf, m, b)
+}
+
+/// [`scalars_avx2`] eight tokens at a time ([`tokens8`]), then four, then one by one: the same bits.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `pp` and `cf` hold `H · n` values, `H ≤ 4`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn scalars_avx512<const H: usize>(
+    lambda: f64,
+    off: &[f64; 4],
+    gram: &[f64; 16],
+    nn: &[f64],
+    pp: &[f64],
+    cf: &mut [f64],
+    m: &mut [f64; 16],
+    b: &mut [f64; 4],
+) -> f64 {
+    use std::arch::x86_64::*;
+    let n = nn.len();
+    assert!(H <= 4 && pp.len() == H * n && cf.len() == H * n);
+    let zero = _mm256_setzero_pd();
+    let mut acc = Lanes4 { loss: zero, m: [zero; 16], b: [zero; 4] };
+    let mut i = 0;
+    while i + 8 <= n {
+        tokens8::<H>(lambda, off, gram, nn, pp, cf, i, &mut acc);
+        i += 8;
     }
-    for g in 0..H {
-        b[g] += hsum(bv[g]);
+    if i + 4 <= n {
+        tokens4::<H>(lambda, off, gram, nn, pp, cf, i, &mut acc);
+        i += 4;
     }
-    for i in n4..n {
-        let (mut p, mut a, mut c, mut cfl) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
-        for g in 0..H {
-            p[g] = pp[g * n + i];
-        }
-        loss += token_scalars(H, lambda, &off[..H], &gram[..H * H], nn[i], &p[..H], &mut a[..H], &mut c[..H], &mut cfl[..H], &mut m[..H * H], &mut b[..H]);
-        for g in 0..H {
-            cf[g * n + i] = cfl[g];
-        }
-    }
-    loss
+    finish_block::<H>(&acc, i, lambda, off, gram, nn, pp, cf, m, b)
 }
 
 /// Any `H` (allocates its per-token vectors of `H` values once per chunk).
@@ -357,15 +565,15 @@ impl<T: Real> ChunkSums<T> {
 /// Sums of one chunk of tokens `xs` (`n × d`).
 pub fn chunk_sums<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T]) -> ChunkSums<T> {
     let mut out = ChunkSums::new(layer.heads, layer.dim);
-    chunk_body(layer, gram, xs, &mut out, &mut Vec::new());
+    chunk_body(layer, gram, xs, &mut out, &mut ChunkScratch::default());
     out
 }
 
-/// [`chunk_sums`] into `out` (overwritten), with the per-token coefficients in `coef`: no
-/// allocation once both have grown to the chunk's size (for `H ≤ 4`).
-pub fn chunk_sums_into<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>, coef: &mut Vec<T>) {
+/// [`chunk_sums`] into `out` (overwritten), with its work space `ws`: no allocation once both have
+/// grown to the chunk's size (for `H ≤ 4`).
+pub fn chunk_sums_into<T: Real>(layer: &Layer<T>, gram: &[f64], xs: &[T], out: &mut ChunkSums<T>, ws: &mut ChunkScratch<T>) {
     out.reset(layer.heads, layer.dim);
-    chunk_body(layer, gram, xs, out, coef);
+    chunk_body(layer, gram, xs, out, ws);
 }
 
 /// The chunk's loss and gradient (`H × d`, `f64`, summed, not averaged).
@@ -403,11 +611,13 @@ mod tests {
     use crate::models::two_head::Scratch;
 
     fn vectorised_matches_portable<T: Real>(tol_s: f64) {
-        let mut coef = Vec::new();
+        let mut ws = ChunkScratch::default();
+        #[cfg(target_arch = "x86_64")]
+        let isas: Vec<Isa> = [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.available()).collect();
         for scores in [Scores::Dot, Scores::Distance] {
             for h in 1..=4 {
                 for d in [1, 7, 8, 9, 16, 17, 64, 65] {
-                    for count in [0, 1, 3, 4, 5, 8, 255, 256, 257, 1024] {
+                    for count in [0, 1, 3, 4, 5, 7, 8, 9, 12, 15, 17, 255, 256, 257, 1024] {
                         let x: Vec<T> = (0..count * d).map(|i| T::of(((i * 7919 % 997) as f64 / 498.5 - 1.0) * 2.0)).collect();
                         let params: Vec<T> = (0..h * d).map(|i| T::of(((i * 31 % 13) as f64 / 6.5 - 1.0) * 0.8)).collect();
                         // λ large enough that some heads' weights underflow
@@ -415,16 +625,16 @@ mod tests {
                             let layer = Layer::new(&params, h, d, lambda, scores).unwrap();
                             let g = gram(&layer);
                             let (mut v, mut p) = (ChunkSums::new(h, d), ChunkSums::new(h, d));
-                            chunk_sums_into(&layer, &g, &x, &mut v, &mut coef);
+                            chunk_sums_into(&layer, &g, &x, &mut v, &mut ws);
                             let mut gr = [0.0f64; 16];
                             gr[..h * h].copy_from_slice(&g);
                             let mut off = [0.0f64; 4];
                             offsets_into(&layer, &g, &mut off);
                             match h {
-                                1 => chunk_fixed_portable::<T, 1>(&layer, &gr, &off, &x, &mut p, &mut coef),
-                                2 => chunk_fixed_portable::<T, 2>(&layer, &gr, &off, &x, &mut p, &mut coef),
-                                3 => chunk_fixed_portable::<T, 3>(&layer, &gr, &off, &x, &mut p, &mut coef),
-                                _ => chunk_fixed_portable::<T, 4>(&layer, &gr, &off, &x, &mut p, &mut coef),
+                                1 => chunk_fixed_portable::<T, 1>(&layer, &gr, &off, &x, &mut p, &mut ws.coef),
+                                2 => chunk_fixed_portable::<T, 2>(&layer, &gr, &off, &x, &mut p, &mut ws.coef),
+                                3 => chunk_fixed_portable::<T, 3>(&layer, &gr, &off, &x, &mut p, &mut ws.coef),
+                                _ => chunk_fixed_portable::<T, 4>(&layer, &gr, &off, &x, &mut p, &mut ws.coef),
                             }
                             let at = format!("{} {scores:?} h={h} d={d} n={count} λ={lambda}", T::NAME);
                             let close = |a: f64, b: f64, scale: f64, tol: f64| (a - b).abs() <= tol * (scale + b.abs());
@@ -434,6 +644,25 @@ mod tests {
                             assert!(v.b.iter().zip(&p.b).all(|(a, b)| close(*a, *b, ms, 1e-12)), "{at}: B {:?} vs {:?}", v.b, p.b);
                             let ss = p.s.iter().fold(1.0f64, |m, x| m.max(x.f64().abs()));
                             assert!(v.s.iter().zip(&p.s).all(|(a, b)| close(a.f64(), b.f64(), ss, tol_s)), "{at}: S {:?} vs {:?}", v.s, p.s);
+                            // every instruction set: the same bits as the dispatched one
+                            #[cfg(target_arch = "x86_64")]
+                            for &isa in &isas {
+                                let mut w = ChunkSums::new(h, d);
+                                match h {
+                                    1 => chunk_fixed_simd::<T, 1>(isa, &layer, &gr, &off, &x, &mut w, &mut ws),
+                                    2 => chunk_fixed_simd::<T, 2>(isa, &layer, &gr, &off, &x, &mut w, &mut ws),
+                                    3 => chunk_fixed_simd::<T, 3>(isa, &layer, &gr, &off, &x, &mut w, &mut ws),
+                                    _ => chunk_fixed_simd::<T, 4>(isa, &layer, &gr, &off, &x, &mut w, &mut ws),
+                                }
+                                let bits = |c: &ChunkSums<T>| {
+                                    (
+                                        c.loss.to_bits(),
+                                        c.m.iter().chain(&c.b).map(|v| v.to_bits()).collect::<Vec<_>>(),
+                                        c.s.iter().map(|v| v.f64().to_bits()).collect::<Vec<_>>(),
+                                    )
+                                };
+                                assert_eq!(bits(&w), bits(&v), "{at}: {isa:?}");
+                            }
                         }
                     }
                 }
