@@ -88,25 +88,32 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
     let shape: &[usize] = if b == 1 { &[l, d] } else { &[b, l, d] };
     finite_tensor("x", x, shape)?;
     check(opts, l)?;
-    let mut cur = x.to_vec();
-    let mut next = vec![T::zero(); x.len()];
     let size = l * d;
     if size == 0 {
-        return Ok(cur);
+        return Ok(x.to_vec());
     }
-    for _ in 0..opts.depth {
+    // The first application reads `x` itself; a second buffer is allocated only for `depth > 1`.
+    let mut next = vec![T::zero(); x.len()];
+    let mut cur: Vec<T> = Vec::new();
+    for step in 0..opts.depth {
+        let src: &[T] = if step == 0 { x } else { &cur };
         // Parallel over prompts when there are enough, else over query blocks within each prompt;
         // either way every output row is computed the same way.
         let (outer, inner) = if par == Par::Rayon && b >= 2 * rayon::current_num_threads() { (Par::Rayon, Par::Seq) } else { (Par::Seq, par) };
         outer.chunks_mut(&mut next, size, |p, out| {
-            apply_prompt(&cur[p * size..(p + 1) * size], out, d, opts, inner);
+            apply_prompt(&src[p * size..(p + 1) * size], out, d, opts, inner);
         });
         if opts.residual {
-            next.iter_mut().zip(&cur).for_each(|(n, &c)| *n = *n + c);
+            next.iter_mut().zip(src).for_each(|(n, &c)| *n = *n + c);
         }
-        std::mem::swap(&mut cur, &mut next);
+        if step + 1 < opts.depth {
+            std::mem::swap(&mut cur, &mut next);
+            if next.len() != x.len() {
+                next = vec![T::zero(); x.len()];
+            }
+        }
     }
-    Ok(cur)
+    Ok(next)
 }
 
 /// Peak bytes of [`identity_attention`] on `b` prompts of `l × d` tokens of `elem` bytes each
