@@ -52,14 +52,15 @@ const t = { shape: [16, 2], data: Float64Array.from(rows.flat()) };
 console.log(`threads: ${api.getThreads()}, ${n} calls each`);
 time('identityAttentionSync [16, 2] (Tensor)', () => api.identityAttentionSync(t, { lambda: 0.3 }), n);
 time('identityAttentionSync [16, 2] (nested arrays)', () => api.identityAttentionSync(rows, { lambda: 0.3 }), n);
-const o = { lambda: 0.3, scores: 'dot' as const, excludeSelf: false, depth: 1, residual: false };
-time('  the addon call alone', () => native.identityAttentionSync(t.data, 1, 16, 2, o), n);
+time('  the addon call alone', () => native.identityAttentionSync(t.data, 1, 16, 2, 0.3, 'dot', false, 1, false), n);
 time('  plain JavaScript loop', () => plainIdentity(t.data, 16, 2, 0.3), n);
 time('  an empty addon call (getThreads)', () => native.getThreads(), n);
 const labels = new Uint32Array(16);
 time('  the addon call alone: ARI of 16', () => native.adjustedRandIndex(labels, labels), n);
 const p2 = new Float64Array([1, 0, 0, 1]);
-time('  the addon call alone: alignment 2×2', () => native.alignment(p2, p2, 2), n);
+// params then means, packed (as `alignment` passes them)
+const packed = new Float64Array([1, 0, 0, 1, 1, 0, 0, 1]);
+time('  the addon call alone: alignment 2×2', () => native.alignment(packed, 2, 2, 2), n);
 // The floor of a sync call: the arguments of `alignment` converted, nothing computed.
 time('  an empty addon call with those arguments', () => native.emptyCallForBench(p2, p2, 2), n);
 const gmm = api.GaussianMixture.isotropic({ means: [[1, 0], [-1, 0]], sigma: 0.5 });

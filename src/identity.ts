@@ -49,6 +49,34 @@ function tooLarge(r: number, lambda: number): RangeError {
   return overflow('x', `the scores λ‖x‖² ≈ ${(lambda * r * r).toExponential(2)} (\`lambda\` = ${lambda}, largest ‖x_i‖ = ${r.toExponential(2)})`);
 }
 
+/** The core's largest depth, read once. */
+let maxDepthValue: number | undefined;
+function maxDepth(): number {
+  return (maxDepthValue ??= native.identityMaxDepth());
+}
+
+/**
+ * The kernel's peak bytes (computed in the core), remembered for the last sizes asked: a loop of
+ * small calls on one shape asks the addon once. The thread count is part of the key (per-thread
+ * scratch), read each time because another worker can change it.
+ */
+const lastPeak = { b: -1, l: -1, d: -1, compute: '', threads: -1, bytes: 0 };
+function peakBytes(b: number, l: number, d: number, compute: Dtype): number {
+  const threads = native.getThreads();
+  const c = lastPeak;
+  if (c.b !== b || c.l !== l || c.d !== d || c.compute !== compute || c.threads !== threads) {
+    const bytes = call(() => native.identityPeakBytes(b, l, d, compute));
+    Object.assign(c, { b, l, d, compute, threads, bytes });
+  }
+  return c.bytes;
+}
+
+/** One native application of the layer(s) on the calling thread. */
+function runSync(cur: Float, a: Prepared, depth: number): Float {
+  const o = a.o;
+  return call(() => native.identityAttentionSync(cur, a.b, a.l, a.d, o.lambda, o.scores, o.excludeSelf, depth, o.residual));
+}
+
 function prepare(x: unknown, opts: unknown): Prepared {
   const t = v.tokens('x', x);
   const o = v.options('options', opts, false, IDENTITY_KEYS);
@@ -70,7 +98,7 @@ function prepare(x: unknown, opts: unknown): Prepared {
   let compute: Dtype = dtype;
   let stepwise = false;
   // (non-finite entries and an invalid λ or depth are left for the addon to report, naming them)
-  const valid = Number.isFinite(r) && Number.isFinite(io.lambda) && io.lambda > 0 && io.depth >= 1 && io.depth <= native.identityMaxDepth();
+  const valid = Number.isFinite(r) && Number.isFinite(io.lambda) && io.lambda > 0 && io.depth >= 1 && io.depth <= maxDepth();
   if (valid && dtype === 'f32' && !(fits(bound, 'f32') && lambdaFitsF32(io.lambda))) compute = 'f64';
   if (valid && !fits(bound, 'f64')) {
     if (!(io.residual && io.depth > 1)) throw tooLarge(r, io.lambda);
@@ -80,7 +108,7 @@ function prepare(x: unknown, opts: unknown): Prepared {
   // Peak bytes: the kernel's (computed beside it, in the core) in the compute type, and a widened
   // input and the rounded output when f32 is computed in f64.
   const n = b * l * d;
-  const peak = call(() => native.identityPeakBytes(b, l, d, compute));
+  const peak = peakBytes(b, l, d, compute);
   checkMemory('x', peak + (compute !== dtype ? n * 12 : 0), () => `${b} × ${l} × ${d} ${compute} values, three times`);
   return { t, b, l, d, o: io, signal, dtype, compute, stepwise };
 }
@@ -138,12 +166,11 @@ export async function identityAttention(x: TokensLike, opts: IdentityAttentionOp
 export function identityAttentionSync(x: TokensLike, opts: Omit<IdentityAttentionOptions, 'signal'> = {}): Tensor {
   const a = prepare(x, opts);
   const data = a.compute === 'f64' ? widen(a.t.data) : a.t.data;
-  if (!a.stepwise) return finish(a, call(() => native.identityAttentionSync(data, a.b, a.l, a.d, a.o)));
+  if (!a.stepwise) return finish(a, runSync(data, a, a.o.depth));
   let cur: Float = data;
   for (let done = 0; done < a.o.depth; done++) {
     checkStep(a, cur);
-    const c = cur;
-    cur = call(() => native.identityAttentionSync(c, a.b, a.l, a.d, { ...a.o, depth: 1 }));
+    cur = runSync(cur, a, 1);
   }
   return finish(a, cur);
 }

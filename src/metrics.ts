@@ -49,6 +49,101 @@ function pow2(x: number): number {
 const SAFE_LO = 2 ** -400;
 const SAFE_HI = 2 ** 400;
 
+/**
+ * The packed `[params; means]` (f64) that `alignment` and `centroidError` hand to the addon: one
+ * buffer, reused (the calls are synchronous and no JavaScript runs during them), so a call on tiny
+ * matrices allocates nothing in JavaScript and the addon converts one typed array.
+ */
+let packBuf = new Float64Array(64);
+
+/** `packBuf`, grown to hold at least `n` values. */
+function packOf(n: number): Float64Array {
+  if (packBuf.length < n) packBuf = new Float64Array(Math.max(n, 2 * packBuf.length));
+  return packBuf;
+}
+
+/** The row count of the matrix just packed by `packRows` (its second result). */
+let packedRows = 0;
+
+/**
+ * Copies the matrix `v` (nested arrays, or a `[n, d]` tensor) into `packBuf` from `at`, rounding to
+ * f32 when `f32` (the dtype `means` takes from `params`; f32 data are widened exactly), and returns
+ * its width `d` (its row count in `packedRows`); or −1 when `v` is not a plain finite matrix whose
+ * rows are all inside the range where no rescaling is needed — then the general path (`pair`,
+ * rescaling) takes the call and reports any error, so this path checks nothing it could refuse.
+ */
+function packRows(v: unknown, at: number, f32: boolean): number {
+  let d: number;
+  let n: number;
+  if (Array.isArray(v)) {
+    n = v.length;
+    const r0: unknown = v[0];
+    if (n === 0 || !Array.isArray(r0)) return -1;
+    d = r0.length;
+    if (d === 0) return -1;
+    const buf = packOf(at + n * d);
+    for (let i = 0; i < n; i++) {
+      const row: unknown = v[i];
+      if (!Array.isArray(row) || row.length !== d) return -1;
+      let big = 0;
+      for (let j = 0; j < d; j++) {
+        let x: unknown = row[j];
+        if (typeof x !== 'number') return -1;
+        if (f32) x = Math.fround(x);
+        const a = Math.abs(x as number);
+        if (!(a <= SAFE_HI)) return -1; // NaN, ±∞, beyond f32 after rounding, or too large
+        if (a > big) big = a;
+        buf[at + i * d + j] = x as number;
+      }
+      if (big !== 0 && big < 2 * SAFE_LO) return -1;
+    }
+  } else {
+    const t = v as { shape?: unknown; data?: unknown } | null;
+    if (typeof t !== 'object' || t === null) return -1;
+    const { shape, data } = t;
+    if (!(data instanceof Float64Array || data instanceof Float32Array)) return -1;
+    if (!Array.isArray(shape) || shape.length !== 2) return -1;
+    [n, d] = shape as [number, number];
+    if (!(Number.isInteger(n) && Number.isInteger(d) && n > 0 && d > 0 && n * d === data.length)) return -1;
+    const buf = packOf(at + n * d);
+    const round = f32 && data instanceof Float64Array;
+    for (let i = 0; i < n; i++) {
+      let big = 0;
+      for (let j = i * d; j < (i + 1) * d; j++) {
+        const x = round ? Math.fround(data[j] as number) : (data[j] as number);
+        const a = Math.abs(x);
+        if (!(a <= SAFE_HI)) return -1;
+        if (a > big) big = a;
+        buf[at + j] = x;
+      }
+      if (big !== 0 && big < 2 * SAFE_LO) return -1;
+    }
+  }
+  packedRows = n;
+  return d;
+}
+
+/**
+ * The fast path of `alignment` and `centroidError`: `params` and `means` packed into `packBuf` with
+ * their sizes, or undefined (see `packRows`). A `params` tensor sets the dtype `means` is read in.
+ */
+function packPair(params: unknown, means: unknown): [number, number, number] | undefined {
+  const f32 = !Array.isArray(params) && typeof params === 'object' && params !== null && (params as { data?: unknown }).data instanceof Float32Array;
+  const d = packRows(params, 0, false);
+  if (d < 0) return undefined;
+  const h = packedRows;
+  if (packRows(means, h * d, f32) !== d) return undefined;
+  return [h, packedRows, d];
+}
+
+/** `p` and `m` (checked by `pair`, maybe rescaled) packed into `packBuf`: `[H, K, d]`. */
+function packTensors(p: Tensor, m: Tensor, d: number): [number, number, number] {
+  const buf = packOf(p.data.length + m.data.length);
+  buf.set(p.data, 0);
+  buf.set(m.data, p.data.length);
+  return [p.shape[0] as number, m.shape[0] as number, d];
+}
+
 /** A copy of `a` (f64, `[n, d]`) with each nonzero row scaled by a power of two to a largest entry in [1, 2). */
 function rowsScaled(a: Float64Array, d: number): Float64Array {
   const out = new Float64Array(a.length);
@@ -62,7 +157,10 @@ function rowsScaled(a: Float64Array, d: number): Float64Array {
 
 /** Refuses the cost matrix of a matching beyond the memory limit (`H × K`, and its transpose). */
 function checkMatching(p: Tensor, m: Tensor): void {
-  const [h, k] = [p.shape[0] as number, m.shape[0] as number];
+  checkMatchingSize(p.shape[0] as number, m.shape[0] as number);
+}
+
+function checkMatchingSize(h: number, k: number): void {
   checkMemory(['params', 'means'], 16 * h * k + 64 * (h + k), () => `a ${h} × ${k} cost matrix, f64`);
 }
 
@@ -76,6 +174,12 @@ function checkMatching(p: Tensor, m: Tensor): void {
  * @throws {RangeError} when a matrix is empty or holds a non-finite value.
  */
 export function alignment(params: MatrixLike, means: MatrixLike): number {
+  const fast = packPair(params, means);
+  if (fast !== undefined) {
+    const [h, k, d] = fast;
+    checkMatchingSize(h, k);
+    return checkScalar(call(() => native.alignment(packBuf, h, k, d)), 'params', 'the alignment');
+  }
   let [p, m, d] = pair('params', params, 'means', means);
   checkMatching(p, m);
   if (p.data instanceof Float64Array && m.data instanceof Float64Array) {
@@ -94,8 +198,8 @@ export function alignment(params: MatrixLike, means: MatrixLike): number {
       m = { shape: m.shape, data: rowsScaled(m.data, d) };
     }
   }
-  const [pd, md] = [p.data, m.data];
-  return checkScalar(call(() => native.alignment(pd, md, d)), 'params', 'the alignment');
+  const [h, k] = packTensors(p, m, d);
+  return checkScalar(call(() => native.alignment(packBuf, h, k, d)), 'params', 'the alignment');
 }
 
 /**
@@ -138,11 +242,17 @@ function jointlyScaled(p: Tensor, m: Tensor, d: number): [Tensor, Tensor] {
  * zero (the ratio is undefined).
  */
 export function centroidError(params: MatrixLike, means: MatrixLike): number {
+  const fast = packPair(params, means);
+  if (fast !== undefined) {
+    const [h, k, d] = fast;
+    checkMatchingSize(h, k);
+    return checkScalar(call(() => native.centroidError(packBuf, h, k, d)), 'params', 'the centroid error');
+  }
   const [p0, m0, d] = pair('params', params, 'means', means);
   checkMatching(p0, m0);
   const [p, m] = jointlyScaled(p0, m0, d);
-  const [pd, md] = [p.data, m.data];
-  return checkScalar(call(() => native.centroidError(pd, md, d)), 'params', 'the centroid error');
+  const [h, k] = packTensors(p, m, d);
+  return checkScalar(call(() => native.centroidError(packBuf, h, k, d)), 'params', 'the centroid error');
 }
 
 /** One head matched to one centroid (see `matching`). */

@@ -97,15 +97,23 @@ interface NativeEnums {
   Covariance: Native.Covariance;
 }
 
+/** The values of each enum `choices` has read. */
+const choiceCache: Partial<Record<keyof NativeEnums, readonly string[]>> = {};
+
 /**
  * The valid values of the addon's string enum `name`, in declaration order: the addon exports
  * each enum as an object `{ Variant: 'value' }` (its generated declarations give only the union
  * type). Option checks name them from here, so that no list of values is copied into TypeScript.
  */
 export function choices<K extends keyof NativeEnums>(name: K): readonly NativeEnums[K][] {
+  // read once per enum (the options of every call check against it), frozen: callers share it
+  const known = choiceCache[name] as readonly NativeEnums[K][] | undefined;
+  if (known !== undefined) return known;
   const e = (native as unknown as Record<string, Record<string, NativeEnums[K]> | undefined>)[name];
   if (e === undefined) throw new Error(`attnclust: the native addon has no enum ${name} (rebuild it: npm run build:native)`);
-  return Object.values(e);
+  const values = Object.freeze(Object.values(e));
+  choiceCache[name] = values;
+  return values;
 }
 
 // `process.exit()` waits for every running libuv task: stop this thread's calls in flight first

@@ -127,6 +127,33 @@ describe('alignment and centroidError', () => {
     expect(centroidError(heads32, means)).toBeCloseTo(1, 7);
   });
 
+  it('the packed fast path (plain finite matrices) gives what the general path gives, bit for bit', () => {
+    // The general path (checked tensors, rescaling) takes inputs beyond 2^400; the scores are
+    // invariant under power-of-two scaling, exactly, so the two paths must agree to the bit.
+    const next = ref.rng(7);
+    const up = 2 ** 600;
+    for (const [h, k, d] of [[2, 2, 2], [1, 3, 2], [3, 2, 5], [4, 4, 1]] as const) {
+      const heads = randomMatrix(next, h, d);
+      const means = randomMatrix(next, k, d, 3);
+      const big = (m: number[][]) => m.map((r) => r.map((v) => v * up));
+      expect(alignment(big(heads), means)).toBe(alignment(heads, means));
+      expect(centroidError(big(heads), big(means))).toBe(centroidError(heads, means));
+      // f32 heads read `means` in f32, whatever form `means` has; their cosines sum as `matching` reports them
+      const h32: Tensor = { shape: [h, d], data: Float32Array.from(heads.flat()) };
+      const m32: Tensor = { shape: [k, d], data: Float32Array.from(means.flat()) };
+      const m64: Tensor = { shape: [k, d], data: Float64Array.from(means.flat()) };
+      expect(alignment(h32, means)).toBe(alignment(h32, m32));
+      expect(alignment(h32, m64)).toBe(alignment(h32, m32));
+      expect(centroidError(h32, means)).toBe(centroidError(h32, m32));
+      const pairs = matching(h32, means).pairs;
+      expect(alignment(h32, means)).toBe(pairs.reduce((a, q) => a + q.cosine, 0) / k);
+    }
+    // f32 heads: a `means` value beyond f32 is refused as before (the general path reports it)
+    const h32: Tensor = { shape: [1, 2], data: new Float32Array([1, 0]) };
+    expect(() => alignment(h32, [[1e39, 0]])).toThrow(/fit in f32/);
+    expect(() => centroidError(h32, { shape: [1, 2], data: new Float64Array([1e39, 0]) })).toThrow(/f32/);
+  });
+
   it('a zero centroid makes the relative error undefined: RangeError naming `means`', () => {
     expect(() => centroidError([[1, 1]], [[0, 0]])).toThrow(RangeError);
     expect(() => centroidError([[1, 1]], [[0, 0]])).toThrow(/`means\[0\]`/);

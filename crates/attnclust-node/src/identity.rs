@@ -39,15 +39,23 @@ fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result
     Ok(T::out(y))
 }
 
-/// `softmax_rows(λXXᵀ)X`, applied `depth` times, to `b` prompts of `l × d` tokens.
+/// `softmax_rows(λXXᵀ)X`, applied `depth` times, to `b` prompts of `l × d` tokens. The options
+/// are the fields of [`IdentityOptions`] as separate arguments: reading five properties of an
+/// object costs more than the kernel on a small prompt.
 #[napi(ts_return_type = "Float32Array | Float64Array")]
+#[allow(clippy::too_many_arguments)]
 pub fn identity_attention_sync(
     #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
     b: u32,
     l: u32,
     d: u32,
-    opts: IdentityOptions,
+    lambda: f64,
+    scores: Scores,
+    exclude_self: bool,
+    depth: u32,
+    residual: bool,
 ) -> napi::Result<FloatsOut> {
+    let opts = IdentityOptions { lambda, scores, exclude_self, depth, residual };
     let n = x.values();
     guard_sized(n.saturating_mul(l as usize).saturating_mul(opts.depth as usize), || floats!([x => x], "x"; apply(x, b, l, d, &opts)))
 }

@@ -7,29 +7,39 @@ use crate::job::guard_sized;
 use attnclust_core::metrics;
 use napi_derive::napi;
 
+/// `params` (`heads × dim`) and `means` (`centroids × dim`), packed in this order at the start of
+/// `values` (one array: a call converts one typed array instead of two, and TypeScript fills it in
+/// place from nested arrays or either float type, widening exactly: the metrics compute in `f64`).
+fn packed(values: &[f64], heads: u32, centroids: u32, dim: u32) -> napi::Result<(&[f64], &[f64])> {
+    let (h, k, d) = (heads as usize, centroids as usize, dim as usize);
+    let (np, nm) = (h.saturating_mul(d), k.saturating_mul(d));
+    if np.saturating_add(nm) > values.len() {
+        let e =
+            attnclust_core::Error::type_("params", format!("{h} × {d} heads and {k} × {d} centroids in the packed array"), format!("{} values", values.len()));
+        return Err(crate::errors::to_js(e));
+    }
+    Ok((&values[..np], &values[np..np + nm]))
+}
+
 /// The work of a matching (≈ `H · K · d`): small ones run on the calling thread (see `guard_sized`).
-fn matching_work(params: &FloatsRef, means: &FloatsRef, dim: u32) -> usize {
-    params.values().saturating_mul(means.values()) / (dim as usize).max(1)
+fn matching_work(params: &[f64], means: &[f64], dim: u32) -> usize {
+    params.len().saturating_mul(means.len()) / (dim as usize).max(1)
 }
 
-/// Mean cosine between heads and centroids under the best matching.
+/// Mean cosine between heads and centroids under the best matching; `values` holds `params` then
+/// `means` (see `packed`).
 #[napi]
-pub fn alignment(
-    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
-    #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
-    dim: u32,
-) -> napi::Result<f64> {
-    guard_sized(matching_work(&params, &means, dim), || floats!([params => p, means => m], "params", "means"; metrics::alignment(p, m, dim as usize)))
+pub fn alignment(#[napi(ts_arg_type = "Float64Array")] values: Slice<f64>, heads: u32, centroids: u32, dim: u32) -> napi::Result<f64> {
+    let (p, m) = packed(&values, heads, centroids, dim)?;
+    guard_sized(matching_work(p, m, dim), || metrics::alignment(p, m, dim as usize))
 }
 
-/// Mean relative distance between heads and centroids under the best matching.
+/// Mean relative distance between heads and centroids under the best matching; `values` holds
+/// `params` then `means` (see `packed`).
 #[napi]
-pub fn centroid_error(
-    #[napi(ts_arg_type = "Float32Array | Float64Array")] params: FloatsRef,
-    #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
-    dim: u32,
-) -> napi::Result<f64> {
-    guard_sized(matching_work(&params, &means, dim), || floats!([params => p, means => m], "params", "means"; metrics::centroid_error(p, m, dim as usize)))
+pub fn centroid_error(#[napi(ts_arg_type = "Float64Array")] values: Slice<f64>, heads: u32, centroids: u32, dim: u32) -> napi::Result<f64> {
+    let (p, m) = packed(&values, heads, centroids, dim)?;
+    guard_sized(matching_work(p, m, dim), || metrics::centroid_error(p, m, dim as usize))
 }
 
 /// Mean over prompts of `Σ‖y_i − μ_{z_i}‖² / Σ‖x_i − μ_{z_i}‖²`.
@@ -92,7 +102,8 @@ pub fn matching(
     #[napi(ts_arg_type = "Float32Array | Float64Array")] means: FloatsRef,
     dim: u32,
 ) -> napi::Result<HeadMatching> {
-    let m = guard_sized(matching_work(&params, &means, dim), || floats!([params => p, means => m], "params", "means"; metrics::matching(p, m, dim as usize)))?;
+    let work = params.values().saturating_mul(means.values()) / (dim as usize).max(1);
+    let m = guard_sized(work, || floats!([params => p, means => m], "params", "means"; metrics::matching(p, m, dim as usize)))?;
     let idx = |v: Vec<usize>| v.into_iter().map(|i| i as u32).collect();
     Ok(HeadMatching {
         pairs: m

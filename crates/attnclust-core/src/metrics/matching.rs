@@ -5,6 +5,9 @@
 //! (1955) and Munkres' (1957), in the shortest-augmenting-path form with dual potentials `u`, `v`
 //! (one Dijkstra-like search per row, as in Jonker and Volgenant 1987).
 
+/// Problems with at most this many columns keep their work arrays on the stack.
+const SMALL: usize = 16;
+
 /// For each row of the `n × m` row-major `cost`, its column, or `None` when `n > m` left the row
 /// unmatched. Ties go to the first optimum the search meets (deterministic).
 ///
@@ -30,10 +33,22 @@ pub fn min_cost_matching(cost: &[f64], n: usize, m: usize) -> Vec<Option<usize>>
     }
     let a = |i: usize, j: usize| cost[(i - 1) * m + (j - 1)];
     let inf = f64::INFINITY;
-    let (mut u, mut v) = (vec![0.0; n + 1], vec![0.0; m + 1]);
-    let (mut p, mut way) = (vec![0usize; m + 1], vec![0usize; m + 1]);
-    // Each row's search starts from `minv = ∞` and no column used (allocated once, reset per row).
-    let (mut minv, mut used) = (vec![inf; m + 1], vec![false; m + 1]);
+    // The work arrays, on the stack for small problems (a metric on a few heads allocates nothing
+    // here), else on the heap: `u` (n + 1 ≤ m + 1), `v`, `minv`; `p`, `way`; `used`.
+    let (mut fs, mut us, mut bs) = ([0.0f64; 3 * (SMALL + 1)], [0usize; 2 * (SMALL + 1)], [false; SMALL + 1]);
+    let (mut fh, mut uh, mut bh) = (Vec::new(), Vec::new(), Vec::new());
+    let (fbuf, ubuf, used): (&mut [f64], &mut [usize], &mut [bool]) = if m <= SMALL {
+        (&mut fs[..3 * (m + 1)], &mut us[..2 * (m + 1)], &mut bs[..m + 1])
+    } else {
+        fh.resize(3 * (m + 1), 0.0);
+        uh.resize(2 * (m + 1), 0);
+        bh.resize(m + 1, false);
+        (&mut fh, &mut uh, &mut bh)
+    };
+    let (u, rest) = fbuf.split_at_mut(m + 1);
+    let (v, minv) = rest.split_at_mut(m + 1);
+    let (p, way) = ubuf.split_at_mut(m + 1);
+    // Each row's search starts from `minv = ∞` and no column used (reset per row).
     for i in 1..=n {
         p[0] = i;
         let mut j0 = 0;
@@ -114,7 +129,8 @@ mod tests {
     #[test]
     fn matches_brute_force() {
         let mut seed = 12345u64;
-        for (n, m) in [(1, 1), (2, 2), (3, 3), (2, 4), (4, 2), (5, 5), (6, 7), (7, 6)] {
+        // (beyond 16 columns the work arrays are on the heap, not the stack)
+        for (n, m) in [(1, 1), (2, 2), (3, 3), (2, 4), (4, 2), (5, 5), (6, 7), (7, 6), (2, 18), (18, 2), (3, 17), (4, 16)] {
             for _ in 0..20 {
                 let cost: Vec<f64> = (0..n * m)
                     .map(|_| {

@@ -21,13 +21,19 @@ use crate::error::{ensure, finite_flat, finite_rows, values, Error, Result};
 use crate::kernels::real::Real;
 use crate::metrics::matching::min_cost_matching;
 
-fn rows<'a, T: Real>(v: &'a [T], d: usize, name: &str) -> Result<Vec<&'a [T]>> {
+/// Checks that `v` is a non-empty, finite matrix of `d ≥ 1` columns; its row count.
+fn check_rows<T: Real>(v: &[T], d: usize, name: &str) -> Result<usize> {
     ensure(d >= 1, || Error::range(name, "a matrix of at least one column", "0 columns"))?;
     if !v.len().is_multiple_of(d) {
         return Err(Error::type_(name, format!("a matrix of {d} columns"), values(v.len())));
     }
     ensure(!v.is_empty(), || Error::range(name, "a matrix of at least one row", "0 rows"))?;
     finite_rows(name, v, d)?;
+    Ok(v.len() / d)
+}
+
+fn rows<'a, T: Real>(v: &'a [T], d: usize, name: &str) -> Result<Vec<&'a [T]>> {
+    check_rows(v, d, name)?;
     Ok(v.chunks(d).collect())
 }
 
@@ -85,12 +91,13 @@ fn finite_costs(cost: &[f64]) -> Result<()> {
 /// # Errors
 /// Type error when a matrix is empty or not `d` columns wide; range error for non-finite values.
 pub fn alignment<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f64> {
-    let (p, m) = (rows(params, d, "params")?, rows(means, d, "means")?);
-    let cost: Vec<f64> = p.iter().flat_map(|a| m.iter().map(move |b| -cosine(a, b))).collect();
+    // (rows are read in place: a call on tiny matrices allocates only the cost matrix and the matching)
+    let (h, k) = (check_rows(params, d, "params")?, check_rows(means, d, "means")?);
+    let cost: Vec<f64> = params.chunks(d).flat_map(|a| means.chunks(d).map(move |b| -cosine(a, b))).collect();
     finite_costs(&cost)?;
-    let matching = min_cost_matching(&cost, p.len(), m.len());
-    let total: f64 = matching.iter().enumerate().filter_map(|(h, j)| j.map(|j| cosine(p[h], m[j]))).sum();
-    Ok(total / m.len() as f64)
+    let matching = min_cost_matching(&cost, h, k);
+    let total: f64 = matching.iter().enumerate().filter_map(|(i, j)| j.map(|j| cosine(&params[i * d..(i + 1) * d], &means[j * d..(j + 1) * d]))).sum();
+    Ok(total / k as f64)
 }
 
 /// Relative centroid error of heads `params` (`H × d`) against centroids `means` (`K × d`): the
@@ -100,19 +107,19 @@ pub fn alignment<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f64> {
 /// # Errors
 /// As [`alignment`], and a range error when a row of `means` is zero (the ratio is undefined).
 pub fn centroid_error<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f64> {
-    let (p, m) = (rows(params, d, "params")?, rows(means, d, "means")?);
-    check_nonzero(&m)?;
+    let (h, k) = (check_rows(params, d, "params")?, check_rows(means, d, "means")?);
+    check_nonzero(means.chunks(d))?;
     let rel = relative_distance::<T>;
-    let cost: Vec<f64> = p.iter().flat_map(|a| m.iter().map(move |b| rel(a, b))).collect();
+    let cost: Vec<f64> = params.chunks(d).flat_map(|a| means.chunks(d).map(move |b| rel(a, b))).collect();
     finite_costs(&cost)?;
-    let matching = min_cost_matching(&cost, p.len(), m.len());
-    let total: f64 = matching.iter().enumerate().filter_map(|(h, j)| j.map(|j| rel(p[h], m[j]))).sum();
-    let missed = m.len() - p.len().min(m.len());
-    Ok((total + missed as f64) / m.len() as f64)
+    let matching = min_cost_matching(&cost, h, k);
+    let total: f64 = matching.iter().enumerate().filter_map(|(i, j)| j.map(|j| rel(&params[i * d..(i + 1) * d], &means[j * d..(j + 1) * d]))).sum();
+    let missed = k - h.min(k);
+    Ok((total + missed as f64) / k as f64)
 }
 
-fn check_nonzero<T: Real>(m: &[&[T]]) -> Result<()> {
-    match m.iter().position(|r| norm(r) == 0.0) {
+fn check_nonzero<'a, T: Real>(mut m: impl Iterator<Item = &'a [T]>) -> Result<()> {
+    match m.position(|r| norm(r) == 0.0) {
         Some(j) => Err(Error::range(format!("means[{j}]"), "a non-zero row (the relative centroid error divides by its norm)", "a zero row")),
         None => Ok(()),
     }
@@ -151,7 +158,7 @@ pub struct Matching {
 /// As [`centroid_error`].
 pub fn matching<T: Real>(params: &[T], means: &[T], d: usize) -> Result<Matching> {
     let (p, m) = (rows(params, d, "params")?, rows(means, d, "means")?);
-    check_nonzero(&m)?;
+    check_nonzero(m.iter().copied())?;
     let cost: Vec<f64> = p.iter().flat_map(|a| m.iter().map(move |b| -cosine(a, b))).collect();
     finite_costs(&cost)?;
     let rel: Vec<f64> = p.iter().flat_map(|a| m.iter().map(move |b| relative_distance(a, b))).collect();
