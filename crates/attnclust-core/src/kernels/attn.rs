@@ -8,15 +8,16 @@
 //! stretch of memory (no power-of-two strides for the L1 sets to alias on). A micro-block of `R` query rows is held in L1 and the keys stream past in
 //! blocks of up to `16·NB` keys: the `R × 16·NB` scores live in registers.
 //!
-//! **Score contract** (what [`scores`] and the fused forward both compute, bit for bit, on every
-//! instruction set): for query `i` and key `j`,
+//! **Score contract** (one home: the register-block function `score_block`, which the fused
+//! forward, [`scores`] and the fused backward [`crate::kernels::attn_bwd`] all call; the same bits on
+//! every instruction set): for query `i` and key `j`,
 //!
 //! ```text
 //! acc = 0;  acc = fma(q_if, k_jf, acc) for f = 0, 1, …, dk − 1;  s = acc ⊗ λ;  s = s ⊕ β_j (with a key bias)
 //! ```
 //!
-//! (`⊗`, `⊕`: one `f32` rounding each). The backward recomputes its scores with [`scores`], so the
-//! row maxima and dominant keys the forward recorded are exactly those of its own scores.
+//! (`⊗`, `⊕`: one `f32` rounding each). The backward recomputes its scores with the same function,
+//! so the row maxima and dominant keys the forward recorded are exactly those of its own scores.
 //!
 //! **Online softmax** (the semantics of [`crate::models::attention::online`]): per row the maximum
 //! `m`, the first key `a` that reaches it, `ℓ' = Σ_{j≠a} e^{S_j − m}` and `U = Σ_{j≠a} e^{S_j − m} V_j`.
@@ -575,14 +576,18 @@ pub struct RowsOut<'a> {
     pub u: &'a mut [f32],
 }
 
-/// The contract scores of `R` query rows (`qb`: `R × dk`, row-major) against `16·NV` keys: feature
-/// `f` of key vector `v` at `kt + f·ks + 16v`, their biases at `bias + 16v`.
+/// The score contract (module doc), the one home of its arithmetic: the scores of `R` query rows
+/// (feature `f` of row `r` at `qb + r·qs + f`) against `16·NV` keys (feature `f` of key vector `v`
+/// at `kt + f·ks + 16v`, their biases at `bias + 16v`), before any mask. The fused forward and the
+/// fused backward ([`crate::kernels::attn_bwd`]) both take their scores from here, so the
+/// backward's `P` is recomputed from exactly the forward's scores.
 ///
 /// # Safety
-/// Those addresses hold `16·NV` values each, `qb` `R · dk`; the CPU has `V`'s features.
+/// Those addresses hold `16·NV` values each, each query row `dk`; the CPU has `V`'s features.
 #[inline(always)]
-unsafe fn score_block<V: V16, const R: usize, const NV: usize>(
+pub(crate) unsafe fn score_block<V: V16, const R: usize, const NV: usize>(
     qb: *const f32,
+    qs: usize,
     dk: usize,
     kt: *const f32,
     ks: usize,
@@ -597,7 +602,7 @@ unsafe fn score_block<V: V16, const R: usize, const NV: usize>(
             *k = V::load(row.add(LANES * v));
         }
         for (r, sr) in s.iter_mut().enumerate() {
-            let qv = V::splat(*qb.add(r * dk + f));
+            let qv = V::splat(*qb.add(r * qs + f));
             for v in 0..NV {
                 sr[v] = V::fma(qv, kv[v], sr[v]);
             }
@@ -658,7 +663,7 @@ unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f
     let (dv, pw) = (p.dv, p.pw);
     // key kb sits in panel kb / pw at column kb % pw
     let (kpan, vpan) = ((kb / pw) * pw * p.dk + kb % pw, (kb / pw) * pw * dv + kb % pw);
-    let mut s = score_block::<V, R, NV>(qb.as_ptr(), p.dk, p.kt.as_ptr().add(kpan), pw, p.lambda, p.bias.as_ref().map(|b| b.as_ptr().add(kb)));
+    let mut s = score_block::<V, R, NV>(qb.as_ptr(), p.dk, p.dk, p.kt.as_ptr().add(kpan), pw, p.lambda, p.bias.as_ref().map(|b| b.as_ptr().add(kb)));
     let edge = kb + LANES * NV > end || (p.causal && kb + LANES * NV > i) || (p.no_self && kb + LANES * NV > i && kb < i + R);
     let up = st.u.as_mut_ptr();
     for r in 0..R {
@@ -846,7 +851,7 @@ pub unsafe fn scores<V: V16>(q: &[f32], k: &[f32], rows: usize, cols: usize, dk:
         qb[..rr * dk].copy_from_slice(&q[r0 * dk..(r0 + rr) * dk]);
         let mut kb = 0;
         while kb < cols {
-            let sb = score_block::<V, R, 1>(qb.as_ptr(), dk, kt.as_ptr().add(kb), cp, lambda, bp.as_ref().map(|b| b.as_ptr().add(kb)));
+            let sb = score_block::<V, R, 1>(qb.as_ptr(), dk, dk, kt.as_ptr().add(kb), cp, lambda, bp.as_ref().map(|b| b.as_ptr().add(kb)));
             let n = LANES.min(cols - kb);
             for (r, sr) in sb.iter().enumerate().take(rr) {
                 let dst = &mut s[(r0 + r) * cols + kb..(r0 + r) * cols + kb + n];

@@ -6,7 +6,7 @@
 //! dominant key `a_i`, `rest_i = O_i − V_{a_i}`; see [`crate::models::attention::flash::Stats`]):
 //!
 //! ```text
-//! S  = λ Q_i K_jᵀ (+ β_j, masks)          the score contract of crate::kernels::attn, bit for bit
+//! S  = λ Q_i K_jᵀ (+ β_j, masks)          the score contract: crate::kernels::attn::score_block itself
 //! P  = e^{S − m} ⊗ (1/z)                   the forward's exponential (V16::exp_nonpos)
 //! dP = dO_i V_jᵀ
 //! dS = P ⊙ ((dP − c) − e),  dS_{i a_i} = −(P_{i a_i} e_i)     c_i = ⟨dO_i, V_{a_i}⟩, e_i = ⟨dO_i, rest_i⟩
@@ -33,9 +33,9 @@
 //! very same operations on every element, so their results are identical, and the choice between
 //! them is free. Tiles that a causal mask hides entirely are skipped: they would only add zeros.
 
+use crate::kernels::attn::{score_block, Portable, LANES, MAX_D, V16};
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::attn::{Avx2, Avx512};
-use crate::kernels::attn::{Portable, LANES, MAX_D, V16};
 
 /// Queries per tile.
 pub const BR: usize = 64;
@@ -222,29 +222,13 @@ unsafe fn tile_block<V: V16, const R: usize, const NV: usize>(p: &Prep, i: usize
     // S: the contract scores, keys in lanes
     let kt = p.kt.as_ptr().add(jt * dk * BC + LANES * v0);
     let q = p.q.as_ptr().add(i * dkp);
-    let mut s = [[V::splat(0.0); NV]; R];
-    for f in 0..dk {
-        let row = kt.add(f * BC);
-        let mut kv = [V::splat(0.0); NV];
-        for (v, x) in kv.iter_mut().enumerate() {
-            *x = V::load(row.add(LANES * v));
-        }
-        for (r, sr) in s.iter_mut().enumerate() {
-            let qv = V::splat(*q.add(r * dkp + f));
-            for v in 0..NV {
-                sr[v] = V::fma(qv, kv[v], sr[v]);
-            }
-        }
-    }
-    let lv = V::splat(p.lambda);
+    let bias = p.bias.as_ref().map(|b| b.as_ptr().add(kb));
+    let s = score_block::<V, R, NV>(q, dkp, dk, kt, BC, p.lambda, bias);
     let edge = kb + LANES * NV > p.l || (p.causal && kb + LANES * NV > i + 1) || (p.no_self && kb < i + R && kb + LANES * NV > i);
-    for (r, sr) in s.iter_mut().enumerate() {
+    for (r, sr) in s.iter().enumerate() {
         let (mv, zv) = (V::splat(p.m[i + r]), V::splat(p.inv_z[i + r]));
-        for (v, x) in sr.iter_mut().enumerate() {
-            let mut y = x.mul(lv);
-            if let Some(b) = &p.bias {
-                y = y.add(V::load(b.as_ptr().add(kb + LANES * v)));
-            }
+        for (v, &x) in sr.iter().enumerate() {
+            let mut y = x;
             if edge {
                 let keep = keep_bits(p, i + r, kb + LANES * v);
                 if keep != 0xffff {
