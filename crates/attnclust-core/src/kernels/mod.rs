@@ -4,9 +4,9 @@
 //! - [`par`]: parallelism as an argument (`Par::Seq` / `Par::Rayon`), fixed-size chunks;
 //! - [`cancel`]: the cancellation token the chunk engine checks at every chunk boundary;
 //! - [`simd`]: hand-written AVX2/FMA inner products and updates, chosen at run time, with portable fallbacks;
-//! - [`attn`]: the fused small-`d` attention forward (`f32`) and its score contract;
-//! - [`attn_bwd`]: the fused small-`d` attention backward (`f32`), on the same contract;
-//! - [`attn_sym`]: symmetric identity attention (`f32`, small `d`, bounded `λ‖x‖²`): each pair scored once;
+//! - `attn`: the fused small-`d` attention forward (`f32`) and its score contract;
+//! - `attn_bwd`: the fused small-`d` attention backward (`f32`), on the same contract;
+//! - `attn_sym`: symmetric identity attention (`f32`, small `d`, bounded `λ‖x‖²`): each pair scored once;
 //! - [`exp`]: the vectorised `exp(s − m)` and its sum, the inner step of every softmax;
 //! - [`softmax`]: the max-subtracted softmax;
 //! - [`tile`]: strided tile products `C := α·C + β·A·B` by the `gemm` crate;

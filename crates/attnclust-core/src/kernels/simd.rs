@@ -1,6 +1,6 @@
 //! The one run-time choice of instruction set ([`has_avx2`], [`has_avx512`], [`Isa`], [`isa`]):
 //! `data::normals`, `data::lanes`, the small-`d` attention ([`attn_rows`], [`attn_scores`]; see
-//! [`crate::kernels::attn`]) and the hand-written AVX2/FMA `f32` hot loops here branch on it (only
+//! `crate::kernels::attn`) and the hand-written AVX2/FMA `f32` hot loops here branch on it (only
 //! the FMA-peak probe in `kernels::calibrate` and `kernels::exp` ask the CPU themselves). The loops
 //! here, each with a portable fallback: inner products, `y += αx`, `‖x‖²` and `Θx` row by row or
 //! eight rows at a time, and `exp` on four `f64` lanes. On aarch64 the inner product and `y += αx`
@@ -25,7 +25,7 @@ pub fn has_avx2() -> bool {
 }
 
 /// An instruction set for the kernels that come in several (the small-`d` attention of
-/// [`crate::kernels::attn`]): the best the CPU has is chosen once by [`isa`]; tests pass each one
+/// `crate::kernels::attn`): the best the CPU has is chosen once by [`isa`]; tests pass each one
 /// they can run explicitly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
@@ -75,7 +75,7 @@ pub fn isa() -> Isa {
 }
 
 /// The fused small-`d` attention forward of query rows `[i0, i0 + rows)`
-/// ([`crate::kernels::attn::rows`]) on `isa`, in the work buffers `scratch`.
+/// (`crate::kernels::attn::rows`) on `isa`, in the work buffers `scratch`.
 ///
 /// # Panics
 /// When this CPU cannot run `isa`.
@@ -100,8 +100,8 @@ pub fn attn_rows(
     }
 }
 
-/// Symmetric identity attention of one prompt ([`crate::kernels::attn_sym::rows`]) on `isa`:
-/// `x` and `o` are `l × d`; prior checks ([`crate::kernels::attn_sym::fits`]) assumed.
+/// Symmetric identity attention of one prompt (`crate::kernels::attn_sym::rows`) on `isa`:
+/// `x` and `o` are `l × d`; prior checks (`crate::kernels::attn_sym::fits`) assumed.
 ///
 /// # Panics
 /// When this CPU cannot run `isa`.
@@ -120,7 +120,7 @@ pub fn attn_sym(isa: Isa, x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: 
     }
 }
 
-/// The contract scores of [`crate::kernels::attn`] (`s = (Σ_f fma) ⊗ λ ⊕ β`, the same bits on every
+/// The contract scores of `crate::kernels::attn` (`s = (Σ_f fma) ⊗ λ ⊕ β`, the same bits on every
 /// `isa`) of `rows` queries against `cols` keys, into `s` (`rows × cols`).
 ///
 /// # Panics
@@ -140,7 +140,7 @@ pub fn attn_scores(isa: Isa, q: &[f32], k: &[f32], rows: usize, cols: usize, dk:
     }
 }
 
-/// Key tile `jt` of the fused small-`d` attention backward ([`crate::kernels::attn_bwd`]) on `isa`.
+/// Key tile `jt` of the fused small-`d` attention backward (`crate::kernels::attn_bwd`) on `isa`.
 ///
 /// # Panics
 /// When this CPU cannot run `isa`.
@@ -158,7 +158,7 @@ pub fn attn_bwd_kv(isa: Isa, p: &crate::kernels::attn_bwd::Prep, jt: usize, acc:
     }
 }
 
-/// Query tile `it` of the fused small-`d` attention backward ([`crate::kernels::attn_bwd`]) on `isa`.
+/// Query tile `it` of the fused small-`d` attention backward (`crate::kernels::attn_bwd`) on `isa`.
 ///
 /// # Panics
 /// When this CPU cannot run `isa`.

@@ -14,10 +14,10 @@
 //! the scores are distances).
 //!
 //! It runs on the online-softmax kernels of model C ([`crate::models::attention::flash`]: in `f32`
-//! with `d ≤ 64` the fused small-`d` kernel of [`crate::kernels::attn`], else the tiled one): the
+//! with `d ≤ 64` the fused small-`d` kernel of `crate::kernels::attn`, else the tiled one): the
 //! `L × L` matrix is never stored. In `f32`, a prompt of small `d` whose spread `λ·max‖x_i‖²` is
-//! bounded runs instead on the symmetric kernel of [`crate::kernels::attn_sym`] (each pair of
-//! tokens scored once for both its rows) where that is faster ([`crate::kernels::attn_sym::pays`]).
+//! bounded runs instead on the symmetric kernel of `crate::kernels::attn_sym` (each pair of
+//! tokens scored once for both its rows) where that is faster (`crate::kernels::attn_sym::pays`).
 
 use crate::error::{ensure, finite_tensor, values, Error, Result};
 use crate::kernels::attn_sym::{self, SymBufs};
@@ -64,7 +64,7 @@ struct Bufs<T> {
 /// Which kernel attends a prompt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path {
-    /// The symmetric kernel of [`crate::kernels::attn_sym`] (`f32`, when it takes the prompt).
+    /// The symmetric kernel of `crate::kernels::attn_sym` (`f32`, when it takes the prompt).
     Symmetric,
     /// The online-softmax kernels of [`crate::models::attention::flash`].
     Online,
@@ -192,7 +192,7 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
 /// (4 for `f32`, 8 for `f64`) on `threads` threads: the two work buffers (`cur`, `next`), and per
 /// thread one score tile of [`crate::models::attention::flash::BR`] × `BC` values (or, on the fused
 /// `f32` path, its scratch: [`crate::models::attention::flash::fused_scratch`]; on the symmetric
-/// one [`crate::kernels::attn_sym::scratch`]), the distance bias
+/// one `crate::kernels::attn_sym::scratch`), the distance bias
 /// and the log-sum-exp of a prompt (`2l`). In `f64`, so that no shape overflows it.
 pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> f64 {
     use crate::models::attention::flash::{fused_scratch, BC, BR};

@@ -34,10 +34,10 @@
 //!
 //! **Kernels.** [`Kernel::Tiled`] runs the blocks above by tile products; [`Kernel::Fused`] (`f32`,
 //! `dk, dv ≤ 64`, the default there) runs the same online softmax fused with the scores and `P·V`
-//! in registers ([`crate::kernels::attn`]). Whenever the fused kernel takes a head, every score —
+//! in registers (`crate::kernels::attn`). Whenever the fused kernel takes a head, every score —
 //! forward and the backward's recomputation alike — follows its contract
 //! `(Σ_f fma(q_if, k_jf)) ⊗ λ ⊕ β_j`, so the backward's `exp(S − m)` sees the forward's very scores.
-//! The backward of such a head is fused as well ([`crate::kernels::attn_bwd`]: the formulas above
+//! The backward of such a head is fused as well (`crate::kernels::attn_bwd`: the formulas above
 //! on tiles of 64 × 64 with `P` and `dS` in registers and `dQ`, `dK`, `dV` by register-blocked
 //! products, spread over threads by key and query tiles with the same bits); [`Kernel::Tiled`]
 //! runs the tile products below.
@@ -97,13 +97,13 @@ pub struct Head<'a, T> {
 pub enum Kernel {
     /// Tiles of [`BR`] × [`BC`] by tile products (any type, any `dk`, `dv`).
     Tiled,
-    /// The fused small-`d` forward of [`crate::kernels::attn`] on the given instruction set
-    /// (`f32`, `dk, dv ≤` [`MAX_D`]).
+    /// The fused small-`d` forward of `crate::kernels::attn` on the given instruction set
+    /// (`f32`, `dk, dv ≤` `MAX_D`).
     Fused(Isa),
 }
 
 /// Scratch values of the fused forward of one head on one thread, for `f32` values and
-/// `1 ≤ dk, dv ≤` [`MAX_D`] (else 0): `K` and `V` packed (`lp·(dk + dv)`, `lp` = `l` rounded up to a
+/// `1 ≤ dk, dv ≤` `MAX_D` (else 0): `K` and `V` packed (`lp·(dk + dv)`, `lp` = `l` rounded up to a
 /// panel of 64 keys; `lp·dk` when `V` is `K`), a packed key bias (`lp`), and the running state of a
 /// block of [`BR`] rows (`16·(dv + 1)` lane sums per row).
 pub fn fused_scratch(elem: usize, l: usize, dk: usize, dv: usize, v_is_k: bool) -> f64 {
@@ -144,8 +144,8 @@ pub struct Stats<T> {
 }
 
 impl<'a, T: Real> Head<'a, T> {
-    /// Whether the fused small-`d` kernel takes this head (`f32`, `1 ≤ dk, dv ≤` [`MAX_D`]); its
-    /// scores then follow the contract of [`crate::kernels::attn`], in the forward and in
+    /// Whether the fused small-`d` kernel takes this head (`f32`, `1 ≤ dk, dv ≤` `MAX_D`); its
+    /// scores then follow the contract of `crate::kernels::attn`, in the forward and in
     /// [`Head::backward`] alike.
     pub fn fused(&self) -> bool {
         T::as_f32(self.q).is_some() && (1..=MAX_D).contains(&self.dk) && (1..=MAX_D).contains(&self.dv)
@@ -435,7 +435,7 @@ impl<'a, T: Real> Head<'a, T> {
     }
 
     /// [`Head::backward_par`] on a given kernel: [`Kernel::Fused`] is the fused small-`d` backward of
-    /// [`crate::kernels::attn_bwd`] (`f32`, `dk, dv ≤` [`MAX_D`]); [`Kernel::Tiled`] the tile
+    /// `crate::kernels::attn_bwd` (`f32`, `dk, dv ≤` `MAX_D`); [`Kernel::Tiled`] the tile
     /// products below (one thread, any type and size).
     ///
     /// # Panics

@@ -8,9 +8,9 @@
 //!
 //! - [`flash`]: one head, tiled with an online softmax (never stores `L × L`), forward and backward;
 //!   in `f32` with `dk, dv ≤ 64` its forward is the fused small-`d` kernel of
-//!   [`crate::kernels::attn`] (AVX-512F, AVX2/FMA or portable, chosen in [`crate::kernels::simd`]),
+//!   `crate::kernels::attn` (AVX-512F, AVX2/FMA or portable, chosen in [`crate::kernels::simd`]),
 //!   whose score contract the backward's recomputed scores follow bit for bit; its backward there is
-//!   the fused small-`d` backward of [`crate::kernels::attn_bwd`] (FlashAttention-2 tiles, no tile
+//!   the fused small-`d` backward of `crate::kernels::attn_bwd` (FlashAttention-2 tiles, no tile
 //!   product, the same bits on any thread count);
 //! - `online` (internal): the running online-softmax state around each row's dominant key (what keeps the
 //!   backward exact when the softmax saturates);

@@ -60,7 +60,7 @@ fn grid(mix: &Mixture, p: &[f64], h: usize, lambda: f64, scores: Scores, step: f
     for flat in 0..total {
         let mut rest = flat;
         for xi in x.iter_mut() {
-            *xi = ((rest % (2 * m + 1)) as i64 - m) as f64 * step;
+            *xi = (rest % (2 * m + 1) - m) as f64 * step;
             rest /= 2 * m + 1;
         }
         let mut dens = 0.0;
