@@ -10,6 +10,10 @@
  * of 1e20 and more, or `λ` beyond it) an f32 input is computed in f64 and the result rounded back;
  * when they could leave the f64 range the call throws a RangeError naming `x`. With `residual` the
  * tokens can double at each application, so a deep residual stack is bounded layer by layer.
+ * Distance scores are formed as `λ⟨x_i, x_j⟩ − λ‖x_j‖²/2`, whose rounding grows with `λ·‖x‖²`: the
+ * core attends an f32 prompt in f64 when its spread `λ·max‖x_i‖²` passes its
+ * `DISTANCE_F32_SPREAD` (`crates/attnclust-core/src/models/identity.rs`), and counts that in its
+ * peak-bytes estimate.
  *
  * Cancellation: the async form's `signal` stops the native kernel at its next block of queries.
  */

@@ -9,7 +9,9 @@
 //!
 //! and, with `exclude_self`, `S_ii = −∞`. The distance scores are computed as
 //! `λ⟨x_i, x_j⟩ − λ‖x_j‖²/2`: the dropped `−λ‖x_i‖²/2` is constant along row `i` and cancels in the
-//! softmax. `depth = m` applies the layer `m` times; with `residual` each application is
+//! softmax. That form rounds to an error of about `λ·‖x‖²·ε` in the exponent (ε the unit roundoff),
+//! where the scores themselves may be far smaller: an `f32` prompt whose spread `λ·max‖x_i‖²`
+//! passes [`DISTANCE_F32_SPREAD`] is therefore attended in `f64` (widened exactly, rounded back). `depth = m` applies the layer `m` times; with `residual` each application is
 //! `X ← X + Attn(X)` (the transformer residual), without it `X ← Attn(X)` (one mean-shift step when
 //! the scores are distances).
 //!
@@ -59,6 +61,28 @@ struct Bufs<T> {
     bias: Vec<T>,
     fused: FusedBufs,
     sym: SymBufs,
+    /// The `f64` prompt, output and buffers of an `f32` prompt attended in `f64`.
+    wide: Option<Box<Wide>>,
+}
+
+/// See [`Bufs::wide`].
+#[derive(Default)]
+struct Wide {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    bufs: Bufs<f64>,
+}
+
+/// Above this spread `λ·max‖x_i‖²` an `f32` prompt with distance scores is attended in `f64`: the
+/// kernels' scores `λ⟨x_i, x_j⟩ − λ‖x_j‖²/2` carry a rounding error of about `λ·max‖x‖²·2⁻²⁴` in
+/// the exponent, which stays below `1.5·10⁻⁵` up to this spread (at `λ = 10⁶` on tokens in
+/// `[−1, 1]²` it was `6·10⁻⁴` relative in the output, with `exclude_self`). Prompts below it, and dot
+/// scores (whose rounding is that of the inputs themselves), stay in `f32`.
+pub const DISTANCE_F32_SPREAD: f64 = 256.0;
+
+/// `max_i ‖x_i‖²` of the `d`-wide rows of `x`, in `f64`.
+fn max_sq_norm<T: Real>(x: &[T], d: usize) -> f64 {
+    x.chunks_exact(d).map(|r| r.iter().map(|&v| v.f64() * v.f64()).sum::<f64>()).fold(0.0, f64::max)
 }
 
 /// Which kernel attends a prompt.
@@ -110,6 +134,16 @@ fn apply_online<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Pa
     let lambda = T::of(opts.lambda);
     let half = T::of(0.5);
     let distance = opts.scores == Scores::Distance;
+    if distance && T::as_f32(x).is_some() && opts.lambda * max_sq_norm(x, d) > DISTANCE_F32_SPREAD {
+        let Wide { x: wx, y: wy, bufs: wb } = &mut **bufs.wide.get_or_insert_with(Default::default);
+        wx.clear();
+        wx.extend(x.iter().map(|v| v.f64()));
+        wy.clear();
+        wy.resize(x.len(), 0.0);
+        apply_online(wx, wy, d, opts, par, wb);
+        y.iter_mut().zip(wy.iter()).for_each(|(o, &v)| *o = T::of(v));
+        return;
+    }
     if distance {
         bufs.bias.clear();
         bufs.bias.extend(x.chunks(d).map(|r| -(lambda * half * dot(r, r))));
@@ -198,7 +232,11 @@ pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> 
     use crate::models::attention::flash::{fused_scratch, BC, BR};
     let n = b as f64 * l as f64 * d as f64;
     let scratch = fused_scratch(elem, l, d, d, true).max((BR * BC) as f64).max(if elem == 4 { attn_sym::scratch(l, d) } else { 0.0 });
-    elem as f64 * (2.0 * n + threads as f64 * (scratch + 2.0 * l as f64))
+    // an f32 prompt attended in f64 (distance scores, see DISTANCE_F32_SPREAD): its copy, output,
+    // bias, log-sum-exp and tile, per thread
+    let (lf, df) = (l as f64, d as f64);
+    let wide = if elem == 4 { 8.0 * (2.0 * lf * df + 2.0 * lf + (BR * BC) as f64) } else { 0.0 };
+    elem as f64 * (2.0 * n + threads as f64 * (scratch + 2.0 * lf)) + threads as f64 * wide
 }
 
 #[cfg(test)]
@@ -342,6 +380,34 @@ mod tests {
     }
 
     #[test]
+    fn f32_distance_scores_are_accurate_at_every_spread() {
+        // distance scores in f32 at spreads λ·max‖x‖² on both sides of DISTANCE_F32_SPREAD, with and
+        // without the self term, several prompts on 1 and 2 threads: against the f64 reference
+        for (l, d) in [(65, 3), (130, 16)] {
+            let b = 3;
+            let x: Vec<f32> = (0..b * l * d).map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 1.5).collect();
+            let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            let max_sq = max_sq_norm(&x, d);
+            for spread in [100.0, 250.0, 300.0, 1e4, 1e8] {
+                let lambda = spread / max_sq;
+                for exclude_self in [false, true] {
+                    let o = Options { lambda, scores: Scores::Distance, exclude_self, depth: 1, residual: false };
+                    let y1 = identity_attention(&x, b, l, d, &o, Par::Seq).unwrap();
+                    let y2 =
+                        rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| identity_attention(&x, b, l, d, &o, Par::Rayon).unwrap());
+                    assert_eq!(y1, y2, "same bits on 1 and 2 threads");
+                    for p in 0..b {
+                        let want = reference(&x64[p * l * d..(p + 1) * l * d], l, d, &o);
+                        for (a, e) in y1[p * l * d..(p + 1) * l * d].iter().zip(&want) {
+                            assert!((f64::from(*a) - e).abs() <= 1e-4 * (1.0 + e.abs()), "l={l} d={d} spread={spread} {exclude_self}: {a} vs {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn symmetric_kernel_declines_saturated_prompts() {
         // λ‖x‖² beyond the spread: the online kernel runs, and is exact
         let (l, d) = (40, 2);
@@ -355,10 +421,13 @@ mod tests {
                     let mut yo = vec![0.0f32; l * d];
                     apply_prompt_path(&x, &mut yo, d, &o, Path::Online, simd::isa());
                     assert_eq!(y, yo, "λ={lambda} {scores:?}: the online kernel");
-                    // (not checked: distance scores without the self term at λ ≥ 1e6, where the
-                    // online kernel's f32 scores λ⟨x_i, x_j⟩ − λ‖x_j‖²/2 cancel: an error of
-                    // λ·ε·‖x‖² in the exponent, 6e-4 relative here — the kernel's, not this path's)
-                    if scores == Scores::Distance && exclude_self && lambda >= 1e6 {
+                    // Distance scores with exclude_self past DISTANCE_F32_SPREAD are attended in f64
+                    // (in f32 the kernel's λ⟨x_i, x_j⟩ − λ‖x_j‖²/2 cancelled to 6e-4 relative at
+                    // λ = 1e6 here). Not checked at λ = 1e20: even in f64 that form rounds by about
+                    // λ‖x‖²·2⁻⁵³ ≫ 1 in the exponent, which breaks the exact ties between equidistant
+                    // nearest neighbours of this grid data (the exact answer averages them). Scores
+                    // from the differences x_i − x_j in the kernels would remove it.
+                    if scores == Scores::Distance && exclude_self && lambda >= 1e20 {
                         continue;
                     }
                     for (a, e) in y.iter().zip(reference(&x64, l, d, &o)) {
