@@ -363,11 +363,22 @@ pub fn norm_and_dots_f32(x: &[f32], thetas: &[f32], out: &mut [f32]) {
 /// `nn[i] = ‖x_i‖²` and `pp[g·n + i] = ⟨x_i, θ_g⟩` (in `f64`) for the `n` rows of `xs` (`n × d`) and
 /// the `H = pp.len() / n` rows of `thetas`, the same values as [`norm_and_dots_f32`] row by row, bit
 /// for bit: with AVX2, eight rows at a time whose partial sums are reduced together (the same
-/// additions in the same order as the one-row reduction, only batched across rows).
+/// additions in the same order as the one-row reduction, only batched across rows); with AVX-512F
+/// and `d` a multiple of 8, sixteen rows at a time, two per 16-lane vector (the same bits again).
 pub fn norms_and_dots_rows_f32(xs: &[f32], d: usize, thetas: &[f32], nn: &mut [f64], pp: &mut [f64]) {
     let n = nn.len();
     let h = pp.len().checked_div(n).unwrap_or(0);
     assert!(d >= 1 && xs.len() >= n * d && pp.len() == h * n && thetas.len() >= h * d);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() && d.is_multiple_of(8) && (1..=4).contains(&h) {
+        // SAFETY: AVX-512F (with AVX2 and FMA) is present; the lengths were checked above.
+        match h {
+            1 => return unsafe { norms_and_dots_rows_avx512::<1>(xs, d, thetas, nn, pp) },
+            2 => return unsafe { norms_and_dots_rows_avx512::<2>(xs, d, thetas, nn, pp) },
+            3 => return unsafe { norms_and_dots_rows_avx512::<3>(xs, d, thetas, nn, pp) },
+            _ => return unsafe { norms_and_dots_rows_avx512::<4>(xs, d, thetas, nn, pp) },
+        }
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 and FMA are present; the lengths were checked above.
@@ -469,6 +480,80 @@ unsafe fn norms_and_dots_rows_avx2<const H: usize>(xs: &[f32], d: usize, thetas:
         nn[i] = f64::from(out[0]);
         for g in 0..H {
             pp[g * n + i] = f64::from(out[1 + g]);
+        }
+    }
+}
+
+/// [`norms_and_dots_rows_avx2`] sixteen rows at a time in 16-lane vectors, for `d` a multiple of
+/// 8: each vector holds the eight partial-sum lanes of two rows (row `2p` low, `2p + 1` high), so
+/// every lane runs the same chain of fused multiply-adds over the row's 8-wide chunks in the same
+/// order, and the reduction adds the same pairs as [`reduce8`]: the same bits. The last `n mod 16`
+/// rows go to [`norms_and_dots_rows_avx2`] (each row's values depend on that row only).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA; `d % 8 == 0`, `H ≤ 4`, the lengths as checked by
+/// [`norms_and_dots_rows_f32`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn norms_and_dots_rows_avx512<const H: usize>(xs: &[f32], d: usize, thetas: &[f32], nn: &mut [f64], pp: &mut [f64]) {
+    use std::arch::x86_64::*;
+    debug_assert!(d.is_multiple_of(8) && H <= 4);
+    let n = nn.len();
+    let (px, pt) = (xs.as_ptr(), thetas.as_ptr());
+    let full = n / 16 * 16;
+    // [a.q0 + a.q1, a.q2 + a.q3, b.q0 + b.q1, b.q2 + b.q3] in 128-bit quarters: per row, the lanes
+    // (l0 + l4, l1 + l5, l2 + l6, l3 + l7) of rows 2p, 2p + 1 of a, then of b
+    let fold = |a: __m512, b: __m512| _mm512_add_ps(_mm512_shuffle_f32x4::<0x88>(a, b), _mm512_shuffle_f32x4::<0xDD>(a, b));
+    // `_mm256_hadd_ps` in each 128-bit quarter: [a0 + a1, a2 + a3, b0 + b1, b2 + b3]
+    let hadd = |a: __m512, b: __m512| _mm512_add_ps(_mm512_shuffle_ps::<0x88>(a, b), _mm512_shuffle_ps::<0xDD>(a, b));
+    // after the reduction, lane 4L + k holds row 4k + L: back to row order
+    let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    let mut b = 0;
+    while b < full {
+        // acc[k][p]: the partial sums of quantity k (0: ‖x‖², 1 + g: ⟨x, θ_g⟩) of rows b + 2p, b + 2p + 1
+        let mut acc = [[_mm512_setzero_ps(); 8]; 5];
+        for p in 0..8 {
+            let (lo, hi) = (px.add((b + 2 * p) * d), px.add((b + 2 * p + 1) * d));
+            let mut a = [_mm512_setzero_ps(); 5];
+            let mut i = 0;
+            while i < d {
+                // SAFETY: i + 8 ≤ d; rows b + 2p, b + 2p + 1 < n lie in `xs`, row g < H of `thetas` in `thetas`.
+                let xv = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                    _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(lo.add(i)))),
+                    _mm256_castps_pd(_mm256_loadu_ps(hi.add(i))),
+                ));
+                a[0] = _mm512_fmadd_ps(xv, xv, a[0]);
+                for g in 0..H {
+                    let t = _mm256_castps_pd(_mm256_loadu_ps(pt.add(g * d + i)));
+                    let tv = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(t), t));
+                    a[1 + g] = _mm512_fmadd_ps(xv, tv, a[1 + g]);
+                }
+                i += 8;
+            }
+            for k in 0..=H {
+                acc[k][p] = a[k];
+            }
+        }
+        for k in 0..=H {
+            let v = &acc[k];
+            let (w0, w1, w2, w3) = (fold(v[0], v[1]), fold(v[2], v[3]), fold(v[4], v[5]), fold(v[6], v[7]));
+            let sums = hadd(hadd(w0, w1), hadd(w2, w3));
+            let rows = _mm512_permutexvar_ps(order, sums);
+            // SAFETY: rows b … b + 15 < n; row k − 1 of `pp` spans [(k − 1)·n, k·n).
+            let dst = if k == 0 { nn.as_mut_ptr().add(b) } else { pp.as_mut_ptr().add((k - 1) * n + b) };
+            _mm512_storeu_pd(dst, _mm512_cvtps_pd(_mm512_castps512_ps256(rows)));
+            _mm512_storeu_pd(dst.add(8), _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(rows)))));
+        }
+        b += 16;
+    }
+    if full < n {
+        let mut tn = [0.0f64; 16];
+        let mut tp = [0.0f64; 64];
+        let m = n - full;
+        norms_and_dots_rows_avx2::<H>(&xs[full * d..n * d], d, thetas, &mut tn[..m], &mut tp[..H * m]);
+        nn[full..].copy_from_slice(&tn[..m]);
+        for g in 0..H {
+            pp[g * n + full..(g + 1) * n].copy_from_slice(&tp[g * m..(g + 1) * m]);
         }
     }
 }
@@ -749,7 +834,7 @@ mod tests {
     #[test]
     fn rows_at_once_equal_row_by_row_bit_for_bit() {
         for d in [1, 7, 8, 9, 16, 17, 64, 65] {
-            for n in [0, 1, 7, 8, 9, 17, 100] {
+            for n in [0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 100] {
                 let xs: Vec<f32> = (0..n * d).map(|i| ((i * 7919 % 997) as f32 / 498.5 - 1.0) * 3.0).collect();
                 for h in 1..=5 {
                     let th: Vec<f32> = (0..h * d).map(|i| ((i * 31 % 13) as f32 / 6.5 - 1.0) * 0.8).collect();

@@ -16,8 +16,9 @@
 //!
 //! Paths (`H ≤ 4`, chosen at run time by [`crate::kernels::simd::isa`]):
 //! - **vectorised across tokens** (AVX2/FMA, the scalars on AVX-512F when the CPU has it): per
-//!   block of `BLOCK` (256) tokens, `‖x‖²` and `Θx` eight rows at a time into per-token arrays (the
-//!   same bits as row by row), then the scalars four (AVX2) or eight (AVX-512F) tokens per `f64`
+//!   block of `BLOCK` (256) tokens, `‖x‖²` and `Θx` eight rows at a time (sixteen, two per 16-lane
+//!   vector, on AVX-512F when `d` is a multiple of 8) into per-token arrays (the same bits as row by
+//!   row), then the scalars four (AVX2) or eight (AVX-512F) tokens per `f64`
 //!   vector, the exponential by a polynomial within 2 ulp of libm's
 //!   ([`crate::kernels::simd::exp_nonpositive_f64x4`], `…x8`), the sums kept per lane (four lanes;
 //!   an eight-lane vector adds its halves in token order, so both instruction sets give the same
