@@ -524,8 +524,7 @@ unsafe fn norms_and_dots_rows_avx512<const H: usize>(xs: &[f32], d: usize, theta
                 ));
                 a[0] = _mm512_fmadd_ps(xv, xv, a[0]);
                 for g in 0..H {
-                    let t = _mm256_castps_pd(_mm256_loadu_ps(pt.add(g * d + i)));
-                    let tv = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(t), t));
+                    let tv = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd(pt.add(g * d + i).cast())));
                     a[1 + g] = _mm512_fmadd_ps(xv, tv, a[1 + g]);
                 }
                 i += 8;
