@@ -99,14 +99,16 @@ pub enum Path {
 /// log-sum-exp and per-call allocations).
 fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>) {
     let l = x.len() / d;
+    let mut max_sq = None;
     if let (Some(xf), Some(yf)) = (T::as_f32(x), T::as_f32_mut(y)) {
-        let max_sq = xf.chunks_exact(d).map(|r| r.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>()).fold(0.0, f64::max);
-        if attn_sym::fits(l, d, opts.lambda, max_sq) && attn_sym::pays(l, d) {
+        let m = max_sq_norm(xf, d);
+        if attn_sym::fits(l, d, opts.lambda, m) && attn_sym::pays(l, d) {
             simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
             return;
         }
+        max_sq = Some(m);
     }
-    apply_online(x, y, d, opts, par, bufs);
+    apply_online(x, y, d, opts, par, bufs, max_sq);
 }
 
 /// One prompt on a given kernel and instruction set, on the calling thread (the tests run each;
@@ -120,27 +122,27 @@ pub fn apply_prompt_path<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options
         Path::Symmetric => {
             let l = x.len() / d;
             let (xf, yf) = (T::as_f32(x).expect("f32"), T::as_f32_mut(y).expect("f32"));
-            let max_sq = xf.chunks_exact(d).map(|r| r.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>()).fold(0.0, f64::max);
-            assert!(attn_sym::fits(l, d, opts.lambda, max_sq), "the symmetric kernel does not take this prompt");
+            assert!(attn_sym::fits(l, d, opts.lambda, max_sq_norm(xf, d)), "the symmetric kernel does not take this prompt");
             simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
         }
-        Path::Online => apply_online(x, y, d, opts, Par::Seq, &mut bufs),
+        Path::Online => apply_online(x, y, d, opts, Par::Seq, &mut bufs, None),
     }
 }
 
-/// The online-softmax path of [`apply_prompt_in`].
-fn apply_online<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>) {
+/// The online-softmax path of [`apply_prompt_in`]; `max_sq` is [`max_sq_norm`] of `x` when the
+/// caller has it (computed here otherwise, only for `f32` distance scores).
+fn apply_online<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>, max_sq: Option<f64>) {
     let l = x.len() / d;
     let lambda = T::of(opts.lambda);
     let half = T::of(0.5);
     let distance = opts.scores == Scores::Distance;
-    if distance && T::as_f32(x).is_some() && opts.lambda * max_sq_norm(x, d) > DISTANCE_F32_SPREAD {
+    if distance && T::as_f32(x).is_some() && opts.lambda * max_sq.unwrap_or_else(|| max_sq_norm(x, d)) > DISTANCE_F32_SPREAD {
         let Wide { x: wx, y: wy, bufs: wb } = &mut **bufs.wide.get_or_insert_with(Default::default);
         wx.clear();
         wx.extend(x.iter().map(|v| v.f64()));
         wy.clear();
         wy.resize(x.len(), 0.0);
-        apply_online(wx, wy, d, opts, par, wb);
+        apply_online(wx, wy, d, opts, par, wb, None);
         y.iter_mut().zip(wy.iter()).for_each(|(o, &v)| *o = T::of(v));
         return;
     }

@@ -319,23 +319,7 @@ impl<'a, T: Real> Head<'a, T> {
         let packed = match kernel {
             Kernel::Fused(isa) => {
                 assert!(self.fused() && isa.available(), "the fused kernel on {isa:?} does not take this head here");
-                let f = |x: &'a [T]| T::as_f32(x).expect("f32");
-                let bias = self.key_bias.map(f);
-                Some((
-                    isa,
-                    Packed::new(
-                        f(self.q),
-                        f(self.k),
-                        f(self.v),
-                        l,
-                        self.dk,
-                        dv,
-                        self.lambda.f64() as f32,
-                        bias,
-                        self.mask == Mask::Causal,
-                        self.mask == Mask::NoSelf,
-                    ),
-                ))
+                Some((isa, self.pack(PackBufs::default())))
             }
             Kernel::Tiled => None,
         };
@@ -367,6 +351,28 @@ impl<'a, T: Real> Head<'a, T> {
         });
     }
 
+    /// This `f32` head packed for the fused kernel, in the allocations of `bufs`.
+    ///
+    /// # Panics
+    /// When the head is not `f32`.
+    fn pack(&self, bufs: PackBufs) -> Packed<'a> {
+        let f = |x: &'a [T]| T::as_f32(x).expect("f32");
+        let lambda = self.lambda.f64() as f32;
+        Packed::reusing(
+            bufs,
+            f(self.q),
+            f(self.k),
+            f(self.v),
+            self.l,
+            self.dk,
+            self.dv,
+            lambda,
+            self.key_bias.map(f),
+            self.mask == Mask::Causal,
+            self.mask == Mask::NoSelf,
+        )
+    }
+
     /// The output `o` (`l × dv`) of the fused forward ([`Head::fused`] heads only) on the calling
     /// thread, without the log-sum-exp or statistics, in the allocations of `bufs`: the same bits as
     /// [`Head::forward`], for loops over many small prompts.
@@ -376,20 +382,7 @@ impl<'a, T: Real> Head<'a, T> {
     pub fn forward_fused_seq(&self, o: &mut [T], bufs: &mut FusedBufs) {
         let (l, dv) = (self.l, self.dv);
         assert!(self.fused() && o.len() >= l * dv && l < NONE as usize, "forward_fused_seq: a fused head");
-        let f = |x: &'a [T]| T::as_f32(x).expect("f32");
-        let p = Packed::reusing(
-            std::mem::take(&mut bufs.pack),
-            f(self.q),
-            f(self.k),
-            f(self.v),
-            l,
-            self.dk,
-            dv,
-            self.lambda.f64() as f32,
-            self.key_bias.map(f),
-            self.mask == Mask::Causal,
-            self.mask == Mask::NoSelf,
-        );
+        let p = self.pack(std::mem::take(&mut bufs.pack));
         let isa = simd::isa();
         for (bi, ob) in o[..l * dv].chunks_mut(BR * dv).enumerate() {
             let rows = ob.len() / dv;
