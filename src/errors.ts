@@ -1,8 +1,9 @@
 /**
  * Errors: the native addon throws real `TypeError` / `RangeError` objects (and an `Error` named
  * `AbortError` for a call stopped by the process or worker exiting) whose message names the JS
- * argument, with `argument`, `expected`, `got` and `code` properties: they are built in Rust
- * (crates/attnclust-node/src/errors.rs) and pass through unchanged. Only napi-rs's own argument
+ * argument, with `argument`, `expected`, `got` and `code` properties (and `numeric`, `'overflow'` or
+ * `'underflow'`, on a RangeError whose inputs were valid but whose result left the floating-point
+ * range): they are built in Rust (crates/attnclust-node/src/errors.rs) and pass through unchanged. Only napi-rs's own argument
  * conversion errors (a wrong JS type reaching the addon, told apart by their `code`) become
  * TypeErrors here.
  */
@@ -14,6 +15,17 @@ const CONVERSION_CODES: ReadonlySet<unknown> = new Set(['InvalidArg', 'NumberExp
 export function translate(e: unknown): unknown {
   if (e instanceof Error && !(e instanceof TypeError) && CONVERSION_CODES.has((e as { code?: unknown }).code)) return new TypeError(e.message);
   return e;
+}
+
+/**
+ * Whether `e` is the addon's report that a result left the floating-point range (`which` of them,
+ * or either when not given): the cue for a rescale-and-retry, read from the error's `numeric`
+ * property, never from its message.
+ */
+export function isNumericFault(e: unknown, which?: 'overflow' | 'underflow'): boolean {
+  if (!(e instanceof RangeError)) return false;
+  const n = (e as { numeric?: unknown }).numeric;
+  return which === undefined ? n === 'overflow' || n === 'underflow' : n === which;
 }
 
 /** Calls `f`, translating native errors. */

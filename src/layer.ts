@@ -14,7 +14,7 @@
  * number of threads.
  */
 import { signalOf } from './cancel';
-import { call } from './errors';
+import { call, isNumericFault } from './errors';
 import { GaussianMixture } from './gmm';
 import { bytesOf, checkMemory } from './memory';
 import { alignment, centroidError } from './metrics';
@@ -214,7 +214,7 @@ export class TwoHeadLayer {
         const r = call(() => f(params, xs));
         return ok(r) ? r : undefined;
       } catch (e) {
-        if (e instanceof RangeError && /overflow/.test(e.message)) return undefined;
+        if (isNumericFault(e, 'overflow')) return undefined;
         throw e;
       }
     };

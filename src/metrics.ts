@@ -21,7 +21,7 @@
  * overflow (entries beyond ≈1e154) or underflow are first rescaled by powers of two, which is exact:
  * the result is the one an exact computation would round to, and never NaN, ±∞ or a hang.
  */
-import { call } from './errors';
+import { call, isNumericFault } from './errors';
 import { checkMemory } from './memory';
 import { native } from './native';
 import { checkScalar, maxAbs, norm } from './numerics';
@@ -330,7 +330,7 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
       return Number.isFinite(r) && r > 0 ? r : undefined;
     } catch (e) {
       // den = 0 (maybe by underflow), or the addon's report of an overflow: rescale and retry
-      if (e instanceof RangeError && /on its centroid|overflow/.test(e.message)) return undefined;
+      if (isNumericFault(e)) return undefined;
       throw e;
     }
   };
@@ -365,13 +365,7 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
     }
     for (let i = p * kd; i < (p + 1) * kd; i++) m2[i] = (m2[i] as number) / s;
   }
-  try {
-    return checkScalar(call(() => native.quantizationRatio(x2, y2, m2, labels, b, l, k, d)), 'y', 'the ratio');
-  } catch (e) {
-    // The addon's message for a prompt with x = μ everywhere names no argument.
-    if (e instanceof RangeError && !e.message.includes('`')) throw new RangeError(`\`x\`: ${e.message}`);
-    throw e;
-  }
+  return checkScalar(call(() => native.quantizationRatio(x2, y2, m2, labels, b, l, k, d)), 'y', 'the ratio');
 }
 
 /**

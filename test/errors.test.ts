@@ -697,3 +697,41 @@ describe('fixed bugs (regressions)', () => {
     await expectRejects(() => new TwoHeadLayer({ dim: 2, lambda: 1 }).train([[1, 2, 3]], { steps: 1, lr: 0.1, seed: 0 }), TypeError, 'source');
   });
 });
+
+// The rescale-and-retry paths of src/layer.ts and src/metrics.ts read the addon's `numeric`
+// property (set in the core by `Error::because`), never the message: these fail if the property
+// is lost on the way, or set on an error that is a plain rule on the arguments.
+describe('range faults carry `numeric`', () => {
+  it('a prompt with every token on its centroid: underflow, naming x[0]', () => {
+    let err: unknown;
+    try {
+      quantizationRatio([[1, 2], [1, 2]], [[0, 0], [3, 3]], [[1, 2]], Uint32Array.from([0, 0]));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(RangeError);
+    expect((err as { numeric?: string }).numeric).toBe('underflow');
+    expect((err as { argument?: string }).argument).toBe('x[0]');
+  });
+  it('the raw addon: squared distances that overflow f64 are an overflow', () => {
+    const x = Float64Array.from([1e200, 0]);
+    let err: unknown;
+    try {
+      native.quantizationRatio(x, x, Float64Array.from([0, 0]), Uint32Array.from([0]), 1, 1, 1, 2);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(RangeError);
+    expect((err as { numeric?: string }).numeric).toBe('overflow');
+  });
+  it('a plain out-of-range argument has no `numeric`', () => {
+    let err: unknown;
+    try {
+      identityAttentionSync([[1, 2]], { lambda: -1 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(RangeError);
+    expect((err as { numeric?: string }).numeric).toBeUndefined();
+  });
+});

@@ -19,6 +19,28 @@ pub enum ErrorKind {
     Cancelled,
 }
 
+/// Which floating-point limit a [`ErrorKind::Range`] error reports, when the values themselves are
+/// valid but a result left the range of its type: the caller may rescale its inputs (or widen
+/// `f32` to `f64`) and retry, which a plain out-of-range argument does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Numeric {
+    /// A result (a score, a sum, a squared distance) exceeded the largest finite value.
+    Overflow,
+    /// A result that must be positive (a denominator, a spread) rounded to zero, or to a value too
+    /// small to divide by.
+    Underflow,
+}
+
+impl Numeric {
+    /// `"overflow"` or `"underflow"`: the `numeric` property of the JavaScript error.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Numeric::Overflow => "overflow",
+            Numeric::Underflow => "underflow",
+        }
+    }
+}
+
 /// A failed precondition (or a cancelled call). Its message is
 /// ``"`{arg}` must be {expected}, got {got}"``: `expected` is phrased to follow "must be" and `got`
 /// is the value, or the length or shape, that was given.
@@ -33,6 +55,9 @@ pub struct Error {
     pub expected: String,
     /// What it was (`-1`, `NaN`, `11 values`).
     pub got: String,
+    /// Set when the arguments were valid but a result left its floating-point range
+    /// ([`Error::because`]); `None` for a rule on the arguments themselves.
+    pub numeric: Option<Numeric>,
 }
 
 /// The result of every fallible entry point of the core.
@@ -40,7 +65,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     fn new(kind: ErrorKind, arg: impl Into<String>, expected: impl Into<String>, got: impl fmt::Display) -> Self {
-        Error { kind, arg: arg.into(), expected: expected.into(), got: got.to_string() }
+        Error { kind, arg: arg.into(), expected: expected.into(), got: got.to_string(), numeric: None }
     }
 
     /// A value out of range: `` `{arg}` must be {expected}, got {got} `` (a `RangeError`).
@@ -55,7 +80,13 @@ impl Error {
 
     /// The call was stopped by its cancellation token.
     pub fn cancelled() -> Self {
-        Error { kind: ErrorKind::Cancelled, arg: String::new(), expected: String::new(), got: String::new() }
+        Error { kind: ErrorKind::Cancelled, arg: String::new(), expected: String::new(), got: String::new(), numeric: None }
+    }
+
+    /// The same error, marked as a floating-point range fault (see [`Numeric`]).
+    pub fn because(mut self, numeric: Numeric) -> Self {
+        self.numeric = Some(numeric);
+        self
     }
 
     /// Whether this is a cancellation ([`ErrorKind::Cancelled`]).
@@ -194,6 +225,17 @@ mod tests {
         assert_eq!((e.arg.as_str(), e.expected.as_str(), e.got.as_str()), ("lambda", "positive and finite", "-1"));
         assert_eq!(e.message(), "`lambda` must be positive and finite, got -1");
         assert_eq!(e.to_string(), "RangeError: `lambda` must be positive and finite, got -1");
+    }
+
+    #[test]
+    fn a_range_fault_is_marked_and_a_rule_is_not() {
+        let rule = Error::range("lambda", "positive and finite", -1.0);
+        assert_eq!(rule.numeric, None);
+        let fault = Error::range("x", "small enough", "an overflow").because(Numeric::Overflow);
+        assert_eq!((fault.numeric, fault.kind), (Some(Numeric::Overflow), ErrorKind::Range));
+        assert_eq!(Numeric::Underflow.as_str(), "underflow");
+        // renaming keeps the mark
+        assert_eq!(fault.with_root("source").numeric, Some(Numeric::Overflow));
     }
 
     #[test]

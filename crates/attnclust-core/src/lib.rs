@@ -53,6 +53,6 @@ pub mod models;
 pub mod population;
 pub mod train;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Numeric, Result};
 pub use kernels::par::Par;
 pub use kernels::real::Real;

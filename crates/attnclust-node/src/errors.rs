@@ -8,7 +8,9 @@
 //! - `argument`: the JS path (`options.lambda`, `source[3][1]`),
 //! - `expected`: what it must be (`positive and finite`),
 //! - `got`: what it was (`-1`, `11 values`),
-//! - `code`: `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE` or `ABORT_ERR` (Node's own codes).
+//! - `code`: `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE` or `ABORT_ERR` (Node's own codes),
+//! - `numeric` (range errors only, when a result left the floating-point range of valid inputs):
+//!   `'overflow'` or `'underflow'`, what the TypeScript layer's rescale-and-retry paths test.
 //!
 //! A synchronous call throws the object; an asynchronous one rejects its promise with it (the
 //! object is made on the JS thread, when the job settles: see `job.rs`). Creating a JS value needs
@@ -58,6 +60,9 @@ fn js_object(env: &Env, e: &CoreError) -> napi::Result<napi::sys::napi_value> {
         obj.set_named_property("argument", e.arg.as_str())?;
         obj.set_named_property("expected", e.expected.as_str())?;
         obj.set_named_property("got", e.got.as_str())?;
+        if let Some(n) = e.numeric {
+            obj.set_named_property("numeric", n.as_str())?;
+        }
     }
     Ok(raw)
 }

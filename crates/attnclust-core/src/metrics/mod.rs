@@ -17,7 +17,7 @@
 
 pub mod matching;
 
-use crate::error::{ensure, finite_flat, finite_rows, values, Error, Result};
+use crate::error::{ensure, finite_flat, finite_rows, values, Error, Numeric, Result};
 use crate::kernels::real::Real;
 use crate::metrics::matching::min_cost_matching;
 
@@ -80,6 +80,7 @@ fn relative_distance<T: Real>(a: &[T], b: &[T]) -> f64 {
 fn finite_costs(cost: &[f64]) -> Result<()> {
     ensure(cost.iter().all(|c| c.is_finite()), || {
         Error::range("params", "small enough to compare with `means` (norms within the f64 range)", "values whose norms overflow f64")
+            .because(Numeric::Overflow)
     })
 }
 
@@ -224,14 +225,16 @@ pub fn quantization_ratio<T: Real>(x: &[T], y: &[T], means: &[T], labels: &[u32]
                 format!("x[{p}]"),
                 "small enough that the squared distances to `means` stay within f64 (with `y`)",
                 "values whose squared distances overflow",
-            ));
+            )
+            .because(Numeric::Overflow));
         }
         if den == 0.0 {
             return Err(Error::range(
                 format!("x[{p}]"),
                 "a prompt with a token off its centroid (the ratio divides by its spread)",
                 "every token on its centroid",
-            ));
+            )
+            .because(Numeric::Underflow));
         }
         total += num / den;
     }

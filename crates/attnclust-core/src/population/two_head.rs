@@ -29,7 +29,7 @@
 use super::basis::Basis;
 use super::hermite::{rule, tensor_row, Rule};
 use crate::data::gmm::{Factor, Mixture};
-use crate::error::{ensure, finite_rows, num, values, Error, Result};
+use crate::error::{ensure, finite_rows, num, values, Error, Numeric, Result};
 use crate::kernels::par::Par;
 use crate::models::two_head::{check_lambda, Scores};
 
@@ -202,7 +202,8 @@ pub(crate) fn risk_gradient_with(
     let problem = Problem { basis: &basis, t: &t, bias: &bias, thetas: &thetas, lambda, scores, d };
     let out = quad.converge(r, scale, |n| problem.evaluate(&comps, n, par, kernel));
     if out.values.iter().any(|v| !v.is_finite()) {
-        return Err(Error::range("lambda", "small enough that the population risk stays finite with these parameters (the scores overflow f64)", lambda));
+        return Err(Error::range("lambda", "small enough that the population risk stays finite with these parameters (the scores overflow f64)", lambda)
+            .because(Numeric::Overflow));
     }
     Ok(Population { risk: out.values[0], gradient: out.values[1..].to_vec(), rank: r, nodes: out.nodes, error: out.error, converged: out.converged })
 }

@@ -13,7 +13,7 @@
 
 use crate::data::gmm::{DrawScratch, Mixture};
 use crate::data::rng::{self, purpose, SAMPLE_CHUNK};
-use crate::error::{ensure, values, Error, Result};
+use crate::error::{ensure, values, Error, Numeric, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::models::two_head::chunk::{chunk_gradient_into, chunk_sums_into, gram_into, ChunkScratch, ChunkSums};
@@ -217,7 +217,8 @@ fn diverged<T: Real>(t: u64, lr: f64) -> Error {
             "x",
             "small enough (with the parameters and `lambda`) that the risk and its gradient do not overflow at the initial parameters (rescale them)",
             format!("values too large for {ty}"),
-        );
+        )
+        .because(Numeric::Overflow);
     }
     Error::range("lr", "low enough for training to stay finite", format!("{lr} (diverged at step {t}: the risk or its gradient is no longer finite; lower it)"))
 }

@@ -22,7 +22,7 @@
 
 pub(crate) mod chunk;
 
-use crate::error::{ensure, finite_rows, num, values, Error, Result};
+use crate::error::{ensure, finite_rows, num, values, Error, Numeric, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::{dot, Real};
 use crate::kernels::softmax::softmax_in_place;
@@ -254,7 +254,8 @@ impl<'a, T: Real> Layer<'a, T> {
                 "x",
                 format!("small enough (with `params` and `lambda`) that the risk and its gradient stay within {}", T::NAME),
                 format!("an overflow (risk {})", num(risk)),
-            ));
+            )
+            .because(Numeric::Overflow));
         }
         Ok((risk, grad))
     }
