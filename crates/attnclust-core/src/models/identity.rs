@@ -22,6 +22,7 @@
 //! tokens scored once for both its rows) where that is faster (`crate::kernels::attn_sym::pays`).
 
 use crate::error::{ensure, finite_tensor, values, Error, Result};
+use crate::kernels::attn_diff::{self, DiffBufs};
 use crate::kernels::attn_sym::{self, SymBufs};
 use crate::kernels::par::Par;
 use crate::kernels::real::{dot, Real};
@@ -61,6 +62,7 @@ struct Bufs<T> {
     bias: Vec<T>,
     fused: FusedBufs,
     sym: SymBufs,
+    diff: DiffBufs<T>,
     /// The `f64` prompt, output and buffers of an `f32` prompt attended in `f64`.
     wide: Option<Box<Wide>>,
 }
@@ -80,6 +82,11 @@ struct Wide {
 /// scores (whose rounding is that of the inputs themselves), stay in `f32`.
 pub const DISTANCE_F32_SPREAD: f64 = 256.0;
 
+/// Above this spread `λ·max‖x_i‖²` distance scores in `f64` (an `f64` prompt, or an `f32` one past
+/// [`DISTANCE_F32_SPREAD`]) are formed from the differences `x_i − x_j`
+/// (`crate::kernels::attn_diff`) instead of the key-bias form. MEASURED-PLACEHOLDER.
+pub const DISTANCE_F64_SPREAD: f64 = 1e4;
+
 /// `max_i ‖x_i‖²` of the `d`-wide rows of `x`, in `f64`.
 fn max_sq_norm<T: Real>(x: &[T], d: usize) -> f64 {
     x.chunks_exact(d).map(|r| r.iter().map(|&v| v.f64() * v.f64()).sum::<f64>()).fold(0.0, f64::max)
@@ -90,8 +97,12 @@ fn max_sq_norm<T: Real>(x: &[T], d: usize) -> f64 {
 pub enum Path {
     /// The symmetric kernel of `crate::kernels::attn_sym` (`f32`, when it takes the prompt).
     Symmetric,
-    /// The online-softmax kernels of [`crate::models::attention::flash`].
+    /// The online-softmax kernels of [`crate::models::attention::flash`], with distance scores in
+    /// the key-bias form, in the prompt's own type whatever the spread.
     Online,
+    /// Distance scores from the differences `x_i − x_j` (`crate::kernels::attn_diff`), in `f64` (an
+    /// `f32` prompt widened, the output rounded back); dot scores take [`Path::Online`].
+    Difference,
 }
 
 /// [`apply_prompt`] in the allocations of `bufs`. A head the fused kernel takes, run on one thread,
@@ -125,27 +136,60 @@ pub fn apply_prompt_path<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options
             assert!(attn_sym::fits(l, d, opts.lambda, max_sq_norm(xf, d)), "the symmetric kernel does not take this prompt");
             simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
         }
-        Path::Online => apply_online(x, y, d, opts, Par::Seq, &mut bufs, None),
+        Path::Online => apply_bias(x, y, d, opts, Par::Seq, &mut bufs),
+        Path::Difference if opts.scores == Scores::Dot => apply_bias(x, y, d, opts, Par::Seq, &mut bufs),
+        Path::Difference => apply_wide(x, y, d, opts, Par::Seq, &mut bufs, f64::INFINITY),
     }
 }
 
-/// The online-softmax path of [`apply_prompt_in`]; `max_sq` is [`max_sq_norm`] of `x` when the
-/// caller has it (computed here otherwise, only for `f32` distance scores).
+/// The online-softmax path of [`apply_prompt_in`], or the difference form at high spread;
+/// `max_sq` is [`max_sq_norm`] of `x` when the caller has it (computed here otherwise, only for
+/// distance scores). The rule for distance scores, by the spread `s = λ·max‖x_i‖²`:
+///
+/// - `f32`, `s ≤` [`DISTANCE_F32_SPREAD`]: the key-bias form in `f32`;
+/// - `f64`, `s ≤` [`DISTANCE_F64_SPREAD`]: the key-bias form in `f64`;
+/// - `f32` above its bound: widened to `f64` (exactly), the `f64` rule, rounded back;
+/// - `f64` above its bound: the difference form (`crate::kernels::attn_diff`), exact to a few ulps
+///   of the scores at every `λ`.
 fn apply_online<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>, max_sq: Option<f64>) {
+    if opts.scores == Scores::Distance {
+        let spread = opts.lambda * max_sq.unwrap_or_else(|| max_sq_norm(x, d));
+        let bound = if T::as_f32(x).is_some() { DISTANCE_F32_SPREAD } else { DISTANCE_F64_SPREAD };
+        if spread > bound {
+            apply_wide(x, y, d, opts, par, bufs, spread);
+            return;
+        }
+    }
+    apply_bias(x, y, d, opts, par, bufs);
+}
+
+/// Distance scores past the bound of `T` at spread `spread`: an `f32` prompt is attended in `f64`
+/// (by the bias form up to [`DISTANCE_F64_SPREAD`], else by differences), an `f64` one by
+/// differences.
+fn apply_wide<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>, spread: f64) {
+    if T::as_f32(x).is_none() {
+        attn_diff::attend(x, y, d, opts.lambda, opts.exclude_self, par, &mut bufs.diff);
+        return;
+    }
+    let Wide { x: wx, y: wy, bufs: wb } = &mut **bufs.wide.get_or_insert_with(Default::default);
+    wx.clear();
+    wx.extend(x.iter().map(|v| v.f64()));
+    wy.clear();
+    wy.resize(x.len(), 0.0);
+    if spread > DISTANCE_F64_SPREAD {
+        attn_diff::attend(wx, wy, d, opts.lambda, opts.exclude_self, par, &mut wb.diff);
+    } else {
+        apply_bias(wx, wy, d, opts, par, wb);
+    }
+    y.iter_mut().zip(wy.iter()).for_each(|(o, &v)| *o = T::of(v));
+}
+
+/// The online-softmax kernels in `T`, distance scores as the key bias `−λ‖x_j‖²/2`.
+fn apply_bias<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>) {
     let l = x.len() / d;
     let lambda = T::of(opts.lambda);
     let half = T::of(0.5);
     let distance = opts.scores == Scores::Distance;
-    if distance && T::as_f32(x).is_some() && opts.lambda * max_sq.unwrap_or_else(|| max_sq_norm(x, d)) > DISTANCE_F32_SPREAD {
-        let Wide { x: wx, y: wy, bufs: wb } = &mut **bufs.wide.get_or_insert_with(Default::default);
-        wx.clear();
-        wx.extend(x.iter().map(|v| v.f64()));
-        wy.clear();
-        wy.resize(x.len(), 0.0);
-        apply_online(wx, wy, d, opts, par, wb, None);
-        y.iter_mut().zip(wy.iter()).for_each(|(o, &v)| *o = T::of(v));
-        return;
-    }
     if distance {
         bufs.bias.clear();
         bufs.bias.extend(x.chunks(d).map(|r| -(lambda * half * dot(r, r))));
@@ -228,17 +272,20 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
 /// (4 for `f32`, 8 for `f64`) on `threads` threads: the two work buffers (`cur`, `next`), and per
 /// thread one score tile of [`crate::models::attention::flash::BR`] × `BC` values (or, on the fused
 /// `f32` path, its scratch: [`crate::models::attention::flash::fused_scratch`]; on the symmetric
-/// one `crate::kernels::attn_sym::scratch`), the distance bias
-/// and the log-sum-exp of a prompt (`2l`). In `f64`, so that no shape overflows it.
+/// one `crate::kernels::attn_sym::scratch`), the distance bias, the log-sum-exp of a prompt (`2l`)
+/// and the `f64` buffers of the difference form (`crate::kernels::attn_diff::scratch`: `l·d + l`;
+/// distance scores past [`DISTANCE_F64_SPREAD`]). In `f64`, so that no shape overflows it.
 pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> f64 {
     use crate::models::attention::flash::{fused_scratch, BC, BR};
     let n = b as f64 * l as f64 * d as f64;
     let scratch = fused_scratch(elem, l, d, d, true).max((BR * BC) as f64).max(if elem == 4 { attn_sym::scratch(l, d) } else { 0.0 });
+    // the difference form's transposed prompt and row of distances, in f64
+    let diff = 8.0 * attn_diff::scratch(l, d);
     // an f32 prompt attended in f64 (distance scores, see DISTANCE_F32_SPREAD): its copy, output,
     // bias, log-sum-exp and tile, per thread
     let (lf, df) = (l as f64, d as f64);
     let wide = if elem == 4 { 8.0 * (2.0 * lf * df + 2.0 * lf + (BR * BC) as f64) } else { 0.0 };
-    elem as f64 * (2.0 * n + threads as f64 * (scratch + 2.0 * lf)) + threads as f64 * wide
+    elem as f64 * (2.0 * n + threads as f64 * (scratch + 2.0 * lf)) + threads as f64 * (wide + diff)
 }
 
 #[cfg(test)]
