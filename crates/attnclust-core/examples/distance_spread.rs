@@ -15,7 +15,9 @@ fn reference(x: &[f64], l: usize, d: usize, lambda: f64, exclude_self: bool) -> 
     let mut y = vec![0.0; l * d];
     for i in 0..l {
         let s: Vec<f64> = (0..l)
-            .map(|j| if exclude_self && i == j { f64::NEG_INFINITY } else { -0.5 * lambda * (0..d).map(|f| (x[i * d + f] - x[j * d + f]).powi(2)).sum::<f64>() })
+            .map(
+                |j| if exclude_self && i == j { f64::NEG_INFINITY } else { -0.5 * lambda * (0..d).map(|f| (x[i * d + f] - x[j * d + f]).powi(2)).sum::<f64>() },
+            )
             .collect();
         let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = s.iter().map(|v| (v - m).exp()).sum();

@@ -61,7 +61,7 @@ pub fn scratch(l: usize, d: usize) -> f64 {
 /// # Panics
 /// When `d = 0` or `x` and `y` are not `l × d` for some `l`.
 pub fn attend<T: Real>(x: &[T], y: &mut [T], d: usize, lambda: f64, exclude_self: bool, par: Par, bufs: &mut DiffBufs<T>) {
-    assert!(d >= 1 && x.len() % d == 0 && y.len() == x.len(), "attend: x and y of l × d values");
+    assert!(d >= 1 && x.len().is_multiple_of(d) && y.len() == x.len(), "attend: x and y of l × d values");
     let l = x.len() / d;
     let xt = &mut bufs.xt;
     xt.clear();
@@ -139,24 +139,20 @@ fn attend_row<T: Real>(x: &[T], xt: &[T], l: usize, d: usize, i: usize, half: T,
 mod tests {
     use super::*;
 
-    /// The same maths written out plainly: all scores, the max subtracted, the softmax.
+    /// The same maths written out plainly: all `δ_ij`, the softmax of `−λ/2·(δ_ij − min_j δ_ij)`
+    /// (exact exponents rounded once when the `δ` are exact).
     fn plain(x: &[f64], d: usize, lambda: f64, exclude_self: bool) -> Vec<f64> {
         let l = x.len() / d;
         let mut y = vec![0.0; l * d];
         for i in 0..l {
-            let s: Vec<f64> = (0..l)
-                .map(|j| {
-                    if exclude_self && i == j {
-                        f64::NEG_INFINITY
-                    } else {
-                        -0.5 * lambda * (0..d).map(|f| (x[i * d + f] - x[j * d + f]).powi(2)).sum::<f64>()
-                    }
-                })
+            let delta: Vec<f64> = (0..l)
+                .map(|j| if exclude_self && i == j { f64::INFINITY } else { (0..d).map(|f| (x[i * d + f] - x[j * d + f]).powi(2)).sum::<f64>() })
                 .collect();
-            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
+            let min = delta.iter().cloned().fold(f64::INFINITY, f64::min);
+            let s: Vec<f64> = delta.iter().map(|&v| if v == min { 0.0 } else { -0.5 * lambda * (v - min) }).collect();
+            let z: f64 = s.iter().map(|v| v.exp()).sum();
             for j in 0..l {
-                let w = (s[j] - m).exp() / z;
+                let w = s[j].exp() / z;
                 for f in 0..d {
                     y[i * d + f] += w * x[j * d + f];
                 }
@@ -170,8 +166,9 @@ mod tests {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         for l in [1, 2, 17, 65, 200] {
             for d in [1, 2, 3, 17] {
-                let x: Vec<f64> = (0..l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f64 / 500.0 - 1.0).collect();
-                for lambda in [1e-3, 0.7, 30.0, 1e4] {
+                // multiples of 2⁻⁹: every δ_ij is exact
+                let x: Vec<f64> = (0..l * d).map(|i: usize| ((i.wrapping_mul(2654435761) % 1000) as f64 - 500.0) / 512.0).collect();
+                for lambda in [1e-3, 0.7, 30.0, 1e4, 1e8, 1e20] {
                     for exclude_self in [false, true] {
                         if exclude_self && l < 2 {
                             continue;
