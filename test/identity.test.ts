@@ -243,6 +243,29 @@ describe('extreme values', () => {
     expect(dot.slice(1)).toEqual([x[3], x[3], x[3]]);
     expect(dot[0]).toEqual([252.5, 257.5]); // the origin scores 0 with everyone: the plain mean
   });
+
+  it('distance scores at λ = 1e20 with excludeSelf give each token its nearest other token, far from the origin too', () => {
+    // The spread λ·max‖x‖² is far past the core's bounds for the key-bias form (whose rounding,
+    // λ‖x‖²·2⁻⁵³ in the exponent, would pick wrong neighbours here): the scores come from the
+    // differences x_i − x_j, and the saturated softmax is the nearest other token exactly.
+    for (const shift of [0, 1000]) {
+      const [l, d] = [65, 3];
+      const data = prompts(1, l, d, 31).map((v) => v + shift);
+      for (const dtype of ['f64', 'f32'] as const) {
+        const x: Tensor = { shape: [l, d], data: dtype === 'f64' ? data : new Float32Array(data) };
+        const xs = ref.rows(x.data, d);
+        const sq = (i: number, j: number): number => (xs[i] as number[]).reduce((s, v, f) => s + (v - ((xs[j] as number[])[f] as number)) ** 2, 0);
+        const want = xs.map((_, i) => {
+          let best = -1;
+          for (let j = 0; j < l; j++) if (j !== i && (best < 0 || sq(i, j) < sq(i, best))) best = j;
+          return xs[best];
+        });
+        const y = identityAttentionSync(x, { lambda: 1e20, scores: 'distance', excludeSelf: true });
+        expect(y.data).toBeInstanceOf(dtype === 'f64' ? Float64Array : Float32Array);
+        expect(ref.rows(y.data, d), `shift ${shift}, ${dtype}`).toEqual(want);
+      }
+    }
+  });
 });
 
 describe('cancellation', () => {
