@@ -10,10 +10,13 @@
  * of 1e20 and more, or `λ` beyond it) an f32 input is computed in f64 and the result rounded back;
  * when they could leave the f64 range the call throws a RangeError naming `x`. With `residual` the
  * tokens can double at each application, so a deep residual stack is bounded layer by layer.
- * Distance scores are formed as `λ⟨x_i, x_j⟩ − λ‖x_j‖²/2`, whose rounding grows with `λ·‖x‖²`: the
- * core attends an f32 prompt in f64 when its spread `λ·max‖x_i‖²` passes its
- * `DISTANCE_F32_SPREAD` (`crates/attnclust-core/src/models/identity.rs`), and counts that in its
- * peak-bytes estimate.
+ * Distance scores are formed as `λ⟨x_i, x_j⟩ − λ‖x_j‖²/2` while that is accurate: its rounding grows
+ * with the spread `λ·max‖x_i‖²`, so the core attends an f32 prompt in f64 past its
+ * `DISTANCE_F32_SPREAD`, and past `DISTANCE_F64_SPREAD` forms the scores from the differences
+ * `−λ/2·Σ_f (x_if − x_jf)²` in f64, exact to a few ulps of the scores at every `λ` (a saturated
+ * `λ` with `excludeSelf` gives each token its nearest other token); both bounds and their measured
+ * errors are in `crates/attnclust-core/src/models/identity.rs`, and its peak-bytes estimate counts
+ * the buffers of each form.
  *
  * Cancellation: the async form's `signal` stops the native kernel at its next block of queries.
  */

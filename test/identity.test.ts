@@ -149,6 +149,21 @@ describe('options', () => {
     const ys = identityAttentionSync({ shape: [40, 4], data: shifted }, { scores: 'distance', lambda: 0.7 });
     ys.data.forEach((v, i) => expect(Math.abs(v - ((y.data[i] as number) + (c[i % 4] as number)))).toBeLessThan(1e-11));
   });
+
+  it("'distance' scores stay accurate far from the origin: Attn(X + c) = Attn(X) + c for ‖c‖ = 4·10⁴", () => {
+    // λ‖x‖² ≈ 10⁹ while the scores that matter are O(1): the key-bias form λ⟨x_i, x_j⟩ − λ‖x_j‖²/2
+    // would carry an error of ~10⁻⁷ in each exponent; the difference form the core takes at this
+    // spread is exact to a few ulps of the scores themselves
+    const data = prompts(1, 40, 4, 12);
+    const c = [3e4, -2e4, 5e3, 1e4];
+    const shifted = data.map((v, i) => v + (c[i % 4] as number));
+    for (const excludeSelf of [false, true]) {
+      const y = identityAttentionSync({ shape: [40, 4], data }, { scores: 'distance', lambda: 0.7, excludeSelf });
+      const ys = identityAttentionSync({ shape: [40, 4], data: shifted }, { scores: 'distance', lambda: 0.7, excludeSelf });
+      // the shifted inputs are rounded to ~4·10⁻¹² (an ulp of 3·10⁴), which moves the outputs as much
+      ys.data.forEach((v, i) => expect(Math.abs(v - ((y.data[i] as number) + (c[i % 4] as number)))).toBeLessThan(1e-10));
+    }
+  });
 });
 
 describe('inputs and outputs', () => {
@@ -242,6 +257,39 @@ describe('extreme values', () => {
     const dot = ref.rows(identityAttentionSync(x, { lambda: 1e6 }).data, 2);
     expect(dot.slice(1)).toEqual([x[3], x[3], x[3]]);
     expect(dot[0]).toEqual([252.5, 257.5]); // the origin scores 0 with everyone: the plain mean
+  });
+
+  it('distance scores at λ = 1e20 with excludeSelf give each token its nearest other token, far from the origin too', () => {
+    // The spread λ·max‖x‖² is far past the core's bounds for the key-bias form, whose rounding
+    // (λ‖x‖²·2⁻⁵³ in the exponent) breaks the exact ties of these grid tokens (multiples of 1/8):
+    // the scores come from the differences x_i − x_j instead, and the saturated softmax is the
+    // nearest other token (the mean of the equidistant ones).
+    for (const shift of [0, 1000]) {
+      const [l, d] = [65, 3];
+      const data = prompts(1, l, d, 31).map((v) => Math.round(8 * v) / 8 + shift);
+      for (const dtype of ['f64', 'f32'] as const) {
+        const x: Tensor = { shape: [l, d], data: dtype === 'f64' ? data : new Float32Array(data) };
+        const xs = ref.rows(x.data, d);
+        const sq = (i: number, j: number): number => (xs[i] as number[]).reduce((s, v, f) => s + (v - ((xs[j] as number[])[f] as number)) ** 2, 0);
+        let ties = 0;
+        const want = xs.map((_, i) => {
+          const others = [...Array(l).keys()].filter((j) => j !== i);
+          const best = Math.min(...others.map((j) => sq(i, j)));
+          const near = others.filter((j) => sq(i, j) === best);
+          if (near.length > 1) ties++;
+          return [...Array(d).keys()].map((f) => near.reduce((s, j) => s + ((xs[j] as number[])[f] as number), 0) / near.length);
+        });
+        expect(ties, 'the data has equidistant neighbours').toBeGreaterThan(0);
+        const y = ref.rows(identityAttentionSync(x, { lambda: 1e20, scores: 'distance', excludeSelf: true }).data, d);
+        // (a mean of three is rounded: to f64, or to f32 in the output)
+        y.forEach((row, i) =>
+          row.forEach((v, f) => {
+            const w = (want[i] as number[])[f] as number;
+            expect(Math.abs(v - w), `shift ${shift}, ${dtype}, row ${i}`).toBeLessThanOrEqual((dtype === 'f64' ? 1e-12 : EPS32) * (1 + Math.abs(w)));
+          }),
+        );
+      }
+    }
   });
 });
 

@@ -6,6 +6,7 @@
 //! - [`simd`]: hand-written AVX2/FMA inner products and updates, chosen at run time, with portable fallbacks;
 //! - `attn`: the fused small-`d` attention forward (`f32`) and its score contract;
 //! - `attn_bwd`: the fused small-`d` attention backward (`f32`), on the same contract;
+//! - `attn_diff`: identity attention with distance scores from the differences `x_i − x_j` (`f64`, any `λ`);
 //! - `attn_sym`: symmetric identity attention (`f32`, small `d`, bounded `λ‖x‖²`): each pair scored once;
 //! - [`exp`]: the vectorised `exp(s − m)` and its sum, the inner step of every softmax;
 //! - [`softmax`]: the max-subtracted softmax;
@@ -14,6 +15,7 @@
 
 pub(crate) mod attn;
 pub(crate) mod attn_bwd;
+pub(crate) mod attn_diff;
 pub(crate) mod attn_sym;
 pub mod calibrate;
 pub mod cancel;

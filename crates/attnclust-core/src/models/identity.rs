@@ -7,11 +7,21 @@
 //! S_ij = −λ‖x_i − x_j‖²/2           (Scores::Distance)
 //! ```
 //!
-//! and, with `exclude_self`, `S_ii = −∞`. The distance scores are computed as
-//! `λ⟨x_i, x_j⟩ − λ‖x_j‖²/2`: the dropped `−λ‖x_i‖²/2` is constant along row `i` and cancels in the
-//! softmax. That form rounds to an error of about `λ·‖x‖²·ε` in the exponent (ε the unit roundoff),
-//! where the scores themselves may be far smaller: an `f32` prompt whose spread `λ·max‖x_i‖²`
-//! passes [`DISTANCE_F32_SPREAD`] is therefore attended in `f64` (widened exactly, rounded back). `depth = m` applies the layer `m` times; with `residual` each application is
+//! and, with `exclude_self`, `S_ii = −∞`. Distance scores are computed in one of two forms, by the
+//! prompt's *spread* `λ·max_i‖x_i‖²`:
+//!
+//! - the **key-bias form** `λ⟨x_i, x_j⟩ − λ‖x_j‖²/2` on the online-softmax kernels (the dropped
+//!   `−λ‖x_i‖²/2` is constant along row `i` and cancels in the softmax). It rounds to an error of
+//!   about `λ·‖x‖²·ε` in the exponent (ε the unit roundoff), where the scores themselves may be far
+//!   smaller, so it is used only up to a spread of [`DISTANCE_F32_SPREAD`] in `f32` and
+//!   [`DISTANCE_F64_SPREAD`] in `f64`; an `f32` prompt past its bound is attended in `f64` (widened
+//!   exactly, rounded back);
+//! - the **difference form** `−λ/2·Σ_f (x_if − x_jf)²` (`crate::kernels::attn_diff`), in `f64`
+//!   past [`DISTANCE_F64_SPREAD`]: each exponent is exact to a few ulps of the scores themselves at
+//!   every finite `λ`, so a saturated row (`λ → ∞`) is its nearest neighbour (the mean of exactly
+//!   equidistant ones; with `exclude_self`, the nearest *other* token).
+//!
+//! `depth = m` applies the layer `m` times; with `residual` each application is
 //! `X ← X + Attn(X)` (the transformer residual), without it `X ← Attn(X)` (one mean-shift step when
 //! the scores are distances).
 //!
@@ -22,6 +32,7 @@
 //! tokens scored once for both its rows) where that is faster (`crate::kernels::attn_sym::pays`).
 
 use crate::error::{ensure, finite_tensor, values, Error, Result};
+use crate::kernels::attn_diff::{self, DiffBufs};
 use crate::kernels::attn_sym::{self, SymBufs};
 use crate::kernels::par::Par;
 use crate::kernels::real::{dot, Real};
@@ -50,7 +61,8 @@ pub const MAX_DEPTH: usize = 4096;
 
 /// One application of the layer (no residual) to prompt `x` (`L × d`), written into `y`: the tiled kernel of
 /// [`crate::models::attention::flash`] with `Q = K = V = X`, the distance term as a per-key bias and
-/// `excludeSelf` as the no-self mask.
+/// `excludeSelf` as the no-self mask; distance scores past the spread bounds of the module
+/// documentation by their difference form instead.
 pub fn apply_prompt<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par) {
     apply_prompt_in(x, y, d, opts, par, &mut Bufs::default());
 }
@@ -61,6 +73,7 @@ struct Bufs<T> {
     bias: Vec<T>,
     fused: FusedBufs,
     sym: SymBufs,
+    diff: DiffBufs<T>,
     /// The `f64` prompt, output and buffers of an `f32` prompt attended in `f64`.
     wide: Option<Box<Wide>>,
 }
@@ -73,12 +86,26 @@ struct Wide {
     bufs: Bufs<f64>,
 }
 
-/// Above this spread `λ·max‖x_i‖²` an `f32` prompt with distance scores is attended in `f64`: the
-/// kernels' scores `λ⟨x_i, x_j⟩ − λ‖x_j‖²/2` carry a rounding error of about `λ·max‖x‖²·2⁻²⁴` in
-/// the exponent, which stays below `1.5·10⁻⁵` up to this spread (at `λ = 10⁶` on tokens in
-/// `[−1, 1]²` it was `6·10⁻⁴` relative in the output, with `exclude_self`). Prompts below it, and dot
-/// scores (whose rounding is that of the inputs themselves), stay in `f32`.
+/// Above this spread `λ·max‖x_i‖²` an `f32` prompt with distance scores is attended in `f64` (by the
+/// rule of [`DISTANCE_F64_SPREAD`]): the kernels' scores `λ⟨x_i, x_j⟩ − λ‖x_j‖²/2` carry a rounding
+/// error of about `λ·max‖x‖²·2⁻²⁴` in the exponent, which stays below `1.5·10⁻⁵` up to this spread.
+/// Measured as for [`DISTANCE_F64_SPREAD`], the `f32` bias form is within `1.3·10⁻⁷` at spread
+/// `10²`, then `3·10⁻⁷` at `10³`, `5·10⁻⁶` at `10⁴`, `4·10⁻⁴` at `10⁶` and `2·10⁻²` from `10¹⁰`.
+/// Prompts below it, and dot scores (whose rounding is that of the inputs themselves), stay in
+/// `f32`.
 pub const DISTANCE_F32_SPREAD: f64 = 256.0;
+
+/// Above this spread `λ·max‖x_i‖²` distance scores in `f64` (an `f64` prompt, or an `f32` one past
+/// [`DISTANCE_F32_SPREAD`]) are formed from the differences `x_i − x_j`
+/// (`crate::kernels::attn_diff`) instead of the key-bias form, whose rounding error of about
+/// `λ·max‖x‖²·2⁻⁵³` in the exponent grows without bound: measured on 65 tokens in `[−1, 1]³`
+/// with `exclude_self` (`examples/distance_spread.rs`, max relative error of the output), the bias
+/// form is within `4·10⁻¹⁶` at spread `10³` (as the difference form), then `6·10⁻¹⁵` at `10⁴`,
+/// `5·10⁻¹³` at `10⁶`, `2·10⁻⁷` at `10¹²`, and from `10¹⁷` on it attends the wrong neighbours
+/// (`10⁻²`). The difference form is exact to a few ulps of the scores at every `λ` (within
+/// `10⁻¹⁵` of the reference at every spread measured) and costs about the same as the bias form
+/// for `d ≤ 3`, up to ×2.5 at `d = 64`.
+pub const DISTANCE_F64_SPREAD: f64 = 1024.0;
 
 /// `max_i ‖x_i‖²` of the `d`-wide rows of `x`, in `f64`.
 fn max_sq_norm<T: Real>(x: &[T], d: usize) -> f64 {
@@ -90,8 +117,12 @@ fn max_sq_norm<T: Real>(x: &[T], d: usize) -> f64 {
 pub enum Path {
     /// The symmetric kernel of `crate::kernels::attn_sym` (`f32`, when it takes the prompt).
     Symmetric,
-    /// The online-softmax kernels of [`crate::models::attention::flash`].
+    /// The online-softmax kernels of [`crate::models::attention::flash`], with distance scores in
+    /// the key-bias form, in the prompt's own type whatever the spread.
     Online,
+    /// Distance scores from the differences `x_i − x_j` (`crate::kernels::attn_diff`), in `f64` (an
+    /// `f32` prompt widened, the output rounded back); dot scores take [`Path::Online`].
+    Difference,
 }
 
 /// [`apply_prompt`] in the allocations of `bufs`. A head the fused kernel takes, run on one thread,
@@ -125,27 +156,60 @@ pub fn apply_prompt_path<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options
             assert!(attn_sym::fits(l, d, opts.lambda, max_sq_norm(xf, d)), "the symmetric kernel does not take this prompt");
             simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
         }
-        Path::Online => apply_online(x, y, d, opts, Par::Seq, &mut bufs, None),
+        Path::Online => apply_bias(x, y, d, opts, Par::Seq, &mut bufs),
+        Path::Difference if opts.scores == Scores::Dot => apply_bias(x, y, d, opts, Par::Seq, &mut bufs),
+        Path::Difference => apply_wide(x, y, d, opts, Par::Seq, &mut bufs, f64::INFINITY),
     }
 }
 
-/// The online-softmax path of [`apply_prompt_in`]; `max_sq` is [`max_sq_norm`] of `x` when the
-/// caller has it (computed here otherwise, only for `f32` distance scores).
+/// The online-softmax path of [`apply_prompt_in`], or the difference form at high spread;
+/// `max_sq` is [`max_sq_norm`] of `x` when the caller has it (computed here otherwise, only for
+/// distance scores). The rule for distance scores, by the spread `s = λ·max‖x_i‖²`:
+///
+/// - `f32`, `s ≤` [`DISTANCE_F32_SPREAD`]: the key-bias form in `f32`;
+/// - `f64`, `s ≤` [`DISTANCE_F64_SPREAD`]: the key-bias form in `f64`;
+/// - `f32` above its bound: widened to `f64` (exactly), the `f64` rule, rounded back;
+/// - `f64` above its bound: the difference form (`crate::kernels::attn_diff`), exact to a few ulps
+///   of the scores at every `λ`.
 fn apply_online<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>, max_sq: Option<f64>) {
+    if opts.scores == Scores::Distance {
+        let spread = opts.lambda * max_sq.unwrap_or_else(|| max_sq_norm(x, d));
+        let bound = if T::as_f32(x).is_some() { DISTANCE_F32_SPREAD } else { DISTANCE_F64_SPREAD };
+        if spread > bound {
+            apply_wide(x, y, d, opts, par, bufs, spread);
+            return;
+        }
+    }
+    apply_bias(x, y, d, opts, par, bufs);
+}
+
+/// Distance scores past the bound of `T` at spread `spread`: an `f32` prompt is attended in `f64`
+/// (by the bias form up to [`DISTANCE_F64_SPREAD`], else by differences), an `f64` one by
+/// differences.
+fn apply_wide<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>, spread: f64) {
+    if T::as_f32(x).is_none() {
+        attn_diff::attend(x, y, d, opts.lambda, opts.exclude_self, par, &mut bufs.diff);
+        return;
+    }
+    let Wide { x: wx, y: wy, bufs: wb } = &mut **bufs.wide.get_or_insert_with(Default::default);
+    wx.clear();
+    wx.extend(x.iter().map(|v| v.f64()));
+    wy.clear();
+    wy.resize(x.len(), 0.0);
+    if spread > DISTANCE_F64_SPREAD {
+        attn_diff::attend(wx, wy, d, opts.lambda, opts.exclude_self, par, &mut wb.diff);
+    } else {
+        apply_bias(wx, wy, d, opts, par, wb);
+    }
+    y.iter_mut().zip(wy.iter()).for_each(|(o, &v)| *o = T::of(v));
+}
+
+/// The online-softmax kernels in `T`, distance scores as the key bias `−λ‖x_j‖²/2`.
+fn apply_bias<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>) {
     let l = x.len() / d;
     let lambda = T::of(opts.lambda);
     let half = T::of(0.5);
     let distance = opts.scores == Scores::Distance;
-    if distance && T::as_f32(x).is_some() && opts.lambda * max_sq.unwrap_or_else(|| max_sq_norm(x, d)) > DISTANCE_F32_SPREAD {
-        let Wide { x: wx, y: wy, bufs: wb } = &mut **bufs.wide.get_or_insert_with(Default::default);
-        wx.clear();
-        wx.extend(x.iter().map(|v| v.f64()));
-        wy.clear();
-        wy.resize(x.len(), 0.0);
-        apply_online(wx, wy, d, opts, par, wb, None);
-        y.iter_mut().zip(wy.iter()).for_each(|(o, &v)| *o = T::of(v));
-        return;
-    }
     if distance {
         bufs.bias.clear();
         bufs.bias.extend(x.chunks(d).map(|r| -(lambda * half * dot(r, r))));
@@ -178,6 +242,12 @@ pub fn check(opts: &Options, l: usize) -> Result<()> {
 /// returning `Y` of the same shape (identity attention of arXiv 2505.13112, SPEC §3). Each prompt
 /// is attended independently, by the tiled online-softmax kernel (FlashAttention-2, Dao 2023), so
 /// the `L × L` scores are never stored; the result is the same for any `par` and thread count.
+///
+/// Distance scores take the key-bias form up to a spread `λ·max_i‖x_i‖²` (per prompt) of
+/// [`DISTANCE_F32_SPREAD`] in `f32` and [`DISTANCE_F64_SPREAD`] in `f64`, and past it the
+/// difference form in `f64` (an `f32` prompt widened, rounded back), exact to a few ulps of the
+/// scores at every `λ` (module documentation): at saturated `λ` with `exclude_self` each token
+/// becomes its nearest other token.
 ///
 /// # Errors
 /// [`crate::ErrorKind::Type`] when `x.len() ≠ b·l·d`; [`crate::ErrorKind::Range`] when `d = 0`, a value of
@@ -228,24 +298,28 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
 /// (4 for `f32`, 8 for `f64`) on `threads` threads: the two work buffers (`cur`, `next`), and per
 /// thread one score tile of [`crate::models::attention::flash::BR`] × `BC` values (or, on the fused
 /// `f32` path, its scratch: [`crate::models::attention::flash::fused_scratch`]; on the symmetric
-/// one `crate::kernels::attn_sym::scratch`), the distance bias
-/// and the log-sum-exp of a prompt (`2l`). In `f64`, so that no shape overflows it.
+/// one `crate::kernels::attn_sym::scratch`), the distance bias, the log-sum-exp of a prompt (`2l`)
+/// and the `f64` buffers of the difference form (`crate::kernels::attn_diff::scratch`: `l·d + l`;
+/// distance scores past [`DISTANCE_F64_SPREAD`]). In `f64`, so that no shape overflows it.
 pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> f64 {
     use crate::models::attention::flash::{fused_scratch, BC, BR};
     let n = b as f64 * l as f64 * d as f64;
     let scratch = fused_scratch(elem, l, d, d, true).max((BR * BC) as f64).max(if elem == 4 { attn_sym::scratch(l, d) } else { 0.0 });
+    // the difference form's transposed prompt and row of distances, in f64
+    let diff = 8.0 * attn_diff::scratch(l, d);
     // an f32 prompt attended in f64 (distance scores, see DISTANCE_F32_SPREAD): its copy, output,
     // bias, log-sum-exp and tile, per thread
     let (lf, df) = (l as f64, d as f64);
     let wide = if elem == 4 { 8.0 * (2.0 * lf * df + 2.0 * lf + (BR * BC) as f64) } else { 0.0 };
-    elem as f64 * (2.0 * n + threads as f64 * (scratch + 2.0 * lf)) + threads as f64 * wide
+    elem as f64 * (2.0 * n + threads as f64 * (scratch + 2.0 * lf)) + threads as f64 * (wide + diff)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Plain reference: the full `L × L` score matrix, softmax written out, in f64.
+    /// Plain reference: the full `L × L` score matrix, softmax written out, in f64; distance scores
+    /// as `−λ/2·(δ_ij − min_j δ_ij)`, `δ_ij = ‖x_i − x_j‖²` (exact on data whose `δ` are exact).
     fn reference(x: &[f64], l: usize, d: usize, o: &Options) -> Vec<f64> {
         let mut cur = x.to_vec();
         for _ in 0..o.depth {
@@ -254,13 +328,20 @@ mod tests {
                 for j in 0..l {
                     let xi = &cur[i * d..(i + 1) * d];
                     let xj = &cur[j * d..(j + 1) * d];
+                    // distance: ‖x_i − x_j‖² here, −λ/2 times its excess over the row minimum below
                     s[i * l + j] = match o.scores {
                         Scores::Dot => o.lambda * xi.iter().zip(xj).map(|(a, b)| a * b).sum::<f64>(),
-                        Scores::Distance => -0.5 * o.lambda * xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum::<f64>(),
+                        Scores::Distance => xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum::<f64>(),
                     };
                     if o.exclude_self && i == j {
-                        s[i * l + j] = f64::NEG_INFINITY;
+                        s[i * l + j] = if o.scores == Scores::Dot { f64::NEG_INFINITY } else { f64::INFINITY };
                     }
+                }
+                if o.scores == Scores::Distance {
+                    // the row maximum subtracted exactly: −λ/2·(δ_ij − min_j δ_ij)
+                    let row = &mut s[i * l..(i + 1) * l];
+                    let min = row.iter().cloned().fold(f64::INFINITY, f64::min);
+                    row.iter_mut().for_each(|v| *v = if *v == min { 0.0 } else { -0.5 * o.lambda * (*v - min) });
                 }
             }
             let mut y = vec![0.0; l * d];
@@ -420,20 +501,83 @@ mod tests {
                 for exclude_self in [false, true] {
                     let o = Options { lambda, scores, exclude_self, depth: 1, residual: false };
                     let y = identity_attention(&x, 1, l, d, &o, Par::Seq).unwrap();
+                    // the online kernel in f32, or for distance scores past DISTANCE_F32_SPREAD (here
+                    // also past DISTANCE_F64_SPREAD) the difference form in f64
+                    let path = if scores == Scores::Distance && lambda * max_sq_norm(&x, d) > DISTANCE_F64_SPREAD { Path::Difference } else { Path::Online };
                     let mut yo = vec![0.0f32; l * d];
-                    apply_prompt_path(&x, &mut yo, d, &o, Path::Online, simd::isa());
-                    assert_eq!(y, yo, "λ={lambda} {scores:?}: the online kernel");
-                    // Distance scores with exclude_self past DISTANCE_F32_SPREAD are attended in f64
-                    // (in f32 the kernel's λ⟨x_i, x_j⟩ − λ‖x_j‖²/2 cancelled to 6e-4 relative at
-                    // λ = 1e6 here). Not checked at λ = 1e20: even in f64 that form rounds by about
-                    // λ‖x‖²·2⁻⁵³ ≫ 1 in the exponent, which breaks the exact ties between equidistant
-                    // nearest neighbours of this grid data (the exact answer averages them). Scores
-                    // from the differences x_i − x_j in the kernels would remove it.
-                    if scores == Scores::Distance && exclude_self && lambda >= 1e20 {
-                        continue;
-                    }
+                    apply_prompt_path(&x, &mut yo, d, &o, path, simd::isa());
+                    assert_eq!(y, yo, "λ={lambda} {scores:?}: the {path:?} path");
+                    // at λ = 1e20 with exclude_self each token is its nearest other token, or the
+                    // mean of the equidistant ones of this grid data (the reference's answer too)
                     for (a, e) in y.iter().zip(reference(&x64, l, d, &o)) {
                         assert!((f64::from(*a) - e).abs() <= 1e-4 * (1.0 + e.abs()), "λ={lambda} {scores:?} {exclude_self}: {a} vs {e}");
+                    }
+                    if scores == Scores::Distance && exclude_self && lambda >= 1e20 {
+                        for (a, e) in y.iter().zip(nearest_other(&x64, l, d)) {
+                            assert!((f64::from(*a) - e).abs() <= 1e-6 * (1.0 + e.abs()), "λ={lambda}: {a} vs the nearest other token(s) {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The nearest other token of each token of `x` (`l × d`), or the mean of the equidistant ones.
+    fn nearest_other(x: &[f64], l: usize, d: usize) -> Vec<f64> {
+        let sq = |i: usize, j: usize| (0..d).map(|f| (x[i * d + f] - x[j * d + f]).powi(2)).sum::<f64>();
+        let mut y = vec![0.0; l * d];
+        for i in 0..l {
+            let best = (0..l).filter(|&j| j != i).map(|j| sq(i, j)).fold(f64::INFINITY, f64::min);
+            let near: Vec<usize> = (0..l).filter(|&j| j != i && sq(i, j) == best).collect();
+            for f in 0..d {
+                y[i * d + f] = near.iter().map(|&j| x[j * d + f]).sum::<f64>() / near.len() as f64;
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn distance_scores_are_exact_at_every_spread() {
+        // spreads λ·max‖x‖² = 1e0 … 1e20 in f32 and f64, on 1 and 2 threads, with and without the
+        // self term, tokens in [−1, 1]^d and the same shifted by 30 (‖x‖ large, distances not):
+        // against the reference, and at saturated spreads with exclude_self the nearest other token
+        // exactly. The tokens are multiples of 2⁻¹⁰, so that every ‖x_i − x_j‖² is exact in f64:
+        // the exact exponents −λ/2·(δ_ij − min δ) are then rounded once, in the reference and
+        // in the difference form alike, and a few ulps of an exponent below 745 is 1e-13.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let b = 2;
+        for l in [1, 2, 17, 65] {
+            for d in [1, 2, 3, 17] {
+                for shift in [0.0f32, 30.0] {
+                    let x: Vec<f32> = (0..b * l * d).map(|i: usize| ((i.wrapping_mul(2654435761) % 2049) as f32 - 1024.0) / 1024.0 + shift).collect();
+                    let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+                    let max_sq = max_sq_norm(&x, d);
+                    for e in 0..=20 {
+                        let lambda = 10f64.powi(e) / max_sq;
+                        for exclude_self in [false, true] {
+                            if exclude_self && l < 2 {
+                                continue;
+                            }
+                            let what = format!("l={l} d={d} shift={shift} spread=1e{e} exclude_self={exclude_self}");
+                            let o = Options { lambda, scores: Scores::Distance, exclude_self, depth: 1, residual: false };
+                            let y64 = identity_attention(&x64, b, l, d, &o, Par::Seq).unwrap();
+                            let y32 = identity_attention(&x, b, l, d, &o, Par::Seq).unwrap();
+                            assert_eq!(y64, pool.install(|| identity_attention(&x64, b, l, d, &o, Par::Rayon).unwrap()), "{what}: f64 threads");
+                            assert_eq!(y32, pool.install(|| identity_attention(&x, b, l, d, &o, Par::Rayon).unwrap()), "{what}: f32 threads");
+                            for p in 0..b {
+                                let xp = &x64[p * l * d..(p + 1) * l * d];
+                                let want = reference(xp, l, d, &o);
+                                let near = if exclude_self && e >= 16 { Some(nearest_other(xp, l, d)) } else { None };
+                                for (t, e) in want.iter().enumerate() {
+                                    let (a64, a32) = (y64[p * l * d + t], f64::from(y32[p * l * d + t]));
+                                    assert!((a64 - e).abs() <= 1e-13 * (1.0 + e.abs()), "{what}: f64 {a64} vs {e}");
+                                    assert!((a32 - e).abs() <= 1e-6 * (1.0 + e.abs()), "{what}: f32 {a32} vs {e}");
+                                    if let Some(n) = &near {
+                                        assert_eq!((a64, a32), (n[t], n[t]), "{what}: the nearest other token");
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
