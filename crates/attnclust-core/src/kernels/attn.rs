@@ -766,8 +766,9 @@ unsafe fn pv_rows<V: V16, const R: usize, const DV: usize>(t: &mut Scratch, r_lo
 /// The fused forward of query rows `[i0, i0 + rows)`: per key panel, phase 1 (scores, masks, online
 /// softmax, `P` into an L1 tile) in micro-blocks of `RA` rows × the panel's keys, then phase 2
 /// (`U += P·V`) in micro-blocks of rows whose `U` is held in registers (`RW` vector registers of
-/// 16 lanes: with 32, 24 of them hold `U`; else 6). Each row sees its keys in increasing order, a
-/// panel at a time; its values depend on that row alone, not on `RA` or `RW`.
+/// 16 lanes: with 32, 6, 8, 12 or 16 rows for `dv` up to 64, 48, 32 or 16; else 1, 2, 3 or 6).
+/// Each row sees its keys in increasing order, a panel at a time; its values depend on that row
+/// alone, not on `RA` or `RW`.
 ///
 /// # Safety
 /// The CPU has `V`'s features.
