@@ -1,8 +1,11 @@
 //! Times identity attention (f32, dot scores) over the research sweep cells on this machine's
 //! threads: GFLOP/s = 4·B·L²·d / time, best of several runs. With `--threads 1` (on the calling
 //! thread) also the thread's CPU time, which other processes on a shared machine barely disturb.
-//! `cargo run --release --example attn_small [-- L,d L,d ...] [--threads N] [--distance] [--no-self]`.
-use attnclust_core::models::identity::{identity_attention, Options};
+//! `cargo run --release --example attn_small [-- L,d L,d ...] [--threads N] [--distance] [--no-self]
+//! [--path sym|online]` (`--path`: every prompt on that kernel, one thread, for the dispatch rule
+//! of `models::identity`).
+use attnclust_core::kernels::simd;
+use attnclust_core::models::identity::{apply_prompt_path, identity_attention, Options, Path};
 use attnclust_core::models::two_head::Scores;
 use attnclust_core::Par;
 use std::time::Instant;
@@ -18,12 +21,21 @@ fn main() {
     let mut threads = 2;
     let mut scores = Scores::Dot;
     let mut exclude_self = false;
+    let mut path = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--threads" => threads = it.next().and_then(|t| t.parse().ok()).expect("--threads N"),
             "--distance" => scores = Scores::Distance,
             "--no-self" => exclude_self = true,
+            "--path" => {
+                path = match it.next().map(String::as_str) {
+                    Some("sym") => Some(Path::Symmetric),
+                    Some("online") => Some(Path::Online),
+                    _ => panic!("--path sym|online"),
+                };
+                threads = 1;
+            }
             c => {
                 let (l, d) = c.split_once(',').expect("L,d");
                 cells.push((l.parse().unwrap(), d.parse().unwrap()));
@@ -44,7 +56,13 @@ fn main() {
         for _ in 0..5 {
             let t = Instant::now();
             let c = cpu_ns();
-            let y = if threads == 1 {
+            let y = if let Some(path) = path {
+                let mut y = vec![0.0f32; x.len()];
+                for (xp, yp) in x.chunks_exact(l * d).zip(y.chunks_exact_mut(l * d)) {
+                    apply_prompt_path(xp, yp, d, &o, path, simd::isa());
+                }
+                y
+            } else if threads == 1 {
                 identity_attention(&x, b, l, d, &o, Par::Seq).unwrap()
             } else {
                 pool.install(|| identity_attention(&x, b, l, d, &o, Par::Rayon).unwrap())

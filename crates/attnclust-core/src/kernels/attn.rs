@@ -1,12 +1,16 @@
 //! Small-`d` attention in `f32` (`dk, dv ≤` [`MAX_D`]): one fused pass per block of query rows,
 //! scores, online softmax around each row's dominant key, exponentials and `P·V` without a general
-//! tile product and without storing a score tile.
+//! tile product and without storing more than one key panel's probabilities.
 //!
-//! **Layout.** Per head, `K` and `V` are packed once, transposed in panels of [`PANEL`] keys
-//! (panel `b` holds `Kᵀ[f][64b … 64b + 63]` for every feature `f`, contiguous, zero-padded), so one
-//! 16-lane vector holds one feature of 16 consecutive keys and one key block is one contiguous
-//! stretch of memory (no power-of-two strides for the L1 sets to alias on). A micro-block of `R` query rows is held in L1 and the keys stream past in
-//! blocks of up to `16·NB` keys: the `R × 16·NB` scores live in registers.
+//! **Layout.** Per head, `K` is packed once, transposed in panels of [`PANEL`] keys (panel `b` holds
+//! `Kᵀ[f][64b … 64b + 63]` for every feature `f`, contiguous, zero-padded), so one 16-lane vector
+//! holds one feature of 16 consecutive keys; `V` stays row-major (its rows zero-padded to a
+//! multiple of 16 values when `dv` is not). For a block of query rows (64 in
+//! [`crate::models::attention::flash`]) the key panels stream past in order; per panel, phase 1
+//! runs micro-blocks of a few rows × up to 64 keys with the scores in registers (keys in lanes):
+//! masks, the online softmax and the exponentials, writing `P` (rows × 64, in L1); phase 2 adds
+//! `P·V` to `U` (rows × `dv`, features in lanes) in micro-blocks of rows whose `U` stays in
+//! registers while the panel's keys go by, one broadcast `p_ij` times the row `V_j` each.
 //!
 //! **Score contract** (one home: the register-block function `score_block`, which the fused
 //! forward, [`scores`] and the fused backward [`crate::kernels::attn_bwd`] all call; the same bits on
@@ -21,11 +25,12 @@
 //!
 //! **Online softmax** (the semantics of [`crate::models::attention::online`]): per row the maximum
 //! `m`, the first key `a` that reaches it, `ℓ' = Σ_{j≠a} e^{S_j − m}` and `U = Σ_{j≠a} e^{S_j − m} V_j`.
-//! `ℓ'` and each `U_c` are held as 16 lane partial sums (`P·V` runs with keys in lanes:
-//! `U_c += p ⊙ Vᵀ_c`), reduced at the end by the fixed tree `l_t + l_{t+8}`, then `+4`, `+2`, `+1`.
-//! A block whose maximum beats `m` first folds the old dominant term in and rescales:
-//! `U ← (U + V_a)·e^{m−m'}`, `ℓ' ← (ℓ' + 1)·e^{m−m'}` (the `+ V_a`, `+ 1` on lane 0), then leaves
-//! its new dominant key out of its sums.
+//! `ℓ'` is held as 16 lane partial sums (lane `t` sums the keys `j ≡ t mod 16` in increasing
+//! order), reduced at the end by the fixed tree `l_t + l_{t+8}`, then `+4`, `+2`, `+1`. Each value
+//! `U_c` is one running sum over the keys in increasing order: `U_c ← fma(p_j, V_jc, U_c)` (the
+//! dominant key enters with `p_a = 0`). A key panel whose maximum beats `m` first folds
+//! the old dominant term in and rescales: `U_c ← (U_c ⊕ V_ac) ⊗ e^{m−m'}`, `ℓ' ← (ℓ' + 1)·e^{m−m'}`
+//! (the `+ 1` on lane 0), then leaves its new dominant key out of its sums (`p_a = 0`).
 //!
 //! **Exponential** `e^x` for `x ≤ 0`: `x_c = max(x, −87.3)`, `n = round_even(x_c ⊗ log₂e)`,
 //! `r = fma(−n, ln2_hi, x_c)`, `r = fma(−n, ln2_lo, r)`, the degree-6 Taylor polynomial of `eʳ` by
@@ -34,7 +39,8 @@
 //!
 //! Every operation above is the same IEEE operation in each implementation of [`V16`] — AVX-512F
 //! (one `__m512`), AVX2/FMA (two `__m256`) and portable (`[f32; 16]` with `mul_add`) — so the scores
-//! are identical on every path; the forward differs between paths only by its block shape.
+//! are identical on every path, and so are the forward's `m`, `a`, `ℓ'` and `U` (each row's
+//! arithmetic depends on that row alone, not on the micro-block shapes, which differ by path).
 //! The dispatch (which path runs) is in [`crate::kernels::simd`].
 
 #[cfg(target_arch = "x86_64")]
@@ -46,11 +52,6 @@ pub const MAX_D: usize = 64;
 pub const LANES: usize = 16;
 /// Keys per panel of the packed `Kᵀ`, `Vᵀ`.
 pub const PANEL: usize = 64;
-/// Keys per chunk: the keys are streamed chunk by chunk over every micro-block of a block of query
-/// rows (a multiple of [`PANEL`]; a chunk of `K` and `V` at `d = 64` is 512 KiB, for L2).
-const CHUNK: usize = 1024;
-/// Largest query micro-block.
-const RMAX: usize = 4;
 /// `arg` of a row that has seen no key.
 const NONE: u32 = u32::MAX;
 
@@ -437,16 +438,18 @@ impl V16 for Avx2 {
     }
 }
 
-/// One head packed for the fused forward: `Kᵀ` and `Vᵀ` in panels of `pw` keys (module doc;
-/// `pw` = [`PANEL`], or for a prompt of at most [`PANEL`] keys its length rounded up to [`LANES`]),
-/// `lp` keys (a multiple of `pw`).
+/// One head packed for the fused forward: `Kᵀ` in panels of `pw` keys (module doc; `pw` =
+/// [`PANEL`], or for a prompt of at most [`PANEL`] keys its length rounded up to [`LANES`]), `lp`
+/// keys (a multiple of `pw`), and `V` row-major with rows of `dvp` values (`dv` rounded up to
+/// [`LANES`]).
 pub struct Packed<'a> {
     pub q: &'a [f32],
-    /// `V` row-major (`l × dv`), for the dominant rows.
+    /// `V` row-major (`l × dv`).
     pub v: &'a [f32],
     pub kt: Vec<f32>,
-    /// `None`: the same as `kt` (identity attention).
-    pub vt: Option<Vec<f32>>,
+    /// `V` with its rows zero-padded to `dvp` values (`l × dvp`); `None` when `dv` is a multiple of
+    /// [`LANES`] (then `v` itself).
+    pub vp: Option<Vec<f32>>,
     pub bias: Option<Vec<f32>>,
     pub l: usize,
     pub lp: usize,
@@ -454,6 +457,8 @@ pub struct Packed<'a> {
     pub pw: usize,
     pub dk: usize,
     pub dv: usize,
+    /// `dv` rounded up to [`LANES`].
+    pub dvp: usize,
     pub lambda: f32,
     pub causal: bool,
     pub no_self: bool,
@@ -502,16 +507,25 @@ fn pack_panels(a: &[f32], m: usize, n: usize, pw: usize, t: &mut Vec<f32>) {
 #[derive(Default)]
 pub struct PackBufs {
     kt: Vec<f32>,
-    vt: Vec<f32>,
+    vp: Vec<f32>,
     bias: Vec<f32>,
 }
 
-/// The work buffers of [`rows`] (queries of a block, the running accumulators), kept between
-/// calls.
+/// Rows of padding of the work buffers of [`rows`] beyond a block's rows (the largest micro-block
+/// of either phase).
+const RPAD: usize = 16;
+
+/// The work buffers of [`rows`], kept between calls: the block's queries (`(rows + 16) × dk`), its
+/// `P` tile (`(rows + 16) ×` [`PANEL`]), `U` (`(rows + 16) × dvp`) and per row `m`, `a` and the 16
+/// lane sums of `ℓ'`.
 #[derive(Default)]
 pub struct Scratch {
     qb: Vec<f32>,
+    pt: Vec<f32>,
     u: Vec<f32>,
+    z: Vec<f32>,
+    m: Vec<f32>,
+    dom: Vec<u32>,
 }
 
 impl<'a> Packed<'a> {
@@ -542,13 +556,17 @@ impl<'a> Packed<'a> {
         // vector is packed, nor swept, beyond its last key vector
         let pw = if l > PANEL { PANEL } else { l.div_ceil(LANES).max(1) * LANES };
         let lp = l.div_ceil(pw) * pw;
-        let PackBufs { mut kt, vt: mut vbuf, bias: mut bbuf } = bufs;
+        let dvp = dv.div_ceil(LANES) * LANES;
+        let PackBufs { mut kt, vp: mut vbuf, bias: mut bbuf } = bufs;
         pack_panels(k, l, dk, pw, &mut kt);
-        // identity attention: K and V are the same matrix
-        let vt = if std::ptr::eq(k.as_ptr(), v.as_ptr()) && dk == dv {
+        let vp = if dvp == dv {
             None
         } else {
-            pack_panels(v, l, dv, pw, &mut vbuf);
+            vbuf.clear();
+            vbuf.resize(l * dvp, 0.0);
+            for (dst, src) in vbuf.chunks_exact_mut(dvp).zip(v[..l * dv].chunks_exact(dv)) {
+                dst[..dv].copy_from_slice(src);
+            }
             Some(vbuf)
         };
         let bias = bias.map(|b| {
@@ -557,12 +575,18 @@ impl<'a> Packed<'a> {
             bbuf[..l].copy_from_slice(&b[..l]);
             bbuf
         });
-        Packed { q, v, kt, vt, bias, l, lp, pw, dk, dv, lambda, causal, no_self }
+        Packed { q, v, kt, vp, bias, l, lp, pw, dk, dv, dvp, lambda, causal, no_self }
     }
 
     /// The allocations of this head, for the next [`Packed::reusing`].
     pub fn release(self) -> PackBufs {
-        PackBufs { kt: self.kt, vt: self.vt.unwrap_or_default(), bias: self.bias.unwrap_or_default() }
+        PackBufs { kt: self.kt, vp: self.vp.unwrap_or_default(), bias: self.bias.unwrap_or_default() }
+    }
+
+    /// `V` with rows of `dvp` values.
+    #[inline(always)]
+    fn vrows(&self) -> *const f32 {
+        self.vp.as_deref().unwrap_or(self.v).as_ptr()
     }
 }
 
@@ -633,41 +657,19 @@ fn keep_bits(p: &Packed, i: usize, base: usize, end: usize) -> u32 {
     keep
 }
 
-/// The running state of `R` rows.
-struct State<'b, V, const R: usize> {
-    m: [f32; R],
-    dom: [u32; R],
-    z: [V; R],
-    /// `U`: `R × dv` lane vectors (`16` floats each), row `r` feature `c` at `(r·dv + c)·16`; not
-    /// read before the first key block, which writes every vector.
-    u: &'b mut [f32],
-}
-
-impl<'b, V: V16, const R: usize> State<'b, V, R> {
-    #[inline(always)]
-    unsafe fn new(u: &'b mut [f32]) -> Self {
-        State { m: [f32::NEG_INFINITY; R], dom: [NONE; R], z: [V::splat(0.0); R], u }
-    }
-    #[inline(always)]
-    unsafe fn reset(&mut self) {
-        self.m = [f32::NEG_INFINITY; R];
-        self.dom = [NONE; R];
-        self.z = [V::splat(0.0); R];
-    }
-}
-
-/// One key block `[kb, kb + 16·NV)` (keys below `end`) for `R` rows starting at query `i`; the
-/// first block of a state (`kb = 0`) starts `U` from zero rather than reading it.
+/// Phase 1 of the panel of keys `[kb, kb + 16·NV)` (keys below `end`) for the `R` rows from `r0`
+/// of the block of query `i0`: their scores ([`score_block`]), masks, the online softmax (a new
+/// maximum rescales the row's `ℓ'` and `U`), and `P` into the tile.
 #[inline(always)]
-unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f32], i: usize, kb: usize, end: usize, st: &mut State<V, R>) {
-    let (dv, pw) = (p.dv, p.pw);
-    // key kb sits in panel kb / pw at column kb % pw
-    let (kpan, vpan) = ((kb / pw) * pw * p.dk + kb % pw, (kb / pw) * pw * dv + kb % pw);
-    let mut s = score_block::<V, R, NV>(qb.as_ptr(), p.dk, p.dk, p.kt.as_ptr().add(kpan), pw, p.lambda, p.bias.as_ref().map(|b| b.as_ptr().add(kb)));
+unsafe fn softmax_block<V: V16, const R: usize, const NV: usize>(p: &Packed, t: &mut Scratch, i0: usize, r0: usize, kb: usize, end: usize) {
+    let (dk, dvp) = (p.dk, p.dvp);
+    let i = i0 + r0;
+    let bias = p.bias.as_ref().map(|b| b.as_ptr().add(kb));
+    let mut s = score_block::<V, R, NV>(t.qb.as_ptr().add(r0 * dk), dk, dk, p.kt.as_ptr().add(kb * dk), p.pw, p.lambda, bias);
     let edge = kb + LANES * NV > end || (p.causal && kb + LANES * NV > i) || (p.no_self && kb + LANES * NV > i && kb < i + R);
-    let up = st.u.as_mut_ptr();
-    for r in 0..R {
-        let sr = &mut s[r];
+    let (up, zp, pt) = (t.u.as_mut_ptr(), t.z.as_mut_ptr(), t.pt.as_mut_ptr());
+    for (r, sr) in s.iter_mut().enumerate() {
+        let row = r0 + r;
         if edge {
             for (v, x) in sr.iter_mut().enumerate() {
                 let keep = keep_bits(p, i + r, kb + LANES * v, end);
@@ -680,148 +682,156 @@ unsafe fn key_block<V: V16, const R: usize, const NV: usize>(p: &Packed, qb: &[f
         for x in &sr[1..] {
             mx = mx.max(*x);
         }
+        let mut m = t.m[row];
+        let mut z = V::load(zp.add(row * LANES));
         // a new maximum (rare after the first blocks): its value, first key, and the rescaling
-        if mx.any_gt(st.m[r]) {
+        if mx.any_gt(m) {
             let bm = mx.hmax();
-            let (mut v, mut t) = (0, 0);
+            let (mut v, mut b) = (0, 0);
             while v < NV {
                 let mask = sr[v].eq_mask(bm);
                 if mask != 0 {
-                    t = mask.trailing_zeros();
+                    b = mask.trailing_zeros();
                     break;
                 }
                 v += 1;
             }
-            if st.dom[r] != NONE {
-                // U ← (U + V_a)·e^{m − m'},  ℓ' ← (ℓ' + 1)·e^{m − m'}
-                let scale = V::splat(st.m[r] - bm).exp_nonpos();
-                let va = &p.v[st.dom[r] as usize * dv..][..dv];
-                for (c, &x) in va.iter().enumerate() {
-                    let q = up.add((r * dv + c) * LANES);
-                    V::load(q).add_lane0(x).mul(scale).store(q);
+            let a = t.dom[row];
+            if a != NONE {
+                // U ← (U + V_a) ⊗ e^{m − m'},  ℓ' ← (ℓ' + 1) ⊗ e^{m − m'}
+                let scale = V::splat(m - bm).exp_nonpos();
+                let (u, va) = (up.add(row * dvp), p.vrows().add(a as usize * dvp));
+                for c in (0..dvp).step_by(LANES) {
+                    V::load(u.add(c)).add(V::load(va.add(c))).mul(scale).store(u.add(c));
                 }
-                st.z[r] = st.z[r].add_lane0(1.0).mul(scale);
+                z = z.add_lane0(1.0).mul(scale);
             }
-            st.m[r] = bm;
-            st.dom[r] = (kb + LANES * v) as u32 + t;
-            sr[v] = sr[v].keep(!(1u32 << t));
+            m = bm;
+            t.m[row] = bm;
+            t.dom[row] = (kb + LANES * v) as u32 + b;
+            sr[v] = sr[v].keep(!(1u32 << b));
         }
-        let mv = V::splat(st.m[r]);
-        for x in sr.iter_mut() {
+        let mv = V::splat(m);
+        for (v, x) in sr.iter_mut().enumerate() {
             *x = x.sub(mv).exp_nonpos();
-            st.z[r] = st.z[r].add(*x);
+            z = z.add(*x);
+            x.store(pt.add(row * PANEL + LANES * v));
+        }
+        z.store(zp.add(row * LANES));
+    }
+}
+
+/// Phase 2 of a key block of `nk` keys (`V` rows from `vr`, `DV` lane vectors each): `U += P·V`
+/// for the `R` rows from `r0`, `U` in registers, key by key.
+#[inline(always)]
+unsafe fn pv_block<V: V16, const R: usize, const DV: usize>(t: &mut Scratch, r0: usize, nk: usize, vr: *const f32) {
+    let dvp = DV * LANES;
+    let (up, pp) = (t.u.as_mut_ptr().add(r0 * dvp), t.pt.as_ptr().add(r0 * PANEL));
+    let mut acc = [[V::splat(0.0); DV]; R];
+    for (r, ar) in acc.iter_mut().enumerate() {
+        for (c, x) in ar.iter_mut().enumerate() {
+            *x = V::load(up.add(r * dvp + LANES * c));
         }
     }
-    // U_c += Σ_v p_v ⊙ Vᵀ_c[kb + 16v …]
-    let vt = p.vt.as_ref().unwrap_or(&p.kt).as_ptr();
-    for c in 0..dv {
-        let mut vv = [V::splat(0.0); NV];
-        for (v, x) in vv.iter_mut().enumerate() {
-            *x = V::load(vt.add(vpan + c * pw + LANES * v));
+    for j in 0..nk {
+        let mut vj = [V::splat(0.0); DV];
+        for (c, x) in vj.iter_mut().enumerate() {
+            *x = V::load(vr.add(j * dvp + LANES * c));
         }
-        for (r, sr) in s.iter().enumerate() {
-            let q = up.add((r * dv + c) * LANES);
-            let mut acc = if kb == 0 { V::splat(0.0) } else { V::load(q) };
-            for v in 0..NV {
-                acc = V::fma(sr[v], vv[v], acc);
+        for (r, ar) in acc.iter_mut().enumerate() {
+            let pr = V::splat(*pp.add(r * PANEL + j));
+            for c in 0..DV {
+                ar[c] = V::fma(pr, vj[c], ar[c]);
             }
-            acc.store(q);
+        }
+    }
+    for (r, ar) in acc.iter().enumerate() {
+        for (c, x) in ar.iter().enumerate() {
+            x.store(up.add(r * dvp + LANES * c));
         }
     }
 }
 
-/// The fused forward of query rows `[i0, i0 + rows)` in micro-blocks of `R` rows and key blocks of
-/// up to `16·NB` keys (each row sees its keys in increasing order: the chunking does not change the
-/// arithmetic).
+/// Phase 2 over rows `[r_lo, rows)` of the block in micro-blocks of `R` rows (the last one into the
+/// padding rows).
+#[inline(always)]
+unsafe fn pv_rows<V: V16, const R: usize, const DV: usize>(t: &mut Scratch, r_lo: usize, rows: usize, nk: usize, vr: *const f32) {
+    let mut r0 = r_lo;
+    while r0 < rows {
+        pv_block::<V, R, DV>(t, r0, nk, vr);
+        r0 += R;
+    }
+}
+
+/// The fused forward of query rows `[i0, i0 + rows)`: per key panel, phase 1 (scores, masks, online
+/// softmax, `P` into an L1 tile) in micro-blocks of `RA` rows × the panel's keys, then phase 2
+/// (`U += P·V`) in micro-blocks of rows whose `U` is held in registers (`RW` vector registers of
+/// 16 lanes: with 32, 6, 8, 12 or 16 rows for `dv` up to 64, 48, 32 or 16; else 1, 2, 3 or 6).
+/// Each row sees its keys in increasing order, a panel at a time; its values depend on that row
+/// alone, not on `RA` or `RW`.
 ///
 /// # Safety
 /// The CPU has `V`'s features.
 #[inline(always)]
-pub unsafe fn rows<V: V16, const R: usize, const NB: usize>(p: &Packed, i0: usize, rows: usize, mut out: RowsOut, scratch: &mut Scratch) {
-    assert!(R <= RMAX && (1..=4).contains(&NB) && i0 + rows <= p.l);
+pub unsafe fn rows<V: V16, const RA: usize, const RW: usize>(p: &Packed, i0: usize, rows: usize, out: RowsOut, t: &mut Scratch) {
+    assert!(RA <= RPAD && i0 + rows <= p.l);
     assert!(out.m.len() >= rows && out.others.len() >= rows && out.dom.len() >= rows && out.u.len() >= rows * p.dv);
-    let (dk, dv) = (p.dk, p.dv);
+    let (dk, dv, dvp) = (p.dk, p.dv, p.dvp);
     if rows == 0 {
         return;
     }
-    let nsub = rows.div_ceil(R);
-    let Scratch { qb, u } = scratch;
-    qb.clear();
-    qb.extend_from_slice(&p.q[i0 * dk..(i0 + rows) * dk]);
-    qb.resize(nsub * R * dk, 0.0);
-    let end_of = |sb: usize| if p.causal { i0 + (R * (sb + 1)).min(rows) } else { p.l };
-    // (helpers are functions, not closures: a closure does not inherit the caller's target features)
-    let us = R * dv * LANES;
-    if end_of(nsub - 1) <= CHUNK {
-        // one chunk: each micro-block sweeps its keys in turn, in one state kept in L1
-        if u.len() < us {
-            u.resize(us, 0.0);
-        }
-        let mut s = State::<V, R>::new(&mut u[..us]);
-        for sb in 0..nsub {
-            if sb > 0 {
-                s.reset();
-            }
-            sweep::<V, R, NB>(p, qb, i0, sb, 0, end_of(sb), &mut s);
-            finish::<V, R>(&s, sb, rows, dv, &mut out);
-        }
-        return;
+    let nr = rows + RPAD;
+    t.qb.clear();
+    t.qb.extend_from_slice(&p.q[i0 * dk..(i0 + rows) * dk]);
+    t.qb.resize(nr * dk, 0.0);
+    // P and the padding rows of U are written before they are read (or only feed padding rows)
+    if t.pt.len() < nr * PANEL {
+        t.pt.resize(nr * PANEL, 0.0);
     }
-    // several chunks: every micro-block's state stays live while a chunk of K and V (from L2) is
-    // swept over all of them, once per block of rows rather than once per micro-block
-    if u.len() < nsub * us {
-        u.resize(nsub * us, 0.0);
-    }
-    let mut st: Vec<State<V, R>> = u[..nsub * us].chunks_exact_mut(us).map(|x| State::new(x)).collect();
-    let mut kc = 0;
-    while kc < end_of(nsub - 1) {
-        for (sb, s) in st.iter_mut().enumerate() {
-            sweep::<V, R, NB>(p, qb, i0, sb, kc, end_of(sb).min(kc + CHUNK), s);
-        }
-        kc += CHUNK;
-    }
-    for (sb, s) in st.iter().enumerate() {
-        finish::<V, R>(s, sb, rows, dv, &mut out);
-    }
-}
-
-/// Keys `[kc, end)` of micro-block `sb` (queries `qb`, `R` rows each, of the block from `i0`).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn sweep<V: V16, const R: usize, const NB: usize>(p: &Packed, qb: &[f32], i0: usize, sb: usize, kc: usize, end: usize, s: &mut State<V, R>) {
-    let dk = p.dk;
-    let (i, q) = (i0 + R * sb, &qb[sb * R * dk..(sb + 1) * R * dk]);
-    let mut kb = kc;
+    t.u.clear();
+    t.u.resize(nr * dvp, 0.0);
+    t.z.clear();
+    t.z.resize(nr * LANES, 0.0);
+    t.m.clear();
+    t.m.resize(nr, f32::NEG_INFINITY);
+    t.dom.clear();
+    t.dom.resize(nr, NONE);
+    let end = if p.causal { i0 + rows } else { p.l };
+    let vr = p.vrows();
+    let mut kb = 0;
     while kb < end {
-        let nv = (end - kb).div_ceil(LANES).min(NB);
-        match nv {
-            4 => key_block::<V, R, 4>(p, q, i, kb, end, s),
-            3 => key_block::<V, R, 3>(p, q, i, kb, end, s),
-            2 => key_block::<V, R, 2>(p, q, i, kb, end, s),
-            _ => key_block::<V, R, 1>(p, q, i, kb, end, s),
+        let nk = p.pw.min(end - kb);
+        // causal: rows before kb − i0 see no key of this panel
+        let r_lo = if p.causal { kb.saturating_sub(i0) } else { 0 };
+        let mut r0 = r_lo;
+        // (helpers are functions, not closures: a closure does not inherit the caller's target features)
+        while r0 < rows {
+            match nk.div_ceil(LANES) {
+                4 => softmax_block::<V, RA, 4>(p, t, i0, r0, kb, end),
+                3 => softmax_block::<V, RA, 3>(p, t, i0, r0, kb, end),
+                2 => softmax_block::<V, RA, 2>(p, t, i0, r0, kb, end),
+                _ => softmax_block::<V, RA, 1>(p, t, i0, r0, kb, end),
+            }
+            r0 += RA;
         }
-        kb += LANES * nv;
+        let vb = vr.add(kb * dvp);
+        match (dvp / LANES, RW >= 32) {
+            (4, true) => pv_rows::<V, 6, 4>(t, r_lo, rows, nk, vb),
+            (3, true) => pv_rows::<V, 8, 3>(t, r_lo, rows, nk, vb),
+            (2, true) => pv_rows::<V, 12, 2>(t, r_lo, rows, nk, vb),
+            (_, true) => pv_rows::<V, 16, 1>(t, r_lo, rows, nk, vb),
+            (4, false) => pv_rows::<V, 1, 4>(t, r_lo, rows, nk, vb),
+            (3, false) => pv_rows::<V, 2, 3>(t, r_lo, rows, nk, vb),
+            (2, false) => pv_rows::<V, 3, 2>(t, r_lo, rows, nk, vb),
+            (_, false) => pv_rows::<V, 6, 1>(t, r_lo, rows, nk, vb),
+        }
+        kb += p.pw;
     }
-}
-
-/// Writes micro-block `sb`'s state (of a block of `rows` rows) to `out`.
-#[inline(always)]
-unsafe fn finish<V: V16, const R: usize>(s: &State<V, R>, sb: usize, rows: usize, dv: usize, out: &mut RowsOut) {
-    let (r0, rr) = (R * sb, R.min(rows - R * sb));
-    for r in 0..rr {
-        out.m[r0 + r] = s.m[r];
-        out.dom[r0 + r] = s.dom[r];
-        out.others[r0 + r] = s.z[r].hsum();
-    }
-    // U of rows r0 … r0 + rr: vectors 0 … rr·dv of s.u, sums into out.u[r0·dv …]
-    let (n, dst) = (rr * dv, &mut out.u[r0 * dv..(r0 + rr) * dv]);
-    let mut t = 0;
-    while t + LANES <= n {
-        V::hsum16(s.u.as_ptr().add(t * LANES), dst.as_mut_ptr().add(t));
-        t += LANES;
-    }
-    for (x, c) in dst[t..].iter_mut().zip(t..n) {
-        *x = V::load(s.u.as_ptr().add(c * LANES)).hsum();
+    for r in 0..rows {
+        out.m[r] = t.m[r];
+        out.dom[r] = t.dom[r];
+        out.others[r] = V::load(t.z.as_ptr().add(r * LANES)).hsum();
+        out.u[r * dv..(r + 1) * dv].copy_from_slice(&t.u[r * dvp..r * dvp + dv]);
     }
 }
 
@@ -884,7 +894,7 @@ pub fn score_scalar(q: &[f32], k: &[f32], lambda: f32, bias: Option<f32>) -> f32
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub unsafe fn rows_avx512(p: &Packed, i0: usize, n: usize, out: RowsOut, scratch: &mut Scratch) {
-    rows::<Avx512, 4, 4>(p, i0, n, out, scratch)
+    rows::<Avx512, 6, 32>(p, i0, n, out, scratch)
 }
 
 /// # Safety
@@ -892,12 +902,12 @@ pub unsafe fn rows_avx512(p: &Packed, i0: usize, n: usize, out: RowsOut, scratch
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn rows_avx2(p: &Packed, i0: usize, n: usize, out: RowsOut, scratch: &mut Scratch) {
-    rows::<Avx2, 2, 2>(p, i0, n, out, scratch)
+    rows::<Avx2, 1, 8>(p, i0, n, out, scratch)
 }
 
 pub fn rows_portable(p: &Packed, i0: usize, n: usize, out: RowsOut, scratch: &mut Scratch) {
     // SAFETY: the portable lanes need no CPU feature.
-    unsafe { rows::<Portable, 4, 4>(p, i0, n, out, scratch) }
+    unsafe { rows::<Portable, 6, 32>(p, i0, n, out, scratch) }
 }
 
 /// # Safety

@@ -71,10 +71,12 @@ pub fn fits(l: usize, d: usize, lambda: f64, max_sq: f64) -> bool {
 }
 
 /// Whether it is faster than the fused online-softmax kernel, as measured on AVX-512 (one thread,
-/// `examples/attn_small.rs`): the pairs it saves are the scores and exponentials, while both
-/// kernels spend `2d` fused multiply-adds per pair on `P·V`, so it wins where the exponentials
-/// dominate: `d ≤ 4` from 32 tokens (×1.3 at `L = 32, d = 2`, ×1.5 at `L = 256, d = 2`), `d ≤ 8`
-/// from 256 tokens (×1.1–1.2); at `d = 16` it ties and at `d = 32` it loses (×0.7).
+/// CPU time per prompt, `examples/attn_small.rs --path sym|online`, dot scores, λ = 0.3): the pairs
+/// it saves are the scores and exponentials, while both kernels spend `2d` fused multiply-adds per
+/// pair on `P·V`, so it wins where the exponentials dominate: `d ≤ 4` from 32 tokens (×1.3 at
+/// `L = 64`, ×2.2–2.8 at `L = 256, 1024`; at `L = 16` ×1.3 for `d = 2`, a tie for `d = 4`), `d = 8`
+/// from 256 tokens (×1.6 at `L = 256`, ×1.2 at `L = 1024`; ×0.9 below); at `d = 16` it loses
+/// (×0.6–0.8) and at `d ≥ 32` more (×0.5).
 pub fn pays(l: usize, d: usize) -> bool {
     (d <= 4 && l >= 32) || (d <= 8 && l >= 256)
 }

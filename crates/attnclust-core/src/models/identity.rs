@@ -131,9 +131,10 @@ pub enum Path {
 fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par: Par, bufs: &mut Bufs<T>) {
     let l = x.len() / d;
     let mut max_sq = None;
-    if let (Some(xf), Some(yf)) = (T::as_f32(x), T::as_f32_mut(y)) {
+    // (max‖x_i‖² only where it is needed: the symmetric kernel's check, distance scores in f32)
+    if let (Some(xf), Some(yf), true) = (T::as_f32(x), T::as_f32_mut(y), attn_sym::pays(l, d)) {
         let m = max_sq_norm(xf, d);
-        if attn_sym::fits(l, d, opts.lambda, m) && attn_sym::pays(l, d) {
+        if attn_sym::fits(l, d, opts.lambda, m) {
             simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
             return;
         }
@@ -304,7 +305,7 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
 pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> f64 {
     use crate::models::attention::flash::{fused_scratch, BC, BR};
     let n = b as f64 * l as f64 * d as f64;
-    let scratch = fused_scratch(elem, l, d, d, true).max((BR * BC) as f64).max(if elem == 4 { attn_sym::scratch(l, d) } else { 0.0 });
+    let scratch = fused_scratch(elem, l, d, d).max((BR * BC) as f64).max(if elem == 4 { attn_sym::scratch(l, d) } else { 0.0 });
     // the difference form's transposed prompt and row of distances, in f64
     let diff = 8.0 * attn_diff::scratch(l, d);
     // an f32 prompt attended in f64 (distance scores, see DISTANCE_F32_SPREAD): its copy, output,

@@ -103,15 +103,20 @@ pub enum Kernel {
 }
 
 /// Scratch values of the fused forward of one head on one thread, for `f32` values and
-/// `1 ≤ dk, dv ≤` `MAX_D` (else 0): `K` and `V` packed (`lp·(dk + dv)`, `lp` = `l` rounded up to a
-/// panel of 64 keys; `lp·dk` when `V` is `K`), a packed key bias (`lp`), and the running state of a
-/// block of [`BR`] rows (`16·(dv + 1)` lane sums per row).
-pub fn fused_scratch(elem: usize, l: usize, dk: usize, dv: usize, v_is_k: bool) -> f64 {
+/// `1 ≤ dk, dv ≤` `MAX_D` (else 0): `K` packed (`lp·dk`, `lp` = `l` rounded up to a panel of 64
+/// keys), `V` with rows padded to `dvp` (`dv` rounded up to 16; `l·dvp`, only when `dv` is not a
+/// multiple of 16), a packed key bias (`lp`), and the work buffers of a block of [`BR`] rows and 16
+/// rows of padding (`dk` queries, 64 probabilities, `dvp` accumulators, 16 lane sums, `m` and `a`
+/// per row).
+pub fn fused_scratch(elem: usize, l: usize, dk: usize, dv: usize) -> f64 {
     if elem != 4 || !(1..=MAX_D).contains(&dk) || !(1..=MAX_D).contains(&dv) {
         return 0.0;
     }
-    let lp = l.div_ceil(crate::kernels::attn::PANEL) as f64 * crate::kernels::attn::PANEL as f64;
-    lp * (dk as f64 + if v_is_k { 0.0 } else { dv as f64 } + 1.0) + (BR * 16 * (dv + 1)) as f64
+    use crate::kernels::attn::{LANES, PANEL};
+    let lp = l.div_ceil(PANEL) as f64 * PANEL as f64;
+    let dvp = dv.div_ceil(LANES) * LANES;
+    let vp = if dvp == dv { 0.0 } else { (l * dvp) as f64 };
+    lp * (dk as f64 + 1.0) + vp + ((BR + 16) * (dk + PANEL + dvp + LANES + 2)) as f64
 }
 
 /// The allocations of [`Head::forward_fused_seq`], kept between calls (one per thread).

@@ -66,6 +66,8 @@ fn check<const STATS: bool>(l: usize, dk: usize, dv: usize, mask: Mask, bias: bo
     );
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let tol = 4e-6 * (dk as f64).sqrt() * (1.0 + lambda);
+    // the first instruction set's output: every other one gives the same bits
+    let mut first: Option<Vec<u32>> = None;
     for isa in isas() {
         let what = format!("{isa:?} l={l} dk={dk} dv={dv} {mask:?} bias={bias} λ={lambda}");
         let mut o = vec![f32::NAN; l * dv];
@@ -76,6 +78,11 @@ fn check<const STATS: bool>(l: usize, dk: usize, dv: usize, mask: Mask, bias: bo
                 let (got, want) = (f64::from(o[i * dv + j]), expect[i][j]);
                 assert!((got - want).abs() <= tol * (1.0 + want.abs()), "{what}: ({i},{j}) {got} vs {want}");
             }
+        }
+        let bits: Vec<u32> = o.iter().map(|x| x.to_bits()).collect();
+        match &first {
+            None => first = Some(bits),
+            Some(f) => assert_eq!(f, &bits, "{what}: the same bits as the first instruction set"),
         }
         // two threads: the same bits
         let mut o2 = vec![f32::NAN; l * dv];
@@ -114,8 +121,10 @@ fn check<const STATS: bool>(l: usize, dk: usize, dv: usize, mask: Mask, bias: bo
 
 #[test]
 fn fused_forward_matches_reference_over_shapes() {
-    for l in [1, 2, 15, 16, 17, 31, 33, 63, 64, 65, 130] {
-        for (dk, dv) in [(1, 1), (2, 2), (3, 5), (16, 16), (17, 15), (33, 63), (64, 64)] {
+    // key panels of 64 (L = 63, 64, 65, 128, 130), blocks of 64 query rows in micro-blocks of 6 and
+    // 1 (phase 1) and 16, 12, 8, 6, 6, 3, 2, 1 rows (phase 2, by dv rounded up to 16, 32, 48, 64)
+    for l in [1, 2, 15, 16, 17, 31, 33, 63, 64, 65, 128, 130] {
+        for (dk, dv) in [(1, 1), (2, 2), (3, 5), (16, 16), (17, 15), (5, 20), (40, 47), (33, 63), (64, 64)] {
             for mask in [Mask::None, Mask::Causal, Mask::NoSelf] {
                 if mask == Mask::NoSelf && l < 2 {
                     continue;
@@ -132,7 +141,7 @@ fn fused_forward_matches_reference_over_shapes() {
 fn fused_forward_large_prompt_and_saturated_rows() {
     check::<false>(517, 16, 16, Mask::None, false, 0.3);
     check::<false>(300, 8, 4, Mask::Causal, true, 0.5);
-    // longer than a key chunk (1024 keys): the chunks stream over every micro-block
+    // longer than 1024 keys (16 panels)
     check::<false>(1100, 8, 8, Mask::Causal, false, 0.5);
     check::<false>(1090, 5, 3, Mask::NoSelf, true, 0.5);
     // saturated rows: the dominant key alone, the others below the rounding error

@@ -260,7 +260,7 @@ pub fn peak_bytes(b: usize, l: usize, heads: usize, dim: usize, dk: usize, dv: u
     let n = b * l * d;
     let w = h * (2.0 * d * dk + 2.0 * d * dv);
     // the score tiles, and the fused f32 forward's scratch when it runs
-    let tile = 2.0 * (BR * BC) as f64 + super::flash::fused_scratch(elem, l as usize, dk as usize, dv as usize, false);
+    let tile = 2.0 * (BR * BC) as f64 + super::flash::fused_scratch(elem, l as usize, dk as usize, dv as usize);
     let values = if backward {
         let wh = 2.0 * d * dk + 2.0 * d * dv;
         let fused_bwd = crate::kernels::attn_bwd::scratch(elem, l as usize, dk as usize, dv as usize);
