@@ -297,9 +297,20 @@ unsafe fn tokens4<const H: usize>(lambda: f64, off: &[f64; 4], gram: &[f64; 16],
         mx = _mm256_max_pd(mx, a[g]);
     }
     let mut z = zero;
-    for g in 0..H {
-        a[g] = exp_nonpositive_f64x4(_mm256_sub_pd(a[g], mx));
-        z = _mm256_add_pd(z, a[g]);
+    if H == 2 {
+        // one exponential for two heads (see `tokens8`): the same values as the loop below
+        let first = _mm256_cmp_pd::<_CMP_GT_OQ>(a[0], a[1]);
+        let (d0, d1) = (_mm256_sub_pd(a[0], mx), _mm256_sub_pd(a[1], mx));
+        let e = exp_nonpositive_f64x4(_mm256_blendv_pd(d0, d1, first));
+        let one = _mm256_add_pd(_mm256_blendv_pd(d1, d0, first), set(1.0));
+        a[0] = _mm256_blendv_pd(e, one, first);
+        a[1] = _mm256_blendv_pd(one, e, first);
+        z = _mm256_add_pd(_mm256_add_pd(z, a[0]), a[1]);
+    } else {
+        for g in 0..H {
+            a[g] = exp_nonpositive_f64x4(_mm256_sub_pd(a[g], mx));
+            z = _mm256_add_pd(z, a[g]);
+        }
     }
     let inv = _mm256_div_pd(set(1.0), z);
     for g in 0..H {
@@ -357,9 +368,22 @@ unsafe fn tokens8<const H: usize>(lambda: f64, off: &[f64; 4], gram: &[f64; 16],
         mx = _mm512_max_pd(mx, a[g]);
     }
     let mut z = zero;
-    for g in 0..H {
-        a[g] = exp_nonpositive_f64x8(_mm512_sub_pd(a[g], mx));
-        z = _mm512_add_pd(z, a[g]);
+    if H == 2 {
+        // One exponential for two heads: the larger score's is exp(mx − mx), that is 1 (NaN when
+        // mx is not finite), computed as (mx − mx) + 1; the other's by the polynomial. Where
+        // s_0 > s_1 (false for NaN), max returned s_0 — the same values as the loop below.
+        let first = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(a[0], a[1]);
+        let (d0, d1) = (_mm512_sub_pd(a[0], mx), _mm512_sub_pd(a[1], mx));
+        let e = exp_nonpositive_f64x8(_mm512_mask_blend_pd(first, d0, d1));
+        let one = _mm512_add_pd(_mm512_mask_blend_pd(first, d1, d0), set(1.0));
+        a[0] = _mm512_mask_blend_pd(first, e, one);
+        a[1] = _mm512_mask_blend_pd(first, one, e);
+        z = _mm512_add_pd(_mm512_add_pd(z, a[0]), a[1]);
+    } else {
+        for g in 0..H {
+            a[g] = exp_nonpositive_f64x8(_mm512_sub_pd(a[g], mx));
+            z = _mm512_add_pd(z, a[g]);
+        }
     }
     let inv = _mm512_div_pd(set(1.0), z);
     for g in 0..H {
