@@ -3,7 +3,8 @@
 //! `crate::kernels::attn`) and the hand-written AVX2/FMA `f32` hot loops here branch on it (only
 //! the FMA-peak probe in `kernels::calibrate` and `kernels::exp` ask the CPU themselves). The loops
 //! here, each with a portable fallback: inner products, `y += αx`, `‖x‖²` and `Θx` row by row or
-//! eight rows at a time, and `exp` on four `f64` lanes. On aarch64 the inner product and `y += αx`
+//! eight rows at a time (sixteen on AVX-512F), `S = CᵀX` (and on AVX-512F over a few rows, for the
+//! fused two-head kernel), and `exp` on four and eight `f64` lanes. On aarch64 the inner product and `y += αx`
 //! use NEON (part of the aarch64 baseline, so there is nothing to detect). Each is tested against
 //! its scalar version (on aarch64 under `qemu-aarch64`, see scripts/arm64.sh).
 

@@ -25,7 +25,11 @@
 //!   bits) and added in a fixed order at the end of the block; then, for `f32`, `S += CᵀX` over the
 //!   block while it is in cache, the next block prefetched meanwhile
 //!   ([`crate::kernels::simd::ctx_add_prefetching_f32`]; the data are read from memory once), for
-//!   `f64` `S = CᵀX` over the chunk ([`crate::kernels::real::Real::ctx`]). The result differs
+//!   `f64` `S = CᵀX` over the chunk ([`crate::kernels::real::Real::ctx`]). For `H = 2` one
+//!   exponential per token (the larger score's is 1). For `f32` on AVX-512F the three steps run
+//!   per group of 16 tokens instead (`block_fused_avx512`): each row is read from memory once and
+//!   used twice while it is in L1, the rows ahead prefetched into L2 — the same operations in the
+//!   same order, so the same bits. The result differs
 //!   from the token-by-token path in the last bits (tested to 1e-12 relative in `f64`), and is the
 //!   same for any thread count and instruction set;
 //! - **token by token** (portable, and the reference of the vectorised path), `exp` from libm.
@@ -201,6 +205,8 @@ const BLOCK: usize = 256;
 /// while it is still in cache, the next block being prefetched meanwhile
 /// ([`ctx_add_prefetching_f32`]: the sums continue over the rows in order, so the
 /// same bits as one product over the chunk); for `f64`, `S = CᵀX` over the chunk at the end.
+/// For `f32` on AVX-512F the block goes to [`block_fused_avx512`] (per group of 16 tokens, the
+/// same bits).
 #[cfg(target_arch = "x86_64")]
 fn chunk_fixed_simd<T: Real, const H: usize>(
     isa: Isa,
