@@ -935,6 +935,7 @@ mod tests {
     /// The AVX-512 `S += CᵀX` over a few rows: the same bits as the AVX2 one ([`ctx_add_f32`]),
     /// close to the plain loops, continuing sums already in `S`.
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn ctx_rows_avx512_matches_avx2_and_the_plain_loops() {
         if !has_avx512() {
             return;
