@@ -1,7 +1,9 @@
 //! W5 (two-head risk + gradient on a fixed sample, n = 2^20, d = 64, H = 2, f32) taken apart: the
 //! whole pass on 1 and 2 threads, and its phases on one thread against a plain read of the sample
-//! (what memory allows): `‖x‖²` and `Θx` per token, `S = CᵀX` per chunk, both per chunk of 1024
-//! tokens as the kernel runs them. Best of `REPS` (default 7) wall times.
+//! (what memory allows): `‖x‖²` and `Θx` per token, `S = CᵀX` per chunk, each as a pass of its
+//! own over chunks of 1024 tokens (the kernel itself runs them, with the per-token scalars, per
+//! group of 16 tokens on AVX-512F: the last line times that fused kernel on one chunk in cache,
+//! its compute alone). Best of `REPS` (default 7) wall times.
 //! `cargo run --release --example profile_w5` (env `N`, `D`, `REPS` override).
 use attnclust_core::data::gmm::Mixture;
 use attnclust_core::kernels::simd::{ctx_f32, norms_and_dots_rows_f32};
