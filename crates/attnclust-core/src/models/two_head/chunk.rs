@@ -287,9 +287,11 @@ fn chunk_fixed_simd<T: Real, const H: usize>(
 }
 
 /// Rows ahead of the current group of tokens that [`block_fused_avx512`] asks L2 for (a hint only:
-/// no effect on the result). Measured on the loaded 2-core machine, paired runs: with the hint
-/// the fused pass takes 0.92–0.96 of the time of the unfused one from memory; without it, or with
-/// a hint into L1, 1.0–1.05; 32 to 512 rows ahead all within that noise.
+/// no effect on the result). Measured on the loaded 2-core machine: alternating with the unfused
+/// path in one process, the fused pass from memory took 0.85–1.0 (median 0.95) of its time with
+/// the hint, 0.96–1.03 without it or with a hint into L1 (32 to 512 rows ahead within that
+/// noise); against a plain read, runs with and without the hint were alike (1.43–1.55 times the
+/// read). The hints cost about 1.3 ms per 2^20 tokens of arithmetic in cache.
 #[cfg(target_arch = "x86_64")]
 const PREFETCH_ROWS: usize = 64;
 
