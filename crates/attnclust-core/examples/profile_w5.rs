@@ -1,7 +1,9 @@
 //! W5 (two-head risk + gradient on a fixed sample, n = 2^20, d = 64, H = 2, f32) taken apart: the
 //! whole pass on 1 and 2 threads, and its phases on one thread against a plain read of the sample
-//! (what memory allows): `‖x‖²` and `Θx` per token, `S = CᵀX` per chunk, both per chunk of 1024
-//! tokens as the kernel runs them. Best of `REPS` (default 7) wall times.
+//! (what memory allows): `‖x‖²` and `Θx` per token, `S = CᵀX` per chunk, each as a pass of its
+//! own over chunks of 1024 tokens (the kernel itself runs them, with the per-token scalars, per
+//! group of 16 tokens on AVX-512F: the last line times that fused kernel on one chunk in cache,
+//! its compute alone). Best of `REPS` (default 7) wall times.
 //! `cargo run --release --example profile_w5` (env `N`, `D`, `REPS` override).
 use attnclust_core::data::gmm::Mixture;
 use attnclust_core::kernels::simd::{ctx_f32, norms_and_dots_rows_f32};
@@ -37,19 +39,23 @@ fn main() {
     let report = |name: &str, s: f64| println!("{name:<44} {:>7.2} ms  {:>6.2} GB/s", s * 1e3, gb / s);
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let s = best(reps, || {
+        let kernel = || {
             std::hint::black_box(pool.install(|| layer.risk_grad(&x, Par::Rayon).unwrap()));
-        });
-        report(&format!("risk_grad, {threads} thread(s)"), s);
-        let s = best(reps, || {
+        };
+        let read = || {
             // (integer sums of the bits: vectorised, so the read is what limits it)
             let v: u32 = pool.install(|| {
                 use rayon::prelude::*;
                 x.par_chunks(REDUCE_CHUNK * d).map(|c| c.iter().fold(0u32, |a, &b| a.wrapping_add(b.to_bits()))).reduce(|| 0, u32::wrapping_add)
             });
             std::hint::black_box(v);
-        });
-        report(&format!("plain read (sum), {threads} thread(s)"), s);
+        };
+        report(&format!("risk_grad, {threads} thread(s)"), best(reps, kernel));
+        report(&format!("plain read (sum), {threads} thread(s)"), best(reps, read));
+        // the two back to back, rep by rep: on a shared machine the ratio moves less than either
+        let mut ratios: Vec<f64> = (0..reps).map(|_| best(1, kernel) / best(1, read)).collect();
+        ratios.sort_by(f64::total_cmp);
+        println!("{:<44} {:>7.3}", format!("risk_grad / plain read, median, {threads} thr"), ratios[reps / 2]);
     }
     // phases, one thread, chunk by chunk as the kernel does
     let mut nn = vec![0.0f64; REDUCE_CHUNK];

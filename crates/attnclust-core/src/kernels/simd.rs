@@ -3,7 +3,8 @@
 //! `crate::kernels::attn`) and the hand-written AVX2/FMA `f32` hot loops here branch on it (only
 //! the FMA-peak probe in `kernels::calibrate` and `kernels::exp` ask the CPU themselves). The loops
 //! here, each with a portable fallback: inner products, `y += αx`, `‖x‖²` and `Θx` row by row or
-//! eight rows at a time, and `exp` on four `f64` lanes. On aarch64 the inner product and `y += αx`
+//! eight rows at a time (sixteen on AVX-512F), `S = CᵀX` (and on AVX-512F over a few rows, for the
+//! fused two-head kernel), and `exp` on four and eight `f64` lanes. On aarch64 the inner product and `y += αx`
 //! use NEON (part of the aarch64 baseline, so there is nothing to detect). Each is tested against
 //! its scalar version (on aarch64 under `qemu-aarch64`, see scripts/arm64.sh).
 
@@ -417,7 +418,7 @@ unsafe fn reduce8(v: &[std::arch::x86_64::__m256; 8]) -> std::arch::x86_64::__m2
 /// The CPU must support AVX2 and FMA; the lengths are as checked by [`norms_and_dots_rows_f32`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn norms_and_dots_rows_avx2<const H: usize>(xs: &[f32], d: usize, thetas: &[f32], nn: &mut [f64], pp: &mut [f64]) {
+pub(crate) unsafe fn norms_and_dots_rows_avx2<const H: usize>(xs: &[f32], d: usize, thetas: &[f32], nn: &mut [f64], pp: &mut [f64]) {
     use std::arch::x86_64::*;
     const ROW_OF_LANE: [usize; 8] = [0, 2, 4, 6, 1, 3, 5, 7];
     let n = nn.len();
@@ -484,11 +485,9 @@ unsafe fn norms_and_dots_rows_avx2<const H: usize>(xs: &[f32], d: usize, thetas:
     }
 }
 
-/// [`norms_and_dots_rows_avx2`] sixteen rows at a time in 16-lane vectors, for `d` a multiple of
-/// 8: each vector holds the eight partial-sum lanes of two rows (row `2p` low, `2p + 1` high), so
-/// every lane runs the same chain of fused multiply-adds over the row's 8-wide chunks in the same
-/// order, and the reduction adds the same pairs as [`reduce8`]: the same bits. The last `n mod 16`
-/// rows go to [`norms_and_dots_rows_avx2`] (each row's values depend on that row only).
+/// [`norms_and_dots_rows_avx2`] sixteen rows at a time ([`rows16_avx512`]), for `d` a multiple of
+/// 8; the last `n mod 16` rows go to [`norms_and_dots_rows_avx2`] (each row's values depend on
+/// that row only): the same bits.
 ///
 /// # Safety
 /// The CPU must support AVX-512F, AVX2 and FMA; `d % 8 == 0`, `H ≤ 4`, the lengths as checked by
@@ -496,53 +495,13 @@ unsafe fn norms_and_dots_rows_avx2<const H: usize>(xs: &[f32], d: usize, thetas:
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn norms_and_dots_rows_avx512<const H: usize>(xs: &[f32], d: usize, thetas: &[f32], nn: &mut [f64], pp: &mut [f64]) {
-    use std::arch::x86_64::*;
     debug_assert!(d.is_multiple_of(8) && H <= 4);
     let n = nn.len();
-    let (px, pt) = (xs.as_ptr(), thetas.as_ptr());
     let full = n / 16 * 16;
-    // [a.q0 + a.q1, a.q2 + a.q3, b.q0 + b.q1, b.q2 + b.q3] in 128-bit quarters: per row, the lanes
-    // (l0 + l4, l1 + l5, l2 + l6, l3 + l7) of rows 2p, 2p + 1 of a, then of b
-    let fold = |a: __m512, b: __m512| _mm512_add_ps(_mm512_shuffle_f32x4::<0x88>(a, b), _mm512_shuffle_f32x4::<0xDD>(a, b));
-    // `_mm256_hadd_ps` in each 128-bit quarter: [a0 + a1, a2 + a3, b0 + b1, b2 + b3]
-    let hadd = |a: __m512, b: __m512| _mm512_add_ps(_mm512_shuffle_ps::<0x88>(a, b), _mm512_shuffle_ps::<0xDD>(a, b));
-    // after the reduction, lane 4L + k holds row 4k + L: back to row order
-    let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     let mut b = 0;
     while b < full {
-        // acc[k][p]: the partial sums of quantity k (0: ‖x‖², 1 + g: ⟨x, θ_g⟩) of rows b + 2p, b + 2p + 1
-        let mut acc = [[_mm512_setzero_ps(); 8]; 5];
-        for p in 0..8 {
-            let (lo, hi) = (px.add((b + 2 * p) * d), px.add((b + 2 * p + 1) * d));
-            let mut a = [_mm512_setzero_ps(); 5];
-            let mut i = 0;
-            while i < d {
-                // SAFETY: i + 8 ≤ d; rows b + 2p, b + 2p + 1 < n lie in `xs`, row g < H of `thetas` in `thetas`.
-                let xv = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
-                    _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(lo.add(i)))),
-                    _mm256_castps_pd(_mm256_loadu_ps(hi.add(i))),
-                ));
-                a[0] = _mm512_fmadd_ps(xv, xv, a[0]);
-                for g in 0..H {
-                    let tv = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd(pt.add(g * d + i).cast())));
-                    a[1 + g] = _mm512_fmadd_ps(xv, tv, a[1 + g]);
-                }
-                i += 8;
-            }
-            for k in 0..=H {
-                acc[k][p] = a[k];
-            }
-        }
-        for k in 0..=H {
-            let v = &acc[k];
-            let (w0, w1, w2, w3) = (fold(v[0], v[1]), fold(v[2], v[3]), fold(v[4], v[5]), fold(v[6], v[7]));
-            let sums = hadd(hadd(w0, w1), hadd(w2, w3));
-            let rows = _mm512_permutexvar_ps(order, sums);
-            // SAFETY: rows b … b + 15 < n; row k − 1 of `pp` spans [(k − 1)·n, k·n).
-            let dst = if k == 0 { nn.as_mut_ptr().add(b) } else { pp.as_mut_ptr().add((k - 1) * n + b) };
-            _mm512_storeu_pd(dst, _mm512_cvtps_pd(_mm512_castps512_ps256(rows)));
-            _mm512_storeu_pd(dst.add(8), _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(rows)))));
-        }
+        // SAFETY: rows b … b + 15 < n lie in `xs`; entries b … b + 15 of `nn` and of each row of `pp` exist.
+        rows16_avx512::<H>(xs.as_ptr().add(b * d), d, thetas.as_ptr(), nn.as_mut_ptr().add(b), pp.as_mut_ptr().add(b), n);
         b += 16;
     }
     if full < n {
@@ -554,6 +513,63 @@ unsafe fn norms_and_dots_rows_avx512<const H: usize>(xs: &[f32], d: usize, theta
         for g in 0..H {
             pp[g * n + full..(g + 1) * n].copy_from_slice(&tp[g * m..(g + 1) * m]);
         }
+    }
+}
+
+/// `‖x‖²` and `⟨x, θ_g⟩` (`g < H`) of the sixteen rows at `px` (`16 × d`, `d` a multiple of 8),
+/// widened to `f64`, into `nn[t]` and `pp[g·stride + t]` (`t < 16`): each 16-lane vector holds the
+/// eight partial-sum lanes of two rows (row `2p` low, `2p + 1` high), so every lane runs the same
+/// chain of fused multiply-adds over the row's 8-wide chunks in the same order as
+/// [`norms_and_dots_rows_avx2`], and the reduction adds the same pairs as [`reduce8`]: the same
+/// bits as row by row.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA; `d % 8 == 0`, `H ≤ 4`; `px` points to `16 · d`
+/// values, `pt` to `H · d`, `nn` to 16 and `pp` to `(H − 1) · stride + 16`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+pub(crate) unsafe fn rows16_avx512<const H: usize>(px: *const f32, d: usize, pt: *const f32, nn: *mut f64, pp: *mut f64, stride: usize) {
+    use std::arch::x86_64::*;
+    // [a.q0 + a.q1, a.q2 + a.q3, b.q0 + b.q1, b.q2 + b.q3] in 128-bit quarters: per row, the lanes
+    // (l0 + l4, l1 + l5, l2 + l6, l3 + l7) of rows 2p, 2p + 1 of a, then of b
+    let fold = |a: __m512, b: __m512| _mm512_add_ps(_mm512_shuffle_f32x4::<0x88>(a, b), _mm512_shuffle_f32x4::<0xDD>(a, b));
+    // `_mm256_hadd_ps` in each 128-bit quarter: [a0 + a1, a2 + a3, b0 + b1, b2 + b3]
+    let hadd = |a: __m512, b: __m512| _mm512_add_ps(_mm512_shuffle_ps::<0x88>(a, b), _mm512_shuffle_ps::<0xDD>(a, b));
+    // after the reduction, lane 4L + k holds row 4k + L: back to row order
+    let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    // acc[k][p]: the partial sums of quantity k (0: ‖x‖², 1 + g: ⟨x, θ_g⟩) of rows 2p, 2p + 1
+    let mut acc = [[_mm512_setzero_ps(); 8]; 5];
+    for p in 0..8 {
+        let (lo, hi) = (px.add(2 * p * d), px.add((2 * p + 1) * d));
+        let mut a = [_mm512_setzero_ps(); 5];
+        let mut i = 0;
+        while i < d {
+            // SAFETY: i + 8 ≤ d; rows 2p, 2p + 1 < 16 lie at `px`, row g < H of θ at `pt`.
+            let xv = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(lo.add(i)))),
+                _mm256_castps_pd(_mm256_loadu_ps(hi.add(i))),
+            ));
+            a[0] = _mm512_fmadd_ps(xv, xv, a[0]);
+            for g in 0..H {
+                let tv = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd(pt.add(g * d + i).cast())));
+                a[1 + g] = _mm512_fmadd_ps(xv, tv, a[1 + g]);
+            }
+            i += 8;
+        }
+        for k in 0..=H {
+            acc[k][p] = a[k];
+        }
+    }
+    for k in 0..=H {
+        let v = &acc[k];
+        let (w0, w1, w2, w3) = (fold(v[0], v[1]), fold(v[2], v[3]), fold(v[4], v[5]), fold(v[6], v[7]));
+        let sums = hadd(hadd(w0, w1), hadd(w2, w3));
+        let rows = _mm512_permutexvar_ps(order, sums);
+        // SAFETY: 16 values at `nn`, and at `pp + (k − 1)·stride` for k ≥ 1.
+        let dst = if k == 0 { nn } else { pp.add((k - 1) * stride) };
+        _mm512_storeu_pd(dst, _mm512_cvtps_pd(_mm512_castps512_ps256(rows)));
+        _mm512_storeu_pd(dst.add(8), _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(rows)))));
     }
 }
 
@@ -794,6 +810,92 @@ unsafe fn ctx_panel<const H: usize, const W: usize>(c: &[f32], n: usize, xs: &[f
     }
 }
 
+/// `S += CᵀX` over the `rows` rows at `px` (`rows × d`) on AVX-512F, for a kernel that has the
+/// coefficients of a few rows at hand: `c[g·cs + i]` is the coefficient of head `g` and row `i`,
+/// `s` (`H × d`) holds the running sums. Each sum goes on over the rows in order, by fused
+/// multiply-adds for the columns below `d − d mod 8` and by a multiply then an add for the last
+/// `d mod 8`, as [`ctx_avx2`]: the same bits.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA; `H ≤ 4`; `c` points to `(H − 1)·cs + rows`
+/// values, `px` to `rows · d`, `s` to `H · d` (not overlapping the others).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+pub(crate) unsafe fn ctx_rows_avx512<const H: usize>(c: *const f32, cs: usize, rows: usize, px: *const f32, d: usize, s: *mut f32) {
+    let d8 = d / 8 * 8;
+    // panels of up to four vectors of 16 columns (the last may hold 8): H · 4 ≤ 16 accumulators
+    let mut j0 = 0;
+    while j0 < d8 {
+        let w = (d8 - j0).div_ceil(16).min(4);
+        match w {
+            4 => ctx_panel_avx512::<H, 4>(c, cs, rows, px, d, d8, j0, s),
+            3 => ctx_panel_avx512::<H, 3>(c, cs, rows, px, d, d8, j0, s),
+            2 => ctx_panel_avx512::<H, 2>(c, cs, rows, px, d, d8, j0, s),
+            _ => ctx_panel_avx512::<H, 1>(c, cs, rows, px, d, d8, j0, s),
+        }
+        j0 += 16 * w;
+    }
+    for g in 0..H {
+        for j in d8..d {
+            // SAFETY: g < H, j < d, i < rows: within the extents above.
+            let mut t = *s.add(g * d + j);
+            for i in 0..rows {
+                t += *c.add(g * cs + i) * *px.add(i * d + j);
+            }
+            *s.add(g * d + j) = t;
+        }
+    }
+}
+
+/// Columns `j0 … min(j0 + 16W, d8)` of [`ctx_rows_avx512`] (`d8 − j0` a multiple of 8, more than
+/// `16(W − 1)`), the `H · W` sums in registers while the rows stream past.
+///
+/// # Safety
+/// As [`ctx_rows_avx512`], and `d8 ≤ d`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn ctx_panel_avx512<const H: usize, const W: usize>(c: *const f32, cs: usize, rows: usize, px: *const f32, d: usize, d8: usize, j0: usize, s: *mut f32) {
+    use std::arch::x86_64::*;
+    // the last vector of the panel may cover 8 columns only
+    let mut mask = [0xFFFF as __mmask16; W];
+    for (p, m) in mask.iter_mut().enumerate() {
+        if d8 - (j0 + 16 * p) < 16 {
+            *m = 0x00FF;
+        }
+    }
+    let mut acc = [[_mm512_setzero_ps(); W]; H];
+    for (g, a) in acc.iter_mut().enumerate() {
+        for (p, v) in a.iter_mut().enumerate() {
+            // SAFETY: the unmasked columns j0 + 16p + l < d8 ≤ d of row g < H of `s`.
+            *v = _mm512_maskz_loadu_ps(mask[p], s.add(g * d + j0 + 16 * p));
+        }
+    }
+    for i in 0..rows {
+        let row = px.add(i * d + j0);
+        let mut xv = [_mm512_setzero_ps(); W];
+        for (p, v) in xv.iter_mut().enumerate() {
+            // SAFETY: row i < rows, unmasked columns < d8 ≤ d.
+            *v = _mm512_maskz_loadu_ps(mask[p], row.add(16 * p));
+        }
+        for (g, a) in acc.iter_mut().enumerate() {
+            // SAFETY: g < H, i < rows.
+            let cg = _mm512_set1_ps(*c.add(g * cs + i));
+            for p in 0..W {
+                a[p] = _mm512_fmadd_ps(cg, xv[p], a[p]);
+            }
+        }
+    }
+    for (g, a) in acc.iter().enumerate() {
+        for (p, v) in a.iter().enumerate() {
+            // SAFETY: as the loads.
+            _mm512_mask_storeu_ps(s.add(g * d + j0 + 16 * p), mask[p], *v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -830,9 +932,44 @@ mod tests {
         }
     }
 
+    /// The AVX-512 `S += CᵀX` over a few rows: the same bits as the AVX2 one ([`ctx_add_f32`]),
+    /// close to the plain loops, continuing sums already in `S`.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn ctx_rows_avx512_matches_avx2_and_the_plain_loops() {
+        if !has_avx512() {
+            return;
+        }
+        for h in 1..=4 {
+            for d in [1, 2, 7, 8, 15, 16, 17, 24, 40, 63, 64, 65, 100, 136] {
+                for n in [0, 1, 5, 15, 16, 17, 33] {
+                    let c: Vec<f32> = (0..h * n).map(|i| ((i * 31 % 13) as f32 / 6.5 - 1.0) * 0.8).collect();
+                    let xs: Vec<f32> = (0..n * d).map(|i| ((i * 7919 % 997) as f32 / 498.5 - 1.0) * 3.0).collect();
+                    let s0: Vec<f32> = (0..h * d).map(|i| (i % 7) as f32 * 0.25 - 0.5).collect();
+                    let (mut fast, mut avx2, mut plain) = (s0.clone(), s0.clone(), s0.clone());
+                    // SAFETY: AVX-512F is present; c holds H rows of n, xs n × d, fast H × d values.
+                    unsafe {
+                        match h {
+                            1 => ctx_rows_avx512::<1>(c.as_ptr(), n, n, xs.as_ptr(), d, fast.as_mut_ptr()),
+                            2 => ctx_rows_avx512::<2>(c.as_ptr(), n, n, xs.as_ptr(), d, fast.as_mut_ptr()),
+                            3 => ctx_rows_avx512::<3>(c.as_ptr(), n, n, xs.as_ptr(), d, fast.as_mut_ptr()),
+                            _ => ctx_rows_avx512::<4>(c.as_ptr(), n, n, xs.as_ptr(), d, fast.as_mut_ptr()),
+                        }
+                    }
+                    ctx_add_f32(&c, h, &xs, d, &mut avx2);
+                    ctx_portable_add(&c, h, &xs, d, &mut plain);
+                    let at = format!("h={h} d={d} n={n}");
+                    assert!(fast.iter().zip(&avx2).all(|(a, b)| a.to_bits() == b.to_bits()), "{at}: {fast:?} vs {avx2:?}");
+                    let scale = plain.iter().fold(1.0f32, |m, v| m.max(v.abs())) * (n as f32 + 1.0);
+                    assert!(fast.iter().zip(&plain).all(|(a, b)| (a - b).abs() <= 1e-6 * scale), "{at}: {fast:?} vs {plain:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn rows_at_once_equal_row_by_row_bit_for_bit() {
-        for d in [1, 7, 8, 9, 16, 17, 64, 65] {
+        for d in [1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65] {
             for n in [0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 100] {
                 let xs: Vec<f32> = (0..n * d).map(|i| ((i * 7919 % 997) as f32 / 498.5 - 1.0) * 3.0).collect();
                 for h in 1..=5 {
