@@ -36,6 +36,7 @@
 use crate::kernels::attn::{score_block, Portable, LANES, MAX_D, V16};
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::attn::{Avx2, Avx512};
+use std::borrow::Cow;
 
 /// Queries per tile.
 pub const BR: usize = 64;
@@ -67,8 +68,9 @@ pub struct Input<'a> {
 }
 
 /// One head prepared for the tiles: rows padded to whole tiles and features to whole vectors of
-/// 16 (zeros), `Kᵀ`, `Vᵀ` packed per key tile, and the per-row constants.
-pub struct Prep {
+/// 16 (zeros; borrowed as they are when they need no padding), `Kᵀ`, `Vᵀ` packed per key tile
+/// (once when `V` is `K`), and the per-row constants.
+pub struct Prep<'a> {
     pub l: usize,
     pub dk: usize,
     pub dv: usize,
@@ -79,13 +81,14 @@ pub struct Prep {
     pub causal: bool,
     pub no_self: bool,
     /// `Q`, `dO`: `lq × dkp`, `lq × dvp` (`lq` = `l` rounded up to [`BR`]).
-    q: Vec<f32>,
-    d_o: Vec<f32>,
+    q: Cow<'a, [f32]>,
+    d_o: Cow<'a, [f32]>,
     /// `K`: `lk × dkp` (`lk` = `l` rounded up to [`BC`]).
-    k: Vec<f32>,
-    /// Per key tile `t`: `Kᵀ` (`dk × BC`) at `t·dk·BC`, `Vᵀ` (`dv × BC`) at `t·dv·BC`.
+    k: Cow<'a, [f32]>,
+    /// Per key tile `t`: `Kᵀ` (`dk × BC`) at `t·dk·BC`, `Vᵀ` (`dv × BC`) at `t·dv·BC`; `vt` is
+    /// `None` when `V` is `K` (identity attention).
     kt: Vec<f32>,
-    vt: Vec<f32>,
+    vt: Option<Vec<f32>>,
     /// `lk` key biases (zeros past `l`).
     bias: Option<Vec<f32>>,
     /// Per query row (`lq`): `m_i` (`+∞` for a row that sees no key, so that its `P` is 0),
@@ -97,13 +100,16 @@ pub struct Prep {
     arg: Vec<u32>,
 }
 
-/// `m × n` row-major into `rows × np` (zero-padded).
-fn pad(a: &[f32], m: usize, n: usize, rows: usize, np: usize) -> Vec<f32> {
+/// `m × n` row-major into `rows × np` (zero-padded), borrowed when that is `a` itself.
+fn pad(a: &[f32], m: usize, n: usize, rows: usize, np: usize) -> Cow<'_, [f32]> {
+    if n == np && m == rows {
+        return Cow::Borrowed(&a[..m * n]);
+    }
     let mut out = vec![0.0f32; rows * np];
     for (o, r) in out.chunks_exact_mut(np).zip(a[..m * n].chunks_exact(n.max(1))) {
         o[..n].copy_from_slice(r);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// `m × n` row-major into tiles of [`BC`] rows, each transposed (`n × BC`, zero-padded).
@@ -119,12 +125,12 @@ fn pack_tiles(a: &[f32], m: usize, n: usize) -> Vec<f32> {
     out
 }
 
-impl Prep {
+impl<'a> Prep<'a> {
     /// Pads and packs `inp`; the per-row constants `c_i`, `e_i` are plain sums in feature order.
     ///
     /// # Panics
     /// On sizes outside `1 ≤ dk, dv ≤` [`MAX_D`] or slices shorter than their shapes.
-    pub fn new(inp: &Input) -> Prep {
+    pub fn new(inp: &Input<'a>) -> Prep<'a> {
         let (l, dk, dv) = (inp.l, inp.dk, inp.dv);
         assert!((1..=MAX_D).contains(&dk) && (1..=MAX_D).contains(&dv) && l < NONE as usize);
         assert!(inp.q.len() >= l * dk && inp.k.len() >= l * dk && inp.v.len() >= l * dv && inp.d_o.len() >= l * dv);
@@ -159,7 +165,7 @@ impl Prep {
             d_o: pad(inp.d_o, l, dv, lq, dvp),
             k: pad(inp.k, l, dk, lk, dkp),
             kt: pack_tiles(inp.k, l, dk),
-            vt: pack_tiles(inp.v, l, dv),
+            vt: if std::ptr::eq(inp.k.as_ptr(), inp.v.as_ptr()) && dk == dv { None } else { Some(pack_tiles(inp.v, l, dv)) },
             bias: inp.bias.map(|b| {
                 let mut p = vec![0.0f32; lk];
                 p[..l].copy_from_slice(&b[..l]);
@@ -239,7 +245,7 @@ unsafe fn tile_block<V: V16, const R: usize, const NV: usize>(p: &Prep, i: usize
         }
     }
     // dP = dO Vᵀ, then dS = P ⊙ ((dP − c) − e)
-    let vt = p.vt.as_ptr().add(jt * dv * BC + LANES * v0);
+    let vt = p.vt.as_ref().unwrap_or(&p.kt).as_ptr().add(jt * dv * BC + LANES * v0);
     let d_o = p.d_o.as_ptr().add(i * dvp);
     let mut dp = [[V::splat(0.0); NV]; R];
     for f in 0..dv {
