@@ -6,7 +6,7 @@
 //! (projections, `y`, `dO`, `dX`, `dW`). With `THREADS=n` (n > 1) it also times the whole call on
 //! a pool of `n` threads by wall clock.
 //! `cargo run --release --example profile_attn_bwd` (`ONLY_BWD=n` runs only the fused backward of
-//! one head `n` times, `ONLY_LAYER=n` only `layer::backward` on this thread `n` times, for `perf`).
+//! one head `n` times (printing the best), `ONLY_LAYER=n` only `layer::backward` on this thread `n` times, for `perf`).
 use attnclust_core::kernels::tile::{matmul, View};
 use attnclust_core::models::attention::flash::{Head, Kernel, Mask};
 use attnclust_core::models::attention::layer::{backward, Options, Weights};
@@ -59,9 +59,8 @@ fn main() {
         let mut o = vec![0.0f32; l * d];
         let st = head.forward_with_stats(&mut o, Par::Seq);
         let (mut dq, mut dk, mut dv) = (vec![0.0f32; l * d], vec![0.0f32; l * d], vec![0.0f32; l * d]);
-        for _ in 0..n.parse::<usize>().unwrap_or(10) {
-            head.backward(&st, dyb, &mut dq, &mut dk, &mut dv);
-        }
+        let t = best(n.parse::<usize>().unwrap_or(10), || head.backward(&st, dyb, &mut dq, &mut dk, &mut dv));
+        println!("one head: fused backward, best {:.3} ms CPU", t * 1e3);
         return;
     }
     if let Ok(n) = std::env::var("ONLY_LAYER") {

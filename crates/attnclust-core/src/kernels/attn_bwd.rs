@@ -397,6 +397,52 @@ unsafe fn acc_rows<V: V16, const MR: usize, const NG: usize>(
     }
 }
 
+/// `C = Aᵀ B` in `f32` (`A`: `k × m`, `B`: `k × n`, `C`: `m × n`, all row-major and dense; `C` is
+/// overwritten) by the register-blocked product of the backward ([`acc_block`]): each element is one
+/// chain of `fma`s over `k` in increasing order. Model C's weight gradients `X_bᵀ dQ`, `Oᵀ dY_b`.
+///
+/// # Panics
+/// When `n` is not a multiple of 16 or a slice is shorter than its shape.
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+unsafe fn at_b<V: V16, const MR: usize, const NG: usize>(c: &mut [f32], a: &[f32], b: &[f32], k: usize, m: usize, n: usize) {
+    assert!(n.is_multiple_of(LANES) && a.len() >= k * m && b.len() >= k * n && c.len() >= m * n);
+    c[..m * n].iter_mut().for_each(|x| *x = 0.0);
+    if k == 0 || m == 0 || n == 0 {
+        return;
+    }
+    // A(row, step) = a[step·m + row], B rows of n values, C rows of n values
+    acc_rows::<V, MR, NG>(c.as_mut_ptr(), n, m, n / LANES, a.as_ptr(), 1, m, b.as_ptr(), n, k);
+}
+
+/// [`at_b`] on AVX-512F.
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub unsafe fn at_b_avx512(c: &mut [f32], a: &[f32], b: &[f32], k: usize, m: usize, n: usize) {
+    at_b::<Avx512, 6, 4>(c, a, b, k, m, n)
+}
+
+/// [`at_b`] on AVX2 and FMA.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn at_b_avx2(c: &mut [f32], a: &[f32], b: &[f32], k: usize, m: usize, n: usize) {
+    at_b::<Avx2, 6, 1>(c, a, b, k, m, n)
+}
+
+/// [`at_b`] on the portable lanes.
+pub fn at_b_portable(c: &mut [f32], a: &[f32], b: &[f32], k: usize, m: usize, n: usize) {
+    // SAFETY: the portable lanes need no CPU feature.
+    unsafe { at_b::<Portable, 4, 2>(c, a, b, k, m, n) }
+}
+
 /// What a block of one pass accumulates: for [`kv_block`], `dK` and `dV` of its key tile
 /// (`BC × dkp`, `BC × dvp`) and optionally `dQ` of the whole head (`lq × dkp`); for [`q_block`],
 /// `dQ` of its query tile (`BR × dkp`). All start at zero.

@@ -17,6 +17,7 @@ use super::flash::{Head, Mask, Stats};
 use crate::error::{ensure, finite_tensor, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
+use crate::kernels::simd;
 use crate::kernels::tile::{matmul, View};
 use std::borrow::Cow;
 
@@ -175,6 +176,18 @@ fn head_forward<'x, T: Real>(xb: &'x [T], l: usize, w: &Weights<T>, h: usize, ey
     HeadPass { q, k, v, o, stats }
 }
 
+/// `Aᵀ B` (`A`: `l × m`, `B`: `l × n`, row-major) as a new `m × n` matrix: in `f32` with `n` a
+/// multiple of 16 by the fused backward's register-blocked product ([`simd::at_b`]: each element
+/// one chain of `fma`s over the `l` rows in order), else by [`matmul`].
+fn at_b<T: Real>(a: &[T], b: &[T], l: usize, m: usize, n: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); m * n];
+    match (T::as_f32(&a[..l * m]), T::as_f32(&b[..l * n])) {
+        (Some(af), Some(bf)) if n % 16 == 0 => simd::at_b(simd::isa(), T::as_f32_mut(&mut out).expect("f32"), af, bf, l, m, n),
+        _ => matmul(&mut out, n, View::transposed(a, m, l, m), View::rows(b, l, n, n), false, T::one()),
+    }
+    out
+}
+
 /// Splits the work: parallel over `(b, h)` pairs when there are enough, else inside each head.
 fn split(par: Par, pairs: usize) -> (Par, Par) {
     let threads = rayon::current_num_threads();
@@ -280,8 +293,7 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
                 let wo = &w.wo[hi * dv * d..(hi + 1) * dv * d];
                 let p = head_forward(xb, l, w, hi, eye, opts, inner, true);
                 // dW_O = Oᵀ dY_b; dO = dY_b W_Oᵀ
-                let mut dwo = vec![T::zero(); dv * d];
-                matmul(&mut dwo, d, View::transposed(&p.o, dv, l, dv), View::rows(dyb, l, d, d), false, T::one());
+                let dwo = at_b(&p.o, dyb, l, dv, d);
                 output(yb, &p.o, l, w, hi, eye);
                 let d_o: Cow<[T]> = if eye.o {
                     Cow::Borrowed(dyb)
@@ -294,11 +306,7 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
                 let head = Head { q: &p.q, k: &p.k, v: &p.v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
                 head.backward_par(p.stats.as_ref().expect("stats were asked for"), &d_o, &mut dq, &mut dk_, &mut dv_, inner);
                 // dW = X_bᵀ d(·)
-                let xt = |cols: usize, src: &[T]| {
-                    let mut out = vec![T::zero(); d * cols];
-                    matmul(&mut out, cols, View::transposed(xb, d, l, d), View::rows(src, l, cols, cols), false, T::one());
-                    out
-                };
+                let xt = |cols: usize, src: &[T]| at_b(xb, src, l, d, cols);
                 **part = Some(Part { dwq: xt(dk, &dq), dwk: xt(dk, &dk_), dwv: xt(dv, &dv_), dwo });
                 // dX_b = dQ W_Qᵀ + dK W_Kᵀ + dV W_Vᵀ, in that order
                 let (wq, wk, wv) = (&w.wq[hi * d * dk..(hi + 1) * d * dk], &w.wk[hi * d * dk..(hi + 1) * d * dk], &w.wv[hi * d * dv..(hi + 1) * d * dv]);
