@@ -100,6 +100,36 @@ pub struct Prep<'a> {
     arg: Vec<u32>,
 }
 
+/// Largest buffer (values) a thread keeps between calls: the packed keys and the `dQ` accumulator
+/// of prompts up to 4096 tokens at `d = 64` (a larger call amortises its own allocations).
+const KEEP: usize = 1 << 18;
+
+thread_local! {
+    /// This thread's large work buffers of earlier calls (at most four of at most [`KEEP`] values),
+    /// so that a batch of prompts does not fault fresh pages in for every head.
+    static POOL: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `n` zeros, in a buffer this thread gave back earlier when there is one.
+fn take(n: usize) -> Vec<f32> {
+    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    v.clear();
+    v.resize(n, 0.0);
+    v
+}
+
+/// Gives `v` back for a later [`take`] on this thread.
+fn give(v: Vec<f32>) {
+    if v.capacity() <= KEEP {
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < 4 {
+                p.push(v);
+            }
+        });
+    }
+}
+
 /// `m × n` row-major into `rows × np` (zero-padded), borrowed when that is `a` itself.
 fn pad(a: &[f32], m: usize, n: usize, rows: usize, np: usize) -> Cow<'_, [f32]> {
     if n == np && m == rows {
@@ -115,7 +145,7 @@ fn pad(a: &[f32], m: usize, n: usize, rows: usize, np: usize) -> Cow<'_, [f32]> 
 /// `m × n` row-major into tiles of [`BC`] rows, each transposed (`n × BC`, zero-padded).
 fn pack_tiles(a: &[f32], m: usize, n: usize) -> Vec<f32> {
     let tiles = m.div_ceil(BC);
-    let mut out = vec![0.0f32; tiles * n * BC];
+    let mut out = take(tiles * n * BC);
     for (r, row) in a[..m * n].chunks_exact(n).enumerate() {
         let base = (r / BC) * n * BC + r % BC;
         for (f, &x) in row.iter().enumerate() {
@@ -176,6 +206,14 @@ impl<'a> Prep<'a> {
             c,
             e,
             arg,
+        }
+    }
+
+    /// Gives this head's packed buffers back to the thread's pool.
+    fn release(self) {
+        give(self.kt);
+        if let Some(vt) = self.vt {
+            give(vt);
         }
     }
 
@@ -550,7 +588,7 @@ pub(crate) fn run(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kerne
     let (dkp, dvp, lam) = (p.dkp, p.dvp, p.lambda);
     let (nq, nk) = p.tiles();
     if !two_pass {
-        let mut dq_acc = vec![0.0f32; nq * BR * dkp];
+        let mut dq_acc = take(nq * BR * dkp);
         let (mut dk_acc, mut dv_acc) = (vec![0.0f32; BC * dkp], vec![0.0f32; BC * dvp]);
         for jt in 0..nk {
             // a chunk boundary: a long backward pass stops here when its call is cancelled
@@ -563,6 +601,8 @@ pub(crate) fn run(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kerne
             write_out(&mut dv[jt * BC * dvn..], &dv_acc, keys, dvn, dvp, None);
         }
         write_out(dq, &dq_acc, l, dkn, dkp, Some(lam));
+        give(dq_acc);
+        p.release();
         return;
     }
     let mut kv: Vec<(&mut [f32], &mut [f32])> = dk[..l * dkn].chunks_mut(BC * dkn).zip(dv[..l * dvn].chunks_mut(BC * dvn)).collect();
@@ -580,6 +620,7 @@ pub(crate) fn run(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kerne
         attn_bwd_q(isa, &p, it, &mut dq_acc);
         write_out(&mut *item[0], &dq_acc, BR.min(l - it * BR), dkn, dkp, Some(lam));
     });
+    p.release();
 }
 
 /// # Safety

@@ -128,13 +128,13 @@ impl Eye {
     }
 }
 
-/// What one `(b, h)` task computes in the forward pass; `Q`, `K`, `V` borrow the prompt when their
-/// weight is the identity (then the fused kernel also packs `K` once for `K` and `V`).
+/// What one `(b, h)` task computes in the forward pass besides `O`; `Q`, `K`, `V` borrow the
+/// prompt when their weight is the identity (then the fused kernel also packs `K` once for `K` and
+/// `V`).
 struct HeadPass<'x, T: Clone> {
     q: Cow<'x, [T]>,
     k: Cow<'x, [T]>,
     v: Cow<'x, [T]>,
-    o: Vec<T>,
     /// Only when the backward needs them.
     stats: Option<Stats<T>>,
 }
@@ -149,31 +149,27 @@ fn project<'x, T: Real>(x: &'x [T], l: usize, d: usize, w: &[T], cols: usize, ey
     Cow::Owned(out)
 }
 
-/// `out = O W_O^h` (`O`: `l × dv`; `out`: `l × d`), a copy of `O` when `W_O^h` is the identity.
-fn output<T: Real>(out: &mut [T], o: &[T], l: usize, w: &Weights<T>, h: usize, eye: Eye) {
-    let (d, dv) = (w.dim, w.dv);
-    if eye.o {
-        out[..l * d].copy_from_slice(&o[..l * d]);
-    } else {
-        matmul(out, d, View::rows(o, l, dv, dv), View::rows(&w.wo[h * dv * d..(h + 1) * dv * d], dv, d, d), false, T::one());
-    }
-}
-
+/// Head `h` on prompt `xb`: writes `O` (`l × dv`) to `o`.
 #[allow(clippy::too_many_arguments)]
-fn head_forward<'x, T: Real>(xb: &'x [T], l: usize, w: &Weights<T>, h: usize, eye: Eye, opts: &Options, par: Par, stats: bool) -> HeadPass<'x, T> {
+fn head_forward<'x, T: Real>(xb: &'x [T], l: usize, w: &Weights<T>, h: usize, eye: Eye, opts: &Options, par: Par, stats: bool, o: &mut [T]) -> HeadPass<'x, T> {
     let (d, dk, dv) = (w.dim, w.dk, w.dv);
     let q = project(xb, l, d, &w.wq[h * d * dk..(h + 1) * d * dk], dk, eye.q);
     let k = project(xb, l, d, &w.wk[h * d * dk..(h + 1) * d * dk], dk, eye.k);
     let v = project(xb, l, d, &w.wv[h * d * dv..(h + 1) * d * dv], dv, eye.v);
-    let mut o = vec![T::zero(); l * dv];
     let head = Head { q: &q, k: &k, v: &v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
     let stats = if stats {
-        Some(head.forward_with_stats(&mut o, par))
+        Some(head.forward_with_stats(o, par))
     } else {
-        head.forward(&mut o, &mut vec![T::zero(); l], par);
+        head.forward(o, &mut vec![T::zero(); l], par);
         None
     };
-    HeadPass { q, k, v, o, stats }
+    HeadPass { q, k, v, stats }
+}
+
+/// `out = O W_O^h` (`O`: `l × dv`; `out`: `l × d`).
+fn output<T: Real>(out: &mut [T], o: &[T], l: usize, w: &Weights<T>, h: usize) {
+    let (d, dv) = (w.dim, w.dv);
+    matmul(out, d, View::rows(o, l, dv, dv), View::rows(&w.wo[h * dv * d..(h + 1) * dv * d], dv, d, d), false, T::one());
 }
 
 /// `Aᵀ B` (`A`: `l × m`, `B`: `l × n`, row-major) as a new `m × n` matrix: in `f32` with `n` a
@@ -235,8 +231,14 @@ pub fn forward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, opts: &Opti
         outer.chunks_mut(ys, l * d, |t, yb| {
             let (bi, hi) = (t / h, t % h);
             let xb = &x[bi * l * d..(bi + 1) * l * d];
-            let pass = head_forward(xb, l, w, hi, eyes[hi], opts, inner, false);
-            output(yb, &pass.o, l, w, hi, eyes[hi]);
+            if eyes[hi].o {
+                // Y = O: the head writes its output in place
+                head_forward(xb, l, w, hi, eyes[hi], opts, inner, false, yb);
+            } else {
+                let mut o = vec![T::zero(); l * w.dv];
+                head_forward(xb, l, w, hi, eyes[hi], opts, inner, false, &mut o);
+                output(yb, &o, l, w, hi);
+            }
         })
     });
     Ok(y)
@@ -291,32 +293,41 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
                 let xb = &x[bi * l * d..(bi + 1) * l * d];
                 let dyb = &dy[bi * l * d..(bi + 1) * l * d];
                 let wo = &w.wo[hi * dv * d..(hi + 1) * dv * d];
-                let p = head_forward(xb, l, w, hi, eye, opts, inner, true);
+                // O is written in place as Y when W_O is the identity
+                let mut o_own = if eye.o { Vec::new() } else { vec![T::zero(); l * dv] };
+                let p = head_forward(xb, l, w, hi, eye, opts, inner, true, if eye.o { &mut yb[..] } else { &mut o_own });
+                let o: &[T] = if eye.o { yb } else { &o_own };
                 // dW_O = Oᵀ dY_b; dO = dY_b W_Oᵀ
-                let dwo = at_b(&p.o, dyb, l, dv, d);
-                output(yb, &p.o, l, w, hi, eye);
+                let dwo = at_b(o, dyb, l, dv, d);
                 let d_o: Cow<[T]> = if eye.o {
                     Cow::Borrowed(dyb)
                 } else {
+                    output(yb, &o_own, l, w, hi);
                     let mut d_o = vec![T::zero(); l * dv];
                     matmul(&mut d_o, dv, View::rows(dyb, l, d, d), View::transposed(wo, d, dv, d), false, T::one());
                     Cow::Owned(d_o)
                 };
-                let (mut dq, mut dk_, mut dv_) = (vec![T::zero(); l * dk], vec![T::zero(); l * dk], vec![T::zero(); l * dv]);
+                // dQ is accumulated in place as the first term of dX when W_Q is the identity
+                // (dxb starts at zero)
+                let mut dq_own = if eye.q { Vec::new() } else { vec![T::zero(); l * dk] };
+                let (mut dk_, mut dv_) = (vec![T::zero(); l * dk], vec![T::zero(); l * dv]);
                 let head = Head { q: &p.q, k: &p.k, v: &p.v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
-                head.backward_par(p.stats.as_ref().expect("stats were asked for"), &d_o, &mut dq, &mut dk_, &mut dv_, inner);
+                let st = p.stats.as_ref().expect("stats were asked for");
+                head.backward_par(st, &d_o, if eye.q { &mut dxb[..] } else { &mut dq_own }, &mut dk_, &mut dv_, inner);
+                let dq: &[T] = if eye.q { dxb } else { &dq_own };
                 // dW = X_bᵀ d(·)
                 let xt = |cols: usize, src: &[T]| at_b(xb, src, l, d, cols);
-                **part = Some(Part { dwq: xt(dk, &dq), dwk: xt(dk, &dk_), dwv: xt(dv, &dv_), dwo });
+                **part = Some(Part { dwq: xt(dk, dq), dwk: xt(dk, &dk_), dwv: xt(dv, &dv_), dwo });
                 // dX_b = dQ W_Qᵀ + dK W_Kᵀ + dV W_Vᵀ, in that order
                 let (wq, wk, wv) = (&w.wq[hi * d * dk..(hi + 1) * d * dk], &w.wk[hi * d * dk..(hi + 1) * d * dk], &w.wv[hi * d * dv..(hi + 1) * d * dv]);
-                for (n, (src, wm, cols, id)) in [(&dq, wq, dk, eye.q), (&dk_, wk, dk, eye.k), (&dv_, wv, dv, eye.v)].into_iter().enumerate() {
-                    if id && n == 0 {
-                        dxb.copy_from_slice(&src[..l * d]);
-                    } else if id {
+                if !eye.q {
+                    matmul(dxb, d, View::rows(&dq_own, l, dk, dk), View::transposed(wq, dk, d, dk), false, T::one());
+                }
+                for (src, wm, cols, id) in [(&dk_, wk, dk, eye.k), (&dv_, wv, dv, eye.v)] {
+                    if id {
                         dxb.iter_mut().zip(src.iter()).for_each(|(a, &s)| *a = *a + s);
                     } else {
-                        matmul(dxb, d, View::rows(src, l, cols, cols), View::transposed(wm, cols, d, cols), n > 0, T::one());
+                        matmul(dxb, d, View::rows(src, l, cols, cols), View::transposed(wm, cols, d, cols), true, T::one());
                     }
                 }
             });
