@@ -178,7 +178,7 @@ fn output<T: Real>(out: &mut [T], o: &[T], l: usize, w: &Weights<T>, h: usize) {
 fn at_b<T: Real>(a: &[T], b: &[T], l: usize, m: usize, n: usize) -> Vec<T> {
     let mut out = vec![T::zero(); m * n];
     match (T::as_f32(&a[..l * m]), T::as_f32(&b[..l * n])) {
-        (Some(af), Some(bf)) if n % 16 == 0 => simd::at_b(simd::isa(), T::as_f32_mut(&mut out).expect("f32"), af, bf, l, m, n),
+        (Some(af), Some(bf)) if n.is_multiple_of(16) => simd::at_b(simd::isa(), T::as_f32_mut(&mut out).expect("f32"), af, bf, l, m, n),
         _ => matmul(&mut out, n, View::transposed(a, m, l, m), View::rows(b, l, n, n), false, T::one()),
     }
     out
