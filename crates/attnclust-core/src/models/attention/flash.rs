@@ -310,7 +310,7 @@ impl<'a, T: Real> Head<'a, T> {
     /// backward of heads the fused kernel does not take.
     pub fn forward_with_stats_kernel(&self, o: &mut [T], par: Par, kernel: Kernel) -> Stats<T> {
         let (l, dv) = (self.l, self.dv);
-        let mut st = Stats { max: vec![T::zero(); l], norm: vec![T::zero(); l], arg: vec![NONE; l], rest: vec![T::zero(); l * dv] };
+        let mut st = Stats { max: vec![T::zero(); l], norm: vec![T::zero(); l], arg: vec![NONE; l], rest: super::layer::zeros(l * dv) };
         let mut lse = vec![T::zero(); l];
         let mut mz = vec![T::zero(); 2 * l];
         self.forward_into(o, &mut lse, &mut st.arg, Some(&mut st.rest), Some(&mut mz), par, kernel);

@@ -100,6 +100,45 @@ impl<'a, T: Real> Weights<'a, T> {
     }
 }
 
+/// Largest buffer (bytes) a thread keeps for the next task, and how many.
+const SPARE_BYTES: usize = 1 << 20;
+const SPARES: usize = 6;
+
+thread_local! {
+    /// This thread's per-task buffers of earlier tasks (`Vec<T>` of either float type), so that a
+    /// batch of prompts does not fault fresh pages in for every task.
+    static SPARE: std::cell::RefCell<Vec<Box<dyn std::any::Any>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `n` zeros, in a buffer this thread gave back by [`spare`] when there is one of this type.
+pub(super) fn zeros<T: Real>(n: usize) -> Vec<T> {
+    let kept = SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        let i = s.iter().position(|b| b.is::<Vec<T>>())?;
+        Some(s.swap_remove(i))
+    });
+    match kept.and_then(|b| b.downcast::<Vec<T>>().ok()) {
+        Some(mut v) => {
+            v.clear();
+            v.resize(n, T::zero());
+            *v
+        }
+        None => vec![T::zero(); n],
+    }
+}
+
+/// Keeps `v` for a later [`zeros`] on this thread (up to [`SPARES`] buffers of [`SPARE_BYTES`]).
+pub(super) fn spare<T: Real>(v: Vec<T>) {
+    if v.capacity() * std::mem::size_of::<T>() <= SPARE_BYTES {
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARES {
+                s.push(Box::new(v));
+            }
+        });
+    }
+}
+
 /// Which of one head's weights are exactly the identity (`d = dk = dv`): their products are skipped,
 /// as `X I = X` and `dY Iᵀ = dY` exactly (every other term of such a product is a zero; only the
 /// sign of a zero may differ from a general product's).
@@ -310,7 +349,7 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
                 // dQ is accumulated in place as the first term of dX when W_Q is the identity
                 // (dxb starts at zero)
                 let mut dq_own = if eye.q { Vec::new() } else { vec![T::zero(); l * dk] };
-                let (mut dk_, mut dv_) = (vec![T::zero(); l * dk], vec![T::zero(); l * dv]);
+                let (mut dk_, mut dv_) = (zeros::<T>(l * dk), zeros::<T>(l * dv));
                 let head = Head { q: &p.q, k: &p.k, v: &p.v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
                 let st = p.stats.as_ref().expect("stats were asked for");
                 head.backward_par(st, &d_o, if eye.q { &mut dxb[..] } else { &mut dq_own }, &mut dk_, &mut dv_, inner);
@@ -329,6 +368,13 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
                     } else {
                         matmul(dxb, d, View::rows(src, l, cols, cols), View::transposed(wm, cols, d, cols), true, T::one());
                     }
+                }
+                // this task's buffers serve the thread's next task
+                if let Some(st) = p.stats {
+                    spare(st.rest);
+                }
+                for v in [dk_, dv_, dq_own, o_own] {
+                    spare(v);
                 }
             });
         })
