@@ -201,7 +201,7 @@ pub fn finite_tensor<T: Real>(arg: &str, v: &[T], shape: &[usize]) -> Result<()>
 /// early exit (a loop the compiler vectorises), then the first failing block is searched.
 fn first_non_finite<T: Real>(v: &[T]) -> Option<usize> {
     const B: usize = 256;
-    let block = v.chunks(B).position(|c| !c.iter().fold(true, |ok, &t| ok & t.f64().is_finite()))?;
+    let block = v.chunks(B).position(|c| !c.iter().fold(true, |ok, &t| ok & t.is_finite()))?;
     v[block * B..].iter().position(|&t| !t.f64().is_finite()).map(|i| block * B + i)
 }
 

@@ -36,6 +36,7 @@
 use crate::kernels::attn::{score_block, Portable, LANES, MAX_D, V16};
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::attn::{Avx2, Avx512};
+use std::borrow::Cow;
 
 /// Queries per tile.
 pub const BR: usize = 64;
@@ -67,8 +68,9 @@ pub struct Input<'a> {
 }
 
 /// One head prepared for the tiles: rows padded to whole tiles and features to whole vectors of
-/// 16 (zeros), `Kᵀ`, `Vᵀ` packed per key tile, and the per-row constants.
-pub struct Prep {
+/// 16 (zeros; borrowed as they are when they need no padding), `Kᵀ`, `Vᵀ` packed per key tile
+/// (once when `V` is `K`), and the per-row constants.
+pub struct Prep<'a> {
     pub l: usize,
     pub dk: usize,
     pub dv: usize,
@@ -79,13 +81,14 @@ pub struct Prep {
     pub causal: bool,
     pub no_self: bool,
     /// `Q`, `dO`: `lq × dkp`, `lq × dvp` (`lq` = `l` rounded up to [`BR`]).
-    q: Vec<f32>,
-    d_o: Vec<f32>,
+    q: Cow<'a, [f32]>,
+    d_o: Cow<'a, [f32]>,
     /// `K`: `lk × dkp` (`lk` = `l` rounded up to [`BC`]).
-    k: Vec<f32>,
-    /// Per key tile `t`: `Kᵀ` (`dk × BC`) at `t·dk·BC`, `Vᵀ` (`dv × BC`) at `t·dv·BC`.
+    k: Cow<'a, [f32]>,
+    /// Per key tile `t`: `Kᵀ` (`dk × BC`) at `t·dk·BC`, `Vᵀ` (`dv × BC`) at `t·dv·BC`; `vt` is
+    /// `None` when `V` is `K` (identity attention).
     kt: Vec<f32>,
-    vt: Vec<f32>,
+    vt: Option<Vec<f32>>,
     /// `lk` key biases (zeros past `l`).
     bias: Option<Vec<f32>>,
     /// Per query row (`lq`): `m_i` (`+∞` for a row that sees no key, so that its `P` is 0),
@@ -97,19 +100,52 @@ pub struct Prep {
     arg: Vec<u32>,
 }
 
-/// `m × n` row-major into `rows × np` (zero-padded).
-fn pad(a: &[f32], m: usize, n: usize, rows: usize, np: usize) -> Vec<f32> {
+/// Largest buffer (values) a thread keeps between calls: the packed keys and the `dQ` accumulator
+/// of prompts up to 4096 tokens at `d = 64` (a larger call amortises its own allocations).
+const KEEP: usize = 1 << 18;
+
+thread_local! {
+    /// This thread's large work buffers of earlier calls (at most four of at most [`KEEP`] values),
+    /// so that a batch of prompts does not fault fresh pages in for every head.
+    static POOL: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `n` zeros, in a buffer this thread gave back earlier when there is one.
+fn take(n: usize) -> Vec<f32> {
+    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    v.clear();
+    v.resize(n, 0.0);
+    v
+}
+
+/// Gives `v` back for a later [`take`] on this thread.
+fn give(v: Vec<f32>) {
+    if v.capacity() <= KEEP {
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < 4 {
+                p.push(v);
+            }
+        });
+    }
+}
+
+/// `m × n` row-major into `rows × np` (zero-padded), borrowed when that is `a` itself.
+fn pad(a: &[f32], m: usize, n: usize, rows: usize, np: usize) -> Cow<'_, [f32]> {
+    if n == np && m == rows {
+        return Cow::Borrowed(&a[..m * n]);
+    }
     let mut out = vec![0.0f32; rows * np];
     for (o, r) in out.chunks_exact_mut(np).zip(a[..m * n].chunks_exact(n.max(1))) {
         o[..n].copy_from_slice(r);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// `m × n` row-major into tiles of [`BC`] rows, each transposed (`n × BC`, zero-padded).
 fn pack_tiles(a: &[f32], m: usize, n: usize) -> Vec<f32> {
     let tiles = m.div_ceil(BC);
-    let mut out = vec![0.0f32; tiles * n * BC];
+    let mut out = take(tiles * n * BC);
     for (r, row) in a[..m * n].chunks_exact(n).enumerate() {
         let base = (r / BC) * n * BC + r % BC;
         for (f, &x) in row.iter().enumerate() {
@@ -119,12 +155,12 @@ fn pack_tiles(a: &[f32], m: usize, n: usize) -> Vec<f32> {
     out
 }
 
-impl Prep {
+impl<'a> Prep<'a> {
     /// Pads and packs `inp`; the per-row constants `c_i`, `e_i` are plain sums in feature order.
     ///
     /// # Panics
     /// On sizes outside `1 ≤ dk, dv ≤` [`MAX_D`] or slices shorter than their shapes.
-    pub fn new(inp: &Input) -> Prep {
+    pub fn new(inp: &Input<'a>) -> Prep<'a> {
         let (l, dk, dv) = (inp.l, inp.dk, inp.dv);
         assert!((1..=MAX_D).contains(&dk) && (1..=MAX_D).contains(&dv) && l < NONE as usize);
         assert!(inp.q.len() >= l * dk && inp.k.len() >= l * dk && inp.v.len() >= l * dv && inp.d_o.len() >= l * dv);
@@ -159,7 +195,7 @@ impl Prep {
             d_o: pad(inp.d_o, l, dv, lq, dvp),
             k: pad(inp.k, l, dk, lk, dkp),
             kt: pack_tiles(inp.k, l, dk),
-            vt: pack_tiles(inp.v, l, dv),
+            vt: if std::ptr::eq(inp.k.as_ptr(), inp.v.as_ptr()) && dk == dv { None } else { Some(pack_tiles(inp.v, l, dv)) },
             bias: inp.bias.map(|b| {
                 let mut p = vec![0.0f32; lk];
                 p[..l].copy_from_slice(&b[..l]);
@@ -170,6 +206,14 @@ impl Prep {
             c,
             e,
             arg,
+        }
+    }
+
+    /// Gives this head's packed buffers back to the thread's pool.
+    fn release(self) {
+        give(self.kt);
+        if let Some(vt) = self.vt {
+            give(vt);
         }
     }
 
@@ -239,7 +283,7 @@ unsafe fn tile_block<V: V16, const R: usize, const NV: usize>(p: &Prep, i: usize
         }
     }
     // dP = dO Vᵀ, then dS = P ⊙ ((dP − c) − e)
-    let vt = p.vt.as_ptr().add(jt * dv * BC + LANES * v0);
+    let vt = p.vt.as_ref().unwrap_or(&p.kt).as_ptr().add(jt * dv * BC + LANES * v0);
     let d_o = p.d_o.as_ptr().add(i * dvp);
     let mut dp = [[V::splat(0.0); NV]; R];
     for f in 0..dv {
@@ -391,6 +435,52 @@ unsafe fn acc_rows<V: V16, const MR: usize, const NG: usize>(
     }
 }
 
+/// `C = Aᵀ B` in `f32` (`A`: `k × m`, `B`: `k × n`, `C`: `m × n`, all row-major and dense; `C` is
+/// overwritten) by the register-blocked product of the backward ([`acc_block`]): each element is one
+/// chain of `fma`s over `k` in increasing order. Model C's weight gradients `X_bᵀ dQ`, `Oᵀ dY_b`.
+///
+/// # Panics
+/// When `n` is not a multiple of 16 or a slice is shorter than its shape.
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+unsafe fn at_b<V: V16, const MR: usize, const NG: usize>(c: &mut [f32], a: &[f32], b: &[f32], k: usize, m: usize, n: usize) {
+    assert!(n.is_multiple_of(LANES) && a.len() >= k * m && b.len() >= k * n && c.len() >= m * n);
+    c[..m * n].iter_mut().for_each(|x| *x = 0.0);
+    if k == 0 || m == 0 || n == 0 {
+        return;
+    }
+    // A(row, step) = a[step·m + row], B rows of n values, C rows of n values
+    acc_rows::<V, MR, NG>(c.as_mut_ptr(), n, m, n / LANES, a.as_ptr(), 1, m, b.as_ptr(), n, k);
+}
+
+/// [`at_b`] on AVX-512F.
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub unsafe fn at_b_avx512(c: &mut [f32], a: &[f32], b: &[f32], k: usize, m: usize, n: usize) {
+    at_b::<Avx512, 6, 4>(c, a, b, k, m, n)
+}
+
+/// [`at_b`] on AVX2 and FMA.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn at_b_avx2(c: &mut [f32], a: &[f32], b: &[f32], k: usize, m: usize, n: usize) {
+    at_b::<Avx2, 6, 1>(c, a, b, k, m, n)
+}
+
+/// [`at_b`] on the portable lanes.
+pub fn at_b_portable(c: &mut [f32], a: &[f32], b: &[f32], k: usize, m: usize, n: usize) {
+    // SAFETY: the portable lanes need no CPU feature.
+    unsafe { at_b::<Portable, 4, 2>(c, a, b, k, m, n) }
+}
+
 /// What a block of one pass accumulates: for [`kv_block`], `dK` and `dV` of its key tile
 /// (`BC × dkp`, `BC × dvp`) and optionally `dQ` of the whole head (`lq × dkp`); for [`q_block`],
 /// `dQ` of its query tile (`BR × dkp`). All start at zero.
@@ -498,7 +588,7 @@ pub(crate) fn run(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kerne
     let (dkp, dvp, lam) = (p.dkp, p.dvp, p.lambda);
     let (nq, nk) = p.tiles();
     if !two_pass {
-        let mut dq_acc = vec![0.0f32; nq * BR * dkp];
+        let mut dq_acc = take(nq * BR * dkp);
         let (mut dk_acc, mut dv_acc) = (vec![0.0f32; BC * dkp], vec![0.0f32; BC * dvp]);
         for jt in 0..nk {
             // a chunk boundary: a long backward pass stops here when its call is cancelled
@@ -511,6 +601,8 @@ pub(crate) fn run(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kerne
             write_out(&mut dv[jt * BC * dvn..], &dv_acc, keys, dvn, dvp, None);
         }
         write_out(dq, &dq_acc, l, dkn, dkp, Some(lam));
+        give(dq_acc);
+        p.release();
         return;
     }
     let mut kv: Vec<(&mut [f32], &mut [f32])> = dk[..l * dkn].chunks_mut(BC * dkn).zip(dv[..l * dvn].chunks_mut(BC * dvn)).collect();
@@ -528,6 +620,7 @@ pub(crate) fn run(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kerne
         attn_bwd_q(isa, &p, it, &mut dq_acc);
         write_out(&mut *item[0], &dq_acc, BR.min(l - it * BR), dkn, dkp, Some(lam));
     });
+    p.release();
 }
 
 /// # Safety

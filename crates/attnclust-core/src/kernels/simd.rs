@@ -159,6 +159,27 @@ pub fn attn_bwd_kv(isa: Isa, p: &crate::kernels::attn_bwd::Prep, jt: usize, acc:
     }
 }
 
+/// `C = Aᵀ B` in `f32` on `isa` (`A`: `k × m`, `B`: `k × n`, `C`: `m × n`, row-major and dense;
+/// `n` a multiple of 16): the weight gradients of model C, by the products of the fused attention
+/// backward (`crate::kernels::attn_bwd`). Each element is one chain of `fma`s over `k` in order,
+/// the same on every `isa`.
+///
+/// # Panics
+/// When this CPU cannot run `isa`, `n` is not a multiple of 16, or a slice is shorter than its shape.
+pub fn at_b(isa: Isa, c: &mut [f32], a: &[f32], b: &[f32], k: usize, m: usize, n: usize) {
+    use crate::kernels::attn_bwd as ab;
+    assert!(isa.available(), "{isa:?} is not available on this CPU");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F (checked above).
+        Isa::Avx512 => unsafe { ab::at_b_avx512(c, a, b, k, m, n) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        Isa::Avx2 => unsafe { ab::at_b_avx2(c, a, b, k, m, n) },
+        _ => ab::at_b_portable(c, a, b, k, m, n),
+    }
+}
+
 /// Query tile `it` of the fused small-`d` attention backward (`crate::kernels::attn_bwd`) on `isa`.
 ///
 /// # Panics

@@ -126,6 +126,16 @@ pub struct FusedBufs {
     scratch: Scratch,
 }
 
+/// Largest head (`l·(dk + dv + 1)` values) whose fused-forward buffers a thread keeps for the next
+/// head: prompts up to 2048 tokens at `d = 64` (a larger head amortises its own allocations).
+const KEEP_BUFS: usize = 1 << 18;
+
+thread_local! {
+    /// This thread's fused-forward allocations (packing, block scratch), kept between heads so that
+    /// a batch of prompts does not fault fresh pages in for every head.
+    static THREAD_BUFS: std::cell::RefCell<FusedBufs> = std::cell::RefCell::new(FusedBufs::default());
+}
+
 /// `arg` value of a row that sees no key.
 pub const NONE: u32 = u32::MAX;
 
@@ -305,7 +315,7 @@ impl<'a, T: Real> Head<'a, T> {
     /// backward of heads the fused kernel does not take.
     pub fn forward_with_stats_kernel(&self, o: &mut [T], par: Par, kernel: Kernel) -> Stats<T> {
         let (l, dv) = (self.l, self.dv);
-        let mut st = Stats { max: vec![T::zero(); l], norm: vec![T::zero(); l], arg: vec![NONE; l], rest: vec![T::zero(); l * dv] };
+        let mut st = Stats { max: vec![T::zero(); l], norm: vec![T::zero(); l], arg: vec![NONE; l], rest: super::layer::zeros(l * dv) };
         let mut lse = vec![T::zero(); l];
         let mut mz = vec![T::zero(); 2 * l];
         self.forward_into(o, &mut lse, &mut st.arg, Some(&mut st.rest), Some(&mut mz), par, kernel);
@@ -324,10 +334,12 @@ impl<'a, T: Real> Head<'a, T> {
         let packed = match kernel {
             Kernel::Fused(isa) => {
                 assert!(self.fused() && isa.available(), "the fused kernel on {isa:?} does not take this head here");
-                Some((isa, self.pack(PackBufs::default())))
+                Some((isa, self.pack(THREAD_BUFS.with(|b| std::mem::take(&mut b.borrow_mut().pack)))))
             }
             Kernel::Tiled => None,
         };
+        // a head whose buffers a thread keeps for the next one
+        let keep = l * (self.dk + dv + 1) <= KEEP_BUFS;
         let mut rest_blocks: Vec<Option<&mut [T]>> = match rest {
             Some(r) => r[..l * dv].chunks_mut(BR * dv).map(Some).collect(),
             None => (0..l.div_ceil(BR)).map(|_| None).collect(),
@@ -349,11 +361,20 @@ impl<'a, T: Real> Head<'a, T> {
             let rows = lb.len();
             let out = Out { o: ob, lse: Some(lb), arg: Some(ab), rest: rb.as_deref_mut(), mz: zb.as_deref_mut() };
             match &packed {
-                Some((isa, p)) => self.forward_rows_fused(p, *isa, bi * BR, rows, out, &mut Scratch::default()),
+                Some((isa, p)) => {
+                    let mut scratch = THREAD_BUFS.with(|b| std::mem::take(&mut b.borrow_mut().scratch));
+                    self.forward_rows_fused(p, *isa, bi * BR, rows, out, &mut scratch);
+                    if keep {
+                        THREAD_BUFS.with(|b| b.borrow_mut().scratch = scratch);
+                    }
+                }
                 // A tile no larger than the prompt: a short prompt's call is not an allocation of BR × BC.
                 None => self.forward_rows(bi * BR, rows, out, &mut vec![T::zero(); BR.min(l) * BC.min(l)]),
             }
         });
+        if let Some((_, p)) = packed.filter(|_| keep) {
+            THREAD_BUFS.with(|b| b.borrow_mut().pack = p.release());
+        }
     }
 
     /// This `f32` head packed for the fused kernel, in the allocations of `bufs`.

@@ -199,3 +199,29 @@ fn layer_backward_is_thread_independent_with_one_prompt() {
         }
     }
 }
+
+/// The weight-gradient product `C = Aᵀ B` (`crate::kernels::simd::at_b`) against an `f64` sum,
+/// over sizes that leave partial register blocks (`m` not a multiple of the block's rows, `n` of
+/// 1–4 vectors), one row, long reductions and none; the same bits on every instruction set.
+#[test]
+fn weight_gradient_product_matches_reference() {
+    for (k, m, n) in [(1, 1, 16), (7, 5, 32), (1000, 13, 64), (64, 64, 64), (3, 7, 48), (0, 3, 16)] {
+        let (a, b) = (values(k * m, 31, 1.0), values(k * n, 32, 1.0));
+        let mut first: Option<Vec<u32>> = None;
+        for isa in isas() {
+            let mut c = vec![f32::NAN; m * n];
+            crate::kernels::simd::at_b(isa, &mut c, &a, &b, k, m, n);
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k).map(|t| f64::from(a[t * m + i]) * f64::from(b[t * n + j])).sum();
+                    let tol = 1e-6 * (k as f64).max(1.0);
+                    assert!((f64::from(c[i * n + j]) - want).abs() <= tol, "{isa:?} k={k} m={m} n={n} C[{i}][{j}] = {} vs {want}", c[i * n + j]);
+                }
+            }
+            match &first {
+                None => first = Some(bits(&c)),
+                Some(f) => assert_eq!(f, &bits(&c), "{isa:?} differs from the first instruction set"),
+            }
+        }
+    }
+}

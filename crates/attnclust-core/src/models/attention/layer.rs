@@ -17,7 +17,9 @@ use super::flash::{Head, Mask, Stats};
 use crate::error::{ensure, finite_tensor, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
+use crate::kernels::simd;
 use crate::kernels::tile::{matmul, View};
+use std::borrow::Cow;
 
 /// The weights of all heads, row-major: `wq`, `wk` are `H × d × dk`, `wv` is `H × d × dv`, `wo` is
 /// `H × dv × d`.
@@ -98,36 +100,127 @@ impl<'a, T: Real> Weights<'a, T> {
     }
 }
 
-/// What one `(b, h)` task computes in the forward pass.
-struct HeadPass<T> {
-    q: Vec<T>,
-    k: Vec<T>,
-    v: Vec<T>,
-    o: Vec<T>,
+/// Largest buffer (bytes) a thread keeps for the next task, and how many.
+const SPARE_BYTES: usize = 1 << 20;
+const SPARES: usize = 6;
+
+thread_local! {
+    /// This thread's per-task buffers of earlier tasks (`Vec<T>` of either float type), so that a
+    /// batch of prompts does not fault fresh pages in for every task.
+    static SPARE: std::cell::RefCell<Vec<Box<dyn std::any::Any>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `n` zeros, in a buffer this thread gave back by [`spare`] when there is one of this type.
+pub(super) fn zeros<T: Real>(n: usize) -> Vec<T> {
+    let kept = SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        let i = s.iter().position(|b| b.is::<Vec<T>>())?;
+        Some(s.swap_remove(i))
+    });
+    match kept.and_then(|b| b.downcast::<Vec<T>>().ok()) {
+        Some(mut v) => {
+            v.clear();
+            v.resize(n, T::zero());
+            *v
+        }
+        None => vec![T::zero(); n],
+    }
+}
+
+/// Keeps `v` for a later [`zeros`] on this thread (up to [`SPARES`] buffers of [`SPARE_BYTES`]).
+pub(super) fn spare<T: Real>(v: Vec<T>) {
+    if v.capacity() * std::mem::size_of::<T>() <= SPARE_BYTES {
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARES {
+                s.push(Box::new(v));
+            }
+        });
+    }
+}
+
+/// Which of one head's weights are exactly the identity (`d = dk = dv`): their products are skipped,
+/// as `X I = X` and `dY Iᵀ = dY` exactly (every other term of such a product is a zero; only the
+/// sign of a zero may differ from a general product's).
+#[derive(Clone, Copy)]
+struct Eye {
+    q: bool,
+    k: bool,
+    v: bool,
+    o: bool,
+}
+
+/// Whether `w` (`rows × cols`, row-major) is the identity matrix.
+fn is_identity<T: Real>(w: &[T], rows: usize, cols: usize) -> bool {
+    rows == cols && w.len() == rows * cols && w.iter().enumerate().all(|(i, &x)| x == if i % (cols + 1) == 0 { T::one() } else { T::zero() })
+}
+
+impl Eye {
+    fn of<T: Real>(w: &Weights<T>, h: usize) -> Eye {
+        let (d, dk, dv) = (w.dim, w.dk, w.dv);
+        Eye {
+            q: is_identity(&w.wq[h * d * dk..(h + 1) * d * dk], d, dk),
+            k: is_identity(&w.wk[h * d * dk..(h + 1) * d * dk], d, dk),
+            v: is_identity(&w.wv[h * d * dv..(h + 1) * d * dv], d, dv),
+            o: is_identity(&w.wo[h * dv * d..(h + 1) * dv * d], dv, d),
+        }
+    }
+}
+
+/// What one `(b, h)` task computes in the forward pass besides `O`; `Q`, `K`, `V` borrow the
+/// prompt when their weight is the identity (then the fused kernel also packs `K` once for `K` and
+/// `V`).
+struct HeadPass<'x, T: Clone> {
+    q: Cow<'x, [T]>,
+    k: Cow<'x, [T]>,
+    v: Cow<'x, [T]>,
     /// Only when the backward needs them.
     stats: Option<Stats<T>>,
 }
 
-fn project<T: Real>(x: &[T], l: usize, d: usize, w: &[T], cols: usize) -> Vec<T> {
+/// `x W` (`x`: `l × d`, `W`: `d × cols`), or `x` itself when `W` is the identity (`eye`).
+fn project<'x, T: Real>(x: &'x [T], l: usize, d: usize, w: &[T], cols: usize, eye: bool) -> Cow<'x, [T]> {
+    if eye {
+        return Cow::Borrowed(&x[..l * d]);
+    }
     let mut out = vec![T::zero(); l * cols];
     matmul(&mut out, cols, View::rows(x, l, d, d), View::rows(w, d, cols, cols), false, T::one());
-    out
+    Cow::Owned(out)
 }
 
-fn head_forward<T: Real>(xb: &[T], l: usize, w: &Weights<T>, h: usize, opts: &Options, par: Par, stats: bool) -> HeadPass<T> {
+/// Head `h` on prompt `xb`: writes `O` (`l × dv`) to `o`.
+#[allow(clippy::too_many_arguments)]
+fn head_forward<'x, T: Real>(xb: &'x [T], l: usize, w: &Weights<T>, h: usize, eye: Eye, opts: &Options, par: Par, stats: bool, o: &mut [T]) -> HeadPass<'x, T> {
     let (d, dk, dv) = (w.dim, w.dk, w.dv);
-    let q = project(xb, l, d, &w.wq[h * d * dk..(h + 1) * d * dk], dk);
-    let k = project(xb, l, d, &w.wk[h * d * dk..(h + 1) * d * dk], dk);
-    let v = project(xb, l, d, &w.wv[h * d * dv..(h + 1) * d * dv], dv);
-    let mut o = vec![T::zero(); l * dv];
+    let q = project(xb, l, d, &w.wq[h * d * dk..(h + 1) * d * dk], dk, eye.q);
+    let k = project(xb, l, d, &w.wk[h * d * dk..(h + 1) * d * dk], dk, eye.k);
+    let v = project(xb, l, d, &w.wv[h * d * dv..(h + 1) * d * dv], dv, eye.v);
     let head = Head { q: &q, k: &k, v: &v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
     let stats = if stats {
-        Some(head.forward_with_stats(&mut o, par))
+        Some(head.forward_with_stats(o, par))
     } else {
-        head.forward(&mut o, &mut vec![T::zero(); l], par);
+        head.forward(o, &mut vec![T::zero(); l], par);
         None
     };
-    HeadPass { q, k, v, o, stats }
+    HeadPass { q, k, v, stats }
+}
+
+/// `out = O W_O^h` (`O`: `l × dv`; `out`: `l × d`).
+fn output<T: Real>(out: &mut [T], o: &[T], l: usize, w: &Weights<T>, h: usize) {
+    let (d, dv) = (w.dim, w.dv);
+    matmul(out, d, View::rows(o, l, dv, dv), View::rows(&w.wo[h * dv * d..(h + 1) * dv * d], dv, d, d), false, T::one());
+}
+
+/// `Aᵀ B` (`A`: `l × m`, `B`: `l × n`, row-major) as a new `m × n` matrix: in `f32` with `n` a
+/// multiple of 16 by the fused backward's register-blocked product ([`simd::at_b`]: each element
+/// one chain of `fma`s over the `l` rows in order), else by [`matmul`].
+fn at_b<T: Real>(a: &[T], b: &[T], l: usize, m: usize, n: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); m * n];
+    match (T::as_f32(&a[..l * m]), T::as_f32(&b[..l * n])) {
+        (Some(af), Some(bf)) if n.is_multiple_of(16) => simd::at_b(simd::isa(), T::as_f32_mut(&mut out).expect("f32"), af, bf, l, m, n),
+        _ => matmul(&mut out, n, View::transposed(a, m, l, m), View::rows(b, l, n, n), false, T::one()),
+    }
+    out
 }
 
 /// Splits the work: parallel over `(b, h)` pairs when there are enough, else inside each head.
@@ -140,9 +233,26 @@ fn split(par: Par, pairs: usize) -> (Par, Par) {
     }
 }
 
+/// Where each `(b, h)` task writes its `l × d` parts (`y`, and `dX` in the backward): with one head,
+/// straight into prompt `b`'s rows of the result; with several, into per-task buffers that are then
+/// added per prompt in head order (`dst`, `b × l × d`, starts at zero). The same bits either way.
+fn with_parts<T: Real, F: FnMut(&mut [T])>(dst: &mut [T], tasks: usize, h: usize, part: usize, mut run: F) {
+    if h == 1 {
+        run(dst);
+        return;
+    }
+    let mut parts = vec![T::zero(); tasks * part];
+    run(&mut parts);
+    for (t, p) in parts.chunks_exact(part).enumerate() {
+        let db = &mut dst[(t / h) * part..(t / h + 1) * part];
+        db.iter_mut().zip(p).for_each(|(a, &s)| *a = *a + s);
+    }
+}
+
 /// `Attn(X)` for `b` prompts of `l` tokens (`x`: `b × l × d`, row-major), a new `b × l × d`
 /// matrix: each head by the tiled kernel of [`super::flash`] (FlashAttention-2, Dao 2023). The
-/// same bits for any `par` and thread count.
+/// same bits for any `par` and thread count. A weight that is exactly the identity costs no
+/// product.
 ///
 /// # Errors
 /// As [`Weights::check`].
@@ -154,23 +264,29 @@ pub fn forward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, opts: &Opti
         return Ok(y);
     }
     let (outer, inner) = split(par, b * h);
+    let eyes: Vec<Eye> = (0..h).map(|hi| Eye::of(w, hi)).collect();
     // Each pair's contribution `O W_O^h` (l × d), added per prompt in head order.
-    let parts: Vec<Vec<T>> = outer.map(b * h, |t| {
-        let (bi, hi) = (t / h, t % h);
-        let xb = &x[bi * l * d..(bi + 1) * l * d];
-        let pass = head_forward(xb, l, w, hi, opts, inner, false);
-        project(&pass.o, l, w.dv, &w.wo[hi * w.dv * d..(hi + 1) * w.dv * d], d)
+    with_parts(&mut y, b * h, h, l * d, |ys| {
+        outer.chunks_mut(ys, l * d, |t, yb| {
+            let (bi, hi) = (t / h, t % h);
+            let xb = &x[bi * l * d..(bi + 1) * l * d];
+            if eyes[hi].o {
+                // Y = O: the head writes its output in place
+                head_forward(xb, l, w, hi, eyes[hi], opts, inner, false, yb);
+            } else {
+                let mut o = vec![T::zero(); l * w.dv];
+                head_forward(xb, l, w, hi, eyes[hi], opts, inner, false, &mut o);
+                output(yb, &o, l, w, hi);
+            }
+        })
     });
-    for (t, part) in parts.iter().enumerate() {
-        let yb = &mut y[(t / h) * l * d..(t / h + 1) * l * d];
-        yb.iter_mut().zip(part).for_each(|(a, &p)| *a = *a + p);
-    }
     Ok(y)
 }
 
 /// The forward output and every gradient, given the upstream gradient `dy` (`b × l × d`): the
 /// backward of FlashAttention-2 (Dao 2023), with `D_i` split around the dominant key so that a
-/// saturated softmax keeps an accurate gradient (see [`super::flash`]).
+/// saturated softmax keeps an accurate gradient (see [`super::flash`]). A weight that is exactly
+/// the identity costs no product (`X I = X`, `dY Iᵀ = dY`); its gradient is still computed.
 ///
 /// # Errors
 /// As [`Weights::check`]; [`crate::ErrorKind::Type`] when `dy` does not hold `b·l·d` values;
@@ -193,49 +309,82 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
     if l == 0 || b == 0 {
         return Ok(g);
     }
+    /// One task's weight gradients.
     struct Part<T> {
-        y: Vec<T>,
-        dx: Vec<T>,
         dwq: Vec<T>,
         dwk: Vec<T>,
         dwv: Vec<T>,
         dwo: Vec<T>,
     }
     let (outer, inner) = split(par, b * h);
-    let parts: Vec<Part<T>> = outer.map(b * h, |t| {
-        let (bi, hi) = (t / h, t % h);
-        let xb = &x[bi * l * d..(bi + 1) * l * d];
-        let dyb = &dy[bi * l * d..(bi + 1) * l * d];
-        let wo = &w.wo[hi * dv * d..(hi + 1) * dv * d];
-        let p = head_forward(xb, l, w, hi, opts, inner, true);
-        let y = project(&p.o, l, dv, wo, d);
-        // dW_O = Oᵀ dY_b; dO = dY_b W_Oᵀ
-        let mut dwo = vec![T::zero(); dv * d];
-        matmul(&mut dwo, d, View::transposed(&p.o, dv, l, dv), View::rows(dyb, l, d, d), false, T::one());
-        let mut d_o = vec![T::zero(); l * dv];
-        matmul(&mut d_o, dv, View::rows(dyb, l, d, d), View::transposed(wo, d, dv, d), false, T::one());
-        let (mut dq, mut dk_, mut dv_) = (vec![T::zero(); l * dk], vec![T::zero(); l * dk], vec![T::zero(); l * dv]);
-        let head = Head { q: &p.q, k: &p.k, v: &p.v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
-        head.backward_par(p.stats.as_ref().expect("stats were asked for"), &d_o, &mut dq, &mut dk_, &mut dv_, inner);
-        // dX_b = dQ W_Qᵀ + dK W_Kᵀ + dV W_Vᵀ
-        let (wq, wk, wv) = (&w.wq[hi * d * dk..(hi + 1) * d * dk], &w.wk[hi * d * dk..(hi + 1) * d * dk], &w.wv[hi * d * dv..(hi + 1) * d * dv]);
-        let mut dx = vec![T::zero(); l * d];
-        matmul(&mut dx, d, View::rows(&dq, l, dk, dk), View::transposed(wq, dk, d, dk), false, T::one());
-        matmul(&mut dx, d, View::rows(&dk_, l, dk, dk), View::transposed(wk, dk, d, dk), true, T::one());
-        matmul(&mut dx, d, View::rows(&dv_, l, dv, dv), View::transposed(wv, dv, d, dv), true, T::one());
-        // dW = X_bᵀ d(·)
-        let xt = |cols: usize, src: &[T]| {
-            let mut out = vec![T::zero(); d * cols];
-            matmul(&mut out, cols, View::transposed(xb, d, l, d), View::rows(src, l, cols, cols), false, T::one());
-            out
-        };
-        Part { y, dx, dwq: xt(dk, &dq), dwk: xt(dk, &dk_), dwv: xt(dv, &dv_), dwo }
+    let eyes: Vec<Eye> = (0..h).map(|hi| Eye::of(w, hi)).collect();
+    let mut wparts: Vec<Option<Part<T>>> = (0..b * h).map(|_| None).collect();
+    let mut y = std::mem::take(&mut g.y);
+    let mut dx = std::mem::take(&mut g.dx);
+    with_parts(&mut y, b * h, h, l * d, |ys| {
+        with_parts(&mut dx, b * h, h, l * d, |dxs| {
+            let mut tasks: Vec<(&mut [T], &mut [T], &mut Option<Part<T>>)> =
+                ys.chunks_mut(l * d).zip(dxs.chunks_mut(l * d)).zip(wparts.iter_mut()).map(|((a, c), p)| (a, c, p)).collect();
+            outer.chunks_mut(&mut tasks, 1, |t, item| {
+                let (yb, dxb, part) = &mut item[0];
+                let (bi, hi) = (t / h, t % h);
+                let eye = eyes[hi];
+                let xb = &x[bi * l * d..(bi + 1) * l * d];
+                let dyb = &dy[bi * l * d..(bi + 1) * l * d];
+                let wo = &w.wo[hi * dv * d..(hi + 1) * dv * d];
+                // O is written in place as Y when W_O is the identity
+                let mut o_own = if eye.o { Vec::new() } else { vec![T::zero(); l * dv] };
+                let p = head_forward(xb, l, w, hi, eye, opts, inner, true, if eye.o { &mut yb[..] } else { &mut o_own });
+                let o: &[T] = if eye.o { yb } else { &o_own };
+                // dW_O = Oᵀ dY_b; dO = dY_b W_Oᵀ
+                let dwo = at_b(o, dyb, l, dv, d);
+                let d_o: Cow<[T]> = if eye.o {
+                    Cow::Borrowed(dyb)
+                } else {
+                    output(yb, &o_own, l, w, hi);
+                    let mut d_o = vec![T::zero(); l * dv];
+                    matmul(&mut d_o, dv, View::rows(dyb, l, d, d), View::transposed(wo, d, dv, d), false, T::one());
+                    Cow::Owned(d_o)
+                };
+                // dQ is accumulated in place as the first term of dX when W_Q is the identity
+                // (dxb starts at zero)
+                let mut dq_own = if eye.q { Vec::new() } else { vec![T::zero(); l * dk] };
+                let (mut dk_, mut dv_) = (zeros::<T>(l * dk), zeros::<T>(l * dv));
+                let head = Head { q: &p.q, k: &p.k, v: &p.v, l, dk, dv, lambda: T::of(opts.lambda), mask: opts.mask, key_bias: None };
+                let st = p.stats.as_ref().expect("stats were asked for");
+                head.backward_par(st, &d_o, if eye.q { &mut dxb[..] } else { &mut dq_own }, &mut dk_, &mut dv_, inner);
+                let dq: &[T] = if eye.q { dxb } else { &dq_own };
+                // dW = X_bᵀ d(·)
+                let xt = |cols: usize, src: &[T]| at_b(xb, src, l, d, cols);
+                **part = Some(Part { dwq: xt(dk, dq), dwk: xt(dk, &dk_), dwv: xt(dv, &dv_), dwo });
+                // dX_b = dQ W_Qᵀ + dK W_Kᵀ + dV W_Vᵀ, in that order
+                let (wq, wk, wv) = (&w.wq[hi * d * dk..(hi + 1) * d * dk], &w.wk[hi * d * dk..(hi + 1) * d * dk], &w.wv[hi * d * dv..(hi + 1) * d * dv]);
+                if !eye.q {
+                    matmul(dxb, d, View::rows(&dq_own, l, dk, dk), View::transposed(wq, dk, d, dk), false, T::one());
+                }
+                for (src, wm, cols, id) in [(&dk_, wk, dk, eye.k), (&dv_, wv, dv, eye.v)] {
+                    if id {
+                        dxb.iter_mut().zip(src.iter()).for_each(|(a, &s)| *a = *a + s);
+                    } else {
+                        matmul(dxb, d, View::rows(src, l, cols, cols), View::transposed(wm, cols, d, cols), true, T::one());
+                    }
+                }
+                // this task's buffers serve the thread's next task
+                if let Some(st) = p.stats {
+                    spare(st.rest);
+                }
+                for v in [dk_, dv_, dq_own, o_own] {
+                    spare(v);
+                }
+            });
+        })
     });
+    g.y = y;
+    g.dx = dx;
     let add = |dst: &mut [T], src: &[T]| dst.iter_mut().zip(src).for_each(|(a, &s)| *a = *a + s);
-    for (t, p) in parts.iter().enumerate() {
-        let (bi, hi) = (t / h, t % h);
-        add(&mut g.y[bi * l * d..(bi + 1) * l * d], &p.y);
-        add(&mut g.dx[bi * l * d..(bi + 1) * l * d], &p.dx);
+    for (t, p) in wparts.iter().enumerate() {
+        let hi = t % h;
+        let p = p.as_ref().expect("every task ran");
         add(&mut g.dwq[hi * d * dk..(hi + 1) * d * dk], &p.dwq);
         add(&mut g.dwk[hi * d * dk..(hi + 1) * d * dk], &p.dwk);
         add(&mut g.dwv[hi * d * dv..(hi + 1) * d * dv], &p.dwv);

@@ -86,9 +86,12 @@ fn weights(c: &Case) -> [Vec<f64>; 4] {
 }
 
 fn check_layer<T: Real>(c: &Case, tol: f64) {
+    check_layer_with::<T>(c, weights(c), tol)
+}
+
+fn check_layer_with<T: Real>(c: &Case, [wq, wk, wv, wo]: [Vec<f64>; 4], tol: f64) {
     let x = values(c.b * c.l * c.d, 21, 1.0);
     let dy = values(c.b * c.l * c.d, 22, 1.0);
-    let [wq, wk, wv, wo] = weights(c);
     let (xt, dyt, wqt, wkt, wvt, wot) = (cast::<T>(&x), cast::<T>(&dy), cast::<T>(&wq), cast::<T>(&wk), cast::<T>(&wv), cast::<T>(&wo));
     let w = Weights { heads: c.h, dim: c.d, dk: c.dk, dv: c.dv, wq: &wqt, wk: &wkt, wv: &wvt, wo: &wot };
     let opts = Options { lambda: 0.7, mask: c.mask };
@@ -123,6 +126,9 @@ fn check_layer<T: Real>(c: &Case, tol: f64) {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let g2 = pool.install(|| backward(&xt, c.b, c.l, &w, &dyt, &opts, Par::Rayon).unwrap());
     assert_eq!(g, g2, "thread count changed the gradients");
+    let pool3 = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    let g3 = pool3.install(|| backward(&xt, c.b, c.l, &w, &dyt, &opts, Par::Rayon).unwrap());
+    assert_eq!(g, g3, "thread count changed the gradients");
     let y2 = pool.install(|| forward(&xt, c.b, c.l, &w, &opts, Par::Rayon).unwrap());
     assert_eq!(y, y2, "thread count changed the output");
 }
@@ -140,6 +146,41 @@ fn layer_matches_reference() {
     for c in &cases {
         check_layer::<f64>(c, 1e-11);
         check_layer::<f32>(c, 2e-4);
+    }
+}
+
+/// `H` identity matrices `d × d`.
+fn eyes(h: usize, d: usize) -> Vec<f64> {
+    (0..h * d * d).map(|i| if (i % (d * d)) % (d + 1) == 0 { 1.0 } else { 0.0 }).collect()
+}
+
+/// Weights that are exactly the identity skip their products (`X I = X`, `dY Iᵀ = dY`): all four,
+/// or some of them per head (the others general), on one or several heads, with every mask, on
+/// the fused kernel's sizes and past them; against the reference and on 1–3 threads.
+#[test]
+fn identity_weights_match_reference() {
+    let cases = [
+        Case { b: 2, l: 70, h: 1, d: 16, dk: 16, dv: 16, mask: Mask::None },
+        Case { b: 3, l: 129, h: 1, d: 8, dk: 8, dv: 8, mask: Mask::Causal },
+        Case { b: 1, l: 65, h: 2, d: 5, dk: 5, dv: 5, mask: Mask::NoSelf },
+        Case { b: 1, l: 33, h: 1, d: 72, dk: 72, dv: 72, mask: Mask::None },
+    ];
+    for c in &cases {
+        let general = weights(c);
+        let eye = eyes(c.h, c.d);
+        check_layer_with::<f64>(c, [eye.clone(), eye.clone(), eye.clone(), eye.clone()], 1e-11);
+        check_layer_with::<f32>(c, [eye.clone(), eye.clone(), eye.clone(), eye.clone()], 2e-4);
+        // the first head's W_Q and W_V and the last head's W_O are the identity, the rest general
+        let (n, hd) = (c.d * c.d, c.h * c.d * c.d);
+        let mix = |w: &[f64], first: bool| -> Vec<f64> {
+            let mut m = w.to_vec();
+            let at = if first { 0 } else { hd - n };
+            m[at..at + n].copy_from_slice(&eye[at..at + n]);
+            m
+        };
+        let mixed = [mix(&general[0], true), general[1].clone(), mix(&general[2], true), mix(&general[3], false)];
+        check_layer_with::<f64>(c, mixed.clone(), 1e-11);
+        check_layer_with::<f32>(c, mixed, 2e-4);
     }
 }
 
