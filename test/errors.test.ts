@@ -724,6 +724,19 @@ describe('range faults carry `numeric`', () => {
     expect(err).toBeInstanceOf(RangeError);
     expect((err as { numeric?: string }).numeric).toBe('overflow');
   });
+  it('the raw addon: a residual stack whose output leaves f64 is an overflow, found by the core', () => {
+    // (the TypeScript layer's own bound refuses such inputs before the call; the core checks the
+    // result itself, in one vectorised pass, instead of a JavaScript loop over it)
+    let err: unknown;
+    try {
+      native.identityAttentionSync(Float64Array.from([1e308, 1e308]), 1, 2, 1, 1e-300, 'dot', false, 2, true);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(RangeError);
+    expect((err as { numeric?: string }).numeric).toBe('overflow');
+    expect((err as Error).message).toMatch(/`x`.*the output.*overflow/);
+  });
   it('a plain out-of-range argument has no `numeric`', () => {
     let err: unknown;
     try {

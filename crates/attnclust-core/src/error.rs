@@ -197,6 +197,21 @@ pub fn finite_tensor<T: Real>(arg: &str, v: &[T], shape: &[usize]) -> Result<()>
     }
 }
 
+/// A range fault ([`Numeric::Overflow`]) about the input `arg` when the result `v` (named `what`:
+/// `the output`, `the gradient dx`) holds a non-finite value: the inputs were finite, so the values
+/// overflowed on the way. One vectorised pass; `Ok` when every value is finite.
+pub fn finite_result<T: Real>(arg: &str, what: &str, v: &[T]) -> Result<()> {
+    match first_non_finite(v) {
+        None => Ok(()),
+        Some(i) => Err(Error::range(
+            arg,
+            format!("small enough (with the parameters and `lambda`) that {what} stays finite"),
+            format!("an overflow ({what} is {} at index {i})", num(v[i].f64())),
+        )
+        .because(Numeric::Overflow)),
+    }
+}
+
 /// The index of the first non-finite value of `v`: blocks of 256 values are checked without an
 /// early exit (a loop the compiler vectorises), then the first failing block is searched.
 fn first_non_finite<T: Real>(v: &[T]) -> Option<usize> {
@@ -236,6 +251,16 @@ mod tests {
         assert_eq!(Numeric::Underflow.as_str(), "underflow");
         // renaming keeps the mark
         assert_eq!(fault.with_root("source").numeric, Some(Numeric::Overflow));
+    }
+
+    #[test]
+    fn a_non_finite_result_is_an_overflow_about_the_input() {
+        assert!(finite_result("x", "the output", &[1.0f32, 2.0, 3.0]).is_ok());
+        let mut v = vec![0.0f64; 300];
+        v[257] = f64::INFINITY;
+        let e = finite_result("x", "the output", &v).unwrap_err();
+        assert_eq!((e.kind, e.numeric, e.arg.as_str()), (ErrorKind::Range, Some(Numeric::Overflow), "x"));
+        assert!(e.message().contains("Infinity at index 257"), "{e}");
     }
 
     #[test]

@@ -31,7 +31,7 @@
 //! bounded runs instead on the symmetric kernel of `crate::kernels::attn_sym` (each pair of
 //! tokens scored once for both its rows) where that is faster (`crate::kernels::attn_sym::pays`).
 
-use crate::error::{ensure, finite_tensor, values, Error, Result};
+use crate::error::{ensure, finite_result, finite_tensor, values, Error, Result};
 use crate::kernels::attn_diff::{self, DiffBufs};
 use crate::kernels::attn_sym::{self, SymBufs};
 use crate::kernels::par::Par;
@@ -252,7 +252,8 @@ pub fn check(opts: &Options, l: usize) -> Result<()> {
 ///
 /// # Errors
 /// [`crate::ErrorKind::Type`] when `x.len() ≠ b·l·d`; [`crate::ErrorKind::Range`] when `d = 0`, a value of
-/// `x` is not finite, or the options fail [`check`].
+/// `x` is not finite, or the options fail [`check`]; a range error about `x` marked
+/// [`crate::Numeric::Overflow`] when the output is not finite.
 pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: &Options, par: Par) -> Result<Vec<T>> {
     ensure(d >= 1, || Error::range("x", "tokens of at least one coordinate", "0 coordinates"))?;
     if x.len() != b * l * d {
@@ -292,7 +293,10 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
             next = vec![T::zero(); x.len()];
         }
     }
-    Ok(cur.unwrap_or_default())
+    let y = cur.unwrap_or_default();
+    // (a residual stack doubles the scale per application: it can leave the range of `T`)
+    finite_result("x", "the output", &y)?;
+    Ok(y)
 }
 
 /// Peak bytes of [`identity_attention`] on `b` prompts of `l × d` tokens of `elem` bytes each

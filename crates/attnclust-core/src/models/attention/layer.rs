@@ -14,7 +14,7 @@
 //! splits each head's query blocks across threads instead.
 
 use super::flash::{Head, Mask, Stats};
-use crate::error::{ensure, finite_tensor, values, Error, Result};
+use crate::error::{ensure, finite_result, finite_tensor, values, Error, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::kernels::simd;
@@ -255,7 +255,8 @@ fn with_parts<T: Real, F: FnMut(&mut [T])>(dst: &mut [T], tasks: usize, h: usize
 /// product.
 ///
 /// # Errors
-/// As [`Weights::check`].
+/// As [`Weights::check`]; a [`crate::ErrorKind::Range`] error about `x` marked
+/// [`crate::Numeric::Overflow`] when the output is not finite (values too large for `T`).
 pub fn forward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, opts: &Options, par: Par) -> Result<Vec<T>> {
     w.check(x, b, l, opts)?;
     let (h, d) = (w.heads, w.dim);
@@ -280,6 +281,7 @@ pub fn forward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, opts: &Opti
             }
         })
     });
+    finite_result("x", "the output", &y)?;
     Ok(y)
 }
 
@@ -290,7 +292,8 @@ pub fn forward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, opts: &Opti
 ///
 /// # Errors
 /// As [`Weights::check`]; [`crate::ErrorKind::Type`] when `dy` does not hold `b·l·d` values;
-/// [`crate::ErrorKind::Range`] when a value of `dy` is not finite.
+/// [`crate::ErrorKind::Range`] when a value of `dy` is not finite, or (marked
+/// [`crate::Numeric::Overflow`], about `x`) when the output or a gradient is not finite.
 pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], opts: &Options, par: Par) -> Result<Grads<T>> {
     w.check(x, b, l, opts)?;
     let (h, d, dk, dv) = (w.heads, w.dim, w.dk, w.dv);
@@ -389,6 +392,11 @@ pub fn backward<T: Real>(x: &[T], b: usize, l: usize, w: &Weights<T>, dy: &[T], 
         add(&mut g.dwk[hi * d * dk..(hi + 1) * d * dk], &p.dwk);
         add(&mut g.dwv[hi * d * dv..(hi + 1) * d * dv], &p.dwv);
         add(&mut g.dwo[hi * dv * d..(hi + 1) * dv * d], &p.dwo);
+    }
+    finite_result("x", "the output", &g.y)?;
+    finite_result("x", "the gradient dx", &g.dx)?;
+    for dw in [&g.dwq, &g.dwk, &g.dwv, &g.dwo] {
+        finite_result("x", "the weight gradients", dw)?;
     }
     Ok(g)
 }
