@@ -5,6 +5,7 @@
 
 use crate::attention::AttentionShape;
 use crate::enums::Dtype;
+use crate::floats;
 use crate::job::guard_sized;
 use attnclust_core::models::{attention::layer, identity, two_head};
 use attnclust_core::train;
@@ -79,4 +80,13 @@ pub fn heads_bounds(r: f64, t: f64, lambda: f64, heads: u32, n: f64) -> napi::Re
 #[napi]
 pub fn identity_max_depth() -> u32 {
     identity::MAX_DEPTH as u32
+}
+
+/// The largest row norm of the row-major `n × d` array `x` (the input of the overflow bounds the
+/// TypeScript layer plans with): one vectorised pass, on the pool's threads for large arrays.
+#[napi]
+pub fn max_row_norm(#[napi(ts_arg_type = "Float32Array | Float64Array")] x: crate::borrow::FloatsRef, d: u32) -> napi::Result<f64> {
+    use crate::enums::AsView as _;
+    let d = d as usize;
+    guard_sized(x.values(), || floats!([x => v], "x"; Ok(attnclust_core::kernels::real::max_row_norm(v, d, attnclust_core::Par::Rayon))))
 }

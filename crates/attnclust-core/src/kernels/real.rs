@@ -164,3 +164,90 @@ pub fn axpy<T: Real>(alpha: T, x: &[T], y: &mut [T]) {
         *yi = *yi + alpha * xi;
     }
 }
+
+/// Rows per chunk of [`max_row_norm`] (a chunk's maximum does not depend on the thread count).
+const NORM_CHUNK: usize = 4096;
+
+/// The largest Euclidean row norm `max_i ‖x_i‖` of the row-major `n × d` array `x` (trailing
+/// values short of a row are ignored; 0 for no rows or `d = 0`; NaN when a row holds a NaN):
+/// the input of the overflow bounds the TypeScript layer plans with. Each row's `Σ x_ij²` is summed
+/// in `f64`; a row whose sum overflows or is below `1e-280` is measured again scaled by its
+/// largest entry, so the norm is accurate over the whole `f64` range. Chunks of [`NORM_CHUNK`] rows
+/// run on `par`'s threads; a maximum does not depend on their order.
+pub fn max_row_norm<T: Real>(x: &[T], d: usize, par: crate::Par) -> f64 {
+    if d == 0 {
+        return 0.0;
+    }
+    let rows = x.len() / d;
+    let chunks = rows.div_ceil(NORM_CHUNK);
+    let par = par.above(rows * d, 1 << 16);
+    let part = |c: usize| {
+        let mut m = 0.0f64;
+        for row in x[c * NORM_CHUNK * d..(((c + 1) * NORM_CHUNK).min(rows)) * d].chunks_exact(d) {
+            let s = sum_sq(row);
+            let r = if s.is_finite() && s > 1e-280 { s.sqrt() } else { scaled_norm(row) };
+            if r.is_nan() {
+                return f64::NAN;
+            }
+            m = m.max(r);
+        }
+        m
+    };
+    par.map(chunks, part).into_iter().fold(0.0, |m, r| if m.is_nan() || r.is_nan() { f64::NAN } else { m.max(r) })
+}
+
+/// `Σ row_j²` in `f64`, in four interleaved partial sums (no dependency chain through every term).
+#[inline]
+fn sum_sq<T: Real>(row: &[T]) -> f64 {
+    let mut p = [0.0f64; 4];
+    let mut it = row.chunks_exact(4);
+    for c in &mut it {
+        for (acc, v) in p.iter_mut().zip(c) {
+            *acc += v.f64() * v.f64();
+        }
+    }
+    for (acc, v) in p.iter_mut().zip(it.remainder()) {
+        *acc += v.f64() * v.f64();
+    }
+    (p[0] + p[1]) + (p[2] + p[3])
+}
+
+/// `‖row‖` computed as `a·‖row/a‖` with `a = max|row_j|` (no overflow or underflow in the squares).
+fn scaled_norm<T: Real>(row: &[T]) -> f64 {
+    let a = row.iter().fold(0.0f64, |a, v| if v.f64().is_nan() || a.is_nan() { f64::NAN } else { a.max(v.f64().abs()) });
+    if a.is_nan() || a == 0.0 || a.is_infinite() {
+        return a;
+    }
+    a * row.iter().map(|v| (v.f64() / a).powi(2)).sum::<f64>().sqrt()
+}
+
+#[cfg(test)]
+mod norm_tests {
+    use super::*;
+    use crate::Par;
+
+    fn plain(x: &[f64], d: usize) -> f64 {
+        x.chunks_exact(d).map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt()).fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn max_row_norm_matches_the_plain_loop_and_survives_the_range_edges() {
+        let x: Vec<f64> = (0..3 * NORM_CHUNK * 5 + 7).map(|i| ((i * 37 % 101) as f64 - 50.0) / 7.0).collect();
+        for d in [1, 2, 5, 16] {
+            let want = plain(&x, d);
+            for par in [Par::Seq, Par::Rayon] {
+                let got = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap().install(|| max_row_norm(&x, d, par));
+                assert!((got - want).abs() <= 1e-14 * want, "d {d}: {got} vs {want}");
+            }
+            let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            assert!((max_row_norm(&xf, d, Par::Seq) - want).abs() <= 1e-6 * want);
+        }
+        assert_eq!(max_row_norm::<f64>(&[], 3, Par::Seq), 0.0);
+        assert_eq!(max_row_norm(&[1.0f64, 2.0], 0, Par::Seq), 0.0);
+        // squares that overflow, and that underflow
+        assert!((max_row_norm(&[3e200f64, 4e200, 1.0, 1.0], 2, Par::Seq) - 5e200).abs() <= 1e186);
+        assert!((max_row_norm(&[3e-300f64, 4e-300], 2, Par::Seq) - 5e-300).abs() <= 1e-314);
+        assert!(max_row_norm(&[1.0f64, f64::NAN, 2.0, 2.0], 2, Par::Seq).is_nan());
+        assert_eq!(max_row_norm(&[1.0f64, f64::INFINITY], 2, Par::Seq), f64::INFINITY);
+    }
+}
