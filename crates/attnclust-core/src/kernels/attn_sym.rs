@@ -32,36 +32,38 @@
 //! its pairs with earlier rows in a per-key column sum, added in row order. Every sum runs in a
 //! fixed order that depends only on the prompt, so results do not depend on threads.
 
-use super::attn::{LANES, MAX_D, V16};
+use super::attn::{score_block, LANES, MAX_D, PANEL, V16};
 
 /// Largest `λ·max_i‖x_i‖²` the symmetric kernel takes (module doc).
 pub const MAX_SPREAD: f64 = 32.0;
-/// Largest prompt the symmetric kernel takes (its column sums, `(d + 1)·L` values, stay in L2).
+/// Largest prompt the symmetric kernel takes (its sums, `(d + 17)·L` values, stay in L2).
 pub const MAX_L: usize = 1024;
-/// Query rows per micro-block (divides [`LANES`]).
-const R: usize = 4;
-/// Largest key block, in lane vectors.
-const NB: usize = 4;
+/// Rows (of the tile) and keys (past its columns) that phase 2's micro-blocks may run over.
+const TPAD: usize = 16;
+/// Row stride of the weight tile (a block's keys, then zeros).
+const TS: usize = PANEL + TPAD;
 
 /// One prompt packed for [`rows`], in reusable allocations.
 #[derive(Default)]
 pub struct SymBufs {
     /// `xᵀ`, `d × lp` (keys in lanes, zero-padded).
     xt: Vec<f32>,
-    /// `(y, g)ᵀ`, `(d + 1) × lp`.
-    yt: Vec<f32>,
-    /// `(y, g)` row-major, `lp × (d + 1)` (zero rows past `l`).
+    /// `y` row-major, `(lp + 16) × dp` (`dp` = `d` rounded up to 16; zero rows past `l`).
     y: Vec<f32>,
+    /// `g`, `lp + 16`.
+    g: Vec<f32>,
     /// `a`, `lp`.
     a: Vec<f32>,
-    /// Queries, `lp × d` (zero rows past `l`).
+    /// Queries, `(lp + 16) × d` (zero rows past `l`).
     q: Vec<f32>,
-    /// Column sums, `(d + 1) × lp`.
-    col: Vec<f32>,
-    /// Row lane sums of a micro-block, `R × (d + 1) × 16`.
-    row: Vec<f32>,
-    /// Reduced row sums, `(d + 1)` per row of a micro-block.
-    red: Vec<f32>,
+    /// `U`, `(lp + 16) × dp`.
+    u: Vec<f32>,
+    /// Lane sums of `Σ_j w_ij g_j` over keys `j > i`, `lp × 16`.
+    zr: Vec<f32>,
+    /// Column sums `Σ_i w_ij g_i` over rows `i < j`, `lp`.
+    zc: Vec<f32>,
+    /// The weight tile `W_IJ`, `(64 + 16) × TS`.
+    w: Vec<f32>,
 }
 
 /// Whether the symmetric kernel is exact (module doc) on a prompt of `l` tokens of `d`
@@ -82,14 +84,14 @@ pub fn pays(l: usize, d: usize) -> bool {
 }
 
 /// Values of [`SymBufs`] for a prompt of `l` tokens of `d` coordinates when [`pays`] (else 0):
-/// `xᵀ`, `(y, g)ᵀ`, `(y, g)`, the queries and the column sums (`lp·(5d + 4)`, `lp` = `l` rounded
-/// up to 16), `a` (`lp`) and a micro-block's row sums (`R·(d + 1)·17`).
+/// `xᵀ`, the queries, `y`, `U`, the lane sums, `g`, `a` and the column sums
+/// (`(lp + 16)·(d + 2dp + 18)`, `lp` = `l` and `dp` = `d` rounded up to 16) and the tile (`96 × 80`).
 pub fn scratch(l: usize, d: usize) -> f64 {
     if !pays(l, d) || l > MAX_L {
         return 0.0;
     }
-    let lp = l.div_ceil(LANES) * LANES;
-    (lp * (5 * d + 5) + R * (d + 1) * (LANES + 1)) as f64
+    let (lp, dp) = (l.div_ceil(LANES) * LANES, d.div_ceil(LANES) * LANES);
+    ((lp + TPAD) * (d + 2 * dp + LANES + 2) + (PANEL + 2 * TPAD) * TS) as f64
 }
 
 fn refill(v: &mut Vec<f32>, n: usize) {
@@ -98,152 +100,266 @@ fn refill(v: &mut Vec<f32>, n: usize) {
 }
 
 /// Identity attention of one prompt `x` (`l × d`) into `o` (`l × d`): `dot` scores or distance
-/// scores, `no_self` masks the diagonal (`l ≥ 2`). Prior checks assumed: [`fits`] holds.
+/// scores, `no_self` masks the diagonal (`l ≥ 2`). Phase 1 in micro-blocks of `RA` rows × a
+/// block's keys, phase 2 in micro-blocks whose `U` fills `RW` vector registers (as
+/// [`super::attn::rows`]); the values do not depend on `RA` or `RW` (module doc). Prior checks
+/// assumed: [`fits`] holds.
 ///
 /// # Safety
 /// The CPU has `V`'s features.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn rows<V: V16>(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut SymBufs) {
-    assert!(x.len() >= l * d && o.len() >= l * d && (1..=MAX_D).contains(&d));
+pub unsafe fn rows<V: V16, const RA: usize, const RW: usize>(
+    x: &[f32],
+    o: &mut [f32],
+    l: usize,
+    d: usize,
+    lambda: f32,
+    dot: bool,
+    no_self: bool,
+    b: &mut SymBufs,
+) {
+    assert!(x.len() >= l * d && o.len() >= l * d && (1..=MAX_D).contains(&d) && RA <= TPAD);
     if l == 0 {
         return;
     }
-    let (lp, dy) = (l.div_ceil(LANES) * LANES, d + 1);
+    // blocks of 64 tokens; a short prompt is one block of its own length (rounded up to 16)
+    let pw = if l > PANEL { PANEL } else { l.div_ceil(LANES) * LANES };
+    let (lp, dp) = (l.div_ceil(LANES) * LANES, d.div_ceil(LANES) * LANES);
+    let n = lp + TPAD;
     refill(&mut b.xt, d * lp);
-    refill(&mut b.yt, dy * lp);
-    refill(&mut b.y, lp * dy);
-    refill(&mut b.a, lp);
-    refill(&mut b.q, lp * d);
-    refill(&mut b.col, dy * lp);
-    refill(&mut b.row, R * dy * LANES);
-    refill(&mut b.red, R * dy);
+    refill(&mut b.y, n * dp);
+    refill(&mut b.g, n);
+    refill(&mut b.a, n);
+    refill(&mut b.q, n * d);
+    refill(&mut b.u, n * dp);
+    refill(&mut b.zr, n * LANES);
+    refill(&mut b.zc, lp);
+    // (the tile is written before it is read)
+    if b.w.len() < (PANEL + 2 * TPAD) * TS {
+        b.w.resize((PANEL + 2 * TPAD) * TS, 0.0);
+    }
     b.q[..l * d].copy_from_slice(&x[..l * d]);
+    let (xtp, yp) = (b.xt.as_mut_ptr(), b.y.as_mut_ptr());
     for (j, xj) in x[..l * d].chunks_exact(d).enumerate() {
         let sq = xj.iter().fold(0.0f32, |s, &v| v.mul_add(v, s));
         let a = 0.5 * lambda * sq;
         let g = if dot { f64::from(a).exp() as f32 } else { 1.0 };
         b.a[j] = a;
+        b.g[j] = g;
+        let yj = yp.add(j * dp);
         for (f, &v) in xj.iter().enumerate() {
-            b.xt[f * lp + j] = v;
-            let y = g * v;
-            b.y[j * dy + f] = y;
-            b.yt[f * lp + j] = y;
+            *xtp.add(f * lp + j) = v;
+            *yj.add(f) = g * v;
         }
-        b.y[j * dy + d] = g;
-        b.yt[d * lp + j] = g;
     }
-    for i in (0..l).step_by(R) {
-        // the row sums start in the first key block; keys from the vector holding row i
-        let mut kb = i - i % LANES;
-        let mut first = true;
+    let mut ib = 0;
+    while ib < l {
+        let ni = pw.min(l - ib);
+        let mut kb = ib;
         while kb < l {
-            let nv = (l - kb).div_ceil(LANES).min(NB);
-            match nv {
-                4 => block::<V, 4>(b, i, kb, l, lp, d, lambda, first),
-                3 => block::<V, 3>(b, i, kb, l, lp, d, lambda, first),
-                2 => block::<V, 2>(b, i, kb, l, lp, d, lambda, first),
-                _ => block::<V, 1>(b, i, kb, l, lp, d, lambda, first),
+            let (nk, diag) = (pw.min(l - kb), kb == ib);
+            let nv = nk.div_ceil(LANES);
+            // phase 1: W_IJ into the tile, the sums of g
+            let mut r0 = 0;
+            // (helpers are functions, not closures: a closure does not inherit the caller's target features)
+            while r0 < ni {
+                // on the diagonal block, key vectors wholly at or before row r0 hold no pair: 0 in the tile
+                let v0 = if diag { r0 / LANES } else { 0 };
+                for r in r0..r0 + RA {
+                    b.w[r * TS..r * TS + LANES * v0].fill(0.0);
+                }
+                let c0 = LANES * v0;
+                match nv - v0 {
+                    4 => weights::<V, RA, 4>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
+                    3 => weights::<V, RA, 3>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
+                    2 => weights::<V, RA, 2>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
+                    _ => weights::<V, RA, 1>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
+                }
+                r0 += RA;
             }
-            first = false;
-            kb += LANES * nv;
+            // zero rows below the written ones, for phase 2's last micro-blocks
+            for r in r0..r0 + TPAD {
+                b.w[r * TS..r * TS + LANES * nv + TPAD].fill(0.0);
+            }
+            // phase 2: U_I += W_IJ·Y_J, then U_J += W_IJᵀ·Y_I
+            match (dp / LANES, RW >= 32) {
+                (4, true) => pv::<V, 6, 4>(b, ib, ni, kb, nk, diag),
+                (3, true) => pv::<V, 8, 3>(b, ib, ni, kb, nk, diag),
+                (2, true) => pv::<V, 12, 2>(b, ib, ni, kb, nk, diag),
+                (_, true) => pv::<V, 16, 1>(b, ib, ni, kb, nk, diag),
+                (4, false) => pv::<V, 1, 4>(b, ib, ni, kb, nk, diag),
+                (3, false) => pv::<V, 2, 3>(b, ib, ni, kb, nk, diag),
+                (2, false) => pv::<V, 3, 2>(b, ib, ni, kb, nk, diag),
+                (_, false) => pv::<V, 6, 1>(b, ib, ni, kb, nk, diag),
+            }
+            kb += pw;
         }
-        // row sums of rows i … i + R: the lane sums reduced, then the finished rows
-        let n = R * dy;
-        let mut t = 0;
-        while t + LANES <= n {
-            V::hsum16(b.row.as_ptr().add(t * LANES), b.red.as_mut_ptr().add(t));
-            t += LANES;
+        ib += pw;
+    }
+    // the diagonal adds w_ii (y_i, g_i), w_ii = 1
+    // O_i = (U_i ⊕ y_i) ⊗ (1 ⊘ z_i), z_i = (hsum(lane sums) ⊕ column sum) ⊕ g_i (without excludeSelf)
+    let (up, yp, op) = (b.u.as_ptr(), b.y.as_ptr(), o.as_mut_ptr());
+    let mut red = [0.0f32; LANES];
+    for i in 0..l {
+        if i % LANES == 0 {
+            // the lane sums of rows i … i + 15 (lp is a multiple of 16)
+            V::hsum16(b.zr.as_ptr().add(i * LANES), red.as_mut_ptr());
         }
-        for c in t..n {
-            b.red[c] = V::load(b.row.as_ptr().add(c * LANES)).hsum();
+        let mut z = red[i % LANES] + b.zc[i];
+        if !no_self {
+            z += b.g[i];
         }
-        for r in 0..R.min(l - i) {
-            let ii = i + r;
-            let red = &b.red[r * dy..(r + 1) * dy];
-            // rows i' < ii reached ii as a column (col); the diagonal adds w_ii (y_ii, g_ii), w_ii = 1
-            let diag = if no_self { 0.0 } else { 1.0 };
-            let z = red[d] + b.col[d * lp + ii] + diag * b.y[ii * dy + d];
-            let inv = 1.0 / z;
+        let inv = 1.0 / z;
+        let (ui, yi, oi) = (up.add(i * dp), yp.add(i * dp), op.add(i * d));
+        if d == dp {
+            let iv = V::splat(inv);
+            for c in (0..d).step_by(LANES) {
+                let mut s = V::load(ui.add(c));
+                if !no_self {
+                    s = s.add(V::load(yi.add(c)));
+                }
+                s.mul(iv).store(oi.add(c));
+            }
+        } else {
             for c in 0..d {
-                o[ii * d + c] = (red[c] + b.col[c * lp + ii] + diag * b.y[ii * dy + c]) * inv;
+                let s = if no_self { *ui.add(c) } else { *ui.add(c) + *yi.add(c) };
+                *oi.add(c) = s * inv;
             }
         }
     }
 }
 
-/// Rows `[i, i + R)` against keys `[kb, kb + 16·NV)`, each pair with `j > i'` once: `w` into the
-/// row lane sums (`first`: they start here) and into the column sums of the keys.
+/// Phase 1 of rows `[ib + r0, ib + r0 + RA)` against the keys `[kb, kb + 16·NV)` of block `J`
+/// (tile columns from `c0`): `w_ij` for keys `j > i` below `l` and rows below `ib + ni` (0
+/// elsewhere) into the tile (then 16 zeros), `w_ij g_j` into the row lane sums, `w_ij g_i` into the
+/// column sums, rows in order.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn block<V: V16, const NV: usize>(b: &mut SymBufs, i: usize, kb: usize, l: usize, lp: usize, d: usize, lambda: f32, first: bool) {
-    let dy = d + 1;
-    // scores λ⟨x_i', x_j⟩ (R × 16·NV, in registers)
-    let mut w = [[V::splat(0.0); NV]; R];
-    for f in 0..d {
-        let row = b.xt.as_ptr().add(f * lp + kb);
-        let mut kv = [V::splat(0.0); NV];
-        for (v, k) in kv.iter_mut().enumerate() {
-            *k = V::load(row.add(LANES * v));
-        }
-        for (r, wr) in w.iter_mut().enumerate() {
-            let qv = V::splat(*b.q.as_ptr().add((i + r) * d + f));
-            for v in 0..NV {
-                wr[v] = V::fma(qv, kv[v], wr[v]);
-            }
-        }
-    }
-    // e = λ⟨x_i', x_j⟩ − (a_i' + a_j), masked to keys j > i' below l, then w = e^e
-    let lv = V::splat(lambda);
-    let edge = kb < i + R || kb + LANES * NV > l;
+unsafe fn weights<V: V16, const RA: usize, const NV: usize>(
+    b: &mut SymBufs,
+    ib: usize,
+    r0: usize,
+    ni: usize,
+    kb: usize,
+    c0: usize,
+    l: usize,
+    lp: usize,
+    d: usize,
+    lambda: f32,
+) {
+    let i = ib + r0;
+    let iend = ib + ni;
+    // λ⟨x_i, x_j⟩ (the score contract of super::attn, no bias)
+    let mut w = score_block::<V, RA, NV>(b.q.as_ptr().add(i * d), d, d, b.xt.as_ptr().add(kb), lp, lambda, None);
+    let edge = kb < i + RA || kb + LANES * NV > l || i + RA > iend;
+    let (ap, gp, wp, zrp, zcp) = (b.a.as_ptr(), b.g.as_ptr(), b.w.as_mut_ptr(), b.zr.as_mut_ptr(), b.zc.as_mut_ptr());
     for (r, wr) in w.iter_mut().enumerate() {
-        let ai = V::splat(*b.a.as_ptr().add(i + r));
+        let ir = i + r;
+        let ai = V::splat(*ap.add(ir));
+        let zp = zrp.add(ir * LANES);
+        let mut z = V::load(zp);
+        let tr = wp.add((r0 + r) * TS + c0);
         for (v, x) in wr.iter_mut().enumerate() {
             let base = kb + LANES * v;
-            let mut e = x.mul(lv).sub(ai.add(V::load(b.a.as_ptr().add(base))));
+            // e = λ⟨x_i, x_j⟩ − (a_i + a_j), then w = e^e
+            let mut e = x.sub(ai.add(V::load(ap.add(base))));
             if edge {
-                // lanes t with base + t > i + r and base + t < l
-                let above = if base > i + r {
+                // lanes t with base + t > ir and base + t < l, rows below iend
+                let above = if base > ir {
                     0xffff
-                } else if i + r + 1 - base >= LANES {
+                } else if ir + 1 - base >= LANES {
                     0
                 } else {
-                    0xffffu32 << (i + r + 1 - base) & 0xffff
+                    0xffffu32 << (ir + 1 - base) & 0xffff
                 };
                 let below = if base + LANES <= l { 0xffff } else { (1u32 << (l - base)) - 1 };
-                let keep = above & below;
+                let keep = if ir < iend { above & below } else { 0 };
                 if keep != 0xffff {
                     e = e.keep(keep);
                 }
             }
             *x = e.exp_nonpos();
+            x.store(tr.add(LANES * v));
+            z = V::fma(*x, V::load(gp.add(base)), z);
         }
+        V::splat(0.0).store(tr.add(LANES * NV));
+        z.store(zp);
     }
-    let (yt, y) = (b.yt.as_ptr(), b.y.as_ptr());
-    let (row, col) = (b.row.as_mut_ptr(), b.col.as_mut_ptr());
-    for c in 0..dy {
-        // row i' += Σ_j w_i'j (y_j, g_j), in lanes
-        let mut yv = [V::splat(0.0); NV];
-        for (v, x) in yv.iter_mut().enumerate() {
-            *x = V::load(yt.add(c * lp + kb + LANES * v));
-        }
+    for v in 0..NV {
+        let p = zcp.add(kb + LANES * v);
+        let mut acc = V::load(p);
         for (r, wr) in w.iter().enumerate() {
-            let p = row.add((r * dy + c) * LANES);
-            let mut acc = if first { V::splat(0.0) } else { V::load(p) };
-            for v in 0..NV {
-                acc = V::fma(wr[v], yv[v], acc);
-            }
-            acc.store(p);
+            acc = V::fma(V::splat(*gp.add(i + r)), wr[v], acc);
         }
-        // key j += Σ_i' w_i'j (y_i', g_i'), rows in order
-        for v in 0..NV {
-            let p = col.add(c * lp + kb + LANES * v);
-            let mut acc = V::load(p);
-            for (r, wr) in w.iter().enumerate() {
-                acc = V::fma(V::splat(*y.add((i + r) * dy + c)), wr[v], acc);
+        acc.store(p);
+    }
+}
+
+/// Phase 2 of the block pair `(I, J)`: `U_i += Σ_j w_ij y_j` for the rows of `I` (keys in order),
+/// in micro-blocks of `R` rows, then `U_j += Σ_i w_ij y_i` for the keys of `J` (rows in order), in
+/// micro-blocks of `R` keys; `U` in registers (`DV` lane vectors a token). Terms the tile holds as
+/// 0 (`j ≤ i` on the diagonal block) are skipped, which changes no bit.
+#[inline(always)]
+unsafe fn pv<V: V16, const R: usize, const DV: usize>(b: &mut SymBufs, ib: usize, ni: usize, kb: usize, nk: usize, diag: bool) {
+    let dp = DV * LANES;
+    let (yp, up, wp) = (b.y.as_ptr(), b.u.as_mut_ptr(), b.w.as_ptr());
+    let mut r0 = 0;
+    while r0 < ni {
+        let ur = up.add((ib + r0) * dp);
+        let mut acc = [[V::splat(0.0); DV]; R];
+        for (r, ar) in acc.iter_mut().enumerate() {
+            for (c, x) in ar.iter_mut().enumerate() {
+                *x = V::load(ur.add(r * dp + LANES * c));
             }
-            acc.store(p);
         }
+        for j in if diag { r0 + 1 } else { 0 }..nk {
+            let mut yj = [V::splat(0.0); DV];
+            for (c, x) in yj.iter_mut().enumerate() {
+                *x = V::load(yp.add((kb + j) * dp + LANES * c));
+            }
+            for (r, ar) in acc.iter_mut().enumerate() {
+                let wr = V::splat(*wp.add((r0 + r) * TS + j));
+                for c in 0..DV {
+                    ar[c] = V::fma(wr, yj[c], ar[c]);
+                }
+            }
+        }
+        for (r, ar) in acc.iter().enumerate() {
+            for (c, x) in ar.iter().enumerate() {
+                x.store(ur.add(r * dp + LANES * c));
+            }
+        }
+        r0 += R;
+    }
+    let mut j0 = 0;
+    while j0 < nk {
+        let uc = up.add((kb + j0) * dp);
+        let mut acc = [[V::splat(0.0); DV]; R];
+        for (k, ak) in acc.iter_mut().enumerate() {
+            for (c, x) in ak.iter_mut().enumerate() {
+                *x = V::load(uc.add(k * dp + LANES * c));
+            }
+        }
+        for i in 0..if diag { ni.min(j0 + R - 1) } else { ni } {
+            let mut yi = [V::splat(0.0); DV];
+            for (c, x) in yi.iter_mut().enumerate() {
+                *x = V::load(yp.add((ib + i) * dp + LANES * c));
+            }
+            let wi = wp.add(i * TS + j0);
+            for (k, ak) in acc.iter_mut().enumerate() {
+                let wk = V::splat(*wi.add(k));
+                for c in 0..DV {
+                    ak[c] = V::fma(wk, yi[c], ak[c]);
+                }
+            }
+        }
+        for (k, ak) in acc.iter().enumerate() {
+            for (c, x) in ak.iter().enumerate() {
+                x.store(uc.add(k * dp + LANES * c));
+            }
+        }
+        j0 += R;
     }
 }
 
@@ -253,7 +369,7 @@ unsafe fn block<V: V16, const NV: usize>(b: &mut SymBufs, i: usize, kb: usize, l
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn rows_avx512(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut SymBufs) {
-    rows::<super::attn::Avx512>(x, o, l, d, lambda, dot, no_self, b)
+    rows::<super::attn::Avx512, 6, 32>(x, o, l, d, lambda, dot, no_self, b)
 }
 
 /// # Safety
@@ -262,11 +378,11 @@ pub unsafe fn rows_avx512(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: 
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn rows_avx2(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut SymBufs) {
-    rows::<super::attn::Avx2>(x, o, l, d, lambda, dot, no_self, b)
+    rows::<super::attn::Avx2, 1, 8>(x, o, l, d, lambda, dot, no_self, b)
 }
 
 #[allow(clippy::too_many_arguments)]
 pub fn rows_portable(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut SymBufs) {
     // SAFETY: the portable lanes need no CPU feature.
-    unsafe { rows::<super::attn::Portable>(x, o, l, d, lambda, dot, no_self, b) }
+    unsafe { rows::<super::attn::Portable, 6, 32>(x, o, l, d, lambda, dot, no_self, b) }
 }

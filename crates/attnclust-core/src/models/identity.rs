@@ -149,7 +149,19 @@ fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par:
 /// # Panics
 /// When `path` is symmetric and the kernel does not take the prompt.
 pub fn apply_prompt_path<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, path: Path, isa: simd::Isa) {
-    let mut bufs = Bufs::default();
+    apply_prompt_path_in(x, y, d, opts, path, isa, &mut PathBufs::default());
+}
+
+/// Work buffers of [`apply_prompt_path_in`], kept between prompts (as the batch paths keep theirs).
+#[derive(Default)]
+pub struct PathBufs<T>(Bufs<T>);
+
+/// [`apply_prompt_path`] in the allocations of `bufs` (benchmarks: no allocation per prompt).
+///
+/// # Panics
+/// When `path` is symmetric and the kernel does not take the prompt.
+pub fn apply_prompt_path_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, path: Path, isa: simd::Isa, bufs: &mut PathBufs<T>) {
+    let bufs = &mut bufs.0;
     match path {
         Path::Symmetric => {
             let l = x.len() / d;
@@ -157,9 +169,9 @@ pub fn apply_prompt_path<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options
             assert!(attn_sym::fits(l, d, opts.lambda, max_sq_norm(xf, d)), "the symmetric kernel does not take this prompt");
             simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
         }
-        Path::Online => apply_bias(x, y, d, opts, Par::Seq, &mut bufs),
-        Path::Difference if opts.scores == Scores::Dot => apply_bias(x, y, d, opts, Par::Seq, &mut bufs),
-        Path::Difference => apply_wide(x, y, d, opts, Par::Seq, &mut bufs, f64::INFINITY),
+        Path::Online => apply_bias(x, y, d, opts, Par::Seq, bufs),
+        Path::Difference if opts.scores == Scores::Dot => apply_bias(x, y, d, opts, Par::Seq, bufs),
+        Path::Difference => apply_wide(x, y, d, opts, Par::Seq, bufs, f64::INFINITY),
     }
 }
 
@@ -427,7 +439,7 @@ mod tests {
     #[test]
     fn symmetric_kernel_matches_reference_on_every_isa() {
         let isas: Vec<simd::Isa> = [simd::Isa::Portable, simd::Isa::Avx2, simd::Isa::Avx512].into_iter().filter(|i| i.available()).collect();
-        for l in [1, 2, 3, 15, 16, 17, 31, 33, 64, 65, 130, 300] {
+        for l in [1, 2, 3, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 130, 255, 257, 300] {
             for d in [1, 2, 3, 4, 8, 15, 16, 17, 64] {
                 let x: Vec<f32> = (0..l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
                 let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
