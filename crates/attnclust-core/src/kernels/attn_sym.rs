@@ -99,6 +99,13 @@ fn refill(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
 }
 
+/// At least `n` values (old ones kept).
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
 /// Identity attention of one prompt `x` (`l × d`) into `o` (`l × d`): `dot` scores or distance
 /// scores, `no_self` masks the diagonal (`l ≥ 2`). Phase 1 in micro-blocks of `RA` rows × a
 /// block's keys, phase 2 in micro-blocks whose `U` fills `RW` vector registers (as
@@ -127,14 +134,22 @@ pub unsafe fn rows<V: V16, const RA: usize, const RW: usize>(
     let pw = if l > PANEL { PANEL } else { l.div_ceil(LANES) * LANES };
     let (lp, dp) = (l.div_ceil(LANES) * LANES, d.div_ceil(LANES) * LANES);
     let n = lp + TPAD;
-    refill(&mut b.xt, d * lp);
-    refill(&mut b.y, n * dp);
-    refill(&mut b.g, n);
-    refill(&mut b.a, n);
-    refill(&mut b.q, n * d);
+    // the sums start at 0; of the packed values only the padding needs zeros (the rest is written)
     refill(&mut b.u, n * dp);
     refill(&mut b.zr, n * LANES);
     refill(&mut b.zc, lp);
+    grow(&mut b.xt, d * lp);
+    grow(&mut b.y, n * dp);
+    grow(&mut b.g, n);
+    grow(&mut b.a, n);
+    grow(&mut b.q, n * d);
+    for f in 0..d {
+        b.xt[f * lp + l..(f + 1) * lp].fill(0.0);
+    }
+    b.y[l * dp..n * dp].fill(0.0);
+    b.g[l..n].fill(0.0);
+    b.a[l..n].fill(0.0);
+    b.q[l * d..n * d].fill(0.0);
     // (the tile is written before it is read)
     if b.w.len() < (PANEL + 2 * TPAD) * TS {
         b.w.resize((PANEL + 2 * TPAD) * TS, 0.0);
@@ -151,6 +166,9 @@ pub unsafe fn rows<V: V16, const RA: usize, const RW: usize>(
         for (f, &v) in xj.iter().enumerate() {
             *xtp.add(f * lp + j) = v;
             *yj.add(f) = g * v;
+        }
+        for f in d..dp {
+            *yj.add(f) = 0.0;
         }
     }
     let mut ib = 0;
