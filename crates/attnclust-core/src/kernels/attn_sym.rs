@@ -26,13 +26,44 @@
 //! far-apart tokens) the caller runs the fused online-softmax kernel of [`super::attn`], which
 //! tracks each row's maximum.
 //!
-//! **Order.** Tokens are processed in micro-blocks of `R` query rows `i` against key vectors of 16
-//! keys `j > i` (keys in lanes, as in [`super::attn`]): row `i` accumulates its pairs with later
-//! keys in lane sums (reduced at the end by the fixed tree of [`V16::hsum`]); key `j` accumulates
-//! its pairs with earlier rows in a per-key column sum, added in row order. Every sum runs in a
-//! fixed order that depends only on the prompt, so results do not depend on threads.
+//! **Weights.** `λ⟨x_i, x_j⟩` is the score contract of [`super::attn`] (`score_block`, no bias:
+//! `fma` over the features in order, then `⊗ λ`); `a_i = (0.5 ⊗ λ) ⊗ ‖x_i‖²` (the squares summed by
+//! `fma` in feature order), `e_ij = s_ij ⊖ (a_i ⊕ a_j)`, `w_ij` the exponential of [`super::attn`];
+//! `g_j = e^{a_j}` in `f64` rounded to `f32` (dot scores; 1 for distance), `y_j = g_j ⊗ x_j`.
+//!
+//! **Order, wide kernel** (`d >` [`NARROW_D`]). The prompt is cut into blocks of 64 tokens (a prompt of at most 64 tokens is one
+//! block). For each block `I` in order and each block `J ≥ I` in order: phase 1 computes
+//! `W_IJ` (`w_ij` for `i ∈ I`, `j ∈ J`, `j > i`; 0 elsewhere) into a tile in L1, in register
+//! blocks of rows × up to 64 keys (keys in lanes), adding `w_ij g_j` to row `i`'s 16 lane sums
+//! (lane `t`: the keys `j ≡ t mod 16`, in increasing order) and `w_ij g_i` to key `j`'s column
+//! sum (rows in increasing order); phase 2 adds `U_i ← fma(w_ij, y_j, U_i)` for the rows of `I`
+//! (keys of `J` in increasing order), then `U_j ← fma(w_ij, y_i, U_j)` for the keys of `J` (rows
+//! of `I` in increasing order), features in lanes. So token `t` of block `T` receives, in this
+//! order: its column terms from blocks `0, 1, …, T − 1`; on the diagonal pair its row terms (later
+//! keys of `T`), then its column terms (earlier rows of `T`); then its row terms from blocks
+//! `T + 1, …`. Terms that are 0 (pairs `j ≤ i` of a diagonal tile) may be skipped: adding `+0` to a
+//! sum that started at `+0` changes no bit. At the end `z_i = (hsum(lane sums) ⊕ column sum) ⊕ g_i`
+//! (`hsum` the fixed tree of [`V16::hsum`]; no `⊕ g_i` with `excludeSelf`) and
+//! `O_i = (U_i ⊕ y_i) ⊗ (1 ⊘ z_i)` (no `⊕ y_i` with `excludeSelf`). The register blocks differ by
+//! instruction set, but each sum's order does not: every path gives the same bits, and each prompt
+//! runs on one thread, so results do not depend on threads.
+//!
+//! **Order, narrow kernel** (`d ≤` [`NARROW_D`], where `y` would fill a small part of a lane
+//! vector). Tokens are processed in micro-blocks of 4 query rows `i` against key vectors of 16 keys
+//! `j > i` (keys in lanes throughout): row `i` accumulates its pairs with later keys, `(y_j, g_j)`,
+//! in lane sums (reduced at the end by the fixed tree of [`V16::hsum`]); key `j` accumulates its
+//! pairs with earlier rows, `(y_i, g_i)`, in a per-key column sum, added in row order; then
+//! `O_i = ((row ⊕ column) ⊕ y_i) ⊗ (1 ⊘ z_i)`, `z_i` alike. The same bits on every path and thread
+//! count, for the same reasons.
 
 use super::attn::{score_block, LANES, MAX_D, PANEL, V16};
+
+/// Largest `d` taken by the narrow kernel (module doc): keys in lanes throughout.
+pub const NARROW_D: usize = 8;
+/// Query rows per micro-block of the narrow kernel (divides [`LANES`]).
+const R: usize = 4;
+/// Largest key block of the narrow kernel, in lane vectors.
+const NB: usize = 4;
 
 /// Largest `λ·max_i‖x_i‖²` the symmetric kernel takes (module doc).
 pub const MAX_SPREAD: f64 = 32.0;
@@ -62,8 +93,31 @@ pub struct SymBufs {
     zr: Vec<f32>,
     /// Column sums `Σ_i w_ij g_i` over rows `i < j`, `lp`.
     zc: Vec<f32>,
-    /// The weight tile `W_IJ`, `(64 + 16) × TS`.
+    /// The weight tile `W_IJ`, `(64 + 32) × TS`.
     w: Vec<f32>,
+    /// Those of the narrow kernel.
+    narrow: NarrowBufs,
+}
+
+/// The buffers of [`rows_narrow`].
+#[derive(Default)]
+struct NarrowBufs {
+    /// `xᵀ`, `d × lp` (keys in lanes, zero-padded).
+    xt: Vec<f32>,
+    /// `(y, g)ᵀ`, `(d + 1) × lp`.
+    yt: Vec<f32>,
+    /// `(y, g)` row-major, `lp × (d + 1)` (zero rows past `l`).
+    y: Vec<f32>,
+    /// `a`, `lp`.
+    a: Vec<f32>,
+    /// Queries, `lp × d` (zero rows past `l`).
+    q: Vec<f32>,
+    /// Column sums, `(d + 1) × lp`.
+    col: Vec<f32>,
+    /// Row lane sums of a micro-block, `R × (d + 1) × 16`.
+    row: Vec<f32>,
+    /// Reduced row sums, `(d + 1)` per row of a micro-block.
+    red: Vec<f32>,
 }
 
 /// Whether the symmetric kernel is exact (module doc) on a prompt of `l` tokens of `d`
@@ -73,24 +127,31 @@ pub fn fits(l: usize, d: usize, lambda: f64, max_sq: f64) -> bool {
 }
 
 /// Whether it is faster than the fused online-softmax kernel, as measured on AVX-512 (one thread,
-/// CPU time per prompt, `examples/attn_small.rs --path sym|online`, dot scores, λ = 0.3): the pairs
-/// it saves are the scores and exponentials, while both kernels spend `2d` fused multiply-adds per
-/// pair on `P·V`, so it wins where the exponentials dominate: `d ≤ 4` from 32 tokens (×1.3 at
-/// `L = 64`, ×2.2–2.8 at `L = 256, 1024`; at `L = 16` ×1.3 for `d = 2`, a tie for `d = 4`), `d = 8`
-/// from 256 tokens (×1.6 at `L = 256`, ×1.2 at `L = 1024`; ×0.9 below); at `d = 16` it loses
-/// (×0.6–0.8) and at `d ≥ 32` more (×0.5).
+/// best wall time per prompt, `examples/attn_small.rs --path sym|online`, dot scores, λ = 0.3). The
+/// pairs it saves are the scores and exponentials, while both kernels spend `2d` fused
+/// multiply-adds per pair on `P·V`. Narrow kernel (`d ≤` [`NARROW_D`]): `d ≤ 4` from 32 tokens
+/// (×1.3 at `L = 64`, ×1.9–2.8 at `L = 256, 1024`; at `L = 16` ×0.8), `d = 8` from 256 tokens (×1.6
+/// at `L = 256`, ×1.2 at `L = 1024`; ×0.9 below). Wide kernel: `d = 16` from 256 tokens (×1.12 at
+/// `L = 256` and `1024`; ×0.98 at 64, ×0.83 at 16); `d = 32` and `64` only at `L = 1024` (×1.11;
+/// ×0.99 and ×0.83 at 256, ×0.7–0.8 below).
 pub fn pays(l: usize, d: usize) -> bool {
-    (d <= 4 && l >= 32) || (d <= 8 && l >= 256)
+    (d <= 4 && l >= 32) || (d <= 16 && l >= 256) || l >= 1024
 }
 
-/// Values of [`SymBufs`] for a prompt of `l` tokens of `d` coordinates when [`pays`] (else 0):
-/// `xᵀ`, the queries, `y`, `U`, the lane sums, `g`, `a` and the column sums
-/// (`(lp + 16)·(d + 2dp + 18)`, `lp` = `l` and `dp` = `d` rounded up to 16) and the tile (`96 × 80`).
+/// Values of [`SymBufs`] for a prompt of `l` tokens of `d` coordinates when [`pays`] (else 0). Wide
+/// kernel: `xᵀ`, the queries, `y`, `U`, the lane sums, `g`, `a` and the column sums
+/// (`(lp + 16)·(d + 2dp + 18)`, `lp` = `l` and `dp` = `d` rounded up to 16) and the tile (`96 × 80`);
+/// narrow kernel (`d ≤` [`NARROW_D`]): `xᵀ`, `(y, g)ᵀ`, `(y, g)`, the queries and the column sums
+/// (`lp·(5d + 4)`), `a` (`lp`) and a micro-block's row sums (`4·(d + 1)·17`).
 pub fn scratch(l: usize, d: usize) -> f64 {
     if !pays(l, d) || l > MAX_L {
         return 0.0;
     }
     let (lp, dp) = (l.div_ceil(LANES) * LANES, d.div_ceil(LANES) * LANES);
+    if d <= NARROW_D {
+        // narrow: xᵀ, (y, g)ᵀ, (y, g), the queries and the column sums, a, a micro-block's row sums
+        return (lp * (5 * d + 5) + R * (d + 1) * (LANES + 1)) as f64;
+    }
     ((lp + TPAD) * (d + 2 * dp + LANES + 2) + (PANEL + 2 * TPAD) * TS) as f64
 }
 
@@ -106,7 +167,8 @@ fn grow(v: &mut Vec<f32>, n: usize) {
     }
 }
 
-/// Identity attention of one prompt `x` (`l × d`) into `o` (`l × d`): `dot` scores or distance
+/// Identity attention of one prompt `x` (`l × d`) into `o` (`l × d`) by the wide kernel (the
+/// `rows_*` entry points take the narrow one for `d ≤` [`NARROW_D`]): `dot` scores or distance
 /// scores, `no_self` masks the diagonal (`l ≥ 2`). Phase 1 in micro-blocks of `RA` rows × a
 /// block's keys, phase 2 in micro-blocks whose `U` fills `RW` vector registers (as
 /// [`super::attn::rows`]); the values do not depend on `RA` or `RW` (module doc). Prior checks
@@ -381,13 +443,166 @@ unsafe fn pv<V: V16, const R: usize, const DV: usize>(b: &mut SymBufs, ib: usize
     }
 }
 
+/// [`rows`] for `d ≤` [`NARROW_D`] (module doc, narrow order).
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_narrow<V: V16>(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut NarrowBufs) {
+    assert!(x.len() >= l * d && o.len() >= l * d && (1..=MAX_D).contains(&d));
+    if l == 0 {
+        return;
+    }
+    let (lp, dy) = (l.div_ceil(LANES) * LANES, d + 1);
+    refill(&mut b.xt, d * lp);
+    refill(&mut b.yt, dy * lp);
+    refill(&mut b.y, lp * dy);
+    refill(&mut b.a, lp);
+    refill(&mut b.q, lp * d);
+    refill(&mut b.col, dy * lp);
+    refill(&mut b.row, R * dy * LANES);
+    refill(&mut b.red, R * dy);
+    b.q[..l * d].copy_from_slice(&x[..l * d]);
+    for (j, xj) in x[..l * d].chunks_exact(d).enumerate() {
+        let sq = xj.iter().fold(0.0f32, |s, &v| v.mul_add(v, s));
+        let a = 0.5 * lambda * sq;
+        let g = if dot { f64::from(a).exp() as f32 } else { 1.0 };
+        b.a[j] = a;
+        for (f, &v) in xj.iter().enumerate() {
+            b.xt[f * lp + j] = v;
+            let y = g * v;
+            b.y[j * dy + f] = y;
+            b.yt[f * lp + j] = y;
+        }
+        b.y[j * dy + d] = g;
+        b.yt[d * lp + j] = g;
+    }
+    for i in (0..l).step_by(R) {
+        // the row sums start in the first key block; keys from the vector holding row i
+        let mut kb = i - i % LANES;
+        let mut first = true;
+        while kb < l {
+            let nv = (l - kb).div_ceil(LANES).min(NB);
+            match nv {
+                4 => block::<V, 4>(b, i, kb, l, lp, d, lambda, first),
+                3 => block::<V, 3>(b, i, kb, l, lp, d, lambda, first),
+                2 => block::<V, 2>(b, i, kb, l, lp, d, lambda, first),
+                _ => block::<V, 1>(b, i, kb, l, lp, d, lambda, first),
+            }
+            first = false;
+            kb += LANES * nv;
+        }
+        // row sums of rows i … i + R: the lane sums reduced, then the finished rows
+        let n = R * dy;
+        let mut t = 0;
+        while t + LANES <= n {
+            V::hsum16(b.row.as_ptr().add(t * LANES), b.red.as_mut_ptr().add(t));
+            t += LANES;
+        }
+        for c in t..n {
+            b.red[c] = V::load(b.row.as_ptr().add(c * LANES)).hsum();
+        }
+        for r in 0..R.min(l - i) {
+            let ii = i + r;
+            let red = &b.red[r * dy..(r + 1) * dy];
+            // rows i' < ii reached ii as a column (col); the diagonal adds w_ii (y_ii, g_ii), w_ii = 1
+            let diag = if no_self { 0.0 } else { 1.0 };
+            let z = red[d] + b.col[d * lp + ii] + diag * b.y[ii * dy + d];
+            let inv = 1.0 / z;
+            for c in 0..d {
+                o[ii * d + c] = (red[c] + b.col[c * lp + ii] + diag * b.y[ii * dy + c]) * inv;
+            }
+        }
+    }
+}
+
+/// [`rows_narrow`]: rows `[i, i + R)` against keys `[kb, kb + 16·NV)`, each pair with `j > i'` once: `w` into the
+/// row lane sums (`first`: they start here) and into the column sums of the keys.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block<V: V16, const NV: usize>(b: &mut NarrowBufs, i: usize, kb: usize, l: usize, lp: usize, d: usize, lambda: f32, first: bool) {
+    let dy = d + 1;
+    // scores λ⟨x_i', x_j⟩ (R × 16·NV, in registers)
+    let mut w = [[V::splat(0.0); NV]; R];
+    for f in 0..d {
+        let row = b.xt.as_ptr().add(f * lp + kb);
+        let mut kv = [V::splat(0.0); NV];
+        for (v, k) in kv.iter_mut().enumerate() {
+            *k = V::load(row.add(LANES * v));
+        }
+        for (r, wr) in w.iter_mut().enumerate() {
+            let qv = V::splat(*b.q.as_ptr().add((i + r) * d + f));
+            for v in 0..NV {
+                wr[v] = V::fma(qv, kv[v], wr[v]);
+            }
+        }
+    }
+    // e = λ⟨x_i', x_j⟩ − (a_i' + a_j), masked to keys j > i' below l, then w = e^e
+    let lv = V::splat(lambda);
+    let edge = kb < i + R || kb + LANES * NV > l;
+    for (r, wr) in w.iter_mut().enumerate() {
+        let ai = V::splat(*b.a.as_ptr().add(i + r));
+        for (v, x) in wr.iter_mut().enumerate() {
+            let base = kb + LANES * v;
+            let mut e = x.mul(lv).sub(ai.add(V::load(b.a.as_ptr().add(base))));
+            if edge {
+                // lanes t with base + t > i + r and base + t < l
+                let above = if base > i + r {
+                    0xffff
+                } else if i + r + 1 - base >= LANES {
+                    0
+                } else {
+                    0xffffu32 << (i + r + 1 - base) & 0xffff
+                };
+                let below = if base + LANES <= l { 0xffff } else { (1u32 << (l - base)) - 1 };
+                let keep = above & below;
+                if keep != 0xffff {
+                    e = e.keep(keep);
+                }
+            }
+            *x = e.exp_nonpos();
+        }
+    }
+    let (yt, y) = (b.yt.as_ptr(), b.y.as_ptr());
+    let (row, col) = (b.row.as_mut_ptr(), b.col.as_mut_ptr());
+    for c in 0..dy {
+        // row i' += Σ_j w_i'j (y_j, g_j), in lanes
+        let mut yv = [V::splat(0.0); NV];
+        for (v, x) in yv.iter_mut().enumerate() {
+            *x = V::load(yt.add(c * lp + kb + LANES * v));
+        }
+        for (r, wr) in w.iter().enumerate() {
+            let p = row.add((r * dy + c) * LANES);
+            let mut acc = if first { V::splat(0.0) } else { V::load(p) };
+            for v in 0..NV {
+                acc = V::fma(wr[v], yv[v], acc);
+            }
+            acc.store(p);
+        }
+        // key j += Σ_i' w_i'j (y_i', g_i'), rows in order
+        for v in 0..NV {
+            let p = col.add(c * lp + kb + LANES * v);
+            let mut acc = V::load(p);
+            for (r, wr) in w.iter().enumerate() {
+                acc = V::fma(V::splat(*y.add((i + r) * dy + c)), wr[v], acc);
+            }
+            acc.store(p);
+        }
+    }
+}
+
 /// # Safety
 /// The CPU has AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn rows_avx512(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut SymBufs) {
-    rows::<super::attn::Avx512, 6, 32>(x, o, l, d, lambda, dot, no_self, b)
+    if d <= NARROW_D {
+        rows_narrow::<super::attn::Avx512>(x, o, l, d, lambda, dot, no_self, &mut b.narrow)
+    } else {
+        rows::<super::attn::Avx512, 6, 32>(x, o, l, d, lambda, dot, no_self, b)
+    }
 }
 
 /// # Safety
@@ -396,11 +611,21 @@ pub unsafe fn rows_avx512(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: 
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn rows_avx2(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut SymBufs) {
-    rows::<super::attn::Avx2, 1, 8>(x, o, l, d, lambda, dot, no_self, b)
+    if d <= NARROW_D {
+        rows_narrow::<super::attn::Avx2>(x, o, l, d, lambda, dot, no_self, &mut b.narrow)
+    } else {
+        rows::<super::attn::Avx2, 1, 8>(x, o, l, d, lambda, dot, no_self, b)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 pub fn rows_portable(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut SymBufs) {
     // SAFETY: the portable lanes need no CPU feature.
-    unsafe { rows::<super::attn::Portable, 6, 32>(x, o, l, d, lambda, dot, no_self, b) }
+    unsafe {
+        if d <= NARROW_D {
+            rows_narrow::<super::attn::Portable>(x, o, l, d, lambda, dot, no_self, &mut b.narrow)
+        } else {
+            rows::<super::attn::Portable, 6, 32>(x, o, l, d, lambda, dot, no_self, b)
+        }
+    }
 }
