@@ -131,9 +131,10 @@ pub fn fits(l: usize, d: usize, lambda: f64, max_sq: f64) -> bool {
 /// pairs it saves are the scores and exponentials, while both kernels spend `2d` fused
 /// multiply-adds per pair on `P·V`. Narrow kernel (`d ≤` [`NARROW_D`]): `d ≤ 4` from 32 tokens
 /// (×1.3 at `L = 64`, ×1.9–2.8 at `L = 256, 1024`; at `L = 16` ×0.8), `d = 8` from 256 tokens (×1.6
-/// at `L = 256`, ×1.2 at `L = 1024`; ×0.9 below). Wide kernel: `d = 16` from 256 tokens (×1.12 at
-/// `L = 256` and `1024`; ×0.98 at 64, ×0.83 at 16); `d = 32` and `64` only at `L = 1024` (×1.11;
-/// ×0.99 and ×0.83 at 256, ×0.7–0.8 below).
+/// at `L = 256`, ×1.2 at `L = 1024`; ×0.9 below). Wide kernel (two sweeps, best of 3 each):
+/// `d = 16` from 256 tokens (×1.12–1.25 at `L = 256`, ×1.12–1.19 at `L = 1024`; a tie, ×0.98–1.03,
+/// at 64; ×0.83 at 16); `d = 32` and `64` only at `L = 1024` (×1.11–1.16; at 256 ×0.99–1.05 for
+/// `d = 32`, ×0.83 for `d = 64`; ×0.65–0.8 below).
 pub fn pays(l: usize, d: usize) -> bool {
     (d <= 4 && l >= 32) || (d <= 16 && l >= 256) || l >= 1024
 }
