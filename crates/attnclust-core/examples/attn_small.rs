@@ -5,7 +5,7 @@
 //! [--path sym|online]` (`--path`: every prompt on that kernel, one thread, for the dispatch rule
 //! of `models::identity`).
 use attnclust_core::kernels::simd;
-use attnclust_core::models::identity::{apply_prompt_path, identity_attention, Options, Path};
+use attnclust_core::models::identity::{apply_prompt_path_in, identity_attention, Options, Path, PathBufs};
 use attnclust_core::models::two_head::Scores;
 use attnclust_core::Par;
 use std::time::Instant;
@@ -58,8 +58,9 @@ fn main() {
             let c = cpu_ns();
             let y = if let Some(path) = path {
                 let mut y = vec![0.0f32; x.len()];
+                let mut bufs = PathBufs::default();
                 for (xp, yp) in x.chunks_exact(l * d).zip(y.chunks_exact_mut(l * d)) {
-                    apply_prompt_path(xp, yp, d, &o, path, simd::isa());
+                    apply_prompt_path_in(xp, yp, d, &o, path, simd::isa(), &mut bufs);
                 }
                 y
             } else if threads == 1 {

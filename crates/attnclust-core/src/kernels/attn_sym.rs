@@ -26,26 +26,82 @@
 //! far-apart tokens) the caller runs the fused online-softmax kernel of [`super::attn`], which
 //! tracks each row's maximum.
 //!
-//! **Order.** Tokens are processed in micro-blocks of `R` query rows `i` against key vectors of 16
-//! keys `j > i` (keys in lanes, as in [`super::attn`]): row `i` accumulates its pairs with later
-//! keys in lane sums (reduced at the end by the fixed tree of [`V16::hsum`]); key `j` accumulates
-//! its pairs with earlier rows in a per-key column sum, added in row order. Every sum runs in a
-//! fixed order that depends only on the prompt, so results do not depend on threads.
+//! **Weights.** `λ⟨x_i, x_j⟩` is the score contract of [`super::attn`] (`score_block`, no bias:
+//! `fma` over the features in order, then `⊗ λ`); `a_i = (0.5 ⊗ λ) ⊗ ‖x_i‖²` (the squares summed by
+//! `fma` in feature order), `e_ij = s_ij ⊖ (a_i ⊕ a_j)`, `w_ij` the exponential of [`super::attn`];
+//! `g_j = e^{a_j}` in `f64` rounded to `f32` (dot scores; 1 for distance), `y_j = g_j ⊗ x_j`.
+//!
+//! **Order, wide kernel** (`d >` [`NARROW_D`]). The prompt is cut into blocks of 64 tokens (a prompt of at most 64 tokens is one
+//! block). For each block `I` in order and each block `J ≥ I` in order: phase 1 computes
+//! `W_IJ` (`w_ij` for `i ∈ I`, `j ∈ J`, `j > i`; 0 elsewhere) into a tile in L1, in register
+//! blocks of rows × up to 64 keys (keys in lanes), adding `w_ij g_j` to row `i`'s 16 lane sums
+//! (lane `t`: the keys `j ≡ t mod 16`, in increasing order) and `w_ij g_i` to key `j`'s column
+//! sum (rows in increasing order); phase 2 adds `U_i ← fma(w_ij, y_j, U_i)` for the rows of `I`
+//! (keys of `J` in increasing order), then `U_j ← fma(w_ij, y_i, U_j)` for the keys of `J` (rows
+//! of `I` in increasing order), features in lanes. So token `t` of block `T` receives, in this
+//! order: its column terms from blocks `0, 1, …, T − 1`; on the diagonal pair its row terms (later
+//! keys of `T`), then its column terms (earlier rows of `T`); then its row terms from blocks
+//! `T + 1, …`. Terms that are 0 (pairs `j ≤ i` of a diagonal tile) may be skipped: adding `+0` to a
+//! sum that started at `+0` changes no bit. At the end `z_i = (hsum(lane sums) ⊕ column sum) ⊕ g_i`
+//! (`hsum` the fixed tree of [`V16::hsum`]; no `⊕ g_i` with `excludeSelf`) and
+//! `O_i = (U_i ⊕ y_i) ⊗ (1 ⊘ z_i)` (no `⊕ y_i` with `excludeSelf`). The register blocks differ by
+//! instruction set, but each sum's order does not: every path gives the same bits, and each prompt
+//! runs on one thread, so results do not depend on threads.
+//!
+//! **Order, narrow kernel** (`d ≤` [`NARROW_D`], where `y` would fill a small part of a lane
+//! vector). Tokens are processed in micro-blocks of 4 query rows `i` against key vectors of 16 keys
+//! `j > i` (keys in lanes throughout): row `i` accumulates its pairs with later keys, `(y_j, g_j)`,
+//! in lane sums (reduced at the end by the fixed tree of [`V16::hsum`]); key `j` accumulates its
+//! pairs with earlier rows, `(y_i, g_i)`, in a per-key column sum, added in row order; then
+//! `O_i = ((row ⊕ column) ⊕ y_i) ⊗ (1 ⊘ z_i)`, `z_i` alike. The same bits on every path and thread
+//! count, for the same reasons.
 
-use super::attn::{LANES, MAX_D, V16};
+use super::attn::{score_block, LANES, MAX_D, PANEL, V16};
+
+/// Largest `d` taken by the narrow kernel (module doc): keys in lanes throughout.
+pub const NARROW_D: usize = 8;
+/// Query rows per micro-block of the narrow kernel (divides [`LANES`]).
+const R: usize = 4;
+/// Largest key block of the narrow kernel, in lane vectors.
+const NB: usize = 4;
 
 /// Largest `λ·max_i‖x_i‖²` the symmetric kernel takes (module doc).
 pub const MAX_SPREAD: f64 = 32.0;
-/// Largest prompt the symmetric kernel takes (its column sums, `(d + 1)·L` values, stay in L2).
+/// Largest prompt the symmetric kernel takes (its sums, `(d + 17)·L` values, stay in L2).
 pub const MAX_L: usize = 1024;
-/// Query rows per micro-block (divides [`LANES`]).
-const R: usize = 4;
-/// Largest key block, in lane vectors.
-const NB: usize = 4;
+/// Rows (of the tile) and keys (past its columns) that phase 2's micro-blocks may run over.
+const TPAD: usize = 16;
+/// Row stride of the weight tile (a block's keys, then zeros).
+const TS: usize = PANEL + TPAD;
 
 /// One prompt packed for [`rows`], in reusable allocations.
 #[derive(Default)]
 pub struct SymBufs {
+    /// `xᵀ`, `d × lp` (keys in lanes, zero-padded).
+    xt: Vec<f32>,
+    /// `y` row-major, `(lp + 16) × dp` (`dp` = `d` rounded up to 16; zero rows past `l`).
+    y: Vec<f32>,
+    /// `g`, `lp + 16`.
+    g: Vec<f32>,
+    /// `a`, `lp`.
+    a: Vec<f32>,
+    /// Queries, `(lp + 16) × d` (zero rows past `l`).
+    q: Vec<f32>,
+    /// `U`, `(lp + 16) × dp`.
+    u: Vec<f32>,
+    /// Lane sums of `Σ_j w_ij g_j` over keys `j > i`, `lp × 16`.
+    zr: Vec<f32>,
+    /// Column sums `Σ_i w_ij g_i` over rows `i < j`, `lp`.
+    zc: Vec<f32>,
+    /// The weight tile `W_IJ`, `(64 + 32) × TS`.
+    w: Vec<f32>,
+    /// Those of the narrow kernel.
+    narrow: NarrowBufs,
+}
+
+/// The buffers of [`rows_narrow`].
+#[derive(Default)]
+struct NarrowBufs {
     /// `xᵀ`, `d × lp` (keys in lanes, zero-padded).
     xt: Vec<f32>,
     /// `(y, g)ᵀ`, `(d + 1) × lp`.
@@ -71,25 +127,33 @@ pub fn fits(l: usize, d: usize, lambda: f64, max_sq: f64) -> bool {
 }
 
 /// Whether it is faster than the fused online-softmax kernel, as measured on AVX-512 (one thread,
-/// CPU time per prompt, `examples/attn_small.rs --path sym|online`, dot scores, λ = 0.3): the pairs
-/// it saves are the scores and exponentials, while both kernels spend `2d` fused multiply-adds per
-/// pair on `P·V`, so it wins where the exponentials dominate: `d ≤ 4` from 32 tokens (×1.3 at
-/// `L = 64`, ×2.2–2.8 at `L = 256, 1024`; at `L = 16` ×1.3 for `d = 2`, a tie for `d = 4`), `d = 8`
-/// from 256 tokens (×1.6 at `L = 256`, ×1.2 at `L = 1024`; ×0.9 below); at `d = 16` it loses
-/// (×0.6–0.8) and at `d ≥ 32` more (×0.5).
+/// best wall time per prompt, `examples/attn_small.rs --path sym|online`, dot scores, λ = 0.3). The
+/// pairs it saves are the scores and exponentials, while both kernels spend `2d` fused
+/// multiply-adds per pair on `P·V`. Narrow kernel (`d ≤` [`NARROW_D`]): `d ≤ 4` from 32 tokens
+/// (×1.3 at `L = 64`, ×1.9–2.8 at `L = 256, 1024`; at `L = 16` ×0.8), `d = 8` from 256 tokens (×1.6
+/// at `L = 256`, ×1.2 at `L = 1024`; ×0.9 below). Wide kernel (two sweeps, best of 3 each):
+/// `d = 16` from 256 tokens (×1.12–1.25 at `L = 256`, ×1.12–1.19 at `L = 1024`; a tie, ×0.98–1.03,
+/// at 64; ×0.83 at 16); `d = 32` and `64` only at `L = 1024` (×1.11–1.16; at 256 ×0.99–1.05 for
+/// `d = 32`, ×0.83 for `d = 64`; ×0.65–0.8 below).
 pub fn pays(l: usize, d: usize) -> bool {
-    (d <= 4 && l >= 32) || (d <= 8 && l >= 256)
+    (d <= 4 && l >= 32) || (d <= 16 && l >= 256) || l >= 1024
 }
 
-/// Values of [`SymBufs`] for a prompt of `l` tokens of `d` coordinates when [`pays`] (else 0):
-/// `xᵀ`, `(y, g)ᵀ`, `(y, g)`, the queries and the column sums (`lp·(5d + 4)`, `lp` = `l` rounded
-/// up to 16), `a` (`lp`) and a micro-block's row sums (`R·(d + 1)·17`).
+/// Values of [`SymBufs`] for a prompt of `l` tokens of `d` coordinates when [`pays`] (else 0). Wide
+/// kernel: `xᵀ`, the queries, `y`, `U`, the lane sums, `g`, `a` and the column sums
+/// (`(lp + 16)·(d + 2dp + 18)`, `lp` = `l` and `dp` = `d` rounded up to 16) and the tile (`96 × 80`);
+/// narrow kernel (`d ≤` [`NARROW_D`]): `xᵀ`, `(y, g)ᵀ`, `(y, g)`, the queries and the column sums
+/// (`lp·(5d + 4)`), `a` (`lp`) and a micro-block's row sums (`4·(d + 1)·17`).
 pub fn scratch(l: usize, d: usize) -> f64 {
     if !pays(l, d) || l > MAX_L {
         return 0.0;
     }
-    let lp = l.div_ceil(LANES) * LANES;
-    (lp * (5 * d + 5) + R * (d + 1) * (LANES + 1)) as f64
+    let (lp, dp) = (l.div_ceil(LANES) * LANES, d.div_ceil(LANES) * LANES);
+    if d <= NARROW_D {
+        // narrow: xᵀ, (y, g)ᵀ, (y, g), the queries and the column sums, a, a micro-block's row sums
+        return (lp * (5 * d + 5) + R * (d + 1) * (LANES + 1)) as f64;
+    }
+    ((lp + TPAD) * (d + 2 * dp + LANES + 2) + (PANEL + 2 * TPAD) * TS) as f64
 }
 
 fn refill(v: &mut Vec<f32>, n: usize) {
@@ -97,14 +161,296 @@ fn refill(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
 }
 
-/// Identity attention of one prompt `x` (`l × d`) into `o` (`l × d`): `dot` scores or distance
-/// scores, `no_self` masks the diagonal (`l ≥ 2`). Prior checks assumed: [`fits`] holds.
+/// At least `n` values (old ones kept).
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+/// Identity attention of one prompt `x` (`l × d`) into `o` (`l × d`) by the wide kernel (the
+/// `rows_*` entry points take the narrow one for `d ≤` [`NARROW_D`]): `dot` scores or distance
+/// scores, `no_self` masks the diagonal (`l ≥ 2`). Phase 1 in micro-blocks of `RA` rows × a
+/// block's keys, phase 2 in micro-blocks whose `U` fills `RW` vector registers (as
+/// [`super::attn::rows`]); the values do not depend on `RA` or `RW` (module doc). Prior checks
+/// assumed: [`fits`] holds.
 ///
 /// # Safety
 /// The CPU has `V`'s features.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn rows<V: V16>(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut SymBufs) {
+pub unsafe fn rows<V: V16, const RA: usize, const RW: usize>(
+    x: &[f32],
+    o: &mut [f32],
+    l: usize,
+    d: usize,
+    lambda: f32,
+    dot: bool,
+    no_self: bool,
+    b: &mut SymBufs,
+) {
+    assert!(x.len() >= l * d && o.len() >= l * d && (1..=MAX_D).contains(&d) && RA <= TPAD);
+    if l == 0 {
+        return;
+    }
+    // blocks of 64 tokens; a short prompt is one block of its own length (rounded up to 16)
+    let pw = if l > PANEL { PANEL } else { l.div_ceil(LANES) * LANES };
+    let (lp, dp) = (l.div_ceil(LANES) * LANES, d.div_ceil(LANES) * LANES);
+    let n = lp + TPAD;
+    // the sums start at 0; of the packed values only the padding needs zeros (the rest is written)
+    refill(&mut b.u, n * dp);
+    refill(&mut b.zr, n * LANES);
+    refill(&mut b.zc, lp);
+    grow(&mut b.xt, d * lp);
+    grow(&mut b.y, n * dp);
+    grow(&mut b.g, n);
+    grow(&mut b.a, n);
+    grow(&mut b.q, n * d);
+    for f in 0..d {
+        b.xt[f * lp + l..(f + 1) * lp].fill(0.0);
+    }
+    b.y[l * dp..n * dp].fill(0.0);
+    b.g[l..n].fill(0.0);
+    b.a[l..n].fill(0.0);
+    b.q[l * d..n * d].fill(0.0);
+    // (the tile is written before it is read)
+    if b.w.len() < (PANEL + 2 * TPAD) * TS {
+        b.w.resize((PANEL + 2 * TPAD) * TS, 0.0);
+    }
+    b.q[..l * d].copy_from_slice(&x[..l * d]);
+    let (xtp, yp) = (b.xt.as_mut_ptr(), b.y.as_mut_ptr());
+    for (j, xj) in x[..l * d].chunks_exact(d).enumerate() {
+        let sq = xj.iter().fold(0.0f32, |s, &v| v.mul_add(v, s));
+        let a = 0.5 * lambda * sq;
+        let g = if dot { f64::from(a).exp() as f32 } else { 1.0 };
+        b.a[j] = a;
+        b.g[j] = g;
+        let yj = yp.add(j * dp);
+        for (f, &v) in xj.iter().enumerate() {
+            *xtp.add(f * lp + j) = v;
+            *yj.add(f) = g * v;
+        }
+        for f in d..dp {
+            *yj.add(f) = 0.0;
+        }
+    }
+    let mut ib = 0;
+    while ib < l {
+        let ni = pw.min(l - ib);
+        let mut kb = ib;
+        while kb < l {
+            let (nk, diag) = (pw.min(l - kb), kb == ib);
+            let nv = nk.div_ceil(LANES);
+            // phase 1: W_IJ into the tile, the sums of g
+            let mut r0 = 0;
+            // (helpers are functions, not closures: a closure does not inherit the caller's target features)
+            while r0 < ni {
+                // on the diagonal block, key vectors wholly at or before row r0 hold no pair: 0 in the tile
+                let v0 = if diag { r0 / LANES } else { 0 };
+                for r in r0..r0 + RA {
+                    b.w[r * TS..r * TS + LANES * v0].fill(0.0);
+                }
+                let c0 = LANES * v0;
+                match nv - v0 {
+                    4 => weights::<V, RA, 4>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
+                    3 => weights::<V, RA, 3>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
+                    2 => weights::<V, RA, 2>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
+                    _ => weights::<V, RA, 1>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
+                }
+                r0 += RA;
+            }
+            // zero rows below the written ones, for phase 2's last micro-blocks
+            for r in r0..r0 + TPAD {
+                b.w[r * TS..r * TS + LANES * nv + TPAD].fill(0.0);
+            }
+            // phase 2: U_I += W_IJ·Y_J, then U_J += W_IJᵀ·Y_I
+            match (dp / LANES, RW >= 32) {
+                (4, true) => pv::<V, 6, 4>(b, ib, ni, kb, nk, diag),
+                (3, true) => pv::<V, 8, 3>(b, ib, ni, kb, nk, diag),
+                (2, true) => pv::<V, 12, 2>(b, ib, ni, kb, nk, diag),
+                (_, true) => pv::<V, 16, 1>(b, ib, ni, kb, nk, diag),
+                (4, false) => pv::<V, 1, 4>(b, ib, ni, kb, nk, diag),
+                (3, false) => pv::<V, 2, 3>(b, ib, ni, kb, nk, diag),
+                (2, false) => pv::<V, 3, 2>(b, ib, ni, kb, nk, diag),
+                (_, false) => pv::<V, 6, 1>(b, ib, ni, kb, nk, diag),
+            }
+            kb += pw;
+        }
+        ib += pw;
+    }
+    // the diagonal adds w_ii (y_i, g_i), w_ii = 1
+    // O_i = (U_i ⊕ y_i) ⊗ (1 ⊘ z_i), z_i = (hsum(lane sums) ⊕ column sum) ⊕ g_i (without excludeSelf)
+    let (up, yp, op) = (b.u.as_ptr(), b.y.as_ptr(), o.as_mut_ptr());
+    let mut red = [0.0f32; LANES];
+    for i in 0..l {
+        if i % LANES == 0 {
+            // the lane sums of rows i … i + 15 (lp is a multiple of 16)
+            V::hsum16(b.zr.as_ptr().add(i * LANES), red.as_mut_ptr());
+        }
+        let mut z = red[i % LANES] + b.zc[i];
+        if !no_self {
+            z += b.g[i];
+        }
+        let inv = 1.0 / z;
+        let (ui, yi, oi) = (up.add(i * dp), yp.add(i * dp), op.add(i * d));
+        if d == dp {
+            let iv = V::splat(inv);
+            for c in (0..d).step_by(LANES) {
+                let mut s = V::load(ui.add(c));
+                if !no_self {
+                    s = s.add(V::load(yi.add(c)));
+                }
+                s.mul(iv).store(oi.add(c));
+            }
+        } else {
+            for c in 0..d {
+                let s = if no_self { *ui.add(c) } else { *ui.add(c) + *yi.add(c) };
+                *oi.add(c) = s * inv;
+            }
+        }
+    }
+}
+
+/// Phase 1 of rows `[ib + r0, ib + r0 + RA)` against the keys `[kb, kb + 16·NV)` of block `J`
+/// (tile columns from `c0`): `w_ij` for keys `j > i` below `l` and rows below `ib + ni` (0
+/// elsewhere) into the tile (then 16 zeros), `w_ij g_j` into the row lane sums, `w_ij g_i` into the
+/// column sums, rows in order.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn weights<V: V16, const RA: usize, const NV: usize>(
+    b: &mut SymBufs,
+    ib: usize,
+    r0: usize,
+    ni: usize,
+    kb: usize,
+    c0: usize,
+    l: usize,
+    lp: usize,
+    d: usize,
+    lambda: f32,
+) {
+    let i = ib + r0;
+    let iend = ib + ni;
+    // λ⟨x_i, x_j⟩ (the score contract of super::attn, no bias)
+    let mut w = score_block::<V, RA, NV>(b.q.as_ptr().add(i * d), d, d, b.xt.as_ptr().add(kb), lp, lambda, None);
+    let edge = kb < i + RA || kb + LANES * NV > l || i + RA > iend;
+    let (ap, gp, wp, zrp, zcp) = (b.a.as_ptr(), b.g.as_ptr(), b.w.as_mut_ptr(), b.zr.as_mut_ptr(), b.zc.as_mut_ptr());
+    for (r, wr) in w.iter_mut().enumerate() {
+        let ir = i + r;
+        let ai = V::splat(*ap.add(ir));
+        let zp = zrp.add(ir * LANES);
+        let mut z = V::load(zp);
+        let tr = wp.add((r0 + r) * TS + c0);
+        for (v, x) in wr.iter_mut().enumerate() {
+            let base = kb + LANES * v;
+            // e = λ⟨x_i, x_j⟩ − (a_i + a_j), then w = e^e
+            let mut e = x.sub(ai.add(V::load(ap.add(base))));
+            if edge {
+                // lanes t with base + t > ir and base + t < l, rows below iend
+                let above = if base > ir {
+                    0xffff
+                } else if ir + 1 - base >= LANES {
+                    0
+                } else {
+                    0xffffu32 << (ir + 1 - base) & 0xffff
+                };
+                let below = if base + LANES <= l { 0xffff } else { (1u32 << (l - base)) - 1 };
+                let keep = if ir < iend { above & below } else { 0 };
+                if keep != 0xffff {
+                    e = e.keep(keep);
+                }
+            }
+            *x = e.exp_nonpos();
+            x.store(tr.add(LANES * v));
+            z = V::fma(*x, V::load(gp.add(base)), z);
+        }
+        V::splat(0.0).store(tr.add(LANES * NV));
+        z.store(zp);
+    }
+    for v in 0..NV {
+        let p = zcp.add(kb + LANES * v);
+        let mut acc = V::load(p);
+        for (r, wr) in w.iter().enumerate() {
+            acc = V::fma(V::splat(*gp.add(i + r)), wr[v], acc);
+        }
+        acc.store(p);
+    }
+}
+
+/// Phase 2 of the block pair `(I, J)`: `U_i += Σ_j w_ij y_j` for the rows of `I` (keys in order),
+/// in micro-blocks of `R` rows, then `U_j += Σ_i w_ij y_i` for the keys of `J` (rows in order), in
+/// micro-blocks of `R` keys; `U` in registers (`DV` lane vectors a token). Terms the tile holds as
+/// 0 (`j ≤ i` on the diagonal block) are skipped, which changes no bit.
+#[inline(always)]
+unsafe fn pv<V: V16, const R: usize, const DV: usize>(b: &mut SymBufs, ib: usize, ni: usize, kb: usize, nk: usize, diag: bool) {
+    let dp = DV * LANES;
+    let (yp, up, wp) = (b.y.as_ptr(), b.u.as_mut_ptr(), b.w.as_ptr());
+    let mut r0 = 0;
+    while r0 < ni {
+        let ur = up.add((ib + r0) * dp);
+        let mut acc = [[V::splat(0.0); DV]; R];
+        for (r, ar) in acc.iter_mut().enumerate() {
+            for (c, x) in ar.iter_mut().enumerate() {
+                *x = V::load(ur.add(r * dp + LANES * c));
+            }
+        }
+        for j in if diag { r0 + 1 } else { 0 }..nk {
+            let mut yj = [V::splat(0.0); DV];
+            for (c, x) in yj.iter_mut().enumerate() {
+                *x = V::load(yp.add((kb + j) * dp + LANES * c));
+            }
+            for (r, ar) in acc.iter_mut().enumerate() {
+                let wr = V::splat(*wp.add((r0 + r) * TS + j));
+                for c in 0..DV {
+                    ar[c] = V::fma(wr, yj[c], ar[c]);
+                }
+            }
+        }
+        for (r, ar) in acc.iter().enumerate() {
+            for (c, x) in ar.iter().enumerate() {
+                x.store(ur.add(r * dp + LANES * c));
+            }
+        }
+        r0 += R;
+    }
+    let mut j0 = 0;
+    while j0 < nk {
+        let uc = up.add((kb + j0) * dp);
+        let mut acc = [[V::splat(0.0); DV]; R];
+        for (k, ak) in acc.iter_mut().enumerate() {
+            for (c, x) in ak.iter_mut().enumerate() {
+                *x = V::load(uc.add(k * dp + LANES * c));
+            }
+        }
+        for i in 0..if diag { ni.min(j0 + R - 1) } else { ni } {
+            let mut yi = [V::splat(0.0); DV];
+            for (c, x) in yi.iter_mut().enumerate() {
+                *x = V::load(yp.add((ib + i) * dp + LANES * c));
+            }
+            let wi = wp.add(i * TS + j0);
+            for (k, ak) in acc.iter_mut().enumerate() {
+                let wk = V::splat(*wi.add(k));
+                for c in 0..DV {
+                    ak[c] = V::fma(wk, yi[c], ak[c]);
+                }
+            }
+        }
+        for (k, ak) in acc.iter().enumerate() {
+            for (c, x) in ak.iter().enumerate() {
+                x.store(uc.add(k * dp + LANES * c));
+            }
+        }
+        j0 += R;
+    }
+}
+
+/// [`rows`] for `d ≤` [`NARROW_D`] (module doc, narrow order).
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_narrow<V: V16>(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut NarrowBufs) {
     assert!(x.len() >= l * d && o.len() >= l * d && (1..=MAX_D).contains(&d));
     if l == 0 {
         return;
@@ -172,11 +518,11 @@ pub unsafe fn rows<V: V16>(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda:
     }
 }
 
-/// Rows `[i, i + R)` against keys `[kb, kb + 16·NV)`, each pair with `j > i'` once: `w` into the
+/// [`rows_narrow`]: rows `[i, i + R)` against keys `[kb, kb + 16·NV)`, each pair with `j > i'` once: `w` into the
 /// row lane sums (`first`: they start here) and into the column sums of the keys.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn block<V: V16, const NV: usize>(b: &mut SymBufs, i: usize, kb: usize, l: usize, lp: usize, d: usize, lambda: f32, first: bool) {
+unsafe fn block<V: V16, const NV: usize>(b: &mut NarrowBufs, i: usize, kb: usize, l: usize, lp: usize, d: usize, lambda: f32, first: bool) {
     let dy = d + 1;
     // scores λ⟨x_i', x_j⟩ (R × 16·NV, in registers)
     let mut w = [[V::splat(0.0); NV]; R];
@@ -253,7 +599,11 @@ unsafe fn block<V: V16, const NV: usize>(b: &mut SymBufs, i: usize, kb: usize, l
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn rows_avx512(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut SymBufs) {
-    rows::<super::attn::Avx512>(x, o, l, d, lambda, dot, no_self, b)
+    if d <= NARROW_D {
+        rows_narrow::<super::attn::Avx512>(x, o, l, d, lambda, dot, no_self, &mut b.narrow)
+    } else {
+        rows::<super::attn::Avx512, 6, 32>(x, o, l, d, lambda, dot, no_self, b)
+    }
 }
 
 /// # Safety
@@ -262,11 +612,21 @@ pub unsafe fn rows_avx512(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: 
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn rows_avx2(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut SymBufs) {
-    rows::<super::attn::Avx2>(x, o, l, d, lambda, dot, no_self, b)
+    if d <= NARROW_D {
+        rows_narrow::<super::attn::Avx2>(x, o, l, d, lambda, dot, no_self, &mut b.narrow)
+    } else {
+        rows::<super::attn::Avx2, 1, 8>(x, o, l, d, lambda, dot, no_self, b)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 pub fn rows_portable(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut SymBufs) {
     // SAFETY: the portable lanes need no CPU feature.
-    unsafe { rows::<super::attn::Portable>(x, o, l, d, lambda, dot, no_self, b) }
+    unsafe {
+        if d <= NARROW_D {
+            rows_narrow::<super::attn::Portable>(x, o, l, d, lambda, dot, no_self, &mut b.narrow)
+        } else {
+            rows::<super::attn::Portable, 6, 32>(x, o, l, d, lambda, dot, no_self, b)
+        }
+    }
 }

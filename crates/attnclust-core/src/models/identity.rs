@@ -149,7 +149,19 @@ fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par:
 /// # Panics
 /// When `path` is symmetric and the kernel does not take the prompt.
 pub fn apply_prompt_path<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, path: Path, isa: simd::Isa) {
-    let mut bufs = Bufs::default();
+    apply_prompt_path_in(x, y, d, opts, path, isa, &mut PathBufs::default());
+}
+
+/// Work buffers of [`apply_prompt_path_in`], kept between prompts (as the batch paths keep theirs).
+#[derive(Default)]
+pub struct PathBufs<T>(Bufs<T>);
+
+/// [`apply_prompt_path`] in the allocations of `bufs` (benchmarks: no allocation per prompt).
+///
+/// # Panics
+/// When `path` is symmetric and the kernel does not take the prompt.
+pub fn apply_prompt_path_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, path: Path, isa: simd::Isa, bufs: &mut PathBufs<T>) {
+    let bufs = &mut bufs.0;
     match path {
         Path::Symmetric => {
             let l = x.len() / d;
@@ -157,9 +169,9 @@ pub fn apply_prompt_path<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options
             assert!(attn_sym::fits(l, d, opts.lambda, max_sq_norm(xf, d)), "the symmetric kernel does not take this prompt");
             simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
         }
-        Path::Online => apply_bias(x, y, d, opts, Par::Seq, &mut bufs),
-        Path::Difference if opts.scores == Scores::Dot => apply_bias(x, y, d, opts, Par::Seq, &mut bufs),
-        Path::Difference => apply_wide(x, y, d, opts, Par::Seq, &mut bufs, f64::INFINITY),
+        Path::Online => apply_bias(x, y, d, opts, Par::Seq, bufs),
+        Path::Difference if opts.scores == Scores::Dot => apply_bias(x, y, d, opts, Par::Seq, bufs),
+        Path::Difference => apply_wide(x, y, d, opts, Par::Seq, bufs, f64::INFINITY),
     }
 }
 
@@ -431,8 +443,8 @@ mod tests {
     #[test]
     fn symmetric_kernel_matches_reference_on_every_isa() {
         let isas: Vec<simd::Isa> = [simd::Isa::Portable, simd::Isa::Avx2, simd::Isa::Avx512].into_iter().filter(|i| i.available()).collect();
-        for l in [1, 2, 3, 15, 16, 17, 31, 33, 64, 65, 130, 300] {
-            for d in [1, 2, 3, 4, 8, 15, 16, 17, 64] {
+        for l in [1, 2, 3, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 130, 255, 257, 300] {
+            for d in [1, 2, 3, 4, 8, 9, 15, 16, 17, 32, 33, 64] {
                 let x: Vec<f32> = (0..l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
                 let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
                 let max_sq = x64.chunks(d).map(|r| r.iter().map(|v| v * v).sum::<f64>()).fold(0.0, f64::max);
@@ -463,6 +475,27 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn symmetric_kernel_gives_the_same_bits_on_any_thread_count() {
+        // prompts the dispatch gives the symmetric kernel (narrow and wide), several per batch
+        for (l, d) in [(64, 2), (256, 8), (257, 16), (1024, 33)] {
+            assert!(attn_sym::pays(l, d), "l={l} d={d}");
+            let b = 3;
+            let x: Vec<f32> = (0..b * l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
+            let lambda = 0.5 * attn_sym::MAX_SPREAD / max_sq_norm(&x, d);
+            for exclude_self in [false, true] {
+                let o = Options { lambda, scores: Scores::Dot, exclude_self, depth: 1, residual: false };
+                let y1 = identity_attention(&x, b, l, d, &o, Par::Seq).unwrap();
+                let y2 = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| identity_attention(&x, b, l, d, &o, Par::Rayon).unwrap());
+                assert_eq!(y1, y2, "l={l} d={d} {exclude_self}: same bits on 1 and 2 threads");
+                // and those of the symmetric path itself
+                let mut ys = vec![0.0f32; l * d];
+                apply_prompt_path(&x[l * d..2 * l * d], &mut ys, d, &o, Path::Symmetric, simd::isa());
+                assert_eq!(&y1[l * d..2 * l * d], &ys[..], "l={l} d={d} {exclude_self}: the symmetric path");
             }
         }
     }
