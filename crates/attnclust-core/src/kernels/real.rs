@@ -172,7 +172,7 @@ const NORM_CHUNK: usize = 4096;
 /// values short of a row are ignored; 0 for no rows or `d = 0`; NaN when a row holds a NaN):
 /// the input of the overflow bounds the TypeScript layer plans with. Each row's `Σ x_ij²` is summed
 /// in `f64`; a row whose sum overflows or is below `1e-280` is measured again scaled by its
-/// largest entry, so the norm is accurate over the whole `f64` range. Chunks of [`NORM_CHUNK`] rows
+/// largest entry, so the norm is accurate over the whole `f64` range. Chunks of `NORM_CHUNK` (4096) rows
 /// run on `par`'s threads; a maximum does not depend on their order.
 pub fn max_row_norm<T: Real>(x: &[T], d: usize, par: crate::Par) -> f64 {
     if d == 0 {

@@ -11,7 +11,7 @@
 
 use crate::data::prior::Prior;
 use crate::data::rng::{derive, purpose};
-use crate::error::{ensure, values, Error, Result};
+use crate::error::{ensure, values, Error, Numeric, Result};
 use crate::kernels::par::Par;
 use crate::kernels::real::Real;
 use crate::models::attention::flash::Mask;
@@ -81,7 +81,13 @@ pub fn loss_grad<T: Real>(prior: &Prior, s: &Setup, params: &[T], t: u64, par: P
     let opts = Options { lambda: s.lambda, mask: s.mask };
     let n = (s.batch * s.length) as f64;
     // Two passes: the forward gives Y, then dY = 2(Y − X)/n is fed to the backward.
-    let y = crate::models::attention::layer::forward(x, s.batch, s.length, &w, &opts, par)?;
+    // (a result the layer reports as an overflow is a divergence here, told by the non-finite loss
+    // or gradient: the trainer names `lr`)
+    let overflowed = |e: &Error| e.numeric == Some(Numeric::Overflow);
+    let y = match crate::models::attention::layer::forward(x, s.batch, s.length, &w, &opts, par) {
+        Err(e) if overflowed(&e) => return Ok((f64::INFINITY, vec![f64::NAN; params.len()])),
+        r => r?,
+    };
     let loss = x.iter().zip(&y).map(|(&a, &b)| (a - b).f64().powi(2)).sum::<f64>() / n;
     if !loss.is_finite() {
         // The weights overflowed the forward pass: no gradient (the trainer reports a divergence).
@@ -89,7 +95,10 @@ pub fn loss_grad<T: Real>(prior: &Prior, s: &Setup, params: &[T], t: u64, par: P
     }
     let scale = T::of(2.0 / n);
     let dy: Vec<T> = y.iter().zip(x).map(|(&b, &a)| (b - a) * scale).collect();
-    let g = backward(x, s.batch, s.length, &w, &dy, &opts, par)?;
+    let g = match backward(x, s.batch, s.length, &w, &dy, &opts, par) {
+        Err(e) if overflowed(&e) => return Ok((loss, vec![f64::NAN; params.len()])),
+        r => r?,
+    };
     let grad = [g.dwq, g.dwk, g.dwv, g.dwo].concat().into_iter().map(|v| v.f64()).collect();
     Ok((loss, grad))
 }
