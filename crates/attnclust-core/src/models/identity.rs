@@ -78,6 +78,33 @@ struct Bufs<T> {
     wide: Option<Box<Wide>>,
 }
 
+/// Largest prompt (`L·d` values) whose work buffers a thread keeps for its next call: a tiny call
+/// in a loop (W8, `[16, 2]`) otherwise spent about a tenth of its time allocating and freeing them.
+const KEEP_BUFS_VALUES: usize = 1 << 14;
+
+thread_local! {
+    /// The work buffers this thread kept from its last small call, one per float type.
+    static KEPT: std::cell::RefCell<Vec<Box<dyn std::any::Any>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with work buffers: for prompts of at most [`KEEP_BUFS_VALUES`] values those this
+/// thread kept from an earlier call (taken out while `f` runs, so a nested call gets its own), put
+/// back afterwards; fresh ones (dropped afterwards) for larger prompts.
+fn with_bufs<T: Real, R>(size: usize, f: impl FnOnce(&mut Bufs<T>) -> R) -> R {
+    if size > KEEP_BUFS_VALUES {
+        return f(&mut Bufs::default());
+    }
+    let kept = KEPT.with(|k| {
+        let mut k = k.borrow_mut();
+        let i = k.iter().position(|b| b.is::<Bufs<T>>())?;
+        k.swap_remove(i).downcast::<Bufs<T>>().ok()
+    });
+    let mut bufs = kept.unwrap_or_default();
+    let r = f(&mut bufs);
+    KEPT.with(|k| k.borrow_mut().push(bufs));
+    r
+}
+
 /// See [`Bufs::wide`].
 #[derive(Default)]
 struct Wide {
@@ -290,11 +317,12 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
     for _ in 0..opts.depth {
         let src = cur.as_deref().unwrap_or(x);
         outer.chunks_mut(&mut next, size * group, |c, out| {
-            let mut bufs = Bufs::default();
-            for (p, y) in out.chunks_mut(size).enumerate() {
-                let p = c * group + p;
-                apply_prompt_in(&src[p * size..(p + 1) * size], y, d, opts, inner, &mut bufs);
-            }
+            with_bufs::<T, _>(size, |bufs| {
+                for (p, y) in out.chunks_mut(size).enumerate() {
+                    let p = c * group + p;
+                    apply_prompt_in(&src[p * size..(p + 1) * size], y, d, opts, inner, bufs);
+                }
+            })
         });
         if opts.residual {
             next.iter_mut().zip(src).for_each(|(n, &c)| *n = *n + c);
