@@ -8,20 +8,9 @@ use attnclust_core::train::optim::Optim;
 use attnclust_core::train::two_head::{online, Setup};
 use attnclust_core::{Par, Real};
 
-fn cpu() -> f64 {
-    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
-    unsafe { clock_gettime(3, &mut ts) }; // CLOCK_THREAD_CPUTIME_ID
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-extern "C" {
-    fn clock_gettime(clk: i32, ts: *mut Timespec) -> i32;
-}
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

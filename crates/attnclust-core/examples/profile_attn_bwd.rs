@@ -13,22 +13,9 @@ use attnclust_core::models::attention::layer::{backward, Options, Weights};
 use attnclust_core::Par;
 use std::time::Instant;
 
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-extern "C" {
-    fn clock_gettime(clk: i32, ts: *mut Timespec) -> i32;
-}
-
-/// This thread's CPU time in seconds.
-fn cpu() -> f64 {
-    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
-    unsafe { clock_gettime(3, &mut ts) }; // CLOCK_THREAD_CPUTIME_ID
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu;
 
 /// Best CPU time of `reps` calls.
 fn best<F: FnMut()>(reps: usize, mut f: F) -> f64 {
