@@ -17,6 +17,18 @@ import * as v from './validate';
 // of a sample) are the core's rules: the addon checks them and names the argument. Here: the JS
 // shapes and types only, and the f64/f32 overflow bounds of the samples.
 
+/**
+ * Results of at most this many bytes are arrays allocated here and filled by the addon (its
+ * `sampleIntoSync`, `samplePromptsIntoSync`): a typed array made in JS costs tens of ns, one made
+ * by the addon about a µs. Larger results are made by the addon (handed over without a copy).
+ */
+const SMALL_RESULT_BYTES = native.RESULT_COPY_BYTES;
+
+/** A zeroed array of `n` values of `dtype`. */
+function floats(dtype: Dtype, n: number): Float32Array | Float64Array {
+  return dtype === 'f32' ? new Float32Array(n) : new Float64Array(n);
+}
+
 function means(name: string, m: unknown): Tensor {
   const t = v.matrix(name, m, 'f64');
   return { shape: t.shape, data: v.as(t.data, 'f64') };
@@ -195,7 +207,14 @@ export class GaussianMixture {
   sample(n: number, opts: SampleOptions): MixtureSample {
     const a = sampleArgs(n, opts, this.dim, ['seed', 'dtype', 'stream']);
     fitsDtype(this.spread, a.dtype, "this mixture's samples");
-    return wrapSample(call(() => this.#native.sampleSync(a.n, a.seed, a.stream, a.dtype)), a.n, this.dim);
+    const d = this.dim;
+    if (a.n * (d * bytesOf(a.dtype) + 4) <= SMALL_RESULT_BYTES) {
+      const x = floats(a.dtype, a.n * d);
+      const labels = new Uint32Array(a.n);
+      call(() => this.#native.sampleIntoSync(x, labels, a.seed, a.stream));
+      return { x: { shape: [a.n, d], data: x }, labels };
+    }
+    return wrapSample(call(() => this.#native.sampleSync(a.n, a.seed, a.stream, a.dtype)), a.n, d);
   }
 
   /**
@@ -354,6 +373,12 @@ export class MixturePrior {
    */
   samplePrompts(batch: number, length: number, opts: PromptOptions): PromptBatch {
     const a = this.#args(batch, length, opts, ['seed', 'dtype']);
+    const [b, l, d, k, s] = [a.b, a.l, this.dim, this.k, bytesOf(a.dtype)];
+    if (b * (l * (d * s + 4) + k * (d * s + 8)) <= SMALL_RESULT_BYTES) {
+      const p = { x: floats(a.dtype, b * l * d), labels: new Uint32Array(b * l), means: floats(a.dtype, b * k * d), weights: new Float64Array(b * k) };
+      call(() => this.#native.samplePromptsIntoSync(p.x, p.labels, p.means, p.weights, b, l, a.seed));
+      return this.#wrap(p, b, l);
+    }
     return this.#wrap(call(() => this.#native.samplePromptsSync(a.b, a.l, a.seed, a.dtype)), a.b, a.l);
   }
 

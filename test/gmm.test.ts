@@ -369,3 +369,52 @@ describe('MixturePrior weights (issue 10)', () => {
     expect(() => MixturePrior.gaussian({ ...base, weights: { alpha: 1 } as never })).toThrow(TypeError);
   });
 });
+
+describe('small draws fill arrays allocated in TypeScript (issue 9)', () => {
+  // A draw whose results fit in native.RESULT_COPY_BYTES is written into arrays made in JS, a
+  // larger one into arrays made by the addon: the two paths must give the same values, types and
+  // shapes. Prompt b and the draws of chunk 0 do not depend on how many follow them.
+  it('sample: the first draws of a small sample are those of a large one', () => {
+    const m = GaussianMixture.isotropic({ means: [[3, 0, 1], [-3, 0, 2]], sigma: [0.5, 2], weights: [0.3, 0.7] });
+    for (const dtype of ['f32', 'f64'] as const) {
+      for (const stream of [0, 5]) {
+        const big = m.sample(5000, { seed: 11, dtype, stream });
+        for (const n of [0, 1, 16, 200]) {
+          const small = m.sample(n, { seed: 11, dtype, stream });
+          expect(small.x.data.constructor).toBe(big.x.data.constructor);
+          expect(small.x.shape).toEqual([n, 3]);
+          expect(small.labels).toBeInstanceOf(Uint32Array);
+          expect(Array.from(small.x.data)).toEqual(Array.from(big.x.data.subarray(0, 3 * n)));
+          expect(Array.from(small.labels)).toEqual(Array.from(big.labels.subarray(0, n)));
+          // each result has its own buffer (the caller may transfer one without the other)
+          expect(small.x.data.buffer).not.toBe(small.labels.buffer);
+        }
+      }
+    }
+  });
+
+  it('samplePrompts: a small batch holds the first prompts of a large one', () => {
+    const prior = MixturePrior.sphere({ k: 3, dim: 4, radius: 3, sigma: 0.5, minSeparation: 1, weights: { dirichlet: 0.8 } });
+    for (const dtype of ['f32', 'f64'] as const) {
+      const big = prior.samplePrompts(100, 40, { seed: 3, dtype });
+      for (const b of [0, 1, 2]) {
+        const small = prior.samplePrompts(b, 40, { seed: 3, dtype });
+        expect(small.x.shape).toEqual([b, 40, 4]);
+        expect(small.means.shape).toEqual([b, 3, 4]);
+        expect(small.weights.shape).toEqual([b, 3]);
+        expect(small.x.data.constructor).toBe(big.x.data.constructor);
+        expect(small.means.data.constructor).toBe(big.means.data.constructor);
+        expect(Array.from(small.x.data)).toEqual(Array.from(big.x.data.subarray(0, b * 160)));
+        expect(Array.from(small.labels)).toEqual(Array.from(big.labels.subarray(0, b * 40)));
+        expect(Array.from(small.means.data)).toEqual(Array.from(big.means.data.subarray(0, b * 12)));
+        expect(Array.from(small.weights.data)).toEqual(Array.from(big.weights.data.subarray(0, b * 3)));
+      }
+    }
+  });
+
+  it('samplePrompts: a small draw that cannot meet minSeparation is refused as a large one is', () => {
+    const prior = MixturePrior.sphere({ k: 4, dim: 1, radius: 1, sigma: 0.1, minSeparation: 1.5 });
+    expect(() => prior.samplePrompts(1, 2, { seed: 1 })).toThrow(/minSeparation/);
+    expect(() => prior.samplePrompts(500, 64, { seed: 1 })).toThrow(/minSeparation/);
+  });
+});

@@ -129,6 +129,113 @@ impl<T: Elem> ValidateNapiValue for Slice<T> {
     }
 }
 
+/// A typed array of `T` that a synchronous call writes its result into (derefs to `&mut [T]`).
+///
+/// TypeScript allocates the result arrays of a small call (`new Float32Array(n)`, a few tens of ns
+/// each) and the call fills them: creating them from Rust (`napi_create_arraybuffer`, then the
+/// typed array and the result object's properties) costs about a µs per array. The arrays are
+/// fresh, so nothing else reads or writes them while the call runs.
+pub struct SliceMut<T: Elem> {
+    data: *mut T,
+    len: usize,
+}
+
+// Written only while the JS thread waits for the call (possibly from pool threads), in disjoint
+// parts.
+unsafe impl<T: Elem> Send for SliceMut<T> {}
+unsafe impl<T: Elem> Sync for SliceMut<T> {}
+
+impl<T: Elem> FromNapiValue for SliceMut<T> {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        match unsafe { info(env, v) } {
+            Some((kind, data, len)) if kind == T::KIND as i32 => Ok(SliceMut { data: data.cast::<T>(), len }),
+            _ => Err(not_this::<T>()),
+        }
+    }
+}
+
+impl<T: Elem> TypeName for SliceMut<T> {
+    fn type_name() -> &'static str {
+        "TypedArray"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl<T: Elem> ValidateNapiValue for SliceMut<T> {}
+
+impl<T: Elem> Deref for SliceMut<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        if self.len == 0 {
+            &[]
+        } else {
+            // SAFETY: as for `Slice`.
+            unsafe { std::slice::from_raw_parts(self.data, self.len) }
+        }
+    }
+}
+
+impl<T: Elem> std::ops::DerefMut for SliceMut<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        if self.len == 0 {
+            &mut []
+        } else {
+            // SAFETY: as for `Slice`; the array is the call's own result (see the type's documentation).
+            unsafe { std::slice::from_raw_parts_mut(self.data, self.len) }
+        }
+    }
+}
+
+/// A float result array of a synchronous call (`Float32Array` or `Float64Array`, see
+/// [`SliceMut`]): its type is the result's dtype.
+pub enum FloatsMut {
+    /// A `Float32Array`.
+    F32(SliceMut<f32>),
+    /// A `Float64Array`.
+    F64(SliceMut<f64>),
+}
+
+impl FromNapiValue for FloatsMut {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        let (kind, data, len) = unsafe { info(env, v) }.unwrap_or((-1, ptr::null_mut(), 0));
+        if kind == TypedArrayType::Float32 as i32 {
+            Ok(FloatsMut::F32(SliceMut { data: data.cast::<f32>(), len }))
+        } else if kind == TypedArrayType::Float64 as i32 {
+            Ok(FloatsMut::F64(SliceMut { data: data.cast::<f64>(), len }))
+        } else {
+            Err(Error::new(Status::InvalidArg, "Expected a Float32Array or a Float64Array".to_string()))
+        }
+    }
+}
+
+impl TypeName for FloatsMut {
+    fn type_name() -> &'static str {
+        "Float32Array | Float64Array"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for FloatsMut {}
+
+impl FloatsMut {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            FloatsMut::F32(v) => v.len(),
+            FloatsMut::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether the array is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Benchmark only: a synchronous call that takes the arguments of `alignment` (two float arrays
 /// and a number) and does nothing with them — the floor of a call's fixed cost
 /// (`bench/per-call.ts`).

@@ -1,5 +1,6 @@
 //! Gaussian mixtures and priors.
 
+use crate::borrow::{FloatsMut, SliceMut};
 use crate::convert::{self, FloatsOut, Out, MAX_VALUES};
 use crate::enums::{Dtype, MixtureKind, PriorKind};
 use crate::floats;
@@ -92,6 +93,32 @@ impl NativeMixture {
     pub fn sample_sync(&self, n: u32, seed: f64, stream: f64, dtype: Dtype) -> napi::Result<Sample> {
         let m = &self.inner;
         guard_sized((n as usize).saturating_mul(m.dim * 8), || sample(m, n as usize, seed as u64, stream as u64, dtype))
+    }
+
+    /// `sample_sync` into arrays the caller allocated: `x` (`n × d`, its type the dtype) and
+    /// `labels` (`n`), for small draws (see [`crate::borrow::SliceMut`]).
+    #[napi]
+    pub fn sample_into_sync(
+        &self,
+        #[napi(ts_arg_type = "Float32Array | Float64Array")] mut x: FloatsMut,
+        #[napi(ts_arg_type = "Uint32Array")] mut labels: SliceMut<u32>,
+        seed: f64,
+        stream: f64,
+    ) -> napi::Result<()> {
+        let m = &self.inner;
+        let n = labels.len();
+        let values = x.len();
+        if values != n.saturating_mul(m.dim) {
+            return Err(crate::errors::to_js(CoreError::type_("x", format!("{n} × {} values", m.dim), format!("{values} values"))));
+        }
+        guard_sized(values.saturating_mul(8), || {
+            convert::product(&[n, m.dim], MAX_VALUES, "n", "the sample (n × d)")?;
+            match &mut x {
+                FloatsMut::F32(v) => m.sample_into::<f32>(v, &mut labels, seed as u64, stream as u64, Par::Rayon),
+                FloatsMut::F64(v) => m.sample_into::<f64>(v, &mut labels, seed as u64, stream as u64, Par::Rayon),
+            }
+            Ok(())
+        })
     }
 
     /// `n` samples drawn from `(seed, stream)`, off the event loop.
@@ -196,6 +223,43 @@ impl NativePrior {
     pub fn sample_prompts_sync(&self, batch: u32, length: u32, seed: f64, dtype: Dtype) -> napi::Result<Prompts> {
         let p = &self.inner;
         guard_sized(prompts_work(p.k, p.dim, batch, length), || draw_prompts(p, batch as usize, length as usize, seed as u64, dtype))
+    }
+
+    /// `sample_prompts_sync` into arrays the caller allocated for `batch` prompts of `length`
+    /// tokens: `x` (`batch × length × d`) and `means` (`batch × K × d`), their type the dtype,
+    /// `labels` (`batch × length`) and `weights` (`batch × K`); for small draws (see
+    /// [`crate::borrow::SliceMut`]).
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample_prompts_into_sync(
+        &self,
+        #[napi(ts_arg_type = "Float32Array | Float64Array")] mut x: FloatsMut,
+        #[napi(ts_arg_type = "Uint32Array")] mut labels: SliceMut<u32>,
+        #[napi(ts_arg_type = "Float32Array | Float64Array")] mut means: FloatsMut,
+        #[napi(ts_arg_type = "Float64Array")] mut weights: SliceMut<f64>,
+        batch: u32,
+        length: u32,
+        seed: f64,
+    ) -> napi::Result<()> {
+        let p = &self.inner;
+        let (b, l) = (batch as usize, length as usize);
+        let want = [b.saturating_mul(l).saturating_mul(p.dim), b.saturating_mul(l), b.saturating_mul(p.k).saturating_mul(p.dim), b.saturating_mul(p.k)];
+        let got = [x.len(), labels.len(), means.len(), weights.len()];
+        if want != got {
+            let e = CoreError::type_("x", format!("arrays of {want:?} values for {b} prompts of {l} tokens"), format!("{got:?}"));
+            return Err(crate::errors::to_js(e));
+        }
+        guard_sized(prompts_work(p.k, p.dim, batch, length), || {
+            convert::product(&[b, l, p.dim], MAX_VALUES, "batch", "the prompts (batch × length × d)")?;
+            convert::product(&[b, p.k, p.dim], MAX_VALUES, "batch", "their centroids (batch × k × d)")?;
+            let names = crate::errors::js_names(&[("min_separation", "minSeparation")]);
+            match (&mut x, &mut means) {
+                (FloatsMut::F32(x), FloatsMut::F32(m)) => p.sample_prompts_into::<f32>(x, &mut labels, m, &mut weights, seed as u64, Par::Rayon),
+                (FloatsMut::F64(x), FloatsMut::F64(m)) => p.sample_prompts_into::<f64>(x, &mut labels, m, &mut weights, seed as u64, Par::Rayon),
+                _ => Err(CoreError::type_("means", "the dtype of `x`", "the other float type")),
+            }
+            .map_err(names)
+        })
     }
 }
 

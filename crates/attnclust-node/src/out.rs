@@ -13,6 +13,11 @@ use std::ptr;
 /// external buffers (no copy, no second peak).
 pub const COPY_BYTES: usize = 1 << 15;
 
+/// [`COPY_BYTES`] for TypeScript: a synchronous call whose results fit in this many bytes takes
+/// result arrays that TypeScript allocated (`crate::borrow::SliceMut`), cheaper than creating them here.
+#[napi_derive::napi]
+pub const RESULT_COPY_BYTES: u32 = COPY_BYTES as u32;
+
 /// The element types of the typed arrays the addon returns.
 pub trait Elem: Copy + 'static {
     const KIND: TypedArrayType;

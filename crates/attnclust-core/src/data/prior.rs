@@ -156,25 +156,26 @@ impl Prior {
         Ok(self)
     }
 
-    /// The weights of one prompt, drawn from `g` when they are random.
-    fn draw_weights(&self, g: &mut Gen) -> Vec<f64> {
+    /// The weights of one prompt (`out`, `K` values), drawn from `g` when they are random.
+    fn draw_weights(&self, g: &mut Gen, out: &mut [f64]) {
         let k = self.k;
         match &self.weights {
-            Weights::Equal => vec![1.0 / k as f64; k],
-            Weights::Fixed(w) => w.clone(),
+            Weights::Equal => out.fill(1.0 / k as f64),
+            Weights::Fixed(w) => out.copy_from_slice(w),
             Weights::Dirichlet(a) => {
                 use rand_distr::{Distribution, Gamma};
-                let mut w: Vec<f64> = a.iter().map(|&ak| Gamma::new(ak, 1.0).expect("α checked positive").sample(g)).collect();
-                let total: f64 = w.iter().sum();
+                for (o, &ak) in out.iter_mut().zip(a) {
+                    *o = Gamma::new(ak, 1.0).expect("α checked positive").sample(g);
+                }
+                let total: f64 = out.iter().sum();
                 if total > 0.0 && total.is_finite() {
-                    w.iter_mut().for_each(|v| *v /= total);
+                    out.iter_mut().for_each(|v| *v /= total);
                 } else {
                     let sa: f64 = a.iter().sum();
                     let j = pick(a, rng::uniform(g) * sa);
-                    w = vec![0.0; k];
-                    w[j] = 1.0;
+                    out.fill(0.0);
+                    out[j] = 1.0;
                 }
-                w
             }
         }
     }
@@ -220,40 +221,69 @@ impl Prior {
     /// tries. Cancellable at each prompt (see [`crate::kernels::cancel`]).
     pub fn sample_prompts<T: Real>(&self, batch: usize, length: usize, seed: u64, par: Par) -> Result<Prompts<T>> {
         let (k, d) = (self.k, self.dim);
+        let mut out = Prompts {
+            x: vec![T::zero(); batch * length * d],
+            labels: vec![0; batch * length],
+            means: vec![T::zero(); batch * k * d],
+            weights: vec![0.0; batch * k],
+        };
+        self.sample_prompts_into(&mut out.x, &mut out.labels, &mut out.means, &mut out.weights, seed, par)?;
+        Ok(out)
+    }
+
+    /// [`Prior::sample_prompts`] into the caller's arrays (the same values): `x` (`B × L × d`),
+    /// `labels` (`B × L`), `means` (`B × K × d`) and `weights` (`B × K`), all row-major, with `B`
+    /// the number of prompts (`weights.len() / K`) and `L` the tokens per prompt.
+    ///
+    /// # Errors
+    /// As [`Prior::sample_prompts`]; on an error the arrays hold partial draws.
+    ///
+    /// # Panics
+    /// When the lengths are not those of one `B` and one `L` (`x.len() = labels.len()·d`,
+    /// `means.len() = weights.len()·d`, `labels.len()` a multiple of `B`; with `B = 0`, all empty).
+    pub fn sample_prompts_into<T: Real>(&self, x: &mut [T], labels: &mut [u32], means: &mut [T], weights: &mut [f64], seed: u64, par: Par) -> Result<()> {
+        let (k, d) = (self.k, self.dim);
+        let batch = weights.len() / k;
+        assert!(weights.len() == batch * k && means.len() == batch * k * d && x.len() == labels.len() * d, "sample_prompts_into: inconsistent lengths");
+        if batch == 0 {
+            assert!(labels.is_empty(), "sample_prompts_into: tokens without prompts");
+            return Ok(());
+        }
+        let length = labels.len() / batch;
+        assert_eq!(labels.len(), batch * length, "sample_prompts_into: labels not a whole number of prompts");
         let par = par.above(batch * length * d, 1 << 14);
         let equal = self.weights == Weights::Equal;
-        type Prompt<T> = (Vec<T>, Vec<u32>, Vec<T>, Vec<f64>);
-        let per: Vec<Result<Prompt<T>>> = par.map(batch, |b| {
+        // Each prompt's four pieces, and its outcome.
+        type Piece<'a, T> = (&'a mut [T], &'a mut [u32], &'a mut [T], &'a mut [f64], Result<()>);
+        let mut pieces: Vec<Piece<'_, T>> = x
+            .chunks_mut((length * d).max(1))
+            .chain(std::iter::repeat_with(<&mut [_]>::default))
+            .zip(labels.chunks_mut(length.max(1)).chain(std::iter::repeat_with(<&mut [_]>::default)))
+            .zip(means.chunks_mut(k * d).zip(weights.chunks_mut(k)))
+            .map(|((x, l), (m, w))| (x, l, m, w, Ok(())))
+            .collect();
+        par.chunks_mut(&mut pieces, 1, |b, piece| {
+            let (x, labels, means, w, outcome) = &mut piece[0];
             let mut g = rng::gen(seed, rng::purpose::PRIOR, b as u64);
             let mut mu = vec![0.0f64; k * d];
-            self.draw_centroids(&mut g, &mut mu)?;
-            let w = self.draw_weights(&mut g);
-            let mut x = Vec::with_capacity(length * d);
-            let mut labels = Vec::with_capacity(length);
-            for _ in 0..length {
+            if let Err(e) = self.draw_centroids(&mut g, &mut mu) {
+                *outcome = Err(e);
+                return;
+            }
+            self.draw_weights(&mut g, w);
+            for (t, z_out) in labels.iter_mut().enumerate() {
                 let u = rng::uniform(&mut g);
-                let z = if equal { ((u * k as f64) as usize).min(k - 1) } else { pick(&w, u) };
-                labels.push(z as u32);
+                let z = if equal { ((u * k as f64) as usize).min(k - 1) } else { pick(w, u) };
+                *z_out = z as u32;
                 for i in 0..d {
-                    x.push(T::of(mu[z * d + i] + self.sigma * rng::normal(&mut g)));
+                    x[t * d + i] = T::of(mu[z * d + i] + self.sigma * rng::normal(&mut g));
                 }
             }
-            Ok((x, labels, mu.into_iter().map(T::of).collect(), w))
+            for (m, &v) in means.iter_mut().zip(&mu) {
+                *m = T::of(v);
+            }
         });
-        let mut out = Prompts {
-            x: Vec::with_capacity(batch * length * d),
-            labels: Vec::with_capacity(batch * length),
-            means: Vec::with_capacity(batch * k * d),
-            weights: Vec::with_capacity(batch * k),
-        };
-        for p in per {
-            let (x, l, m, w) = p?;
-            out.x.extend(x);
-            out.labels.extend(l);
-            out.means.extend(m);
-            out.weights.extend(w);
-        }
-        Ok(out)
+        pieces.into_iter().try_for_each(|p| p.4)
     }
 }
 
