@@ -324,3 +324,26 @@ describe('cancellation', () => {
     await expect(identityAttention([[1, 2]], { signal: {} as AbortSignal })).rejects.toThrow(/`signal`/);
   });
 });
+
+describe('identityAttentionSync: small results in arrays made in TypeScript (issue 9)', () => {
+  // A result within native.RESULT_COPY_BYTES is written into an array allocated in JS
+  // (identityAttentionIntoSync); the async form always gets its array from the addon. Both must agree
+  // bit for bit, in type and shape, across options and depths.
+  it('equals the async form on small prompts', async () => {
+    for (const dtype of ['f32', 'f64'] as const) {
+      for (const [b, l, d] of [[1, 16, 2], [2, 7, 3], [1, 1, 1]] as const) {
+        const n = b * l * d;
+        const raw = Array.from({ length: n }, (_, i) => Math.sin(1.7 * i) * 2);
+        const data = dtype === 'f32' ? Float32Array.from(raw) : Float64Array.from(raw);
+        const x = { shape: b === 1 ? [l, d] : [b, l, d], data };
+        for (const opts of [{}, { lambda: 3, scores: 'distance' as const }, { depth: 3, residual: true }, { depth: 2, excludeSelf: l > 1 }]) {
+          const s = identityAttentionSync(x, opts);
+          const a = await identityAttention(x, opts);
+          expect(s.shape).toEqual(x.shape);
+          expect(s.data.constructor).toBe(data.constructor);
+          expect(Array.from(s.data)).toEqual(Array.from(a.data));
+        }
+      }
+    }
+  });
+});

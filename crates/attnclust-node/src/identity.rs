@@ -1,12 +1,12 @@
 //! Model B: identity attention.
 
-use crate::borrow::FloatsRef;
+use crate::borrow::{FloatsMut, FloatsRef};
 use crate::convert::{FloatsOut, Out, Owned};
-use crate::enums::{AsView, Scores};
+use crate::enums::{AsView, Scores, View};
 use crate::errors::{js_names, Names};
 use crate::floats;
 use crate::job::{guard_sized, CancelToken, Job, Promise};
-use attnclust_core::models::identity::{identity_attention as run_identity, Options};
+use attnclust_core::models::identity::{identity_attention as run_identity, identity_attention_into as run_identity_into, Options};
 use attnclust_core::{Error as CoreError, Par};
 use napi::bindgen_prelude::{Either, Float32Array, Float64Array};
 use napi::Env;
@@ -39,6 +39,11 @@ fn apply<T: Out>(x: &[T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result
     Ok(T::out(y))
 }
 
+/// [`apply`] into `y` (`x.len()` values).
+fn apply_into<T: Out>(x: &[T], y: &mut [T], b: u32, l: u32, d: u32, o: &IdentityOptions) -> Result<(), CoreError> {
+    run_identity_into(x, y, b as usize, l as usize, d as usize, &options(o)?, Par::Rayon).map_err(js_names(NAMES))
+}
+
 /// `softmax_rows(λXXᵀ)X`, applied `depth` times, to `b` prompts of `l × d` tokens. The options
 /// are the fields of [`IdentityOptions`] as separate arguments: reading five properties of an
 /// object costs more than the kernel on a small prompt.
@@ -58,6 +63,31 @@ pub fn identity_attention_sync(
     let opts = IdentityOptions { lambda, scores, exclude_self, depth, residual };
     let n = x.values();
     guard_sized(n.saturating_mul(l as usize).saturating_mul(opts.depth as usize), || floats!([x => x], "x"; apply(x, b, l, d, &opts)))
+}
+
+/// [`identity_attention_sync`] into `y`, an array of `x`'s type and length that the caller
+/// allocated (for small results, see [`crate::borrow::SliceMut`]).
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn identity_attention_into_sync(
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] x: FloatsRef,
+    #[napi(ts_arg_type = "Float32Array | Float64Array")] mut y: FloatsMut,
+    b: u32,
+    l: u32,
+    d: u32,
+    lambda: f64,
+    scores: Scores,
+    exclude_self: bool,
+    depth: u32,
+    residual: bool,
+) -> napi::Result<()> {
+    let o = IdentityOptions { lambda, scores, exclude_self, depth, residual };
+    let n = x.values();
+    guard_sized(n.saturating_mul(l as usize).saturating_mul(o.depth as usize), || match (x.view(), &mut y) {
+        (View::F32(x), FloatsMut::F32(y)) => apply_into(x, y, b, l, d, &o),
+        (View::F64(x), FloatsMut::F64(y)) => apply_into(x, y, b, l, d, &o),
+        _ => Err(CoreError::type_("y", "an array of the type of `x`", "the other float type")),
+    })
 }
 
 /// Async form of [`identity_attention_sync`]; `token` stops it at the next chunk boundary.

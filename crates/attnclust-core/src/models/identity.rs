@@ -294,16 +294,31 @@ pub fn check(opts: &Options, l: usize) -> Result<()> {
 /// `x` is not finite, or the options fail [`check`]; a range error about `x` marked
 /// [`crate::Numeric::Overflow`] when the output is not finite.
 pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: &Options, par: Par) -> Result<Vec<T>> {
+    let mut y = vec![T::zero(); x.len()];
+    identity_attention_into(x, &mut y, b, l, d, opts, par)?;
+    Ok(y)
+}
+
+/// [`identity_attention`] written into `y` (as many values as `x`; the same values), for a
+/// caller that owns the result array.
+///
+/// # Errors
+/// As [`identity_attention`]; [`crate::ErrorKind::Type`] when `y.len() ≠ x.len()`. On an error
+/// `y` holds partial results.
+pub fn identity_attention_into<T: Real>(x: &[T], y: &mut [T], b: usize, l: usize, d: usize, opts: &Options, par: Par) -> Result<()> {
     ensure(d >= 1, || Error::range("x", "tokens of at least one coordinate", "0 coordinates"))?;
     if x.len() != b * l * d {
         return Err(Error::type_("x", format!("B × L × d = {b} × {l} × {d} values"), values(x.len())));
+    }
+    if y.len() != x.len() {
+        return Err(Error::type_("y", format!("{} values (as `x`)", x.len()), values(y.len())));
     }
     let shape: &[usize] = if b == 1 { &[l, d] } else { &[b, l, d] };
     finite_tensor("x", x, shape)?;
     check(opts, l)?;
     let size = l * d;
     if size == 0 {
-        return Ok(x.to_vec());
+        return Ok(());
     }
     // Parallel over prompts when there are enough, else over query blocks within each prompt;
     // either way every output row is computed the same way. A task takes several short prompts
@@ -311,12 +326,8 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
     let threads = rayon::current_num_threads();
     let (outer, inner) = if par == Par::Rayon && b >= 2 * threads { (Par::Rayon, Par::Seq) } else { (Par::Seq, par) };
     let group = ((1usize << 20) / (4 * l * l * d)).clamp(1, (b / (4 * threads)).max(1));
-    // the first application reads `x` itself; later ones the previous output
-    let mut cur: Option<Vec<T>> = None;
-    let mut next = vec![T::zero(); x.len()];
-    for _ in 0..opts.depth {
-        let src = cur.as_deref().unwrap_or(x);
-        outer.chunks_mut(&mut next, size * group, |c, out| {
+    let apply = |src: &[T], dst: &mut [T]| {
+        outer.chunks_mut(dst, size * group, |c, out| {
             with_bufs::<T, _>(size, |bufs| {
                 for (p, y) in out.chunks_mut(size).enumerate() {
                     let p = c * group + p;
@@ -325,22 +336,28 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
             })
         });
         if opts.residual {
-            next.iter_mut().zip(src).for_each(|(n, &c)| *n = *n + c);
+            dst.iter_mut().zip(src).for_each(|(n, &c)| *n = *n + c);
         }
-        let done = std::mem::replace(&mut next, cur.take().unwrap_or_default());
-        cur = Some(done);
-        if next.len() != x.len() {
-            next = vec![T::zero(); x.len()];
+    };
+    // Application i (1-based, of m) writes into `y` when m − i is even, else into `t`, so that the
+    // last one writes into `y`; the first reads `x` itself, later ones the previous output.
+    let m = opts.depth;
+    let mut t = if m > 1 { vec![T::zero(); x.len()] } else { Vec::new() };
+    for i in 1..=m {
+        let into_y = (m - i) % 2 == 0;
+        match (i, into_y) {
+            (1, true) => apply(x, y),
+            (1, false) => apply(x, &mut t),
+            (_, true) => apply(&t, y),
+            (_, false) => apply(y, &mut t),
         }
     }
-    let y = cur.unwrap_or_default();
     // (a residual stack doubles the scale per application: it can leave the range of `T`)
-    finite_result("x", "the output", &y)?;
-    Ok(y)
+    finite_result("x", "the output", y)
 }
 
 /// Peak bytes of [`identity_attention`] on `b` prompts of `l × d` tokens of `elem` bytes each
-/// (4 for `f32`, 8 for `f64`) on `threads` threads: the two work buffers (`cur`, `next`), and per
+/// (4 for `f32`, 8 for `f64`) on `threads` threads: the output and a second buffer (used when `depth > 1`), and per
 /// thread one score tile of [`crate::models::attention::flash::BR`] × `BC` values (or, on the fused
 /// `f32` path, its scratch: [`crate::models::attention::flash::fused_scratch`]; on the symmetric
 /// one `crate::kernels::attn_sym::scratch`), the distance bias, the log-sum-exp of a prompt (`2l`)
@@ -362,6 +379,37 @@ pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `depth = m` (with and without residual, odd and even `m`, f32 and f64) is `m` applications
+    /// of `depth = 1`, bit for bit, whichever buffer each writes into; `_into` fills the caller's
+    /// array with the same values and refuses one of another length.
+    #[test]
+    fn depth_is_repeated_application_and_into_matches() {
+        fn run<T: Real>(x: &[T], b: usize, l: usize, d: usize) {
+            for residual in [false, true] {
+                for m in 1..=4 {
+                    let o = Options { lambda: 0.4, scores: Scores::Dot, exclude_self: false, depth: m, residual };
+                    let one = Options { depth: 1, ..o };
+                    let mut want = x.to_vec();
+                    for _ in 0..m {
+                        want = identity_attention(&want, b, l, d, &one, Par::Rayon).unwrap();
+                    }
+                    let got = identity_attention(x, b, l, d, &o, Par::Rayon).unwrap();
+                    assert!(got.iter().zip(&want).all(|(a, b)| a.f64().to_bits() == b.f64().to_bits()), "m={m} residual={residual}");
+                    let mut y = vec![T::zero(); x.len()];
+                    identity_attention_into(x, &mut y, b, l, d, &o, Par::Rayon).unwrap();
+                    assert!(y.iter().zip(&want).all(|(a, b)| a.f64().to_bits() == b.f64().to_bits()));
+                }
+            }
+            let o = Options { lambda: 0.4, scores: Scores::Dot, exclude_self: false, depth: 1, residual: false };
+            let mut short = vec![T::zero(); x.len() - 1];
+            assert_eq!(identity_attention_into(x, &mut short, b, l, d, &o, Par::Rayon).unwrap_err().kind, crate::ErrorKind::Type);
+        }
+        let (b, l, d) = (3, 17, 5);
+        let x: Vec<f64> = (0..b * l * d).map(|i| ((i * 37 % 101) as f64 / 50.0 - 1.0) * 0.8).collect();
+        run(&x, b, l, d);
+        run(&x.iter().map(|&v| v as f32).collect::<Vec<_>>(), b, l, d);
+    }
 
     /// Plain reference: the full `L × L` score matrix, softmax written out, in f64; distance scores
     /// as `−λ/2·(δ_ij − min_j δ_ij)`, `δ_ij = ‖x_i − x_j‖²` (exact on data whose `δ` are exact).
