@@ -344,7 +344,7 @@ pub fn identity_attention_into<T: Real>(x: &[T], y: &mut [T], b: usize, l: usize
     let m = opts.depth;
     let mut t = if m > 1 { vec![T::zero(); x.len()] } else { Vec::new() };
     for i in 1..=m {
-        let into_y = (m - i) % 2 == 0;
+        let into_y = (m - i).is_multiple_of(2);
         match (i, into_y) {
             (1, true) => apply(x, y),
             (1, false) => apply(x, &mut t),
