@@ -162,7 +162,7 @@ fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par:
     if let (Some(xf), Some(yf), true) = (T::as_f32(x), T::as_f32_mut(y), attn_sym::pays(l, d)) {
         let m = max_sq_norm(xf, d);
         if attn_sym::fits(l, d, opts.lambda, m) {
-            simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
+            simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, par, &mut bufs.sym);
             return;
         }
         max_sq = Some(m);
@@ -194,7 +194,7 @@ pub fn apply_prompt_path_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Opti
             let l = x.len() / d;
             let (xf, yf) = (T::as_f32(x).expect("f32"), T::as_f32_mut(y).expect("f32"));
             assert!(attn_sym::fits(l, d, opts.lambda, max_sq_norm(xf, d)), "the symmetric kernel does not take this prompt");
-            simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
+            simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, Par::Seq, &mut bufs.sym);
         }
         Path::Online => apply_bias(x, y, d, opts, Par::Seq, bufs),
         Path::Difference if opts.scores == Scores::Dot => apply_bias(x, y, d, opts, Par::Seq, bufs),
@@ -524,6 +524,42 @@ mod tests {
                 let mut ys = vec![0.0f32; l * d];
                 apply_prompt_path(&x[l * d..2 * l * d], &mut ys, d, &o, Path::Symmetric, simd::isa());
                 assert_eq!(&y1[l * d..2 * l * d], &ys[..], "l={l} d={d} {exclude_self}: the symmetric path");
+            }
+        }
+    }
+
+    #[test]
+    fn symmetric_kernel_on_long_prompts() {
+        // prompts past attn_sym::MAX_L (the long schedule: fixed slices of row blocks, summed in
+        // slice order), ending inside a block and a group, at a moderate λ and at the largest
+        // spread: the reference, the same bits on every instruction set and on 1 and 2 threads
+        let isas: Vec<simd::Isa> = [simd::Isa::Portable, simd::Isa::Avx2, simd::Isa::Avx512].into_iter().filter(|i| i.available()).collect();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for (l, d) in [(1025, 64), (1217, 9), (1300, 17), (1153, 33)] {
+            assert!(l > attn_sym::MAX_L && attn_sym::pays(l, d), "l={l} d={d}");
+            let x: Vec<f32> = (0..l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
+            let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            let max_sq = max_sq_norm(&x, d);
+            for (scores, exclude_self, lambda) in [
+                (Scores::Dot, false, attn_sym::MAX_SPREAD / max_sq * 0.999),
+                (Scores::Distance, true, 0.7),
+                (Scores::Dot, true, 0.3),
+                (Scores::Distance, false, attn_sym::MAX_SPREAD / max_sq * 0.999),
+            ] {
+                assert!(attn_sym::fits(l, d, lambda, max_sq));
+                let o = Options { lambda, scores, exclude_self, depth: 1, residual: false };
+                let what = format!("l={l} d={d} λ={lambda} {scores:?} exclude_self={exclude_self}");
+                let y1 = identity_attention(&x, 1, l, d, &o, Par::Seq).unwrap();
+                let y2 = pool.install(|| identity_attention(&x, 1, l, d, &o, Par::Rayon).unwrap());
+                assert_eq!(y1, y2, "{what}: same bits on 1 and 2 threads");
+                for (a, e) in y1.iter().zip(reference(&x64, l, d, &o)) {
+                    assert!((f64::from(*a) - e).abs() <= 2e-5 * (1.0 + e.abs()), "{what}: {a} vs {e}");
+                }
+                for &isa in &isas {
+                    let mut y = vec![f32::NAN; l * d];
+                    apply_prompt_path(&x, &mut y, d, &o, Path::Symmetric, isa);
+                    assert_eq!(y, y1, "{what}: {isa:?} differs");
+                }
             }
         }
     }
