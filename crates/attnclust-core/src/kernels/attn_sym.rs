@@ -96,7 +96,8 @@ const TS: usize = PANEL + TPAD;
 /// One prompt packed for [`rows`], in reusable allocations.
 #[derive(Default)]
 pub struct SymBufs {
-    /// `xᵀ`, `d × lp` (keys in lanes, zero-padded).
+    /// `xᵀ` in panels of a block's `pw` keys (64, or `lp` when `l ≤ 64`): panel `p` holds
+    /// `xᵀ[f][p·pw … p·pw + pw − 1]` for every feature `f`, contiguous (keys in lanes, zero-padded).
     xt: Vec<f32>,
     /// `y` row-major, `(lp + 16) × dp` (`dp` = `d` rounded up to 16; zero rows past `l`).
     y: Vec<f32>,
@@ -261,13 +262,17 @@ fn pack(x: &[f32], l: usize, d: usize, lambda: f32, dot: bool, b: &mut SymBufs) 
     refill(&mut b.u, n * dp);
     refill(&mut b.zr, n * LANES);
     refill(&mut b.zc, lp);
-    grow(&mut b.xt, d * lp);
+    let pw = block_len(l);
+    let np = l.div_ceil(pw);
+    grow(&mut b.xt, np * pw * d);
     grow(&mut b.y, n * dp);
     grow(&mut b.g, n);
     grow(&mut b.a, n);
     grow(&mut b.q, n * d);
+    // the padding keys of the last panel
+    let last = (np - 1) * pw * d;
     for f in 0..d {
-        b.xt[f * lp + l..(f + 1) * lp].fill(0.0);
+        b.xt[last + f * pw + (l - (np - 1) * pw)..last + (f + 1) * pw].fill(0.0);
     }
     b.y[l * dp..n * dp].fill(0.0);
     b.g[l..n].fill(0.0);
@@ -285,11 +290,22 @@ fn pack(x: &[f32], l: usize, d: usize, lambda: f32, dot: bool, b: &mut SymBufs) 
         b.a[j] = a;
         b.g[j] = g;
         let yj = &mut b.y[j * dp..(j + 1) * dp];
+        let xt = &mut b.xt[(j / pw) * pw * d + j % pw..];
         for (f, &v) in xj.iter().enumerate() {
-            b.xt[f * lp + j] = v;
+            xt[f * pw] = v;
             yj[f] = g * v;
         }
         yj[d..].fill(0.0);
+    }
+}
+
+/// Tokens per block: 64; a short prompt is one block of its own length (rounded up to 16).
+#[inline(always)]
+fn block_len(l: usize) -> usize {
+    if l > PANEL {
+        PANEL
+    } else {
+        l.div_ceil(LANES) * LANES
     }
 }
 
@@ -306,8 +322,7 @@ fn owns(s: usize, i: usize) -> bool {
 /// [`GROUP`] row blocks at a time, key block by key block (module doc).
 #[inline(always)]
 unsafe fn pairs<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, l: usize, d: usize, lambda: f32, slice: Option<usize>) {
-    // blocks of 64 tokens; a short prompt is one block of its own length (rounded up to 16)
-    let pw = if l > PANEL { PANEL } else { l.div_ceil(LANES) * LANES };
+    let pw = block_len(l);
     let nb = l.div_ceil(pw);
     let group = if slice.is_some() { GROUP } else { 1 };
     let mut blocks = [0usize; GROUP];
@@ -337,7 +352,7 @@ unsafe fn pairs<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, l: us
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn pair<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, ib: usize, kb: usize, pw: usize, l: usize, d: usize, lambda: f32) {
-    let (lp, dp) = (l.div_ceil(LANES) * LANES, d.div_ceil(LANES) * LANES);
+    let dp = d.div_ceil(LANES) * LANES;
     let ni = pw.min(l - ib);
     let (nk, diag) = (pw.min(l - kb), kb == ib);
     let nv = nk.div_ceil(LANES);
@@ -352,10 +367,10 @@ unsafe fn pair<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, ib: us
         }
         let c0 = LANES * v0;
         match nv - v0 {
-            4 => weights::<V, RA, 4>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
-            3 => weights::<V, RA, 3>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
-            2 => weights::<V, RA, 2>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
-            _ => weights::<V, RA, 1>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
+            4 => weights::<V, RA, 4>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
+            3 => weights::<V, RA, 3>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
+            2 => weights::<V, RA, 2>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
+            _ => weights::<V, RA, 1>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
         }
         r0 += RA;
     }
@@ -427,14 +442,16 @@ unsafe fn weights<V: V16, const RA: usize, const NV: usize>(
     kb: usize,
     c0: usize,
     l: usize,
-    lp: usize,
+    pw: usize,
     d: usize,
     lambda: f32,
 ) {
     let i = ib + r0;
     let iend = ib + ni;
     // λ⟨x_i, x_j⟩ (the score contract of super::attn, no bias)
-    let mut w = score_block::<V, RA, NV>(b.q.as_ptr().add(i * d), d, d, b.xt.as_ptr().add(kb), lp, lambda, None);
+    // keys kb … in the panel of `pw` keys that holds them
+    let kt = b.xt.as_ptr().add((kb / pw) * pw * d + kb % pw);
+    let mut w = score_block::<V, RA, NV>(b.q.as_ptr().add(i * d), d, d, kt, pw, lambda, None);
     let edge = kb < i + RA || kb + LANES * NV > l || i + RA > iend;
     let (ap, gp, wp, zrp, zcp) = (b.a.as_ptr(), b.g.as_ptr(), b.w.as_mut_ptr(), b.zr.as_mut_ptr(), b.zc.as_mut_ptr());
     for (r, wr) in w.iter_mut().enumerate() {
