@@ -78,9 +78,11 @@ struct Bufs<T> {
     wide: Option<Box<Wide>>,
 }
 
-/// Largest prompt (`L·d` values) whose work buffers a thread keeps for its next call: a tiny call
-/// in a loop (W8, `[16, 2]`) otherwise spent about a tenth of its time allocating and freeing them.
-const KEEP_BUFS_VALUES: usize = 1 << 14;
+/// Largest prompt (`L·d` values) whose work buffers a thread keeps for its next call (or prompt): a
+/// tiny call in a loop (W8, `[16, 2]`) otherwise spent about a tenth of its time allocating and
+/// freeing them, and a batch of `1024 × 64` prompts (W1) a few percent allocating and
+/// page-faulting fresh buffers for each prompt. A thread keeps at most a few MB.
+const KEEP_BUFS_VALUES: usize = 1 << 16;
 
 thread_local! {
     /// The work buffers this thread kept from its last small call, one per float type.
@@ -134,9 +136,22 @@ pub const DISTANCE_F32_SPREAD: f64 = 256.0;
 /// for `d ≤ 3`, up to ×2.5 at `d = 64`.
 pub const DISTANCE_F64_SPREAD: f64 = 1024.0;
 
-/// `max_i ‖x_i‖²` of the `d`-wide rows of `x`, in `f64`.
+/// `max_i ‖x_i‖²` of the `d`-wide rows of `x`, in `f64` (each row's squares in 8 interleaved
+/// partial sums: a serial sum took about 5 % of an `L = 1024, d = 64` prompt on the symmetric kernel).
 fn max_sq_norm<T: Real>(x: &[T], d: usize) -> f64 {
-    x.chunks_exact(d).map(|r| r.iter().map(|&v| v.f64() * v.f64()).sum::<f64>()).fold(0.0, f64::max)
+    x.chunks_exact(d)
+        .map(|r| {
+            let mut s = [0.0f64; 8];
+            let mut c = r.chunks_exact(8);
+            for q in &mut c {
+                for (a, &v) in s.iter_mut().zip(q) {
+                    *a += v.f64() * v.f64();
+                }
+            }
+            let tail: f64 = c.remainder().iter().map(|&v| v.f64() * v.f64()).sum();
+            ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Which kernel attends a prompt.
