@@ -156,7 +156,9 @@ pub fn fits(l: usize, d: usize, lambda: f64, max_sq: f64) -> bool {
 /// at `L = 256`, ×1.2 at `L = 1024`; ×0.9 below). Wide kernel (two sweeps, best of 3 each):
 /// `d = 16` from 256 tokens (×1.12–1.25 at `L = 256`, ×1.12–1.19 at `L = 1024`; a tie, ×0.98–1.03,
 /// at 64; ×0.83 at 16); `d = 32` and `64` only at `L = 1024` (×1.11–1.16; at 256 ×0.99–1.05 for
-/// `d = 32`, ×0.83 for `d = 64`; ×0.65–0.8 below).
+/// `d = 32`, ×0.83 for `d = 64`; ×0.65–0.8 below). Long prompts (`L >` [`MAX_L`], thread CPU
+/// time, shared machine, two runs): `d = 64`, `L = 16384` ×1.19–1.27; `d = 32`, `L = 4096`
+/// ×1.03–1.13; `d = 16`, `L = 4096` ×0.95–1.37; `d = 9`, `L = 2048` ×1.27–1.36.
 pub fn pays(l: usize, d: usize) -> bool {
     (d <= 4 && l >= 32) || (d <= 16 && l >= 256) || l >= 1024
 }

@@ -320,8 +320,9 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
     if size == 0 {
         return Ok(x.to_vec());
     }
-    // Parallel over prompts when there are enough, else over query blocks within each prompt;
-    // either way every output row is computed the same way. A task takes several short prompts
+    // Parallel over prompts when there are enough, else within each prompt (over query blocks,
+    // or the fixed slices of a long prompt on the symmetric kernel); either way every output row
+    // is computed the same way. A task takes several short prompts
     // (about 2^20 flop) so that its buffers and its hand-off are shared by them.
     let threads = rayon::current_num_threads();
     let (outer, inner) = if par == Par::Rayon && b >= 2 * threads { (Par::Rayon, Par::Seq) } else { (Par::Seq, par) };
