@@ -46,7 +46,20 @@
 //! (`hsum` the fixed tree of [`V16::hsum`]; no `⊕ g_i` with `excludeSelf`) and
 //! `O_i = (U_i ⊕ y_i) ⊗ (1 ⊘ z_i)` (no `⊕ y_i` with `excludeSelf`). The register blocks differ by
 //! instruction set, but each sum's order does not: every path gives the same bits, and each prompt
-//! runs on one thread, so results do not depend on threads.
+//! of at most [`MAX_L`] tokens runs on one thread, so results do not depend on threads.
+//!
+//! **Long prompts** (`L >` [`MAX_L`], wide kernel). The row blocks are dealt to [`SLICES`] = 2
+//! fixed slices, blocks `0, 1, 2, 3, …` to slices `0, 1, 1, 0, 0, 1, 1, 0, …` (each slice gets
+//! half of the block pairs, to a block), whatever the threads. Each slice has its own sums (`U`,
+//! lane sums, column sums), all from 0, and takes its row blocks [`GROUP`] at a time in increasing
+//! order; for a group, each key block `J` from the group's first block on in order, then each row
+//! block `I ≤ J` of the group in order, the pair `(I, J)` as above (so a key block's `xᵀ`, `y` and
+//! `U` serve the group's rows from cache). Token `t` thus receives in each slice the terms of the
+//! pairs of that slice in the order above (columns from earlier blocks, the diagonal pair, rows
+//! of later blocks: a sub-sequence of the one-slice order). At the end each sum is slice 0's
+//! `⊕` slice 1's (a token's lane sums are all in its own block's slice, the other adds `+0`),
+//! then `z_i` and `O_i` as above. The slices run on up to 2 threads; the bits do not depend on
+//! how many.
 //!
 //! **Order, narrow kernel** (`d ≤` [`NARROW_D`], where `y` would fill a small part of a lane
 //! vector). Tokens are processed in micro-blocks of 4 query rows `i` against key vectors of 16 keys
@@ -67,8 +80,14 @@ const NB: usize = 4;
 
 /// Largest `λ·max_i‖x_i‖²` the symmetric kernel takes (module doc).
 pub const MAX_SPREAD: f64 = 32.0;
-/// Largest prompt the symmetric kernel takes (its sums, `(d + 17)·L` values, stay in L2).
+/// Largest prompt of the narrow kernel, and of the one-slice schedule of the wide kernel (its
+/// sums, `(d + 17)·L` values, stay in L2); a longer prompt of `d >` [`NARROW_D`] takes the long
+/// schedule (module doc).
 pub const MAX_L: usize = 1024;
+/// Slices of the long schedule (module doc): a fixed number, whatever the threads.
+pub const SLICES: usize = 2;
+/// Row blocks taken together by the long schedule (module doc).
+const GROUP: usize = 8;
 /// Rows (of the tile) and keys (past its columns) that phase 2's micro-blocks may run over.
 const TPAD: usize = 16;
 /// Row stride of the weight tile (a block's keys, then zeros).
@@ -77,7 +96,8 @@ const TS: usize = PANEL + TPAD;
 /// One prompt packed for [`rows`], in reusable allocations.
 #[derive(Default)]
 pub struct SymBufs {
-    /// `xᵀ`, `d × lp` (keys in lanes, zero-padded).
+    /// `xᵀ` in panels of a block's `pw` keys (64, or `lp` when `l ≤ 64`): panel `p` holds
+    /// `xᵀ[f][p·pw … p·pw + pw − 1]` for every feature `f`, contiguous (keys in lanes, zero-padded).
     xt: Vec<f32>,
     /// `y` row-major, `(lp + 16) × dp` (`dp` = `d` rounded up to 16; zero rows past `l`).
     y: Vec<f32>,
@@ -97,6 +117,8 @@ pub struct SymBufs {
     w: Vec<f32>,
     /// Those of the narrow kernel.
     narrow: NarrowBufs,
+    /// Those of the [`SLICES`] slices of a long prompt.
+    pub long: Vec<SymBufs>,
 }
 
 /// The buffers of [`rows_narrow`].
@@ -123,7 +145,7 @@ struct NarrowBufs {
 /// Whether the symmetric kernel is exact (module doc) on a prompt of `l` tokens of `d`
 /// coordinates at this `λ` (`max_sq = max_i‖x_i‖²`).
 pub fn fits(l: usize, d: usize, lambda: f64, max_sq: f64) -> bool {
-    (1..=MAX_D).contains(&d) && l <= MAX_L && lambda * max_sq <= MAX_SPREAD
+    (1..=MAX_D).contains(&d) && (l <= MAX_L || d > NARROW_D) && lambda * max_sq <= MAX_SPREAD
 }
 
 /// Whether it is faster than the fused online-softmax kernel, as measured on AVX-512 (one thread,
@@ -134,7 +156,9 @@ pub fn fits(l: usize, d: usize, lambda: f64, max_sq: f64) -> bool {
 /// at `L = 256`, ×1.2 at `L = 1024`; ×0.9 below). Wide kernel (two sweeps, best of 3 each):
 /// `d = 16` from 256 tokens (×1.12–1.25 at `L = 256`, ×1.12–1.19 at `L = 1024`; a tie, ×0.98–1.03,
 /// at 64; ×0.83 at 16); `d = 32` and `64` only at `L = 1024` (×1.11–1.16; at 256 ×0.99–1.05 for
-/// `d = 32`, ×0.83 for `d = 64`; ×0.65–0.8 below).
+/// `d = 32`, ×0.83 for `d = 64`; ×0.65–0.8 below). Long prompts (`L >` [`MAX_L`], thread CPU
+/// time, shared machine, two runs): `d = 64`, `L = 16384` ×1.19–1.27; `d = 32`, `L = 4096`
+/// ×1.03–1.13; `d = 16`, `L = 4096` ×0.95–1.37; `d = 9`, `L = 2048` ×1.27–1.36.
 pub fn pays(l: usize, d: usize) -> bool {
     (d <= 4 && l >= 32) || (d <= 16 && l >= 256) || l >= 1024
 }
@@ -143,9 +167,10 @@ pub fn pays(l: usize, d: usize) -> bool {
 /// kernel: `xᵀ`, the queries, `y`, `U`, the lane sums, `g`, `a` and the column sums
 /// (`(lp + 16)·(d + 2dp + 18)`, `lp` = `l` and `dp` = `d` rounded up to 16) and the tile (`96 × 80`);
 /// narrow kernel (`d ≤` [`NARROW_D`]): `xᵀ`, `(y, g)ᵀ`, `(y, g)`, the queries and the column sums
-/// (`lp·(5d + 4)`), `a` (`lp`) and a micro-block's row sums (`4·(d + 1)·17`).
+/// (`lp·(5d + 4)`), `a` (`lp`) and a micro-block's row sums (`4·(d + 1)·17`). A long prompt (wide
+/// kernel, `l >` [`MAX_L`]) has those of the wide kernel once per slice ([`SLICES`]).
 pub fn scratch(l: usize, d: usize) -> f64 {
-    if !pays(l, d) || l > MAX_L {
+    if !pays(l, d) || (l > MAX_L && d <= NARROW_D) {
         return 0.0;
     }
     let (lp, dp) = (l.div_ceil(LANES) * LANES, d.div_ceil(LANES) * LANES);
@@ -153,7 +178,8 @@ pub fn scratch(l: usize, d: usize) -> f64 {
         // narrow: xᵀ, (y, g)ᵀ, (y, g), the queries and the column sums, a, a micro-block's row sums
         return (lp * (5 * d + 5) + R * (d + 1) * (LANES + 1)) as f64;
     }
-    ((lp + TPAD) * (d + 2 * dp + LANES + 2) + (PANEL + 2 * TPAD) * TS) as f64
+    let slices = if l > MAX_L { SLICES } else { 1 };
+    (slices * ((lp + TPAD) * (d + 2 * dp + LANES + 2) + (PANEL + 2 * TPAD) * TS)) as f64
 }
 
 fn refill(v: &mut Vec<f32>, n: usize) {
@@ -168,12 +194,12 @@ fn grow(v: &mut Vec<f32>, n: usize) {
     }
 }
 
-/// Identity attention of one prompt `x` (`l × d`) into `o` (`l × d`) by the wide kernel (the
-/// `rows_*` entry points take the narrow one for `d ≤` [`NARROW_D`]): `dot` scores or distance
-/// scores, `no_self` masks the diagonal (`l ≥ 2`). Phase 1 in micro-blocks of `RA` rows × a
-/// block's keys, phase 2 in micro-blocks whose `U` fills `RW` vector registers (as
-/// [`super::attn::rows`]); the values do not depend on `RA` or `RW` (module doc). Prior checks
-/// assumed: [`fits`] holds.
+/// Identity attention of one prompt `x` (`l × d`, `l ≤` [`MAX_L`]) into `o` (`l × d`) by the wide
+/// kernel (the `rows_*` entry points take the narrow one for `d ≤` [`NARROW_D`]; a longer prompt
+/// takes [`slice`] and [`finish`]): `dot` scores or distance scores, `no_self` masks the diagonal
+/// (`l ≥ 2`). Phase 1 in micro-blocks of `RA` rows × a block's keys, phase 2 in micro-blocks whose
+/// `U` fills `RW` vector registers (as [`super::attn::rows`]); the values do not depend on `RA` or
+/// `RW` (module doc). Prior checks assumed: [`fits`] holds.
 ///
 /// # Safety
 /// The CPU has `V`'s features.
@@ -189,25 +215,66 @@ pub unsafe fn rows<V: V16, const RA: usize, const RW: usize>(
     no_self: bool,
     b: &mut SymBufs,
 ) {
-    assert!(x.len() >= l * d && o.len() >= l * d && (1..=MAX_D).contains(&d) && RA <= TPAD);
+    assert!(x.len() >= l * d && o.len() >= l * d && (1..=MAX_D).contains(&d) && RA <= TPAD && l <= MAX_L);
     if l == 0 {
         return;
     }
-    // blocks of 64 tokens; a short prompt is one block of its own length (rounded up to 16)
-    let pw = if l > PANEL { PANEL } else { l.div_ceil(LANES) * LANES };
+    pack(x, l, d, lambda, dot, b);
+    pairs::<V, RA, RW>(b, l, d, lambda, None);
+    finish_sums::<V>(o, l, d, no_self, b);
+}
+
+/// Slice `s` (`< SLICES`) of a long prompt (`l >` [`MAX_L`], module doc): `x` packed into `b`, then
+/// the block pairs of the slice, whose sums stay in `b` for [`finish`].
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn slice<V: V16, const RA: usize, const RW: usize>(x: &[f32], l: usize, d: usize, lambda: f32, dot: bool, s: usize, b: &mut SymBufs) {
+    assert!(x.len() >= l * d && (NARROW_D + 1..=MAX_D).contains(&d) && RA <= TPAD && l > MAX_L && s < SLICES);
+    pack(x, l, d, lambda, dot, b);
+    pairs::<V, RA, RW>(b, l, d, lambda, Some(s));
+}
+
+/// The output `o` (`l × d`) of a long prompt from its [`SLICES`] slices (`slices[s]` the buffers of
+/// [`slice`] `s`): the sums added in slice order, then as a prompt of one slice.
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+pub unsafe fn finish<V: V16>(o: &mut [f32], l: usize, d: usize, no_self: bool, slices: &mut [SymBufs]) {
+    assert!(o.len() >= l * d && slices.len() == SLICES && l > MAX_L);
+    let (first, rest) = slices.split_first_mut().expect("slices");
+    for other in rest.iter() {
+        for (sum, part) in [(&mut first.u, &other.u), (&mut first.zr, &other.zr), (&mut first.zc, &other.zc)] {
+            assert_eq!(sum.len(), part.len());
+            sum.iter_mut().zip(part).for_each(|(a, &p)| *a += p);
+        }
+    }
+    finish_sums::<V>(o, l, d, no_self, first);
+}
+
+/// The packed prompt in `b` (`xᵀ`, `y`, `g`, `a`, the queries; zero padding) and its sums set to 0.
+#[inline(always)]
+fn pack(x: &[f32], l: usize, d: usize, lambda: f32, dot: bool, b: &mut SymBufs) {
     let (lp, dp) = (l.div_ceil(LANES) * LANES, d.div_ceil(LANES) * LANES);
     let n = lp + TPAD;
     // the sums start at 0; of the packed values only the padding needs zeros (the rest is written)
     refill(&mut b.u, n * dp);
     refill(&mut b.zr, n * LANES);
     refill(&mut b.zc, lp);
-    grow(&mut b.xt, d * lp);
+    let pw = block_len(l);
+    let np = l.div_ceil(pw);
+    grow(&mut b.xt, np * pw * d);
     grow(&mut b.y, n * dp);
     grow(&mut b.g, n);
     grow(&mut b.a, n);
     grow(&mut b.q, n * d);
+    // the padding keys of the last panel
+    let last = (np - 1) * pw * d;
     for f in 0..d {
-        b.xt[f * lp + l..(f + 1) * lp].fill(0.0);
+        b.xt[last + f * pw + (l - (np - 1) * pw)..last + (f + 1) * pw].fill(0.0);
     }
     b.y[l * dp..n * dp].fill(0.0);
     b.g[l..n].fill(0.0);
@@ -218,66 +285,118 @@ pub unsafe fn rows<V: V16, const RA: usize, const RW: usize>(
         b.w.resize((PANEL + 2 * TPAD) * TS, 0.0);
     }
     b.q[..l * d].copy_from_slice(&x[..l * d]);
-    let (xtp, yp) = (b.xt.as_mut_ptr(), b.y.as_mut_ptr());
     for (j, xj) in x[..l * d].chunks_exact(d).enumerate() {
         let sq = xj.iter().fold(0.0f32, |s, &v| v.mul_add(v, s));
         let a = 0.5 * lambda * sq;
         let g = if dot { f64::from(a).exp() as f32 } else { 1.0 };
         b.a[j] = a;
         b.g[j] = g;
-        let yj = yp.add(j * dp);
+        let yj = &mut b.y[j * dp..(j + 1) * dp];
+        let xt = &mut b.xt[(j / pw) * pw * d + j % pw..];
         for (f, &v) in xj.iter().enumerate() {
-            *xtp.add(f * lp + j) = v;
-            *yj.add(f) = g * v;
+            xt[f * pw] = v;
+            yj[f] = g * v;
         }
-        for f in d..dp {
-            *yj.add(f) = 0.0;
+        yj[d..].fill(0.0);
+    }
+}
+
+/// Tokens per block: 64; a short prompt is one block of its own length (rounded up to 16).
+#[inline(always)]
+fn block_len(l: usize) -> usize {
+    if l > PANEL {
+        PANEL
+    } else {
+        l.div_ceil(LANES) * LANES
+    }
+}
+
+/// Whether row block `i` (of 64 tokens) belongs to slice `s` of a long prompt: the blocks go to
+/// slices 0, 1, 1, 0, 0, 1, 1, 0, … (block `i` has `nb − i` block pairs `(i, J ≥ i)`: each
+/// slice gets half of them, to a block).
+#[inline(always)]
+fn owns(s: usize, i: usize) -> bool {
+    [0, 1, 1, 0][i % 4] == s
+}
+
+/// The block pairs `(I, J ≥ I)` of the packed prompt in `b`: all of them, row block by row block
+/// (`slice = None`), or those of the row blocks of slice `s` (`Some(s)`, [`owns`]), taken
+/// [`GROUP`] row blocks at a time, key block by key block (module doc).
+#[inline(always)]
+unsafe fn pairs<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, l: usize, d: usize, lambda: f32, slice: Option<usize>) {
+    let pw = block_len(l);
+    let nb = l.div_ceil(pw);
+    let group = if slice.is_some() { GROUP } else { 1 };
+    let mut blocks = [0usize; GROUP];
+    let mut next = 0;
+    loop {
+        // the next group: up to `group` row blocks of the slice, in increasing order
+        let mut n = 0;
+        while next < nb && n < group {
+            if slice.is_none_or(|s| owns(s, next)) {
+                blocks[n] = next;
+                n += 1;
+            }
+            next += 1;
+        }
+        if n == 0 {
+            return;
+        }
+        for jb in blocks[0]..nb {
+            for &ib in blocks[..n].iter().take_while(|&&ib| ib <= jb) {
+                pair::<V, RA, RW>(b, ib * pw, jb * pw, pw, l, d, lambda);
+            }
         }
     }
-    let mut ib = 0;
-    while ib < l {
-        let ni = pw.min(l - ib);
-        let mut kb = ib;
-        while kb < l {
-            let (nk, diag) = (pw.min(l - kb), kb == ib);
-            let nv = nk.div_ceil(LANES);
-            // phase 1: W_IJ into the tile, the sums of g
-            let mut r0 = 0;
-            // (helpers are functions, not closures: a closure does not inherit the caller's target features)
-            while r0 < ni {
-                // on the diagonal block, key vectors wholly at or before row r0 hold no pair: 0 in the tile
-                let v0 = if diag { r0 / LANES } else { 0 };
-                for r in r0..r0 + RA {
-                    b.w[r * TS..r * TS + LANES * v0].fill(0.0);
-                }
-                let c0 = LANES * v0;
-                match nv - v0 {
-                    4 => weights::<V, RA, 4>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
-                    3 => weights::<V, RA, 3>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
-                    2 => weights::<V, RA, 2>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
-                    _ => weights::<V, RA, 1>(b, ib, r0, ni, kb + c0, c0, l, lp, d, lambda),
-                }
-                r0 += RA;
-            }
-            // zero rows below the written ones, for phase 2's last micro-blocks
-            for r in r0..r0 + TPAD {
-                b.w[r * TS..r * TS + LANES * nv + TPAD].fill(0.0);
-            }
-            // phase 2: U_I += W_IJ·Y_J, then U_J += W_IJᵀ·Y_I
-            match (dp / LANES, RW >= 32) {
-                (4, true) => pv::<V, 6, 4>(b, ib, ni, kb, nk, diag),
-                (3, true) => pv::<V, 8, 3>(b, ib, ni, kb, nk, diag),
-                (2, true) => pv::<V, 12, 2>(b, ib, ni, kb, nk, diag),
-                (_, true) => pv::<V, 16, 1>(b, ib, ni, kb, nk, diag),
-                (4, false) => pv::<V, 1, 4>(b, ib, ni, kb, nk, diag),
-                (3, false) => pv::<V, 2, 3>(b, ib, ni, kb, nk, diag),
-                (2, false) => pv::<V, 3, 2>(b, ib, ni, kb, nk, diag),
-                (_, false) => pv::<V, 6, 1>(b, ib, ni, kb, nk, diag),
-            }
-            kb += pw;
+}
+
+/// The block pair of rows `[ib, ib + pw)` and keys `[kb, kb + pw)` (`kb ≥ ib`; cut at `l`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pair<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, ib: usize, kb: usize, pw: usize, l: usize, d: usize, lambda: f32) {
+    let dp = d.div_ceil(LANES) * LANES;
+    let ni = pw.min(l - ib);
+    let (nk, diag) = (pw.min(l - kb), kb == ib);
+    let nv = nk.div_ceil(LANES);
+    // phase 1: W_IJ into the tile, the sums of g
+    let mut r0 = 0;
+    // (helpers are functions, not closures: a closure does not inherit the caller's target features)
+    while r0 < ni {
+        // on the diagonal block, key vectors wholly at or before row r0 hold no pair: 0 in the tile
+        let v0 = if diag { r0 / LANES } else { 0 };
+        for r in r0..r0 + RA {
+            b.w[r * TS..r * TS + LANES * v0].fill(0.0);
         }
-        ib += pw;
+        let c0 = LANES * v0;
+        match nv - v0 {
+            4 => weights::<V, RA, 4>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
+            3 => weights::<V, RA, 3>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
+            2 => weights::<V, RA, 2>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
+            _ => weights::<V, RA, 1>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
+        }
+        r0 += RA;
     }
+    // zero rows below the written ones, for phase 2's last micro-blocks
+    for r in r0..r0 + TPAD {
+        b.w[r * TS..r * TS + LANES * nv + TPAD].fill(0.0);
+    }
+    // phase 2: U_I += W_IJ·Y_J, then U_J += W_IJᵀ·Y_I
+    match (dp / LANES, RW >= 32) {
+        (4, true) => pv::<V, 6, 4>(b, ib, ni, kb, nk, diag),
+        (3, true) => pv::<V, 8, 3>(b, ib, ni, kb, nk, diag),
+        (2, true) => pv::<V, 12, 2>(b, ib, ni, kb, nk, diag),
+        (_, true) => pv::<V, 16, 1>(b, ib, ni, kb, nk, diag),
+        (4, false) => pv::<V, 1, 4>(b, ib, ni, kb, nk, diag),
+        (3, false) => pv::<V, 2, 3>(b, ib, ni, kb, nk, diag),
+        (2, false) => pv::<V, 3, 2>(b, ib, ni, kb, nk, diag),
+        (_, false) => pv::<V, 6, 1>(b, ib, ni, kb, nk, diag),
+    }
+}
+
+/// `o` from the sums in `b` (all of them added in): `O_i = (U_i ⊕ y_i) ⊗ (1 ⊘ z_i)` (module doc).
+#[inline(always)]
+unsafe fn finish_sums<V: V16>(o: &mut [f32], l: usize, d: usize, no_self: bool, b: &SymBufs) {
+    let dp = d.div_ceil(LANES) * LANES;
     // the diagonal adds w_ii (y_i, g_i), w_ii = 1
     // O_i = (U_i ⊕ y_i) ⊗ (1 ⊘ z_i), z_i = (hsum(lane sums) ⊕ column sum) ⊕ g_i (without excludeSelf)
     let (up, yp, op) = (b.u.as_ptr(), b.y.as_ptr(), o.as_mut_ptr());
@@ -325,14 +444,16 @@ unsafe fn weights<V: V16, const RA: usize, const NV: usize>(
     kb: usize,
     c0: usize,
     l: usize,
-    lp: usize,
+    pw: usize,
     d: usize,
     lambda: f32,
 ) {
     let i = ib + r0;
     let iend = ib + ni;
     // λ⟨x_i, x_j⟩ (the score contract of super::attn, no bias)
-    let mut w = score_block::<V, RA, NV>(b.q.as_ptr().add(i * d), d, d, b.xt.as_ptr().add(kb), lp, lambda, None);
+    // keys kb … in the panel of `pw` keys that holds them
+    let kt = b.xt.as_ptr().add((kb / pw) * pw * d + kb % pw);
+    let mut w = score_block::<V, RA, NV>(b.q.as_ptr().add(i * d), d, d, kt, pw, lambda, None);
     let edge = kb < i + RA || kb + LANES * NV > l || i + RA > iend;
     let (ap, gp, wp, zrp, zcp) = (b.a.as_ptr(), b.g.as_ptr(), b.w.as_mut_ptr(), b.zr.as_mut_ptr(), b.zc.as_mut_ptr());
     for (r, wr) in w.iter_mut().enumerate() {
@@ -617,6 +738,50 @@ pub unsafe fn rows_avx2(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f3
     } else {
         rows::<super::attn::Avx2, 1, 8>(x, o, l, d, lambda, dot, no_self, b)
     }
+}
+
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn slice_avx512(x: &[f32], l: usize, d: usize, lambda: f32, dot: bool, s: usize, b: &mut SymBufs) {
+    slice::<super::attn::Avx512, 6, 32>(x, l, d, lambda, dot, s, b)
+}
+
+/// # Safety
+/// The CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn slice_avx2(x: &[f32], l: usize, d: usize, lambda: f32, dot: bool, s: usize, b: &mut SymBufs) {
+    slice::<super::attn::Avx2, 1, 8>(x, l, d, lambda, dot, s, b)
+}
+
+pub fn slice_portable(x: &[f32], l: usize, d: usize, lambda: f32, dot: bool, s: usize, b: &mut SymBufs) {
+    // SAFETY: the portable lanes need no CPU feature.
+    unsafe { slice::<super::attn::Portable, 6, 32>(x, l, d, lambda, dot, s, b) }
+}
+
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub unsafe fn finish_avx512(o: &mut [f32], l: usize, d: usize, no_self: bool, slices: &mut [SymBufs]) {
+    finish::<super::attn::Avx512>(o, l, d, no_self, slices)
+}
+
+/// # Safety
+/// The CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn finish_avx2(o: &mut [f32], l: usize, d: usize, no_self: bool, slices: &mut [SymBufs]) {
+    finish::<super::attn::Avx2>(o, l, d, no_self, slices)
+}
+
+pub fn finish_portable(o: &mut [f32], l: usize, d: usize, no_self: bool, slices: &mut [SymBufs]) {
+    // SAFETY: the portable lanes need no CPU feature.
+    unsafe { finish::<super::attn::Portable>(o, l, d, no_self, slices) }
 }
 
 #[allow(clippy::too_many_arguments)]

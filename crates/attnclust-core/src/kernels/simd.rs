@@ -102,14 +102,50 @@ pub fn attn_rows(
 }
 
 /// Symmetric identity attention of one prompt (`crate::kernels::attn_sym::rows`) on `isa`:
-/// `x` and `o` are `l × d`; prior checks (`crate::kernels::attn_sym::fits`) assumed.
+/// `x` and `o` are `l × d`; prior checks (`crate::kernels::attn_sym::fits`) assumed. A long prompt
+/// (`l > attn_sym::MAX_L`) runs its fixed slices (`attn_sym::slice`) spread by `par`, then adds them
+/// in slice order (`attn_sym::finish`): the same bits on any thread count.
 ///
 /// # Panics
 /// When this CPU cannot run `isa`.
 #[allow(clippy::too_many_arguments)]
-pub fn attn_sym(isa: Isa, x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, bufs: &mut crate::kernels::attn_sym::SymBufs) {
+pub fn attn_sym(
+    isa: Isa,
+    x: &[f32],
+    o: &mut [f32],
+    l: usize,
+    d: usize,
+    lambda: f32,
+    dot: bool,
+    no_self: bool,
+    par: crate::Par,
+    bufs: &mut crate::kernels::attn_sym::SymBufs,
+) {
     use crate::kernels::attn_sym;
     assert!(isa.available(), "{isa:?} is not available on this CPU");
+    if l > attn_sym::MAX_L {
+        let slices = &mut bufs.long;
+        slices.resize_with(attn_sym::SLICES, Default::default);
+        par.chunks_mut(slices, 1, |s, b| match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX-512F (checked above).
+            Isa::Avx512 => unsafe { attn_sym::slice_avx512(x, l, d, lambda, dot, s, &mut b[0]) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            Isa::Avx2 => unsafe { attn_sym::slice_avx2(x, l, d, lambda, dot, s, &mut b[0]) },
+            _ => attn_sym::slice_portable(x, l, d, lambda, dot, s, &mut b[0]),
+        });
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX-512F (checked above).
+            Isa::Avx512 => unsafe { attn_sym::finish_avx512(o, l, d, no_self, slices) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            Isa::Avx2 => unsafe { attn_sym::finish_avx2(o, l, d, no_self, slices) },
+            _ => attn_sym::finish_portable(o, l, d, no_self, slices),
+        }
+        return;
+    }
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX-512F (checked above).

@@ -78,9 +78,11 @@ struct Bufs<T> {
     wide: Option<Box<Wide>>,
 }
 
-/// Largest prompt (`L·d` values) whose work buffers a thread keeps for its next call: a tiny call
-/// in a loop (W8, `[16, 2]`) otherwise spent about a tenth of its time allocating and freeing them.
-const KEEP_BUFS_VALUES: usize = 1 << 14;
+/// Largest prompt (`L·d` values) whose work buffers a thread keeps for its next call (or prompt): a
+/// tiny call in a loop (W8, `[16, 2]`) otherwise spent about a tenth of its time allocating and
+/// freeing them, and a batch of `1024 × 64` prompts (W1) a few percent allocating and
+/// page-faulting fresh buffers for each prompt. A thread keeps at most a few MB.
+const KEEP_BUFS_VALUES: usize = 1 << 16;
 
 thread_local! {
     /// The work buffers this thread kept from its last small call, one per float type.
@@ -134,9 +136,22 @@ pub const DISTANCE_F32_SPREAD: f64 = 256.0;
 /// for `d ≤ 3`, up to ×2.5 at `d = 64`.
 pub const DISTANCE_F64_SPREAD: f64 = 1024.0;
 
-/// `max_i ‖x_i‖²` of the `d`-wide rows of `x`, in `f64`.
+/// `max_i ‖x_i‖²` of the `d`-wide rows of `x`, in `f64` (each row's squares in 8 interleaved
+/// partial sums: a serial sum took about 5 % of an `L = 1024, d = 64` prompt on the symmetric kernel).
 fn max_sq_norm<T: Real>(x: &[T], d: usize) -> f64 {
-    x.chunks_exact(d).map(|r| r.iter().map(|&v| v.f64() * v.f64()).sum::<f64>()).fold(0.0, f64::max)
+    x.chunks_exact(d)
+        .map(|r| {
+            let mut s = [0.0f64; 8];
+            let mut c = r.chunks_exact(8);
+            for q in &mut c {
+                for (a, &v) in s.iter_mut().zip(q) {
+                    *a += v.f64() * v.f64();
+                }
+            }
+            let tail: f64 = c.remainder().iter().map(|&v| v.f64() * v.f64()).sum();
+            ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Which kernel attends a prompt.
@@ -162,7 +177,7 @@ fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par:
     if let (Some(xf), Some(yf), true) = (T::as_f32(x), T::as_f32_mut(y), attn_sym::pays(l, d)) {
         let m = max_sq_norm(xf, d);
         if attn_sym::fits(l, d, opts.lambda, m) {
-            simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
+            simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, par, &mut bufs.sym);
             return;
         }
         max_sq = Some(m);
@@ -194,7 +209,7 @@ pub fn apply_prompt_path_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Opti
             let l = x.len() / d;
             let (xf, yf) = (T::as_f32(x).expect("f32"), T::as_f32_mut(y).expect("f32"));
             assert!(attn_sym::fits(l, d, opts.lambda, max_sq_norm(xf, d)), "the symmetric kernel does not take this prompt");
-            simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
+            simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, Par::Seq, &mut bufs.sym);
         }
         Path::Online => apply_bias(x, y, d, opts, Par::Seq, bufs),
         Path::Difference if opts.scores == Scores::Dot => apply_bias(x, y, d, opts, Par::Seq, bufs),
@@ -320,8 +335,9 @@ pub fn identity_attention_into<T: Real>(x: &[T], y: &mut [T], b: usize, l: usize
     if size == 0 {
         return Ok(());
     }
-    // Parallel over prompts when there are enough, else over query blocks within each prompt;
-    // either way every output row is computed the same way. A task takes several short prompts
+    // Parallel over prompts when there are enough, else within each prompt (over query blocks,
+    // or the fixed slices of a long prompt on the symmetric kernel); either way every output row
+    // is computed the same way. A task takes several short prompts
     // (about 2^20 flop) so that its buffers and its hand-off are shared by them.
     let threads = rayon::current_num_threads();
     let (outer, inner) = if par == Par::Rayon && b >= 2 * threads { (Par::Rayon, Par::Seq) } else { (Par::Seq, par) };
@@ -572,6 +588,42 @@ mod tests {
                 let mut ys = vec![0.0f32; l * d];
                 apply_prompt_path(&x[l * d..2 * l * d], &mut ys, d, &o, Path::Symmetric, simd::isa());
                 assert_eq!(&y1[l * d..2 * l * d], &ys[..], "l={l} d={d} {exclude_self}: the symmetric path");
+            }
+        }
+    }
+
+    #[test]
+    fn symmetric_kernel_on_long_prompts() {
+        // prompts past attn_sym::MAX_L (the long schedule: fixed slices of row blocks, summed in
+        // slice order), ending inside a block and a group, at a moderate λ and at the largest
+        // spread: the reference, the same bits on every instruction set and on 1 and 2 threads
+        let isas: Vec<simd::Isa> = [simd::Isa::Portable, simd::Isa::Avx2, simd::Isa::Avx512].into_iter().filter(|i| i.available()).collect();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for (l, d) in [(1025, 64), (1217, 9), (1300, 17), (1153, 33)] {
+            assert!(l > attn_sym::MAX_L && attn_sym::pays(l, d), "l={l} d={d}");
+            let x: Vec<f32> = (0..l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
+            let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            let max_sq = max_sq_norm(&x, d);
+            for (scores, exclude_self, lambda) in [
+                (Scores::Dot, false, attn_sym::MAX_SPREAD / max_sq * 0.999),
+                (Scores::Distance, true, 0.7),
+                (Scores::Dot, true, 0.3),
+                (Scores::Distance, false, attn_sym::MAX_SPREAD / max_sq * 0.999),
+            ] {
+                assert!(attn_sym::fits(l, d, lambda, max_sq));
+                let o = Options { lambda, scores, exclude_self, depth: 1, residual: false };
+                let what = format!("l={l} d={d} λ={lambda} {scores:?} exclude_self={exclude_self}");
+                let y1 = identity_attention(&x, 1, l, d, &o, Par::Seq).unwrap();
+                let y2 = pool.install(|| identity_attention(&x, 1, l, d, &o, Par::Rayon).unwrap());
+                assert_eq!(y1, y2, "{what}: same bits on 1 and 2 threads");
+                for (a, e) in y1.iter().zip(reference(&x64, l, d, &o)) {
+                    assert!((f64::from(*a) - e).abs() <= 2e-5 * (1.0 + e.abs()), "{what}: {a} vs {e}");
+                }
+                for &isa in &isas {
+                    let mut y = vec![f32::NAN; l * d];
+                    apply_prompt_path(&x, &mut y, d, &o, Path::Symmetric, isa);
+                    assert_eq!(y, y1, "{what}: {isa:?} differs");
+                }
             }
         }
     }
