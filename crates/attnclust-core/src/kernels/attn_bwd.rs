@@ -566,32 +566,28 @@ unsafe fn q_block<V: V16, const R: usize, const NV: usize, const MR: usize, cons
     }
 }
 
-/// The four tiles of a pair of the symmetric form (`BR × BC` each, row-major): `P` and `dS` of
-/// tile `(lo, hi)`, and those of tile `(hi, lo)` transposed (row `r` holds key `lo·BC + r` of the
-/// queries `hi·BR + c` in its columns).
+/// The two tiles of a pair of the symmetric form (`BR × BC` each, row-major): tile `(lo, hi)` and
+/// tile `(hi, lo)` transposed (row `r` holds key `lo·BC + r` against the queries `hi·BR + c` in its
+/// columns). Each holds `P` first, then `dS` written over it.
 struct Tiles {
-    pt: Vec<f32>,
-    ds: Vec<f32>,
-    ptt: Vec<f32>,
-    dst: Vec<f32>,
+    t: Vec<f32>,
+    tt: Vec<f32>,
 }
 
-/// The symmetric form's block of rows `[r0, r0 + R)` of query tile `lo` and key vectors
+/// The symmetric form's `P` of rows `[r0, r0 + R)` of query tile `lo` and key vectors
 /// `[v0, v0 + NV)` of key tile `hi` (`lo < hi`): one score block `S = λ Q_lo K_hiᵀ` serves
 /// `P_(lo, hi)` (row constants `m`, `1/z` broadcast) and, as `S_(hi, lo)ᵀ`, `P_(hi, lo)ᵀ` (the
-/// queries of tile `hi` in lanes, their constants loaded per lane); `dP_(lo, hi) = dO_lo V_hiᵀ`
-/// as in [`tile_block`] and `dP_(hi, lo)ᵀ = V_lo dO_hiᵀ` by the score block on the packed `dOᵀ`
-/// with `λ = 1` (each element the chain of [`tile_block`]'s, products commuted). Then `dS` of both,
-/// and the dominant-key correction of `(lo, hi)`'s rows.
+/// queries of tile `hi` in lanes, their constants loaded per lane): the operations of
+/// [`tile_block`] on each element.
 ///
 /// # Safety
 /// The CPU has `V`'s features; `p.sym`; `r0 + R ≤ BR`, `v0 + NV ≤ BC / 16`, `lo < hi`.
 #[inline(always)]
-unsafe fn pair_block<V: V16, const R: usize, const NV: usize>(p: &Prep, lo: usize, hi: usize, r0: usize, v0: usize, t: &mut Tiles) {
-    let (dk, dv, dkp, dvp) = (p.dk, p.dv, p.dkp, p.dvp);
+unsafe fn pair_p<V: V16, const R: usize, const NV: usize>(p: &Prep, lo: usize, hi: usize, r0: usize, v0: usize, t: &mut Tiles) {
+    let (dk, dkp) = (p.dk, p.dkp);
     let i = lo * BR + r0;
     let kb = hi * BC + LANES * v0;
-    let (pt, ds, ptt, dst) = (t.pt.as_mut_ptr(), t.ds.as_mut_ptr(), t.ptt.as_mut_ptr(), t.dst.as_mut_ptr());
+    let (pt, ptt) = (t.t.as_mut_ptr(), t.tt.as_mut_ptr());
     let s = score_block::<V, R, NV>(p.q.as_ptr().add(i * dkp), dkp, dk, p.kt.as_ptr().add(hi * dk * BC + LANES * v0), BC, p.lambda, None);
     // keys past the prompt (no causal mask here; a `no_self` mask never meets two tiles)
     let edge = kb + LANES * NV > p.l;
@@ -612,7 +608,21 @@ unsafe fn pair_block<V: V16, const R: usize, const NV: usize>(p: &Prep, lo: usiz
             y.sub(mv).exp_nonpos().mul(zv).store(pt.add(at));
         }
     }
-    // dP of (lo, hi) = dO_lo V_hiᵀ (V is K), then dS
+}
+
+/// The symmetric form's `dS` over `P` for the block of [`pair_p`]: `dP_(lo, hi) = dO_lo V_hiᵀ` as
+/// in [`tile_block`] and `dP_(hi, lo)ᵀ = V_lo dO_hiᵀ` by the score block on the packed `dOᵀ` with
+/// `λ = 1` (each element the chain of [`tile_block`]'s, its products commuted), then
+/// `dS = P ⊙ ((dP − c) − e)` and the dominant-key correction of `(lo, hi)`'s rows.
+///
+/// # Safety
+/// As [`pair_p`], after it.
+#[inline(always)]
+unsafe fn pair_ds<V: V16, const R: usize, const NV: usize>(p: &Prep, lo: usize, hi: usize, r0: usize, v0: usize, t: &mut Tiles) {
+    let (dv, dkp, dvp) = (p.dv, p.dkp, p.dvp);
+    let i = lo * BR + r0;
+    let kb = hi * BC + LANES * v0;
+    let (pt, ptt) = (t.t.as_mut_ptr(), t.tt.as_mut_ptr());
     let vt = p.kt.as_ptr().add(hi * dv * BC + LANES * v0);
     let d_o = p.d_o.as_ptr().add(i * dvp);
     let mut dp = [[V::splat(0.0); NV]; R];
@@ -631,58 +641,41 @@ unsafe fn pair_block<V: V16, const R: usize, const NV: usize>(p: &Prep, lo: usiz
     }
     for (r, dr) in dp.iter().enumerate() {
         let (cv, ev) = (V::splat(p.c[i + r]), V::splat(p.e[i + r]));
+        let a = p.arg[i + r] as usize;
+        let dom = p.arg[i + r] != NONE && a >= kb && a < kb + LANES * NV;
+        // the dominant key's P, before dS is written over it
+        let pa = if dom { *pt.add((r0 + r) * BC + (a - hi * BC)) } else { 0.0 };
         for (v, x) in dr.iter().enumerate() {
             let at = (r0 + r) * BC + LANES * (v0 + v);
-            V::load(pt.add(at)).mul(x.sub(cv).sub(ev)).store(ds.add(at));
+            V::load(pt.add(at)).mul(x.sub(cv).sub(ev)).store(pt.add(at));
         }
-        let a = p.arg[i + r] as usize;
-        if p.arg[i + r] != NONE && a >= kb && a < kb + LANES * NV {
-            let at = (r0 + r) * BC + (a - hi * BC);
-            *ds.add(at) = -(*pt.add(at) * p.e[i + r]);
+        if dom {
+            *pt.add((r0 + r) * BC + (a - hi * BC)) = -(pa * p.e[i + r]);
         }
     }
-    // dP of (hi, lo), transposed: V_lo (rows of K) against the packed dO_hiᵀ
-    let dot = p.dot.as_ref().expect("the symmetric form packs dOᵀ").as_ptr().add(hi * dv * BR + LANES * v0);
-    let dpt = score_block::<V, R, NV>(p.k.as_ptr().add(i * dkp), dkp, dv, dot, BR, 1.0, None);
+    let dot = p.dot.as_ref().expect("the symmetric form packs dOᵀ").as_ptr().add(hi * dv * BC + LANES * v0);
+    let dpt = score_block::<V, R, NV>(p.k.as_ptr().add(i * dkp), dkp, dv, dot, BC, 1.0, None);
     for (r, dr) in dpt.iter().enumerate() {
         for (v, x) in dr.iter().enumerate() {
             let at = (r0 + r) * BC + LANES * (v0 + v);
             let (cq, eq) = (V::load(p.c.as_ptr().add(kb + LANES * v)), V::load(p.e.as_ptr().add(kb + LANES * v)));
-            V::load(ptt.add(at)).mul(x.sub(cq).sub(eq)).store(dst.add(at));
+            V::load(ptt.add(at)).mul(x.sub(cq).sub(eq)).store(ptt.add(at));
         }
     }
 }
 
-/// All blocks of the pair `(lo, hi)` (`lo < hi`), then the dominant-key correction of tile
-/// `(hi, lo)`: `dS_(hi, lo)[c][a_c] = −P e_c` for each query `c` of tile `hi` whose dominant key is
-/// in tile `lo`.
-///
-/// # Safety
-/// As [`pair_block`]; `R` divides [`BR`] or leaves a multiple of 4; `NV` divides `BC / 16`.
+/// `f` over the blocks of a pair: `R` rows (then 4 where `R` would pass the tile) × `NV` key vectors.
 #[inline(always)]
-unsafe fn pair<V: V16, const R: usize, const NV: usize>(p: &Prep, lo: usize, hi: usize, t: &mut Tiles) {
-    assert!(p.sym && lo < hi && t.pt.len() >= BR * BC && t.ds.len() >= BR * BC && t.ptt.len() >= BR * BC && t.dst.len() >= BR * BC);
-    assert!((BR % R).is_multiple_of(4) && (BC / LANES).is_multiple_of(NV) && lo * BR + BR <= p.l);
+unsafe fn pair_blocks<const R: usize, const NV: usize>(mut f: impl FnMut(usize, usize, bool)) {
     let mut r0 = 0;
     while r0 < BR {
-        let step = if r0 + R <= BR { R } else { 4 };
+        let full = r0 + R <= BR;
         let mut v0 = 0;
         while v0 < BC / LANES {
-            if step == R {
-                pair_block::<V, R, NV>(p, lo, hi, r0, v0, t);
-            } else {
-                pair_block::<V, 4, NV>(p, lo, hi, r0, v0, t);
-            }
+            f(r0, v0, full);
             v0 += NV;
         }
-        r0 += step;
-    }
-    for c in hi * BR..(hi * BR + BR).min(p.l) {
-        let a = p.arg[c] as usize;
-        if p.arg[c] != NONE && a >= lo * BC && a < lo * BC + BC {
-            let at = (a - lo * BC) * BC + (c - hi * BR);
-            t.dst[at] = -(t.ptt[at] * p.e[c]);
-        }
+        r0 += if full { R } else { 4 };
     }
 }
 
@@ -710,24 +703,38 @@ unsafe fn sym_row<V: V16, const R: usize, const NV: usize, const MR: usize, cons
     assert!(acc.dq.len() >= n * BR * dkp && acc.dk.len() >= n * BC * dkp && acc.dv.len() >= n * BC * dvp);
     let (dq, dk, dv) = (acc.dq.as_mut_ptr(), acc.dk.as_mut_ptr(), acc.dv.as_mut_ptr());
     let (q, k, d_o) = (p.q.as_ptr(), p.k.as_ptr(), p.d_o.as_ptr());
-    let mut t = Tiles { pt: vec![0.0f32; BR * BC], ds: vec![0.0f32; BR * BC], ptt: vec![0.0f32; BR * BC], dst: vec![0.0f32; BR * BC] };
-    tile::<V, R, NV>(p, lo, lo, &mut t.pt, &mut t.ds);
+    let mut pt = vec![0.0f32; BR * BC];
+    let mut ds = vec![0.0f32; BR * BC];
+    tile::<V, R, NV>(p, lo, lo, &mut pt, &mut ds);
     let rows = BR.min(l - lo * BR);
-    acc_rows::<V, MR, NG>(dv.add(lo * BC * dvp), dvp, rows, nfv, t.pt.as_ptr(), 1, BC, d_o.add(lo * BR * dvp), dvp, rows);
-    acc_rows::<V, MR, NG>(dk.add(lo * BC * dkp), dkp, rows, nfk, t.ds.as_ptr(), 1, BC, q.add(lo * BR * dkp), dkp, rows);
-    acc_rows::<V, MR, NG>(dq.add(lo * BR * dkp), dkp, rows, nfk, t.ds.as_ptr(), BC, 1, k.add(lo * BC * dkp), dkp, rows);
+    acc_rows::<V, MR, NG>(dv.add(lo * BC * dvp), dvp, rows, nfv, pt.as_ptr(), 1, BC, d_o.add(lo * BR * dvp), dvp, rows);
+    acc_rows::<V, MR, NG>(dk.add(lo * BC * dkp), dkp, rows, nfk, ds.as_ptr(), 1, BC, q.add(lo * BR * dkp), dkp, rows);
+    acc_rows::<V, MR, NG>(dq.add(lo * BR * dkp), dkp, rows, nfk, ds.as_ptr(), BC, 1, k.add(lo * BC * dkp), dkp, rows);
+    let mut t = Tiles { t: pt, tt: ds };
+    let mut dom = [None; BR];
+    assert!((BR % R).is_multiple_of(4) && (BC / LANES).is_multiple_of(NV) && (lo + 1 == n || (lo + 1) * BR <= l));
     for hi in lo + 1..n {
-        pair::<V, R, NV>(p, lo, hi, &mut t);
-        // tile (lo, hi): BR queries of tile lo, the keys of tile hi
-        let keys = BC.min(l - hi * BC);
-        acc_rows::<V, MR, NG>(dv.add(hi * BC * dvp), dvp, keys, nfv, t.pt.as_ptr(), 1, BC, d_o.add(lo * BR * dvp), dvp, BR);
-        acc_rows::<V, MR, NG>(dk.add(hi * BC * dkp), dkp, keys, nfk, t.ds.as_ptr(), 1, BC, q.add(lo * BR * dkp), dkp, BR);
-        acc_rows::<V, MR, NG>(dq.add(lo * BR * dkp), dkp, BR, nfk, t.ds.as_ptr(), BC, 1, k.add(hi * BC * dkp), dkp, keys);
-        // tile (hi, lo), transposed: the queries of tile hi, BC keys of tile lo
-        let rows = BR.min(l - hi * BR);
-        acc_rows::<V, MR, NG>(dv.add(lo * BC * dvp), dvp, BC, nfv, t.ptt.as_ptr(), BC, 1, d_o.add(hi * BR * dvp), dvp, rows);
-        acc_rows::<V, MR, NG>(dk.add(lo * BC * dkp), dkp, BC, nfk, t.dst.as_ptr(), BC, 1, q.add(hi * BR * dkp), dkp, rows);
-        acc_rows::<V, MR, NG>(dq.add(hi * BR * dkp), dkp, rows, nfk, t.dst.as_ptr(), 1, BC, k.add(lo * BC * dkp), dkp, BC);
+        let (keys, rows) = (BC.min(l - hi * BC), BR.min(l - hi * BR));
+        // P of tiles (lo, hi) and (hi, lo)ᵀ, then the dV they serve
+        pair_blocks::<R, NV>(|r0, v0, full| if full { pair_p::<V, R, NV>(p, lo, hi, r0, v0, &mut t) } else { pair_p::<V, 4, NV>(p, lo, hi, r0, v0, &mut t) });
+        acc_rows::<V, MR, NG>(dv.add(hi * BC * dvp), dvp, keys, nfv, t.t.as_ptr(), 1, BC, d_o.add(lo * BR * dvp), dvp, BR);
+        acc_rows::<V, MR, NG>(dv.add(lo * BC * dvp), dvp, BC, nfv, t.tt.as_ptr(), BC, 1, d_o.add(hi * BR * dvp), dvp, rows);
+        // the P of tile (hi, lo)'s queries at their dominant keys when these are in tile lo
+        for (c, pa) in dom.iter_mut().enumerate() {
+            let a = p.arg.get(hi * BR + c).map_or(NONE, |&a| a) as usize;
+            *pa = if hi * BR + c < l && a != NONE as usize && a >= lo * BC && a < lo * BC + BC { Some(t.tt[(a - lo * BC) * BC + c]) } else { None };
+        }
+        // dS over P, then the dominant keys of tile (hi, lo), then dK and dQ
+        pair_blocks::<R, NV>(|r0, v0, full| if full { pair_ds::<V, R, NV>(p, lo, hi, r0, v0, &mut t) } else { pair_ds::<V, 4, NV>(p, lo, hi, r0, v0, &mut t) });
+        for (c, pa) in dom.iter().enumerate() {
+            if let Some(pa) = *pa {
+                t.tt[(p.arg[hi * BR + c] as usize - lo * BC) * BC + c] = -(pa * p.e[hi * BR + c]);
+            }
+        }
+        acc_rows::<V, MR, NG>(dk.add(hi * BC * dkp), dkp, keys, nfk, t.t.as_ptr(), 1, BC, q.add(lo * BR * dkp), dkp, BR);
+        acc_rows::<V, MR, NG>(dq.add(lo * BR * dkp), dkp, BR, nfk, t.t.as_ptr(), BC, 1, k.add(hi * BC * dkp), dkp, keys);
+        acc_rows::<V, MR, NG>(dk.add(lo * BC * dkp), dkp, BC, nfk, t.tt.as_ptr(), BC, 1, q.add(hi * BR * dkp), dkp, rows);
+        acc_rows::<V, MR, NG>(dq.add(hi * BR * dkp), dkp, rows, nfk, t.tt.as_ptr(), 1, BC, k.add(lo * BC * dkp), dkp, BC);
     }
 }
 
