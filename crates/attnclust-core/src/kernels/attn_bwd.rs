@@ -32,6 +32,20 @@
 //! query tile (recomputing `S`, `P`, `dP`, `dS`: 14 instead of 10 `L²d` flop); both perform the
 //! very same operations on every element, so their results are identical, and the choice between
 //! them is free. Tiles that a causal mask hides entirely are skipped: they would only add zeros.
+//!
+//! **Symmetric form** (one pass, `Q`, `K` and `V` one and the same matrix — identity attention,
+//! model C with identity `W_Q`, `W_K`, `W_V` — no key bias, no causal mask): `S` is symmetric, so
+//! for each pair of tiles `lo < hi` one register block of `S = λ Q_lo K_hiᵀ` gives `P_(lo, hi)` and
+//! `P_(hi, lo)ᵀ` (the queries of tile `hi` in lanes, their `m`, `1/z` loaded per lane), and
+//! `dP_(hi, lo)ᵀ = V_lo dO_hiᵀ` is the score block on `dOᵀ` (packed per tile) with `λ = 1`: `S` is
+//! computed once per pair instead of twice (about 9 instead of 10 `L²d` flop). Each element of
+//! `S`, `P`, `dP`, `dS` is the very operation of the general form (`λ⟨x_i, x_j⟩` and `⟨x_j, x_i⟩`
+//! are the same `fma` chain, products commuted; `e^x`, `⊗ 1` and the rest lane by lane), and the
+//! pairs run row by row (`lo = 0, 1, …`; `hi = lo, lo + 1, …`), which hands every `dK_j`, `dV_j`
+//! its query tiles and every `dQ_i` its key tiles in increasing order, as the one-pass form does:
+//! the results are the general form's, bit for bit (tested against the two-pass form, which never
+//! takes it). Its `dQ`, `dK`, `dV` accumulators span the head (`3·L·d` values, in L2); `P` and
+//! `dS` of a pair share two tiles (`dS` written over `P`).
 
 use crate::kernels::attn::{score_block, Portable, LANES, MAX_D, V16};
 #[cfg(target_arch = "x86_64")]
@@ -243,15 +257,16 @@ impl<'a> Prep<'a> {
 }
 
 /// Scratch values of the fused backward of one head (`f32` values, `1 ≤ dk, dv ≤` [`MAX_D`], else 0):
-/// the padded `Q`, `dO`, `K`, the packed `Kᵀ`, `Vᵀ`, the key biases, five per-row constants, the
-/// one-pass `dQ` accumulator, and the `dK`, `dV` accumulators and `P`, `dS` tiles of a block.
+/// the padded `Q`, `dO`, `K`, the packed `Kᵀ`, `Vᵀ` (or, in the symmetric form, `dOᵀ`), the key
+/// biases, five per-row constants, the one-pass `dQ` accumulator, the `dK`, `dV` accumulators of
+/// the whole head (symmetric form; a key tile's otherwise) and two `P`, `dS` tiles.
 pub fn scratch(elem: usize, l: usize, dk: usize, dv: usize) -> f64 {
     if elem != 4 || !(1..=MAX_D).contains(&dk) || !(1..=MAX_D).contains(&dv) {
         return 0.0;
     }
     let (dkp, dvp) = (dk.div_ceil(LANES) * LANES, dv.div_ceil(LANES) * LANES);
     let (lq, lk) = (l.div_ceil(BR) * BR, l.div_ceil(BC) * BC);
-    (lq * (2 * dkp + dvp + 5) + lk * (dkp + dk + dv + 1) + BC * (dkp + dvp) + 2 * BR * BC) as f64
+    (lq * (2 * dkp + dvp + 5) + lk * (dkp + dk + dv + 1) + lk * (dkp + dvp) + 2 * BR * BC) as f64
 }
 
 /// Lanes of key vector `[base, base + 16)` that query `i` sees.

@@ -261,9 +261,8 @@ fn symmetric_backward_matches_the_general_form() {
     }
 }
 
-/// The layer with identity weights (the symmetric form) on 1 and 2 threads: the same bits, and the
-/// same as with weights that are the identity but not detected as such being impossible, against
-/// the layer on a pool of one.
+/// The layer with identity weights (the symmetric form of the fused backward) on pools of 1 and 2
+/// threads: the same bits as on this thread alone.
 #[test]
 fn layer_backward_with_identity_weights_is_thread_independent() {
     let (b, l, d) = (5, 129, 17);
