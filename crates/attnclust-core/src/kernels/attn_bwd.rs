@@ -345,7 +345,7 @@ unsafe fn tile_block<V: V16, const R: usize, const NV: usize>(p: &Prep, i: usize
 /// The `P` and `dS` tiles of query tile `it` and key tile `jt`.
 ///
 /// # Safety
-/// The CPU has `V`'s features; `R` divides [`BR`], `NV` divides `BC / 16`.
+/// The CPU has `V`'s features; `R` divides [`BR`] or leaves a multiple of 4, `NV` divides `BC / 16`.
 #[inline(always)]
 unsafe fn tile<V: V16, const R: usize, const NV: usize>(p: &Prep, it: usize, jt: usize, pt: &mut [f32], ds: &mut [f32]) {
     assert!(pt.len() >= BR * BC && ds.len() >= BR * BC && (BR % R).is_multiple_of(4) && (BC / LANES).is_multiple_of(NV));
