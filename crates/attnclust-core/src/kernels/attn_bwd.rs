@@ -32,6 +32,20 @@
 //! query tile (recomputing `S`, `P`, `dP`, `dS`: 14 instead of 10 `L²d` flop); both perform the
 //! very same operations on every element, so their results are identical, and the choice between
 //! them is free. Tiles that a causal mask hides entirely are skipped: they would only add zeros.
+//!
+//! **Symmetric form** (one pass, `Q`, `K` and `V` one and the same matrix — identity attention,
+//! model C with identity `W_Q`, `W_K`, `W_V` — no key bias, no causal mask): `S` is symmetric, so
+//! for each pair of tiles `lo < hi` one register block of `S = λ Q_lo K_hiᵀ` gives `P_(lo, hi)` and
+//! `P_(hi, lo)ᵀ` (the queries of tile `hi` in lanes, their `m`, `1/z` loaded per lane), and
+//! `dP_(hi, lo)ᵀ = V_lo dO_hiᵀ` is the score block on `dOᵀ` (packed per tile) with `λ = 1`: `S` is
+//! computed once per pair instead of twice (about 9 instead of 10 `L²d` flop). Each element of
+//! `S`, `P`, `dP`, `dS` is the very operation of the general form (`λ⟨x_i, x_j⟩` and `⟨x_j, x_i⟩`
+//! are the same `fma` chain, products commuted; `e^x`, `⊗ 1` and the rest lane by lane), and the
+//! pairs run row by row (`lo = 0, 1, …`; `hi = lo, lo + 1, …`), which hands every `dK_j`, `dV_j`
+//! its query tiles and every `dQ_i` its key tiles in increasing order, as the one-pass form does:
+//! the results are the general form's, bit for bit (tested against the two-pass form, which never
+//! takes it). Its `dQ`, `dK`, `dV` accumulators span the head (`3·L·d` values, in L2); `P` and
+//! `dS` of a pair share two tiles (`dS` written over `P`).
 
 use crate::kernels::attn::{score_block, Portable, LANES, MAX_D, V16};
 #[cfg(target_arch = "x86_64")]
@@ -40,8 +54,9 @@ use std::borrow::Cow;
 
 /// Queries per tile.
 pub const BR: usize = 64;
-/// Keys per tile.
+/// Keys per tile (equal to [`BR`]: the symmetric form pairs query tile `t` with key tile `t`).
 pub const BC: usize = 64;
+const _: () = assert!(BR == BC);
 /// `arg` of a row that sees no key.
 const NONE: u32 = u32::MAX;
 
@@ -89,6 +104,11 @@ pub struct Prep<'a> {
     /// `None` when `V` is `K` (identity attention).
     kt: Vec<f32>,
     vt: Option<Vec<f32>>,
+    /// The symmetric form (module doc): `Q`, `K` and `V` are one matrix, no key bias, no causal
+    /// mask, and the one-pass form runs. `dOᵀ` is then packed per tile like `Kᵀ` (`dv × BR` at
+    /// `t·dv·BR`).
+    sym: bool,
+    dot: Option<Vec<f32>>,
     /// `lk` key biases (zeros past `l`).
     bias: Option<Vec<f32>>,
     /// Per query row (`lq`): `m_i` (`+∞` for a row that sees no key, so that its `P` is 0),
@@ -103,9 +123,11 @@ pub struct Prep<'a> {
 /// Largest buffer (values) a thread keeps between calls: the packed keys and the `dQ` accumulator
 /// of prompts up to 4096 tokens at `d = 64` (a larger call amortises its own allocations).
 const KEEP: usize = 1 << 18;
+/// Most buffers a thread keeps: the symmetric form takes five per head.
+const POOLED: usize = 6;
 
 thread_local! {
-    /// This thread's large work buffers of earlier calls (at most four of at most [`KEEP`] values),
+    /// This thread's large work buffers of earlier calls (at most [`POOLED`] of at most [`KEEP`] values),
     /// so that a batch of prompts does not fault fresh pages in for every head.
     static POOL: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -123,7 +145,7 @@ fn give(v: Vec<f32>) {
     if v.capacity() <= KEEP {
         POOL.with(|p| {
             let mut p = p.borrow_mut();
-            if p.len() < 4 {
+            if p.len() < POOLED {
                 p.push(v);
             }
         });
@@ -156,11 +178,12 @@ fn pack_tiles(a: &[f32], m: usize, n: usize) -> Vec<f32> {
 }
 
 impl<'a> Prep<'a> {
-    /// Pads and packs `inp`; the per-row constants `c_i`, `e_i` are plain sums in feature order.
+    /// Pads and packs `inp` (for the symmetric form when it applies and `one_pass`); the per-row
+    /// constants `c_i`, `e_i` are plain sums in feature order.
     ///
     /// # Panics
     /// On sizes outside `1 ≤ dk, dv ≤` [`MAX_D`] or slices shorter than their shapes.
-    pub fn new(inp: &Input<'a>) -> Prep<'a> {
+    pub fn new(inp: &Input<'a>, one_pass: bool) -> Prep<'a> {
         let (l, dk, dv) = (inp.l, inp.dk, inp.dv);
         assert!((1..=MAX_D).contains(&dk) && (1..=MAX_D).contains(&dv) && l < NONE as usize);
         assert!(inp.q.len() >= l * dk && inp.k.len() >= l * dk && inp.v.len() >= l * dv && inp.d_o.len() >= l * dv);
@@ -168,6 +191,8 @@ impl<'a> Prep<'a> {
         assert!(inp.bias.is_none_or(|b| b.len() >= l));
         let (dkp, dvp) = (dk.div_ceil(LANES) * LANES, dv.div_ceil(LANES) * LANES);
         let (lq, lk) = (l.div_ceil(BR) * BR, l.div_ceil(BC) * BC);
+        let same_kv = std::ptr::eq(inp.k.as_ptr(), inp.v.as_ptr()) && dk == dv;
+        let sym = one_pass && same_kv && std::ptr::eq(inp.q.as_ptr(), inp.k.as_ptr()) && inp.bias.is_none() && !inp.causal;
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0.0f32, |s, (&x, &y)| s + x * y);
         let (mut m, mut inv_z, mut c, mut e, mut arg) = (vec![f32::INFINITY; lq], vec![0.0f32; lq], vec![0.0f32; lq], vec![0.0f32; lq], vec![NONE; lq]);
         for i in 0..l {
@@ -195,7 +220,9 @@ impl<'a> Prep<'a> {
             d_o: pad(inp.d_o, l, dv, lq, dvp),
             k: pad(inp.k, l, dk, lk, dkp),
             kt: pack_tiles(inp.k, l, dk),
-            vt: if std::ptr::eq(inp.k.as_ptr(), inp.v.as_ptr()) && dk == dv { None } else { Some(pack_tiles(inp.v, l, dv)) },
+            vt: if same_kv { None } else { Some(pack_tiles(inp.v, l, dv)) },
+            sym,
+            dot: if sym { Some(pack_tiles(inp.d_o, l, dv)) } else { None },
             bias: inp.bias.map(|b| {
                 let mut p = vec![0.0f32; lk];
                 p[..l].copy_from_slice(&b[..l]);
@@ -212,8 +239,8 @@ impl<'a> Prep<'a> {
     /// Gives this head's packed buffers back to the thread's pool.
     fn release(self) {
         give(self.kt);
-        if let Some(vt) = self.vt {
-            give(vt);
+        for v in [self.vt, self.dot].into_iter().flatten() {
+            give(v);
         }
     }
 
@@ -230,15 +257,16 @@ impl<'a> Prep<'a> {
 }
 
 /// Scratch values of the fused backward of one head (`f32` values, `1 ≤ dk, dv ≤` [`MAX_D`], else 0):
-/// the padded `Q`, `dO`, `K`, the packed `Kᵀ`, `Vᵀ`, the key biases, five per-row constants, the
-/// one-pass `dQ` accumulator, and the `dK`, `dV` accumulators and `P`, `dS` tiles of a block.
+/// the padded `Q`, `dO`, `K`, the packed `Kᵀ`, `Vᵀ` (or, in the symmetric form, `dOᵀ`), the key
+/// biases, five per-row constants, the one-pass `dQ` accumulator, the `dK`, `dV` accumulators of
+/// the whole head (symmetric form; a key tile's otherwise) and two `P`, `dS` tiles.
 pub fn scratch(elem: usize, l: usize, dk: usize, dv: usize) -> f64 {
     if elem != 4 || !(1..=MAX_D).contains(&dk) || !(1..=MAX_D).contains(&dv) {
         return 0.0;
     }
     let (dkp, dvp) = (dk.div_ceil(LANES) * LANES, dv.div_ceil(LANES) * LANES);
     let (lq, lk) = (l.div_ceil(BR) * BR, l.div_ceil(BC) * BC);
-    (lq * (2 * dkp + dvp + 5) + lk * (dkp + dk + dv + 1) + BC * (dkp + dvp) + 2 * BR * BC) as f64
+    (lq * (2 * dkp + dvp + 5) + lk * (dkp + dk + dv + 1) + lk * (dkp + dvp) + 2 * BR * BC) as f64
 }
 
 /// Lanes of key vector `[base, base + 16)` that query `i` sees.
@@ -317,19 +345,25 @@ unsafe fn tile_block<V: V16, const R: usize, const NV: usize>(p: &Prep, i: usize
 /// The `P` and `dS` tiles of query tile `it` and key tile `jt`.
 ///
 /// # Safety
-/// The CPU has `V`'s features; `R` divides [`BR`], `NV` divides `BC / 16`.
+/// The CPU has `V`'s features; `R` divides [`BR`] or leaves a multiple of 4, `NV` divides `BC / 16`.
 #[inline(always)]
 unsafe fn tile<V: V16, const R: usize, const NV: usize>(p: &Prep, it: usize, jt: usize, pt: &mut [f32], ds: &mut [f32]) {
-    assert!(pt.len() >= BR * BC && ds.len() >= BR * BC && BR.is_multiple_of(R) && (BC / LANES).is_multiple_of(NV));
+    assert!(pt.len() >= BR * BC && ds.len() >= BR * BC && (BR % R).is_multiple_of(4) && (BC / LANES).is_multiple_of(NV));
     let rows = BR.min(p.l - it * BR);
     let mut r0 = 0;
     while r0 < rows {
+        // blocks of R rows, then of 4 where R rows would pass the tile
+        let step = if r0 + R <= BR { R } else { 4 };
         let mut v0 = 0;
         while v0 < BC / LANES {
-            tile_block::<V, R, NV>(p, it * BR + r0, r0, jt, v0, pt.as_mut_ptr(), ds.as_mut_ptr());
+            if step == R {
+                tile_block::<V, R, NV>(p, it * BR + r0, r0, jt, v0, pt.as_mut_ptr(), ds.as_mut_ptr());
+            } else {
+                tile_block::<V, 4, NV>(p, it * BR + r0, r0, jt, v0, pt.as_mut_ptr(), ds.as_mut_ptr());
+            }
             v0 += NV;
         }
-        r0 += R;
+        r0 += step;
     }
 }
 
@@ -547,6 +581,178 @@ unsafe fn q_block<V: V16, const R: usize, const NV: usize, const MR: usize, cons
     }
 }
 
+/// The two tiles of a pair of the symmetric form (`BR × BC` each, row-major): tile `(lo, hi)` and
+/// tile `(hi, lo)` transposed (row `r` holds key `lo·BC + r` against the queries `hi·BR + c` in its
+/// columns). Each holds `P` first, then `dS` written over it.
+struct Tiles {
+    t: Vec<f32>,
+    tt: Vec<f32>,
+}
+
+/// The symmetric form's `P` of rows `[r0, r0 + R)` of query tile `lo` and key vectors
+/// `[v0, v0 + NV)` of key tile `hi` (`lo < hi`): one score block `S = λ Q_lo K_hiᵀ` serves
+/// `P_(lo, hi)` (row constants `m`, `1/z` broadcast) and, as `S_(hi, lo)ᵀ`, `P_(hi, lo)ᵀ` (the
+/// queries of tile `hi` in lanes, their constants loaded per lane): the operations of
+/// [`tile_block`] on each element.
+///
+/// # Safety
+/// The CPU has `V`'s features; `p.sym`; `r0 + R ≤ BR`, `v0 + NV ≤ BC / 16`, `lo < hi`.
+#[inline(always)]
+unsafe fn pair_p<V: V16, const R: usize, const NV: usize>(p: &Prep, lo: usize, hi: usize, r0: usize, v0: usize, t: &mut Tiles) {
+    let (dk, dkp) = (p.dk, p.dkp);
+    let i = lo * BR + r0;
+    let kb = hi * BC + LANES * v0;
+    let (pt, ptt) = (t.t.as_mut_ptr(), t.tt.as_mut_ptr());
+    let s = score_block::<V, R, NV>(p.q.as_ptr().add(i * dkp), dkp, dk, p.kt.as_ptr().add(hi * dk * BC + LANES * v0), BC, p.lambda, None);
+    // keys past the prompt (no causal mask here; a `no_self` mask never meets two tiles)
+    let edge = kb + LANES * NV > p.l;
+    for (r, sr) in s.iter().enumerate() {
+        let (mv, zv) = (V::splat(p.m[i + r]), V::splat(p.inv_z[i + r]));
+        for (v, &x) in sr.iter().enumerate() {
+            let at = (r0 + r) * BC + LANES * (v0 + v);
+            // (hi, lo): queries in lanes (past the prompt: m = +∞, 1/z = 0, so P = 0)
+            let (mq, zq) = (V::load(p.m.as_ptr().add(kb + LANES * v)), V::load(p.inv_z.as_ptr().add(kb + LANES * v)));
+            x.sub(mq).exp_nonpos().mul(zq).store(ptt.add(at));
+            let mut y = x;
+            if edge {
+                let keep = keep_bits(p, i + r, kb + LANES * v);
+                if keep != 0xffff {
+                    y = y.keep(keep);
+                }
+            }
+            y.sub(mv).exp_nonpos().mul(zv).store(pt.add(at));
+        }
+    }
+}
+
+/// The symmetric form's `dS` over `P` for the block of [`pair_p`]: `dP_(lo, hi) = dO_lo V_hiᵀ` as
+/// in [`tile_block`] and `dP_(hi, lo)ᵀ = V_lo dO_hiᵀ` by the score block on the packed `dOᵀ` with
+/// `λ = 1` (each element the chain of [`tile_block`]'s, its products commuted), then
+/// `dS = P ⊙ ((dP − c) − e)` and the dominant-key correction of `(lo, hi)`'s rows.
+///
+/// # Safety
+/// As [`pair_p`], after it.
+#[inline(always)]
+unsafe fn pair_ds<V: V16, const R: usize, const NV: usize>(p: &Prep, lo: usize, hi: usize, r0: usize, v0: usize, t: &mut Tiles) {
+    let (dv, dkp, dvp) = (p.dv, p.dkp, p.dvp);
+    let i = lo * BR + r0;
+    let kb = hi * BC + LANES * v0;
+    let (pt, ptt) = (t.t.as_mut_ptr(), t.tt.as_mut_ptr());
+    let vt = p.kt.as_ptr().add(hi * dv * BC + LANES * v0);
+    let d_o = p.d_o.as_ptr().add(i * dvp);
+    let mut dp = [[V::splat(0.0); NV]; R];
+    for f in 0..dv {
+        let row = vt.add(f * BC);
+        let mut vv = [V::splat(0.0); NV];
+        for (v, x) in vv.iter_mut().enumerate() {
+            *x = V::load(row.add(LANES * v));
+        }
+        for (r, dr) in dp.iter_mut().enumerate() {
+            let ov = V::splat(*d_o.add(r * dvp + f));
+            for v in 0..NV {
+                dr[v] = V::fma(ov, vv[v], dr[v]);
+            }
+        }
+    }
+    for (r, dr) in dp.iter().enumerate() {
+        let (cv, ev) = (V::splat(p.c[i + r]), V::splat(p.e[i + r]));
+        let a = p.arg[i + r] as usize;
+        let dom = p.arg[i + r] != NONE && a >= kb && a < kb + LANES * NV;
+        // the dominant key's P, before dS is written over it
+        let pa = if dom { *pt.add((r0 + r) * BC + (a - hi * BC)) } else { 0.0 };
+        for (v, x) in dr.iter().enumerate() {
+            let at = (r0 + r) * BC + LANES * (v0 + v);
+            V::load(pt.add(at)).mul(x.sub(cv).sub(ev)).store(pt.add(at));
+        }
+        if dom {
+            *pt.add((r0 + r) * BC + (a - hi * BC)) = -(pa * p.e[i + r]);
+        }
+    }
+    let dot = p.dot.as_ref().expect("the symmetric form packs dOᵀ").as_ptr().add(hi * dv * BC + LANES * v0);
+    let dpt = score_block::<V, R, NV>(p.k.as_ptr().add(i * dkp), dkp, dv, dot, BC, 1.0, None);
+    for (r, dr) in dpt.iter().enumerate() {
+        for (v, x) in dr.iter().enumerate() {
+            let at = (r0 + r) * BC + LANES * (v0 + v);
+            let (cq, eq) = (V::load(p.c.as_ptr().add(kb + LANES * v)), V::load(p.e.as_ptr().add(kb + LANES * v)));
+            V::load(ptt.add(at)).mul(x.sub(cq).sub(eq)).store(ptt.add(at));
+        }
+    }
+}
+
+/// `f` over the blocks of a pair: `R` rows (then 4 where `R` would pass the tile) × `NV` key vectors.
+#[inline(always)]
+unsafe fn pair_blocks<const R: usize, const NV: usize>(mut f: impl FnMut(usize, usize, bool)) {
+    let mut r0 = 0;
+    while r0 < BR {
+        let full = r0 + R <= BR;
+        let mut v0 = 0;
+        while v0 < BC / LANES {
+            f(r0, v0, full);
+            v0 += NV;
+        }
+        r0 += if full { R } else { 4 };
+    }
+}
+
+/// What the symmetric form accumulates: `dQ`, `dK`, `dV` of the whole head (`lq × dkp`,
+/// `lk × dkp`, `lk × dvp`), starting at zero.
+pub struct SymAcc<'a> {
+    pub dq: &'a mut [f32],
+    pub dk: &'a mut [f32],
+    pub dv: &'a mut [f32],
+}
+
+/// Row `lo` of the symmetric form: the diagonal tile `(lo, lo)` as in [`kv_block`], then each pair
+/// `(lo, hi)`, `hi > lo` in order: `dV_hi += Pᵀ dO_lo`, `dK_hi += dSᵀ Q_lo`, `dQ_lo += dS K_hi` from
+/// tile `(lo, hi)`, and `dV_lo`, `dK_lo`, `dQ_hi` from tile `(hi, lo)`. Called for `lo = 0, 1, …`
+/// in order, every accumulator receives its tiles in the order of the one-pass form (module doc).
+///
+/// # Safety
+/// The CPU has `V`'s features; `p.sym`.
+#[inline(always)]
+unsafe fn sym_row<V: V16, const R: usize, const NV: usize, const MR: usize, const NG: usize>(p: &Prep, lo: usize, acc: SymAcc) {
+    let (dkp, dvp, l) = (p.dkp, p.dvp, p.l);
+    let (nfk, nfv) = (dkp / LANES, dvp / LANES);
+    let (n, nk) = p.tiles();
+    assert!(BR == BC && n == nk && p.sym && lo < n);
+    assert!(acc.dq.len() >= n * BR * dkp && acc.dk.len() >= n * BC * dkp && acc.dv.len() >= n * BC * dvp);
+    let (dq, dk, dv) = (acc.dq.as_mut_ptr(), acc.dk.as_mut_ptr(), acc.dv.as_mut_ptr());
+    let (q, k, d_o) = (p.q.as_ptr(), p.k.as_ptr(), p.d_o.as_ptr());
+    let mut pt = vec![0.0f32; BR * BC];
+    let mut ds = vec![0.0f32; BR * BC];
+    tile::<V, R, NV>(p, lo, lo, &mut pt, &mut ds);
+    let rows = BR.min(l - lo * BR);
+    acc_rows::<V, MR, NG>(dv.add(lo * BC * dvp), dvp, rows, nfv, pt.as_ptr(), 1, BC, d_o.add(lo * BR * dvp), dvp, rows);
+    acc_rows::<V, MR, NG>(dk.add(lo * BC * dkp), dkp, rows, nfk, ds.as_ptr(), 1, BC, q.add(lo * BR * dkp), dkp, rows);
+    acc_rows::<V, MR, NG>(dq.add(lo * BR * dkp), dkp, rows, nfk, ds.as_ptr(), BC, 1, k.add(lo * BC * dkp), dkp, rows);
+    let mut t = Tiles { t: pt, tt: ds };
+    let mut dom = [None; BR];
+    assert!((BR % R).is_multiple_of(4) && (BC / LANES).is_multiple_of(NV) && (lo + 1 == n || (lo + 1) * BR <= l));
+    for hi in lo + 1..n {
+        let (keys, rows) = (BC.min(l - hi * BC), BR.min(l - hi * BR));
+        // P of tiles (lo, hi) and (hi, lo)ᵀ, then the dV they serve
+        pair_blocks::<R, NV>(|r0, v0, full| if full { pair_p::<V, R, NV>(p, lo, hi, r0, v0, &mut t) } else { pair_p::<V, 4, NV>(p, lo, hi, r0, v0, &mut t) });
+        acc_rows::<V, MR, NG>(dv.add(hi * BC * dvp), dvp, keys, nfv, t.t.as_ptr(), 1, BC, d_o.add(lo * BR * dvp), dvp, BR);
+        acc_rows::<V, MR, NG>(dv.add(lo * BC * dvp), dvp, BC, nfv, t.tt.as_ptr(), BC, 1, d_o.add(hi * BR * dvp), dvp, rows);
+        // the P of tile (hi, lo)'s queries at their dominant keys when these are in tile lo
+        for (c, pa) in dom.iter_mut().enumerate() {
+            let a = p.arg.get(hi * BR + c).map_or(NONE, |&a| a) as usize;
+            *pa = if hi * BR + c < l && a != NONE as usize && a >= lo * BC && a < lo * BC + BC { Some(t.tt[(a - lo * BC) * BC + c]) } else { None };
+        }
+        // dS over P, then the dominant keys of tile (hi, lo), then dK and dQ
+        pair_blocks::<R, NV>(|r0, v0, full| if full { pair_ds::<V, R, NV>(p, lo, hi, r0, v0, &mut t) } else { pair_ds::<V, 4, NV>(p, lo, hi, r0, v0, &mut t) });
+        for (c, pa) in dom.iter().enumerate() {
+            if let Some(pa) = *pa {
+                t.tt[(p.arg[hi * BR + c] as usize - lo * BC) * BC + c] = -(pa * p.e[hi * BR + c]);
+            }
+        }
+        acc_rows::<V, MR, NG>(dk.add(hi * BC * dkp), dkp, keys, nfk, t.t.as_ptr(), 1, BC, q.add(lo * BR * dkp), dkp, BR);
+        acc_rows::<V, MR, NG>(dq.add(lo * BR * dkp), dkp, BR, nfk, t.t.as_ptr(), BC, 1, k.add(hi * BC * dkp), dkp, keys);
+        acc_rows::<V, MR, NG>(dk.add(lo * BC * dkp), dkp, BC, nfk, t.tt.as_ptr(), BC, 1, q.add(hi * BR * dkp), dkp, rows);
+        acc_rows::<V, MR, NG>(dq.add(hi * BR * dkp), dkp, rows, nfk, t.tt.as_ptr(), 1, BC, k.add(lo * BC * dkp), dkp, BC);
+    }
+}
+
 /// `out[r][f] ⊕= s ⊗ acc[r][f]` (`s = λ`) or `⊕= acc[r][f]` (`s = None`) for `rows` rows of `n`
 /// values (`acc` rows of `np`).
 fn write_out(out: &mut [f32], acc: &[f32], rows: usize, n: usize, np: usize, s: Option<f32>) {
@@ -578,15 +784,30 @@ pub fn backward(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kernels
 
 /// [`backward`] in the one-pass form or (`two_pass`) the parallel one, whose chunks `par` spreads.
 pub(crate) fn run(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kernels::par::Par, two_pass: bool, dq: &mut [f32], dk: &mut [f32], dv: &mut [f32]) {
-    use crate::kernels::simd::{attn_bwd_kv, attn_bwd_q};
+    use crate::kernels::simd::{attn_bwd_kv, attn_bwd_q, attn_bwd_sym};
     let (l, dkn, dvn) = (inp.l, inp.dk, inp.dv);
     assert!(dq.len() >= l * dkn && dk.len() >= l * dkn && dv.len() >= l * dvn);
     if l == 0 {
         return;
     }
-    let p = Prep::new(inp);
+    let p = Prep::new(inp, !two_pass);
     let (dkp, dvp, lam) = (p.dkp, p.dvp, p.lambda);
     let (nq, nk) = p.tiles();
+    if p.sym {
+        let (mut dq_acc, mut dk_acc, mut dv_acc) = (take(nq * BR * dkp), take(nk * BC * dkp), take(nk * BC * dvp));
+        for lo in 0..nq {
+            crate::kernels::cancel::checkpoint();
+            attn_bwd_sym(isa, &p, lo, SymAcc { dq: &mut dq_acc, dk: &mut dk_acc, dv: &mut dv_acc });
+        }
+        write_out(dq, &dq_acc, l, dkn, dkp, Some(lam));
+        write_out(dk, &dk_acc, l, dkn, dkp, Some(lam));
+        write_out(dv, &dv_acc, l, dvn, dvp, None);
+        for v in [dq_acc, dk_acc, dv_acc] {
+            give(v);
+        }
+        p.release();
+        return;
+    }
     if !two_pass {
         let mut dq_acc = take(nq * BR * dkp);
         let (mut dk_acc, mut dv_acc) = (vec![0.0f32; BC * dkp], vec![0.0f32; BC * dvp]);
@@ -628,7 +849,7 @@ pub(crate) fn run(isa: crate::kernels::simd::Isa, inp: &Input, par: crate::kerne
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub unsafe fn kv_block_avx512(p: &Prep, jt: usize, acc: Acc) {
-    kv_block::<Avx512, 4, 4, 6, 4>(p, jt, acc)
+    kv_block::<Avx512, 6, 4, 6, 4>(p, jt, acc)
 }
 
 /// # Safety
@@ -636,7 +857,28 @@ pub unsafe fn kv_block_avx512(p: &Prep, jt: usize, acc: Acc) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub unsafe fn q_block_avx512(p: &Prep, it: usize, dq: &mut [f32]) {
-    q_block::<Avx512, 4, 4, 6, 4>(p, it, dq)
+    q_block::<Avx512, 6, 4, 6, 4>(p, it, dq)
+}
+
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub unsafe fn sym_row_avx512(p: &Prep, lo: usize, acc: SymAcc) {
+    sym_row::<Avx512, 6, 4, 6, 4>(p, lo, acc)
+}
+
+/// # Safety
+/// The CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn sym_row_avx2(p: &Prep, lo: usize, acc: SymAcc) {
+    sym_row::<Avx2, 2, 2, 6, 1>(p, lo, acc)
+}
+
+pub fn sym_row_portable(p: &Prep, lo: usize, acc: SymAcc) {
+    // SAFETY: the portable lanes need no CPU feature.
+    unsafe { sym_row::<Portable, 4, 4, 4, 2>(p, lo, acc) }
 }
 
 /// # Safety

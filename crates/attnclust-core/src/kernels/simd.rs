@@ -195,6 +195,25 @@ pub fn attn_bwd_kv(isa: Isa, p: &crate::kernels::attn_bwd::Prep, jt: usize, acc:
     }
 }
 
+/// Row `lo` of the symmetric form of the fused small-`d` attention backward
+/// (`crate::kernels::attn_bwd`, `Q = K = V`) on `isa`.
+///
+/// # Panics
+/// When this CPU cannot run `isa`, or `p` is not in the symmetric form.
+pub fn attn_bwd_sym(isa: Isa, p: &crate::kernels::attn_bwd::Prep, lo: usize, acc: crate::kernels::attn_bwd::SymAcc) {
+    use crate::kernels::attn_bwd as b;
+    assert!(isa.available(), "{isa:?} is not available on this CPU");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F (checked above).
+        Isa::Avx512 => unsafe { b::sym_row_avx512(p, lo, acc) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        Isa::Avx2 => unsafe { b::sym_row_avx2(p, lo, acc) },
+        _ => b::sym_row_portable(p, lo, acc),
+    }
+}
+
 /// `C = Aᵀ B` in `f32` on `isa` (`A`: `k × m`, `B`: `k × n`, `C`: `m × n`, row-major and dense;
 /// `n` a multiple of 16): the weight gradients of model C, by the products of the fused attention
 /// backward (`crate::kernels::attn_bwd`). Each element is one chain of `fma`s over `k` in order,

@@ -39,8 +39,9 @@
 //! `(Σ_f fma(q_if, k_jf)) ⊗ λ ⊕ β_j`, so the backward's `exp(S − m)` sees the forward's very scores.
 //! The backward of such a head is fused as well (`crate::kernels::attn_bwd`: the formulas above
 //! on tiles of 64 × 64 with `P` and `dS` in registers and `dQ`, `dK`, `dV` by register-blocked
-//! products, spread over threads by key and query tiles with the same bits); [`Kernel::Tiled`]
-//! runs the tile products below.
+//! products, spread over threads by key and query tiles with the same bits; when `Q`, `K` and `V`
+//! are one matrix, as with identity weights, each score tile serves two tiles, with the same bits
+//! again); [`Kernel::Tiled`] runs the tile products below.
 
 use super::online::{Out, Rows};
 use crate::kernels::attn::{PackBufs, Packed, RowsOut, Scratch, MAX_D};

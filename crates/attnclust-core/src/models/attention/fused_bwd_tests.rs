@@ -225,3 +225,58 @@ fn weight_gradient_product_matches_reference() {
         }
     }
 }
+
+/// The symmetric form (`Q = K = V`, one matrix: identity attention, model C with identity
+/// weights; no key bias, no causal mask, one pass): against the reference, and bit for bit against
+/// the two-pass form (which never takes it) on every instruction set, over prompts just off the
+/// tile size (64) and the register blocks (6 and 4 rows, 16 lanes), and features just off 16.
+#[test]
+fn symmetric_backward_matches_the_general_form() {
+    for l in [1, 2, 5, 63, 64, 65, 127, 128, 129, 200] {
+        for d in [1, 15, 16, 17, 33, 64] {
+            for mask in [Mask::None, Mask::NoSelf, Mask::Causal] {
+                if mask == Mask::NoSelf && l < 2 {
+                    continue;
+                }
+                let x = values(l * d, 21, 1.0);
+                let d_o = values(l * d, 22, 1.0);
+                let lambda = 1.3;
+                let head = Head { q: &x, k: &x, v: &x, l, dk: d, dv: d, lambda, mask, key_bias: None };
+                let what = format!("l={l} d={d} {mask:?}");
+                let mut o = vec![0.0f32; l * d];
+                let st = head.forward_with_stats(&mut o, Par::Seq);
+                let want = expected(&head, &d_o);
+                let general = fused(&head, &st, &d_o, Isa::Portable, true, 0.0);
+                let tol = 2e-5 * (1.0 + f64::from(lambda)) * (l as f64).sqrt().max(1.0);
+                for isa in isas() {
+                    let g = fused(&head, &st, &d_o, isa, false, 0.0);
+                    for (t, name) in ["dq", "dk", "dv"].iter().enumerate() {
+                        let e = rel_err(&g[t], &want[t]);
+                        assert!(e <= tol, "{what} {isa:?}: {name} off the reference by {e:e} (tolerance {tol:e})");
+                        assert_eq!(bits(&g[t]), bits(&general[t]), "{what}: {name} on {isa:?}, one pass against two");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The layer with identity weights (the symmetric form of the fused backward) on pools of 1 and 2
+/// threads: the same bits as on this thread alone.
+#[test]
+fn layer_backward_with_identity_weights_is_thread_independent() {
+    let (b, l, d) = (5, 129, 17);
+    let x = values(b * l * d, 23, 1.0);
+    let dy = values(b * l * d, 24, 1.0);
+    let eye: Vec<f32> = (0..d * d).map(|i| if i / d == i % d { 1.0 } else { 0.0 }).collect();
+    let w = Weights { heads: 1, dim: d, dk: d, dv: d, wq: &eye, wk: &eye, wv: &eye, wo: &eye };
+    for mask in [Mask::None, Mask::NoSelf] {
+        let opts = Options { lambda: 0.8, mask };
+        let g1 = backward(&x, b, l, &w, &dy, &opts, Par::Seq).unwrap();
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let g2 = pool.install(|| backward(&x, b, l, &w, &dy, &opts, Par::Rayon).unwrap());
+            assert_eq!(g1, g2, "{threads} threads {mask:?}");
+        }
+    }
+}

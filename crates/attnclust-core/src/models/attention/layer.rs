@@ -169,7 +169,8 @@ impl Eye {
 
 /// What one `(b, h)` task computes in the forward pass besides `O`; `Q`, `K`, `V` borrow the
 /// prompt when their weight is the identity (then the fused kernel also packs `K` once for `K` and
-/// `V`).
+/// `V`, and when all three are, the fused backward takes its symmetric form: one score tile for
+/// two tiles, `crate::kernels::attn_bwd`).
 struct HeadPass<'x, T: Clone> {
     q: Cow<'x, [T]>,
     k: Cow<'x, [T]>,
