@@ -29,7 +29,8 @@
 //! **Weights.** `λ⟨x_i, x_j⟩` is the score contract of [`super::attn`] (`score_block`, no bias:
 //! `fma` over the features in order, then `⊗ λ`); `a_i = (0.5 ⊗ λ) ⊗ ‖x_i‖²` (the squares summed by
 //! `fma` in feature order), `e_ij = s_ij ⊖ (a_i ⊕ a_j)`, `w_ij` the exponential of [`super::attn`];
-//! `g_j = e^{a_j}` in `f64` rounded to `f32` (dot scores; 1 for distance), `y_j = g_j ⊗ x_j`.
+//! `g_j` (dot scores; 1 for distance) is `1 ⊘ e^{−a_j}` with that exponential in the wide kernel
+//! and `e^{a_j}` in `f64` rounded to `f32` in the narrow one; `y_j = g_j ⊗ x_j`.
 //!
 //! **Order, wide kernel** (`d >` [`NARROW_D`]). The prompt is cut into blocks of 64 tokens (a prompt of at most 64 tokens is one
 //! block). For each block `I` in order and each block `J ≥ I` in order: phase 1 computes
@@ -218,22 +219,7 @@ pub unsafe fn rows<V: V16, const RA: usize, const RW: usize>(
         b.w.resize((PANEL + 2 * TPAD) * TS, 0.0);
     }
     b.q[..l * d].copy_from_slice(&x[..l * d]);
-    let (xtp, yp) = (b.xt.as_mut_ptr(), b.y.as_mut_ptr());
-    for (j, xj) in x[..l * d].chunks_exact(d).enumerate() {
-        let sq = xj.iter().fold(0.0f32, |s, &v| v.mul_add(v, s));
-        let a = 0.5 * lambda * sq;
-        let g = if dot { f64::from(a).exp() as f32 } else { 1.0 };
-        b.a[j] = a;
-        b.g[j] = g;
-        let yj = yp.add(j * dp);
-        for (f, &v) in xj.iter().enumerate() {
-            *xtp.add(f * lp + j) = v;
-            *yj.add(f) = g * v;
-        }
-        for f in d..dp {
-            *yj.add(f) = 0.0;
-        }
-    }
+    pack::<V>(x, l, d, lp, dp, lambda, dot, b);
     let mut ib = 0;
     while ib < l {
         let ni = pw.min(l - ib);
@@ -307,6 +293,62 @@ pub unsafe fn rows<V: V16, const RA: usize, const RW: usize>(
                 let s = if no_self { *ui.add(c) } else { *ui.add(c) + *yi.add(c) };
                 *oi.add(c) = s * inv;
             }
+        }
+    }
+}
+
+/// The packed prompt of [`rows`]: `xᵀ`, then 16 tokens at a time (tokens in lanes) `‖x_j‖²`
+/// (`fma` over the features in order), `a_j = (0.5 ⊗ λ) ⊗ ‖x_j‖²` and `g_j = 1 ⊘ e^{−a_j}` (dot
+/// scores; 1 for distance), then `y_j = g_j ⊗ x_j` (zeros to `dp`). The padding past `l` (`a`, `g`
+/// 0) is left as the caller wrote it.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pack<V: V16>(x: &[f32], l: usize, d: usize, lp: usize, dp: usize, lambda: f32, dot: bool, b: &mut SymBufs) {
+    let (xp, xtp, yp, ap, gp) = (x.as_ptr(), b.xt.as_mut_ptr(), b.y.as_mut_ptr(), b.a.as_mut_ptr(), b.g.as_mut_ptr());
+    for f in 0..d {
+        let row = xtp.add(f * lp);
+        for j in 0..l {
+            *row.add(j) = *xp.add(j * d + f);
+        }
+    }
+    let half = V::splat(0.5 * lambda);
+    let mut j0 = 0;
+    while j0 < l {
+        let mut sq = V::splat(0.0);
+        for f in 0..d {
+            let v = V::load(xtp.add(f * lp + j0));
+            sq = V::fma(v, v, sq);
+        }
+        let a = half.mul(sq);
+        let n = LANES.min(l - j0);
+        let mut av = [0.0f32; LANES];
+        a.store(av.as_mut_ptr());
+        std::ptr::copy_nonoverlapping(av.as_ptr(), ap.add(j0), n);
+        if dot {
+            // e^{−a} (−a ≤ 0), then its reciprocal
+            let mut ev = [0.0f32; LANES];
+            V::splat(0.0).sub(a).exp_nonpos().store(ev.as_mut_ptr());
+            for t in 0..n {
+                *gp.add(j0 + t) = 1.0 / ev[t];
+            }
+        } else {
+            std::slice::from_raw_parts_mut(gp.add(j0), n).fill(1.0);
+        }
+        j0 += LANES;
+    }
+    for j in 0..l {
+        let (xj, yj, g) = (xp.add(j * d), yp.add(j * dp), V::splat(*gp.add(j)));
+        let mut c = 0;
+        while c + LANES <= d {
+            V::load(xj.add(c)).mul(g).store(yj.add(c));
+            c += LANES;
+        }
+        let gs = *gp.add(j);
+        for f in c..d {
+            *yj.add(f) = gs * *xj.add(f);
+        }
+        for f in d..dp {
+            *yj.add(f) = 0.0;
         }
     }
 }
