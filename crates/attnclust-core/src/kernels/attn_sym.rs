@@ -698,3 +698,87 @@ pub fn rows_portable(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::attn::exp_nonpos_scalar;
+    use super::*;
+    use crate::kernels::simd::{self, Isa};
+
+    /// The fixed tree of `V16::hsum`: lanes `t` and `t + 8`, then `t` and `t + 4`, …
+    fn tree(l: &[f32; LANES]) -> f32 {
+        let s8: Vec<f32> = (0..8).map(|t| l[t] + l[t + 8]).collect();
+        let s4: Vec<f32> = (0..4).map(|t| s8[t] + s8[t + 4]).collect();
+        (s4[0] + s4[2]) + (s4[1] + s4[3])
+    }
+
+    /// The wide kernel's sums in the order of the module doc, one scalar at a time.
+    fn model(x: &[f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool) -> Vec<f32> {
+        let xr = |i: usize| &x[i * d..(i + 1) * d];
+        let a: Vec<f32> = (0..l).map(|j| (0.5 * lambda) * xr(j).iter().fold(0.0f32, |s, &v| v.mul_add(v, s))).collect();
+        let g: Vec<f32> = a.iter().map(|&a| if dot { 1.0 / exp_nonpos_scalar(0.0 - a) } else { 1.0 }).collect();
+        let y: Vec<Vec<f32>> = (0..l).map(|j| xr(j).iter().map(|&v| g[j] * v).collect()).collect();
+        let w = |i: usize, j: usize| {
+            let s = xr(i).iter().zip(xr(j)).fold(0.0f32, |s, (&p, &q)| p.mul_add(q, s)) * lambda;
+            exp_nonpos_scalar(s - (a[i] + a[j]))
+        };
+        let pw = if l > PANEL { PANEL } else { l.div_ceil(LANES) * LANES };
+        let mut o = vec![0.0f32; l * d];
+        for t in 0..l {
+            let bt = t / pw * pw;
+            let mut u = vec![0.0f32; d];
+            let mut add = |u: &mut Vec<f32>, j: usize| {
+                let wj = w(t.min(j), t.max(j));
+                for (uc, yc) in u.iter_mut().zip(&y[j]) {
+                    *uc = wj.mul_add(*yc, *uc);
+                }
+            };
+            // column terms of earlier blocks, the diagonal block's row then column terms, later row terms
+            (0..bt).for_each(|i| add(&mut u, i));
+            (t + 1..l.min(bt + pw)).for_each(|j| add(&mut u, j));
+            (bt..t).for_each(|i| add(&mut u, i));
+            (bt + pw..l).for_each(|j| add(&mut u, j));
+            let mut lanes = [0.0f32; LANES];
+            for j in t + 1..l {
+                lanes[j % LANES] = w(t, j).mul_add(g[j], lanes[j % LANES]);
+            }
+            let col = (0..t).fold(0.0f32, |s, i| g[i].mul_add(w(i, t), s));
+            let mut z = tree(&lanes) + col;
+            if !no_self {
+                z += g[t];
+            }
+            let inv = 1.0 / z;
+            for c in 0..d {
+                let s = if no_self { u[c] } else { u[c] + y[t][c] };
+                o[t * d + c] = s * inv;
+            }
+        }
+        o
+    }
+
+    #[test]
+    fn wide_kernel_follows_the_documented_order_bit_for_bit() {
+        // lengths and widths on both sides of the 16-token lanes, the 64-token blocks and the
+        // 16-feature vectors, on every instruction set
+        let isas: Vec<Isa> = [Isa::Portable, Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.available()).collect();
+        let mut bufs = SymBufs::default();
+        for (l, d) in [(1, 9), (15, 16), (17, 17), (63, 16), (64, 31), (65, 16), (129, 33), (200, 48), (143, 64)] {
+            let x: Vec<f32> = (0..l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
+            let max_sq = x.chunks(d).map(|r| r.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>()).fold(0.0, f64::max);
+            for lambda in [0.7f32, (MAX_SPREAD / max_sq * 0.999) as f32] {
+                for (dot, no_self) in [(true, false), (false, false), (true, true)] {
+                    if no_self && l < 2 {
+                        continue;
+                    }
+                    let want: Vec<u32> = model(&x, l, d, lambda, dot, no_self).iter().map(|v| v.to_bits()).collect();
+                    for &isa in &isas {
+                        let mut o = vec![f32::NAN; l * d];
+                        simd::attn_sym(isa, &x, &mut o, l, d, lambda, dot, no_self, &mut bufs);
+                        let got: Vec<u32> = o.iter().map(|v| v.to_bits()).collect();
+                        assert_eq!(got, want, "{isa:?} l={l} d={d} λ={lambda} dot={dot} no_self={no_self}");
+                    }
+                }
+            }
+        }
+    }
+}
