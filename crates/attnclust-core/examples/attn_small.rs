@@ -2,7 +2,7 @@
 //! threads: GFLOP/s = 4·B·L²·d / time, best of several runs. With `--threads 1` (on the calling
 //! thread) also the thread's CPU time, which other processes on a shared machine barely disturb.
 //! `cargo run --release --example attn_small [-- L,d L,d ...] [--threads N] [--distance] [--no-self]
-//! [--path sym|online]` (`--path`: every prompt on that kernel, one thread, for the dispatch rule
+//! [--path sym|online|short]` (`--path`: every prompt on that kernel, one thread, for the dispatch rule
 //! of `models::identity`).
 use attnclust_core::kernels::simd;
 use attnclust_core::models::identity::{apply_prompt_path_in, identity_attention, Options, Path, PathBufs};
@@ -32,7 +32,8 @@ fn main() {
                 path = match it.next().map(String::as_str) {
                     Some("sym") => Some(Path::Symmetric),
                     Some("online") => Some(Path::Online),
-                    _ => panic!("--path sym|online"),
+                    Some("short") => Some(Path::Short),
+                    _ => panic!("--path sym|online|short"),
                 };
                 threads = 1;
             }

@@ -33,6 +33,7 @@
 
 use crate::error::{ensure, finite_result, finite_tensor, values, Error, Result};
 use crate::kernels::attn_diff::{self, DiffBufs};
+use crate::kernels::attn_short::{self, ShortBufs};
 use crate::kernels::attn_sym::{self, SymBufs};
 use crate::kernels::par::Par;
 use crate::kernels::real::{dot, Real};
@@ -73,6 +74,7 @@ struct Bufs<T> {
     bias: Vec<T>,
     fused: FusedBufs,
     sym: SymBufs,
+    short: ShortBufs,
     diff: DiffBufs<T>,
     /// The `f64` prompt, output and buffers of an `f32` prompt attended in `f64`.
     wide: Option<Box<Wide>>,
@@ -144,6 +146,9 @@ fn max_sq_norm<T: Real>(x: &[T], d: usize) -> f64 {
 pub enum Path {
     /// The symmetric kernel of `crate::kernels::attn_sym` (`f32`, when it takes the prompt).
     Symmetric,
+    /// The short-prompt kernel of `crate::kernels::attn_short` (`f32`, `L ≤ 128`, `d ≤ 64`; distance
+    /// scores up to [`DISTANCE_F32_SPREAD`]).
+    Short,
     /// The online-softmax kernels of [`crate::models::attention::flash`], with distance scores in
     /// the key-bias form, in the prompt's own type whatever the spread.
     Online,
@@ -159,13 +164,27 @@ fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par:
     let l = x.len() / d;
     let mut max_sq = None;
     // (max‖x_i‖² only where it is needed: the symmetric kernel's check, distance scores in f32)
-    if let (Some(xf), Some(yf), true) = (T::as_f32(x), T::as_f32_mut(y), attn_sym::pays(l, d)) {
-        let m = max_sq_norm(xf, d);
-        if attn_sym::fits(l, d, opts.lambda, m) {
-            simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
-            return;
+    if let (Some(xf), Some(yf)) = (T::as_f32(x), T::as_f32_mut(y)) {
+        let dot = opts.scores == Scores::Dot;
+        if attn_short::pays(l, d) {
+            // dot scores at any λ; distance scores in the key-bias form up to the f32 spread bound
+            let fits = dot || {
+                let m = max_sq_norm(xf, d);
+                max_sq = Some(m);
+                opts.lambda * m <= DISTANCE_F32_SPREAD
+            };
+            // (a score that overflowed: the online kernel's dominant-key form keeps its row)
+            if fits && simd::attn_short(simd::isa(), xf, yf, l, d, opts.lambda as f32, dot, opts.exclude_self, &mut bufs.short) {
+                return;
+            }
+        } else if attn_sym::pays(l, d) {
+            let m = max_sq_norm(xf, d);
+            if attn_sym::fits(l, d, opts.lambda, m) {
+                simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, dot, opts.exclude_self, &mut bufs.sym);
+                return;
+            }
+            max_sq = Some(m);
         }
-        max_sq = Some(m);
     }
     apply_online(x, y, d, opts, par, bufs, max_sq);
 }
@@ -174,7 +193,7 @@ fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par:
 /// [`apply_prompt`] chooses).
 ///
 /// # Panics
-/// When `path` is symmetric and the kernel does not take the prompt.
+/// When `path` is symmetric or short and the kernel does not take the prompt.
 pub fn apply_prompt_path<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, path: Path, isa: simd::Isa) {
     apply_prompt_path_in(x, y, d, opts, path, isa, &mut PathBufs::default());
 }
@@ -186,7 +205,7 @@ pub struct PathBufs<T>(Bufs<T>);
 /// [`apply_prompt_path`] in the allocations of `bufs` (benchmarks: no allocation per prompt).
 ///
 /// # Panics
-/// When `path` is symmetric and the kernel does not take the prompt.
+/// When `path` is symmetric or short and the kernel does not take the prompt.
 pub fn apply_prompt_path_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, path: Path, isa: simd::Isa, bufs: &mut PathBufs<T>) {
     let bufs = &mut bufs.0;
     match path {
@@ -195,6 +214,14 @@ pub fn apply_prompt_path_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Opti
             let (xf, yf) = (T::as_f32(x).expect("f32"), T::as_f32_mut(y).expect("f32"));
             assert!(attn_sym::fits(l, d, opts.lambda, max_sq_norm(xf, d)), "the symmetric kernel does not take this prompt");
             simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, &mut bufs.sym);
+        }
+        Path::Short => {
+            let l = x.len() / d;
+            let (xf, yf) = (T::as_f32(x).expect("f32"), T::as_f32_mut(y).expect("f32"));
+            let dot = opts.scores == Scores::Dot;
+            assert!(attn_short::takes(l, d) && (dot || opts.lambda * max_sq_norm(xf, d) <= DISTANCE_F32_SPREAD), "the short kernel does not take this prompt");
+            let done = simd::attn_short(isa, xf, yf, l, d, opts.lambda as f32, dot, opts.exclude_self, &mut bufs.short);
+            assert!(done, "the short kernel declined this prompt (a score overflowed)");
         }
         Path::Online => apply_bias(x, y, d, opts, Par::Seq, bufs),
         Path::Difference if opts.scores == Scores::Dot => apply_bias(x, y, d, opts, Par::Seq, bufs),
@@ -505,6 +532,99 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn short_kernel_matches_reference_on_every_isa() {
+        // every shape the short kernel takes around the lane and block edges, dot scores at λ from
+        // 1e-3 to 1e20 (saturated: each row its largest score), distance scores up to the f32
+        // spread bound, with and without the self term: against the f64 reference, and the same
+        // bits on every instruction set
+        // (multiples of 1/16 in [−1, 1]: every ⟨x_i, x_j⟩ is exact in f32, so that the saturated rows
+        // pick the reference's largest scores, not near-ties swapped by rounding)
+        let isas: Vec<simd::Isa> = [simd::Isa::Portable, simd::Isa::Avx2, simd::Isa::Avx512].into_iter().filter(|i| i.available()).collect();
+        for l in [1, 2, 3, 15, 16, 17, 31, 33, 47, 63, 64, 65, 100, 127, 128] {
+            for d in [1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 63, 64] {
+                let x: Vec<f32> = (0..l * d).map(|i: usize| ((i.wrapping_mul(2654435761) % 33) as f32 - 16.0) / 16.0).collect();
+                let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+                let max_sq = max_sq_norm(&x, d).max(1e-3);
+                for scores in [Scores::Dot, Scores::Distance] {
+                    let lambdas: Vec<f64> = match scores {
+                        Scores::Dot => vec![1e-3, 0.7, 30.0 / max_sq, 1e4, 1e20],
+                        Scores::Distance => vec![1e-3, 0.7, DISTANCE_F32_SPREAD / max_sq],
+                    };
+                    for lambda in lambdas {
+                        for exclude_self in [false, true] {
+                            if exclude_self && l < 2 {
+                                continue;
+                            }
+                            let o = Options { lambda, scores, exclude_self, depth: 1, residual: false };
+                            let want = reference(&x64, l, d, &o);
+                            // f32 scores round λ⟨x_i, x_j⟩ to a few ulps of λ‖x‖²: the weights to ~1e-7·spread
+                            let spread = lambda * max_sq;
+                            let tol = 2e-5 + 1e-6 * spread;
+                            let mut first: Option<Vec<u32>> = None;
+                            for &isa in &isas {
+                                let what = format!("{isa:?} l={l} d={d} λ={lambda} {scores:?} exclude_self={exclude_self}");
+                                let mut y = vec![f32::NAN; l * d];
+                                apply_prompt_path(&x, &mut y, d, &o, Path::Short, isa);
+                                if spread >= 1e6 {
+                                    // saturated: the row's largest score alone (ties of this data are distinct)
+                                    for (a, e) in y.iter().zip(&want) {
+                                        assert!((f64::from(*a) - e).abs() <= 1e-6 * (1.0 + e.abs()), "{what}: {a} vs {e}");
+                                    }
+                                } else {
+                                    for (a, e) in y.iter().zip(&want) {
+                                        assert!((f64::from(*a) - e).abs() <= tol * (1.0 + e.abs()), "{what}: {a} vs {e}");
+                                    }
+                                }
+                                let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                                assert_eq!(&bits, first.get_or_insert_with(|| bits.clone()), "{what}: differs from the first isa");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn short_prompts_are_dispatched_to_the_short_kernel_on_any_thread_count() {
+        // several prompts per task, 1 and 2 threads: the same bits, those of the short path itself
+        // (dot scores at any λ, distance scores within the spread bound), and the online path past it
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for (b, l, d) in [(40, 16, 4), (33, 17, 16), (20, 64, 64), (12, 33, 9), (9, 128, 8)] {
+            if !attn_short::pays(l, d) {
+                continue;
+            }
+            let x: Vec<f32> = (0..b * l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
+            for (scores, lambda) in [(Scores::Dot, 0.3), (Scores::Dot, 1e20), (Scores::Distance, 0.3), (Scores::Distance, 1e6)] {
+                for exclude_self in [false, true] {
+                    let o = Options { lambda, scores, exclude_self, depth: 1, residual: false };
+                    let y1 = identity_attention(&x, b, l, d, &o, Par::Seq).unwrap();
+                    let y2 = pool.install(|| identity_attention(&x, b, l, d, &o, Par::Rayon).unwrap());
+                    assert_eq!(y1, y2, "l={l} d={d} {scores:?} λ={lambda}: same bits on 1 and 2 threads");
+                    for p in [0, b - 1] {
+                        let xp = &x[p * l * d..(p + 1) * l * d];
+                        let path = if scores == Scores::Dot || lambda * max_sq_norm(xp, d) <= DISTANCE_F32_SPREAD { Path::Short } else { Path::Difference };
+                        let mut ys = vec![0.0f32; l * d];
+                        apply_prompt_path(xp, &mut ys, d, &o, path, simd::isa());
+                        assert_eq!(&y1[p * l * d..(p + 1) * l * d], &ys[..], "l={l} d={d} {scores:?} λ={lambda}: the {path:?} path");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn short_kernel_hands_overflowed_scores_to_the_online_kernel() {
+        // λ⟨x_i, x_j⟩ beyond the f32 range: +∞ scores, the online kernel's dominant key keeps the rows
+        let x = vec![1e20f32, 0.0, 0.0, 1e20, -1e20, 1.0];
+        let o = Options { lambda: 1.0, scores: Scores::Dot, exclude_self: false, depth: 1, residual: false };
+        let y = identity_attention(&x, 1, 3, 2, &o, Par::Seq).unwrap();
+        let mut yo = vec![0.0f32; 6];
+        apply_prompt_path(&x, &mut yo, 2, &o, Path::Online, simd::isa());
+        assert_eq!(y, yo);
     }
 
     #[test]
