@@ -60,10 +60,18 @@ pub fn takes(l: usize, d: usize) -> bool {
     (1..=MAX_L).contains(&l) && (1..=MAX_D).contains(&d)
 }
 
-/// Whether the kernel is taken for a prompt of `l` tokens of `d` coordinates (faster than the
-/// fused online-softmax kernel and the symmetric one; measured below).
+/// Whether the kernel is preferred to the symmetric one of [`super::attn_sym`] for a prompt of `l`
+/// tokens of `d` coordinates (where that one takes it; the fused online-softmax kernel of
+/// [`super::attn`] is slower on every prompt this kernel takes). Measured on AVX-512 (one thread,
+/// CPU time per prompt, 64 prompts a call in cache, `examples/attn_small.rs --path short|online|sym
+/// --b 64`, dot scores, λ = 0.3), short / online / symmetric in µs: `L = 16`: `d = 2` 0.29 / 0.46 /
+/// 0.45, `d = 8` 0.32 / 0.54 / 0.88; `L = 32`: `d = 2` 0.79 / 1.68 / 0.93, `d = 16` 0.91 / 2.01 /
+/// 2.00, `d = 64` 2.09 / 4.97 / 6.69; `L = 64`: `d = 2` 2.54 / 3.70 / 2.25, `d = 4` 2.74 / 3.97 /
+/// 2.89, `d = 16` 2.92 / 4.50 / 5.04; `L = 128`: `d = 2` 9.7 / 13.0 / 6.0, `d = 4` 10.0 / 14.1 /
+/// 7.7, `d = 8` 10.0 / 14.9 / 12.1, `d = 32` 18.0 / 27.9 / 22.2, `d = 64` 34.7 / 45.7 / 48.4.
+/// So: every prompt it takes except `d ≤ 4` past 64 tokens.
 pub fn pays(l: usize, d: usize) -> bool {
-    takes(l, d)
+    takes(l, d) && !(d <= 4 && l > 64)
 }
 
 /// Values of [`ShortBufs`] for a prompt of `l` tokens of `d` coordinates: `lp·(d + dp + 17)`.
@@ -96,35 +104,45 @@ pub unsafe fn prompt<V: V16, const RW: usize>(x: &[f32], o: &mut [f32], l: usize
     grow(&mut b.xp, lp * dp);
     grow(&mut b.bias, lp);
     grow(&mut b.p, RB * lp);
-    let (xt, xp, bias) = (b.xt.as_mut_ptr(), b.xp.as_mut_ptr(), b.bias.as_mut_ptr());
-    let half_lambda = 0.5 * lambda;
-    for (j, xj) in x[..l * d].chunks_exact(d).enumerate() {
-        let row = xp.add(j * dp);
-        let mut sq = 0.0f32;
-        for (f, &v) in xj.iter().enumerate() {
-            *xt.add(f * lp + j) = v;
-            *row.add(f) = v;
-            sq = v.mul_add(v, sq);
+    // x with rows of dp values, lp rows (zero-padded): x itself when it has that shape; then xᵀ
+    // from it by 16 × 16 blocks
+    let xp = if d == dp && l == lp {
+        x.as_ptr()
+    } else {
+        for (j, xj) in x[..l * d].chunks_exact(d).enumerate() {
+            b.xp[j * dp..j * dp + d].copy_from_slice(xj);
+            b.xp[j * dp + d..(j + 1) * dp].fill(0.0);
         }
-        for f in d..dp {
-            *row.add(f) = 0.0;
+        b.xp[l * dp..lp * dp].fill(0.0);
+        b.xp.as_ptr()
+    };
+    let xt = b.xt.as_mut_ptr();
+    for kb in (0..lp).step_by(LANES) {
+        for fb in (0..d).step_by(LANES) {
+            V::transpose16(xp.add(kb * dp + fb), dp, xt.add(fb * lp + kb), lp, LANES.min(d - fb));
         }
-        *bias.add(j) = -(half_lambda * sq);
     }
-    for f in 0..d {
-        b.xt[f * lp + l..(f + 1) * lp].fill(0.0);
+    if !dot {
+        // β_j = −((0.5 ⊗ λ) ⊗ ‖x_j‖²), the squares by fma in feature order (keys in lanes)
+        let hl = V::splat(0.5 * lambda);
+        for kb in (0..lp).step_by(LANES) {
+            let mut sq = V::splat(0.0);
+            for f in 0..d {
+                let v = V::load(xt.add(f * lp + kb));
+                sq = V::fma(v, v, sq);
+            }
+            V::splat(0.0).sub(hl.mul(sq)).store(b.bias.as_mut_ptr().add(kb));
+        }
     }
-    b.xp[l * dp..lp * dp].fill(0.0);
-    b.bias[l..lp].fill(0.0);
     match lp / LANES {
-        1 => blocks::<V, RW, 1>(o, l, d, lambda, dot, no_self, b),
-        2 => blocks::<V, RW, 2>(o, l, d, lambda, dot, no_self, b),
-        3 => blocks::<V, RW, 3>(o, l, d, lambda, dot, no_self, b),
-        4 => blocks::<V, RW, 4>(o, l, d, lambda, dot, no_self, b),
-        5 => blocks::<V, RW, 5>(o, l, d, lambda, dot, no_self, b),
-        6 => blocks::<V, RW, 6>(o, l, d, lambda, dot, no_self, b),
-        7 => blocks::<V, RW, 7>(o, l, d, lambda, dot, no_self, b),
-        _ => blocks::<V, RW, 8>(o, l, d, lambda, dot, no_self, b),
+        1 => blocks::<V, RW, 1>(xp, o, l, d, lambda, dot, no_self, b),
+        2 => blocks::<V, RW, 2>(xp, o, l, d, lambda, dot, no_self, b),
+        3 => blocks::<V, RW, 3>(xp, o, l, d, lambda, dot, no_self, b),
+        4 => blocks::<V, RW, 4>(xp, o, l, d, lambda, dot, no_self, b),
+        5 => blocks::<V, RW, 5>(xp, o, l, d, lambda, dot, no_self, b),
+        6 => blocks::<V, RW, 6>(xp, o, l, d, lambda, dot, no_self, b),
+        7 => blocks::<V, RW, 7>(xp, o, l, d, lambda, dot, no_self, b),
+        _ => blocks::<V, RW, 8>(xp, o, l, d, lambda, dot, no_self, b),
     }
 }
 
@@ -132,6 +150,7 @@ pub unsafe fn prompt<V: V16, const RW: usize>(x: &[f32], o: &mut [f32], l: usize
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn blocks<V: V16, const RW: usize, const NV: usize>(
+    xp: *const f32,
     o: &mut [f32],
     l: usize,
     d: usize,
@@ -142,6 +161,7 @@ unsafe fn blocks<V: V16, const RW: usize, const NV: usize>(
 ) -> bool {
     let dp = d.div_ceil(LANES) * LANES;
     let mut zinv = [0.0f32; RB];
+    let mut zl = [0.0f32; RB * LANES];
     let mut ok = true;
     let mut i0 = 0;
     while i0 < l {
@@ -149,13 +169,13 @@ unsafe fn blocks<V: V16, const RW: usize, const NV: usize>(
         // phase 1: p and 1/z of the block's rows (micro-blocks of RA rows; RA divides 16)
         let mut r0 = 0;
         while r0 < rows {
-            ok &= match (RW >= 32, NV) {
-                (true, 1 | 2) => phase1::<V, 8, NV>(b, &mut zinv, i0, r0, l, d, lambda, dot, no_self),
-                (true, 3 | 4) => phase1::<V, 4, NV>(b, &mut zinv, i0, r0, l, d, lambda, dot, no_self),
-                (true, _) => phase1::<V, 2, NV>(b, &mut zinv, i0, r0, l, d, lambda, dot, no_self),
-                (false, 1 | 2) => phase1::<V, 2, NV>(b, &mut zinv, i0, r0, l, d, lambda, dot, no_self),
-                (false, _) => phase1::<V, 1, NV>(b, &mut zinv, i0, r0, l, d, lambda, dot, no_self),
-            };
+            match (RW >= 32, NV) {
+                (true, 1 | 2) => phase1::<V, 8, NV>(b, xp, &mut zl, i0, r0, l, d, lambda, dot, no_self),
+                (true, 3 | 4) => phase1::<V, 4, NV>(b, xp, &mut zl, i0, r0, l, d, lambda, dot, no_self),
+                (true, _) => phase1::<V, 2, NV>(b, xp, &mut zl, i0, r0, l, d, lambda, dot, no_self),
+                (false, 1 | 2) => phase1::<V, 2, NV>(b, xp, &mut zl, i0, r0, l, d, lambda, dot, no_self),
+                (false, _) => phase1::<V, 1, NV>(b, xp, &mut zl, i0, r0, l, d, lambda, dot, no_self),
+            }
             r0 += match (RW >= 32, NV) {
                 (true, 1 | 2) => 8,
                 (true, 3 | 4) => 4,
@@ -163,16 +183,23 @@ unsafe fn blocks<V: V16, const RW: usize, const NV: usize>(
                 (false, _) => 1,
             };
         }
+        // z_i by the tree of V16::hsum, 16 rows at once; a row whose z is not ≥ 1 declines the prompt
+        let mut zs = [0.0f32; RB];
+        V::hsum16(zl.as_ptr(), zs.as_mut_ptr());
+        for (&z, inv) in zs.iter().zip(zinv.iter_mut()).take(rows) {
+            ok &= z >= 1.0;
+            *inv = 1.0 / z;
+        }
         // phase 2: O = (P·X) ⊗ (1/z), micro-blocks of R rows (R divides 16)
         match (dp / LANES, RW >= 32) {
-            (4, true) => phase2::<V, 4, 4>(b, o, &zinv, i0, rows, l, d, NV),
-            (3, true) => phase2::<V, 8, 3>(b, o, &zinv, i0, rows, l, d, NV),
-            (2, true) => phase2::<V, 8, 2>(b, o, &zinv, i0, rows, l, d, NV),
-            (_, true) => phase2::<V, 16, 1>(b, o, &zinv, i0, rows, l, d, NV),
-            (4, false) => phase2::<V, 1, 4>(b, o, &zinv, i0, rows, l, d, NV),
-            (3, false) => phase2::<V, 2, 3>(b, o, &zinv, i0, rows, l, d, NV),
-            (2, false) => phase2::<V, 2, 2>(b, o, &zinv, i0, rows, l, d, NV),
-            (_, false) => phase2::<V, 4, 1>(b, o, &zinv, i0, rows, l, d, NV),
+            (4, true) => phase2::<V, 4, 4>(b, xp, o, &zinv, i0, rows, l, d, NV),
+            (3, true) => phase2::<V, 8, 3>(b, xp, o, &zinv, i0, rows, l, d, NV),
+            (2, true) => phase2::<V, 8, 2>(b, xp, o, &zinv, i0, rows, l, d, NV),
+            (_, true) => phase2::<V, 16, 1>(b, xp, o, &zinv, i0, rows, l, d, NV),
+            (4, false) => phase2::<V, 1, 4>(b, xp, o, &zinv, i0, rows, l, d, NV),
+            (3, false) => phase2::<V, 2, 3>(b, xp, o, &zinv, i0, rows, l, d, NV),
+            (2, false) => phase2::<V, 2, 2>(b, xp, o, &zinv, i0, rows, l, d, NV),
+            (_, false) => phase2::<V, 4, 1>(b, xp, o, &zinv, i0, rows, l, d, NV),
         }
         i0 += RB;
     }
@@ -180,13 +207,14 @@ unsafe fn blocks<V: V16, const RW: usize, const NV: usize>(
 }
 
 /// Phase 1 of rows `[i0 + r0, i0 + r0 + RA)` (the block's rows from `r0`): scores, masks, row
-/// maxima, `p` into the tile, `1 ⊘ z` into `zinv`. Returns whether every row below `l` has
-/// `z ≥ 1`. Rows past `l` (zero padding) are computed and ignored.
+/// maxima, `p` into the tile, the lane sums of `z` into `zl` (16 a row). Rows past `l` (zero
+/// padding) are computed and ignored.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn phase1<V: V16, const RA: usize, const NV: usize>(
     b: &mut ShortBufs,
-    zinv: &mut [f32; RB],
+    xp: *const f32,
+    zl: &mut [f32; RB * LANES],
     i0: usize,
     r0: usize,
     l: usize,
@@ -194,14 +222,13 @@ unsafe fn phase1<V: V16, const RA: usize, const NV: usize>(
     lambda: f32,
     dot: bool,
     no_self: bool,
-) -> bool {
+) {
     let lp = NV * LANES;
     let dp = d.div_ceil(LANES) * LANES;
     let i = i0 + r0;
     let bias = if dot { None } else { Some(b.bias.as_ptr()) };
-    let mut s = score_block::<V, RA, NV>(b.xp.as_ptr().add(i * dp), dp, d, b.xt.as_ptr(), lp, lambda, bias);
+    let mut s = score_block::<V, RA, NV>(xp.add(i * dp), dp, d, b.xt.as_ptr(), lp, lambda, bias);
     let pt = b.p.as_mut_ptr();
-    let mut ok = true;
     for (r, sr) in s.iter_mut().enumerate() {
         let ir = i + r;
         // keys past l; the row's own key
@@ -226,11 +253,8 @@ unsafe fn phase1<V: V16, const RA: usize, const NV: usize>(
             z = z.add(e);
             e.store(row.add(LANES * v));
         }
-        let zs = z.hsum();
-        zinv[(r0 + r) % RB] = 1.0 / zs;
-        ok &= ir >= l || zs >= 1.0;
+        z.store(zl.as_mut_ptr().add((r0 + r) * LANES));
     }
-    ok
 }
 
 /// Phase 2 of the block's `rows` rows from `i0`: `U = P·X` in micro-blocks of `R` rows (`U` in `DV`
@@ -239,6 +263,7 @@ unsafe fn phase1<V: V16, const RA: usize, const NV: usize>(
 #[allow(clippy::too_many_arguments)]
 unsafe fn phase2<V: V16, const R: usize, const DV: usize>(
     b: &ShortBufs,
+    xp: *const f32,
     o: &mut [f32],
     zinv: &[f32; RB],
     i0: usize,
@@ -248,7 +273,7 @@ unsafe fn phase2<V: V16, const R: usize, const DV: usize>(
     nv: usize,
 ) {
     let (lp, dp) = (nv * LANES, DV * LANES);
-    let (xp, pt, op) = (b.xp.as_ptr(), b.p.as_ptr(), o.as_mut_ptr());
+    let (pt, op) = (b.p.as_ptr(), o.as_mut_ptr());
     let mut tmp = [0.0f32; LANES];
     let mut r0 = 0;
     while r0 < rows {

@@ -25,11 +25,20 @@
 //! `X ← X + Attn(X)` (the transformer residual), without it `X ← Attn(X)` (one mean-shift step when
 //! the scores are distances).
 //!
-//! It runs on the online-softmax kernels of model C ([`crate::models::attention::flash`]: in `f32`
-//! with `d ≤ 64` the fused small-`d` kernel of `crate::kernels::attn`, else the tiled one): the
-//! `L × L` matrix is never stored. In `f32`, a prompt of small `d` whose spread `λ·max‖x_i‖²` is
-//! bounded runs instead on the symmetric kernel of `crate::kernels::attn_sym` (each pair of
-//! tokens scored once for both its rows) where that is faster (`crate::kernels::attn_sym::pays`).
+//! Which kernel attends a prompt (one prompt, one thread; the rules are measured, see each `pays`):
+//!
+//! - `f32`, `L ≤ 128`, `d ≤ 64` (except `d ≤ 4` past 64 tokens, `crate::kernels::attn_short::pays`):
+//!   the short-prompt kernel of `crate::kernels::attn_short` (the whole problem in L1, each row's
+//!   exact maximum), for dot scores at any `λ` and distance scores up to [`DISTANCE_F32_SPREAD`];
+//!   a prompt whose scores overflow `f32` goes on to the online kernel below;
+//! - `f32`, small `d`, spread `λ·max‖x_i‖²` bounded, where it is faster
+//!   (`crate::kernels::attn_sym::pays`, `fits`): the symmetric kernel of `crate::kernels::attn_sym`
+//!   (each pair of tokens scored once for both its rows); a prompt it declines that the short
+//!   kernel takes goes to that one;
+//! - else the online-softmax kernels of model C ([`crate::models::attention::flash`]: in `f32`
+//!   with `d ≤ 64` the fused small-`d` kernel of `crate::kernels::attn`, else the tiled one; the
+//!   `L × L` matrix is never stored), or distance scores past the spread bounds by their
+//!   difference form (above).
 
 use crate::error::{ensure, finite_result, finite_tensor, values, Error, Result};
 use crate::kernels::attn_diff::{self, DiffBufs};
@@ -166,24 +175,23 @@ fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par:
     // (max‖x_i‖² only where it is needed: the symmetric kernel's check, distance scores in f32)
     if let (Some(xf), Some(yf)) = (T::as_f32(x), T::as_f32_mut(y)) {
         let dot = opts.scores == Scores::Dot;
-        if attn_short::pays(l, d) {
-            // dot scores at any λ; distance scores in the key-bias form up to the f32 spread bound
-            let fits = dot || {
-                let m = max_sq_norm(xf, d);
-                max_sq = Some(m);
-                opts.lambda * m <= DISTANCE_F32_SPREAD
-            };
-            // (a score that overflowed: the online kernel's dominant-key form keeps its row)
-            if fits && simd::attn_short(simd::isa(), xf, yf, l, d, opts.lambda as f32, dot, opts.exclude_self, &mut bufs.short) {
-                return;
-            }
-        } else if attn_sym::pays(l, d) {
+        let short = attn_short::pays(l, d);
+        if attn_sym::pays(l, d) && !short {
             let m = max_sq_norm(xf, d);
             if attn_sym::fits(l, d, opts.lambda, m) {
                 simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, dot, opts.exclude_self, &mut bufs.sym);
                 return;
             }
             max_sq = Some(m);
+        }
+        // the short kernel where it pays, and for any prompt it takes that the symmetric one declined
+        if short || attn_short::takes(l, d) {
+            // dot scores at any λ; distance scores in the key-bias form up to the f32 spread bound
+            let fits = dot || opts.lambda * *max_sq.get_or_insert_with(|| max_sq_norm(xf, d)) <= DISTANCE_F32_SPREAD;
+            // (a score that overflowed: the online kernel's dominant-key form keeps its row)
+            if fits && simd::attn_short(simd::isa(), xf, yf, l, d, opts.lambda as f32, dot, opts.exclude_self, &mut bufs.short) {
+                return;
+            }
         }
     }
     apply_online(x, y, d, opts, par, bufs, max_sq);
@@ -341,7 +349,7 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
     // the first application reads `x` itself; later ones the previous output
     let mut cur: Option<Vec<T>> = None;
     let mut next = vec![T::zero(); x.len()];
-    for _ in 0..opts.depth {
+    for app in 0..opts.depth {
         let src = cur.as_deref().unwrap_or(x);
         outer.chunks_mut(&mut next, size * group, |c, out| {
             with_bufs::<T, _>(size, |bufs| {
@@ -356,7 +364,8 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
         }
         let done = std::mem::replace(&mut next, cur.take().unwrap_or_default());
         cur = Some(done);
-        if next.len() != x.len() {
+        // (a buffer for the next application only: none after the last)
+        if next.len() != x.len() && app + 1 < opts.depth {
             next = vec![T::zero(); x.len()];
         }
     }
@@ -370,13 +379,15 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
 /// (4 for `f32`, 8 for `f64`) on `threads` threads: the two work buffers (`cur`, `next`), and per
 /// thread one score tile of [`crate::models::attention::flash::BR`] × `BC` values (or, on the fused
 /// `f32` path, its scratch: [`crate::models::attention::flash::fused_scratch`]; on the symmetric
-/// one `crate::kernels::attn_sym::scratch`), the distance bias, the log-sum-exp of a prompt (`2l`)
+/// one `crate::kernels::attn_sym::scratch`), plus for a short `f32` prompt the buffers of the
+/// short-prompt kernel (`crate::kernels::attn_short::scratch`, kept besides the others), the distance bias, the log-sum-exp of a prompt (`2l`)
 /// and the `f64` buffers of the difference form (`crate::kernels::attn_diff::scratch`: `l·d + l`;
 /// distance scores past [`DISTANCE_F64_SPREAD`]). In `f64`, so that no shape overflows it.
 pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> f64 {
     use crate::models::attention::flash::{fused_scratch, BC, BR};
     let n = b as f64 * l as f64 * d as f64;
-    let scratch = fused_scratch(elem, l, d, d).max((BR * BC) as f64).max(if elem == 4 { attn_sym::scratch(l, d) } else { 0.0 });
+    let short = if elem == 4 && attn_short::takes(l, d) { attn_short::scratch(l, d) } else { 0.0 };
+    let scratch = fused_scratch(elem, l, d, d).max((BR * BC) as f64).max(if elem == 4 { attn_sym::scratch(l, d) } else { 0.0 }) + short;
     // the difference form's transposed prompt and row of distances, in f64
     let diff = 8.0 * attn_diff::scratch(l, d);
     // an f32 prompt attended in f64 (distance scores, see DISTANCE_F32_SPREAD): its copy, output,
