@@ -641,8 +641,8 @@ mod tests {
     #[test]
     fn symmetric_kernel_gives_the_same_bits_on_any_thread_count() {
         // prompts the dispatch gives the symmetric kernel (narrow and wide), several per batch
-        for (l, d) in [(64, 2), (256, 8), (257, 16), (1024, 33)] {
-            assert!(attn_sym::pays(l, d), "l={l} d={d}");
+        for (l, d) in [(128, 2), (256, 8), (257, 16), (1024, 33)] {
+            assert!(attn_sym::pays(l, d) && !attn_short::pays(l, d), "l={l} d={d}");
             let b = 3;
             let x: Vec<f32> = (0..b * l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
             let lambda = 0.5 * attn_sym::MAX_SPREAD / max_sq_norm(&x, d);
@@ -688,8 +688,9 @@ mod tests {
     }
 
     #[test]
-    fn symmetric_kernel_declines_saturated_prompts() {
-        // λ‖x‖² beyond the spread: the online kernel runs, and is exact
+    fn saturated_prompts_take_an_exact_kernel() {
+        // λ‖x‖² beyond the spread: the short kernel runs (dot scores, distance scores up to
+        // DISTANCE_F32_SPREAD), else the difference form, and is exact
         let (l, d) = (40, 2);
         let x: Vec<f32> = (0..l * d).map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0).collect();
         let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
@@ -698,9 +699,16 @@ mod tests {
                 for exclude_self in [false, true] {
                     let o = Options { lambda, scores, exclude_self, depth: 1, residual: false };
                     let y = identity_attention(&x, 1, l, d, &o, Par::Seq).unwrap();
-                    // the online kernel in f32, or for distance scores past DISTANCE_F32_SPREAD (here
+                    // the short kernel in f32, or for distance scores past DISTANCE_F32_SPREAD (here
                     // also past DISTANCE_F64_SPREAD) the difference form in f64
-                    let path = if scores == Scores::Distance && lambda * max_sq_norm(&x, d) > DISTANCE_F64_SPREAD { Path::Difference } else { Path::Online };
+                    let spread = lambda * max_sq_norm(&x, d);
+                    let path = if scores == Scores::Dot || spread <= DISTANCE_F32_SPREAD {
+                        Path::Short
+                    } else if spread > DISTANCE_F64_SPREAD {
+                        Path::Difference
+                    } else {
+                        Path::Online
+                    };
                     let mut yo = vec![0.0f32; l * d];
                     apply_prompt_path(&x, &mut yo, d, &o, path, simd::isa());
                     assert_eq!(y, yo, "λ={lambda} {scores:?}: the {path:?} path");
