@@ -1,5 +1,6 @@
-//! Identity attention of a short prompt in `f32` (`L ≤` [`MAX_L`], `d ≤` [`MAX_D`]): the whole
-//! `L × L` problem in L1, each row's exact maximum, no panels, no online rescaling.
+//! Identity attention of a short prompt in `f32` (`L ≤` [`MAX_L`], `d ≤` [`MAX_D`]): the packed
+//! prompt and the probabilities of 16 rows in L1, each row's exact maximum over all its keys at
+//! once (its scores in registers), no key panels, no online rescaling.
 //!
 //! **Maths.** For query `i` the scores `s_ij` are the score contract of [`super::attn`]
 //! (`score_block`: `fma` over the features in order, `⊗ λ`, then `⊕ β_j` with a key bias), with
@@ -11,14 +12,17 @@
 //! m_i = max_j s_ij,   p_ij = e^{s_ij − m_i},   z_i = Σ_j p_ij,   O_i = (Σ_j p_ij x_j) ⊗ (1 ⊘ z_i)
 //! ```
 //!
-//! `m_i` is the true maximum of the row's computed scores, so the kernel is exact at any `λ`
-//! (saturated rows included: `p_ij = 1` at the maximum, 0 elsewhere below `e^{−87.3}`) for dot scores;
+//! `m_i` is the true maximum of the row's computed scores, so for dot scores the kernel is exact
+//! (to the rounding of the `f32` scores, as every `f32` path) at any `λ` (saturated rows included:
+//! `p_ij = 1` at the maximum, 0 where `s_ij − m_i < −87.3`), and for distance scores within the
+//! spread bound of the key-bias form;
 //! `z_i ≥ 1` whenever `m_i` is finite. When some row's `z_i` is not `≥ 1` (a score that overflowed to
 //! `±∞`, so `s − m` is NaN) the kernel reports it and the caller attends the prompt on the
 //! online-softmax kernel, whose dominant-key form keeps such rows.
 //!
 //! **Order.** The prompt is packed once: `xᵀ` (`d × lp`, keys in lanes, `lp` = `L` rounded up to
-//! 16, zero-padded) and `x` with rows of `dp` values (`d` rounded up to 16, zero-padded). Rows go in
+//! 16, zero-padded, by 16 × 16 transposes) and `x` with rows of `dp` values (`d` rounded up to 16,
+//! zero-padded; `x` itself when `d` and `L` are multiples of 16). Rows go in
 //! blocks of 16. Phase 1, per row: the scores against all `lp` keys in registers (keys in lanes;
 //! keys `≥ L` and, with `excludeSelf`, the row's own key masked to `−∞`), `m_i` (a maximum: exact
 //! in any order), `p_ij` by the exponential of [`super::attn`] (the same bits as its

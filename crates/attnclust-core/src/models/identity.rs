@@ -40,7 +40,7 @@
 //!   `L × L` matrix is never stored), or distance scores past the spread bounds by their
 //!   difference form (above).
 
-use crate::error::{ensure, finite_result, finite_tensor, values, Error, Result};
+use crate::error::{all_finite, ensure, finite_result, finite_tensor, values, Error, Result};
 use crate::kernels::attn_diff::{self, DiffBufs};
 use crate::kernels::attn_short::{self, ShortBufs};
 use crate::kernels::attn_sym::{self, SymBufs};
@@ -334,8 +334,11 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
         return Err(Error::type_("x", format!("B × L × d = {b} × {l} × {d} values"), values(x.len())));
     }
     let shape: &[usize] = if b == 1 { &[l, d] } else { &[b, l, d] };
-    finite_tensor("x", x, shape)?;
-    check(opts, l)?;
+    if let Err(e) = check(opts, l) {
+        // (a value of x that is not finite is reported first)
+        finite_tensor("x", x, shape)?;
+        return Err(e);
+    }
     let size = l * d;
     if size == 0 {
         return Ok(x.to_vec());
@@ -346,6 +349,12 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
     let threads = rayon::current_num_threads();
     let (outer, inner) = if par == Par::Rayon && b >= 2 * threads { (Par::Rayon, Par::Seq) } else { (Par::Seq, par) };
     let group = ((1usize << 20) / (4 * l * l * d)).clamp(1, (b / (4 * threads)).max(1));
+    // The finite checks run per prompt while it is in cache (two passes over a large batch cost
+    // about half as much as attending short prompts): `x` on the first application (a prompt that
+    // is not finite is not attended), the output after a single application without residual;
+    // a failure is reported by the whole-tensor checks below, which name the first bad value.
+    let bad = std::sync::atomic::AtomicBool::new(false);
+    let out_checked = opts.depth == 1 && !opts.residual;
     // the first application reads `x` itself; later ones the previous output
     let mut cur: Option<Vec<T>> = None;
     let mut next = vec![T::zero(); x.len()];
@@ -355,10 +364,21 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
             with_bufs::<T, _>(size, |bufs| {
                 for (p, y) in out.chunks_mut(size).enumerate() {
                     let p = c * group + p;
-                    apply_prompt_in(&src[p * size..(p + 1) * size], y, d, opts, inner, bufs);
+                    let xp = &src[p * size..(p + 1) * size];
+                    if app == 0 && !all_finite(xp) {
+                        bad.store(true, std::sync::atomic::Ordering::Relaxed);
+                        continue;
+                    }
+                    apply_prompt_in(xp, y, d, opts, inner, bufs);
+                    if out_checked && !all_finite(y) {
+                        bad.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
             })
         });
+        if app == 0 && bad.load(std::sync::atomic::Ordering::Relaxed) {
+            finite_tensor("x", x, shape)?;
+        }
         if opts.residual {
             next.iter_mut().zip(src).for_each(|(n, &c)| *n = *n + c);
         }
@@ -371,7 +391,9 @@ pub fn identity_attention<T: Real>(x: &[T], b: usize, l: usize, d: usize, opts: 
     }
     let y = cur.unwrap_or_default();
     // (a residual stack doubles the scale per application: it can leave the range of `T`)
-    finite_result("x", "the output", &y)?;
+    if !out_checked || bad.load(std::sync::atomic::Ordering::Relaxed) {
+        finite_result("x", "the output", &y)?;
+    }
     Ok(y)
 }
 
@@ -786,6 +808,25 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn per_prompt_finite_checks_report_the_first_bad_value() {
+        // the checks run per prompt inside the batch loop: a value of x that is not finite is still
+        // reported by its index (the first one), before bad options, on 1 and 2 threads
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let (b, l, d) = (9, 16, 3);
+        let o = Options { lambda: 0.5, scores: Scores::Dot, exclude_self: false, depth: 1, residual: false };
+        let mut x: Vec<f32> = (0..b * l * d).map(|i| (i % 7) as f32 * 0.1).collect();
+        x[5 * l * d + 2 * d + 1] = f32::NAN;
+        x[7 * l * d] = f32::INFINITY;
+        for par in [Par::Seq, Par::Rayon] {
+            let e = pool.install(|| identity_attention(&x, b, l, d, &o, par)).unwrap_err();
+            assert_eq!(e.arg, "x[5][2][1]", "{e}");
+            // a bad value is reported before bad options
+            let e = pool.install(|| identity_attention(&x, b, l, d, &Options { lambda: -1.0, ..o }, par)).unwrap_err();
+            assert_eq!(e.arg, "x[5][2][1]", "{e}");
         }
     }
 
