@@ -20,8 +20,8 @@
 //! `±∞`, so `s − m` is NaN) the kernel reports it and the caller attends the prompt on the
 //! online-softmax kernel, whose dominant-key form keeps such rows.
 //!
-//! **Order.** The prompt is packed once: `xᵀ` (`d × lp`, keys in lanes, `lp` = `L` rounded up to
-//! 16, zero-padded, by 16 × 16 transposes) and `x` with rows of `dp` values (`d` rounded up to 16,
+//! **Order.** The prompt is packed once: `xᵀ` (`d × lp`, keys in lanes, `lp` = 16, 32, 64 or 128,
+//! the first at least `L`, zero-padded, by 16 × 16 transposes) and `x` with rows of `dp` values (`d` rounded up to 16,
 //! zero-padded; `x` itself when `d` and `L` are multiples of 16). Rows go in
 //! blocks of 16. Phase 1, per row: the scores against all `lp` keys in registers (keys in lanes;
 //! keys `≥ L` and, with `excludeSelf`, the row's own key masked to `−∞`), `m_i` (a maximum: exact
@@ -80,8 +80,14 @@ pub fn pays(l: usize, d: usize) -> bool {
 
 /// Values of [`ShortBufs`] for a prompt of `l` tokens of `d` coordinates: `lp·(d + dp + 17)`.
 pub fn scratch(l: usize, d: usize) -> f64 {
-    let (lp, dp) = (l.div_ceil(LANES) * LANES, d.div_ceil(LANES) * LANES);
+    let (lp, dp) = (padded(l), d.div_ceil(LANES) * LANES);
     (lp * (d + dp + 1 + RB)) as f64
+}
+
+/// The keys of a prompt of `l` tokens as the kernel pads them: 16, 32, 64 or 128 (four register
+/// shapes, not eight: the code of each is large; keys past `l` are masked).
+fn padded(l: usize) -> usize {
+    l.div_ceil(LANES).next_power_of_two() * LANES
 }
 
 /// At least `n` values (old ones kept).
@@ -103,7 +109,7 @@ fn grow(v: &mut Vec<f32>, n: usize) {
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn prompt<V: V16, const RW: usize>(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut ShortBufs) -> bool {
     assert!(takes(l, d) && x.len() >= l * d && o.len() >= l * d && (!no_self || l >= 2));
-    let (lp, dp) = (l.div_ceil(LANES) * LANES, d.div_ceil(LANES) * LANES);
+    let (lp, dp) = (padded(l), d.div_ceil(LANES) * LANES);
     grow(&mut b.xt, d * lp);
     grow(&mut b.xp, lp * dp);
     grow(&mut b.bias, lp);
@@ -141,11 +147,7 @@ pub unsafe fn prompt<V: V16, const RW: usize>(x: &[f32], o: &mut [f32], l: usize
     match lp / LANES {
         1 => blocks::<V, RW, 1>(xp, o, l, d, lambda, dot, no_self, b),
         2 => blocks::<V, RW, 2>(xp, o, l, d, lambda, dot, no_self, b),
-        3 => blocks::<V, RW, 3>(xp, o, l, d, lambda, dot, no_self, b),
         4 => blocks::<V, RW, 4>(xp, o, l, d, lambda, dot, no_self, b),
-        5 => blocks::<V, RW, 5>(xp, o, l, d, lambda, dot, no_self, b),
-        6 => blocks::<V, RW, 6>(xp, o, l, d, lambda, dot, no_self, b),
-        7 => blocks::<V, RW, 7>(xp, o, l, d, lambda, dot, no_self, b),
         _ => blocks::<V, RW, 8>(xp, o, l, d, lambda, dot, no_self, b),
     }
 }
@@ -237,7 +239,10 @@ unsafe fn phase1<V: V16, const RA: usize, const NV: usize>(
         let ir = i + r;
         // keys past l; the row's own key
         if l < lp {
-            sr[NV - 1] = sr[NV - 1].keep((1u32 << (l - (lp - LANES))) - 1);
+            for (v, x) in sr.iter_mut().enumerate().skip(l / LANES) {
+                let n = l.saturating_sub(LANES * v);
+                *x = x.keep((1u32 << n) - 1);
+            }
         }
         if no_self {
             let v = ir / LANES;
@@ -333,5 +338,6 @@ pub unsafe fn prompt_avx2(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: 
 #[allow(clippy::too_many_arguments)]
 pub fn prompt_portable(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, dot: bool, no_self: bool, b: &mut ShortBufs) -> bool {
     // SAFETY: the portable lanes need no CPU feature.
-    unsafe { prompt::<super::attn::Portable, 32>(x, o, l, d, lambda, dot, no_self, b) }
+    // (the micro-blocks of AVX2: far less code than those of 32 registers, in plain arrays)
+    unsafe { prompt::<super::attn::Portable, 8>(x, o, l, d, lambda, dot, no_self, b) }
 }

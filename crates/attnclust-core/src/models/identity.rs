@@ -315,8 +315,10 @@ pub fn check(opts: &Options, l: usize) -> Result<()> {
 
 /// Applies the layer `depth` times to each of the `b` prompts of `x` (`b × l × d`, row-major),
 /// returning `Y` of the same shape (identity attention of arXiv 2505.13112, SPEC §3). Each prompt
-/// is attended independently, by the tiled online-softmax kernel (FlashAttention-2, Dao 2023), so
-/// the `L × L` scores are never stored; the result is the same for any `par` and thread count.
+/// is attended independently on one of the kernels of the module documentation (in `f32`, a short
+/// prompt on the short-prompt kernel, whose `L × L` problem fits in L1; else the symmetric kernel
+/// or the tiled online-softmax kernel, FlashAttention-2, Dao 2023, which never stores the `L × L`
+/// scores); the result is the same for any `par` and thread count.
 ///
 /// Distance scores take the key-bias form up to a spread `λ·max_i‖x_i‖²` (per prompt) of
 /// [`DISTANCE_F32_SPREAD`] in `f32` and [`DISTANCE_F64_SPREAD`] in `f64`, and past it the
