@@ -73,7 +73,9 @@ pub fn takes(l: usize, d: usize) -> bool {
 /// 2.00, `d = 64` 2.09 / 4.97 / 6.69; `L = 64`: `d = 2` 2.54 / 3.70 / 2.25, `d = 4` 2.74 / 3.97 /
 /// 2.89, `d = 16` 2.92 / 4.50 / 5.04; `L = 128`: `d = 2` 9.7 / 13.0 / 6.0, `d = 4` 10.0 / 14.1 /
 /// 7.7, `d = 8` 10.0 / 14.9 / 12.1, `d = 32` 18.0 / 27.9 / 22.2, `d = 64` 34.7 / 45.7 / 48.4.
-/// So: every prompt it takes except `d ≤ 4` past 64 tokens.
+/// With the keys padded to 16, 32, 64 or 128: `L = 48`, `d = 16` 2.07 / 2.96; `L = 80`, `d = 16`
+/// 7.3 / 7.4 (a tie: 128 keys swept for 80). So: every prompt it takes except `d ≤ 4` past 64
+/// tokens.
 pub fn pays(l: usize, d: usize) -> bool {
     takes(l, d) && !(d <= 4 && l > 64)
 }
