@@ -212,6 +212,13 @@ pub fn finite_result<T: Real>(arg: &str, what: &str, v: &[T]) -> Result<()> {
     }
 }
 
+/// Whether every value of `v` is finite (one pass without an early exit, vectorised): the check of
+/// [`finite_tensor`] and [`finite_result`] on a small part of a tensor, e.g. one prompt while it is
+/// in cache; the caller reports a failure by those on the whole tensor.
+pub fn all_finite<T: Real>(v: &[T]) -> bool {
+    v.iter().fold(true, |ok, &t| ok & t.is_finite())
+}
+
 /// The index of the first non-finite value of `v`: blocks of 256 values are checked without an
 /// early exit (a loop the compiler vectorises), then the first failing block is searched.
 fn first_non_finite<T: Real>(v: &[T]) -> Option<usize> {

@@ -101,6 +101,17 @@ pub trait V16: Copy {
     unsafe fn add_lane0(self, x: f32) -> Self;
     /// `e^x` for `x ≤ 0` as in the module doc.
     unsafe fn exp_nonpos(self) -> Self;
+    /// The `16 × 16` block of rows `k` of 16 values at `p + k·stride`, transposed: value `t` of
+    /// row `k` to `out + t·ostride + k`, for `t < n ≤ 16` (exact data movement; AVX-512 by
+    /// shuffles, the others value by value).
+    #[inline(always)]
+    unsafe fn transpose16(p: *const f32, stride: usize, out: *mut f32, ostride: usize, n: usize) {
+        for t in 0..n {
+            for k in 0..LANES {
+                *out.add(t * ostride + k) = *p.add(k * stride + t);
+            }
+        }
+    }
 }
 
 /// Sums of a lane array by the tree of [`V16::hsum`].
@@ -307,6 +318,47 @@ impl V16 for Avx512 {
     #[inline(always)]
     unsafe fn add_lane0(self, x: f32) -> Self {
         Avx512(_mm512_mask_add_ps(self.0, 1, self.0, _mm512_set1_ps(x)))
+    }
+    #[inline(always)]
+    unsafe fn transpose16(p: *const f32, stride: usize, out: *mut f32, ostride: usize, n: usize) {
+        let r: [__m512; 16] = std::array::from_fn(|k| _mm512_loadu_ps(p.add(k * stride)));
+        // t_{2m}, t_{2m+1}: per 128-bit lane L, rows 2m, 2m + 1 of columns 4L, 4L + 1 / 4L + 2, 4L + 3
+        let t: [__m512; 16] = std::array::from_fn(|i| {
+            let (a, b) = (r[i & !1], r[i | 1]);
+            if i % 2 == 0 {
+                _mm512_unpacklo_ps(a, b)
+            } else {
+                _mm512_unpackhi_ps(a, b)
+            }
+        });
+        // u_{4n+c}: per lane L, rows 4n … 4n + 3 of column 4L + c
+        let u: [__m512; 16] = std::array::from_fn(|i| {
+            let (n4, c) = (i & !3, i & 3);
+            let (a, b) = (t[n4 + (c >> 1)], t[n4 + 2 + (c >> 1)]);
+            if c % 2 == 0 {
+                _mm512_shuffle_ps::<0x44>(a, b)
+            } else {
+                _mm512_shuffle_ps::<0xEE>(a, b)
+            }
+        });
+        for c in 0..4 {
+            let (pp, q, rr, ss) = (u[c], u[4 + c], u[8 + c], u[12 + c]);
+            let (v0, v1) = (_mm512_shuffle_f32x4::<0x88>(pp, q), _mm512_shuffle_f32x4::<0xDD>(pp, q));
+            let (v2, v3) = (_mm512_shuffle_f32x4::<0x88>(rr, ss), _mm512_shuffle_f32x4::<0xDD>(rr, ss));
+            // column 4L + c: L = 0, 1, 2, 3
+            let cols = [
+                _mm512_shuffle_f32x4::<0x88>(v0, v2),
+                _mm512_shuffle_f32x4::<0x88>(v1, v3),
+                _mm512_shuffle_f32x4::<0xDD>(v0, v2),
+                _mm512_shuffle_f32x4::<0xDD>(v1, v3),
+            ];
+            for (lane, col) in cols.into_iter().enumerate() {
+                let f = 4 * lane + c;
+                if f < n {
+                    _mm512_storeu_ps(out.add(f * ostride), col);
+                }
+            }
+        }
     }
     #[inline(always)]
     unsafe fn exp_nonpos(self) -> Self {
@@ -952,6 +1004,19 @@ mod tests {
             assert_eq!(V::load(x.as_ptr().add(t * LANES)).hsum().to_bits(), y.to_bits(), "hsum of vector {t}");
         }
         assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "hsum16");
+        // transpose16: a strided block, every n
+        let x = lanes(3 + 16 * 19);
+        for n in [1, 5, 16] {
+            let mut out = vec![-1.0f32; 16 * 20];
+            V::transpose16(x.as_ptr().add(3), 19, out.as_mut_ptr(), 20, n);
+            for t in 0..16 {
+                for k in 0..16 {
+                    let want = if t < n { x[3 + k * 19 + t] } else { -1.0 };
+                    assert_eq!(out[t * 20 + k].to_bits(), want.to_bits(), "transpose16 n={n} t={t} k={k}");
+                }
+                assert!(out[t * 20 + 16..t * 20 + 20].iter().all(|&v| v == -1.0));
+            }
+        }
         // exp: every lane as the scalar twin
         let xs: Vec<f32> = (0..4096).map(|i| -(i as f32) * 0.0219).chain([0.0, -0.0, -87.3, -87.4, f32::NEG_INFINITY, f32::NAN]).collect();
         for c in xs.chunks(LANES) {

@@ -7,6 +7,7 @@
 //! - `attn`: the fused small-`d` attention forward (`f32`) and its score contract;
 //! - `attn_bwd`: the fused small-`d` attention backward (`f32`), on the same contract;
 //! - `attn_diff`: identity attention with distance scores from the differences `x_i − x_j` (`f64`, any `λ`);
+//! - `attn_short`: identity attention of a short prompt (`f32`, `L ≤ 128`, small `d`) in L1, exact row maxima;
 //! - `attn_sym`: symmetric identity attention (`f32`, small `d`, bounded `λ‖x‖²`): each pair scored once;
 //! - [`exp`]: the vectorised `exp(s − m)` and its sum, the inner step of every softmax;
 //! - [`softmax`]: the max-subtracted softmax;
@@ -16,6 +17,7 @@
 pub(crate) mod attn;
 pub(crate) mod attn_bwd;
 pub(crate) mod attn_diff;
+pub(crate) mod attn_short;
 pub(crate) mod attn_sym;
 pub mod calibrate;
 pub mod cancel;

@@ -157,6 +157,37 @@ pub fn attn_sym(
     }
 }
 
+/// Identity attention of one short prompt (`crate::kernels::attn_short::prompt`) on `isa`: `x`
+/// and `o` are `l × d`, `crate::kernels::attn_short::takes(l, d)`. Returns `false` when a row's
+/// softmax sum is not `≥ 1` (a score overflowed; the caller attends the prompt another way).
+///
+/// # Panics
+/// When this CPU cannot run `isa`.
+#[allow(clippy::too_many_arguments)]
+pub fn attn_short(
+    isa: Isa,
+    x: &[f32],
+    o: &mut [f32],
+    l: usize,
+    d: usize,
+    lambda: f32,
+    dot: bool,
+    no_self: bool,
+    bufs: &mut crate::kernels::attn_short::ShortBufs,
+) -> bool {
+    use crate::kernels::attn_short;
+    assert!(isa.available(), "{isa:?} is not available on this CPU");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F (checked above).
+        Isa::Avx512 => unsafe { attn_short::prompt_avx512(x, o, l, d, lambda, dot, no_self, bufs) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        Isa::Avx2 => unsafe { attn_short::prompt_avx2(x, o, l, d, lambda, dot, no_self, bufs) },
+        _ => attn_short::prompt_portable(x, o, l, d, lambda, dot, no_self, bufs),
+    }
+}
+
 /// The contract scores of `crate::kernels::attn` (`s = (Σ_f fma) ⊗ λ ⊕ β`, the same bits on every
 /// `isa`) of `rows` queries against `cols` keys, into `s` (`rows × cols`).
 ///

@@ -25,14 +25,24 @@
 //! `X ← X + Attn(X)` (the transformer residual), without it `X ← Attn(X)` (one mean-shift step when
 //! the scores are distances).
 //!
-//! It runs on the online-softmax kernels of model C ([`crate::models::attention::flash`]: in `f32`
-//! with `d ≤ 64` the fused small-`d` kernel of `crate::kernels::attn`, else the tiled one): the
-//! `L × L` matrix is never stored. In `f32`, a prompt of small `d` whose spread `λ·max‖x_i‖²` is
-//! bounded runs instead on the symmetric kernel of `crate::kernels::attn_sym` (each pair of
-//! tokens scored once for both its rows) where that is faster (`crate::kernels::attn_sym::pays`).
+//! Which kernel attends a prompt (one prompt, one thread; the rules are measured, see each `pays`):
+//!
+//! - `f32`, `L ≤ 128`, `d ≤ 64` (except `d ≤ 4` past 64 tokens, `crate::kernels::attn_short::pays`):
+//!   the short-prompt kernel of `crate::kernels::attn_short` (the whole problem in L1, each row's
+//!   exact maximum), for dot scores at any `λ` and distance scores up to [`DISTANCE_F32_SPREAD`];
+//!   a prompt whose scores overflow `f32` goes on to the online kernel below;
+//! - `f32`, small `d`, spread `λ·max‖x_i‖²` bounded, where it is faster
+//!   (`crate::kernels::attn_sym::pays`, `fits`): the symmetric kernel of `crate::kernels::attn_sym`
+//!   (each pair of tokens scored once for both its rows); a prompt it declines that the short
+//!   kernel takes goes to that one;
+//! - else the online-softmax kernels of model C ([`crate::models::attention::flash`]: in `f32`
+//!   with `d ≤ 64` the fused small-`d` kernel of `crate::kernels::attn`, else the tiled one; the
+//!   `L × L` matrix is never stored), or distance scores past the spread bounds by their
+//!   difference form (above).
 
-use crate::error::{ensure, finite_result, finite_tensor, values, Error, Result};
+use crate::error::{all_finite, ensure, finite_result, finite_tensor, values, Error, Result};
 use crate::kernels::attn_diff::{self, DiffBufs};
+use crate::kernels::attn_short::{self, ShortBufs};
 use crate::kernels::attn_sym::{self, SymBufs};
 use crate::kernels::par::Par;
 use crate::kernels::real::{dot, Real};
@@ -73,6 +83,7 @@ struct Bufs<T> {
     bias: Vec<T>,
     fused: FusedBufs,
     sym: SymBufs,
+    short: ShortBufs,
     diff: DiffBufs<T>,
     /// The `f64` prompt, output and buffers of an `f32` prompt attended in `f64`.
     wide: Option<Box<Wide>>,
@@ -159,6 +170,9 @@ fn max_sq_norm<T: Real>(x: &[T], d: usize) -> f64 {
 pub enum Path {
     /// The symmetric kernel of `crate::kernels::attn_sym` (`f32`, when it takes the prompt).
     Symmetric,
+    /// The short-prompt kernel of `crate::kernels::attn_short` (`f32`, `L ≤ 128`, `d ≤ 64`; distance
+    /// scores up to [`DISTANCE_F32_SPREAD`]).
+    Short,
     /// The online-softmax kernels of [`crate::models::attention::flash`], with distance scores in
     /// the key-bias form, in the prompt's own type whatever the spread.
     Online,
@@ -174,13 +188,26 @@ fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par:
     let l = x.len() / d;
     let mut max_sq = None;
     // (max‖x_i‖² only where it is needed: the symmetric kernel's check, distance scores in f32)
-    if let (Some(xf), Some(yf), true) = (T::as_f32(x), T::as_f32_mut(y), attn_sym::pays(l, d)) {
-        let m = max_sq_norm(xf, d);
-        if attn_sym::fits(l, d, opts.lambda, m) {
-            simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, par, &mut bufs.sym);
-            return;
+    if let (Some(xf), Some(yf)) = (T::as_f32(x), T::as_f32_mut(y)) {
+        let dot = opts.scores == Scores::Dot;
+        let short = attn_short::pays(l, d);
+        if attn_sym::pays(l, d) && !short {
+            let m = max_sq_norm(xf, d);
+            if attn_sym::fits(l, d, opts.lambda, m) {
+                simd::attn_sym(simd::isa(), xf, yf, l, d, opts.lambda as f32, dot, opts.exclude_self, par, &mut bufs.sym);
+                return;
+            }
+            max_sq = Some(m);
         }
-        max_sq = Some(m);
+        // the short kernel where it pays, and for any prompt it takes that the symmetric one declined
+        if short || attn_short::takes(l, d) {
+            // dot scores at any λ; distance scores in the key-bias form up to the f32 spread bound
+            let fits = dot || opts.lambda * *max_sq.get_or_insert_with(|| max_sq_norm(xf, d)) <= DISTANCE_F32_SPREAD;
+            // (a score that overflowed: the online kernel's dominant-key form keeps its row)
+            if fits && simd::attn_short(simd::isa(), xf, yf, l, d, opts.lambda as f32, dot, opts.exclude_self, &mut bufs.short) {
+                return;
+            }
+        }
     }
     apply_online(x, y, d, opts, par, bufs, max_sq);
 }
@@ -189,7 +216,7 @@ fn apply_prompt_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, par:
 /// [`apply_prompt`] chooses).
 ///
 /// # Panics
-/// When `path` is symmetric and the kernel does not take the prompt.
+/// When `path` is symmetric or short and the kernel does not take the prompt.
 pub fn apply_prompt_path<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, path: Path, isa: simd::Isa) {
     apply_prompt_path_in(x, y, d, opts, path, isa, &mut PathBufs::default());
 }
@@ -201,7 +228,7 @@ pub struct PathBufs<T>(Bufs<T>);
 /// [`apply_prompt_path`] in the allocations of `bufs` (benchmarks: no allocation per prompt).
 ///
 /// # Panics
-/// When `path` is symmetric and the kernel does not take the prompt.
+/// When `path` is symmetric or short and the kernel does not take the prompt.
 pub fn apply_prompt_path_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Options, path: Path, isa: simd::Isa, bufs: &mut PathBufs<T>) {
     let bufs = &mut bufs.0;
     match path {
@@ -210,6 +237,14 @@ pub fn apply_prompt_path_in<T: Real>(x: &[T], y: &mut [T], d: usize, opts: &Opti
             let (xf, yf) = (T::as_f32(x).expect("f32"), T::as_f32_mut(y).expect("f32"));
             assert!(attn_sym::fits(l, d, opts.lambda, max_sq_norm(xf, d)), "the symmetric kernel does not take this prompt");
             simd::attn_sym(isa, xf, yf, l, d, opts.lambda as f32, opts.scores == Scores::Dot, opts.exclude_self, Par::Seq, &mut bufs.sym);
+        }
+        Path::Short => {
+            let l = x.len() / d;
+            let (xf, yf) = (T::as_f32(x).expect("f32"), T::as_f32_mut(y).expect("f32"));
+            let dot = opts.scores == Scores::Dot;
+            assert!(attn_short::takes(l, d) && (dot || opts.lambda * max_sq_norm(xf, d) <= DISTANCE_F32_SPREAD), "the short kernel does not take this prompt");
+            let done = simd::attn_short(isa, xf, yf, l, d, opts.lambda as f32, dot, opts.exclude_self, &mut bufs.short);
+            assert!(done, "the short kernel declined this prompt (a score overflowed)");
         }
         Path::Online => apply_bias(x, y, d, opts, Par::Seq, bufs),
         Path::Difference if opts.scores == Scores::Dot => apply_bias(x, y, d, opts, Par::Seq, bufs),
@@ -295,8 +330,10 @@ pub fn check(opts: &Options, l: usize) -> Result<()> {
 
 /// Applies the layer `depth` times to each of the `b` prompts of `x` (`b × l × d`, row-major),
 /// returning `Y` of the same shape (identity attention of arXiv 2505.13112, SPEC §3). Each prompt
-/// is attended independently, by the tiled online-softmax kernel (FlashAttention-2, Dao 2023), so
-/// the `L × L` scores are never stored; the result is the same for any `par` and thread count.
+/// is attended independently on one of the kernels of the module documentation (in `f32`, a short
+/// prompt on the short-prompt kernel, whose `L × L` problem fits in L1; else the symmetric kernel
+/// or the tiled online-softmax kernel, FlashAttention-2, Dao 2023, which never stores the `L × L`
+/// scores); the result is the same for any `par` and thread count.
 ///
 /// Distance scores take the key-bias form up to a spread `λ·max_i‖x_i‖²` (per prompt) of
 /// [`DISTANCE_F32_SPREAD`] in `f32` and [`DISTANCE_F64_SPREAD`] in `f64`, and past it the
@@ -329,60 +366,86 @@ pub fn identity_attention_into<T: Real>(x: &[T], y: &mut [T], b: usize, l: usize
         return Err(Error::type_("y", format!("{} values (as `x`)", x.len()), values(y.len())));
     }
     let shape: &[usize] = if b == 1 { &[l, d] } else { &[b, l, d] };
-    finite_tensor("x", x, shape)?;
-    check(opts, l)?;
+    if let Err(e) = check(opts, l) {
+        // (a value of x that is not finite is reported first)
+        finite_tensor("x", x, shape)?;
+        return Err(e);
+    }
     let size = l * d;
     if size == 0 {
         return Ok(());
     }
-    // Parallel over prompts when there are enough, else within each prompt (over query blocks,
-    // or the fixed slices of a long prompt on the symmetric kernel); either way every output row
-    // is computed the same way. A task takes several short prompts
-    // (about 2^20 flop) so that its buffers and its hand-off are shared by them.
+    // Parallel over prompts when there are enough, else over query blocks within each prompt
+    // (or the fixed slices of a long prompt on the symmetric kernel); either way every output row
+    // is computed the same way. A task takes several short prompts (about 2^20 flop) so that its
+    // buffers and its hand-off are shared by them.
     let threads = rayon::current_num_threads();
     let (outer, inner) = if par == Par::Rayon && b >= 2 * threads { (Par::Rayon, Par::Seq) } else { (Par::Seq, par) };
     let group = ((1usize << 20) / (4 * l * l * d)).clamp(1, (b / (4 * threads)).max(1));
-    let apply = |src: &[T], dst: &mut [T]| {
+    // The finite checks run per prompt while it is in cache (two passes over a large batch cost
+    // about half as much as attending short prompts): `x` on the first application (a prompt that
+    // is not finite is not attended), the output after a single application without residual;
+    // a failure is reported by the whole-tensor checks, which name the first bad value.
+    let bad = std::sync::atomic::AtomicBool::new(false);
+    let out_checked = opts.depth == 1 && !opts.residual;
+    // application `app` (from 0) of the layer to `src`, into `dst`
+    let apply = |app: usize, src: &[T], dst: &mut [T]| -> Result<()> {
         outer.chunks_mut(dst, size * group, |c, out| {
             with_bufs::<T, _>(size, |bufs| {
                 for (p, y) in out.chunks_mut(size).enumerate() {
                     let p = c * group + p;
-                    apply_prompt_in(&src[p * size..(p + 1) * size], y, d, opts, inner, bufs);
+                    let xp = &src[p * size..(p + 1) * size];
+                    if app == 0 && !all_finite(xp) {
+                        bad.store(true, std::sync::atomic::Ordering::Relaxed);
+                        continue;
+                    }
+                    apply_prompt_in(xp, y, d, opts, inner, bufs);
+                    if out_checked && !all_finite(y) {
+                        bad.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
             })
         });
+        if app == 0 && bad.load(std::sync::atomic::Ordering::Relaxed) {
+            finite_tensor("x", x, shape)?;
+        }
         if opts.residual {
             dst.iter_mut().zip(src).for_each(|(n, &c)| *n = *n + c);
         }
+        Ok(())
     };
     // Application i (1-based, of m) writes into `y` when m − i is even, else into `t`, so that the
     // last one writes into `y`; the first reads `x` itself, later ones the previous output.
     let m = opts.depth;
     let mut t = if m > 1 { vec![T::zero(); x.len()] } else { Vec::new() };
     for i in 1..=m {
-        let into_y = (m - i).is_multiple_of(2);
-        match (i, into_y) {
-            (1, true) => apply(x, y),
-            (1, false) => apply(x, &mut t),
-            (_, true) => apply(&t, y),
-            (_, false) => apply(y, &mut t),
+        match (i, (m - i).is_multiple_of(2)) {
+            (1, true) => apply(0, x, y)?,
+            (1, false) => apply(0, x, &mut t)?,
+            (_, true) => apply(i - 1, &t, y)?,
+            (_, false) => apply(i - 1, y, &mut t)?,
         }
     }
     // (a residual stack doubles the scale per application: it can leave the range of `T`)
-    finite_result("x", "the output", y)
+    if !out_checked || bad.load(std::sync::atomic::Ordering::Relaxed) {
+        finite_result("x", "the output", y)?;
+    }
+    Ok(())
 }
 
 /// Peak bytes of [`identity_attention`] on `b` prompts of `l × d` tokens of `elem` bytes each
 /// (4 for `f32`, 8 for `f64`) on `threads` threads: the output and a second buffer (used when `depth > 1`), and per
 /// thread one score tile of [`crate::models::attention::flash::BR`] × `BC` values (or, on the fused
 /// `f32` path, its scratch: [`crate::models::attention::flash::fused_scratch`]; on the symmetric
-/// one `crate::kernels::attn_sym::scratch`), the distance bias, the log-sum-exp of a prompt (`2l`)
+/// one `crate::kernels::attn_sym::scratch`), plus for a short `f32` prompt the buffers of the
+/// short-prompt kernel (`crate::kernels::attn_short::scratch`, kept besides the others), the distance bias, the log-sum-exp of a prompt (`2l`)
 /// and the `f64` buffers of the difference form (`crate::kernels::attn_diff::scratch`: `l·d + l`;
 /// distance scores past [`DISTANCE_F64_SPREAD`]). In `f64`, so that no shape overflows it.
 pub fn peak_bytes(b: usize, l: usize, d: usize, elem: usize, threads: usize) -> f64 {
     use crate::models::attention::flash::{fused_scratch, BC, BR};
     let n = b as f64 * l as f64 * d as f64;
-    let scratch = fused_scratch(elem, l, d, d).max((BR * BC) as f64).max(if elem == 4 { attn_sym::scratch(l, d) } else { 0.0 });
+    let short = if elem == 4 && attn_short::takes(l, d) { attn_short::scratch(l, d) } else { 0.0 };
+    let scratch = fused_scratch(elem, l, d, d).max((BR * BC) as f64).max(if elem == 4 { attn_sym::scratch(l, d) } else { 0.0 }) + short;
     // the difference form's transposed prompt and row of distances, in f64
     let diff = 8.0 * attn_diff::scratch(l, d);
     // an f32 prompt attended in f64 (distance scores, see DISTANCE_F32_SPREAD): its copy, output,
@@ -572,10 +635,103 @@ mod tests {
     }
 
     #[test]
+    fn short_kernel_matches_reference_on_every_isa() {
+        // every shape the short kernel takes around the lane and block edges, dot scores at λ from
+        // 1e-3 to 1e20 (saturated: each row its largest score), distance scores up to the f32
+        // spread bound, with and without the self term: against the f64 reference, and the same
+        // bits on every instruction set
+        // (multiples of 1/16 in [−1, 1]: every ⟨x_i, x_j⟩ is exact in f32, so that the saturated rows
+        // pick the reference's largest scores, not near-ties swapped by rounding)
+        let isas: Vec<simd::Isa> = [simd::Isa::Portable, simd::Isa::Avx2, simd::Isa::Avx512].into_iter().filter(|i| i.available()).collect();
+        for l in [1, 2, 3, 15, 16, 17, 31, 33, 47, 63, 64, 65, 100, 127, 128] {
+            for d in [1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 63, 64] {
+                let x: Vec<f32> = (0..l * d).map(|i: usize| ((i.wrapping_mul(2654435761) % 33) as f32 - 16.0) / 16.0).collect();
+                let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+                let max_sq = max_sq_norm(&x, d).max(1e-3);
+                for scores in [Scores::Dot, Scores::Distance] {
+                    let lambdas: Vec<f64> = match scores {
+                        Scores::Dot => vec![1e-3, 0.7, 30.0 / max_sq, 1e4, 1e20],
+                        Scores::Distance => vec![1e-3, 0.7, DISTANCE_F32_SPREAD / max_sq],
+                    };
+                    for lambda in lambdas {
+                        for exclude_self in [false, true] {
+                            if exclude_self && l < 2 {
+                                continue;
+                            }
+                            let o = Options { lambda, scores, exclude_self, depth: 1, residual: false };
+                            let want = reference(&x64, l, d, &o);
+                            // f32 scores round λ⟨x_i, x_j⟩ to a few ulps of λ‖x‖²: the weights to ~1e-7·spread
+                            let spread = lambda * max_sq;
+                            let tol = 2e-5 + 1e-6 * spread;
+                            let mut first: Option<Vec<u32>> = None;
+                            for &isa in &isas {
+                                let what = format!("{isa:?} l={l} d={d} λ={lambda} {scores:?} exclude_self={exclude_self}");
+                                let mut y = vec![f32::NAN; l * d];
+                                apply_prompt_path(&x, &mut y, d, &o, Path::Short, isa);
+                                if spread >= 1e6 {
+                                    // saturated: the row's largest score alone (ties of this data are distinct)
+                                    for (a, e) in y.iter().zip(&want) {
+                                        assert!((f64::from(*a) - e).abs() <= 1e-6 * (1.0 + e.abs()), "{what}: {a} vs {e}");
+                                    }
+                                } else {
+                                    for (a, e) in y.iter().zip(&want) {
+                                        assert!((f64::from(*a) - e).abs() <= tol * (1.0 + e.abs()), "{what}: {a} vs {e}");
+                                    }
+                                }
+                                let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                                assert_eq!(&bits, first.get_or_insert_with(|| bits.clone()), "{what}: differs from the first isa");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn short_prompts_are_dispatched_to_the_short_kernel_on_any_thread_count() {
+        // several prompts per task, 1 and 2 threads: the same bits, those of the short path itself
+        // (dot scores at any λ, distance scores within the spread bound), and the online path past it
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for (b, l, d) in [(40, 16, 4), (33, 17, 16), (20, 64, 64), (12, 33, 9), (9, 128, 8)] {
+            if !attn_short::pays(l, d) {
+                continue;
+            }
+            let x: Vec<f32> = (0..b * l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
+            for (scores, lambda) in [(Scores::Dot, 0.3), (Scores::Dot, 1e20), (Scores::Distance, 0.3), (Scores::Distance, 1e6)] {
+                for exclude_self in [false, true] {
+                    let o = Options { lambda, scores, exclude_self, depth: 1, residual: false };
+                    let y1 = identity_attention(&x, b, l, d, &o, Par::Seq).unwrap();
+                    let y2 = pool.install(|| identity_attention(&x, b, l, d, &o, Par::Rayon).unwrap());
+                    assert_eq!(y1, y2, "l={l} d={d} {scores:?} λ={lambda}: same bits on 1 and 2 threads");
+                    for p in [0, b - 1] {
+                        let xp = &x[p * l * d..(p + 1) * l * d];
+                        let path = if scores == Scores::Dot || lambda * max_sq_norm(xp, d) <= DISTANCE_F32_SPREAD { Path::Short } else { Path::Difference };
+                        let mut ys = vec![0.0f32; l * d];
+                        apply_prompt_path(xp, &mut ys, d, &o, path, simd::isa());
+                        assert_eq!(&y1[p * l * d..(p + 1) * l * d], &ys[..], "l={l} d={d} {scores:?} λ={lambda}: the {path:?} path");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn short_kernel_hands_overflowed_scores_to_the_online_kernel() {
+        // λ⟨x_i, x_j⟩ beyond the f32 range: +∞ scores, the online kernel's dominant key keeps the rows
+        let x = vec![1e20f32, 0.0, 0.0, 1e20, -1e20, 1.0];
+        let o = Options { lambda: 1.0, scores: Scores::Dot, exclude_self: false, depth: 1, residual: false };
+        let y = identity_attention(&x, 1, 3, 2, &o, Par::Seq).unwrap();
+        let mut yo = vec![0.0f32; 6];
+        apply_prompt_path(&x, &mut yo, 2, &o, Path::Online, simd::isa());
+        assert_eq!(y, yo);
+    }
+
+    #[test]
     fn symmetric_kernel_gives_the_same_bits_on_any_thread_count() {
         // prompts the dispatch gives the symmetric kernel (narrow and wide), several per batch
-        for (l, d) in [(64, 2), (256, 8), (257, 16), (1024, 33)] {
-            assert!(attn_sym::pays(l, d), "l={l} d={d}");
+        for (l, d) in [(128, 2), (256, 8), (257, 16), (1024, 33)] {
+            assert!(attn_sym::pays(l, d) && !attn_short::pays(l, d), "l={l} d={d}");
             let b = 3;
             let x: Vec<f32> = (0..b * l * d).map(|i: usize| (i.wrapping_mul(2654435761) % 1000) as f32 / 500.0 - 1.0).collect();
             let lambda = 0.5 * attn_sym::MAX_SPREAD / max_sq_norm(&x, d);
@@ -657,8 +813,9 @@ mod tests {
     }
 
     #[test]
-    fn symmetric_kernel_declines_saturated_prompts() {
-        // λ‖x‖² beyond the spread: the online kernel runs, and is exact
+    fn saturated_prompts_take_an_exact_kernel() {
+        // λ‖x‖² beyond the spread: the short kernel runs (dot scores, distance scores up to
+        // DISTANCE_F32_SPREAD), else the difference form, and is exact
         let (l, d) = (40, 2);
         let x: Vec<f32> = (0..l * d).map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0).collect();
         let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
@@ -667,9 +824,16 @@ mod tests {
                 for exclude_self in [false, true] {
                     let o = Options { lambda, scores, exclude_self, depth: 1, residual: false };
                     let y = identity_attention(&x, 1, l, d, &o, Par::Seq).unwrap();
-                    // the online kernel in f32, or for distance scores past DISTANCE_F32_SPREAD (here
+                    // the short kernel in f32, or for distance scores past DISTANCE_F32_SPREAD (here
                     // also past DISTANCE_F64_SPREAD) the difference form in f64
-                    let path = if scores == Scores::Distance && lambda * max_sq_norm(&x, d) > DISTANCE_F64_SPREAD { Path::Difference } else { Path::Online };
+                    let spread = lambda * max_sq_norm(&x, d);
+                    let path = if scores == Scores::Dot || spread <= DISTANCE_F32_SPREAD {
+                        Path::Short
+                    } else if spread > DISTANCE_F64_SPREAD {
+                        Path::Difference
+                    } else {
+                        Path::Online
+                    };
                     let mut yo = vec![0.0f32; l * d];
                     apply_prompt_path(&x, &mut yo, d, &o, path, simd::isa());
                     assert_eq!(y, yo, "λ={lambda} {scores:?}: the {path:?} path");
@@ -747,6 +911,25 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn per_prompt_finite_checks_report_the_first_bad_value() {
+        // the checks run per prompt inside the batch loop: a value of x that is not finite is still
+        // reported by its index (the first one), before bad options, on 1 and 2 threads
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let (b, l, d) = (9, 16, 3);
+        let o = Options { lambda: 0.5, scores: Scores::Dot, exclude_self: false, depth: 1, residual: false };
+        let mut x: Vec<f32> = (0..b * l * d).map(|i| (i % 7) as f32 * 0.1).collect();
+        x[5 * l * d + 2 * d + 1] = f32::NAN;
+        x[7 * l * d] = f32::INFINITY;
+        for par in [Par::Seq, Par::Rayon] {
+            let e = pool.install(|| identity_attention(&x, b, l, d, &o, par)).unwrap_err();
+            assert_eq!(e.arg, "x[5][2][1]", "{e}");
+            // a bad value is reported before bad options
+            let e = pool.install(|| identity_attention(&x, b, l, d, &Options { lambda: -1.0, ..o }, par)).unwrap_err();
+            assert_eq!(e.arg, "x[5][2][1]", "{e}");
         }
     }
 
