@@ -335,6 +335,9 @@ unsafe fn pairs<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, l: us
             return;
         }
         for jb in blocks[0]..nb {
+            // a long prompt stops here when its call is cancelled (a few block pairs per check;
+            // without a token the check is one thread-local read)
+            crate::kernels::cancel::checkpoint();
             for &ib in blocks[..n].iter().take_while(|&&ib| ib <= jb) {
                 pair::<V, RA, RW>(b, ib * pw, jb * pw, pw, l, d, lambda);
             }
