@@ -129,37 +129,27 @@ impl<T: Elem> ValidateNapiValue for Slice<T> {
     }
 }
 
-/// A typed array of `T` that a synchronous call writes its result into (derefs to `&mut [T]`).
+/// A typed array of `T` that a synchronous call writes its result into (derefs to `&mut [T]`): a
+/// [`Slice`] (the same conversion) that may be written.
 ///
 /// TypeScript allocates the result arrays of a small call (`new Float32Array(n)`, a few tens of ns
 /// each) and the call fills them: creating them from Rust (`napi_create_arraybuffer`, then the
 /// typed array and the result object's properties) costs about a µs per array. The arrays are
 /// fresh, so nothing else reads or writes them while the call runs.
-pub struct SliceMut<T: Elem> {
-    data: *mut T,
-    len: usize,
-}
-
-// Written only while the JS thread waits for the call (possibly from pool threads), in disjoint
-// parts.
-unsafe impl<T: Elem> Send for SliceMut<T> {}
-unsafe impl<T: Elem> Sync for SliceMut<T> {}
+pub struct SliceMut<T: Elem>(Slice<T>);
 
 impl<T: Elem> FromNapiValue for SliceMut<T> {
     unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
-        match unsafe { info(env, v) } {
-            Some((kind, data, len)) if kind == T::KIND as i32 => Ok(SliceMut { data: data.cast::<T>(), len }),
-            _ => Err(not_this::<T>()),
-        }
+        Ok(SliceMut(unsafe { Slice::from_napi_value(env, v) }?))
     }
 }
 
 impl<T: Elem> TypeName for SliceMut<T> {
     fn type_name() -> &'static str {
-        "TypedArray"
+        Slice::<T>::type_name()
     }
     fn value_type() -> ValueType {
-        ValueType::Object
+        Slice::<T>::value_type()
     }
 }
 
@@ -168,22 +158,18 @@ impl<T: Elem> ValidateNapiValue for SliceMut<T> {}
 impl<T: Elem> Deref for SliceMut<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        if self.len == 0 {
-            &[]
-        } else {
-            // SAFETY: as for `Slice`.
-            unsafe { std::slice::from_raw_parts(self.data, self.len) }
-        }
+        &self.0
     }
 }
 
 impl<T: Elem> std::ops::DerefMut for SliceMut<T> {
     fn deref_mut(&mut self) -> &mut [T] {
-        if self.len == 0 {
+        if self.0.len == 0 {
             &mut []
         } else {
-            // SAFETY: as for `Slice`; the array is the call's own result (see the type's documentation).
-            unsafe { std::slice::from_raw_parts_mut(self.data, self.len) }
+            // SAFETY: as for `Slice`; the array is the call's own result (see the type's
+            // documentation), written only while the JS thread waits for the call, in disjoint parts.
+            unsafe { std::slice::from_raw_parts_mut(self.0.data.cast_mut(), self.0.len) }
         }
     }
 }
@@ -199,23 +185,19 @@ pub enum FloatsMut {
 
 impl FromNapiValue for FloatsMut {
     unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
-        let (kind, data, len) = unsafe { info(env, v) }.unwrap_or((-1, ptr::null_mut(), 0));
-        if kind == TypedArrayType::Float32 as i32 {
-            Ok(FloatsMut::F32(SliceMut { data: data.cast::<f32>(), len }))
-        } else if kind == TypedArrayType::Float64 as i32 {
-            Ok(FloatsMut::F64(SliceMut { data: data.cast::<f64>(), len }))
-        } else {
-            Err(Error::new(Status::InvalidArg, "Expected a Float32Array or a Float64Array".to_string()))
-        }
+        Ok(match unsafe { FloatsRef::from_napi_value(env, v) }? {
+            FloatsRef::F32(s) => FloatsMut::F32(SliceMut(s)),
+            FloatsRef::F64(s) => FloatsMut::F64(SliceMut(s)),
+        })
     }
 }
 
 impl TypeName for FloatsMut {
     fn type_name() -> &'static str {
-        "Float32Array | Float64Array"
+        FloatsRef::type_name()
     }
     fn value_type() -> ValueType {
-        ValueType::Object
+        FloatsRef::value_type()
     }
 }
 
