@@ -910,7 +910,7 @@ mod tests {
         for t in 0..l {
             let bt = t / pw * pw;
             let mut u = vec![0.0f32; d];
-            let mut add = |u: &mut Vec<f32>, j: usize| {
+            let add = |u: &mut Vec<f32>, j: usize| {
                 let wj = w(t.min(j), t.max(j));
                 for (uc, yc) in u.iter_mut().zip(&y[j]) {
                     *uc = wj.mul_add(*yc, *uc);
