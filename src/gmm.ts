@@ -8,7 +8,7 @@
 import { cancellable, signalOf } from './cancel';
 import { call, callAsync } from './errors';
 import { bytesOf, checkMemory } from './memory';
-import { native, type Native } from './native';
+import { native, resultArray, SMALL_RESULT_BYTES, type Native } from './native';
 import { F32_MAX, fits, maxRowNorm } from './numerics';
 import type { Dtype, MatrixLike, MixtureSample, PriorWeights, PromptBatch, SampleOptions, Tensor } from './types';
 import * as v from './validate';
@@ -16,18 +16,6 @@ import * as v from './validate';
 // The values of a mixture or prior (counts, sizes, positivity, sums, finiteness, the size limits
 // of a sample) are the core's rules: the addon checks them and names the argument. Here: the JS
 // shapes and types only, and the f64/f32 overflow bounds of the samples.
-
-/**
- * Results of at most this many bytes are arrays allocated here and filled by the addon (its
- * `sampleIntoSync`, `samplePromptsIntoSync`): a typed array made in JS costs tens of ns, one made
- * by the addon about a µs. Larger results are made by the addon (handed over without a copy).
- */
-const SMALL_RESULT_BYTES = native.RESULT_COPY_BYTES;
-
-/** A zeroed array of `n` values of `dtype`. */
-function floats(dtype: Dtype, n: number): Float32Array | Float64Array {
-  return dtype === 'f32' ? new Float32Array(n) : new Float64Array(n);
-}
 
 function means(name: string, m: unknown): Tensor {
   const t = v.matrix(name, m, 'f64');
@@ -209,7 +197,7 @@ export class GaussianMixture {
     fitsDtype(this.spread, a.dtype, "this mixture's samples");
     const d = this.dim;
     if (a.n * (d * bytesOf(a.dtype) + 4) <= SMALL_RESULT_BYTES) {
-      const x = floats(a.dtype, a.n * d);
+      const x = resultArray(a.dtype, a.n * d);
       const labels = new Uint32Array(a.n);
       call(() => this.#native.sampleIntoSync(x, labels, a.seed, a.stream));
       return { x: { shape: [a.n, d], data: x }, labels };
@@ -375,7 +363,7 @@ export class MixturePrior {
     const a = this.#args(batch, length, opts, ['seed', 'dtype']);
     const [b, l, d, k, s] = [a.b, a.l, this.dim, this.k, bytesOf(a.dtype)];
     if (b * (l * (d * s + 4) + k * (d * s + 8)) <= SMALL_RESULT_BYTES) {
-      const p = { x: floats(a.dtype, b * l * d), labels: new Uint32Array(b * l), means: floats(a.dtype, b * k * d), weights: new Float64Array(b * k) };
+      const p = { x: resultArray(a.dtype, b * l * d), labels: new Uint32Array(b * l), means: resultArray(a.dtype, b * k * d), weights: new Float64Array(b * k) };
       call(() => this.#native.samplePromptsIntoSync(p.x, p.labels, p.means, p.weights, b, l, a.seed));
       return this.#wrap(p, b, l);
     }

@@ -23,17 +23,10 @@
 import { cancellable, signalOf } from './cancel';
 import { call, callAsync } from './errors';
 import { checkMemory } from './memory';
-import { choices, native, type Native } from './native';
+import { choices, native, resultArray, SMALL_RESULT_BYTES, type Native } from './native';
 import { fits, lambdaFitsF32, maxRowNorm, narrow, overflow, widen } from './numerics';
 import type { Dtype, Float, IdentityAttentionOptions, Tensor, TokensLike } from './types';
 import * as v from './validate';
-
-/**
- * Results of at most this many bytes are arrays allocated here and filled by the addon
- * (`identityAttentionIntoSync`): a typed array made in JS costs tens of ns, one made by the addon
- * about a µs.
- */
-const SMALL_RESULT_BYTES = native.RESULT_COPY_BYTES;
 
 /** The options of `identityAttention`. */
 const IDENTITY_KEYS = ['lambda', 'scores', 'excludeSelf', 'depth', 'residual', 'signal'] as const;
@@ -181,7 +174,7 @@ export function identityAttentionSync(x: TokensLike, opts: Omit<IdentityAttentio
   const data = a.compute === 'f64' ? widen(a.t.data) : a.t.data;
   if (!a.stepwise && a.compute === a.dtype && data.byteLength <= SMALL_RESULT_BYTES) {
     // a small result: an array made here, filled by the addon (see SMALL_RESULT_BYTES)
-    const y = data instanceof Float32Array ? new Float32Array(data.length) : new Float64Array(data.length);
+    const y = resultArray(a.dtype, data.length);
     const o = a.o;
     call(() => native.identityAttentionIntoSync(data, y, a.b, a.l, a.d, o.lambda, o.scores, o.excludeSelf, o.depth, o.residual));
     return { shape: a.t.shape, data: y };

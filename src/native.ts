@@ -120,3 +120,16 @@ export function choices<K extends keyof NativeEnums>(name: K): readonly NativeEn
 // (a worker's teardown is handled by the addon's environment cleanup hook).
 process.once('exit', () => native.cancelInFlight());
 export type { Native };
+
+/**
+ * Results of at most this many bytes (the addon's `RESULT_COPY_BYTES`) are arrays allocated in
+ * TypeScript and filled by a synchronous call (`sampleIntoSync`, `samplePromptsIntoSync`,
+ * `identityAttentionIntoSync`): a typed array made in JS costs tens of ns, one made by the addon
+ * about a µs. Larger results are made by the addon (handed over without a copy).
+ */
+export const SMALL_RESULT_BYTES: number = native.RESULT_COPY_BYTES;
+
+/** A zeroed result array of `n` values of `dtype` (see `SMALL_RESULT_BYTES`). */
+export function resultArray(dtype: Native.Dtype, n: number): Float32Array | Float64Array {
+  return dtype === 'f32' ? new Float32Array(n) : new Float64Array(n);
+}
