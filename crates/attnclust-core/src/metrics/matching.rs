@@ -6,7 +6,7 @@
 //! (one Dijkstra-like search per row, as in Jonker and Volgenant 1987).
 
 /// Problems with at most this many columns keep their work arrays on the stack.
-const SMALL: usize = 16;
+pub const SMALL: usize = 16;
 
 /// For each row of the `n × m` row-major `cost`, its column, or `None` when `n > m` left the row
 /// unmatched. Ties go to the first optimum the search meets (deterministic).
@@ -14,22 +14,33 @@ const SMALL: usize = 16;
 /// # Panics
 /// If `cost.len() ≠ n·m`, or a cost is not finite (the search would never end): callers check first.
 pub fn min_cost_matching(cost: &[f64], n: usize, m: usize) -> Vec<Option<usize>> {
+    let mut rows = vec![None; n];
+    min_cost_matching_into(cost, n, m, &mut rows);
+    rows
+}
+
+/// [`min_cost_matching`] written into `rows` (`n` entries): a matching of at most [`SMALL`]
+/// columns with `n ≤ m` allocates nothing.
+///
+/// # Panics
+/// As [`min_cost_matching`], and if `rows.len() ≠ n`.
+pub fn min_cost_matching_into(cost: &[f64], n: usize, m: usize, rows: &mut [Option<usize>]) {
     assert_eq!(cost.len(), n * m);
+    assert_eq!(rows.len(), n);
     assert!(cost.iter().all(|c| c.is_finite()), "min_cost_matching needs finite costs");
+    rows.fill(None);
     if n == 0 || m == 0 {
-        return vec![None; n];
+        return;
     }
     if n > m {
         // Match the columns to rows instead, then invert.
         let t: Vec<f64> = (0..m * n).map(|idx| cost[(idx % n) * m + idx / n]).collect();
-        let cols = min_cost_matching(&t, m, n);
-        let mut rows = vec![None; n];
-        for (c, r) in cols.into_iter().enumerate() {
+        for (c, r) in min_cost_matching(&t, m, n).into_iter().enumerate() {
             if let Some(r) = r {
                 rows[r] = Some(c);
             }
         }
-        return rows;
+        return;
     }
     let a = |i: usize, j: usize| cost[(i - 1) * m + (j - 1)];
     let inf = f64::INFINITY;
@@ -94,13 +105,11 @@ pub fn min_cost_matching(cost: &[f64], n: usize, m: usize) -> Vec<Option<usize>>
             }
         }
     }
-    let mut rows = vec![None; n];
     for j in 1..=m {
         if p[j] != 0 {
             rows[p[j] - 1] = Some(j - 1);
         }
     }
-    rows
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub mod matching;
 
 use crate::error::{ensure, finite_flat, finite_rows, values, Error, Numeric, Result};
 use crate::kernels::real::Real;
-use crate::metrics::matching::min_cost_matching;
+use crate::metrics::matching::{min_cost_matching, min_cost_matching_into};
 
 /// Checks that `v` is a non-empty, finite matrix of `d ≥ 1` columns; its row count.
 fn check_rows<T: Real>(v: &[T], d: usize, name: &str) -> Result<usize> {
@@ -46,11 +46,27 @@ fn amax<T: Real>(a: &[T]) -> f64 {
     a.iter().fold(0.0, |m, v| m.max(v.f64().abs()))
 }
 
+/// Whether a vector whose largest magnitude is `s` can be squared and summed as it is, in
+/// `[2⁻⁴⁵⁰, 2⁴⁵⁰]`: every entry within `2⁻⁶⁰·s` of it has a normal square, smaller ones add less
+/// than `2⁻¹²⁰·s²` (far below an ulp of the sum), and no sum of up to `2¹⁰⁰` squares overflows. So
+/// dividing by `s` first would change nothing but the rounding.
+fn unscaled(s: f64) -> bool {
+    (SAFE_LO..=SAFE_HI).contains(&s)
+}
+
+/// `2⁻⁴⁵⁰`, the lower end of [`unscaled`]'s range.
+const SAFE_LO: f64 = f64::from_bits((1023 - 450) << 52);
+/// `2⁴⁵⁰`, the upper end of [`unscaled`]'s range.
+const SAFE_HI: f64 = f64::from_bits((1023 + 450) << 52);
+
+/// `⟨a, b⟩ / (‖a‖‖b‖)`, 0 when either is zero. Vectors beyond [`unscaled`]'s range are divided by
+/// their largest magnitude first, so no square overflows or underflows.
 fn cosine<T: Real>(a: &[T], b: &[T]) -> f64 {
     let (sa, sb) = (amax(a), amax(b));
     if sa == 0.0 || sb == 0.0 {
         return 0.0;
     }
+    let (sa, sb) = (if unscaled(sa) { 1.0 } else { sa }, if unscaled(sb) { 1.0 } else { sb });
     let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
     for (x, y) in a.iter().zip(b) {
         let (x, y) = (x.f64() / sa, y.f64() / sb);
@@ -61,13 +77,45 @@ fn cosine<T: Real>(a: &[T], b: &[T]) -> f64 {
     ab / (aa.sqrt() * bb.sqrt())
 }
 
-/// `‖v‖` without overflow or underflow: `s·‖v/s‖` with `s = max_i |v_i|`.
+/// `‖v‖` without overflow or underflow: `s·‖v/s‖` with `s = max_i |v_i|` (plainly `√Σv²` within
+/// [`unscaled`]'s range).
 fn scaled_norm(v: impl Iterator<Item = f64> + Clone) -> f64 {
     let s = v.clone().fold(0.0f64, |m, x| m.max(x.abs()));
     if s == 0.0 || !s.is_finite() {
         return s;
     }
+    if unscaled(s) {
+        return v.map(|x| x * x).sum::<f64>().sqrt();
+    }
     s * v.map(|x| (x / s) * (x / s)).sum::<f64>().sqrt()
+}
+
+/// Up to this many head–centroid pairs, [`alignment`] and [`centroid_error`] keep their cost
+/// matrix and matching on the stack (a metric of a few heads allocates nothing).
+const STACK_PAIRS: usize = 64;
+
+/// `(1/K)·(Σ over the matched pairs of cost(θ, μ) + missed·(K − min(H, K)))` with the matching
+/// that minimises `sign·Σ cost` over the `H × K` pairs of `params` and `means`.
+fn matched_mean<T: Real>(params: &[T], means: &[T], d: usize, h: usize, k: usize, cost: impl Fn(&[T], &[T]) -> f64, sign: f64, missed: f64) -> Result<f64> {
+    let (mut cs, mut ms) = ([0.0f64; STACK_PAIRS], [None; matching::SMALL]);
+    let (mut ch, mut mh) = (Vec::new(), Vec::new());
+    let small = h * k <= STACK_PAIRS && h <= k && k <= matching::SMALL;
+    let (c, rows): (&mut [f64], &mut [Option<usize>]) = if small {
+        (&mut cs[..h * k], &mut ms[..h])
+    } else {
+        ch.resize(h * k, 0.0);
+        mh.resize(h, None);
+        (&mut ch, &mut mh)
+    };
+    for (i, a) in params.chunks(d).enumerate() {
+        for (j, b) in means.chunks(d).enumerate() {
+            c[i * k + j] = sign * cost(a, b);
+        }
+    }
+    finite_costs(c)?;
+    min_cost_matching_into(c, h, k, rows);
+    let total: f64 = rows.iter().enumerate().filter_map(|(i, j)| j.map(|j| sign * c[i * k + j])).sum();
+    Ok((total + missed * (k - h.min(k)) as f64) / k as f64)
 }
 
 /// `‖a − b‖ / ‖b‖`, each norm computed with its own scale so that neither overflows.
@@ -94,11 +142,7 @@ fn finite_costs(cost: &[f64]) -> Result<()> {
 pub fn alignment<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f64> {
     // (rows are read in place: a call on tiny matrices allocates only the cost matrix and the matching)
     let (h, k) = (check_rows(params, d, "params")?, check_rows(means, d, "means")?);
-    let cost: Vec<f64> = params.chunks(d).flat_map(|a| means.chunks(d).map(move |b| -cosine(a, b))).collect();
-    finite_costs(&cost)?;
-    let matching = min_cost_matching(&cost, h, k);
-    let total: f64 = matching.iter().enumerate().filter_map(|(i, j)| j.map(|j| cosine(&params[i * d..(i + 1) * d], &means[j * d..(j + 1) * d]))).sum();
-    Ok(total / k as f64)
+    matched_mean(params, means, d, h, k, cosine, -1.0, 0.0)
 }
 
 /// Relative centroid error of heads `params` (`H × d`) against centroids `means` (`K × d`): the
@@ -110,13 +154,7 @@ pub fn alignment<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f64> {
 pub fn centroid_error<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f64> {
     let (h, k) = (check_rows(params, d, "params")?, check_rows(means, d, "means")?);
     check_nonzero(means.chunks(d))?;
-    let rel = relative_distance::<T>;
-    let cost: Vec<f64> = params.chunks(d).flat_map(|a| means.chunks(d).map(move |b| rel(a, b))).collect();
-    finite_costs(&cost)?;
-    let matching = min_cost_matching(&cost, h, k);
-    let total: f64 = matching.iter().enumerate().filter_map(|(i, j)| j.map(|j| rel(&params[i * d..(i + 1) * d], &means[j * d..(j + 1) * d]))).sum();
-    let missed = k - h.min(k);
-    Ok((total + missed as f64) / k as f64)
+    matched_mean(params, means, d, h, k, relative_distance, 1.0, 1.0)
 }
 
 fn check_nonzero<'a, T: Real>(mut m: impl Iterator<Item = &'a [T]>) -> Result<()> {
