@@ -236,8 +236,9 @@ function priorWeights(w: unknown): { weights?: number[]; dirichlet?: number[] } 
     return a as number[];
   };
   if (Array.isArray(w)) return { weights: numbers('weights', w) };
-  if (typeof w === 'object' && w !== null && Object.keys(w).length === 1 && 'dirichlet' in w) return { dirichlet: numbers('weights.dirichlet', (w as { dirichlet: unknown }).dirichlet) };
-  throw new TypeError('`weights` must be an array of K weights or `{ dirichlet: α }`');
+  if (typeof w !== 'object' || w === null) throw new TypeError('`weights` must be an array of K weights or `{ dirichlet: α }`');
+  // `{ dirichlet }`: another key (`{ dirichlt: 1 }`) is named, with the closest valid one
+  return { dirichlet: numbers('weights.dirichlet', v.options('weights', w, true, ['dirichlet']).dirichlet) };
 }
 
 /** Options of `MixturePrior.samplePrompts`. */

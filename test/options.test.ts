@@ -96,6 +96,9 @@ describe('unknown option keys are TypeErrors naming the key and the closest vali
     await expectUnknown(() => GaussianMixture.full({ means: [[0]], covariances: [[[1]]], covariance: [] } as never), 'covariance', 'covariances');
     await expectUnknown(() => MixturePrior.sphere({ k: 2, dim: 2, radius: 1, sigma: 0.1, minSep: 0.5 } as never), 'minSep');
     await expectUnknown(() => MixturePrior.gaussian({ k: 2, dim: 2, scale: 1, sigma: 0.1, radius: 1 } as never), 'radius');
+    // the Dirichlet form of a prior's weights is an options object too
+    await expectUnknown(() => MixturePrior.sphere({ k: 2, dim: 2, radius: 1, sigma: 0.1, weights: { dirichlt: 1 } } as never), 'dirichlt', 'dirichlet');
+    await expectUnknown(() => MixturePrior.gaussian({ k: 2, dim: 2, scale: 1, sigma: 0.1, weights: { dirichlet: 1, alpha: 2 } } as never), 'alpha');
   });
   it('k-means and EM', async () => {
     await expectUnknown(() => kmeans(x2, 2, { seed: 0, n_init: 10 } as never), 'n_init', 'nInit');
