@@ -15,13 +15,13 @@ import * as v from './validate';
 
 /** Options of `new AttentionLayer`. */
 export interface AttentionLayerOptions {
-  /** Token dimension `d`, a positive integer (at most the core's limit on a layer's widths). */
+  /** Token dimension `d`, an integer in [1, 2^14]. */
   dim: number;
-  /** Number of heads `H`, a positive integer (default 1; at most the core's limit on heads). */
+  /** Number of heads `H`, an integer in [1, 1024] (default 1). */
   heads?: number;
-  /** Query/key size, a positive integer (default `dim`; at most the core's limit on widths). */
+  /** Query/key size, an integer in [1, 2^14] (default `dim`). */
   dk?: number;
-  /** Value size, a positive integer (default `dim`; at most the core's limit on widths). */
+  /** Value size, an integer in [1, 2^14] (default `dim`). */
   dv?: number;
   /** Inverse temperature `λ > 0` multiplying `QKᵀ` (default `1/√dk`). */
   lambda?: number;
@@ -47,9 +47,9 @@ export interface AttentionLayerOptions {
 export interface AttentionTrainOptions {
   /** Number of updates, an integer in [0, 2^53 − 1]. */
   steps: number;
-  /** Prompts per step, a positive integer (at most the core's limit on a step's prompts). */
+  /** Prompts per step, an integer in [1, 2^16]. */
   batch: number;
-  /** Tokens per prompt, a positive integer (at least 2 with mask `'no-self'`; at most the core's limit). */
+  /** Tokens per prompt, an integer in [1, 2^20] (at least 2 with mask `'no-self'`). */
   length: number;
   /** Base learning rate `η > 0`. */
   lr: number;

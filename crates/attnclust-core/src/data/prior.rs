@@ -72,7 +72,8 @@ pub struct Prompts<T> {
     pub weights: Vec<f64>,
 }
 
-const MAX_REJECTIONS: usize = 10_000;
+/// Most draws of a prompt's centroids before a `min_separation` the draws cannot meet is refused.
+pub const MAX_REJECTIONS: usize = 10_000;
 
 /// The first `j` with `u < Σ_{i ≤ j} w_i` (the last positive weight when rounding runs off the end).
 fn pick(w: &[f64], mut u: f64) -> usize {
