@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as api from '../src/index';
 import type { Tensor } from '../src/index';
 import { cleanupIsolated, runIsolated } from './helpers/isolated';
+import { native } from '../src/native';
 
 afterAll(() => cleanupIsolated());
 
@@ -109,6 +110,21 @@ describe('a small limit: over it a RangeError with the size, under it the call w
     await refusedAsync(() => api.kmeansAsync(big, 2, { seed: 0 }), 'x');
     refused(() => api.em(big, 2, { seed: 0 }), 'x');
     expect(api.kmeans(f64([1000, 2]), 2, { seed: 0 }).centers.shape).toEqual([2, 2]);
+  });
+
+  it("kmeans / em are refused at the bytes the core plans (baselines::peak_bytes, no formula in TypeScript)", () => {
+    const x = f64([5000, 3]);
+    for (const dtype of ['f32', 'f64'] as const) {
+      const t = dtype === 'f64' ? x : { shape: x.shape, data: Float32Array.from(x.data) };
+      const planned = native.baselinesPeakBytes(5000, 3, 4, dtype);
+      expect(planned).toBeGreaterThan(5000 * 3 * (dtype === 'f32' ? 4 : 8));
+      api.setMemoryLimit(planned - 1);
+      expect(() => api.kmeans(t, 4, { seed: 0 })).toThrow(/`x` is too large/);
+      expect(() => api.em(t, 4, { seed: 0 })).toThrow(/`x` is too large/);
+      api.setMemoryLimit(planned);
+      expect(api.kmeans(t, 4, { seed: 0 }).centers.shape).toEqual([4, 3]);
+      expect(api.em(t, 4, { seed: 0, maxIter: 2 }).means.shape).toEqual([4, 3]);
+    }
   });
 
   it('metrics: the matching’s cost matrix, the widened copies, the contingency table', () => {

@@ -108,3 +108,11 @@ pub fn max_row_norm(#[napi(ts_arg_type = "Float32Array | Float64Array")] x: crat
     let d = d as usize;
     guard_sized(x.values(), || floats!([x => v], "x"; Ok(attnclust_core::kernels::real::max_row_norm(v, d, attnclust_core::Par::Rayon))))
 }
+
+/// Peak bytes of `kmeans`, `kmeansAsync` or `em` on `n` points of dimension `d` in `dtype` with `k`
+/// centres: the core's buffers (`baselines::peak_bytes`) and the copy of the points an async call
+/// makes.
+#[napi]
+pub fn baselines_peak_bytes(n: f64, d: f64, k: f64, dtype: Dtype) -> napi::Result<f64> {
+    Ok(attnclust_core::baselines::peak_bytes(n as usize, d as usize, k as usize, threads()?) + n * d * dtype.bytes() as f64)
+}
