@@ -64,6 +64,23 @@ describe('a small limit: over it a RangeError with the size, under it the call w
     refused(() => prior.samplePrompts(100, 1000, { seed: 0 }), 'batch');
     await refusedAsync(() => prior.samplePromptsAsync(100, 1000, { seed: 0 }), 'length');
     expect(prior.samplePrompts(10, 100, { seed: 0 }).x.shape).toEqual([10, 100, 8]);
+    // ≈ 2.9 MiB of arrays, drawn in place by the core (TypeScript once counted them twice: refused)
+    expect(prior.samplePrompts(50, 900, { seed: 0 }).x.shape).toEqual([50, 900, 8]);
+    expect(prior.samplePrompts(50, 900, { seed: 0, dtype: 'f32' }).x.shape).toEqual([50, 900, 8]);
+  });
+
+  it('planning beside the kernels: the matching counts its transposed costs, quantizationRatio copies only mixed types', () => {
+    // H > K: cost, relative errors and the transposed cost, 24·H·K bytes (≈ 4.6 MiB here)
+    refused(() => api.matching(f64([500, 2]), f64([400, 2], (i) => Math.cos(i))), 'params');
+    expect(api.matching(f64([40, 2]), f64([30, 2], (i) => Math.cos(i))).pairs.length).toBe(30);
+    // x, y and means of one float type are read in place: nothing to widen (≈ 9 MiB if they were)
+    const n = 300_000;
+    const x = f64([n, 2]);
+    const y = f64([n, 2], (i) => Math.sin(i) * 0.5);
+    const means = f64([2, 2], (i) => i);
+    const labels = new Uint32Array(n).map((_, i) => i % 2);
+    expect(api.quantizationRatio(x, y, means, labels)).toBeGreaterThan(0);
+    refused(() => api.quantizationRatio(x, { shape: y.shape, data: Float32Array.from(y.data) }, means, labels), 'x');
   });
 
   it('identityAttention(Sync): the kernel’s two work buffers and the async copy', async () => {
@@ -131,7 +148,8 @@ describe('a small limit: over it a RangeError with the size, under it the call w
     refused(() => api.metrics.alignment(f64([1000, 2]), f64([1000, 2])), 'params'); // 16 MB of costs
     expect(api.metrics.alignment(f64([100, 2]), f64([100, 2]))).toBeGreaterThan(-1);
     const x = f64([100_000, 4]);
-    refused(() => api.metrics.quantizationRatio(x, x, f64([2, 4]), new Uint32Array(100_000)), 'x');
+    // x and y of different float types are widened to f64 copies (one type is read in place: below)
+    refused(() => api.metrics.quantizationRatio(x, { shape: x.shape, data: Float32Array.from(x.data) }, f64([2, 4]), new Uint32Array(100_000)), 'x');
     // the contingency table is sparse: O(n) memory (a dense 2000 × 2000 table was refused here)
     const ids = Uint32Array.from({ length: 100_000 }, (_, i) => i);
     refused(() => api.metrics.adjustedRandIndex(ids, ids), 'a'); // hash tables of 100 000 entries

@@ -224,6 +224,12 @@ impl NativePrior {
         guard_sized(prompts_work(p.k, p.dim, batch, length), || draw_prompts(p, batch as usize, length as usize, seed as u64, dtype))
     }
 
+    /// Peak bytes of drawing `batch` prompts of `length` tokens in `dtype` (the arrays returned).
+    #[napi]
+    pub fn sample_prompts_peak_bytes(&self, batch: f64, length: f64, dtype: Dtype) -> f64 {
+        self.inner.sample_prompts_peak_bytes(batch as usize, length as usize, dtype.bytes())
+    }
+
     /// `sample_prompts_sync` into arrays the caller allocated for `batch` prompts of `length`
     /// tokens: `x` (`batch × length × d`) and `means` (`batch × K × d`), their type the dtype,
     /// `labels` (`batch × length`) and `weights` (`batch × K`); for small draws (see

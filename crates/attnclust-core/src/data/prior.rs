@@ -232,6 +232,14 @@ impl Prior {
         Ok(out)
     }
 
+    /// Peak bytes of [`Prior::sample_prompts`] for `batch` prompts of `length` tokens in values of
+    /// `elem` bytes: the four arrays it returns (`x`, `labels`, `means`, `weights`), which are drawn
+    /// in place, prompt by prompt; nothing else grows with the draw.
+    pub fn sample_prompts_peak_bytes(&self, batch: usize, length: usize, elem: usize) -> f64 {
+        let [b, l, k, d, e] = [batch, length, self.k, self.dim, elem].map(|v| v as f64);
+        b * l * (d * e + 4.0) + b * k * (d * e + 8.0)
+    }
+
     /// [`Prior::sample_prompts`] into the caller's arrays (the same values): `x` (`B × L × d`),
     /// `labels` (`B × L`), `means` (`B × K × d`) and `weights` (`B × K`), all row-major, with `B`
     /// the number of prompts (`weights.len() / K`) and `L` the tokens per prompt.
