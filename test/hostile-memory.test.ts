@@ -156,6 +156,18 @@ describe('a small limit: over it a RangeError with the size, under it the call w
     expect(api.metrics.adjustedRandIndex(ids.subarray(0, 2000), ids.subarray(0, 2000))).toBe(1);
   });
 
+  it('TwoHeadLayer: its parameters and initFromData at the bytes the addon plans', () => {
+    // initFromData widens the tokens to f64 and the core rescales them into a copy: 16·n·d + 8·n
+    // bytes (≈ 6.5 MiB here; TypeScript once counted 8·n·d + 16·n, ≈ 3.8 MiB, and let it through)
+    refused(() => new api.TwoHeadLayer({ dim: 8, lambda: 1 }).initFromData(f64([50_000, 8]), { seed: 0 }), 'source');
+    expect(new api.TwoHeadLayer({ dim: 8, lambda: 1 }).initFromData(f64([20_000, 8]), { seed: 0 }).params.shape).toEqual([2, 8]);
+    const planned = native.headsLayerPeakBytes(3, 20_000, 'f64');
+    api.setMemoryLimit(planned - 1);
+    expect(() => new api.TwoHeadLayer({ dim: 20_000, heads: 3, lambda: 1 })).toThrow(/too large/);
+    api.setMemoryLimit(planned);
+    expect(new api.TwoHeadLayer({ dim: 20_000, heads: 3, lambda: 1 }).heads).toBe(3);
+  });
+
   it('layers whose parameters alone exceed the limit', () => {
     refused(() => new api.TwoHeadLayer({ dim: 1 << 20, heads: 4, lambda: 1 }), 'heads');
     refused(() => new api.AttentionLayer({ dim: 512, heads: 4 }), 'dim');

@@ -116,3 +116,22 @@ pub fn max_row_norm(#[napi(ts_arg_type = "Float32Array | Float64Array")] x: crat
 pub fn baselines_peak_bytes(n: f64, d: f64, k: f64, dtype: Dtype) -> napi::Result<f64> {
     Ok(attnclust_core::baselines::peak_bytes(n as usize, d as usize, k as usize, threads()?) + n * d * dtype.bytes() as f64)
 }
+
+/// Bytes of a `TwoHeadLayer`'s `heads × dim` parameters in `dtype` with their gradient and
+/// optimiser state.
+#[napi]
+pub fn heads_layer_peak_bytes(heads: f64, dim: f64, dtype: Dtype) -> f64 {
+    train::two_head::params_peak_bytes(heads as usize, dim as usize, dtype.bytes())
+}
+
+/// Peak bytes of `initFromData` on `n` tokens of dimension `dim`: the tokens widened to `f64` by
+/// this binding and the core's own buffers (`train::init::data_peak_bytes`).
+#[napi]
+pub fn init_from_data_peak_bytes(n: f64, dim: f64) -> f64 {
+    8.0 * n * dim + train::init::data_peak_bytes(n as usize, dim as usize)
+}
+
+/// The stream of the mixture sample `initFromData` draws its heads from (the core's purpose key
+/// `rng::purpose::INIT`), so that it differs from the user's streams of the same seed.
+#[napi]
+pub const INIT_SAMPLE_STREAM: u32 = attnclust_core::data::rng::purpose::INIT as u32;
