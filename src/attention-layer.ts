@@ -7,7 +7,7 @@ import { attention, flatWeights, identityWeights, splitWeights, type AttentionMa
 import { signalOf } from './cancel';
 import { call } from './errors';
 import type { MixturePrior } from './gmm';
-import { bytesOf, checkMemory } from './memory';
+import { checkMemory } from './memory';
 import { choices, native, type Native } from './native';
 import { optimSpec, trainInChunks } from './train-loop';
 import type { Dtype, Float, OptimizerSpec, ScheduleSpec, Tensor, TokensLike } from './types';
@@ -103,17 +103,19 @@ export class AttentionLayer {
    */
   constructor(opts: AttentionLayerOptions) {
     const o = v.options('options', opts, true, ['dim', 'heads', 'dk', 'dv', 'lambda', 'mask', 'dtype', 'init']);
-    this.dim = v.integer('dim', o.dim, 1, 1 << 14);
-    this.heads = o.heads === undefined ? 1 : v.integer('heads', o.heads, 1, 1024);
-    this.dk = o.dk === undefined ? this.dim : v.integer('dk', o.dk, 1, 1 << 14);
-    this.dv = o.dv === undefined ? this.dim : v.integer('dv', o.dv, 1, 1 << 14);
-    this.lambda = o.lambda === undefined ? 1 / Math.sqrt(this.dk) : v.positive('lambda', o.lambda);
-    this.mask = v.oneOf('mask', o.mask, choices('Mask'), 'none');
+    // (the sizes' ranges are the core's rule, checked with the weights' peak bytes below)
+    this.dim = v.u32('dim', o.dim);
+    this.heads = o.heads === undefined ? 1 : v.u32('heads', o.heads);
+    this.dk = o.dk === undefined ? this.dim : v.u32('dk', o.dk);
+    this.dv = o.dv === undefined ? this.dim : v.u32('dv', o.dv);
     this.dtype = v.dtype('dtype', o.dtype, 'f32');
     const shape = this.#shape;
-    const size = this.heads * (2 * this.dim * this.dk + 2 * this.dim * this.dv);
     // The weights, and (when training) their f64 gradient and optimiser state.
-    checkMemory(['dim', 'heads'], size * (bytesOf(this.dtype) + 24), `${size} weights (H·(2·d·dk + 2·d·dv)), ${this.dtype}, with their gradient and optimiser state`);
+    const bytes = call(() => native.attentionLayerPeakBytes(shape, this.dtype));
+    const size = this.heads * (2 * this.dim * this.dk + 2 * this.dim * this.dv);
+    checkMemory(['dim', 'heads'], bytes, `${size} weights (H·(2·d·dk + 2·d·dv)), ${this.dtype}, with their gradient and optimiser state`);
+    this.lambda = o.lambda === undefined ? 1 / Math.sqrt(this.dk) : v.positive('lambda', o.lambda);
+    this.mask = v.oneOf('mask', o.mask, choices('Mask'), 'none');
     const init = o.init ?? { kind: 'random', seed: 0 };
     if (init === 'identity') {
       if (this.dk !== this.dim || this.dv !== this.dim) throw new RangeError("`init` 'identity' needs dk = dv = dim");
@@ -221,12 +223,12 @@ export class AttentionLayer {
   }> {
     const o = v.options('options', opts, true, ['steps', 'batch', 'length', 'lr', 'seed', 'optimizer', 'schedule', 'recordEvery', 'signal', 'onStep']);
     const steps = v.integer('steps', o.steps, 0, Number.MAX_SAFE_INTEGER);
-    const batch = v.integer('batch', o.batch, 1, 1 << 16);
-    const length = v.integer('length', o.length, 1, 1 << 20);
+    // (the ranges of batch and length are the core's rule, checked with the step's peak bytes below)
+    const batch = v.integer('batch', o.batch, 0, Number.MAX_SAFE_INTEGER);
+    const length = v.integer('length', o.length, 0, Number.MAX_SAFE_INTEGER);
     const lr = v.numeric('lr', o.lr); // (its range is the core's rule: see optimSpec)
     const seed = v.seed('seed', o.seed);
     if (prior.dim !== this.dim) throw new TypeError(`\`prior\` has dimension ${prior.dim} but the layer ${this.dim}`);
-    if (this.mask === 'no-self' && length < 2) throw new RangeError("`length` must be at least 2 with mask 'no-self'");
     const optim = optimSpec(o.optimizer, o.schedule, steps, lr, 'adam');
     const recordEvery = o.recordEvery === undefined ? Math.max(1, Math.ceil(steps / 100)) : v.integer('recordEvery', o.recordEvery, 1, Number.MAX_SAFE_INTEGER);
     const signal = signalOf(o.signal);
@@ -236,7 +238,7 @@ export class AttentionLayer {
       // One step: its prompts, y and dy, the backward pass, the f64 gradient and optimiser state
       // (computed beside the kernels, in the core).
       const d = this.dim;
-      const bytes = call(() => native.attentionTrainPeakBytes(batch, length, prior.k, this.#shape, this.dtype));
+      const bytes = call(() => native.attentionTrainPeakBytes(batch, length, prior.k, this.#shape, this.mask, this.dtype));
       checkMemory(['batch', 'length'], bytes, `a step on ${batch} prompts of ${length} tokens of dimension ${d}, ${this.dtype}`);
     }
     const spec: Native.AttentionTrainSpec = { shape: this.#shape, opts: { lambda: this.lambda, mask: this.mask }, prior: prior.spec, optim, batch, length, seed };

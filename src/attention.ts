@@ -321,9 +321,10 @@ export function attentionBackwardSync(x: TokensLike, weights: AttentionWeights, 
  * exceed the memory limit.
  */
 export function identityWeights(dim: number, opts: { heads?: number; dtype?: Dtype } = {}): AttentionWeights {
-  const d = v.integer('dim', dim, 1, 1 << 14);
+  // (no upper bound but the memory limit: these are plain JS arrays, for any model-C call)
+  const d = v.integer('dim', dim, 1, Number.MAX_SAFE_INTEGER);
   const o = v.options('options', opts, false, ['heads', 'dtype']);
-  const h = o.heads === undefined ? 1 : v.integer('heads', o.heads, 1, 1024);
+  const h = o.heads === undefined ? 1 : v.integer('heads', o.heads, 1, Number.MAX_SAFE_INTEGER);
   const dt = v.dtype('dtype', o.dtype, 'f32');
   checkMemory(['dim', 'heads'], 4 * h * d * d * bytesOf(dt), `four ${h} × ${d} × ${d} identity matrices, ${dt}`);
   const eye = () => {

@@ -82,9 +82,8 @@ function points(x: unknown, k: unknown): { t: Tensor; n: number; d: number; k: n
   const kk = v.u32('k', k);
   // (no bound on the values here: the addon rescales points beyond 2^±400 by a power of two and
   // reports an inertia or log-likelihood beyond f64 itself, naming `x`)
-  // Per point: a label, a distance and its assignment (k-means, EM); centres, sums and per-chunk
-  // partial sums (k × d, f64); the copy of x that an async call makes.
-  const bytes = n * (40 + d * t.data.BYTES_PER_ELEMENT) + 8 * kk * (d + 1) * (4 + 2 * call(() => native.getThreads()));
+  // (the buffers are the core's to count: baselines::peak_bytes, beside k-means and EM)
+  const bytes = call(() => native.baselinesPeakBytes(n, d, kk, v.dtypeOf(t.data)));
   checkMemory('x', bytes, `${n} points of dimension ${d} and ${kk} centres`);
   return { t, n, d, k: kk };
 }

@@ -236,8 +236,9 @@ function priorWeights(w: unknown): { weights?: number[]; dirichlet?: number[] } 
     return a as number[];
   };
   if (Array.isArray(w)) return { weights: numbers('weights', w) };
-  if (typeof w === 'object' && w !== null && Object.keys(w).length === 1 && 'dirichlet' in w) return { dirichlet: numbers('weights.dirichlet', (w as { dirichlet: unknown }).dirichlet) };
-  throw new TypeError('`weights` must be an array of K weights or `{ dirichlet: α }`');
+  if (typeof w !== 'object' || w === null) throw new TypeError('`weights` must be an array of K weights or `{ dirichlet: α }`');
+  // `{ dirichlet }`: another key (`{ dirichlt: 1 }`) is named, with the closest valid one
+  return { dirichlet: numbers('weights.dirichlet', v.options('weights', w, true, ['dirichlet']).dirichlet) };
 }
 
 /** Options of `MixturePrior.samplePrompts`. */
@@ -338,9 +339,9 @@ export class MixturePrior {
     const b = v.integer('batch', batch, 0, 2 ** 32 - 1);
     const l = v.integer('length', length, 0, 2 ** 32 - 1);
     const a = { b, l, seed: v.seed('seed', o.seed), dtype: v.dtype('dtype', o.dtype, 'f64'), signal: signalOf(o.signal) };
-    // x (B·L·d), labels (B·L) and means (B·K·d): drawn per prompt, then joined (twice at the peak).
-    const [d, k, s] = [this.dim, this.k, bytesOf(a.dtype)];
-    checkMemory(['batch', 'length'], 2 * (b * l * d * s + 4 * b * l + b * k * d * s + 8 * b * k), () => `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
+    // x (B·L·d), labels (B·L), means (B·K·d) and weights (B·K), as the core plans them
+    const [d, k] = [this.dim, this.k];
+    checkMemory(['batch', 'length'], this.#native.samplePromptsPeakBytes(b, l, a.dtype), () => `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
     // Centroid coordinates are below 9·size (a normal draw, scaled), tokens add below 9·σ.
     fitsDtype(10 * (this.spec.size + this.spec.sigma), a.dtype, "this prior's tokens");
     return a;

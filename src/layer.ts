@@ -16,7 +16,7 @@
 import { signalOf } from './cancel';
 import { call, isNumericFault } from './errors';
 import { GaussianMixture } from './gmm';
-import { bytesOf, checkMemory } from './memory';
+import { checkMemory } from './memory';
 import { alignment, centroidError } from './metrics';
 import { choices, native, type Native } from './native';
 import { converged, quadratureOf } from './population';
@@ -101,8 +101,8 @@ export class TwoHeadLayer {
     this.lambda = v.positive('lambda', o.lambda);
     this.scores = v.oneOf('scores', o.scores, choices('Scores'), 'dot');
     this.dtype = v.dtype('dtype', o.dtype, 'f64');
-    // The parameters, and (when training) their gradient and optimiser state in f64.
-    checkMemory(['heads', 'dim'], this.heads * this.dim * (bytesOf(this.dtype) + 32), `${this.heads} × ${this.dim} parameters with their gradient and optimiser state`);
+    // The parameters, and (when training) their gradient and optimiser state, as the core counts them.
+    checkMemory(['heads', 'dim'], call(() => native.headsLayerPeakBytes(this.heads, this.dim, this.dtype)), `${this.heads} × ${this.dim} parameters with their gradient and optimiser state`);
     this.#params = this.#initial(o.init ?? { kind: 'random', scale: 0.01, seed: 0 });
   }
 
@@ -150,7 +150,7 @@ export class TwoHeadLayer {
     let x: Tensor;
     if (source instanceof GaussianMixture) {
       if (source.dim !== this.dim) throw new TypeError(`\`source\` has dimension ${source.dim} but the layer ${this.dim}`);
-      x = source.sample(o.n === undefined ? 1024 : v.integer('n', o.n, 1, 1 << 24), { seed, stream: 0x494e4954, dtype: this.dtype }).x;
+      x = source.sample(o.n === undefined ? 1024 : v.integer('n', o.n, 1, 1 << 24), { seed, stream: native.INIT_SAMPLE_STREAM, dtype: this.dtype }).x;
     } else {
       const t = v.matrix('source', source, this.dtype);
       // The heads are tokens of the source, in the layer's type: they must fit in it.
@@ -158,8 +158,8 @@ export class TwoHeadLayer {
     }
     if (x.shape[1] !== this.dim) throw new TypeError(`\`source\` must have ${this.dim} columns, got ${x.shape[1]}`);
     // (at least one token: the core's rule, naming `source`)
-    // The addon widens the tokens to f64 and keeps a squared distance per token.
-    checkMemory('source', x.data.length * 8 + (x.shape[0] as number) * 16, () => `${x.shape[0]} × ${this.dim} tokens widened to f64`);
+    // The tokens widened to f64 and rescaled, and a squared distance per token (planned by the addon).
+    checkMemory('source', call(() => native.initFromDataPeakBytes(x.shape[0] as number, this.dim)), () => `${x.shape[0]} × ${this.dim} tokens widened to f64`);
     // (tokens beyond 2^±400 are rescaled natively by a power of two: no bound here)
     const data = call(() => native.initHeads({ kind: 'data', seed }, this.heads, this.dim, this.dtype, x.data));
     this.#params = { shape: [this.heads, this.dim], data };

@@ -161,7 +161,7 @@ function checkMatching(p: Tensor, m: Tensor): void {
 }
 
 function checkMatchingSize(h: number, k: number): void {
-  checkMemory(['params', 'means'], 16 * h * k + 64 * (h + k), () => `a ${h} × ${k} cost matrix, f64`);
+  checkMemory(['params', 'means'], call(() => native.matchingPeakBytes(h, k)), () => `${h} × ${k} cost matrices, f64`);
 }
 
 /**
@@ -320,10 +320,10 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
   }
   if (!(labels instanceof Uint32Array)) throw new TypeError('`labels` must be a Uint32Array');
   if (labels.length !== b * l) throw new TypeError(`\`labels\` must hold one label per token (${b * l}), got ${labels.length}`);
-  // The addon widens x, y and means to f64.
-  checkMemory('x', 8 * (2 * b * l * d + b * ms[1] * d), () => `x and y ${b} × ${l} × ${d} and means, widened to f64`);
   const [xd, yd, md] = [xt.data, yt.data, mt.data];
   const k = ms[1];
+  const mixed = v.dtypeOf(xd) !== v.dtypeOf(yd) || v.dtypeOf(xd) !== v.dtypeOf(md);
+  checkMemory('x', call(() => native.quantizationRatioPeakBytes(b, l, k, d, mixed)), () => `x and y ${b} × ${l} × ${d} and means, widened to f64`);
   const direct = (x: Float, y: Float, m: Float): number | undefined => {
     try {
       const r = call(() => native.quantizationRatio(x, y, m, labels, b, l, k, d));
@@ -353,7 +353,8 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
     return m;
   };
   const out = (m: number) => m > SAFE_HI || (m > 0 && m < SAFE_LO);
-  checkMemory('x', 16 * (2 * b * l * d + k * b * d), `x and y ${b} × ${l} × ${d} and means, rescaled, and widened to f64`);
+  // (this function's own f64 copies; the addon reads them in place)
+  checkMemory('x', 8 * (2 * b * l * d + k * b * d), `x and y ${b} × ${l} × ${d} and means, rescaled copies in f64`);
   const [x2, y2, m2] = [Float64Array.from(xd), Float64Array.from(yd), Float64Array.from(md)];
   for (let p = 0; p < b; p++) {
     const m = spread(p);

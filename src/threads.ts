@@ -18,7 +18,7 @@ import * as v from './validate';
  * @throws {RangeError} naming `threads` when `n` is not an integer in [1, 256].
  */
 export function setThreads(n: number): void {
-  // (the range [1, 256] is the addon's rule)
+  // (the range is the addon's rule)
   const k = v.u32('threads', n);
   call(() => native.setThreads(k));
 }

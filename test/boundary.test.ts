@@ -164,6 +164,10 @@ const sync: Case[] = [
   ['attentionBackwardSync: dy with NaN', () => attentionBackwardSync(X, W(), [[1, 0], [0, NaN]]), R, 'dy', CORE],
   ['identityWeights: dim a string', () => identityWeights(any('2')), T, 'dim', TS],
   ['AttentionLayer: dim a string', () => new AttentionLayer({ dim: any('2') }), T, 'dim', TS],
+  // the layer's size limits are the core's rule (train::attention::check_shape), not a copy in TS
+  ['AttentionLayer: heads above the core limit', () => new AttentionLayer({ dim: 2, heads: 1e6 }), R, 'heads', CORE],
+  ['AttentionLayer: dk above the core limit', () => new AttentionLayer({ dim: 2, dk: 1e6 }), R, 'dk', CORE],
+  ['AttentionLayer: dim 0', () => new AttentionLayer({ dim: 0 }), R, 'dim', CORE],
   ['alignment: params a string', () => alignment(any('p'), M2), T, 'params', TS],
   ['alignment: params with NaN', () => alignment([[NaN, 1]], M2), R, 'params', CORE],
   ['alignment: params empty', () => alignment({ shape: [0, 2], data: new Float64Array(0) }, M2), R, 'params', CORE],
@@ -219,6 +223,9 @@ const async: Case[] = [
   ['AttentionLayer.forward: x a string', () => new AttentionLayer({ dim: 2 }).forward(any('x')), T, 'x', TS],
   ['AttentionLayer.train: lr negative', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 1, batch: 1, length: 2, lr: -1, seed: 0 }), R, 'lr', CORE],
   ['AttentionLayer.train: optimizer.eps zero', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 1, batch: 1, length: 2, lr: 0.1, seed: 0, optimizer: { kind: 'adam', eps: 0 } }), R, 'optimizer.eps', CORE],
+  ['AttentionLayer.train: batch above the core limit', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 1, batch: 1e6, length: 2, lr: 0.1, seed: 0 }), R, 'batch', CORE],
+  ['AttentionLayer.train: 0 steps still refuse length above the core limit', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 0, batch: 1, length: 2 ** 40, lr: 0.1, seed: 0 }), R, 'length', CORE],
+  ["AttentionLayer.train: one token with mask 'no-self'", () => new AttentionLayer({ dim: 2, mask: 'no-self' }).train(sphere(), { steps: 1, batch: 1, length: 1, lr: 0.1, seed: 0 }), R, 'length', CORE],
   ['AttentionLayer.train: schedule.tau zero', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 1, batch: 1, length: 2, lr: 0.1, seed: 0, schedule: { kind: 'inverse-time', tau: 0 } }), R, 'schedule.tau', CORE],
 ];
 

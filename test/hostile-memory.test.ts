@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as api from '../src/index';
 import type { Tensor } from '../src/index';
 import { cleanupIsolated, runIsolated } from './helpers/isolated';
+import { native } from '../src/native';
 
 afterAll(() => cleanupIsolated());
 
@@ -63,6 +64,23 @@ describe('a small limit: over it a RangeError with the size, under it the call w
     refused(() => prior.samplePrompts(100, 1000, { seed: 0 }), 'batch');
     await refusedAsync(() => prior.samplePromptsAsync(100, 1000, { seed: 0 }), 'length');
     expect(prior.samplePrompts(10, 100, { seed: 0 }).x.shape).toEqual([10, 100, 8]);
+    // ≈ 2.9 MiB of arrays, drawn in place by the core (TypeScript once counted them twice: refused)
+    expect(prior.samplePrompts(50, 900, { seed: 0 }).x.shape).toEqual([50, 900, 8]);
+    expect(prior.samplePrompts(50, 900, { seed: 0, dtype: 'f32' }).x.shape).toEqual([50, 900, 8]);
+  });
+
+  it('planning beside the kernels: the matching counts its transposed costs, quantizationRatio copies only mixed types', () => {
+    // H > K: cost, relative errors and the transposed cost, 24·H·K bytes (≈ 4.6 MiB here)
+    refused(() => api.matching(f64([500, 2]), f64([400, 2], (i) => Math.cos(i))), 'params');
+    expect(api.matching(f64([40, 2]), f64([30, 2], (i) => Math.cos(i))).pairs.length).toBe(30);
+    // x, y and means of one float type are read in place: nothing to widen (≈ 9 MiB if they were)
+    const n = 300_000;
+    const x = f64([n, 2]);
+    const y = f64([n, 2], (i) => Math.sin(i) * 0.5);
+    const means = f64([2, 2], (i) => i);
+    const labels = new Uint32Array(n).map((_, i) => i % 2);
+    expect(api.quantizationRatio(x, y, means, labels)).toBeGreaterThan(0);
+    refused(() => api.quantizationRatio(x, { shape: y.shape, data: Float32Array.from(y.data) }, means, labels), 'x');
   });
 
   it('identityAttention(Sync): the kernel’s two work buffers and the async copy', async () => {
@@ -111,15 +129,43 @@ describe('a small limit: over it a RangeError with the size, under it the call w
     expect(api.kmeans(f64([1000, 2]), 2, { seed: 0 }).centers.shape).toEqual([2, 2]);
   });
 
+  it("kmeans / em are refused at the bytes the core plans (baselines::peak_bytes, no formula in TypeScript)", () => {
+    const x = f64([5000, 3]);
+    for (const dtype of ['f32', 'f64'] as const) {
+      const t = dtype === 'f64' ? x : { shape: x.shape, data: Float32Array.from(x.data) };
+      const planned = native.baselinesPeakBytes(5000, 3, 4, dtype);
+      expect(planned).toBeGreaterThan(5000 * 3 * (dtype === 'f32' ? 4 : 8));
+      api.setMemoryLimit(planned - 1);
+      expect(() => api.kmeans(t, 4, { seed: 0 })).toThrow(/`x` is too large/);
+      expect(() => api.em(t, 4, { seed: 0 })).toThrow(/`x` is too large/);
+      api.setMemoryLimit(planned);
+      expect(api.kmeans(t, 4, { seed: 0 }).centers.shape).toEqual([4, 3]);
+      expect(api.em(t, 4, { seed: 0, maxIter: 2 }).means.shape).toEqual([4, 3]);
+    }
+  });
+
   it('metrics: the matching’s cost matrix, the widened copies, the contingency table', () => {
     refused(() => api.metrics.alignment(f64([1000, 2]), f64([1000, 2])), 'params'); // 16 MB of costs
     expect(api.metrics.alignment(f64([100, 2]), f64([100, 2]))).toBeGreaterThan(-1);
     const x = f64([100_000, 4]);
-    refused(() => api.metrics.quantizationRatio(x, x, f64([2, 4]), new Uint32Array(100_000)), 'x');
+    // x and y of different float types are widened to f64 copies (one type is read in place: below)
+    refused(() => api.metrics.quantizationRatio(x, { shape: x.shape, data: Float32Array.from(x.data) }, f64([2, 4]), new Uint32Array(100_000)), 'x');
     // the contingency table is sparse: O(n) memory (a dense 2000 × 2000 table was refused here)
     const ids = Uint32Array.from({ length: 100_000 }, (_, i) => i);
     refused(() => api.metrics.adjustedRandIndex(ids, ids), 'a'); // hash tables of 100 000 entries
     expect(api.metrics.adjustedRandIndex(ids.subarray(0, 2000), ids.subarray(0, 2000))).toBe(1);
+  });
+
+  it('TwoHeadLayer: its parameters and initFromData at the bytes the addon plans', () => {
+    // initFromData widens the tokens to f64 and the core rescales them into a copy: 16·n·d + 8·n
+    // bytes (≈ 6.5 MiB here; TypeScript once counted 8·n·d + 16·n, ≈ 3.8 MiB, and let it through)
+    refused(() => new api.TwoHeadLayer({ dim: 8, lambda: 1 }).initFromData(f64([50_000, 8]), { seed: 0 }), 'source');
+    expect(new api.TwoHeadLayer({ dim: 8, lambda: 1 }).initFromData(f64([20_000, 8]), { seed: 0 }).params.shape).toEqual([2, 8]);
+    const planned = native.headsLayerPeakBytes(3, 20_000, 'f64');
+    api.setMemoryLimit(planned - 1);
+    expect(() => new api.TwoHeadLayer({ dim: 20_000, heads: 3, lambda: 1 })).toThrow(/too large/);
+    api.setMemoryLimit(planned);
+    expect(new api.TwoHeadLayer({ dim: 20_000, heads: 3, lambda: 1 }).heads).toBe(3);
   });
 
   it('layers whose parameters alone exceed the limit', () => {

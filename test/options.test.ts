@@ -14,10 +14,13 @@ import {
   attentionSync,
   em,
   identityAttention,
+  identityAttentionLimit,
   identityAttentionSync,
   identityWeights,
   kmeans,
   kmeansAsync,
+  limitQuantization,
+  limitQuantizationRatio,
 } from '../src/index';
 import { closest, editDistance } from '../src/validate';
 
@@ -96,6 +99,9 @@ describe('unknown option keys are TypeErrors naming the key and the closest vali
     await expectUnknown(() => GaussianMixture.full({ means: [[0]], covariances: [[[1]]], covariance: [] } as never), 'covariance', 'covariances');
     await expectUnknown(() => MixturePrior.sphere({ k: 2, dim: 2, radius: 1, sigma: 0.1, minSep: 0.5 } as never), 'minSep');
     await expectUnknown(() => MixturePrior.gaussian({ k: 2, dim: 2, scale: 1, sigma: 0.1, radius: 1 } as never), 'radius');
+    // the Dirichlet form of a prior's weights is an options object too
+    await expectUnknown(() => MixturePrior.sphere({ k: 2, dim: 2, radius: 1, sigma: 0.1, weights: { dirichlt: 1 } } as never), 'dirichlt', 'dirichlet');
+    await expectUnknown(() => MixturePrior.gaussian({ k: 2, dim: 2, scale: 1, sigma: 0.1, weights: { dirichlet: 1, alpha: 2 } } as never), 'alpha');
   });
   it('k-means and EM', async () => {
     await expectUnknown(() => kmeans(x2, 2, { seed: 0, n_init: 10 } as never), 'n_init', 'nInit');
@@ -122,6 +128,19 @@ describe('unknown option keys are TypeErrors naming the key and the closest vali
     await expectUnknown(() => l.train(prior(), { ...base, optimizer: { kind: 'adam', beta_1: 0.8 } } as never), 'beta_1', 'beta1');
     await expectUnknown(() => l.train(prior(), { ...base, schedule: { kind: 'cosine', flor: 0.1 } } as never), 'flor', 'floor');
     await expectUnknown(() => l.train(prior(), { ...base, schedul: 'constant' } as never), 'schedul', 'schedule');
+  });
+  it('TwoHeadLayer: full-batch training, the population risk and the exact limits (with their quadrature)', async () => {
+    const l = layer();
+    // a fixed sample is used whole: `batch` is not an option there
+    await expectUnknown(() => l.train(x2, { steps: 1, lr: 0.1, seed: 0, batch: 8 } as never), 'batch');
+    await expectUnknown(() => l.train(x2, { steps: 1, lr: 0.1, seed: 0, mean: [[0, 0]] } as never), 'mean', 'means');
+    await expectUnknown(() => l.train(mix(), { steps: 1, lr: 0.1, seed: 0, method: 'population', quadrature: { node: 8 } } as never), 'node', 'nodes');
+    await expectUnknown(() => l.population(mix(), { quadratur: {} } as never), 'quadratur', 'quadrature');
+    await expectUnknown(() => l.population(mix(), { quadrature: { toll: 1e-9 } } as never), 'toll', 'tol');
+    await expectUnknown(() => identityAttentionLimit(mix(), x2, { lamda: 1 } as never), 'lamda', 'lambda');
+    await expectUnknown(() => identityAttentionLimit(mix(), x2, { quadrature: {} } as never), 'quadrature');
+    await expectUnknown(() => limitQuantization(mix(), { score: 'dot' } as never), 'score', 'scores');
+    await expectUnknown(() => limitQuantizationRatio(mix(), { quadrature: { tol: 1e-6, nodes: 8, node: 8 } } as never), 'node', 'nodes');
   });
   it('known keys still work, and an undefined options object is the defaults', () => {
     expect(identityAttentionSync(x2, { lambda: 0.3, scores: 'distance', excludeSelf: true, depth: 2, residual: true }).shape).toEqual([3, 2]);

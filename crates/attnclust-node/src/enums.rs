@@ -227,6 +227,33 @@ pub trait AsView {
     }
 }
 
+/// A float array written in place, as a mutable slice of its own type.
+pub enum ViewMut<'a> {
+    F32(&'a mut [f32]),
+    F64(&'a mut [f64]),
+}
+
+/// Float arrays that a call writes in place: the result arrays TypeScript allocated.
+pub trait AsViewMut {
+    fn view_mut(&mut self) -> ViewMut<'_>;
+
+    /// Whether the array holds `f32` values.
+    fn is_f32(&self) -> bool;
+}
+
+impl AsViewMut for crate::borrow::FloatsMut {
+    fn view_mut(&mut self) -> ViewMut<'_> {
+        match self {
+            crate::borrow::FloatsMut::F32(v) => ViewMut::F32(v),
+            crate::borrow::FloatsMut::F64(v) => ViewMut::F64(v),
+        }
+    }
+
+    fn is_f32(&self) -> bool {
+        matches!(self, crate::borrow::FloatsMut::F32(_))
+    }
+}
+
 impl AsView for crate::convert::Floats {
     fn view(&self) -> View<'_> {
         match self {
@@ -262,8 +289,21 @@ impl AsView for crate::convert::Owned {
 /// arrays keep their own names there). `floats!(dtype => T; body)` runs `body` with the type
 /// alias `T` set from a [`Dtype`]. A body's result in the computation's type goes back to JS
 /// through [`crate::convert::Out`] (a [`crate::convert::FloatsOut`]).
+/// `floats!([a => x], mut [y => y], "a", "y"; body)` also binds result arrays written in place
+/// ([`crate::borrow::FloatsMut`], as `&mut` slices), after the borrowed ones.
 #[macro_export]
 macro_rules! floats {
+    ([$($a:expr => $x:ident),*], mut [$($m:expr => $y:ident),+], $($name:literal),+; $body:expr) => {{
+        #[allow(unused_imports)] // (no borrowed arrays: `floats!([], mut [..] …)`)
+        use $crate::enums::{AsView as _, AsViewMut as _};
+        let f32s = [$(matches!($a.view(), $crate::enums::View::F32(_)),)* $($m.is_f32(),)+];
+        #[allow(unreachable_patterns)]
+        match ($($a.view(),)* $($m.view_mut(),)+) {
+            ($($crate::enums::View::F32($x),)* $($crate::enums::ViewMut::F32($y),)+) => $body,
+            ($($crate::enums::View::F64($x),)* $($crate::enums::ViewMut::F64($y),)+) => $body,
+            _ => Err($crate::enums::mismatch(&[$($name),+], &f32s)),
+        }
+    }};
     ([$($a:expr => $x:ident),+], else $mixed:expr; $body:expr) => {{
         use $crate::enums::AsView as _;
         #[allow(unreachable_patterns)]

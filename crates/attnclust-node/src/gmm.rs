@@ -113,11 +113,10 @@ impl NativeMixture {
         }
         guard_sized(values.saturating_mul(8), || {
             convert::product(&[n, m.dim], MAX_VALUES, "n", "the sample (n × d)")?;
-            match &mut x {
-                FloatsMut::F32(v) => m.sample_into::<f32>(v, &mut labels, seed as u64, stream as u64, Par::Rayon),
-                FloatsMut::F64(v) => m.sample_into::<f64>(v, &mut labels, seed as u64, stream as u64, Par::Rayon),
-            }
-            Ok(())
+            floats!([], mut [x => x], "x"; {
+                m.sample_into(x, &mut labels, seed as u64, stream as u64, Par::Rayon);
+                Ok(())
+            })
         })
     }
 
@@ -225,6 +224,12 @@ impl NativePrior {
         guard_sized(prompts_work(p.k, p.dim, batch, length), || draw_prompts(p, batch as usize, length as usize, seed as u64, dtype))
     }
 
+    /// Peak bytes of drawing `batch` prompts of `length` tokens in `dtype` (the arrays returned).
+    #[napi]
+    pub fn sample_prompts_peak_bytes(&self, batch: f64, length: f64, dtype: Dtype) -> f64 {
+        self.inner.sample_prompts_peak_bytes(batch as usize, length as usize, dtype.bytes())
+    }
+
     /// `sample_prompts_sync` into arrays the caller allocated for `batch` prompts of `length`
     /// tokens: `x` (`batch × length × d`) and `means` (`batch × K × d`), their type the dtype,
     /// `labels` (`batch × length`) and `weights` (`batch × K`); for small draws (see
@@ -253,12 +258,7 @@ impl NativePrior {
             convert::product(&[b, l, p.dim], MAX_VALUES, "batch", "the prompts (batch × length × d)")?;
             convert::product(&[b, p.k, p.dim], MAX_VALUES, "batch", "their centroids (batch × k × d)")?;
             let names = crate::errors::js_names(&[("min_separation", "minSeparation")]);
-            match (&mut x, &mut means) {
-                (FloatsMut::F32(x), FloatsMut::F32(m)) => p.sample_prompts_into::<f32>(x, &mut labels, m, &mut weights, seed as u64, Par::Rayon),
-                (FloatsMut::F64(x), FloatsMut::F64(m)) => p.sample_prompts_into::<f64>(x, &mut labels, m, &mut weights, seed as u64, Par::Rayon),
-                _ => Err(CoreError::type_("means", "the dtype of `x`", "the other float type")),
-            }
-            .map_err(names)
+            floats!([], mut [x => x, means => m], "x", "means"; p.sample_prompts_into(x, &mut labels, m, &mut weights, seed as u64, Par::Rayon)).map_err(names)
         })
     }
 }

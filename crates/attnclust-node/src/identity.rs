@@ -2,7 +2,7 @@
 
 use crate::borrow::{FloatsMut, FloatsRef};
 use crate::convert::{FloatsOut, Out, Owned};
-use crate::enums::{AsView, Scores, View};
+use crate::enums::{AsView, Scores};
 use crate::errors::{js_names, Names};
 use crate::floats;
 use crate::job::{guard_sized, CancelToken, Job, Promise};
@@ -83,11 +83,7 @@ pub fn identity_attention_into_sync(
 ) -> napi::Result<()> {
     let o = IdentityOptions { lambda, scores, exclude_self, depth, residual };
     let n = x.values();
-    guard_sized(n.saturating_mul(l as usize).saturating_mul(o.depth as usize), || match (x.view(), &mut y) {
-        (View::F32(x), FloatsMut::F32(y)) => apply_into(x, y, b, l, d, &o),
-        (View::F64(x), FloatsMut::F64(y)) => apply_into(x, y, b, l, d, &o),
-        _ => Err(CoreError::type_("y", "an array of the type of `x`", "the other float type")),
-    })
+    guard_sized(n.saturating_mul(l as usize).saturating_mul(o.depth as usize), || floats!([x => x], mut [y => y], "x", "y"; apply_into(x, y, b, l, d, &o)))
 }
 
 /// Async form of [`identity_attention_sync`]; `token` stops it at the next chunk boundary.

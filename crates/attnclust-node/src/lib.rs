@@ -9,10 +9,11 @@
 //! `native/index.d.ts`, which only `src/native.ts` imports; the public, documented API is `src/`):
 //! matrices are flat typed arrays in row-major order with their sizes beside them (`x` of `n × d`,
 //! prompts `B × L × d`, heads `H × d`); `f32` or `f64` in, the same type out unless a doc says
-//! `f64`; a failed check throws an `Error` whose message starts with `TypeError: ` (wrong shape or
-//! type) or `RangeError: ` (value out of range, overflow, memory), and a cancelled async call
-//! rejects with `AbortError: …`; `src/errors.ts` turns these into the JavaScript classes. The maths
-//! and its sources are documented on the core items each export calls.
+//! `f64`; a failed check throws (or rejects with) a real `TypeError` (wrong shape or type) or
+//! `RangeError` (value out of range, overflow, memory) naming the JS argument, with `argument`,
+//! `expected`, `got` and `code` properties, and a cancelled call rejects with an `Error` named
+//! `AbortError` (`errors.rs`); `src/errors.ts` only turns napi-rs's own conversion errors into
+//! TypeErrors. The maths and its sources are documented on the core items each export calls.
 
 // An exported function takes the arguments of its JavaScript signature, however many.
 #![allow(clippy::too_many_arguments)]
@@ -28,6 +29,7 @@ mod gmm;
 mod heads;
 mod identity;
 mod job;
+mod limits;
 mod metrics;
 mod out;
 mod plan;

@@ -116,6 +116,24 @@ pub fn matching(
     })
 }
 
+/// Peak bytes of `quantizationRatio` on `b` prompts of `l` tokens of dimension `d` with `k`
+/// centroids each, beyond its inputs: none when `x`, `y` and `means` share a float type (they are
+/// read in place), their `f64` copies when they do not (`mixed`).
+#[napi]
+pub fn quantization_ratio_peak_bytes(b: f64, l: f64, k: f64, d: f64, mixed: bool) -> f64 {
+    if mixed {
+        8.0 * (2.0 * b * l * d + b * k * d)
+    } else {
+        0.0
+    }
+}
+
+/// Peak bytes of `alignment`, `centroidError` or `matching` for `h` heads and `k` centroids.
+#[napi]
+pub fn matching_peak_bytes(h: f64, k: f64) -> f64 {
+    metrics::matching_peak_bytes(h as usize, k as usize)
+}
+
 /// Bytes `adjustedRandIndex` holds at its peak for `n` labels.
 #[napi]
 pub fn adjusted_rand_index_peak_bytes(n: f64) -> f64 {

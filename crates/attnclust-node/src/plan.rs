@@ -4,7 +4,7 @@
 //! no copy of a kernel constant (tile sizes, chunk lengths).
 
 use crate::attention::AttentionShape;
-use crate::enums::Dtype;
+use crate::enums::{Dtype, Mask};
 use crate::floats;
 use crate::job::guard_sized;
 use attnclust_core::models::{attention::layer, identity, two_head};
@@ -37,13 +37,31 @@ pub fn attention_peak_bytes(b: f64, l: f64, shape: AttentionShape, dtype: Dtype,
     Ok(layer::peak_bytes(b as usize, l as usize, h, d, dk, dv, e, threads()?, backward) + copies * e as f64)
 }
 
-/// Peak bytes of one training step of model C on `batch` prompts of `length` tokens from a prior
-/// with `k` centroids, in `dtype`.
+/// Peak bytes of a trained model-C layer's weights in `dtype` with their `f64` gradient and
+/// optimiser state, once the core has checked its sizes (`train::attention::check_shape`: a
+/// RangeError naming `heads`, `dim`, `dk` or `dv`).
 #[napi]
-pub fn attention_train_peak_bytes(batch: f64, length: f64, k: f64, shape: AttentionShape, dtype: Dtype) -> napi::Result<f64> {
+pub fn attention_layer_peak_bytes(shape: AttentionShape, dtype: Dtype) -> napi::Result<f64> {
+    let [h, d, dk, dv] = [shape.heads, shape.dim, shape.dk, shape.dv].map(|v| v as usize);
+    guard_sized(0, || {
+        train::attention::check_shape(h, d, dk, dv)?;
+        Ok(train::attention::weights_peak_bytes(h, d, dk, dv, dtype.bytes()))
+    })
+}
+
+/// Peak bytes of one training step of model C on `batch` prompts of `length` tokens from a prior
+/// with `k` centroids, in `dtype`, once the core has checked the step's sizes
+/// (`train::attention::check_step`: a RangeError naming `batch` or `length`, also for fewer than
+/// 2 tokens with the mask `'no-self'`).
+#[napi]
+pub fn attention_train_peak_bytes(batch: f64, length: f64, k: f64, shape: AttentionShape, mask: Mask, dtype: Dtype) -> napi::Result<f64> {
     let e = dtype.bytes();
     let [h, d, dk, dv] = [shape.heads, shape.dim, shape.dk, shape.dv].map(|v| v as usize);
-    Ok(train::attention::step_peak_bytes(batch as usize, length as usize, k as usize, h, d, dk, dv, e, threads()?))
+    let t = threads()?;
+    guard_sized(0, || {
+        train::attention::check_step(batch as usize, length as usize, mask.into())?;
+        Ok(train::attention::step_peak_bytes(batch as usize, length as usize, k as usize, h, d, dk, dv, e, t))
+    })
 }
 
 /// Peak bytes of model A's forward (`outPerToken` 1), risk (0) or gradient (`grad`) over `n` tokens.
@@ -90,3 +108,30 @@ pub fn max_row_norm(#[napi(ts_arg_type = "Float32Array | Float64Array")] x: crat
     let d = d as usize;
     guard_sized(x.values(), || floats!([x => v], "x"; Ok(attnclust_core::kernels::real::max_row_norm(v, d, attnclust_core::Par::Rayon))))
 }
+
+/// Peak bytes of `kmeans`, `kmeansAsync` or `em` on `n` points of dimension `d` in `dtype` with `k`
+/// centres: the core's buffers (`baselines::peak_bytes`) and the copy of the points an async call
+/// makes.
+#[napi]
+pub fn baselines_peak_bytes(n: f64, d: f64, k: f64, dtype: Dtype) -> napi::Result<f64> {
+    Ok(attnclust_core::baselines::peak_bytes(n as usize, d as usize, k as usize, threads()?) + n * d * dtype.bytes() as f64)
+}
+
+/// Bytes of a `TwoHeadLayer`'s `heads × dim` parameters in `dtype` with their gradient and
+/// optimiser state.
+#[napi]
+pub fn heads_layer_peak_bytes(heads: f64, dim: f64, dtype: Dtype) -> f64 {
+    train::two_head::params_peak_bytes(heads as usize, dim as usize, dtype.bytes())
+}
+
+/// Peak bytes of `initFromData` on `n` tokens of dimension `dim`: the tokens widened to `f64` by
+/// this binding and the core's own buffers (`train::init::data_peak_bytes`).
+#[napi]
+pub fn init_from_data_peak_bytes(n: f64, dim: f64) -> f64 {
+    8.0 * n * dim + train::init::data_peak_bytes(n as usize, dim as usize)
+}
+
+/// The stream of the mixture sample `initFromData` draws its heads from (the core's purpose key
+/// `rng::purpose::INIT`), so that it differs from the user's streams of the same seed.
+#[napi]
+pub const INIT_SAMPLE_STREAM: u32 = attnclust_core::data::rng::purpose::INIT as u32;

@@ -39,13 +39,16 @@ fn poisoned() -> napi::Error {
     napi::Error::from_reason("Error: the thread pool lock is poisoned")
 }
 
-/// Sets the number of worker threads used by every later call (1–256). Results do not depend on
+/// Most worker threads [`set_threads`] accepts.
+pub const MAX_THREADS: u32 = 256;
+
+/// Sets the number of worker threads used by every later call (1 to [`MAX_THREADS`]). Results do not depend on
 /// it: work is split into fixed-size chunks. The pool is per process (a static shared by every
 /// Node.js environment, main thread and workers), so a worker's call changes it for all.
 #[napi]
 pub fn set_threads(n: u32) -> napi::Result<()> {
-    if !(1..=256).contains(&n) {
-        return Err(crate::errors::to_js(attnclust_core::Error::range("threads", "an integer in [1, 256]", n)));
+    if !(1..=MAX_THREADS).contains(&n) {
+        return Err(crate::errors::to_js(attnclust_core::Error::range("threads", format!("an integer in [1, {MAX_THREADS}]"), n)));
     }
     let p = build(n as usize)?;
     *POOL.write().map_err(|_| poisoned())? = Some(p);

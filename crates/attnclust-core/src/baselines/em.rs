@@ -269,7 +269,7 @@ fn m_step(stats: &[f64], old: &Params, d: usize, cov: EmCovariance, reg: f64, fa
 /// Checks the options of [`em`].
 fn check_options(opts: &EmOptions, n: usize) -> Result<()> {
     check_k(opts.k, n)?;
-    ensure((1..=super::MAX_ITER).contains(&opts.max_iter), || Error::range("max_iter", "in [1, 1000000]", opts.max_iter))?;
+    ensure((1..=super::MAX_ITER).contains(&opts.max_iter), || Error::range("max_iter", format!("in [1, {}]", super::MAX_ITER), opts.max_iter))?;
     ensure(opts.tol.is_finite() && opts.tol >= 0.0, || Error::range("tol", "finite and ≥ 0", num(opts.tol)))?;
     ensure(opts.reg.is_finite() && opts.reg > 0.0, || Error::range("reg", "positive and finite", num(opts.reg)))
 }

@@ -525,8 +525,8 @@ fn fit_in_range<T: Real>(x: &[T], d: usize, opts: &KMeansOptions, par: Par) -> R
 /// Checks the options of [`kmeans`].
 pub(crate) fn check_options(opts: &KMeansOptions, n: usize) -> Result<()> {
     check_k(opts.k, n)?;
-    ensure((1..=super::MAX_N_INIT).contains(&opts.n_init), || Error::range("n_init", "in [1, 1000]", opts.n_init))?;
-    ensure((1..=super::MAX_ITER).contains(&opts.max_iter), || Error::range("max_iter", "in [1, 1000000]", opts.max_iter))?;
+    ensure((1..=super::MAX_N_INIT).contains(&opts.n_init), || Error::range("n_init", format!("in [1, {}]", super::MAX_N_INIT), opts.n_init))?;
+    ensure((1..=super::MAX_ITER).contains(&opts.max_iter), || Error::range("max_iter", format!("in [1, {}]", super::MAX_ITER), opts.max_iter))?;
     ensure(opts.tol.is_finite() && opts.tol >= 0.0, || Error::range("tol", "finite and ≥ 0", num(opts.tol)))
 }
 

@@ -15,3 +15,15 @@ pub const MAX_N_INIT: usize = 1000;
 /// defaults are 300 and 100), so that `tol = 0` with an enormous `max_iter` cannot hold the thread
 /// for hours.
 pub const MAX_ITER: usize = 1_000_000;
+
+/// Peak bytes of [`kmeans::kmeans`] or [`em::em`] on `n` points of dimension `d` with `k` centres,
+/// on `threads` threads, beyond the points themselves: per point, its assignment (label and distance,
+/// 16 bytes), its k-means++ distance (8), the labels of the best and the current restart (8) and
+/// the labels of EM (4) and of the result (4); per centre, the centres, the next centres, the
+/// cluster sums and counts (`4 · k · (d + 1)` values of 8 bytes) and, per thread, the partial sums
+/// of two chunks in flight (`2 · k · (d + 1)` each). Points far outside `[2^-400, 2^400]` are also
+/// rescaled into an `f64` copy (`n · d · 8` more), not counted here.
+pub fn peak_bytes(n: usize, d: usize, k: usize, threads: usize) -> f64 {
+    let [n, d, k, threads] = [n, d, k, threads].map(|v| v as f64);
+    40.0 * n + 8.0 * k * (d + 1.0) * (4.0 + 2.0 * threads)
+}

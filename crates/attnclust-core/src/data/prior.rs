@@ -72,7 +72,8 @@ pub struct Prompts<T> {
     pub weights: Vec<f64>,
 }
 
-const MAX_REJECTIONS: usize = 10_000;
+/// Most draws of a prompt's centroids before a `min_separation` the draws cannot meet is refused.
+pub const MAX_REJECTIONS: usize = 10_000;
 
 /// The first `j` with `u < Σ_{i ≤ j} w_i` (the last positive weight when rounding runs off the end).
 fn pick(w: &[f64], mut u: f64) -> usize {
@@ -229,6 +230,14 @@ impl Prior {
         };
         self.sample_prompts_into(&mut out.x, &mut out.labels, &mut out.means, &mut out.weights, seed, par)?;
         Ok(out)
+    }
+
+    /// Peak bytes of [`Prior::sample_prompts`] for `batch` prompts of `length` tokens in values of
+    /// `elem` bytes: the four arrays it returns (`x`, `labels`, `means`, `weights`), which are drawn
+    /// in place, prompt by prompt; nothing else grows with the draw.
+    pub fn sample_prompts_peak_bytes(&self, batch: usize, length: usize, elem: usize) -> f64 {
+        let [b, l, k, d, e] = [batch, length, self.k, self.dim, elem].map(|v| v as f64);
+        b * l * (d * e + 4.0) + b * k * (d * e + 8.0)
     }
 
     /// [`Prior::sample_prompts`] into the caller's arrays (the same values): `x` (`B × L × d`),

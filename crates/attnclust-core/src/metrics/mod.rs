@@ -279,6 +279,14 @@ pub fn quantization_ratio<T: Real>(x: &[T], y: &[T], means: &[T], labels: &[u32]
     Ok(total / b as f64)
 }
 
+/// Peak bytes of [`alignment`], [`centroid_error`] or [`matching`] for `h` heads and `k`
+/// centroids: the cost and relative-error matrices (`h × k` values of 8 bytes each), the transposed
+/// cost when `h > k`, and the Hungarian method's work arrays (a few of `max(h, k) + 1` entries).
+pub fn matching_peak_bytes(h: usize, k: usize) -> f64 {
+    let (hf, kf) = (h as f64, k as f64);
+    8.0 * hf * kf * if h > k { 3.0 } else { 2.0 } + 64.0 * (hf + kf)
+}
+
 /// Bytes [`adjusted_rand_index`] holds at its peak for `n` labels: three hash tables (the pairs
 /// of labels, and each labeling's clusters) of at most `n` entries each, at their largest load.
 pub fn adjusted_rand_index_peak_bytes(n: usize) -> usize {

@@ -44,6 +44,47 @@ pub struct Setup {
     pub seed: u64,
 }
 
+/// Most heads of a trained model-C layer.
+pub const MAX_HEADS: usize = 1024;
+/// Largest token dimension `d`, query/key width `dk` or value width `dv` of a trained layer.
+pub const MAX_WIDTH: usize = 1 << 14;
+/// Most prompts per training step.
+pub const MAX_BATCH: usize = 1 << 16;
+/// Most tokens per training prompt.
+pub const MAX_LENGTH: usize = 1 << 20;
+
+/// Checks the sizes of a trained layer: `1 ≤ heads ≤` [`MAX_HEADS`], and `dim`, `dk`, `dv` each
+/// in `[1,` [`MAX_WIDTH`]`]`.
+///
+/// # Errors
+/// [`crate::ErrorKind::Range`] naming the first size out of its range.
+pub fn check_shape(heads: usize, dim: usize, dk: usize, dv: usize) -> Result<()> {
+    ensure((1..=MAX_HEADS).contains(&heads), || Error::range("heads", format!("an integer in [1, {MAX_HEADS}]"), heads))?;
+    for (name, v) in [("dim", dim), ("dk", dk), ("dv", dv)] {
+        ensure((1..=MAX_WIDTH).contains(&v), || Error::range(name, format!("an integer in [1, {MAX_WIDTH}]"), v))?;
+    }
+    Ok(())
+}
+
+/// Checks the prompts of a training step: `1 ≤ batch ≤` [`MAX_BATCH`], `1 ≤ length ≤`
+/// [`MAX_LENGTH`], and at least 2 tokens with the mask [`Mask::NoSelf`] (a token cannot attend
+/// to itself alone).
+///
+/// # Errors
+/// [`crate::ErrorKind::Range`] naming `batch` or `length`.
+pub fn check_step(batch: usize, length: usize, mask: Mask) -> Result<()> {
+    ensure((1..=MAX_BATCH).contains(&batch), || Error::range("batch", format!("an integer in [1, {MAX_BATCH}]"), batch))?;
+    ensure((1..=MAX_LENGTH).contains(&length), || Error::range("length", format!("an integer in [1, {MAX_LENGTH}]"), length))?;
+    ensure(mask != Mask::NoSelf || length >= 2, || Error::range("length", "at least 2 with the mask 'no-self'", length))
+}
+
+/// Peak bytes of a layer's weights in values of `elem` bytes with their `f64` gradient and the
+/// optimiser's `f64` state (two values per weight).
+pub fn weights_peak_bytes(heads: usize, dim: usize, dk: usize, dv: usize, elem: usize) -> f64 {
+    let w = heads as f64 * (2.0 * dim as f64 * dk as f64 + 2.0 * dim as f64 * dv as f64);
+    w * (elem + 24) as f64
+}
+
 impl Setup {
     /// Number of parameters `H·(2·d·dk + d·dv + dv·d)`.
     pub fn size(&self) -> usize {
@@ -62,8 +103,8 @@ impl Setup {
     fn check(&self, prior: &Prior) -> Result<()> {
         crate::models::two_head::check_lambda(self.lambda)?;
         self.optim.check()?;
-        ensure(self.batch >= 1, || Error::range("batch", "at least 1", self.batch))?;
-        ensure(self.length >= 1, || Error::range("length", "at least 1", self.length))?;
+        check_shape(self.heads, self.dim, self.dk, self.dv)?;
+        check_step(self.batch, self.length, self.mask)?;
         ensure(prior.dim == self.dim, || Error::range("prior", format!("of the layer's dimension {}", self.dim), format!("dimension {}", prior.dim)))
     }
 }
@@ -109,8 +150,8 @@ pub fn loss_grad<T: Real>(prior: &Prior, s: &Setup, params: &[T], t: u64, par: P
 ///
 /// # Errors
 /// [`crate::ErrorKind::Type`] when `params` or `state` has the wrong length; [`crate::ErrorKind::Range`] when `lambda`
-/// or `lr` is not positive and finite, `batch` or `length` is 0, the prior's dimension is not
-/// `dim`, the optimiser or schedule fails its check, a forward or backward check fails
+/// or `lr` is not positive and finite, a size fails [`check_shape`] or [`check_step`], the prior's
+/// dimension is not `dim`, the optimiser or schedule fails its check, a forward or backward check fails
 /// ([`crate::models::attention::layer::Weights::check`]), or the weights stop being finite.
 pub fn train<T: Real>(prior: &Prior, s: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     s.check(prior)?;
@@ -146,6 +187,33 @@ mod tests {
     use super::*;
     use crate::data::prior::Centroids;
     use crate::train::optim::{Optimizer, Schedule};
+
+    #[test]
+    fn sizes_are_checked_here_naming_the_argument() {
+        assert!(check_shape(MAX_HEADS, MAX_WIDTH, 1, MAX_WIDTH).is_ok());
+        for (args, name) in [
+            ((0, 1, 1, 1), "heads"),
+            ((MAX_HEADS + 1, 1, 1, 1), "heads"),
+            ((1, MAX_WIDTH + 1, 1, 1), "dim"),
+            ((1, 1, 0, 1), "dk"),
+            ((1, 1, 1, MAX_WIDTH + 1), "dv"),
+        ] {
+            let e = check_shape(args.0, args.1, args.2, args.3).unwrap_err();
+            assert_eq!((e.kind, e.arg.as_str()), (crate::ErrorKind::Range, name));
+        }
+        assert!(check_step(MAX_BATCH, MAX_LENGTH, Mask::NoSelf).is_ok());
+        assert!(check_step(1, 1, Mask::Causal).is_ok());
+        for (b, l, mask, name) in [
+            (0, 1, Mask::None, "batch"),
+            (MAX_BATCH + 1, 1, Mask::None, "batch"),
+            (1, 0, Mask::None, "length"),
+            (1, MAX_LENGTH + 1, Mask::None, "length"),
+            (1, 1, Mask::NoSelf, "length"),
+        ] {
+            let e = check_step(b, l, mask).unwrap_err();
+            assert_eq!((e.kind, e.arg.as_str()), (crate::ErrorKind::Range, name));
+        }
+    }
 
     #[test]
     fn loss_decreases_and_is_thread_independent() {

@@ -39,6 +39,13 @@ pub enum Init {
     },
 }
 
+/// Peak bytes of [`init_params`] with [`Init::Data`] on `n` tokens of dimension `dim`: the tokens
+/// rescaled into an `f64` copy and a squared distance per token.
+pub fn data_peak_bytes(n: usize, dim: usize) -> f64 {
+    let [n, d] = [n, dim].map(|v| v as f64);
+    8.0 * n * d + 8.0 * n
+}
+
 /// Heads `H × d` (row-major) for the given spec; `data` (`n × d`) is needed only by
 /// `Init::Data`.
 ///

@@ -223,15 +223,21 @@ fn diverged<T: Real>(t: u64, lr: f64) -> Error {
     Error::range("lr", "low enough for training to stay finite", format!("{lr} (diverged at step {t}: the risk or its gradient is no longer finite; lower it)"))
 }
 
+/// Bytes of a layer's `heads × dim` parameters in values of `elem` bytes with, for training, their
+/// gradient and optimiser state (the four `f64` values per parameter that [`peak_bytes`] counts).
+pub fn params_peak_bytes(heads: usize, dim: usize, elem: usize) -> f64 {
+    heads as f64 * dim as f64 * (elem + 4 * 8) as f64
+}
+
 /// Peak bytes of a call of [`online`] (`n` = the batch, drawn per chunk by each of `threads`
 /// threads) or [`full_batch`] (`n` = the sample, held whole) with `heads` heads in dimension `dim`
 /// and values of `elem` bytes: the samples, the per-chunk partial gradients of a step, and the
 /// parameters' gradient and optimiser state in `f64`. In `f64`.
 pub fn peak_bytes(online: bool, n: usize, heads: usize, dim: usize, elem: usize, threads: usize) -> f64 {
     use crate::models::two_head::{pass_peak_bytes, REDUCE_CHUNK};
-    let [nf, h, d, e] = [n, heads, dim, elem].map(|v| v as f64);
+    let [nf, d, e] = [n, dim, elem].map(|v| v as f64);
     let samples = if online { threads as f64 * REDUCE_CHUNK as f64 * d * e } else { nf * d * e };
-    samples + pass_peak_bytes(n, heads, dim, elem, 0, true) + 4.0 * h * d * 8.0
+    samples + pass_peak_bytes(n, heads, dim, elem, 0, true) + params_peak_bytes(heads, dim, 0)
 }
 
 #[cfg(test)]
