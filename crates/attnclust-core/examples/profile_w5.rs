@@ -58,7 +58,7 @@ fn stats(reps: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
 
 /// Wrapping sum of the bits of `x`, read once, 16-lane integer adds into eight accumulators (the
 /// loads, not the adds, limit it); with `ahead > 0`, each 64-byte line `ahead` bytes further on is
-/// asked for (into L2) as the loop goes.
+/// asked for (`prefetcht2`, as the kernel does) as the loop goes.
 fn read_sum(x: &[f32], ahead: usize) -> u32 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
@@ -81,7 +81,7 @@ unsafe fn read_sum_avx512(x: &[f32], ahead: usize) -> u32 {
         if ahead > 0 && i + ahead / 4 + 128 <= x.len() {
             for k in 0..8 {
                 // SAFETY: within `x` (checked above).
-                _mm_prefetch::<_MM_HINT_T1>(p.add(i + ahead / 4 + 16 * k).cast());
+                _mm_prefetch::<_MM_HINT_T2>(p.add(i + ahead / 4 + 16 * k).cast());
             }
         }
         for (k, a) in acc.iter_mut().enumerate() {
@@ -146,11 +146,14 @@ fn main() {
         report3("risk_grad, 2 threads", stats(reps, kernel));
         report3("pure read, 2 threads (rayon join, halves)", stats(reps, || halves_pool(0)));
         report3("pure read, 2 spawned threads, halves", stats(reps, || halves(0)));
-        report3("pure read, 2 thr, halves, prefetch 4 KiB", stats(reps, || halves_pool(4096)));
-        report3("pure read, 2 thr, halves, prefetch 16 KiB", stats(reps, || halves_pool(16384)));
-        report3("pure read, 1 thread", stats(reps, || {
-            std::hint::black_box(read_sum(&x, 0));
-        }));
+        report3("pure read, 2 thr, halves, prefetcht2 4 KiB", stats(reps, || halves_pool(4096)));
+        report3("pure read, 2 thr, halves, prefetcht2 16 KiB", stats(reps, || halves_pool(16384)));
+        report3(
+            "pure read, 1 thread",
+            stats(reps, || {
+                std::hint::black_box(read_sum(&x, 0));
+            }),
+        );
         if std::env::var("QUICK").is_ok() {
             return;
         }

@@ -28,7 +28,7 @@
 //!   `f64` `S = CᵀX` over the chunk ([`crate::kernels::real::Real::ctx`]). For `H = 2` one
 //!   exponential per token (the larger score's is 1). For `f32` on AVX-512F the three steps run
 //!   per group of 16 tokens instead (`block_fused_avx512`): each row is read from memory once and
-//!   used twice while it is in L1, the rows ahead prefetched into L2 — the same operations in the
+//!   used twice while it is in L1, the next group asked for (`prefetcht2`) — the same operations in the
 //!   same order, so the same bits. The result differs
 //!   from the token-by-token path in the last bits (tested to 1e-12 relative in `f64`), and is the
 //!   same for any thread count and instruction set;
@@ -286,14 +286,15 @@ fn chunk_fixed_simd<T: Real, const H: usize>(
     }
 }
 
-/// Rows ahead of the current group of tokens that [`block_fused_avx512`] asks L2 for (a hint only:
-/// no effect on the result). Measured on the loaded 2-core machine: alternating with the unfused
-/// path in one process, the fused pass from memory took 0.85–1.0 (median 0.95) of its time with
-/// the hint, 0.96–1.03 without it or with a hint into L1 (32 to 512 rows ahead within that
-/// noise); against a plain read, runs with and without the hint were alike (1.43–1.55 times the
-/// read). The hints cost about 1.3 ms per 2^20 tokens of arithmetic in cache.
+/// Rows ahead of the current group of tokens that [`block_fused_avx512`] asks for (the next group,
+/// every 64-byte line of it at the group's start, by `prefetcht2`; a hint only: no effect on the
+/// result). Measured with `profile_w5` (2 threads, process CPU time per pass, the loaded 2-core
+/// machine, builds alternated run after run): 64 rows ahead by `prefetcht1` (before) 36–39 ms,
+/// no hint 36–37 ms, `prefetcht2` 16 rows ahead 30–31 ms, 32–64 rows 31–33 ms, 128–256 rows
+/// 32–34 ms, 1024 rows 36 ms; `prefetcht0` 39–41 ms, `prefetchnta` 65 ms. Asking for the whole
+/// next group at once keeps many line fills in flight while the current group is computed.
 #[cfg(target_arch = "x86_64")]
-const PREFETCH_ROWS: usize = 64;
+const PREFETCH_ROWS: usize = 16;
 
 /// One block (rows `start … start + len` of the chunk `xs`, `f32`, AVX-512F) with every token row
 /// read from memory once and used while it is in L1: per group of 16 tokens, `‖x‖²` and `Θx`
@@ -334,11 +335,11 @@ unsafe fn block_fused_avx512<const H: usize>(
     let mut i = 0;
     while i < full {
         let r0 = start + i;
-        // the group PREFETCH_ROWS rows ahead, within the chunk, into L2, one hint per 64-byte line
+        // the group PREFETCH_ROWS rows ahead, within the chunk, one hint per 64-byte line
         let (from, to) = ((r0 + PREFETCH_ROWS).min(rows) * d, (r0 + PREFETCH_ROWS + 16).min(rows) * d);
         for k in (from..to).step_by(16) {
             // SAFETY: k < xs.len().
-            _mm_prefetch::<_MM_HINT_T1>(px.add(k).cast());
+            _mm_prefetch::<_MM_HINT_T2>(px.add(k).cast());
         }
         if d.is_multiple_of(8) {
             // SAFETY: rows r0 … r0 + 15 < rows; nn holds 16 values, pp H · 16.
