@@ -355,7 +355,12 @@ unsafe fn block_fused_avx512<const H: usize>(
             }
         };
         ask(0);
-        if d.is_multiple_of(8) {
+        if d == 64 {
+            // (the same call with d a constant: its loops unrolled, θ's loads shared by the row
+            // pairs; 3 % less CPU time on W5 than with d at run time, alternating builds)
+            // SAFETY: as below.
+            rows16_avx512::<H>(px.add(r0 * 64), 64, pt, nn.as_mut_ptr(), pp.as_mut_ptr(), 16);
+        } else if d.is_multiple_of(8) {
             // SAFETY: rows r0 … r0 + 15 < rows; nn holds 16 values, pp H · 16.
             rows16_avx512::<H>(px.add(r0 * d), d, pt, nn.as_mut_ptr(), pp.as_mut_ptr(), 16);
         } else {
