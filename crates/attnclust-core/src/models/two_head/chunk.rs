@@ -28,7 +28,7 @@
 //!   `f64` `S = CᵀX` over the chunk ([`crate::kernels::real::Real::ctx`]). For `H = 2` one
 //!   exponential per token (the larger score's is 1). For `f32` on AVX-512F the three steps run
 //!   per group of 16 tokens instead (`block_fused_avx512`): each row is read from memory once and
-//!   used twice while it is in L1, the rows ahead prefetched into L2 — the same operations in the
+//!   used twice while it is in L1, the next group asked for meanwhile — the same operations in the
 //!   same order, so the same bits. The result differs
 //!   from the token-by-token path in the last bits (tested to 1e-12 relative in `f64`), and is the
 //!   same for any thread count and instruction set;
@@ -286,20 +286,30 @@ fn chunk_fixed_simd<T: Real, const H: usize>(
     }
 }
 
-/// Rows ahead of the current group of tokens that [`block_fused_avx512`] asks L2 for (a hint only:
-/// no effect on the result). Measured on the loaded 2-core machine: alternating with the unfused
-/// path in one process, the fused pass from memory took 0.85–1.0 (median 0.95) of its time with
-/// the hint, 0.96–1.03 without it or with a hint into L1 (32 to 512 rows ahead within that
-/// noise); against a plain read, runs with and without the hint were alike (1.43–1.55 times the
-/// read). The hints cost about 1.3 ms per 2^20 tokens of arithmetic in cache.
+/// Rows ahead of the current group of tokens that [`block_fused_avx512`] asks for: the next group,
+/// every 64-byte line of it by `prefetcht2`, in [`PREFETCH_PARTS`] parts spread over the current
+/// group's work (a hint only: no effect on the result). Measured with `profile_w5` (2 threads,
+/// process CPU time per pass, the loaded 2-core machine, builds alternated run after run):
+/// `prefetcht1` 64 rows ahead in one burst per group (before) 36–39 ms, no hint 36–37 ms;
+/// `prefetcht2` in one burst: 16 rows ahead 30–31 ms, 32–64 rows 31–33 ms, 128–256 rows 32–34 ms,
+/// 1024 rows 36 ms (`prefetcht0` 39–41, `prefetchnta` 65); spread in six parts: 16 rows ahead
+/// 26.3–27.8 ms, 8, 12, 20 and 32 rows 36, 32, 28.5 and 33 ms; two and four parts 30–33 and
+/// 29–31.5 ms, all 64 lines within the `‖x‖²`, `Θx` pass 29 ms; `prefetcht0` or `prefetcht1`
+/// instead, in four parts, about the same as `prefetcht2`. (A pure read of the sample: 19.5–20.5 ms.)
+/// Asking for the next group as the current one is computed keeps line fills in flight behind the
+/// arithmetic without a burst of hints stalling it.
 #[cfg(target_arch = "x86_64")]
-const PREFETCH_ROWS: usize = 64;
+const PREFETCH_ROWS: usize = 16;
+
+/// The parts in which [`block_fused_avx512`] asks for the next group's lines (see [`PREFETCH_ROWS`]).
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_PARTS: usize = 6;
 
 /// One block (rows `start … start + len` of the chunk `xs`, `f32`, AVX-512F) with every token row
 /// read from memory once and used while it is in L1: per group of 16 tokens, `‖x‖²` and `Θx`
 /// ([`rows16_avx512`] for `d` a multiple of 8, else [`norms_and_dots_rows_avx2`]), the scalars
 /// ([`tokens8`] twice), the coefficients rounded to `f32` and `S += CᵀX` over the group's rows
-/// ([`ctx_rows_avx512`]), the rows [`PREFETCH_ROWS`] ahead asked for meanwhile; the last
+/// ([`ctx_rows_avx512`]), the next group asked for meanwhile ([`PREFETCH_ROWS`]); the last
 /// `len mod 16` tokens as [`scalars_avx512`] ends a block. The same operations in the same order
 /// as [`chunk_fixed_simd`]'s block by block path (`norms_and_dots_rows`, [`scalars_avx512`],
 /// `ctx_add_prefetching_f32`): the same bits. Adds to `s` (`H × d`), `m` and `b`; returns the
@@ -334,26 +344,45 @@ unsafe fn block_fused_avx512<const H: usize>(
     let mut i = 0;
     while i < full {
         let r0 = start + i;
-        // the group PREFETCH_ROWS rows ahead, within the chunk, into L2, one hint per 64-byte line
+        // the group PREFETCH_ROWS rows ahead, within the chunk: one hint per 64-byte line, in
+        // PREFETCH_PARTS parts spread over this group's work
         let (from, to) = ((r0 + PREFETCH_ROWS).min(rows) * d, (r0 + PREFETCH_ROWS + 16).min(rows) * d);
-        for k in (from..to).step_by(16) {
-            // SAFETY: k < xs.len().
-            _mm_prefetch::<_MM_HINT_T1>(px.add(k).cast());
-        }
-        if d.is_multiple_of(8) {
+        let lines = (to - from).div_ceil(16);
+        let ask = |part: usize| {
+            for l in lines * part / PREFETCH_PARTS..lines * (part + 1) / PREFETCH_PARTS {
+                // SAFETY: from + 16 l < to ≤ xs.len().
+                _mm_prefetch::<_MM_HINT_T2>(px.add(from + 16 * l).cast());
+            }
+        };
+        ask(0);
+        if d == 64 {
+            // (the same call with d a constant: its loops unrolled, θ's loads shared by the row
+            // pairs; 3 % less CPU time on W5 than with d at run time, alternating builds)
+            // SAFETY: as below.
+            rows16_avx512::<H>(px.add(r0 * 64), 64, pt, nn.as_mut_ptr(), pp.as_mut_ptr(), 16);
+        } else if d.is_multiple_of(8) {
             // SAFETY: rows r0 … r0 + 15 < rows; nn holds 16 values, pp H · 16.
             rows16_avx512::<H>(px.add(r0 * d), d, pt, nn.as_mut_ptr(), pp.as_mut_ptr(), 16);
         } else {
             norms_and_dots_rows_avx2::<H>(&xs[r0 * d..(r0 + 16) * d], d, thetas, &mut nn, &mut pp[..H * 16]);
         }
+        ask(1);
         tokens8::<H>(lambda, off, gram, &nn, &pp[..H * 16], &mut cf[..H * 16], 0, &mut acc);
+        ask(2);
         tokens8::<H>(lambda, off, gram, &nn, &pp[..H * 16], &mut cf[..H * 16], 8, &mut acc);
         for k in 0..2 * H {
             // SAFETY: 8k + 8 ≤ 16H ≤ 64 values of both arrays.
             _mm256_storeu_ps(c32.as_mut_ptr().add(8 * k), _mm512_cvtpd_ps(_mm512_loadu_pd(cf.as_ptr().add(8 * k))));
         }
+        ask(3);
+        // S += CᵀX over rows r0 … r0 + 7, then r0 + 8 … r0 + 15 (the sums go on over the rows in
+        // order, so the same bits as over the sixteen at once)
         // SAFETY: c32 holds H rows of 16 coefficients, rows r0 … r0 + 15 lie in xs, s holds H · d.
-        ctx_rows_avx512::<H>(c32.as_ptr(), 16, 16, px.add(r0 * d), d, ps);
+        ctx_rows_avx512::<H>(c32.as_ptr(), 16, 8, px.add(r0 * d), d, ps);
+        ask(4);
+        // SAFETY: as above, from coefficient 8 and row r0 + 8 on.
+        ctx_rows_avx512::<H>(c32.as_ptr().add(8), 16, 8, px.add((r0 + 8) * d), d, ps);
+        ask(5);
         i += 16;
     }
     // the last len mod 16 tokens: eight, then four at a time, then one by one, as `scalars_avx512`
