@@ -151,7 +151,7 @@ fn layer_matches_reference() {
 
 /// `H` identity matrices `d × d`.
 fn eyes(h: usize, d: usize) -> Vec<f64> {
-    (0..h * d * d).map(|i| if (i % (d * d)) % (d + 1) == 0 { 1.0 } else { 0.0 }).collect()
+    (0..h * d * d).map(|i| if (i % (d * d)).is_multiple_of(d + 1) { 1.0 } else { 0.0 }).collect()
 }
 
 /// Weights that are exactly the identity skip their products (`X I = X`, `dY Iᵀ = dY`): all four,
