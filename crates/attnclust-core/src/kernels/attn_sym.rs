@@ -165,9 +165,15 @@ pub fn fits(l: usize, d: usize, lambda: f64, max_sq: f64) -> bool {
 /// at 64; ×0.83 at 16); `d = 32` and `64` only at `L = 1024` (×1.11–1.16; at 256 ×0.99–1.05 for
 /// `d = 32`, ×0.83 for `d = 64`; ×0.65–0.8 below). Long prompts (`L >` [`MAX_L`], thread CPU
 /// time, shared machine, two runs): `d = 64`, `L = 16384` ×1.19–1.27; `d = 32`, `L = 4096`
-/// ×1.03–1.13; `d = 16`, `L = 4096` ×0.95–1.37; `d = 9`, `L = 2048` ×1.27–1.36.
+/// ×1.03–1.13; `d = 16`, `L = 4096` ×0.95–1.37; `d = 9`, `L = 2048` ×1.27–1.36. Those wide-kernel
+/// figures are from a Zen 4 machine with the older exponent; on an Intel Xeon with AVX-512 (2
+/// shared cores, thread CPU time, medians of 3–4 runs, the base-2 exponent) the wide kernel wins
+/// wherever the short kernel does not take the prompt (`L > 128`): `d = 16` ×1.77 at `L = 144`,
+/// ×1.75 at 192; `d = 32` ×1.47 at 144, ×1.44 at 256, ×1.83 at 512; `d = 64` ×1.25 at 144, ×1.45 at
+/// 200, ×1.57 at 256, ×1.51 at 512 (the old kernel there: ×1.35 at `d = 32`, `L = 256`). So the
+/// wide kernel takes every `d > 8` from 129 tokens.
 pub fn pays(l: usize, d: usize) -> bool {
-    (d <= 4 && l >= 32) || (d <= 16 && l >= 256) || l >= 1024
+    (d <= 4 && l >= 32) || (d <= NARROW_D && l >= 256) || (d > NARROW_D && l > 128)
 }
 
 /// Values of [`SymBufs`] for a prompt of `l` tokens of `d` coordinates when [`pays`] (else 0). Wide
