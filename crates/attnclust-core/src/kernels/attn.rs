@@ -60,6 +60,17 @@ const LN2_HI: f32 = 0.693_145_75;
 const LN2_LO: f32 = 1.428_606_8e-6;
 /// Horner coefficients of the degree-6 Taylor polynomial of `eʳ`, highest first.
 const EXP_C: [f32; 7] = [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0];
+/// Horner coefficients of the degree-6 Taylor polynomial of `2^f = e^{f·ln 2}`, highest first:
+/// `(ln 2)^k / k!` rounded to `f32`.
+const EXP2_C: [f32; 7] = [
+    1.540_353_039_338_160_6e-4_f64 as f32,
+    1.333_355_814_642_844_1e-3_f64 as f32,
+    9.618_129_107_628_477e-3_f64 as f32,
+    5.550_410_866_482_157_6e-2_f64 as f32,
+    0.240_226_506_959_100_7_f64 as f32,
+    std::f64::consts::LN_2 as f32,
+    1.0,
+];
 
 /// Sixteen `f32` lanes. Every method is one IEEE operation per lane (or an exact one: max, select,
 /// compare), the same on every implementation.
@@ -101,6 +112,11 @@ pub trait V16: Copy {
     unsafe fn add_lane0(self, x: f32) -> Self;
     /// `e^x` for `x ≤ 0` as in the module doc.
     unsafe fn exp_nonpos(self) -> Self;
+    /// `2^x` for `x` in `[−125, 1]` on the lanes whose bit is set in `keep`, `+0` on the others
+    /// (whose `x` must be finite): `n = round_even(x)`, `f = x ⊖ n` (exact), the degree-6 Taylor
+    /// polynomial of `2^f` by Horner with `fma` ([`exp2_scalar`]), times `2ⁿ` (an exact scaling:
+    /// the symmetric kernel of [`crate::kernels::attn_sym`]).
+    unsafe fn exp2_keep(self, keep: u32) -> Self;
     /// The `16 × 16` block of rows `k` of 16 values at `p + k·stride`, transposed: value `t` of
     /// row `k` to `out + t·ostride + k`, for `t < n ≤ 16` (exact data movement; AVX-512 by
     /// shuffles, the others value by value).
@@ -143,6 +159,18 @@ pub fn exp_nonpos_scalar(x: f32) -> f32 {
     } else {
         0.0
     }
+}
+
+/// One lane of [`V16::exp2_keep`] (a kept lane; `x` in `[−125, 1]`). Relative error below 3e-7.
+#[inline(always)]
+pub fn exp2_scalar(x: f32) -> f32 {
+    let n = x.round_ties_even();
+    let f = x - n;
+    let mut p = EXP2_C[0];
+    for &c in &EXP2_C[1..] {
+        p = p.mul_add(f, c);
+    }
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 /// The portable lanes: plain arrays, `mul_add` for every `fma`.
@@ -232,6 +260,14 @@ impl V16 for Portable {
     #[inline(always)]
     unsafe fn exp_nonpos(self) -> Self {
         Portable(self.0.map(exp_nonpos_scalar))
+    }
+    #[inline(always)]
+    unsafe fn exp2_keep(self, keep: u32) -> Self {
+        let mut o = self.0;
+        for (t, v) in o.iter_mut().enumerate() {
+            *v = if keep >> t & 1 == 1 { exp2_scalar(*v) } else { 0.0 };
+        }
+        Portable(o)
     }
 }
 
@@ -375,6 +411,18 @@ impl V16 for Avx512 {
         // p·2ⁿ correctly rounded, as the product with 2ⁿ built in the exponent bits (n ≥ −126)
         Avx512(_mm512_maskz_scalef_ps(_mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, lo), p, n))
     }
+    #[inline(always)]
+    unsafe fn exp2_keep(self, keep: u32) -> Self {
+        let x = self.0;
+        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+        let f = _mm512_sub_ps(x, n);
+        let mut p = _mm512_set1_ps(EXP2_C[0]);
+        for &c in &EXP2_C[1..] {
+            p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c));
+        }
+        // p·2ⁿ (exact: 2ⁿ and the product are normal), the other lanes 0
+        Avx512(_mm512_maskz_scalef_ps(keep as u16, p, n))
+    }
 }
 
 /// `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))` of eight lanes `l_t = a_t` — with `a_t =
@@ -412,6 +460,18 @@ impl Avx2 {
         }
         let two_n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127))));
         _mm256_and_ps(_mm256_mul_ps(p, two_n), _mm256_cmp_ps::<_CMP_GE_OQ>(x, lo))
+    }
+    /// [`V16::exp2_keep`] on eight lanes, every lane kept.
+    #[inline(always)]
+    unsafe fn exp2_8(x: __m256) -> __m256 {
+        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+        let f = _mm256_sub_ps(x, n);
+        let mut p = _mm256_set1_ps(EXP2_C[0]);
+        for &c in &EXP2_C[1..] {
+            p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(c));
+        }
+        let two_n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127))));
+        _mm256_mul_ps(p, two_n)
     }
 }
 
@@ -487,6 +547,15 @@ impl V16 for Avx2 {
     #[inline(always)]
     unsafe fn exp_nonpos(self) -> Self {
         Avx2(Self::exp8(self.0), Self::exp8(self.1))
+    }
+    #[inline(always)]
+    unsafe fn exp2_keep(self, keep: u32) -> Self {
+        let (a, b) = (Self::exp2_8(self.0), Self::exp2_8(self.1));
+        if keep == 0xffff {
+            return Avx2(a, b);
+        }
+        let (m0, m1) = (_mm256_castsi256_ps(Self::lanes_of(keep & 0xff)), _mm256_castsi256_ps(Self::lanes_of(keep >> 8 & 0xff)));
+        Avx2(_mm256_and_ps(a, m0), _mm256_and_ps(b, m1))
     }
 }
 
@@ -1028,6 +1097,19 @@ mod tests {
                 assert_eq!(o[t].to_bits(), exp_nonpos_scalar(v[t]).to_bits(), "exp({})", v[t]);
             }
         }
+        // exp2: every kept lane as the scalar twin, the others 0
+        let xs: Vec<f32> = (0..8000).map(|i| 1.0 - (i as f32) * 0.015_7).chain([0.0, -0.0, 0.5, -0.5, 1.0, -125.0, -124.5]).collect();
+        for (k, c) in xs.chunks(LANES).enumerate() {
+            let mut v = [0.0f32; LANES];
+            v[..c.len()].copy_from_slice(c);
+            let keep = [0xffff, 0x8001, 0x7ffe, 0][k % 4];
+            let mut o = [0.0f32; LANES];
+            V::load(v.as_ptr()).exp2_keep(keep).store(o.as_mut_ptr());
+            for t in 0..LANES {
+                let want = if keep >> t & 1 == 1 { exp2_scalar(v[t]) } else { 0.0 };
+                assert_eq!(o[t].to_bits(), want.to_bits(), "exp2({}) keep {keep:x}", v[t]);
+            }
+        }
     }
 
     #[test]
@@ -1061,5 +1143,15 @@ mod tests {
         assert_eq!(exp_nonpos_scalar(-88.0), 0.0);
         assert_eq!(exp_nonpos_scalar(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp_nonpos_scalar(f32::NAN), 0.0);
+        let mut worst = 0.0f64;
+        let mut x = -125.0f32;
+        while x <= 1.0 {
+            let e = f64::from(x).exp2();
+            worst = worst.max((f64::from(exp2_scalar(x)) - e).abs() / e);
+            x += 0.0131;
+        }
+        assert!(worst < 3e-7, "exp2: worst relative error {worst}");
+        assert_eq!(exp2_scalar(0.0), 1.0);
+        assert_eq!(exp2_scalar(-3.0), 0.125);
     }
 }

@@ -26,11 +26,17 @@
 //! far-apart tokens) the caller runs the fused online-softmax kernel of [`super::attn`], which
 //! tracks each row's maximum.
 //!
-//! **Weights.** `λ⟨x_i, x_j⟩` is the score contract of [`super::attn`] (`score_block`, no bias:
-//! `fma` over the features in order, then `⊗ λ`); `a_i = (0.5 ⊗ λ) ⊗ ‖x_i‖²` (the squares summed by
-//! `fma` in feature order), `e_ij = s_ij ⊖ (a_i ⊕ a_j)`, `w_ij` the exponential of [`super::attn`];
-//! `g_j` (dot scores; 1 for distance) is `1 ⊘ e^{−a_j}` with that exponential in the wide kernel
-//! and `e^{a_j}` in `f64` rounded to `f32` in the narrow one; `y_j = g_j ⊗ x_j`.
+//! **Weights.** `a_i = (0.5 ⊗ λ) ⊗ ‖x_i‖²` (the squares summed by `fma` in feature order). Wide
+//! kernel: the exponent in base 2, `t_ij = e_ij·log₂e`, from `c = λ ⊗ log₂e`, the queries
+//! `q_i = c ⊗ x_i` (feature by feature) and `h_i = a_i ⊗ log₂e`: `t = (−h_i) ⊖ h_j`, then
+//! `t = fma(q_if, x_jf, t)` over the features in order, and `w_ij = 2^t` by [`V16::exp2_keep`]
+//! (`n = round_even(t)`, the degree-6 Taylor polynomial of `2^{t ⊖ n}`, times `2ⁿ`; every `t` is
+//! in its range, `≥ −2·MAX_SPREAD·log₂e` − a few ulps): no `⊗ λ` per score, and the range
+//! reduction is one exact subtraction. Narrow kernel: `s_ij = λ⟨x_i, x_j⟩` by the score contract
+//! of [`super::attn`] (`fma` over the features in order, then `⊗ λ`), `e_ij = s_ij ⊖ (a_i ⊕ a_j)`,
+//! `w_ij` the exponential of [`super::attn`]. `g_j` (dot scores; 1 for distance) is
+//! `1 ⊘ e^{−a_j}` with the exponential of [`super::attn`] in the wide kernel and `e^{a_j}` in
+//! `f64` rounded to `f32` in the narrow one; `y_j = g_j ⊗ x_j`.
 //!
 //! **Order, wide kernel** (`d >` [`NARROW_D`]). The prompt is cut into blocks of 64 tokens (a prompt of at most 64 tokens is one
 //! block). For each block `I` in order and each block `J ≥ I` in order: phase 1 computes
@@ -70,7 +76,7 @@
 //! `O_i = ((row ⊕ column) ⊕ y_i) ⊗ (1 ⊘ z_i)`, `z_i` alike. The same bits on every path and thread
 //! count, for the same reasons.
 
-use super::attn::{score_block, LANES, MAX_D, PANEL, V16};
+use super::attn::{LANES, MAX_D, PANEL, V16};
 
 /// Largest `d` taken by the narrow kernel (module doc): keys in lanes throughout.
 pub const NARROW_D: usize = 8;
@@ -104,9 +110,9 @@ pub struct SymBufs {
     y: Vec<f32>,
     /// `g`, `lp + 16`.
     g: Vec<f32>,
-    /// `a`, `lp`.
-    a: Vec<f32>,
-    /// Queries, `(lp + 16) × d` (zero rows past `l`).
+    /// `h = a ⊗ log₂e`, `lp + 16` (zeros past `l`).
+    h: Vec<f32>,
+    /// Queries `q_i = (λ ⊗ log₂e) ⊗ x_i`, `(lp + 16) × d` (zero rows past `l`).
     q: Vec<f32>,
     /// `U`, `(lp + 16) × dp`.
     u: Vec<f32>,
@@ -159,9 +165,15 @@ pub fn fits(l: usize, d: usize, lambda: f64, max_sq: f64) -> bool {
 /// at 64; ×0.83 at 16); `d = 32` and `64` only at `L = 1024` (×1.11–1.16; at 256 ×0.99–1.05 for
 /// `d = 32`, ×0.83 for `d = 64`; ×0.65–0.8 below). Long prompts (`L >` [`MAX_L`], thread CPU
 /// time, shared machine, two runs): `d = 64`, `L = 16384` ×1.19–1.27; `d = 32`, `L = 4096`
-/// ×1.03–1.13; `d = 16`, `L = 4096` ×0.95–1.37; `d = 9`, `L = 2048` ×1.27–1.36.
+/// ×1.03–1.13; `d = 16`, `L = 4096` ×0.95–1.37; `d = 9`, `L = 2048` ×1.27–1.36. Those wide-kernel
+/// figures are from a Zen 4 machine with the older exponent; on an Intel Xeon with AVX-512 (2
+/// shared cores, thread CPU time, medians of 3–4 runs, the base-2 exponent) the wide kernel wins
+/// wherever the short kernel does not take the prompt (`L > 128`): `d = 16` ×1.77 at `L = 144`,
+/// ×1.75 at 192; `d = 32` ×1.47 at 144, ×1.44 at 256, ×1.83 at 512; `d = 64` ×1.25 at 144, ×1.45 at
+/// 200, ×1.57 at 256, ×1.51 at 512 (the old kernel there: ×1.35 at `d = 32`, `L = 256`). So the
+/// wide kernel takes every `d > 8` from 129 tokens.
 pub fn pays(l: usize, d: usize) -> bool {
-    (d <= 4 && l >= 32) || (d <= 16 && l >= 256) || l >= 1024
+    (d <= 4 && l >= 32) || (d <= NARROW_D && l >= 256) || (d > NARROW_D && l > 128)
 }
 
 /// Values of [`SymBufs`] for a prompt of `l` tokens of `d` coordinates when [`pays`] (else 0). Wide
@@ -221,7 +233,7 @@ pub unsafe fn rows<V: V16, const RA: usize, const RW: usize>(
         return;
     }
     pack::<V>(x, l, d, lambda, dot, b);
-    pairs::<V, RA, RW>(b, l, d, lambda, None);
+    pairs::<V, RA, RW>(b, l, d, None);
     finish_sums::<V>(o, l, d, no_self, b);
 }
 
@@ -235,7 +247,7 @@ pub unsafe fn rows<V: V16, const RA: usize, const RW: usize>(
 pub unsafe fn slice<V: V16, const RA: usize, const RW: usize>(x: &[f32], l: usize, d: usize, lambda: f32, dot: bool, s: usize, b: &mut SymBufs) {
     assert!(x.len() >= l * d && (NARROW_D + 1..=MAX_D).contains(&d) && RA <= TPAD && l > MAX_L && s < SLICES);
     pack::<V>(x, l, d, lambda, dot, b);
-    pairs::<V, RA, RW>(b, l, d, lambda, Some(s));
+    pairs::<V, RA, RW>(b, l, d, Some(s));
 }
 
 /// The output `o` (`l × d`) of a long prompt from its [`SLICES`] slices (`slices[s]` the buffers of
@@ -273,7 +285,7 @@ unsafe fn pack<V: V16>(x: &[f32], l: usize, d: usize, lambda: f32, dot: bool, b:
     grow(&mut b.xt, np * pw * d);
     grow(&mut b.y, n * dp);
     grow(&mut b.g, n);
-    grow(&mut b.a, n);
+    grow(&mut b.h, n);
     grow(&mut b.q, n * d);
     // the padding keys of the last panel
     let last = (np - 1) * pw * d;
@@ -282,13 +294,15 @@ unsafe fn pack<V: V16>(x: &[f32], l: usize, d: usize, lambda: f32, dot: bool, b:
     }
     b.y[l * dp..n * dp].fill(0.0);
     b.g[l..n].fill(0.0);
-    b.a[l..n].fill(0.0);
+    b.h[l..n].fill(0.0);
     b.q[l * d..n * d].fill(0.0);
     // (the tile is written before it is read)
     if b.w.len() < (PANEL + 2 * TPAD) * TS {
         b.w.resize((PANEL + 2 * TPAD) * TS, 0.0);
     }
-    b.q[..l * d].copy_from_slice(&x[..l * d]);
+    // the queries q_i = c ⊗ x_i, c = λ ⊗ log₂e
+    let c = lambda * std::f32::consts::LOG2_E;
+    b.q[..l * d].iter_mut().zip(&x[..l * d]).for_each(|(q, &v)| *q = c * v);
     // SAFETY: the caller of `pack` guarantees V's features
     unsafe { pack_tokens::<V>(x, l, d, pw, dp, lambda, dot, b) };
 }
@@ -315,7 +329,7 @@ fn owns(s: usize, i: usize) -> bool {
 /// (`slice = None`), or those of the row blocks of slice `s` (`Some(s)`, [`owns`]), taken
 /// [`GROUP`] row blocks at a time, key block by key block (module doc).
 #[inline(always)]
-unsafe fn pairs<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, l: usize, d: usize, lambda: f32, slice: Option<usize>) {
+unsafe fn pairs<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, l: usize, d: usize, slice: Option<usize>) {
     let pw = block_len(l);
     let nb = l.div_ceil(pw);
     let group = if slice.is_some() { GROUP } else { 1 };
@@ -339,7 +353,7 @@ unsafe fn pairs<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, l: us
             // without a token the check is one thread-local read)
             crate::kernels::cancel::checkpoint();
             for &ib in blocks[..n].iter().take_while(|&&ib| ib <= jb) {
-                pair::<V, RA, RW>(b, ib * pw, jb * pw, pw, l, d, lambda);
+                pair::<V, RA, RW>(b, ib * pw, jb * pw, pw, l, d);
             }
         }
     }
@@ -348,7 +362,7 @@ unsafe fn pairs<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, l: us
 /// The block pair of rows `[ib, ib + pw)` and keys `[kb, kb + pw)` (`kb ≥ ib`; cut at `l`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn pair<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, ib: usize, kb: usize, pw: usize, l: usize, d: usize, lambda: f32) {
+unsafe fn pair<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, ib: usize, kb: usize, pw: usize, l: usize, d: usize) {
     let dp = d.div_ceil(LANES) * LANES;
     let ni = pw.min(l - ib);
     let (nk, diag) = (pw.min(l - kb), kb == ib);
@@ -364,10 +378,10 @@ unsafe fn pair<V: V16, const RA: usize, const RW: usize>(b: &mut SymBufs, ib: us
         }
         let c0 = LANES * v0;
         match nv - v0 {
-            4 => weights::<V, RA, 4>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
-            3 => weights::<V, RA, 3>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
-            2 => weights::<V, RA, 2>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
-            _ => weights::<V, RA, 1>(b, ib, r0, ni, kb + c0, c0, l, pw, d, lambda),
+            4 => weights::<V, RA, 4>(b, ib, r0, ni, kb + c0, c0, l, pw, d),
+            3 => weights::<V, RA, 3>(b, ib, r0, ni, kb + c0, c0, l, pw, d),
+            2 => weights::<V, RA, 2>(b, ib, r0, ni, kb + c0, c0, l, pw, d),
+            _ => weights::<V, RA, 1>(b, ib, r0, ni, kb + c0, c0, l, pw, d),
         }
         r0 += RA;
     }
@@ -427,22 +441,34 @@ unsafe fn finish_sums<V: V16>(o: &mut [f32], l: usize, d: usize, no_self: bool, 
 
 /// The tokens of [`pack`]: `xᵀ` in panels of `pw` keys (token `j`, feature `f` at
 /// `(j / pw)·pw·d + f·pw + j mod pw`), then 16 tokens at a time (tokens in lanes) `‖x_j‖²`
-/// (`fma` over the features in order), `a_j = (0.5 ⊗ λ) ⊗ ‖x_j‖²` and `g_j = 1 ⊘ e^{−a_j}` (dot
-/// scores; 1 for distance), then `y_j = g_j ⊗ x_j` (zeros to `dp`). The padding past `l` (`xᵀ`,
-/// `a`, `g` 0) is left as [`pack`] wrote it.
+/// (`fma` over the features in order), `a_j = (0.5 ⊗ λ) ⊗ ‖x_j‖²`, `h_j = a_j ⊗ log₂e` and
+/// `g_j = 1 ⊘ e^{−a_j}` (dot scores; 1 for distance), then `y_j = g_j ⊗ x_j` (zeros to `dp`). The
+/// padding past `l` (`xᵀ`, `h`, `g` 0) is left as [`pack`] wrote it.
 ///
 /// # Safety
 /// The CPU has `V`'s features; `pw` is a multiple of 16.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn pack_tokens<V: V16>(x: &[f32], l: usize, d: usize, pw: usize, dp: usize, lambda: f32, dot: bool, b: &mut SymBufs) {
-    let (xp, xtp, yp, ap, gp) = (x.as_ptr(), b.xt.as_mut_ptr(), b.y.as_mut_ptr(), b.a.as_mut_ptr(), b.g.as_mut_ptr());
+    let (xp, xtp, yp, hp, gp) = (x.as_ptr(), b.xt.as_mut_ptr(), b.y.as_mut_ptr(), b.h.as_mut_ptr(), b.g.as_mut_ptr());
     // token j0's 16-key run of feature f (j0 a multiple of 16: the run stays in one panel)
     let at = |j0: usize, f: usize| (j0 / pw) * pw * d + f * pw + j0 % pw;
-    for j in 0..l {
-        for f in 0..d {
-            *xtp.add(at(j, f)) = *xp.add(j * d + f);
+    let mut j0 = 0;
+    while j0 < l {
+        let t = at(j0, 0);
+        if d.is_multiple_of(LANES) && j0 + LANES <= l {
+            // 16 tokens × 16 features at a time
+            for f0 in (0..d).step_by(LANES) {
+                V::transpose16(xp.add(j0 * d + f0), d, xtp.add(t + f0 * pw), pw, LANES);
+            }
+        } else {
+            for j in j0..l.min(j0 + LANES) {
+                for f in 0..d {
+                    *xtp.add(t + f * pw + j - j0) = *xp.add(j * d + f);
+                }
+            }
         }
+        j0 += LANES;
     }
     let half = V::splat(0.5 * lambda);
     let mut j0 = 0;
@@ -454,9 +480,9 @@ unsafe fn pack_tokens<V: V16>(x: &[f32], l: usize, d: usize, pw: usize, dp: usiz
         }
         let a = half.mul(sq);
         let n = LANES.min(l - j0);
-        let mut av = [0.0f32; LANES];
-        a.store(av.as_mut_ptr());
-        std::ptr::copy_nonoverlapping(av.as_ptr(), ap.add(j0), n);
+        let mut hv = [0.0f32; LANES];
+        a.mul(V::splat(std::f32::consts::LOG2_E)).store(hv.as_mut_ptr());
+        std::ptr::copy_nonoverlapping(hv.as_ptr(), hp.add(j0), n);
         if dot {
             // e^{−a} (−a ≤ 0), then its reciprocal
             let mut ev = [0.0f32; LANES];
@@ -502,28 +528,25 @@ unsafe fn weights<V: V16, const RA: usize, const NV: usize>(
     l: usize,
     pw: usize,
     d: usize,
-    lambda: f32,
 ) {
     let i = ib + r0;
     let iend = ib + ni;
-    // λ⟨x_i, x_j⟩ (the score contract of super::attn, no bias)
+    let (hp, gp, wp, zrp, zcp) = (b.h.as_ptr(), b.g.as_ptr(), b.w.as_mut_ptr(), b.zr.as_mut_ptr(), b.zc.as_mut_ptr());
     // keys kb … in the panel of `pw` keys that holds them
     let kt = b.xt.as_ptr().add((kb / pw) * pw * d + kb % pw);
-    let mut w = score_block::<V, RA, NV>(b.q.as_ptr().add(i * d), d, d, kt, pw, lambda, None);
+    let mut w = exponents::<V, RA, NV>(b.q.as_ptr().add(i * d), hp.add(i), hp.add(kb), d, kt, pw);
     let edge = kb < i + RA || kb + LANES * NV > l || i + RA > iend;
-    let (ap, gp, wp, zrp, zcp) = (b.a.as_ptr(), b.g.as_ptr(), b.w.as_mut_ptr(), b.zr.as_mut_ptr(), b.zc.as_mut_ptr());
     for (r, wr) in w.iter_mut().enumerate() {
         let ir = i + r;
-        let ai = V::splat(*ap.add(ir));
         let zp = zrp.add(ir * LANES);
         let mut z = V::load(zp);
         let tr = wp.add((r0 + r) * TS + c0);
         for (v, x) in wr.iter_mut().enumerate() {
             let base = kb + LANES * v;
-            // e = λ⟨x_i, x_j⟩ − (a_i + a_j), then w = e^e
-            let mut e = x.sub(ai.add(V::load(ap.add(base))));
-            if edge {
-                // lanes t with base + t > ir and base + t < l, rows below iend
+            // lanes t with base + t > ir and base + t < l, rows below iend
+            let keep = if !edge {
+                0xffff
+            } else {
                 let above = if base > ir {
                     0xffff
                 } else if ir + 1 - base >= LANES {
@@ -532,12 +555,14 @@ unsafe fn weights<V: V16, const RA: usize, const NV: usize>(
                     0xffffu32 << (ir + 1 - base) & 0xffff
                 };
                 let below = if base + LANES <= l { 0xffff } else { (1u32 << (l - base)) - 1 };
-                let keep = if ir < iend { above & below } else { 0 };
-                if keep != 0xffff {
-                    e = e.keep(keep);
+                if ir < iend {
+                    above & below
+                } else {
+                    0
                 }
-            }
-            *x = e.exp_nonpos();
+            };
+            // w = 2^t on those lanes, 0 on the others
+            *x = if keep == 0xffff { x.exp2_keep(0xffff) } else { x.exp2_keep(keep) };
             x.store(tr.add(LANES * v));
             z = V::fma(*x, V::load(gp.add(base)), z);
         }
@@ -552,6 +577,48 @@ unsafe fn weights<V: V16, const RA: usize, const NV: usize>(
         }
         acc.store(p);
     }
+}
+
+/// The base-2 exponents (module doc) of `R` query rows (feature `f` of row `r` at `qb + r·d + f`,
+/// their `h` from `hi`) against `16·NV` keys (feature `f` of key vector `v` at `kt + f·ks + 16v`,
+/// their `h` from `hj`): `t = (−h_i) ⊖ h_j`, then `fma(q_if, x_jf, t)` over the features in order.
+///
+/// # Safety
+/// Those addresses hold `16·NV` values each, each query row `d`; the CPU has `V`'s features.
+#[inline(always)]
+unsafe fn exponents<V: V16, const R: usize, const NV: usize>(
+    qb: *const f32,
+    hi: *const f32,
+    hj: *const f32,
+    d: usize,
+    kt: *const f32,
+    ks: usize,
+) -> [[V; NV]; R] {
+    let mut hv = [V::splat(0.0); NV];
+    for (v, h) in hv.iter_mut().enumerate() {
+        *h = V::load(hj.add(LANES * v));
+    }
+    let mut t = [[V::splat(0.0); NV]; R];
+    for (r, tr) in t.iter_mut().enumerate() {
+        let nh = V::splat(-*hi.add(r));
+        for v in 0..NV {
+            tr[v] = nh.sub(hv[v]);
+        }
+    }
+    for f in 0..d {
+        let row = kt.add(f * ks);
+        let mut kv = [V::splat(0.0); NV];
+        for (v, k) in kv.iter_mut().enumerate() {
+            *k = V::load(row.add(LANES * v));
+        }
+        for (r, tr) in t.iter_mut().enumerate() {
+            let qv = V::splat(*qb.add(r * d + f));
+            for v in 0..NV {
+                tr[v] = V::fma(qv, kv[v], tr[v]);
+            }
+        }
+    }
+    t
 }
 
 /// Phase 2 of the block pair `(I, J)`: `U_i += Σ_j w_ij y_j` for the rows of `I` (keys in order),
@@ -884,7 +951,7 @@ pub fn rows_portable(x: &[f32], o: &mut [f32], l: usize, d: usize, lambda: f32, 
 
 #[cfg(test)]
 mod tests {
-    use super::super::attn::exp_nonpos_scalar;
+    use super::super::attn::{exp2_scalar, exp_nonpos_scalar};
     use super::*;
     use crate::kernels::simd::{self, Isa};
 
@@ -901,9 +968,12 @@ mod tests {
         let a: Vec<f32> = (0..l).map(|j| (0.5 * lambda) * xr(j).iter().fold(0.0f32, |s, &v| v.mul_add(v, s))).collect();
         let g: Vec<f32> = a.iter().map(|&a| if dot { 1.0 / exp_nonpos_scalar(0.0 - a) } else { 1.0 }).collect();
         let y: Vec<Vec<f32>> = (0..l).map(|j| xr(j).iter().map(|&v| g[j] * v).collect()).collect();
+        // base 2: t = (−h_i ⊖ h_j), then fma(q_if, x_jf, t) over the features, w = 2^t
+        let c = lambda * std::f32::consts::LOG2_E;
+        let h: Vec<f32> = a.iter().map(|&a| a * std::f32::consts::LOG2_E).collect();
         let w = |i: usize, j: usize| {
-            let s = xr(i).iter().zip(xr(j)).fold(0.0f32, |s, (&p, &q)| p.mul_add(q, s)) * lambda;
-            exp_nonpos_scalar(s - (a[i] + a[j]))
+            let t = xr(i).iter().zip(xr(j)).fold(-h[i] - h[j], |t, (&p, &q)| (c * p).mul_add(q, t));
+            exp2_scalar(t)
         };
         let pw = if l > PANEL { PANEL } else { l.div_ceil(LANES) * LANES };
         let mut o = vec![0.0f32; l * d];

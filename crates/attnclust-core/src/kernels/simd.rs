@@ -284,6 +284,86 @@ pub fn attn_bwd_q(isa: Isa, p: &crate::kernels::attn_bwd::Prep, it: usize, dq: &
     }
 }
 
+/// Whether every value of `v` is finite, on AVX2 (`None` without it: the caller checks value by
+/// value): the largest `bits & 0x7fff_ffff` is below `0x7f80_0000` (the per-prompt input and
+/// output checks of `crate::models::identity`).
+pub fn all_finite_f32(v: &[f32]) -> Option<bool> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 is present.
+        return Some(unsafe { all_finite_avx2(v) });
+    }
+    let _ = v;
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn all_finite_avx2(v: &[f32]) -> bool {
+    use std::arch::x86_64::*;
+    let n = v.len() / 32 * 32;
+    let p = v.as_ptr();
+    let abs = _mm256_set1_epi32(0x7fff_ffff);
+    let mut m = [_mm256_setzero_si256(); 4];
+    let mut i = 0;
+    while i < n {
+        for (k, mk) in m.iter_mut().enumerate() {
+            // SAFETY: i + 32 ≤ n ≤ v.len().
+            let x = _mm256_castps_si256(_mm256_loadu_ps(p.add(i + 8 * k)));
+            *mk = _mm256_max_epu32(*mk, _mm256_and_si256(x, abs));
+        }
+        i += 32;
+    }
+    let top = _mm256_max_epu32(_mm256_max_epu32(m[0], m[1]), _mm256_max_epu32(m[2], m[3]));
+    let lim = _mm256_set1_epi32(0x7f7f_ffff);
+    _mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_max_epu32(top, lim), lim)) == -1 && v[n..].iter().all(|t| t.is_finite())
+}
+
+/// `max_i ‖x_i‖²` of the `d`-wide rows of `x` in `f64` on AVX2, the same bits as the plain rule
+/// of `crate::models::identity` (each row's squares in 8 interleaved partial sums `s_k`, product
+/// and sum each rounded, reduced `((s_0 + s_4) + (s_1 + s_5)) + ((s_2 + s_6) + (s_3 + s_7))`, then
+/// the squares of the last `d mod 8` values added in order; rows of finite values); `None` without
+/// AVX2.
+pub fn max_sq_norm_f32(x: &[f32], d: usize) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() && d > 0 {
+        // SAFETY: AVX2 is present.
+        return Some(unsafe { max_sq_norm_avx2(x, d) });
+    }
+    let _ = (x, d);
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_sq_norm_avx2(x: &[f32], d: usize) -> f64 {
+    use std::arch::x86_64::*;
+    let c8 = d / 8;
+    let mut best = 0.0f64;
+    for r in x.chunks_exact(d) {
+        let p = r.as_ptr();
+        // lanes k of (a, b): s_k, s_{k+4}
+        let (mut a, mut b) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        for c in 0..c8 {
+            // SAFETY: 8c + 8 ≤ d = r.len().
+            let v = _mm256_loadu_ps(p.add(8 * c));
+            let (lo, hi) = (_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)));
+            a = _mm256_add_pd(a, _mm256_mul_pd(lo, lo));
+            b = _mm256_add_pd(b, _mm256_mul_pd(hi, hi));
+        }
+        // (s_k + s_{k+4}), then the pairs (0, 1) and (2, 3), then their sum
+        let t = _mm256_hadd_pd(_mm256_add_pd(a, b), _mm256_setzero_pd());
+        let mut sum = _mm256_cvtsd_f64(t) + _mm_cvtsd_f64(_mm256_extractf128_pd::<1>(t));
+        let mut tail = 0.0f64;
+        for &v in &r[8 * c8..] {
+            tail += f64::from(v) * f64::from(v);
+        }
+        sum += tail;
+        best = best.max(sum);
+    }
+    best
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
