@@ -42,13 +42,6 @@ export function numbers(name: string, v: unknown): number[] {
   return v as number[];
 }
 
-/** A finite number `> 0`. */
-export function positive(name: string, v: unknown): number {
-  const n = number(name, v);
-  if (!(Number.isFinite(n) && n > 0)) throw new RangeError(`\`${name}\` must be positive and finite, got ${n}`);
-  return n;
-}
-
 /** A finite number `≥ 0`. */
 export function nonNegative(name: string, v: unknown): number {
   const n = number(name, v);
