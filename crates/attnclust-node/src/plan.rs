@@ -137,3 +137,9 @@ pub fn init_from_data_peak_bytes(n: f64, dim: f64) -> f64 {
 /// `rng::purpose::INIT`), so that it differs from the user's streams of the same seed.
 #[napi]
 pub const INIT_SAMPLE_STREAM: u32 = attnclust_core::data::rng::purpose::INIT as u32;
+
+/// A bound on the magnitude of every standard normal the core's samplers draw
+/// (`data::MAX_ABS_NORMAL`): TypeScript refuses an `f32` draw whose coordinates
+/// `|μ| + MAX_ABS_NORMAL·σ` would overflow before drawing it, with the core's bound, not a copy.
+#[napi]
+pub const MAX_ABS_NORMAL: f64 = attnclust_core::data::MAX_ABS_NORMAL;
