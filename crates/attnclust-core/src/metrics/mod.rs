@@ -95,6 +95,7 @@ const STACK_PAIRS: usize = 64;
 
 /// `(1/K)·(Σ over the matched pairs of cost(θ, μ) + missed·(K − min(H, K)))` with the matching
 /// that minimises `sign·Σ cost` over the `H × K` pairs of `params` and `means`.
+#[allow(clippy::too_many_arguments)]
 fn matched_mean<T: Real>(params: &[T], means: &[T], d: usize, h: usize, k: usize, cost: impl Fn(&[T], &[T]) -> f64, sign: f64, missed: f64) -> Result<f64> {
     let (mut cs, mut ms) = ([0.0f64; STACK_PAIRS], [None; matching::SMALL]);
     let (mut ch, mut mh) = (Vec::new(), Vec::new());
@@ -352,14 +353,10 @@ fn prompt_ratio<'a, T: Real>(x: &'a [T], y: &'a [T], means: &'a [T], labels: &'a
     if sx == 1.0 && sy == 1.0 {
         return num / den;
     }
-    // (sy/sx)² · num/den: exact powers of two, then one rounding; ±∞ only if the ratio overflows
+    // (sy/sx)² · num/den: r is an exact power of two, r·q never overflows before the ratio does
     let r = sy / sx;
     let q = num / den;
-    if r > 1.0 {
-        (r * q) * r
-    } else {
-        r * (r * q)
-    }
+    r * (r * q)
 }
 
 /// Peak bytes of [`alignment`], [`centroid_error`] or [`matching`] for `h` heads and `k`
