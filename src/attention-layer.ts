@@ -124,7 +124,8 @@ export class AttentionLayer {
       this.#flat = flatWeights(identityWeights(this.dim, { heads: this.heads, dtype: this.dtype })).flat;
     } else if (typeof init === 'object' && init !== null && 'kind' in init) {
       const { o: spec } = v.tagged('init', init, { random: ['scale', 'seed'] });
-      const scale = spec.scale === undefined ? 1 / Math.sqrt(this.dim) : v.nonNegative('init.scale', spec.scale);
+      // (finite and ≥ 0: the core's rule for `init.scale`, checked when it draws the weights)
+      const scale = spec.scale === undefined ? 1 / Math.sqrt(this.dim) : v.numeric('init.scale', spec.scale);
       // scale · N(0, 1) entries from the native generator (seeded, thread-independent).
       this.#flat = call(() => native.initHeads({ kind: 'random', scale, seed: v.seed('init.seed', spec.seed) }, 1, size, this.dtype, null));
       if (!this.#flat.every(Number.isFinite)) throw new RangeError(`\`init.scale\` is too large: the initial weights overflow ${this.dtype}, got ${scale}`);

@@ -42,13 +42,6 @@ export function numbers(name: string, v: unknown): number[] {
   return v as number[];
 }
 
-/** A finite number `≥ 0`. */
-export function nonNegative(name: string, v: unknown): number {
-  const n = number(name, v);
-  if (!(Number.isFinite(n) && n >= 0)) throw new RangeError(`\`${name}\` must be finite and ≥ 0, got ${n}`);
-  return n;
-}
-
 /** An integer in `[min, max]`. */
 export function integer(name: string, v: unknown, min: number, max: number): number {
   const n = number(name, v);
