@@ -6,7 +6,7 @@
 import { attention, flatWeights, identityWeights, splitWeights, type AttentionMask, type AttentionWeights } from './attention';
 import { signalOf } from './cancel';
 import { call } from './errors';
-import type { MixturePrior } from './gmm';
+import { MixturePrior } from './gmm';
 import { checkMemory } from './memory';
 import { choices, native, type Native } from './native';
 import { optimSpec, trainInChunks } from './train-loop';
@@ -114,7 +114,9 @@ export class AttentionLayer {
     const bytes = call(() => native.attentionLayerPeakBytes(shape, this.dtype));
     const size = this.heads * (2 * this.dim * this.dk + 2 * this.dim * this.dv);
     checkMemory(['dim', 'heads'], bytes, `${size} weights (H·(2·d·dk + 2·d·dv)), ${this.dtype}, with their gradient and optimiser state`);
-    this.lambda = o.lambda === undefined ? 1 / Math.sqrt(this.dk) : v.positive('lambda', o.lambda);
+    // (λ > 0 and finite: the core's rule, checked now rather than at the first use)
+    this.lambda = o.lambda === undefined ? 1 / Math.sqrt(this.dk) : v.numeric('lambda', o.lambda);
+    call(() => native.checkLambda(this.lambda));
     this.mask = v.oneOf('mask', o.mask, choices('Mask'), 'none');
     const init = o.init ?? { kind: 'random', seed: 0 };
     if (init === 'identity') {
@@ -122,7 +124,8 @@ export class AttentionLayer {
       this.#flat = flatWeights(identityWeights(this.dim, { heads: this.heads, dtype: this.dtype })).flat;
     } else if (typeof init === 'object' && init !== null && 'kind' in init) {
       const { o: spec } = v.tagged('init', init, { random: ['scale', 'seed'] });
-      const scale = spec.scale === undefined ? 1 / Math.sqrt(this.dim) : v.nonNegative('init.scale', spec.scale);
+      // (finite and ≥ 0: the core's rule for `init.scale`, checked when it draws the weights)
+      const scale = spec.scale === undefined ? 1 / Math.sqrt(this.dim) : v.numeric('init.scale', spec.scale);
       // scale · N(0, 1) entries from the native generator (seeded, thread-independent).
       this.#flat = call(() => native.initHeads({ kind: 'random', scale, seed: v.seed('init.seed', spec.seed) }, 1, size, this.dtype, null));
       if (!this.#flat.every(Number.isFinite)) throw new RangeError(`\`init.scale\` is too large: the initial weights overflow ${this.dtype}, got ${scale}`);
@@ -228,7 +231,7 @@ export class AttentionLayer {
     const length = v.integer('length', o.length, 0, Number.MAX_SAFE_INTEGER);
     const lr = v.numeric('lr', o.lr); // (its range is the core's rule: see optimSpec)
     const seed = v.seed('seed', o.seed);
-    if (prior.dim !== this.dim) throw new TypeError(`\`prior\` has dimension ${prior.dim} but the layer ${this.dim}`);
+    if (!(prior instanceof MixturePrior)) throw new TypeError('`prior` must be a MixturePrior');
     const optim = optimSpec(o.optimizer, o.schedule, steps, lr, 'adam');
     const recordEvery = o.recordEvery === undefined ? Math.max(1, Math.ceil(steps / 100)) : v.integer('recordEvery', o.recordEvery, 1, Number.MAX_SAFE_INTEGER);
     const signal = signalOf(o.signal);
@@ -238,7 +241,8 @@ export class AttentionLayer {
       // One step: its prompts, y and dy, the backward pass, the f64 gradient and optimiser state
       // (computed beside the kernels, in the core).
       const d = this.dim;
-      const bytes = call(() => native.attentionTrainPeakBytes(batch, length, prior.k, this.#shape, this.mask, this.dtype));
+      // (and the prior's dimension: the core's rule, a TypeError naming `prior`)
+      const bytes = call(() => native.attentionTrainPeakBytes(batch, length, prior.k, prior.dim, this.#shape, this.mask, this.dtype));
       checkMemory(['batch', 'length'], bytes, `a step on ${batch} prompts of ${length} tokens of dimension ${d}, ${this.dtype}`);
     }
     const spec: Native.AttentionTrainSpec = { shape: this.#shape, opts: { lambda: this.lambda, mask: this.mask }, prior: prior.spec, optim, batch, length, seed };

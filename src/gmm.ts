@@ -39,7 +39,8 @@ function sampleArgs(n: unknown, opts: unknown, dim: number, keys: readonly strin
 /**
  * Samples that would overflow the dtype are refused before they are drawn (no scan of the output):
  * `bound` bounds every coordinate of a draw (see `spreadBound`; the generator's normals are below
- * 9 in absolute value), and f64 bounds were checked when the mixture or prior was made.
+ * the core's `native.MAX_ABS_NORMAL` in absolute value), and f64 bounds were checked when the
+ * mixture or prior was made.
  */
 function fitsDtype(bound: number, dtype: Dtype, what: string): void {
   if (dtype === 'f32' && !(bound <= F32_MAX)) {
@@ -298,9 +299,11 @@ export class MixturePrior {
   private static checked(spec: Native.PriorSpec, sizeName: string): MixturePrior {
     // The addon checks the values (counts, sizes, separation, weights) when it builds the prior.
     const prior = new MixturePrior(spec);
-    // Centroid coordinates are at most ≈ 10·size (a normal draw, scaled), tokens add ≈ 10·σ.
-    if (!fits(10 * spec.size, 'f64')) throw new RangeError(`\`${sizeName}\` is too large: the centroids would overflow f64, got ${spec.size}`);
-    if (!fits(10 * (spec.size + spec.sigma), 'f64')) throw new RangeError(`\`sigma\` is too large: the tokens would overflow f64, got ${spec.sigma}`);
+    // Centroid coordinates are at most Z·size (a normal draw, scaled; or radius on the sphere),
+    // tokens add at most Z·σ, Z the core's bound on its normal draws.
+    const z = native.MAX_ABS_NORMAL;
+    if (!fits(z * spec.size, 'f64')) throw new RangeError(`\`${sizeName}\` is too large: the centroids would overflow f64, got ${spec.size}`);
+    if (!fits(z * (spec.size + spec.sigma), 'f64')) throw new RangeError(`\`sigma\` is too large: the tokens would overflow f64, got ${spec.sigma}`);
     return prior;
   }
 
@@ -342,8 +345,8 @@ export class MixturePrior {
     // x (B·L·d), labels (B·L), means (B·K·d) and weights (B·K), as the core plans them
     const [d, k] = [this.dim, this.k];
     checkMemory(['batch', 'length'], this.#native.samplePromptsPeakBytes(b, l, a.dtype), () => `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
-    // Centroid coordinates are below 9·size (a normal draw, scaled), tokens add below 9·σ.
-    fitsDtype(10 * (this.spec.size + this.spec.sigma), a.dtype, "this prior's tokens");
+    // Centroid coordinates are below Z·size (a normal draw, scaled), tokens add below Z·σ.
+    fitsDtype(native.MAX_ABS_NORMAL * (this.spec.size + this.spec.sigma), a.dtype, "this prior's tokens");
     return a;
   }
 

@@ -36,6 +36,7 @@ export type { HeadMatching, MatchedPair } from './metrics';
 export { setThreads, getThreads } from './threads';
 export { setMemoryLimit, getMemoryLimit } from './memory';
 export { kmeans, kmeansAsync, em } from './baselines';
+export { closestKey } from './validate';
 export type { KMeansOptions, KMeansResult, EmOptions, EmResult } from './baselines';
 export type {
   AlignedHistoryEntry,

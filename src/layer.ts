@@ -98,7 +98,9 @@ export class TwoHeadLayer {
     // (their ranges are the core's rule, checked when the parameters are drawn)
     this.dim = v.u32('dim', o.dim);
     this.heads = o.heads === undefined ? 2 : v.u32('heads', o.heads);
-    this.lambda = v.positive('lambda', o.lambda);
+    // (λ > 0 and finite: the core's rule, checked now rather than at the first use)
+    this.lambda = v.numeric('lambda', o.lambda);
+    call(() => native.checkLambda(this.lambda));
     this.scores = v.oneOf('scores', o.scores, choices('Scores'), 'dot');
     this.dtype = v.dtype('dtype', o.dtype, 'f64');
     // The parameters, and (when training) their gradient and optimiser state, as the core counts them.
@@ -135,8 +137,8 @@ export class TwoHeadLayer {
   }
 
   /**
-   * Puts the heads on tokens of `source` (`[n, d]`, or `n` draws of a mixture, default 1024,
-   * with `seed`) chosen k-means++-like: the first uniformly, each next one with probability
+   * Puts the heads on tokens of `source` (`[n, d]`, or `n` draws of a mixture, `n` an integer in
+   * [1, 2^24], default 1024, with `seed`) chosen k-means++-like: the first uniformly, each next one with probability
    * proportional to its squared distance to the nearest head chosen (Arthur and Vassilvitskii
    * 2007; `InitSpec` kind `'data'`). Returns the layer.
    *
@@ -150,7 +152,10 @@ export class TwoHeadLayer {
     let x: Tensor;
     if (source instanceof GaussianMixture) {
       if (source.dim !== this.dim) throw new TypeError(`\`source\` has dimension ${source.dim} but the layer ${this.dim}`);
-      x = source.sample(o.n === undefined ? 1024 : v.integer('n', o.n, 1, 1 << 24), { seed, stream: native.INIT_SAMPLE_STREAM, dtype: this.dtype }).x;
+      // (n an integer in [1, 2^24]: the core's rule, checked before drawing)
+      const n = o.n === undefined ? 1024 : v.numeric('n', o.n);
+      call(() => native.checkInitDraws(n));
+      x = source.sample(n, { seed, stream: native.INIT_SAMPLE_STREAM, dtype: this.dtype }).x;
     } else {
       const t = v.matrix('source', source, this.dtype);
       // The heads are tokens of the source, in the layer's type: they must fit in it.

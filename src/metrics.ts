@@ -16,16 +16,17 @@
  *   averaged over prompts (below 1: tokens moved toward their own centroid);
  * - `adjustedRandIndex(a, b)`: agreement of two labelings corrected for chance (1 = same partition).
  *
- * All are computed in f64. The first three are invariant under scaling (`alignment` row by
- * row, `centroidError` jointly, `quantizationRatio` per prompt), so f64 inputs whose squares would
- * overflow (entries beyond ≈1e154) or underflow are first rescaled by powers of two, which is exact:
- * the result is the one an exact computation would round to, and never NaN, ±∞ or a hang.
+ * All are computed in f64 by the core, exactly at any finite scale: the first three are invariant
+ * under scaling (`alignment` row by row, `centroidError` pair by pair, `quantizationRatio` per
+ * prompt), and the core scales by powers of two where squares would overflow (entries beyond
+ * ≈1e154) or underflow, so the result is the one an exact computation would round to, and never
+ * NaN, ±∞ or a hang (a result itself beyond the f64 range is a RangeError).
  */
-import { call, isNumericFault } from './errors';
+import { call } from './errors';
 import { checkMemory } from './memory';
 import { native } from './native';
-import { checkScalar, maxAbs, norm } from './numerics';
-import type { Float, MatrixLike, Tensor, TokensLike } from './types';
+import { checkScalar } from './numerics';
+import type { MatrixLike, Tensor, TokensLike } from './types';
 import * as v from './validate';
 import { limitQuantizationRatio } from './population';
 
@@ -38,16 +39,6 @@ function pair(pName: string, p: unknown, mName: string, m: unknown): [Tensor, Te
   // (non-empty matrices are the core's rule)
   return [a, { shape: b.shape, data: v.as(b.data, v.dtypeOf(a.data), mName) }, d];
 }
-
-/** 2^e for the exponent `e` of `x` (`2^e ≤ |x| < 2^(e+1)`), for `x ≠ 0`. */
-function pow2(x: number): number {
-  const e = Math.floor(Math.log2(Math.abs(x)));
-  return 2 ** Math.max(-1022, Math.min(1023, e));
-}
-
-/** Rows whose squares stay well inside the f64 range need no rescaling. */
-const SAFE_LO = 2 ** -400;
-const SAFE_HI = 2 ** 400;
 
 /**
  * The packed `[params; means]` (f64) that `alignment` and `centroidError` hand to the addon: one
@@ -68,9 +59,9 @@ let packedRows = 0;
 /**
  * Copies the matrix `v` (nested arrays, or a `[n, d]` tensor) into `packBuf` from `at`, rounding to
  * f32 when `f32` (the dtype `means` takes from `params`; f32 data are widened exactly), and returns
- * its width `d` (its row count in `packedRows`); or −1 when `v` is not a plain finite matrix whose
- * rows are all inside the range where no rescaling is needed — then the general path (`pair`,
- * rescaling) takes the call and reports any error, so this path checks nothing it could refuse.
+ * its width `d` (its row count in `packedRows`); or −1 when `v` is not a plain finite matrix — then
+ * the general path (`pair`) takes the call and reports any error, so this path checks nothing it
+ * could refuse. (Any finite scale is the core's to handle.)
  */
 function packRows(v: unknown, at: number, f32: boolean): number {
   let d: number;
@@ -85,17 +76,13 @@ function packRows(v: unknown, at: number, f32: boolean): number {
     for (let i = 0; i < n; i++) {
       const row: unknown = v[i];
       if (!Array.isArray(row) || row.length !== d) return -1;
-      let big = 0;
       for (let j = 0; j < d; j++) {
         let x: unknown = row[j];
         if (typeof x !== 'number') return -1;
         if (f32) x = Math.fround(x);
-        const a = Math.abs(x as number);
-        if (!(a <= SAFE_HI)) return -1; // NaN, ±∞, beyond f32 after rounding, or too large
-        if (a > big) big = a;
+        if (!(Math.abs(x as number) < Infinity)) return -1; // NaN, ±∞, or beyond f32 after rounding
         buf[at + i * d + j] = x as number;
       }
-      if (big !== 0 && big < 2 * SAFE_LO) return -1;
     }
   } else {
     const t = v as { shape?: unknown; data?: unknown } | null;
@@ -107,16 +94,10 @@ function packRows(v: unknown, at: number, f32: boolean): number {
     if (!(Number.isInteger(n) && Number.isInteger(d) && n > 0 && d > 0 && n * d === data.length)) return -1;
     const buf = packOf(at + n * d);
     const round = f32 && data instanceof Float64Array;
-    for (let i = 0; i < n; i++) {
-      let big = 0;
-      for (let j = i * d; j < (i + 1) * d; j++) {
-        const x = round ? Math.fround(data[j] as number) : (data[j] as number);
-        const a = Math.abs(x);
-        if (!(a <= SAFE_HI)) return -1;
-        if (a > big) big = a;
-        buf[at + j] = x;
-      }
-      if (big !== 0 && big < 2 * SAFE_LO) return -1;
+    for (let j = 0; j < n * d; j++) {
+      const x = round ? Math.fround(data[j] as number) : (data[j] as number);
+      if (!(Math.abs(x) < Infinity)) return -1;
+      buf[at + j] = x;
     }
   }
   packedRows = n;
@@ -144,17 +125,6 @@ function packTensors(p: Tensor, m: Tensor, d: number): [number, number, number] 
   return [p.shape[0] as number, m.shape[0] as number, d];
 }
 
-/** A copy of `a` (f64, `[n, d]`) with each nonzero row scaled by a power of two to a largest entry in [1, 2). */
-function rowsScaled(a: Float64Array, d: number): Float64Array {
-  const out = new Float64Array(a.length);
-  for (let i = 0; i < a.length; i += d) {
-    const m = maxAbs(a.subarray(i, i + d));
-    const s = m === 0 ? 1 : pow2(m);
-    for (let j = i; j < i + d; j++) out[j] = (a[j] as number) / s;
-  }
-  return out;
-}
-
 /** Refuses the cost matrix of a matching beyond the memory limit (`H × K`, and its transpose). */
 function checkMatching(p: Tensor, m: Tensor): void {
   checkMatchingSize(p.shape[0] as number, m.shape[0] as number);
@@ -180,55 +150,10 @@ export function alignment(params: MatrixLike, means: MatrixLike): number {
     checkMatchingSize(h, k);
     return checkScalar(call(() => native.alignment(packBuf, h, k, d)), 'params', 'the alignment');
   }
-  let [p, m, d] = pair('params', params, 'means', means);
+  const [p, m, d] = pair('params', params, 'means', means);
   checkMatching(p, m);
-  if (p.data instanceof Float64Array && m.data instanceof Float64Array) {
-    const all = [maxAbs(p.data), maxAbs(m.data)];
-    const tiny = (a: Float64Array) => {
-      for (let i = 0; i < a.length; i += d) {
-        const r = maxAbs(a.subarray(i, i + d));
-        if (r > 0 && r < SAFE_LO) return true;
-      }
-      return false;
-    };
-    // Cosines do not change when a row is scaled: rows beyond the safe range are brought to ≈1.
-    // (non-finite entries are left for the addon to report)
-    if (Number.isFinite(Math.max(...all)) && (Math.max(...all) > SAFE_HI || tiny(p.data) || tiny(m.data))) {
-      p = { shape: p.shape, data: rowsScaled(p.data, d) };
-      m = { shape: m.shape, data: rowsScaled(m.data, d) };
-    }
-  }
   const [h, k] = packTensors(p, m, d);
   return checkScalar(call(() => native.alignment(packBuf, h, k, d)), 'params', 'the alignment');
-}
-
-/**
- * `params` and `means` scaled jointly by one power of two when their f64 values are beyond the
- * range where squares stay finite and normal (relative errors and cosines do not change).
- */
-function jointlyScaled(p: Tensor, m: Tensor, d: number): [Tensor, Tensor] {
-  if (!(p.data instanceof Float64Array && m.data instanceof Float64Array)) return [p, m];
-  const big = Math.max(maxAbs(p.data), maxAbs(m.data));
-  let small = Infinity; // the smallest centroid norm (a zero row is the addon's error to report)
-  for (let i = 0; i < m.data.length; i += d) {
-    const r = norm(m.data, i, d);
-    if (r > 0) small = Math.min(small, r);
-  }
-  // Relative errors are invariant under a joint scaling: one power of two that brings the largest
-  // entry to 2^509 keeps every squared difference finite and every centroid's squared norm normal,
-  // as long as the two differ by less than 2^1019 (beyond, the errors themselves overflow).
-  if (!(Number.isFinite(big) && (big > SAFE_HI || small < SAFE_LO))) return [p, m];
-  if (small !== Infinity && big / small > 2 ** 1019) {
-    throw new RangeError(`\`params\` has values too large relative to \`means\` (${big.toExponential(2)} against a centroid of norm ${small.toExponential(2)}): the relative errors overflow f64`);
-  }
-  // 2^e in two factors, each within the f64 range (e can reach ±1500)
-  const e = 509 - Math.log2(pow2(big));
-  const [s1, s2] = [2 ** Math.trunc(e / 2), 2 ** (e - Math.trunc(e / 2))];
-  const scaled = (a: Float64Array) => a.map((x) => x * s1 * s2);
-  return [
-    { shape: p.shape, data: scaled(p.data) },
-    { shape: m.shape, data: scaled(m.data) },
-  ];
 }
 
 /**
@@ -238,8 +163,8 @@ function jointlyScaled(p: Tensor, m: Tensor, d: number): [Tensor, Tensor] {
  * has its head on it. A ratio of norms, so in no unit.
  *
  * @throws {TypeError} when `params` or `means` is not a matrix, or their widths differ.
- * @throws {RangeError} when a matrix is empty or holds a non-finite value, or a row of `means` is
- * zero (the ratio is undefined).
+ * @throws {RangeError} when a matrix is empty or holds a non-finite value, a row of `means` is
+ * zero (the ratio is undefined), or a relative error exceeds the f64 range.
  */
 export function centroidError(params: MatrixLike, means: MatrixLike): number {
   const fast = packPair(params, means);
@@ -248,9 +173,8 @@ export function centroidError(params: MatrixLike, means: MatrixLike): number {
     checkMatchingSize(h, k);
     return checkScalar(call(() => native.centroidError(packBuf, h, k, d)), 'params', 'the centroid error');
   }
-  const [p0, m0, d] = pair('params', params, 'means', means);
-  checkMatching(p0, m0);
-  const [p, m] = jointlyScaled(p0, m0, d);
+  const [p, m, d] = pair('params', params, 'means', means);
+  checkMatching(p, m);
   const [h, k] = packTensors(p, m, d);
   return checkScalar(call(() => native.centroidError(packBuf, h, k, d)), 'params', 'the centroid error');
 }
@@ -287,12 +211,11 @@ export interface HeadMatching {
  * @throws {RangeError} as `centroidError`.
  */
 export function matching(params: MatrixLike, means: MatrixLike): HeadMatching {
-  const [p0, m0, d] = pair('params', params, 'means', means);
-  checkMatching(p0, m0);
-  const [p, m] = jointlyScaled(p0, m0, d);
+  const [p, m, d] = pair('params', params, 'means', means);
+  checkMatching(p, m);
   const [pd, md] = [p.data, m.data];
+  // (relative errors beyond the f64 range are the core's RangeError)
   const r = call(() => native.matching(pd, md, d));
-  for (const q of r.pairs) checkScalar(q.relativeError, 'params', 'a relative error');
   return { pairs: r.pairs.map((q) => ({ head: q.head, centroid: q.centroid, cosine: q.cosine, relativeError: q.relativeError })), unmatchedHeads: r.unmatchedHeads, unmatchedCentroids: r.unmatchedCentroids };
 }
 
@@ -304,8 +227,9 @@ export function matching(params: MatrixLike, means: MatrixLike): HeadMatching {
  *
  * @throws {TypeError} when `y` does not have the shape of `x`, `means` does not match it, or
  * `labels` is not a `Uint32Array` of one label per token.
- * @throws {RangeError} when a value is not finite, a label is `≥ K`, the input is empty, or a prompt
- * has every token on its centroid (its ratio is undefined).
+ * @throws {RangeError} when a value is not finite, a label is `≥ K`, the input is empty, a prompt
+ * has every token on its centroid (its ratio is undefined), or a prompt's ratio exceeds the f64
+ * range.
  */
 export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLike, labels: Uint32Array): number {
   const xt = v.tokens('x', x);
@@ -324,49 +248,8 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
   const k = ms[1];
   const mixed = v.dtypeOf(xd) !== v.dtypeOf(yd) || v.dtypeOf(xd) !== v.dtypeOf(md);
   checkMemory('x', call(() => native.quantizationRatioPeakBytes(b, l, k, d, mixed)), () => `x and y ${b} × ${l} × ${d} and means, widened to f64`);
-  const direct = (x: Float, y: Float, m: Float): number | undefined => {
-    try {
-      const r = call(() => native.quantizationRatio(x, y, m, labels, b, l, k, d));
-      return Number.isFinite(r) && r > 0 ? r : undefined;
-    } catch (e) {
-      // den = 0 (maybe by underflow), or the addon's report of an overflow: rescale and retry
-      if (isNumericFault(e)) return undefined;
-      throw e;
-    }
-  };
-  const first = direct(xd, yd, md);
-  if (first !== undefined) return first;
-  // The direct computation overflowed, or underflowed to 0 (a ratio of exactly 0 or a prompt whose
-  // denominator is 0). Each prompt's ratio is invariant when its x, y and means are scaled together:
-  // a prompt whose largest difference |x − μ_z| or |y − μ_z| is beyond the safe range (its squares
-  // overflow or underflow) is scaled by the power of two that brings it into [1, 2) — exact.
-  const [rows, kd] = [l * d, k * d];
-  const spread = (p: number): number => {
-    let m = 0;
-    for (let i = 0; i < l; i++) {
-      const z = labels[p * l + i] as number;
-      for (let j = 0; j < d; j++) {
-        const mu = md[p * kd + z * d + j] as number;
-        m = Math.max(m, Math.abs((xd[p * rows + i * d + j] as number) - mu), Math.abs((yd[p * rows + i * d + j] as number) - mu));
-      }
-    }
-    return m;
-  };
-  const out = (m: number) => m > SAFE_HI || (m > 0 && m < SAFE_LO);
-  // (this function's own f64 copies; the addon reads them in place)
-  checkMemory('x', 8 * (2 * b * l * d + k * b * d), `x and y ${b} × ${l} × ${d} and means, rescaled copies in f64`);
-  const [x2, y2, m2] = [Float64Array.from(xd), Float64Array.from(yd), Float64Array.from(md)];
-  for (let p = 0; p < b; p++) {
-    const m = spread(p);
-    if (!out(m)) continue;
-    const s = pow2(m);
-    for (let i = p * rows; i < (p + 1) * rows; i++) {
-      x2[i] = (x2[i] as number) / s;
-      y2[i] = (y2[i] as number) / s;
-    }
-    for (let i = p * kd; i < (p + 1) * kd; i++) m2[i] = (m2[i] as number) / s;
-  }
-  return checkScalar(call(() => native.quantizationRatio(x2, y2, m2, labels, b, l, k, d)), 'y', 'the ratio');
+  // (any finite scale is the core's to handle, prompt by prompt; a ratio beyond f64 is its RangeError)
+  return call(() => native.quantizationRatio(xd, yd, md, labels, b, l, k, d));
 }
 
 /**

@@ -42,20 +42,6 @@ export function numbers(name: string, v: unknown): number[] {
   return v as number[];
 }
 
-/** A finite number `> 0`. */
-export function positive(name: string, v: unknown): number {
-  const n = number(name, v);
-  if (!(Number.isFinite(n) && n > 0)) throw new RangeError(`\`${name}\` must be positive and finite, got ${n}`);
-  return n;
-}
-
-/** A finite number `≥ 0`. */
-export function nonNegative(name: string, v: unknown): number {
-  const n = number(name, v);
-  if (!(Number.isFinite(n) && n >= 0)) throw new RangeError(`\`${name}\` must be finite and ≥ 0, got ${n}`);
-  return n;
-}
-
 /** An integer in `[min, max]`. */
 export function integer(name: string, v: unknown, min: number, max: number): number {
   const n = number(name, v);
@@ -107,8 +93,20 @@ export function editDistance(a: string, b: string): number {
   return prev[t.length] as number;
 }
 
-/** The valid key closest to `key` by edit distance, when it is close enough to be a plausible typo. */
-export function closest(key: string, valid: readonly string[]): string | undefined {
+/**
+ * The valid key closest to `key` by edit distance (Levenshtein: insertions, deletions and
+ * substitutions of one character), when it is close enough to be a plausible typo — at most 2
+ * edits, or a third of the longer name — else `undefined`; the first of equally close keys in
+ * `valid`'s order. `closestKey('lamda', ['dim', 'lambda'])` is `'lambda'`;
+ * `closestKey('seeds', ['dim'])` is `undefined`.
+ *
+ * This is the rule every options object of attnclust uses to name the key an unknown one was
+ * meant to be ("unknown option `lamda`; did you mean `lambda`?"), exported so that tools built on
+ * the library (attnclust-lab's config files) suggest keys the same way. Time `O(|key| · Σ|valid|)`.
+ *
+ * Never throws.
+ */
+export function closestKey(key: string, valid: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   for (const k of valid) {
@@ -128,7 +126,7 @@ export function knownKeys(name: string, o: object, keys: readonly string[]): voi
   // for-in over the own keys (no array allocated, unlike Object.keys): this runs on every call
   for (const key in o) {
     if (!Object.prototype.hasOwnProperty.call(o, key) || keys.includes(key)) continue;
-    const near = closest(key, keys);
+    const near = closestKey(key, keys);
     const hint = near !== undefined ? `did you mean \`${near}\`?` : keys.length === 0 ? 'it takes no option' : `valid options: ${keys.map((k) => `\`${k}\``).join(', ')}`;
     throw new TypeError(`\`${name}\`: unknown option \`${key}\`; ${hint}`);
   }

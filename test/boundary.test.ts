@@ -131,6 +131,18 @@ const sync: Case[] = [
   ['TwoHeadLayer: dim a string', () => new TwoHeadLayer({ dim: any('2'), lambda: 1 }), T, 'dim', TS],
   ['TwoHeadLayer: dim zero', () => new TwoHeadLayer({ dim: 0, lambda: 1 }), R, 'dim', CORE],
   ['TwoHeadLayer: heads above the core limit', () => new TwoHeadLayer({ dim: 2, heads: 4097, lambda: 1 }), R, 'heads', CORE],
+  // λ: checked when the layer is made, by the core's rule (the structured fields prove it)
+  ['TwoHeadLayer: lambda negative, refused at once', () => new TwoHeadLayer({ dim: 2, lambda: -1 }), R, 'lambda', CORE],
+  ['TwoHeadLayer: lambda NaN', () => new TwoHeadLayer({ dim: 2, lambda: NaN }), R, 'lambda', CORE],
+  ['TwoHeadLayer: lambda a string', () => new TwoHeadLayer({ dim: 2, lambda: any('1') }), T, 'lambda', TS],
+  ['TwoHeadLayer.initFromData: n above the core limit, before drawing', () => layer().initFromData(iso(), { seed: 0, n: 2 ** 24 + 1 }), R, 'n', CORE],
+  ['TwoHeadLayer.initFromData: n zero', () => layer().initFromData(iso(), { seed: 0, n: 0 }), R, 'n', CORE],
+  ['TwoHeadLayer.initFromData: n fractional', () => layer().initFromData(iso(), { seed: 0, n: 1.5 }), R, 'n', CORE],
+  ['TwoHeadLayer.initFromData: n a string', () => layer().initFromData(iso(), { seed: 0, n: any('3') }), T, 'n', TS],
+  ['AttentionLayer: lambda zero, refused at once', () => new AttentionLayer({ dim: 2, lambda: 0 }), R, 'lambda', CORE],
+  ['AttentionLayer: init.scale negative', () => new AttentionLayer({ dim: 2, init: { kind: 'random', scale: -1, seed: 0 } }), R, 'init.scale', CORE],
+  ['AttentionLayer: init.scale NaN', () => new AttentionLayer({ dim: 2, init: { kind: 'random', scale: NaN, seed: 0 } }), R, 'init.scale', CORE],
+  ['AttentionLayer: lambda Infinity', () => new AttentionLayer({ dim: 2, lambda: Infinity }), R, 'lambda', CORE],
   ['TwoHeadLayer: init.scale negative', () => new TwoHeadLayer({ dim: 2, lambda: 1, init: { kind: 'random', scale: -1, seed: 0 } }), R, 'init.scale', CORE],
   ['TwoHeadLayer: init.at of the wrong length', () => new TwoHeadLayer({ dim: 2, lambda: 1, init: { kind: 'point', at: [1, 2, 3], seed: 0 } }), T, 'init.at', CORE],
   ['TwoHeadLayer: init.at a string', () => new TwoHeadLayer({ dim: 2, lambda: 1, init: { kind: 'point', at: any('1,2'), seed: 0 } }), T, 'init.at', TS],
@@ -223,6 +235,8 @@ const async: Case[] = [
   ['AttentionLayer.forward: x a string', () => new AttentionLayer({ dim: 2 }).forward(any('x')), T, 'x', TS],
   ['AttentionLayer.train: lr negative', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 1, batch: 1, length: 2, lr: -1, seed: 0 }), R, 'lr', CORE],
   ['AttentionLayer.train: optimizer.eps zero', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 1, batch: 1, length: 2, lr: 0.1, seed: 0, optimizer: { kind: 'adam', eps: 0 } }), R, 'optimizer.eps', CORE],
+  ['AttentionLayer.train: a prior of another dimension', () => new AttentionLayer({ dim: 3 }).train(sphere(), { steps: 1, batch: 1, length: 2, lr: 0.1, seed: 0 }), T, 'prior', CORE],
+  ['AttentionLayer.train: 0 steps still refuse a prior of another dimension', () => new AttentionLayer({ dim: 3 }).train(sphere(), { steps: 0, batch: 1, length: 2, lr: 0.1, seed: 0 }), T, 'prior', CORE],
   ['AttentionLayer.train: batch above the core limit', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 1, batch: 1e6, length: 2, lr: 0.1, seed: 0 }), R, 'batch', CORE],
   ['AttentionLayer.train: 0 steps still refuse length above the core limit', () => new AttentionLayer({ dim: 2 }).train(sphere(), { steps: 0, batch: 1, length: 2 ** 40, lr: 0.1, seed: 0 }), R, 'length', CORE],
   ["AttentionLayer.train: one token with mask 'no-self'", () => new AttentionLayer({ dim: 2, mask: 'no-self' }).train(sphere(), { steps: 1, batch: 1, length: 1, lr: 0.1, seed: 0 }), R, 'length', CORE],
@@ -243,6 +257,24 @@ describe('the structured fields', () => {
     expect(e).toBeInstanceOf(RangeError);
     expect([e.argument, e.expected, e.got, e.code]).toEqual(['lambda', 'positive and finite', '-1', 'ERR_OUT_OF_RANGE']);
     expect(e.message).toBe('`lambda` must be positive and finite, got -1');
+  });
+
+  it("a layer's λ and initFromData's n: the core's words, refused before any work", () => {
+    const l = thrown(() => new TwoHeadLayer({ dim: 2, lambda: -1 })) as RangeError & Record<string, unknown>;
+    expect([l.argument, l.expected, l.got, l.code]).toEqual(['lambda', 'positive and finite', '-1', 'ERR_OUT_OF_RANGE']);
+    expect(l.message).toBe('`lambda` must be positive and finite, got -1');
+    const a = thrown(() => new AttentionLayer({ dim: 2, lambda: -1 })) as RangeError & Record<string, unknown>;
+    expect([a.message, a.argument, a.expected, a.got]).toEqual([l.message, l.argument, l.expected, l.got]);
+    const n = thrown(() => layer().initFromData(iso(), { seed: 0, n: 2 ** 24 + 1 })) as RangeError & Record<string, unknown>;
+    expect(n).toBeInstanceOf(RangeError);
+    expect([n.argument, n.expected, n.got]).toEqual(['n', `an integer in [1, ${2 ** 24}]`, String(2 ** 24 + 1)]);
+  });
+
+  it('a prior of another dimension in AttentionLayer.train: a TypeError (a shape mismatch) naming `prior`', async () => {
+    const e = (await rejected(() => new AttentionLayer({ dim: 3 }).train(sphere(), { steps: 0, batch: 1, length: 2, lr: 0.1, seed: 0 }))) as TypeError & Record<string, unknown>;
+    expect(e).toBeInstanceOf(TypeError);
+    expect([e.argument, e.expected, e.got, e.code]).toEqual(['prior', "of the layer's dimension 3", 'dimension 2', 'ERR_INVALID_ARG_TYPE']);
+    expect(e.message).toBe("`prior` must be of the layer's dimension 3, got dimension 2");
   });
 
   it('a path into nested arrays names the entry', () => {

@@ -69,6 +69,15 @@ describe('attnclust CLI', () => {
     const r = cli('run', cfg, '--out', dir);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/`prompts`/);
+    // an unknown key of the file, or of its `config`: the closest valid key is named (issue 10)
+    writeFileSync(cfg, JSON.stringify({ experiment: 'e5', confg: { prompts: 3 } }));
+    const key = cli('run', cfg, '--out', dir);
+    expect(key.code).toBe(2);
+    expect(key.err).toMatch(/`confg` \(did you mean `config`\?\) is not a config file field; expected one of `experiment`, `scale`, `seed`, `config`/);
+    writeFileSync(cfg, JSON.stringify({ experiment: 'e5', config: { promts: 3 } }));
+    const field = cli('run', cfg, '--out', dir);
+    expect(field.code).toBe(2);
+    expect(field.err).toMatch(/`promts` \(did you mean `prompts`\?\)/);
     const unknown = cli('run', 'e99', '--out', dir);
     expect(unknown.code).toBe(2);
     expect(unknown.err).toMatch(/unknown experiment 'e99'/);

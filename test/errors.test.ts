@@ -702,7 +702,7 @@ describe('fixed bugs (regressions)', () => {
 // property (set in the core by `Error::because`), never the message: these fail if the property
 // is lost on the way, or set on an error that is a plain rule on the arguments.
 describe('range faults carry `numeric`', () => {
-  it('a prompt with every token on its centroid: underflow, naming x[0]', () => {
+  it('a prompt with every token on its centroid: a plain rule (no float fault), naming x[0]', () => {
     let err: unknown;
     try {
       quantizationRatio([[1, 2], [1, 2]], [[0, 0], [3, 3]], [[1, 2]], Uint32Array.from([0, 0]));
@@ -710,19 +710,24 @@ describe('range faults carry `numeric`', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(RangeError);
-    expect((err as { numeric?: string }).numeric).toBe('underflow');
+    expect((err as { numeric?: string }).numeric).toBeUndefined();
     expect((err as { argument?: string }).argument).toBe('x[0]');
   });
-  it('the raw addon: squared distances that overflow f64 are an overflow', () => {
+  it('the raw addon: squared distances beyond f64 are computed exactly (scaled in the core)', () => {
     const x = Float64Array.from([1e200, 0]);
+    const y = Float64Array.from([5e199, 0]);
+    expect(native.quantizationRatio(x, y, Float64Array.from([0, 0]), Uint32Array.from([0]), 1, 1, 1, 2)).toBeCloseTo(0.25, 15);
+  });
+  it('the raw addon: a ratio that itself exceeds f64 is an overflow, naming y[0]', () => {
     let err: unknown;
     try {
-      native.quantizationRatio(x, x, Float64Array.from([0, 0]), Uint32Array.from([0]), 1, 1, 1, 2);
+      native.quantizationRatio(Float64Array.from([1e-200, 0]), Float64Array.from([1e200, 0]), Float64Array.from([0, 0]), Uint32Array.from([0]), 1, 1, 1, 2);
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(RangeError);
     expect((err as { numeric?: string }).numeric).toBe('overflow');
+    expect((err as { argument?: string }).argument).toBe('y[0]');
   });
   it('the raw addon: a residual stack whose output leaves f64 is an overflow, found by the core', () => {
     // (the TypeScript layer's own bound refuses such inputs before the call; the core checks the

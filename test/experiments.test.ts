@@ -35,6 +35,16 @@ describe.each(EXPERIMENTS.map((e) => [e.id, e] as const))('%s at tiny scale', (i
   });
 });
 
+describe('config overrides: an unknown field names the closest valid one (issue 10)', () => {
+  it("uses the library's closestKey: `lamdas` → `lambdas`, several at once, none when nothing is close", () => {
+    const e5 = findExperiment('e5')!;
+    expect(() => resolveConfig(e5, 'tiny', { lamdas: [1] })).toThrow(ConfigError);
+    expect(() => resolveConfig(e5, 'tiny', { lamdas: [1] })).toThrow(/^unknown field `lamdas` \(did you mean `lambdas`\?\) for e5; expected some of .*`lambdas`/);
+    expect(() => resolveConfig(e5, 'tiny', { lamdas: [1], separatons: [2] })).toThrow(/unknown fields `lamdas` \(did you mean `lambdas`\?\), `separatons` \(did you mean `separations`\?\) for e5/);
+    expect(() => resolveConfig(e5, 'tiny', { zzzzzz: 1 })).toThrow(/^unknown field `zzzzzz` for e5; expected some of /);
+  });
+});
+
 describe('experiment registry', () => {
   it('finds experiments by id, case-insensitively, and every scale validates', () => {
     expect(findExperiment('E5')?.id).toBe('e5');

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { GaussianMixture, MixturePrior, type Tensor } from '../src/index';
+import { native } from '../src/native';
 import * as ref from './reference';
 
 /** Sample moments of the rows of `x` (`[n, d]`) whose label is `k`. */
@@ -321,6 +322,27 @@ describe('MixturePrior', () => {
     expect(q.x.shape).toEqual([2, 0, 3]);
     expect(q.labels.length).toBe(0);
     expect(q.means.shape).toEqual([2, 2, 3]);
+  });
+});
+
+describe("f32 prompts: refused before drawing by the core's bound on its normals (issue 10)", () => {
+  const F32_MAX = 3.4028234663852886e38;
+  const z = native.MAX_ABS_NORMAL;
+  it('the bound is the core generator\'s (|z| ≤ √(64 ln 2) ≈ 6.66 plus rounding), exported, not a copy', () => {
+    expect(z).toBeGreaterThanOrEqual(Math.sqrt(64 * Math.LN2));
+    expect(z).toBeLessThan(9);
+  });
+  it('tokens that fit f32 by that bound are drawn (finite); beyond it the draw is refused, naming `dtype`', () => {
+    // Z·(size + σ) just inside F32_MAX: drawn (a bound of 10·(size + σ) refused this)
+    const size = F32_MAX / (z + 0.5);
+    const p = MixturePrior.gaussian({ k: 3, dim: 4, scale: size, sigma: size / 100 });
+    const { x, means } = p.samplePrompts(16, 32, { seed: 1, dtype: 'f32' });
+    expect(x.data.every(Number.isFinite) && means.data.every(Number.isFinite)).toBe(true);
+    // Z·(size + σ) beyond F32_MAX: refused before drawing; f64 still draws
+    const big = MixturePrior.gaussian({ k: 3, dim: 4, scale: F32_MAX / (z - 0.5), sigma: 1 });
+    expect(() => big.samplePrompts(2, 2, { seed: 1, dtype: 'f32' })).toThrow(RangeError);
+    expect(() => big.samplePrompts(2, 2, { seed: 1, dtype: 'f32' })).toThrow(/`dtype` 'f32' cannot hold/);
+    expect(big.samplePrompts(2, 2, { seed: 1 }).x.data.every(Number.isFinite)).toBe(true);
   });
 });
 

@@ -222,6 +222,39 @@ describe('the metrics at the edges: exact rescaling', () => {
     expect(api.metrics.quantizationRatio(xb, yb, mb, Uint32Array.from([0, 0, 1, 0, 0, 1]))).toBeCloseTo(r0, 12);
   });
 
+  it('in the core alone (issue 10): power-of-two scales give the same bits, subnormals and differences beyond f64 are exact', () => {
+    const a0 = api.metrics.alignment(P, M);
+    const c0 = api.metrics.centroidError(P, M);
+    const m0 = api.metrics.matching(P, M);
+    for (const e of [-1000, -600, 600, 1000, 1020]) {
+      const s = (a: number[][]) => a.map((r) => r.map((v) => v * 2 ** (e / 2) * 2 ** (e / 2)));
+      expect(api.metrics.alignment(s(P), s(M))).toBe(a0);
+      expect(api.metrics.alignment(s(P), M)).toBe(a0);
+      expect(api.metrics.centroidError(s(P), s(M))).toBe(c0);
+      expect(api.metrics.matching(s(P), s(M))).toEqual(m0);
+    }
+    // mixed rows: a head at 2^-1000, another at 2^1000
+    expect(api.metrics.alignment([P[0]!.map((v) => v * 2 ** -500 * 2 ** -500), P[1]!.map((v) => v * 2 ** 500 * 2 ** 500)], M)).toBe(a0);
+    // subnormal integers (t = 2^-1074): cos((3,4),(4,3)) = 24/25, ‖(3,4) − (0,4)‖/‖(0,4)‖ = 3/4, ratio (2/4)²
+    const t = 5e-324;
+    expect(api.metrics.alignment([[3 * t, 4 * t]], [[4 * t, 3 * t]])).toBeCloseTo(0.96, 15);
+    expect(api.metrics.centroidError([[3 * t, 4 * t]], [[0, 4 * t]])).toBe(0.75);
+    expect(api.metrics.quantizationRatio([[4 * t]], [[2 * t]], [[0]], Uint32Array.from([0]))).toBe(0.25);
+    // a − b beyond f64 (a = −b = ±1.5e308): ‖a − b‖/‖b‖ = 2; x − μ = 3e308, y − μ = 2.625e308
+    expect(api.metrics.centroidError([[1.5e308, -1.5e308]], [[-1.5e308, 1.5e308]])).toBe(2);
+    expect(api.metrics.quantizationRatio([[1.5e308]], [[1.125e308]], [[-1.5e308]], Uint32Array.from([0]))).toBeCloseTo((2.625 / 3) ** 2, 15);
+    // a ratio itself beyond f64: the core's RangeError, naming the prompt of `y`
+    const err = (() => {
+      try {
+        return api.metrics.quantizationRatio([[1e-200]], [[1e200]], [[0]], Uint32Array.from([0]));
+      } catch (e) {
+        return e;
+      }
+    })() as RangeError & { argument?: string; numeric?: string };
+    expect(err).toBeInstanceOf(RangeError);
+    expect([err.argument, err.numeric]).toEqual(['y[0]', 'overflow']);
+  });
+
   it('f32 metrics of 1e30 values are finite', () => {
     const p = { shape: [2, 2], data: Float32Array.from([1e30, 0, 0, 1e30]) };
     expect(Number.isFinite(api.metrics.alignment(p, p))).toBe(true);

@@ -42,6 +42,7 @@ const stated: [string, RegExp, Limit[]][] = [
   ['attention-layer.ts', /Tokens per prompt, an integer in \[1, ([^\]]+)\]/g, ['attentionLength']],
   ['baselines.ts', /at most (\d+)\. Restart 0/g, ['nInit']],
   ['baselines.ts', /(?:Lloyd updates per restart|Most M-steps), in \[1, ([^\]]+)\]/g, ['maxIter']],
+  ['layer.ts', /`n` draws of a mixture, `n` an integer in\s+\*?\s*\[1, ([^\]]+)\]/g, ['initDraws']],
   ['threads.ts', /`n` (?:is not )?an integer in \[1, ([^\]]+)\]/g, ['threads']],
 ];
 

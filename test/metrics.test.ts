@@ -128,8 +128,8 @@ describe('alignment and centroidError', () => {
   });
 
   it('the packed fast path (plain finite matrices) gives what the general path gives, bit for bit', () => {
-    // The general path (checked tensors, rescaling) takes inputs beyond 2^400; the scores are
-    // invariant under power-of-two scaling, exactly, so the two paths must agree to the bit.
+    // The core scales inputs beyond 2^±450 by powers of two, exactly: the scores of inputs scaled
+    // by 2^600 must be those at scale 1 to the bit, and the f32 forms must agree among themselves.
     const next = ref.rng(7);
     const up = 2 ** 600;
     for (const [h, k, d] of [[2, 2, 2], [1, 3, 2], [3, 2, 5], [4, 4, 1]] as const) {

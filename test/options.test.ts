@@ -21,8 +21,9 @@ import {
   kmeansAsync,
   limitQuantization,
   limitQuantizationRatio,
+  closestKey,
 } from '../src/index';
-import { closest, editDistance } from '../src/validate';
+import { editDistance } from '../src/validate';
 
 /** The TypeError `f` throws (or its Promise rejects with), checked to name `key` and `near`. */
 async function expectUnknown(f: () => unknown, key: string, near?: string): Promise<void> {
@@ -55,9 +56,18 @@ describe('edit distance and the closest key', () => {
     expect(editDistance('', 'abc')).toBe(3);
     expect(editDistance('same', 'same')).toBe(0);
   });
-  it('suggests only a plausible typo', () => {
-    expect(closest('lamda', ['lambda', 'scores'])).toBe('lambda');
-    expect(closest('zzzzzzzz', ['lambda', 'scores'])).toBeUndefined();
+  it('suggests only a plausible typo (closestKey, public: the lab uses the same rule)', () => {
+    expect(closestKey('lamda', ['lambda', 'scores'])).toBe('lambda');
+    expect(closestKey('zzzzzzzz', ['lambda', 'scores'])).toBeUndefined();
+    // the documented examples and bounds: ≤ 2 edits, or a third of the longer name
+    expect(closestKey('lamda', ['dim', 'lambda'])).toBe('lambda');
+    expect(closestKey('seeds', ['dim'])).toBeUndefined();
+    expect(closestKey('ab', ['xy'])).toBe('xy'); // 2 edits: always close enough
+    expect(closestKey('abcdef', ['uvwdef'])).toBeUndefined(); // 3 edits of 6 letters: not
+    expect(closestKey('abcdefghi', ['xyzdefghi'])).toBe('xyzdefghi'); // 3 edits of 9: a third
+    // ties: the first in the list's order; no keys: undefined
+    expect(closestKey('ab', ['ac', 'ad'])).toBe('ac');
+    expect(closestKey('ab', [])).toBeUndefined();
   });
 });
 

@@ -149,7 +149,7 @@ describe('sweep on a cluster (child processes)', () => {
     writeFileSync(cfg, JSON.stringify({ experiment: 'e5', scale: 'tiny', grid: { lamda: [1] } }));
     const bad = cli('sweep', cfg, '--out', join(dir, 'out'));
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/`grid\.lamda` is not a config field of e5; expected one of .*`lambda`/);
+    expect(bad.err).toMatch(/`grid\.lamda` \(did you mean `grid\.lambda`\?\) is not a config field of e5; expected one of .*`lambda`/);
     const shard = cli('sweep', cfg, '--out', join(dir, 'out'), '--shard', '3/3');
     expect(shard.code).not.toBe(0);
     expect(shard.err).toMatch(/--shard/);

@@ -88,7 +88,18 @@ describe('sweep config', () => {
     expect(bad({ experiment: 'e5', grid: { lambda: [1, 1] } })).toThrow(/twice/);
     expect(bad({ experiment: 'e99', grid: {} })).toThrow(/`experiment`: unknown experiment 'e99'/);
     expect(bad({ experiment: 'e5', grid: {}, scale: 'huge' })).toThrow(/`scale`/);
-    expect(bad({ experiment: 'e5', grids: {} })).toThrow(/`grids` is not a sweep config field/);
+    expect(bad({ experiment: 'e5', grids: {} })).toThrow(/`grids` \(did you mean `grid`\?\) is not a sweep config field; expected one of `experiment`, `scale`, `grid`, `base`/);
+  });
+
+  it("names the closest valid key of an unknown one, by the library's closestKey (issue 10)", () => {
+    const bad = (c: unknown) => () => parseSweep(c);
+    // grid: a singular and a plural both valid; the typo is closest to `lambdas`… or `lambda`
+    expect(bad({ experiment: 'e5', grid: { lamda: [1] } })).toThrow(/`grid\.lamda` \(did you mean `grid\.lambda`\?\) is not a config field of e5; expected one of /);
+    expect(bad({ experiment: 'e5', grid: {}, base: { prompt: 3 } })).toThrow(/`base\.prompt` \(did you mean `base\.prompts`\?\) is not a config field of e5; expected one of .*`prompts`/);
+    expect(bad({ experiment: 'e5', expriment: 'e5', grid: {} })).toThrow(/`expriment` \(did you mean `experiment`\?\)/);
+    // nothing close: no suggestion, the valid keys listed
+    expect(bad({ experiment: 'e5', grid: {}, base: { zzzzzz: 3 } })).toThrow(/`base\.zzzzzz` is not a config field of e5; expected one of /);
+    expect(bad({ experiment: 'e5', grid: {}, base: { zzzzzz: 3 } })).not.toThrow(/did you mean/);
   });
 });
 

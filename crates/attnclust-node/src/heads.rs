@@ -81,6 +81,21 @@ pub fn heads_risk_grad(
     })
 }
 
+/// Checks a layer's inverse temperature `lambda` by the core's rule
+/// (`models::two_head::check_lambda`: positive and finite), when the layer is made rather than
+/// when it is first used: a RangeError naming `lambda`.
+#[napi]
+pub fn check_lambda(lambda: f64) -> napi::Result<()> {
+    guard_sized(0, || attnclust_core::models::two_head::check_lambda(lambda))
+}
+
+/// Checks the number `n` of mixture draws `initFromData` chooses the heads from, before drawing
+/// them (`train::init::check_draws`: an integer in [1, 2^24]): a RangeError naming `n`.
+#[napi]
+pub fn check_init_draws(n: f64) -> napi::Result<()> {
+    guard_sized(0, || attnclust_core::train::init::check_draws(n))
+}
+
 /// An initialisation (SPEC §6 `InitSpec`).
 #[napi(object)]
 pub struct InitSpec {

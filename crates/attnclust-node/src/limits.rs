@@ -42,6 +42,8 @@ pub struct Limits {
     pub max_iter: f64,
     /// Most worker threads (`setThreads`).
     pub threads: f64,
+    /// Most mixture draws `initFromData` chooses the heads from (`n`).
+    pub init_draws: f64,
 }
 
 /// The core's limits (see [`Limits`]).
@@ -63,5 +65,6 @@ pub fn limits() -> Limits {
         n_init: MAX_N_INIT as f64,
         max_iter: MAX_ITER as f64,
         threads: f64::from(crate::pool::MAX_THREADS),
+        init_draws: train::init::MAX_DRAWS as f64,
     }
 }

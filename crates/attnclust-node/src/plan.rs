@@ -50,16 +50,18 @@ pub fn attention_layer_peak_bytes(shape: AttentionShape, dtype: Dtype) -> napi::
 }
 
 /// Peak bytes of one training step of model C on `batch` prompts of `length` tokens from a prior
-/// with `k` centroids, in `dtype`, once the core has checked the step's sizes
-/// (`train::attention::check_step`: a RangeError naming `batch` or `length`, also for fewer than
-/// 2 tokens with the mask `'no-self'`).
+/// with `k` centroids in dimension `prior_dim`, in `dtype`, once the core has checked the step's
+/// sizes (`train::attention::check_step`: a RangeError naming `batch` or `length`, also for fewer
+/// than 2 tokens with the mask `'no-self'`) and the prior's dimension
+/// (`train::attention::check_prior`: a TypeError naming `prior`), also for a run of 0 steps.
 #[napi]
-pub fn attention_train_peak_bytes(batch: f64, length: f64, k: f64, shape: AttentionShape, mask: Mask, dtype: Dtype) -> napi::Result<f64> {
+pub fn attention_train_peak_bytes(batch: f64, length: f64, k: f64, prior_dim: f64, shape: AttentionShape, mask: Mask, dtype: Dtype) -> napi::Result<f64> {
     let e = dtype.bytes();
     let [h, d, dk, dv] = [shape.heads, shape.dim, shape.dk, shape.dv].map(|v| v as usize);
     let t = threads()?;
     guard_sized(0, || {
         train::attention::check_step(batch as usize, length as usize, mask.into())?;
+        train::attention::check_prior(prior_dim as usize, d)?;
         Ok(train::attention::step_peak_bytes(batch as usize, length as usize, k as usize, h, d, dk, dv, e, t))
     })
 }
@@ -135,3 +137,9 @@ pub fn init_from_data_peak_bytes(n: f64, dim: f64) -> f64 {
 /// `rng::purpose::INIT`), so that it differs from the user's streams of the same seed.
 #[napi]
 pub const INIT_SAMPLE_STREAM: u32 = attnclust_core::data::rng::purpose::INIT as u32;
+
+/// A bound on the magnitude of every standard normal the core's samplers draw
+/// (`data::MAX_ABS_NORMAL`): TypeScript refuses an `f32` draw whose coordinates
+/// `|μ| + MAX_ABS_NORMAL·σ` would overflow before drawing it, with the core's bound, not a copy.
+#[napi]
+pub const MAX_ABS_NORMAL: f64 = attnclust_core::data::MAX_ABS_NORMAL;

@@ -12,3 +12,7 @@ pub(crate) mod lanes;
 pub(crate) mod normals;
 pub mod prior;
 pub mod rng;
+
+/// A bound on the magnitude of every standard normal the samplers draw (see `normals::MAX_ABS`):
+/// a coordinate of a draw `μ + σ·z` is below `|μ| + MAX_ABS_NORMAL·σ`.
+pub use normals::MAX_ABS as MAX_ABS_NORMAL;

@@ -22,6 +22,12 @@
 
 const TWO_PI: f32 = std::f32::consts::TAU;
 
+/// A bound on the magnitude of every draw, in `f32` and `f64`: `|z| ≤ √(−2 ln u₁) ≤ √(64 ln 2) ≈
+/// 6.66` since `u₁ ≥ 2⁻³²`, plus the polynomials' error (the `f32` draws reach about 6.8): so a
+/// sample `μ + σ·z` has coordinates below `|μ| + MAX_ABS·σ`, which the TypeScript layer uses to
+/// refuse an `f32` sample that would overflow before drawing it. Tested on the extreme words.
+pub const MAX_ABS: f64 = 7.0;
+
 /// `ln x` for `x ∈ (0, 1]` (normal floats): `x = m·2ᵉ` with `m ∈ [√½, √2)`, `ln m = 2 atanh t`,
 /// `t = (m − 1)/(m + 1)`, by its odd series to `t⁹`.
 #[inline(always)]
@@ -532,6 +538,33 @@ pub fn normals_f64(words: &[u32], out: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_draw_exceeds_max_abs() {
+        // |z| is largest at the smallest u₁ (w₁ = 0 or 1, u₁ = 2⁻³²): there, every u₂ on a grid of
+        // 2^20 (both draws of each pair, every path), and at random words elsewhere.
+        let mut worst = (0.0f64, 0.0f64);
+        for w1 in [0u32, 1] {
+            for chunk in 0..(1u32 << 20) / 8 {
+                let mut words = [w1; 16];
+                for j in 0..8 {
+                    words[8 + j] = (chunk * 8 + j as u32) << 12;
+                }
+                let (mut a, mut b) = ([0f32; 16], [0f64; 16]);
+                normals_f32(&words, &mut a);
+                normals_f64(&words, &mut b);
+                worst.0 = a.iter().fold(worst.0, |m, z| m.max(f64::from(z.abs())));
+                worst.1 = b.iter().fold(worst.1, |m, z| m.max(z.abs()));
+            }
+        }
+        assert!(worst.0 <= MAX_ABS && worst.1 <= MAX_ABS, "largest draws {worst:?}");
+        assert!(worst.1 > 6.6, "the extreme words reach the analytic bound: {worst:?}");
+        let words = xorshift(1 << 16, 3).iter().flat_map(|w| [*w as u32, (w >> 32) as u32]).collect::<Vec<_>>();
+        let (mut a, mut b) = (vec![0f32; words.len()], vec![0f64; words.len()]);
+        normals_f32(&words, &mut a);
+        normals_f64(&words, &mut b);
+        assert!(a.iter().all(|z| f64::from(z.abs()) <= MAX_ABS) && b.iter().all(|z| z.abs() <= MAX_ABS));
+    }
 
     #[test]
     fn polynomials_are_accurate() {

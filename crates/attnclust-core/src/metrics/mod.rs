@@ -37,10 +37,6 @@ fn rows<'a, T: Real>(v: &'a [T], d: usize, name: &str) -> Result<Vec<&'a [T]>> {
     Ok(v.chunks(d).collect())
 }
 
-fn norm<T: Real>(a: &[T]) -> f64 {
-    a.iter().map(|v| v.f64() * v.f64()).sum::<f64>().sqrt()
-}
-
 /// `max_i |a_i|`: vectors are divided by it before squaring, so no norm overflows.
 fn amax<T: Real>(a: &[T]) -> f64 {
     a.iter().fold(0.0, |m, v| m.max(v.f64().abs()))
@@ -60,13 +56,14 @@ const SAFE_LO: f64 = f64::from_bits((1023 - 450) << 52);
 const SAFE_HI: f64 = f64::from_bits((1023 + 450) << 52);
 
 /// `⟨a, b⟩ / (‖a‖‖b‖)`, 0 when either is zero. Vectors beyond [`unscaled`]'s range are divided by
-/// their largest magnitude first, so no square overflows or underflows.
+/// the power of two below their largest magnitude first (exact), so no square overflows or
+/// underflows, and the result is the same, bit for bit, as that of the vectors scaled into range.
 fn cosine<T: Real>(a: &[T], b: &[T]) -> f64 {
     let (sa, sb) = (amax(a), amax(b));
     if sa == 0.0 || sb == 0.0 {
         return 0.0;
     }
-    let (sa, sb) = (if unscaled(sa) { 1.0 } else { sa }, if unscaled(sb) { 1.0 } else { sb });
+    let (sa, sb) = (if unscaled(sa) { 1.0 } else { pow2_below(sa) }, if unscaled(sb) { 1.0 } else { pow2_below(sb) });
     let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
     for (x, y) in a.iter().zip(b) {
         let (x, y) = (x.f64() / sa, y.f64() / sb);
@@ -77,8 +74,9 @@ fn cosine<T: Real>(a: &[T], b: &[T]) -> f64 {
     ab / (aa.sqrt() * bb.sqrt())
 }
 
-/// `‖v‖` without overflow or underflow: `s·‖v/s‖` with `s = max_i |v_i|` (plainly `√Σv²` within
-/// [`unscaled`]'s range).
+/// `‖v‖` without overflow or underflow: `p·‖v/p‖` with `p` the power of two below `max_i |v_i|`
+/// (plainly `√Σv²` within [`unscaled`]'s range). Scaling by `p` is exact, so the result is that of
+/// `v` scaled into range, bit for bit, times `p`.
 fn scaled_norm(v: impl Iterator<Item = f64> + Clone) -> f64 {
     let s = v.clone().fold(0.0f64, |m, x| m.max(x.abs()));
     if s == 0.0 || !s.is_finite() {
@@ -87,7 +85,8 @@ fn scaled_norm(v: impl Iterator<Item = f64> + Clone) -> f64 {
     if unscaled(s) {
         return v.map(|x| x * x).sum::<f64>().sqrt();
     }
-    s * v.map(|x| (x / s) * (x / s)).sum::<f64>().sqrt()
+    let p = pow2_below(s);
+    p * v.map(|x| (x / p) * (x / p)).sum::<f64>().sqrt()
 }
 
 /// Up to this many head–centroid pairs, [`alignment`] and [`centroid_error`] keep their cost
@@ -96,6 +95,7 @@ const STACK_PAIRS: usize = 64;
 
 /// `(1/K)·(Σ over the matched pairs of cost(θ, μ) + missed·(K − min(H, K)))` with the matching
 /// that minimises `sign·Σ cost` over the `H × K` pairs of `params` and `means`.
+#[allow(clippy::too_many_arguments)]
 fn matched_mean<T: Real>(params: &[T], means: &[T], d: usize, h: usize, k: usize, cost: impl Fn(&[T], &[T]) -> f64, sign: f64, missed: f64) -> Result<f64> {
     let (mut cs, mut ms) = ([0.0f64; STACK_PAIRS], [None; matching::SMALL]);
     let (mut ch, mut mh) = (Vec::new(), Vec::new());
@@ -118,16 +118,48 @@ fn matched_mean<T: Real>(params: &[T], means: &[T], d: usize, h: usize, k: usize
     Ok((total + missed * (k - h.min(k)) as f64) / k as f64)
 }
 
-/// `‖a − b‖ / ‖b‖`, each norm computed with its own scale so that neither overflows.
+/// `2^e` with `2^e ≤ m < 2^(e+1)`, for `m > 0` finite (normal or subnormal): dividing by it is
+/// exact wherever the quotient is normal.
+fn pow2_below(m: f64) -> f64 {
+    if m >= f64::MIN_POSITIVE {
+        f64::from_bits(m.to_bits() & (0x7ff << 52))
+    } else {
+        // subnormal: its highest set bit is the power of two
+        f64::from_bits(1u64 << (63 - m.to_bits().leading_zeros()))
+    }
+}
+
+/// `x · 2^e` for `|e| ≤ 2100`, in two or three exact steps (each factor is within the f64 range).
+fn times_pow2(x: f64, e: i32) -> f64 {
+    let step = |x: f64, e: i32| x * f64::from_bits(((1023 + e) as u64) << 52);
+    let (e1, rest) = (e / 3, e - e / 3);
+    let (e2, e3) = (rest / 2, rest - rest / 2);
+    step(step(step(x, e1), e2), e3)
+}
+
+/// `‖a − b‖ / ‖b‖`, exact to rounding at any finite scale: each norm is computed with its own
+/// scale ([`scaled_norm`]), and when the entries are beyond [`unscaled`]'s range the difference is
+/// formed after scaling `a` and `b` together by the power of two that brings the largest entry to
+/// `[2⁵⁰⁹, 2⁵¹⁰)` (the ratio does not change), so that `a − b` cannot overflow (`|a| + |b|` may
+/// exceed the f64 range) and no entry a ratio within range depends on underflows.
 fn relative_distance<T: Real>(a: &[T], b: &[T]) -> f64 {
-    let diff = a.iter().zip(b).map(|(x, y)| x.f64() - y.f64());
-    scaled_norm(diff) / scaled_norm(b.iter().map(|y| y.f64()))
+    let s = amax(a).max(amax(b));
+    if unscaled(s) {
+        let diff = a.iter().zip(b).map(|(x, y)| x.f64() - y.f64());
+        return scaled_norm(diff) / scaled_norm(b.iter().map(|y| y.f64()));
+    }
+    if s == 0.0 {
+        return f64::NAN; // 0 / 0: `b` is zero, which the callers refuse first
+    }
+    let e = 509 - pow2_below(s).log2() as i32;
+    let diff = a.iter().zip(b).map(|(x, y)| times_pow2(x.f64(), e) - times_pow2(y.f64(), e));
+    scaled_norm(diff) / scaled_norm(b.iter().map(|y| times_pow2(y.f64(), e)))
 }
 
 /// The matching needs finite costs; norms of huge vectors overflow `f64`.
 fn finite_costs(cost: &[f64]) -> Result<()> {
     ensure(cost.iter().all(|c| c.is_finite()), || {
-        Error::range("params", "small enough to compare with `means` (norms within the f64 range)", "values whose norms overflow f64")
+        Error::range("params", "close enough to `means` that each relative error ‖θ − μ‖/‖μ‖ stays within the f64 range", "a relative error that overflows f64")
             .because(Numeric::Overflow)
     })
 }
@@ -158,7 +190,8 @@ pub fn centroid_error<T: Real>(params: &[T], means: &[T], d: usize) -> Result<f6
 }
 
 fn check_nonzero<'a, T: Real>(mut m: impl Iterator<Item = &'a [T]>) -> Result<()> {
-    match m.position(|r| norm(r) == 0.0) {
+    // (a row's largest magnitude, not its norm: the squares of a tiny non-zero row underflow)
+    match m.position(|r| amax(r) == 0.0) {
         Some(j) => Err(Error::range(format!("means[{j}]"), "a non-zero row (the relative centroid error divides by its norm)", "a zero row")),
         None => Ok(()),
     }
@@ -248,35 +281,82 @@ pub fn quantization_ratio<T: Real>(x: &[T], y: &[T], means: &[T], labels: &[u32]
     }
     let mut total = 0.0;
     for p in 0..b {
-        let (mut num, mut den) = (0.0, 0.0);
-        for i in 0..l {
-            let t = p * l + i;
-            let mu = &means[(p * k + labels[t] as usize) * d..][..d];
-            for j in 0..d {
-                let m = mu[j].f64();
-                num += (y[t * d + j].f64() - m).powi(2);
-                den += (x[t * d + j].f64() - m).powi(2);
-            }
-        }
-        if !num.is_finite() || !den.is_finite() {
-            return Err(Error::range(
-                format!("x[{p}]"),
-                "small enough that the squared distances to `means` stay within f64 (with `y`)",
-                "values whose squared distances overflow",
-            )
-            .because(Numeric::Overflow));
-        }
-        if den == 0.0 {
+        let (xs, ys) = (&x[p * l * d..][..l * d], &y[p * l * d..][..l * d]);
+        let (ms, zs) = (&means[p * k * d..][..k * d], &labels[p * l..][..l]);
+        let r = prompt_ratio(xs, ys, ms, zs, d);
+        if r.is_nan() {
             return Err(Error::range(
                 format!("x[{p}]"),
                 "a prompt with a token off its centroid (the ratio divides by its spread)",
                 "every token on its centroid",
-            )
-            .because(Numeric::Underflow));
+            ));
         }
-        total += num / den;
+        if !r.is_finite() {
+            return Err(Error::range(
+                format!("y[{p}]"),
+                "within a factor 2^512 of the spread of `x` about `means` (the ratio of squared spreads must stay within f64)",
+                "a ratio that overflows f64",
+            )
+            .because(Numeric::Overflow));
+        }
+        // (each ratio ≤ f64::MAX, divided before summing so that the mean stays finite)
+        total += r / b as f64;
     }
-    Ok(total / b as f64)
+    Ok(total)
+}
+
+/// The differences `v_ij − μ_{z_i, j}` of one prompt, row by row (halved first when `half`).
+fn differences<'a, T: Real>(v: &'a [T], means: &'a [T], labels: &'a [u32], d: usize, half: bool) -> impl Iterator<Item = f64> + 'a {
+    let h = if half { 0.5 } else { 1.0 };
+    v.chunks(d).zip(labels).flat_map(move |(row, &z)| {
+        let mu = &means[z as usize * d..][..d];
+        row.iter().zip(mu).map(move |(a, m)| h * a.f64() - h * m.f64())
+    })
+}
+
+/// One prompt's `Σ_i ‖y_i − μ_{z_i}‖² / Σ_i ‖x_i − μ_{z_i}‖²` (`x`, `y`: `l × d`; `means`:
+/// `k × d`), exact to rounding at any finite scale; NaN when every token of `x` is on its centroid
+/// (0/0 or a/0), ±∞ only when the ratio itself exceeds the f64 range.
+///
+/// The differences are formed as they are, or halved when one overflows (`|x| + |μ|` beyond the
+/// f64 range; the halving is exact for every value that matters next to such a difference). The
+/// two sums of squares are taken as they are when each one's largest difference `m` is within
+/// [`unscaled`]'s range (no square overflows, none that matters underflows), and otherwise on the
+/// differences divided by the power of two below `m`, the ratio multiplied back by the square of
+/// the ratio of those powers of two (exact).
+fn prompt_ratio<'a, T: Real>(x: &'a [T], y: &'a [T], means: &'a [T], labels: &'a [u32], d: usize) -> f64 {
+    let diffs = |v: &'a [T], half: bool| differences(v, means, labels, d, half);
+    let largest = |half: bool| {
+        let m = |v: &'a [T]| diffs(v, half).fold(0.0f64, |m, t| m.max(t.abs()));
+        (m(x), m(y))
+    };
+    let half = false;
+    let ((mx, my), half) = match largest(half) {
+        (mx, my) if mx.is_finite() && my.is_finite() => ((mx, my), half),
+        _ => (largest(true), true),
+    };
+    if mx == 0.0 {
+        return f64::NAN;
+    }
+    // Σ (t / s)², with s = 1 within the unscaled range, else the power of two below m.
+    let sum = |v: &'a [T], m: f64| -> (f64, f64) {
+        if m == 0.0 {
+            return (0.0, 1.0);
+        }
+        if unscaled(m) {
+            return (diffs(v, half).map(|t| t * t).sum(), 1.0);
+        }
+        let s = pow2_below(m);
+        (diffs(v, half).map(|t| (t / s) * (t / s)).sum(), s)
+    };
+    let ((num, sy), (den, sx)) = (sum(y, my), sum(x, mx));
+    if sx == 1.0 && sy == 1.0 {
+        return num / den;
+    }
+    // (sy/sx)² · num/den: r is an exact power of two, r·q never overflows before the ratio does
+    let r = sy / sx;
+    let q = num / den;
+    r * (r * q)
 }
 
 /// Peak bytes of [`alignment`], [`centroid_error`] or [`matching`] for `h` heads and `k`
@@ -491,5 +571,79 @@ mod tests {
         let r = quantization_ratio(&x, &y, &means, &[0, 0], 2, 1, 1, 2).unwrap();
         assert!((r - 0.625).abs() < 1e-15);
         assert!(quantization_ratio(&x, &y, &means, &[0, 1], 2, 1, 1, 2).is_err());
+    }
+    /// `v · 2^e`, exact (the test inputs stay normal or are integers times `2^-1074`).
+    fn scaled(v: &[f64], e: i32) -> Vec<f64> {
+        v.iter().map(|&x| times_pow2(x, e)).collect()
+    }
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol * b.abs().max(f64::MIN_POSITIVE)
+    }
+
+    #[test]
+    fn every_metric_is_exact_at_any_finite_scale() {
+        // The reference: the same values at scale 1 (squares far inside the f64 range). Scaling by
+        // a power of two is exact, and so is every scaling the metrics do: they must agree to the
+        // bit; at 1e±300 (not a power of two: the inputs themselves round) to 1e-13.
+        let params = [1.0, 0.25, -0.5, 2.0, 0.75, 0.75];
+        let means = [1.5, 0.0, 0.0, 1.0];
+        let (a0, c0) = (alignment(&params, &means, 2).unwrap(), centroid_error(&params, &means, 2).unwrap());
+        let m0 = matching(&params, &means, 2).unwrap();
+        let (x, y, m) = ([2.0, 1.0, -1.0, 0.5, 3.0, 3.0, 0.0, 1.0], [1.5, 1.0, -0.5, 0.5, 2.0, 2.5, 0.5, 1.0], [1.0, 1.0, 0.0, 0.0, 2.0, 2.0, 1.0, 1.0]);
+        let z = [0, 1, 0, 1];
+        let q0 = quantization_ratio(&x, &y, &m, &z, 2, 2, 2, 2).unwrap();
+        for e in [-1060, -1000, -997, -500, -451, 451, 500, 997, 1000, 1020] {
+            let (p, mu) = (scaled(&params, e), scaled(&means, e));
+            assert_eq!(alignment(&p, &mu, 2).unwrap(), a0, "alignment at 2^{e}");
+            assert_eq!(centroid_error(&p, &mu, 2).unwrap(), c0, "centroid error at 2^{e}");
+            let mm = matching(&p, &mu, 2).unwrap();
+            assert_eq!(mm.unmatched_heads, m0.unmatched_heads);
+            for (q, r) in mm.pairs.iter().zip(&m0.pairs) {
+                assert_eq!((q.head, q.centroid), (r.head, r.centroid));
+                assert_eq!((q.cosine, q.relative_error), (r.cosine, r.relative_error), "matching at 2^{e}");
+            }
+            let q = quantization_ratio(&scaled(&x, e), &scaled(&y, e), &scaled(&m, e), &z, 2, 2, 2, 2).unwrap();
+            assert_eq!(q, q0, "quantization ratio at 2^{e}");
+        }
+        for s in [1e-300, 1e300] {
+            let sc = |v: &[f64]| v.iter().map(|x| x * s).collect::<Vec<_>>();
+            assert!(close(alignment(&sc(&params), &sc(&means), 2).unwrap(), a0, 1e-13));
+            assert!(close(centroid_error(&sc(&params), &sc(&means), 2).unwrap(), c0, 1e-13));
+            assert!(close(quantization_ratio(&sc(&x), &sc(&y), &sc(&m), &z, 2, 2, 2, 2).unwrap(), q0, 1e-13));
+        }
+        // mixed rows: the cosine is invariant row by row (heads at 2^-1000 and 2^1000, a centroid at 2^-1060)
+        let p = [scaled(&params[..2], -1000), scaled(&params[2..4], 1000), scaled(&params[4..], 0)].concat();
+        let mu = [scaled(&means[..2], 900), scaled(&means[2..], -1060)].concat();
+        assert_eq!(alignment(&p, &mu, 2).unwrap(), a0);
+        // and so is each prompt's quantization ratio (prompt 0 at 2^-1000, prompt 1 at 2^1000)
+        let (xs, ys, ms) = (
+            [scaled(&x[..4], -1000), scaled(&x[4..], 1000)].concat(),
+            [scaled(&y[..4], -1000), scaled(&y[4..], 1000)].concat(),
+            [scaled(&m[..4], -1000), scaled(&m[4..], 1000)].concat(),
+        );
+        assert_eq!(quantization_ratio(&xs, &ys, &ms, &z, 2, 2, 2, 2).unwrap(), q0);
+    }
+
+    #[test]
+    fn subnormal_and_overflowing_differences_are_exact() {
+        let t = f64::from_bits(1); // 2^-1074
+                                   // subnormal integers: cos((3,4), (4,3)) = 24/25, ‖(3,4) − (0,4)‖/‖(0,4)‖ = 3/4
+        assert!(close(alignment(&[3.0 * t, 4.0 * t], &[4.0 * t, 3.0 * t], 2).unwrap(), 0.96, 1e-15));
+        assert_eq!(centroid_error(&[3.0 * t, 4.0 * t], &[0.0, 4.0 * t], 2).unwrap(), 0.75);
+        // a centroid with a tiny non-zero norm is not a zero row
+        assert!(centroid_error(&[t, 0.0], &[2.0 * t, 0.0], 2).is_ok());
+        assert_eq!(quantization_ratio(&[4.0 * t], &[2.0 * t], &[0.0], &[0], 1, 1, 1, 1).unwrap(), 0.25);
+        // differences beyond the f64 range (|a| + |b| > f64::MAX): a = −b, ‖a − b‖/‖b‖ = 2
+        let big = 1.5e308;
+        assert!(close(centroid_error(&[big, -big], &[-big, big], 2).unwrap(), 2.0, 1e-15));
+        assert!(close(quantization_ratio(&[big], &[0.75 * big], &[-big], &[0], 1, 1, 1, 1).unwrap(), (2.625f64 / 3.0).powi(2), 1e-15));
+        // very different spreads whose ratio is within range (1e300), and one beyond it (an overflow)
+        assert!(close(quantization_ratio(&[1e-160], &[1e-10], &[0.0], &[0], 1, 1, 1, 1).unwrap(), 1e300, 1e-13));
+        let e = quantization_ratio(&[1e-200], &[1e200], &[0.0], &[0], 1, 1, 1, 1).unwrap_err();
+        assert_eq!((e.arg.as_str(), e.numeric), ("y[0]", Some(Numeric::Overflow)));
+        // every token on its centroid: the ratio is undefined (a plain rule, not a float fault)
+        let e = quantization_ratio(&[1.0], &[2.0], &[1.0], &[0], 1, 1, 1, 1).unwrap_err();
+        assert_eq!((e.arg.as_str(), e.numeric), ("x[0]", None));
     }
 }

@@ -78,6 +78,15 @@ pub fn check_step(batch: usize, length: usize, mask: Mask) -> Result<()> {
     ensure(mask != Mask::NoSelf || length >= 2, || Error::range("length", "at least 2 with the mask 'no-self'", length))
 }
 
+/// Checks that the prompts' prior has the layer's token dimension (a shape mismatch, like a
+/// matrix with the wrong number of columns).
+///
+/// # Errors
+/// [`crate::ErrorKind::Type`] naming `prior`.
+pub fn check_prior(prior_dim: usize, dim: usize) -> Result<()> {
+    ensure(prior_dim == dim, || Error::type_("prior", format!("of the layer's dimension {dim}"), format!("dimension {prior_dim}")))
+}
+
 /// Peak bytes of a layer's weights in values of `elem` bytes with their `f64` gradient and the
 /// optimiser's `f64` state (two values per weight).
 pub fn weights_peak_bytes(heads: usize, dim: usize, dk: usize, dv: usize, elem: usize) -> f64 {
@@ -105,7 +114,7 @@ impl Setup {
         self.optim.check()?;
         check_shape(self.heads, self.dim, self.dk, self.dv)?;
         check_step(self.batch, self.length, self.mask)?;
-        ensure(prior.dim == self.dim, || Error::range("prior", format!("of the layer's dimension {}", self.dim), format!("dimension {}", prior.dim)))
+        check_prior(prior.dim, self.dim)
     }
 }
 
@@ -187,6 +196,14 @@ mod tests {
     use super::*;
     use crate::data::prior::Centroids;
     use crate::train::optim::{Optimizer, Schedule};
+
+    #[test]
+    fn a_prior_of_another_dimension_is_a_type_error_naming_prior() {
+        assert!(check_prior(3, 3).is_ok());
+        let e = check_prior(2, 3).unwrap_err();
+        assert_eq!((e.kind, e.arg.as_str()), (crate::ErrorKind::Type, "prior"));
+        assert_eq!(e.message(), "`prior` must be of the layer's dimension 3, got dimension 2");
+    }
 
     #[test]
     fn sizes_are_checked_here_naming_the_argument() {

@@ -39,6 +39,19 @@ pub enum Init {
     },
 }
 
+/// Most draws of a mixture that the heads may be chosen from ([`check_draws`]): `2^24` tokens,
+/// far more than k-means++-like seeding needs to see every cluster of a mixture.
+pub const MAX_DRAWS: usize = 1 << 24;
+
+/// Checks the number `n` of mixture draws to choose the heads from: `1 ≤ n ≤` [`MAX_DRAWS`].
+/// (Data given as an array has no such limit: only the memory limit.)
+///
+/// # Errors
+/// [`crate::ErrorKind::Range`] naming `n`.
+pub fn check_draws(n: f64) -> Result<()> {
+    ensure(n.fract() == 0.0 && (1.0..=MAX_DRAWS as f64).contains(&n), || Error::range("n", format!("an integer in [1, {MAX_DRAWS}]"), num(n)))
+}
+
 /// Peak bytes of [`init_params`] with [`Init::Data`] on `n` tokens of dimension `dim`: the tokens
 /// rescaled into an `f64` copy and a squared distance per token.
 pub fn data_peak_bytes(n: usize, dim: usize) -> f64 {
@@ -109,6 +122,16 @@ pub fn init_params<T: Real>(spec: &Init, heads: usize, dim: usize, data: Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_number_of_draws_is_checked_here_naming_n() {
+        assert!(check_draws(1.0).is_ok() && check_draws(MAX_DRAWS as f64).is_ok());
+        for bad in [0.0, -1.0, 1.5, MAX_DRAWS as f64 + 1.0, f64::NAN, f64::INFINITY] {
+            let e = check_draws(bad).unwrap_err();
+            assert_eq!((e.kind, e.arg.as_str()), (crate::ErrorKind::Range, "n"), "{bad}");
+            assert_eq!(e.expected, format!("an integer in [1, {MAX_DRAWS}]"));
+        }
+    }
 
     #[test]
     fn kinds() {

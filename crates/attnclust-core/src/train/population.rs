@@ -22,7 +22,7 @@ use crate::train::two_head::{check_state, Setup};
 /// tolerance (range, naming the step); divergence (range).
 pub fn population<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, quad: &Quadrature) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
-    ensure(mix.dim == setup.dim, || Error::range("mixture", format!("of the layer's dimension {}", setup.dim), format!("dimension {}", mix.dim)))?;
+    ensure(mix.dim == setup.dim, || Error::type_("mixture", format!("of the layer's dimension {}", setup.dim), format!("dimension {}", mix.dim)))?;
     let mut theta = vec![0.0f64; setup.heads * setup.dim];
     run_steps(&setup.optim, params, state, start, count, |params, t, grad| {
         theta.iter_mut().zip(params.iter()).for_each(|(o, v)| *o = v.f64());

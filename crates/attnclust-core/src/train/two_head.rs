@@ -167,7 +167,7 @@ pub fn online_gradient<T: Real>(mix: &Mixture, layer: &Layer<T>, batch: usize, s
 /// or the risk or gradient stops being finite (divergence, or values too large for `T`).
 pub fn online<T: Real>(mix: &Mixture, setup: &Setup, params: &mut [T], state: &mut [f64], start: u64, count: u64, par: Par) -> Result<Vec<f64>> {
     check_state(setup, params, state)?;
-    ensure(mix.dim == setup.dim, || Error::range("mixture", format!("of the layer's dimension {}", setup.dim), format!("dimension {}", mix.dim)))?;
+    ensure(mix.dim == setup.dim, || Error::type_("mixture", format!("of the layer's dimension {}", setup.dim), format!("dimension {}", mix.dim)))?;
     let par = if online_par_worthwhile(setup.batch, setup.dim, setup.heads) { par } else { Par::Seq };
     let mut ws = OnlineScratch::new(setup.heads, setup.dim);
     // A cancelled run stops at a step's start, or at a chunk boundary of a parallel step.

@@ -8,7 +8,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { SCALES, type Scale } from '../experiments/common';
 import { EXPERIMENTS, findExperiment } from '../experiments/index';
-import { ConfigError, describeIssues, resolveConfig, runExperiment } from '../experiments/runner';
+import { ConfigError, checkKeys, describeIssues, resolveConfig, runExperiment } from '../experiments/runner';
 import { type IndexEntry, readEntry, writeExperiment, writeIndex } from '../report/write';
 import { setThreads, getThreads } from 'attnclust';
 import { stderrProgress } from './progress';
@@ -83,6 +83,7 @@ async function loadTarget(target: string): Promise<{ id: string; scale?: Scale; 
   } catch (e) {
     throw new ConfigError(`cannot read config file ${target}: ${(e as Error).message}`);
   }
+  checkKeys(data, Object.keys(configFile.shape), (k) => `invalid config file ${target}: ${k} is not a config file field`);
   const parsed = configFile.safeParse(data);
   if (!parsed.success) throw new ConfigError(`invalid config file ${target}: ${describeIssues(parsed.error)}`);
   const overrides = { ...(parsed.data.config ?? {}) };

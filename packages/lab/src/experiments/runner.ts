@@ -2,6 +2,7 @@
  * Runs an experiment: merges defaults for a scale with overrides, validates the config (zod, with
  * messages naming the field), times the run.
  */
+import { closestKey } from 'attnclust';
 import { z } from 'zod';
 import type { Context, Experiment, ExperimentResult, Scale } from './common';
 
@@ -10,6 +11,28 @@ export class ConfigError extends TypeError {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';
+  }
+}
+
+/**
+ * An unknown key with the valid key it was likely meant to be, by the library's rule
+ * (`closestKey`, the one its options objects use): `` `lamdas` (did you mean `lambdas`?) ``, or
+ * just `` `lamdas` `` when no valid key is close.
+ */
+export function unknownKey(key: string, valid: readonly string[], prefix = ''): string {
+  const near = closestKey(key, valid);
+  return near === undefined ? `\`${prefix}${key}\`` : `\`${prefix}${key}\` (did you mean \`${prefix}${near}\`?)`;
+}
+
+/**
+ * Throws a `ConfigError` for the first key of `data` (when a plain object) not in `valid`: `what`
+ * gets the key as `unknownKey` writes it (with `prefix`, e.g. `base.`) and says what it is not;
+ * the valid keys follow.
+ */
+export function checkKeys(data: unknown, valid: readonly string[], what: (key: string) => string, prefix = ''): void {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return;
+  for (const k of Object.keys(data)) {
+    if (!valid.includes(k)) throw new ConfigError(`${what(unknownKey(k, valid, prefix))}; expected ${valid.length > 1 ? 'one of ' : ''}${valid.map((f) => `\`${f}\``).join(', ')}`);
   }
 }
 
@@ -28,7 +51,8 @@ export function resolveConfig(exp: Experiment<Record<string, unknown>>, scale: S
   const base = exp.defaults(scale);
   const unknown = Object.keys(overrides).filter((k) => !(k in base));
   if (unknown.length) {
-    throw new ConfigError(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `\`${k}\``).join(', ')} for ${exp.id}; expected some of ${Object.keys(base).map((k) => `\`${k}\``).join(', ')}`);
+    const valid = Object.keys(base);
+    throw new ConfigError(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => unknownKey(k, valid)).join(', ')} for ${exp.id}; expected some of ${valid.map((k) => `\`${k}\``).join(', ')}`);
   }
   const merged = { ...base, ...overrides };
   const parsed = exp.schema.safeParse(merged);

@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { SCALES, type Scale } from '../experiments/common';
 import { EXPERIMENTS, type Experiment, findExperiment } from '../experiments/index';
-import { ConfigError, describeIssues, resolveConfig } from '../experiments/runner';
+import { ConfigError, checkKeys, describeIssues, resolveConfig, unknownKey } from '../experiments/runner';
 import { type Grid, type Json, type Point, canonicalJson, expandGrid, pointSeed } from './grid';
 
 const fileSchema = z
@@ -82,10 +82,7 @@ export function pointOverrides(sweep: Sweep, p: Point): Record<string, unknown> 
 
 /** Validates a parsed config file (`source` names it in messages); throws `ConfigError`. */
 export function parseSweep(data: unknown, source = 'sweep config'): Sweep {
-  if (data && typeof data === 'object' && !Array.isArray(data)) {
-    const extra = Object.keys(data).filter((k) => !FILE_FIELDS.includes(k));
-    if (extra.length) throw new ConfigError(`invalid ${source}: \`${extra[0]}\` is not a sweep config field; expected ${FILE_FIELDS.map((k) => `\`${k}\``).join(', ')}`);
-  }
+  checkKeys(data, FILE_FIELDS, (k) => `invalid ${source}: ${k} is not a sweep config field`);
   const parsed = fileSchema.safeParse(data);
   if (!parsed.success) throw new ConfigError(`invalid ${source}: ${describeIssues(parsed.error)}`);
   const { experiment, scale, grid: rawGrid, base } = parsed.data;
@@ -97,9 +94,7 @@ export function parseSweep(data: unknown, source = 'sweep config'): Sweep {
   if ('seed' in base) {
     throw new ConfigError(`invalid ${source}: \`base.seed\`: each point's seed is derived from its values; for replicates put \`"seed": [1, 2, …]\` in the grid`);
   }
-  for (const k of Object.keys(base)) {
-    if (!(k in defaults)) throw new ConfigError(`invalid ${source}: \`base.${k}\` is not a config field of ${exp.id}; expected one of ${Object.keys(defaults).map((f) => `\`${f}\``).join(', ')}`);
-  }
+  checkKeys(base, Object.keys(defaults), (k) => `invalid ${source}: ${k} is not a config field of ${exp.id}`, 'base.');
   const baseParsed = exp.schema.safeParse({ ...defaults, ...base });
   if (!baseParsed.success) throw new ConfigError(`invalid ${source}: ${describeIssues(baseParsed.error, 'base')}`);
   const fields: Sweep['fields'] = {};
@@ -107,11 +102,8 @@ export function parseSweep(data: unknown, source = 'sweep config'): Sweep {
   for (const name of Object.keys(rawGrid)) {
     const f = mapField(name, defaults);
     if (!f) {
-      throw new ConfigError(
-        `invalid ${source}: \`grid.${name}\` is not a config field of ${exp.id}; expected one of ${gridFieldNames(defaults)
-          .map((k) => `\`${k}\``)
-          .join(', ')}`,
-      );
+      const valid = gridFieldNames(defaults);
+      throw new ConfigError(`invalid ${source}: ${unknownKey(name, valid, 'grid.')} is not a config field of ${exp.id}; expected one of ${valid.map((k) => `\`${k}\``).join(', ')}`);
     }
     if (f.target in base) throw new ConfigError(`invalid ${source}: \`grid.${name}\` sets \`${f.target}\`, which \`base\` sets too; keep it in one place`);
     if (setBy[f.target]) throw new ConfigError(`invalid ${source}: \`grid.${name}\` and \`grid.${setBy[f.target]}\` both set \`${f.target}\``);
