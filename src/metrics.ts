@@ -130,9 +130,17 @@ function checkMatching(p: Tensor, m: Tensor): void {
   checkMatchingSize(p.shape[0] as number, m.shape[0] as number);
 }
 
+/** The addon's last matching plan: a loop of same-size calls asks for it once (a Node-API call costs as much as a small matching). */
+const lastMatching = { h: -1, k: -1, bytes: 0 };
+
 function checkMatchingSize(h: number, k: number): void {
-  checkMemory(['params', 'means'], call(() => native.matchingPeakBytes(h, k)), () => `${h} × ${k} cost matrices, f64`);
+  const c = lastMatching;
+  if (c.h !== h || c.k !== k) Object.assign(c, { h, k, bytes: call(() => native.matchingPeakBytes(h, k)) });
+  checkMemory(['params', 'means'], c.bytes, () => `${h} × ${k} cost matrices, f64`);
 }
+
+/** The addon's last quantization-ratio plan, as `lastMatching`. */
+const lastRatio = { b: -1, l: -1, k: -1, d: -1, mixed: false, bytes: 0 };
 
 /**
  * Alignment (SPEC §2) of heads `params` (`[H, d]`) with centroids `means` (`[K, d]`): the mean over the K
@@ -247,7 +255,11 @@ export function quantizationRatio(x: TokensLike, y: TokensLike, means: TokensLik
   const [xd, yd, md] = [xt.data, yt.data, mt.data];
   const k = ms[1];
   const mixed = v.dtypeOf(xd) !== v.dtypeOf(yd) || v.dtypeOf(xd) !== v.dtypeOf(md);
-  checkMemory('x', call(() => native.quantizationRatioPeakBytes(b, l, k, d, mixed)), () => `x and y ${b} × ${l} × ${d} and means, widened to f64`);
+  const c = lastRatio;
+  if (c.b !== b || c.l !== l || c.k !== k || c.d !== d || c.mixed !== mixed) {
+    Object.assign(c, { b, l, k, d, mixed, bytes: call(() => native.quantizationRatioPeakBytes(b, l, k, d, mixed)) });
+  }
+  checkMemory('x', c.bytes, () => `x and y ${b} × ${l} × ${d} and means, widened to f64`);
   // (any finite scale is the core's to handle, prompt by prompt; a ratio beyond f64 is its RangeError)
   return call(() => native.quantizationRatio(xd, yd, md, labels, b, l, k, d));
 }
