@@ -262,6 +262,8 @@ export class MixturePrior {
   readonly spec: Native.PriorSpec;
   /** The prior built once in the addon (its values checked there). */
   readonly #native: Native.NativePrior;
+  /** The core's last plan of a draw: a loop of same-size draws asks the addon once. */
+  readonly #plan = { b: -1, l: -1, dtype: '', bytes: 0 };
 
   private constructor(spec: Native.PriorSpec) {
     this.spec = spec;
@@ -344,7 +346,9 @@ export class MixturePrior {
     const a = { b, l, seed: v.seed('seed', o.seed), dtype: v.dtype('dtype', o.dtype, 'f64'), signal: signalOf(o.signal) };
     // x (B·L·d), labels (B·L), means (B·K·d) and weights (B·K), as the core plans them
     const [d, k] = [this.dim, this.k];
-    checkMemory(['batch', 'length'], this.#native.samplePromptsPeakBytes(b, l, a.dtype), () => `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
+    const c = this.#plan;
+    if (c.b !== b || c.l !== l || c.dtype !== a.dtype) Object.assign(c, { b, l, dtype: a.dtype, bytes: this.#native.samplePromptsPeakBytes(b, l, a.dtype) });
+    checkMemory(['batch', 'length'], c.bytes, () => `${b} prompts of ${l} tokens of dimension ${d} and their ${k} centroids, ${a.dtype}`);
     // Centroid coordinates are below Z·size (a normal draw, scaled), tokens add below Z·σ.
     fitsDtype(native.MAX_ABS_NORMAL * (this.spec.size + this.spec.sigma), a.dtype, "this prior's tokens");
     return a;
