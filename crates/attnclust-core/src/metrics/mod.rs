@@ -359,7 +359,7 @@ fn prompt_ratio<'a, T: Real>(x: &'a [T], y: &'a [T], means: &'a [T], labels: &'a
     r * (r * q)
 }
 
-/// Peak bytes of [`alignment`], [`centroid_error`] or [`matching`] for `h` heads and `k`
+/// Peak bytes of [`alignment`], [`centroid_error`] or [`fn@matching`] for `h` heads and `k`
 /// centroids: the cost and relative-error matrices (`h × k` values of 8 bytes each), the transposed
 /// cost when `h > k`, and the Hungarian method's work arrays (a few of `max(h, k) + 1` entries).
 pub fn matching_peak_bytes(h: usize, k: usize) -> f64 {
