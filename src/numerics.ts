@@ -138,9 +138,3 @@ export function checkScalar(v: number, arg: string, what: string): number {
   if (!Number.isFinite(v)) throw new RangeError(`\`${arg}\` has values too large: ${what} overflows (got ${v})`);
   return v;
 }
-
-/** The power of two nearest above `m` (`2^⌈log2 m⌉`), for exact rescaling; 1 for 0. */
-export function scaleOf(m: number): number {
-  if (!(m > 0) || !Number.isFinite(m)) return 1;
-  return 2 ** Math.min(1023, Math.ceil(Math.log2(m)));
-}
