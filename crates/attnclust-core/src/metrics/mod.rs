@@ -37,7 +37,8 @@ fn rows<'a, T: Real>(v: &'a [T], d: usize, name: &str) -> Result<Vec<&'a [T]>> {
     Ok(v.chunks(d).collect())
 }
 
-/// `max_i |a_i|`: vectors are divided by it before squaring, so no norm overflows.
+/// `max_i |a_i|`: outside [`unscaled`]'s range, vectors are divided by the power of two below it
+/// ([`pow2_below`]) before squaring, so no norm overflows or underflows.
 fn amax<T: Real>(a: &[T]) -> f64 {
     a.iter().fold(0.0, |m, v| m.max(v.f64().abs()))
 }
